@@ -1,0 +1,93 @@
+"""Rich tables for a person at a terminal: one table per shown step, then a summary."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, TextIO
+
+from rich import box
+from rich.console import Console
+from rich.table import Table
+
+from gradcli.records import Stats, Values
+
+if TYPE_CHECKING:
+    from gradcli.engine import RunInfo
+    from gradcli.records import StepRecord, Summary
+
+STEP_CAPTION = (
+    "loss and grad: at the parameters before this step's update · "
+    "value: after it · update = value after − value before"
+)
+START_CAPTION = "initial parameters, before any update"
+
+
+def fmt(x: float) -> str:
+    return f"{x:.6g}"
+
+
+def cell(v: Values | None) -> str:
+    if v is None:
+        return "—"
+    if isinstance(v, Stats):
+        return f"norm {fmt(v.norm)}\nmean {fmt(v.mean)}\nmin  {fmt(v.min)}\nmax  {fmt(v.max)}"
+    return "[" + ", ".join(fmt(x) for x in v) + "]"
+
+
+def shape(dims: tuple[int, ...]) -> str:
+    return "×".join(map(str, dims)) or "scalar"
+
+
+class TableSink:
+    def __init__(self, out: TextIO) -> None:
+        self.console = Console(file=out, highlight=False)
+        self.steps = 0
+
+    def start(self, info: RunInfo) -> None:
+        self.steps = info.steps
+        hyper = "".join(
+            f" {k}={v:g}" for k, v in info.hyperparameters.items() if v not in (0, False)
+        )
+        self.console.print(
+            f"[bold]gradcli {info.command}[/] · model {info.model} · {info.optimizer} "
+            f"lr={info.lr:g}{hyper} · {info.device} {info.dtype} · {info.steps} steps"
+        )
+
+    def step(self, record: StepRecord) -> None:
+        loss = "" if record.loss is None else f"   loss {fmt(record.loss)}"
+        table = Table(
+            title=f"[bold]step {record.step}/{self.steps}[/]{loss}",
+            title_justify="left",
+            caption=START_CAPTION if record.step == 0 else STEP_CAPTION,
+            caption_justify="left",
+            box=box.SIMPLE_HEAD,
+        )
+        table.add_column("parameter", style="bold", no_wrap=True)
+        table.add_column("shape", no_wrap=True)
+        table.add_column("value")
+        table.add_column("grad")
+        table.add_column("update")
+        for p in record.params:
+            table.add_row(p.name, shape(p.shape), cell(p.value), cell(p.grad), cell(p.update))
+        self.console.print(table)
+
+    def finish(self, summary: Summary) -> None:
+        table = Table(
+            title="[bold]summary[/]", title_justify="left", box=box.SIMPLE_HEAD, show_header=False
+        )
+        table.add_column("what", style="bold")
+        table.add_column("value")
+        table.add_row("steps", str(summary.steps))
+        table.add_row("loss at start", fmt(summary.first_loss))
+        table.add_row("loss at end", fmt(summary.final_loss))
+        for name, metric in summary.metrics.items():
+            table.add_row(name, fmt(metric))
+        self.console.print(table)
+        if summary.reference:
+            ref = Table(box=box.SIMPLE_HEAD)
+            ref.add_column("parameter", style="bold", no_wrap=True)
+            ref.add_column("learned")
+            ref.add_column(summary.reference_label)
+            ref.add_column("max |diff|")
+            for name, r in summary.reference.items():
+                ref.add_row(name, cell(r.learned), cell(r.target), fmt(r.max_abs_diff))
+            self.console.print(ref)

@@ -1,0 +1,145 @@
+"""The run spec: every choice a run depends on, validated before anything runs.
+
+No torch here: the CLI builds and checks a spec before paying for ``import torch``.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, fields
+
+from gradcli.errors import GradcliError
+
+MODELS: dict[str, str] = {
+    "linear": "linear regression, nn.Linear(3, 1) on 64 noisy samples, MSE loss",
+    "seed": "w = [1, 2, 3], loss = mean(w): the classic example, constant gradient 1/3",
+    "mlp": "2-16-16-2 tanh MLP classifying two moons, cross-entropy loss",
+    "rosenbrock": "a point starting at (-2, 2) on the Rosenbrock function",
+}
+DTYPES = ("float32", "float64")
+FORMATS = ("auto", "table", "jsonl")
+PATHS = ("manual", "optim")
+
+# Each optimizer's hyperparameters and torch's defaults for them (lr comes from the problem).
+OPTIMIZERS: dict[str, dict[str, float | bool]] = {
+    "sgd": {
+        "momentum": 0.0,
+        "dampening": 0.0,
+        "weight_decay": 0.0,
+        "nesterov": False,
+        "maximize": False,
+    },
+}
+
+_DEVICE = re.compile(r"auto|cpu|cuda(:\d+)?")
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One training run. ``None`` means "the default": the problem's lr, torch's hyperparameters."""
+
+    model: str = "linear"
+    optimizer: str = "sgd"
+    lr: float | None = None
+    momentum: float | None = None
+    dampening: float | None = None
+    weight_decay: float | None = None
+    nesterov: bool | None = None
+    maximize: bool | None = None
+    steps: int = 100
+    seed: int = 0
+    device: str = "auto"
+    dtype: str = "float32"
+    every: int = 1
+    format: str = "auto"
+
+    def hyperparameters(self) -> dict[str, float | bool]:
+        """The chosen optimizer's hyperparameters, torch's defaults filled in (lr excluded)."""
+        defaults = OPTIMIZERS[self.optimizer]
+        return {
+            name: default if getattr(self, name) is None else getattr(self, name)
+            for name, default in defaults.items()
+        }
+
+    def shows(self, step: int) -> bool:
+        """Whether ``step`` is printed: every ``every``-th step, and always the first and last."""
+        return step == 0 or step == self.steps or step % self.every == 0
+
+
+def _option(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _choice(name: str, value: str, allowed: tuple[str, ...] | dict[str, str]) -> None:
+    if value not in allowed:
+        raise GradcliError(
+            f"{_option(name)}: unknown {name} {value!r}; choose one of: {', '.join(allowed)}"
+        )
+
+
+def _number(
+    name: str,
+    value: float | None,
+    low: float,
+    high: float | None = None,
+    *,
+    high_open: bool = False,
+) -> None:
+    if value is None:
+        return
+    if high is None:
+        allowed = f"a finite number >= {low:g}"
+        ok = math.isfinite(value) and value >= low
+    else:
+        bracket = ")" if high_open else "]"
+        allowed = f"a number in [{low:g}, {high:g}{bracket}"
+        ok = (
+            math.isfinite(value) and low <= value and (value < high if high_open else value <= high)
+        )
+    if not ok:
+        raise GradcliError(f"{_option(name)} must be {allowed}, got {value!r}")
+
+
+def validate(spec: RunSpec) -> RunSpec:
+    """Check every field of ``spec``; raise GradcliError naming the first bad one."""
+    _choice("model", spec.model, MODELS)
+    _choice("optimizer", spec.optimizer, OPTIMIZERS)
+    _choice("dtype", spec.dtype, DTYPES)
+    _choice("format", spec.format, FORMATS)
+    if not _DEVICE.fullmatch(spec.device):
+        raise GradcliError(
+            f"--device: unknown device {spec.device!r}; choose one of: auto, cpu, cuda, cuda:N"
+        )
+    if spec.steps < 0:
+        raise GradcliError(f"--steps must be an integer >= 0, got {spec.steps}")
+    if spec.every < 1:
+        raise GradcliError(f"--every must be an integer >= 1, got {spec.every}")
+    if not 0 <= spec.seed < 2**63:
+        raise GradcliError(f"--seed must be an integer in [0, 2**63), got {spec.seed}")
+    _number("lr", spec.lr, 0.0)
+
+    applicable = OPTIMIZERS[spec.optimizer]
+    for field in fields(spec):
+        if (
+            field.name in _ALL_HYPERPARAMETERS
+            and getattr(spec, field.name) is not None
+            and field.name not in applicable
+        ):
+            raise GradcliError(
+                f"{_option(field.name)} does not apply to --optimizer {spec.optimizer}"
+            )
+    _number("momentum", spec.momentum, 0.0, 1.0, high_open=True)
+    _number("dampening", spec.dampening, 0.0, 1.0)
+    _number("weight_decay", spec.weight_decay, 0.0)
+    if spec.optimizer == "sgd" and spec.nesterov:
+        hyper = spec.hyperparameters()
+        if hyper["momentum"] <= 0 or hyper["dampening"] != 0:
+            raise GradcliError(
+                "--nesterov needs --momentum > 0 and --dampening 0 (torch's rule), "
+                f"got --momentum {hyper['momentum']:g} --dampening {hyper['dampening']:g}"
+            )
+    return spec
+
+
+_ALL_HYPERPARAMETERS = frozenset(name for hyper in OPTIMIZERS.values() for name in hyper)
