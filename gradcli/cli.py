@@ -29,7 +29,9 @@ class GradcliGroup(TyperGroup):
         **extra: Any,
     ) -> Any:
         try:
-            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+            code = super().main(
+                args, prog_name or "gradcli", complete_var, standalone_mode=False, **extra
+            )
         except GradcliError as error:
             code = _fail(f"gradcli: error: {error}", error.exit_code)
         except typer.TyperException as error:
@@ -54,6 +56,7 @@ def _fail(line: str, code: int) -> int:
 
 app = typer.Typer(
     cls=GradcliGroup,
+    name="gradcli",
     help="Make one step of neural-network training visible: loss, gradients, parameters "
     "and updates, by hand (manual) and with torch.optim (optim).",
     invoke_without_command=True,

@@ -14,10 +14,7 @@ if TYPE_CHECKING:
     from gradcli.engine import RunInfo
     from gradcli.records import StepRecord, Summary
 
-STEP_CAPTION = (
-    "loss and grad: at the parameters before this step's update · "
-    "value: after it · update = value after − value before"
-)
+STEP_CAPTION = "loss, grad: before this step's update · value: after it · update = after − before"
 START_CAPTION = "initial parameters, before any update"
 
 
@@ -69,6 +66,7 @@ class TableSink:
         for p in record.params:
             table.add_row(p.name, shape(p.shape), cell(p.value), cell(p.grad), cell(p.update))
         self.console.print(table)
+        self.console.print()
 
     def finish(self, summary: Summary) -> None:
         table = Table(

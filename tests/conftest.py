@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from gradcli.cli import app
+
+WIDTH = "100"
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    # Keep CPU results reproducible and the suite quick on 2 cores.
+    torch.set_num_threads(1)
+
+
+@pytest.fixture
+def invoke():
+    """Run gradcli in-process at a fixed terminal width; stdout and stderr kept apart."""
+    runner = CliRunner()
+
+    def run(*args: str, **env: str):
+        return runner.invoke(app, list(args), env={"COLUMNS": WIDTH, **env})
+
+    return run
+
+
+def jsonl(text: str) -> list[dict]:
+    """Every line of ``text`` parsed as one JSON object (fails on any stray line)."""
+    return [json.loads(line) for line in text.splitlines()]
+
+
+def bits(t: torch.Tensor) -> torch.Tensor:
+    """The tensor's bit pattern, so -0.0 != 0.0 and NaN payloads count."""
+    return (
+        t.detach()
+        .contiguous()
+        .view({torch.float32: torch.int32, torch.float64: torch.int64}[t.dtype])
+    )

@@ -1,0 +1,147 @@
+"""What the training commands print: the table at a fixed width, and JSON lines."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from conftest import jsonl
+
+SEED_TABLE = """\
+gradcli manual · model seed · sgd lr=0.001 · cpu float32 · 2 steps
+step 0/2
+
+  parameter   shape   value       grad   update
+ ───────────────────────────────────────────────
+  w           3       [1, 2, 3]   —      —
+
+initial parameters, before any update
+
+step 1/2   loss 2
+
+  parameter   shape   value                     grad                       update
+ ──────────────────────────────────────────────────────────────────────────────────────────────────
+  w           3       [0.999667, 1.99967,       [0.333333, 0.333333,       [-0.000333309,
+                      2.99967]                  0.333333]                  -0.000333309,
+                                                                           -0.000333309]
+
+loss, grad: before this step's update · value: after it · update = after − before
+
+step 2/2   loss 1.99967
+
+  parameter   shape   value                     grad                       update
+ ──────────────────────────────────────────────────────────────────────────────────────────────────
+  w           3       [0.999333, 1.99933,       [0.333333, 0.333333,       [-0.000333309,
+                      2.99933]                  0.333333]                  -0.000333309,
+                                                                           -0.000333309]
+
+loss, grad: before this step's update · value: after it · update = after − before
+
+summary
+
+  steps           2
+  loss at start   2
+  loss at end     1.99933
+
+"""
+
+
+def stripped(text: str) -> str:
+    return "\n".join(line.rstrip() for line in text.splitlines()) + "\n"
+
+
+def test_seed_table_at_width_100(invoke):
+    result = invoke("manual", "--model", "seed", "--steps", "2", "--format", "table")
+    assert result.exit_code == 0
+    assert stripped(result.stdout) == SEED_TABLE
+    assert result.stderr == ""
+
+
+def test_table_shows_statistics_for_large_tensors_and_a_reference(invoke):
+    result = invoke("optim", "--model", "mlp", "--steps", "4", "--every", "4", "-f", "table")
+    assert result.exit_code == 0
+    out = result.stdout
+    assert "step 0/4" in out and "step 4/4" in out and "step 2/4" not in out
+    assert "net.2.weight   16×16" in out  # 256 elements: statistics, not values
+    assert "norm " in out and "mean " in out and "min " in out and "max " in out
+    assert "accuracy" in out
+    linear = invoke("optim", "--model", "linear", "--steps", "5", "-f", "table").stdout
+    assert "least squares" in linear and "max |diff|" in linear
+
+
+def test_auto_format_is_jsonl_when_not_a_terminal(invoke):
+    result = invoke("optim", "--model", "seed", "--steps", "1")
+    assert [r["step"] for r in jsonl(result.stdout)] == [0, 1]
+
+
+@pytest.mark.parametrize("command", ["manual", "optim"])
+def test_jsonl_schema(invoke, command):
+    result = invoke(command, "--model", "mlp", "--steps", "10", "--every", "4", "-f", "jsonl")
+    assert result.exit_code == 0
+    records = jsonl(result.stdout)
+    assert [r["step"] for r in records] == [0, 4, 8, 10]
+    assert records[0]["loss"] is None
+    for record in records:
+        assert set(record) == {"step", "loss", "params"}
+        assert list(record["params"]) == ["net.0.weight", "net.0.bias", "net.2.weight",
+                                          "net.2.bias", "net.4.weight", "net.4.bias"]
+        for name, p in record["params"].items():
+            assert set(p) == {"shape", "value", "grad", "update"}
+            numel = math.prod(p["shape"])
+            fields = ["value"] if record["step"] == 0 else ["value", "grad", "update"]
+            for field in fields:
+                if numel <= 8:
+                    assert isinstance(p[field], list) and len(p[field]) == numel, name
+                else:
+                    assert set(p[field]) == {"norm", "mean", "min", "max"}, name
+            if record["step"] == 0:
+                assert p["grad"] is None and p["update"] is None
+    assert all(isinstance(r["loss"], float) for r in records[1:])
+    assert result.stderr.startswith("gradcli: 10 steps, loss ")
+
+
+def test_jsonl_numbers_are_full_precision_and_updates_add_up(invoke):
+    records = jsonl(invoke("manual", "--model", "seed", "--steps", "3", "-f", "jsonl").stdout)
+    import torch
+
+    third = torch.tensor(1 / 3, dtype=torch.float32).item()  # 1/3 rounded to float32
+    value = records[0]["params"]["w"]["value"]
+    assert value == [1.0, 2.0, 3.0]
+    for record in records[1:]:
+        p = record["params"]["w"]
+        assert p["grad"] == [third] * 3
+        assert [v - u for v, u in zip(p["value"], p["update"], strict=True)] == value
+        # the applied update is what float32 made of -lr·g, not the exact -0.001/3
+        assert p["update"][0] != -0.001 * third
+        value = p["value"]
+    assert records[1]["loss"] == 2.0
+
+
+def test_manual_and_optim_print_identical_records(invoke):
+    args = ["--model", "linear", "--steps", "30", "--momentum", "0.9", "-f", "jsonl"]
+    manual = invoke("manual", *args)
+    optim = invoke("optim", *args)
+    assert manual.exit_code == optim.exit_code == 0
+    assert manual.stdout == optim.stdout
+
+
+def test_same_arguments_give_byte_identical_output(invoke):
+    args = ["optim", "--model", "mlp", "--steps", "20", "-f", "jsonl", "--seed", "7"]
+    first, second = invoke(*args), invoke(*args)
+    assert first.stdout == second.stdout
+    other = invoke("optim", "--model", "mlp", "--steps", "20", "-f", "jsonl", "--seed", "8")
+    assert jsonl(other.stdout)[0] != jsonl(first.stdout)[0]
+
+
+def test_zero_steps_prints_the_initial_parameters(invoke):
+    result = invoke("optim", "--model", "rosenbrock", "--steps", "0", "-f", "jsonl")
+    assert result.exit_code == 0
+    assert jsonl(result.stdout) == [{"step": 0, "loss": None, "params": {"xy": {
+        "shape": [2], "value": [-2.0, 2.0], "grad": None, "update": None}}}]
+    assert result.stderr == "gradcli: 0 steps, loss 409 -> 409\n"
+
+
+def test_float64_runs_in_float64(invoke):
+    records = jsonl(invoke("manual", "--model", "seed", "--steps", "1", "--dtype", "float64",
+                           "-f", "jsonl").stdout)
+    assert records[1]["params"]["w"]["grad"] == [1 / 3] * 3
