@@ -14,6 +14,11 @@ import typer
 from typer.core import TyperGroup
 
 from gradcli.errors import GradcliError
+
+try:  # typer >= 0.29 vendors click; older releases raise click's own exceptions
+    from typer import TyperException as _CommandLineError
+except ImportError:  # pragma: no cover
+    from click import ClickException as _CommandLineError
 from gradcli.spec import DTYPES, FORMATS, MODELS, OPTIMIZERS, RunSpec, validate
 
 
@@ -34,7 +39,7 @@ class GradcliGroup(TyperGroup):
             )
         except GradcliError as error:
             code = _fail(f"gradcli: error: {error}", error.exit_code)
-        except typer.TyperException as error:
+        except _CommandLineError as error:
             ctx = getattr(error, "ctx", None)
             where = ctx.command_path if ctx is not None else "gradcli"
             message = " ".join(error.format_message().split())
