@@ -29,8 +29,7 @@ def main() -> int:
     if not torch.cuda.is_available():
         print("gpu_check: CUDA is not available here", file=sys.stderr)
         return 1
-    print(f"torch {torch.__version__}, CUDA {torch.version.cuda}, "
-          f"{torch.cuda.get_device_name()}")
+    print(f"torch {torch.__version__}, CUDA {torch.version.cuda}, {torch.cuda.get_device_name()}")
     runner = CliRunner()
     failures = 0
 
@@ -46,14 +45,27 @@ def main() -> int:
     for model in MODELS:
         for dtype in DTYPES:
             for extra in SETTINGS:
-                args = ["--device", "cuda", "--model", model, "--dtype", dtype, "--steps", "100",
-                        "-f", "jsonl", *extra]
+                args = [
+                    "--device",
+                    "cuda",
+                    "--model",
+                    model,
+                    "--dtype",
+                    dtype,
+                    "--steps",
+                    "100",
+                    "-f",
+                    "jsonl",
+                    *extra,
+                ]
                 manual, optim = invoke("manual", *args), invoke("optim", *args)
                 lines = [json.loads(line) for line in manual.splitlines()]
                 same = manual == optim and len(lines) == 101
                 failures += not same
-                print(f"{'ok  ' if same else 'FAIL'} manual == optim, bit for bit: {model} "
-                      f"{dtype} {' '.join(extra) or 'defaults'}")
+                print(
+                    f"{'ok  ' if same else 'FAIL'} manual == optim, bit for bit: {model} "
+                    f"{dtype} {' '.join(extra) or 'defaults'}"
+                )
     table = invoke("optim", "--device", "auto", "--model", "mlp", "--steps", "10", "-f", "table")
     picked = "cuda" in table.splitlines()[0]
     failures += not picked

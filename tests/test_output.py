@@ -83,8 +83,14 @@ def test_jsonl_schema(invoke, command):
     assert records[0]["loss"] is None
     for record in records:
         assert set(record) == {"step", "loss", "params"}
-        assert list(record["params"]) == ["net.0.weight", "net.0.bias", "net.2.weight",
-                                          "net.2.bias", "net.4.weight", "net.4.bias"]
+        assert list(record["params"]) == [
+            "net.0.weight",
+            "net.0.bias",
+            "net.2.weight",
+            "net.2.bias",
+            "net.4.weight",
+            "net.4.bias",
+        ]
         for name, p in record["params"].items():
             assert set(p) == {"shape", "value", "grad", "update"}
             numel = math.prod(p["shape"])
@@ -136,12 +142,34 @@ def test_same_arguments_give_byte_identical_output(invoke):
 def test_zero_steps_prints_the_initial_parameters(invoke):
     result = invoke("optim", "--model", "rosenbrock", "--steps", "0", "-f", "jsonl")
     assert result.exit_code == 0
-    assert jsonl(result.stdout) == [{"step": 0, "loss": None, "params": {"xy": {
-        "shape": [2], "value": [-2.0, 2.0], "grad": None, "update": None}}}]
+    assert jsonl(result.stdout) == [
+        {
+            "step": 0,
+            "loss": None,
+            "params": {"xy": {"shape": [2], "value": [-2.0, 2.0], "grad": None, "update": None}},
+        }
+    ]
     assert result.stderr == "gradcli: 0 steps, loss 409 -> 409\n"
 
 
 def test_float64_runs_in_float64(invoke):
-    records = jsonl(invoke("manual", "--model", "seed", "--steps", "1", "--dtype", "float64",
-                           "-f", "jsonl").stdout)
+    records = jsonl(
+        invoke(
+            "manual", "--model", "seed", "--steps", "1", "--dtype", "float64", "-f", "jsonl"
+        ).stdout
+    )
     assert records[1]["params"]["w"]["grad"] == [1 / 3] * 3
+
+
+@pytest.mark.parametrize("command", ["optim", "manual"])
+def test_help_ends_with_examples(invoke, command):
+    result = invoke(command, "--help")
+    assert result.exit_code == 0
+    lines = [line.strip() for line in result.stdout.strip().splitlines() if line.strip()]
+    assert "Examples" in lines[-5]
+    assert lines[-4:] == [
+        f"gradcli {command} --steps 100",
+        f"gradcli {command} --model seed --lr 0.001 --steps 3",
+        f"gradcli {command} --model mlp --momentum 0.9 --every 20",
+        f"gradcli {command} --steps 500 --format jsonl | jq -c '[.step, .loss]'",
+    ]

@@ -31,8 +31,7 @@ def test_data_are_buffers_fixed_whatever_the_seed(name):
     assert dict(a.named_buffers()).keys() == dict(b.named_buffers()).keys() != set()
     for (_, x), (_, y) in zip(a.named_buffers(), b.named_buffers(), strict=True):
         assert torch.equal(x, y)
-    assert not all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters(),
-                                                      strict=True))
+    assert not all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters(), strict=True))
 
 
 def test_seed_problem_is_the_classic_example():
@@ -56,8 +55,9 @@ def train(model: str, path: str = "manual"):
     return training.summary()
 
 
-@pytest.mark.parametrize(("model", "fraction"),
-                         [("linear", 0.01), ("mlp", 0.2), ("rosenbrock", 0.05), ("seed", 0.99)])
+@pytest.mark.parametrize(
+    ("model", "fraction"), [("linear", 0.01), ("mlp", 0.2), ("rosenbrock", 0.05), ("seed", 0.99)]
+)
 def test_loss_falls_under_the_defaults(model, fraction):
     summary = train(model)
     assert summary.final_loss < fraction * summary.first_loss
