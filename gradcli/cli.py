@@ -19,7 +19,8 @@ try:  # typer >= 0.29 vendors click; older releases raise click's own exceptions
     from typer import TyperException as _CommandLineError
 except ImportError:  # pragma: no cover
     from click import ClickException as _CommandLineError
-from gradcli.spec import DTYPES, FORMATS, MODELS, OPTIMIZERS, RunSpec, validate
+from gradcli import options as opt
+from gradcli.spec import OPTIMIZERS, RunSpec, specs_for_compare, validate
 
 
 class GradcliGroup(TyperGroup):
@@ -77,158 +78,41 @@ def _top(ctx: typer.Context) -> None:
         typer.echo(ctx.get_help())
 
 
-def _integer(value: str | int) -> int:
-    if isinstance(value, int):
-        return value
-    try:
-        return int(value)
-    except ValueError:
-        raise typer.BadParameter(f"{value!r} is not an integer") from None
-
-
-def _real(value: str | float) -> float:
-    if isinstance(value, float):
-        return value
-    try:
-        return float(value)
-    except ValueError:
-        raise typer.BadParameter(f"{value!r} is not a number") from None
-
-
-def _choices(names: Sequence[str] | dict[str, Any]) -> str:
-    return ", ".join(names)
-
-
-ModelOpt = Annotated[str, typer.Option("--model", "-m", help=f"Problem: {_choices(MODELS)}.")]
-OptimizerOpt = Annotated[
-    str, typer.Option("--optimizer", "-o", help=f"Update rule: {_choices(OPTIMIZERS)}.")
-]
-LrOpt = Annotated[
-    float | None,
-    typer.Option(
-        "--lr",
-        parser=_real,
-        metavar="FLOAT",
-        help="Learning rate, >= 0. (default: the problem's own)",
-        show_default=False,
-    ),
-]
-MomentumOpt = Annotated[
-    float | None,
-    typer.Option(
-        parser=_real,
-        metavar="FLOAT",
-        help="SGD momentum μ in [0, 1). (default: 0)",
-        show_default=False,
-    ),
-]
-DampeningOpt = Annotated[
-    float | None,
-    typer.Option(
-        parser=_real,
-        metavar="FLOAT",
-        help="SGD dampening τ in [0, 1]. (default: 0)",
-        show_default=False,
-    ),
-]
-NesterovOpt = Annotated[
-    bool | None,
-    typer.Option(
-        "--nesterov/--no-nesterov",
-        help="Nesterov momentum (needs momentum > 0, dampening 0). (default: off)",
-        show_default=False,
-    ),
-]
-WeightDecayOpt = Annotated[
-    float | None,
-    typer.Option(
-        parser=_real,
-        metavar="FLOAT",
-        help="L2 penalty λ, >= 0, added to the gradient. (default: 0)",
-        show_default=False,
-    ),
-]
-MaximizeOpt = Annotated[
-    bool | None,
-    typer.Option(
-        "--maximize/--no-maximize",
-        help="Ascend the loss instead. (default: off)",
-        show_default=False,
-    ),
-]
-StepsOpt = Annotated[
-    int, typer.Option(parser=_integer, metavar="INT", help="Number of updates, >= 0.")
-]
-SeedOpt = Annotated[
-    int, typer.Option(parser=_integer, metavar="INT", help="Seed for the initial parameters.")
-]
-DeviceOpt = Annotated[str, typer.Option(help="auto (CUDA when available), cpu, cuda, cuda:N.")]
-DtypeOpt = Annotated[str, typer.Option(help=f"Parameter and data dtype: {_choices(DTYPES)}.")]
-EveryOpt = Annotated[
-    int,
-    typer.Option(
-        parser=_integer,
-        metavar="INT",
-        help="Print every Nth step (step 0 and the last are always printed).",
-    ),
-]
-FormatOpt = Annotated[
-    str,
-    typer.Option(
-        "--format",
-        "-f",
-        help=f"{_choices(FORMATS)}; auto is a table on a terminal, JSON lines otherwise.",
-    ),
-]
-
-
-def _examples(command: str) -> str:
-    return (
-        "[bold]Examples[/]\n\n"
-        f"  gradcli {command} --steps 100\n\n"
-        f"  gradcli {command} --model seed --lr 0.001 --steps 3\n\n"
-        f"  gradcli {command} --model mlp --momentum 0.9 --every 20\n\n"
-        f"  gradcli {command} --steps 500 --format jsonl | jq -c '[.step, .loss]'"
-    )
+def _examples(*lines: str) -> str:
+    return "[bold]Examples[/]\n\n" + "\n\n".join(f"  {line}" for line in lines)
 
 
 def _training_command(path: str) -> Callable[..., None]:
     """One command per path; both share every option and the engine."""
 
     def command(
-        model: ModelOpt = "linear",
-        optimizer: OptimizerOpt = "sgd",
-        lr: LrOpt = None,
-        momentum: MomentumOpt = None,
-        dampening: DampeningOpt = None,
-        nesterov: NesterovOpt = None,
-        weight_decay: WeightDecayOpt = None,
-        maximize: MaximizeOpt = None,
-        steps: StepsOpt = 100,
-        seed: SeedOpt = 0,
-        device: DeviceOpt = "auto",
-        dtype: DtypeOpt = "float32",
-        every: EveryOpt = 1,
-        format: FormatOpt = "auto",
+        model: opt.Model = "linear",
+        optimizer: opt.Optimizer = "sgd",
+        lr: opt.Lr = None,
+        momentum: opt.Momentum = None,
+        dampening: opt.Dampening = None,
+        nesterov: opt.Nesterov = None,
+        weight_decay: opt.WeightDecay = None,
+        maximize: opt.Maximize = None,
+        beta1: opt.Beta1 = None,
+        beta2: opt.Beta2 = None,
+        eps: opt.Eps = None,
+        amsgrad: opt.Amsgrad = None,
+        alpha: opt.Alpha = None,
+        centered: opt.Centered = None,
+        lr_decay: opt.LrDecay = None,
+        initial_accumulator_value: opt.InitialAccumulatorValue = None,
+        steps: opt.Steps = 100,
+        seed: opt.Seed = 0,
+        device: opt.Device = "auto",
+        dtype: opt.Dtype = "float32",
+        every: opt.Every = 1,
+        state: opt.State = False,
+        explain: opt.Explain = False,
+        impl: opt.Impl = None,
+        format: opt.Format = "auto",
     ) -> None:
-        spec = validate(
-            RunSpec(
-                model=model,
-                optimizer=optimizer,
-                lr=lr,
-                momentum=momentum,
-                dampening=dampening,
-                nesterov=nesterov,
-                weight_decay=weight_decay,
-                maximize=maximize,
-                steps=steps,
-                seed=seed,
-                device=device,
-                dtype=dtype,
-                every=every,
-                format=format,
-            )
-        )
+        spec = validate(RunSpec(**{k: v for k, v in locals().items() if k != "path"}))
         from gradcli.run import run_training
 
         run_training(spec, path)
@@ -239,14 +123,92 @@ def _training_command(path: str) -> Callable[..., None]:
 app.command(
     "optim",
     help="Train with torch.optim: zero_grad(), loss = model(), loss.backward(), step().",
-    epilog=_examples("optim"),
+    epilog=_examples(
+        "gradcli optim --steps 100",
+        "gradcli optim --model seed --lr 0.001 --steps 3 --explain",
+        "gradcli optim --model mlp -o adam --state --every 20",
+        "gradcli optim -o adam --impl foreach --steps 500 --format jsonl | jq -c '[.step, .loss]'",
+    ),
 )(_training_command("optim"))
 app.command(
     "manual",
     help="Train with a hand-written update: autograd computes the gradients, then each "
     "parameter is updated in place under torch.no_grad() and the gradients are zeroed.",
-    epilog=_examples("manual"),
+    epilog=_examples(
+        "gradcli manual --steps 100",
+        "gradcli manual --model seed --lr 0.001 --steps 3 --explain",
+        "gradcli manual --model mlp -o adam --state --every 20",
+        "gradcli manual --model rosenbrock -o rmsprop --centered --format jsonl | jq .loss",
+    ),
 )(_training_command("manual"))
+
+
+def _split(values: list[str] | None) -> list[str]:
+    """``-o sgd,adam -o rmsprop`` → [sgd, adam, rmsprop]; none given → every optimizer."""
+    if not values:
+        return list(OPTIMIZERS)
+    names = [name.strip() for value in values for name in value.split(",") if name.strip()]
+    return list(dict.fromkeys(names))
+
+
+@app.command(
+    "compare",
+    help="Run several optimizers by hand and with torch.optim from the same start; show "
+    "their losses, how far the two paths drift apart (0 = bit for bit) and the loss curves.",
+    epilog=_examples(
+        "gradcli compare",
+        "gradcli compare --model rosenbrock -o sgd,adam,rmsprop --steps 300 --tol 0.01",
+        "gradcli compare -o adam --impl fused --dtype float64",
+        "gradcli compare -o sgd -o adam --format jsonl | jq -c 'select(.max_ulps > 0)'",
+    ),
+)
+def compare(
+    model: opt.Model = "linear",
+    optimizer: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--optimizer",
+            "-o",
+            show_default=False,
+            help="Optimizers to compare, repeatable or comma-separated "
+            f"(default: all of {', '.join(OPTIMIZERS)}).",
+        ),
+    ] = None,
+    lr: opt.Lr = None,
+    momentum: opt.Momentum = None,
+    dampening: opt.Dampening = None,
+    nesterov: opt.Nesterov = None,
+    weight_decay: opt.WeightDecay = None,
+    maximize: opt.Maximize = None,
+    beta1: opt.Beta1 = None,
+    beta2: opt.Beta2 = None,
+    eps: opt.Eps = None,
+    amsgrad: opt.Amsgrad = None,
+    alpha: opt.Alpha = None,
+    centered: opt.Centered = None,
+    lr_decay: opt.LrDecay = None,
+    initial_accumulator_value: opt.InitialAccumulatorValue = None,
+    steps: opt.Steps = 100,
+    seed: opt.Seed = 0,
+    device: opt.Device = "auto",
+    dtype: opt.Dtype = "float32",
+    tol: Annotated[
+        float | None,
+        typer.Option(
+            parser=opt._real,
+            metavar="FLOAT",
+            show_default=False,
+            help="Report the steps each method needs to reach this loss.",
+        ),
+    ] = None,
+    impl: opt.Impl = None,
+    format: opt.Format = "auto",
+) -> None:
+    given = {k: v for k, v in locals().items() if k not in ("optimizer", "tol")}
+    specs = specs_for_compare(_split(optimizer), given, tol)
+    from gradcli.run import run_compare
+
+    run_compare(specs, tol)
 
 
 def main() -> None:

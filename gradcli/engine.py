@@ -9,17 +9,19 @@ The two paths differ only in the update:
 
 from __future__ import annotations
 
+import inspect
 from collections import defaultdict
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from typing import Protocol
+from dataclasses import dataclass, replace
+from functools import partial
 
 import torch
 from torch import Tensor, nn
 
 from gradcli import problems
 from gradcli.errors import GradcliError
-from gradcli.records import Reference, StepRecord, Summary, measure, values_of
+from gradcli.explain import Element, explain
+from gradcli.records import HostCopy, Reference, StepRecord, Summary, measure, values_of
 from gradcli.rules import RULES, State
 from gradcli.spec import RunSpec
 
@@ -42,16 +44,6 @@ def resolve_device(name: str) -> torch.device:
                 f"(cuda:0 to cuda:{torch.cuda.device_count() - 1})"
             )
     return torch.device(name)
-
-
-class Update(Protocol):
-    """How a path turns gradients into new parameters."""
-
-    state: dict[Tensor, State]
-
-    def zero_grad(self) -> None: ...
-
-    def step(self) -> None: ...
 
 
 class ManualUpdate:
@@ -91,6 +83,48 @@ class ManualUpdate:
             p.grad = None
 
 
+TORCH_OPTIMIZERS = {
+    "sgd": "SGD",
+    "adam": "Adam",
+    "adamw": "AdamW",
+    "rmsprop": "RMSprop",
+    "adagrad": "Adagrad",
+}
+
+
+def torch_kwargs(hyperparameters: dict[str, float | bool]) -> dict[str, object]:
+    """gradcli's flat hyperparameters as torch.optim's keyword arguments (beta1, beta2 → betas)."""
+    kwargs: dict[str, object] = dict(hyperparameters)
+    if "beta1" in kwargs:
+        kwargs["betas"] = (kwargs.pop("beta1"), kwargs.pop("beta2"))
+    return kwargs
+
+
+def impl_kwargs(optimizer: str, impl: str | None, device: torch.device) -> dict[str, bool]:
+    """``--impl`` as torch.optim's ``foreach``/``fused`` flags; an error where torch lacks it."""
+    if impl is None:
+        return {}  # torch's own default: foreach on CUDA, the for-loop on the CPU
+    if impl == "forloop":
+        return {"foreach": False}
+    if impl == "foreach":
+        return {"foreach": True}
+    optimizer_class = getattr(torch.optim, TORCH_OPTIMIZERS[optimizer])
+    if "fused" not in inspect.signature(optimizer_class).parameters:
+        raise GradcliError(
+            f"--impl fused: torch.optim.{optimizer_class.__name__} has no fused "
+            "implementation; use --impl forloop or foreach"
+        )
+    from torch.utils._foreach_utils import _get_fused_kernels_supported_devices
+
+    if device.type not in _get_fused_kernels_supported_devices():
+        raise GradcliError(
+            f"--impl fused: torch {torch.__version__} has no fused "
+            f"{optimizer_class.__name__} on {device.type}; use --impl forloop "
+            "or foreach"
+        )
+    return {"fused": True}
+
+
 class OptimUpdate:
     """The library path: a ``torch.optim`` optimizer."""
 
@@ -100,9 +134,13 @@ class OptimUpdate:
         optimizer: str,
         lr: float,
         hyperparameters: dict[str, float | bool],
+        impl: dict[str, bool] | None = None,
     ) -> None:
-        optimizer_class = {"sgd": torch.optim.SGD}[optimizer]
-        self.optimizer = optimizer_class(params, lr=lr, **hyperparameters)
+        self.lr = lr
+        optimizer_class = getattr(torch.optim, TORCH_OPTIMIZERS[optimizer])
+        self.optimizer = optimizer_class(
+            params, lr=lr, **torch_kwargs(hyperparameters), **(impl or {})
+        )
         self.state = self.optimizer.state
 
     def zero_grad(self) -> None:
@@ -112,20 +150,16 @@ class OptimUpdate:
         self.optimizer.step()
 
 
-UPDATES: dict[str, type[ManualUpdate] | type[OptimUpdate]] = {
-    "manual": ManualUpdate,
-    "optim": OptimUpdate,
-}
-
-
 @dataclass
 class Training:
     """One run of ``steps`` updates; iterate it for the records of the shown steps."""
 
     problem: nn.Module
-    update: Update
+    update: ManualUpdate | OptimUpdate
     steps: int
     shows: Callable[[int], bool]
+    record_state: bool = False
+    explainer: Callable[[Element], str] | None = None
     first_loss: float | None = None
 
     def __iter__(self) -> Iterator[StepRecord]:
@@ -134,9 +168,7 @@ class Training:
         yield measure(0, names, params)
         for step in range(1, self.steps + 1):
             # 1. forward and backward at the current parameters
-            self.update.zero_grad()
-            loss = self.problem()
-            loss.backward()
+            loss = self.forward_backward()
             if step == 1:
                 self.first_loss = loss.item()
             # 2. keep what the record needs (only for steps that are shown). The gradient
@@ -144,11 +176,76 @@ class Training:
             shown = self.shows(step)
             before = [p.detach().clone() for p in params] if shown else None
             grads = [p.grad for p in params]
+            prior = self._first_elements_of_state(params) if shown and self.explainer else None
             # 3. update
             self.update.step()
             # 4. record
             if shown:
-                yield measure(step, names, params, loss=loss, grads=grads, before=before)
+                states = [self.update.state.get(p, {}) for p in params]
+                record = measure(
+                    step,
+                    names,
+                    params,
+                    loss=loss,
+                    grads=grads,
+                    before=before,
+                    states=states if self.record_state else None,
+                )
+                if prior is not None and before is not None:
+                    record = replace(
+                        record, explain=self._explain(step, names, params, grads, before, prior)
+                    )
+                yield record
+
+    def forward_backward(self) -> Tensor:
+        """Zero the gradients (the optim path's way), compute the loss, backpropagate."""
+        self.update.zero_grad()
+        loss = self.problem()
+        loss.backward()
+        return loss
+
+    def _first_elements_of_state(self, params: list[Tensor]) -> list[dict[str, Tensor]]:
+        return [
+            {
+                key: value.reshape(-1)[0].clone()
+                for key, value in self.update.state.get(p, {}).items()
+                if key != "step"
+            }
+            for p in params
+        ]
+
+    def _explain(
+        self,
+        step: int,
+        names: list[str],
+        params: list[Tensor],
+        grads: list[Tensor | None],
+        before: list[Tensor],
+        prior: list[dict[str, Tensor]],
+    ) -> tuple[str, ...]:
+        """Lines for --explain, from one host copy of the first elements involved."""
+        assert self.explainer is not None
+        after = self._first_elements_of_state(params)
+        copy = HostCopy()
+        for i, param in enumerate(params):
+            grad = grads[i]
+            for t in (before[i], param, grad if grad is not None else torch.zeros_like(param)):
+                copy.add(t.reshape(-1)[0])
+            for value in [*prior[i].values(), *after[i].values()]:
+                copy.add(value)
+        reader = copy.fetch()
+        lines = []
+        for i, name in enumerate(names):
+            theta, theta_new, grad = reader.take(3)
+            was = dict(zip(prior[i], reader.take(len(prior[i])), strict=True))
+            now = dict(zip(after[i], reader.take(len(after[i])), strict=True))
+            if grads[i] is not None:
+                lines.append(
+                    self.explainer(
+                        Element(name, step, self.update.lr, theta, grad, theta_new, was, now)
+                    )
+                )
+        return tuple(lines)
 
     def summary(self) -> Summary:
         """Call after iterating: loss at the start and at the final parameters."""
@@ -190,14 +287,33 @@ class RunInfo:
 
 def prepare(spec: RunSpec, path: str) -> tuple[Training, RunInfo]:
     """Build the problem and the update for ``spec`` on ``path`` (manual or optim)."""
+    if path == "manual" and spec.impl is not None:
+        raise GradcliError(
+            "--impl chooses torch.optim's implementation: it applies to gradcli optim and compare"
+        )
     device = resolve_device(spec.device)
     problem = problems.build(
         spec.model, seed=spec.seed, dtype=getattr(torch, spec.dtype), device=device
     )
-    lr = problems.default_lr(problem) if spec.lr is None else spec.lr
+    lr = problems.default_lr(problem, spec.optimizer) if spec.lr is None else spec.lr
     hyperparameters = spec.hyperparameters()
-    update = UPDATES[path](list(problem.parameters()), spec.optimizer, lr, hyperparameters)
+    params = list(problem.parameters())
+    update: ManualUpdate | OptimUpdate
+    if path == "manual":
+        update = ManualUpdate(params, spec.optimizer, lr, hyperparameters)
+    else:
+        update = OptimUpdate(
+            params,
+            spec.optimizer,
+            lr,
+            hyperparameters,
+            impl_kwargs(spec.optimizer, spec.impl, device),
+        )
+    explainer = None
+    if spec.explain:
+        explainer = partial(explain, spec.optimizer, hyperparameters)
     info = RunInfo(
         path, spec.model, spec.optimizer, lr, hyperparameters, str(device), spec.dtype, spec.steps
     )
-    return Training(problem, update, spec.steps, spec.shows), info
+    training = Training(problem, update, spec.steps, spec.shows, spec.state, explainer)
+    return training, info

@@ -9,6 +9,7 @@ sees the same numbers on every device.
 from __future__ import annotations
 
 import math
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -20,7 +21,8 @@ _DATA_SEED = 20240601
 class Problem(nn.Module):
     """Base of the built-ins; a user's module needs only ``forward() -> scalar loss``."""
 
-    default_lr: float = 0.01
+    # Learning rates that make the default run visibly converge, by optimizer.
+    default_lrs: ClassVar[dict[str, float]] = {}
     reference_label: str = "optimum"
 
     def reference(self) -> dict[str, Tensor]:
@@ -36,7 +38,7 @@ class Problem(nn.Module):
 class Seed(Problem):
     """``w = [1, 2, 3]``, ``loss = mean(w)``: every gradient element is exactly 1/3."""
 
-    default_lr = 0.001
+    default_lrs: ClassVar[dict[str, float]] = {"sgd": 0.001}
 
     def __init__(self) -> None:
         super().__init__()
@@ -49,7 +51,13 @@ class Seed(Problem):
 class LinearRegression(Problem):
     """``nn.Linear(3, 1)`` fitted to y = 2·x₀ − 3·x₁ + 0.5·x₂ + 1 + noise (64 samples), MSE."""
 
-    default_lr = 0.1
+    default_lrs: ClassVar[dict[str, float]] = {
+        "sgd": 0.1,
+        "adam": 0.1,
+        "adamw": 0.1,
+        "rmsprop": 0.05,
+        "adagrad": 0.5,
+    }
     reference_label = "least squares"
     true_weight = (2.0, -3.0, 0.5)
     true_bias = 1.0
@@ -95,7 +103,13 @@ def two_moons(samples: int, noise: float, gen: torch.Generator) -> tuple[Tensor,
 class MLP(Problem):
     """A 2-16-16-2 tanh MLP classifying two moons (128 points), cross-entropy loss."""
 
-    default_lr = 1.0
+    default_lrs: ClassVar[dict[str, float]] = {
+        "sgd": 1.0,
+        "adam": 0.01,
+        "adamw": 0.01,
+        "rmsprop": 0.01,
+        "adagrad": 0.1,
+    }
 
     def __init__(self, samples: int = 128, noise: float = 0.1) -> None:
         super().__init__()
@@ -118,7 +132,13 @@ class MLP(Problem):
 class Rosenbrock(Problem):
     """f(x, y) = (1 − x)² + 100·(y − x²)², from (−2, 2); the minimum is 0 at (1, 1)."""
 
-    default_lr = 0.001
+    default_lrs: ClassVar[dict[str, float]] = {
+        "sgd": 0.001,
+        "adam": 0.1,
+        "adamw": 0.1,
+        "rmsprop": 0.01,
+        "adagrad": 0.5,
+    }
     reference_label = "minimum"
 
     def __init__(self) -> None:
@@ -147,5 +167,10 @@ def build(name: str, *, seed: int, dtype: torch.dtype, device: torch.device) -> 
     return BUILTINS[name]().to(device=device, dtype=dtype)
 
 
-def default_lr(problem: nn.Module) -> float:
-    return float(getattr(problem, "default_lr", Problem.default_lr))
+# torch.optim's own default learning rates, for problems that name none.
+TORCH_DEFAULT_LRS = {"sgd": 0.001, "adam": 0.001, "adamw": 0.001, "rmsprop": 0.01, "adagrad": 0.01}
+
+
+def default_lr(problem: nn.Module, optimizer: str) -> float:
+    """The problem's own learning rate for ``optimizer``, else torch's default."""
+    return float(getattr(problem, "default_lrs", {}).get(optimizer, TORCH_DEFAULT_LRS[optimizer]))

@@ -28,24 +28,27 @@ Values = tuple[float, ...] | Stats
 @dataclass(frozen=True, slots=True)
 class ParamRecord:
     """One parameter at one step: ``value`` after the update, the ``grad`` that drove it,
-    and the applied ``update`` (value after − value before). At step 0, grad and update
-    are None."""
+    the applied ``update`` (value after − value before) and, when asked for, the optimizer
+    ``state`` after the update under torch's key names. At step 0, grad and update are
+    None."""
 
     name: str
     shape: tuple[int, ...]
     value: Values
     grad: Values | None
     update: Values | None
+    state: dict[str, Values] | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class StepRecord:
     """Step t ≥ 1: ``loss`` at the parameters before the update; step 0: initial parameters,
-    ``loss`` None."""
+    ``loss`` None. ``explain``: the update of each parameter's first element, in numbers."""
 
     step: int
     loss: float | None
     params: tuple[ParamRecord, ...]
+    explain: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,18 +73,39 @@ class Summary:
     metrics: dict[str, float] = field(default_factory=dict)
 
 
-def _stats(t: Tensor) -> Tensor:
-    flat = t.detach().reshape(-1).to(torch.float64)
-    low, high = torch.aminmax(flat)
-    return torch.stack([torch.linalg.vector_norm(flat), flat.mean(), low, high])
+class HostCopy:
+    """Numbers to bring to the host, gathered so that each device is copied from once."""
 
+    def __init__(self) -> None:
+        self.pieces: list[Tensor] = []
 
-def _flat(t: Tensor) -> Tensor:
-    return t.detach().reshape(-1).to(torch.float64)
+    def add(self, t: Tensor, *, stats: bool | None = None) -> None:
+        """Queue ``t``'s elements, or its statistics when it is large (or ``stats``)."""
+        flat = t.detach().reshape(-1).to(torch.float64)
+        if stats if stats is not None else flat.numel() > SMALL:
+            low, high = torch.aminmax(flat)
+            flat = torch.stack([torch.linalg.vector_norm(flat), flat.mean(), low, high])
+        self.pieces.append(flat)
+
+    def fetch(self) -> _Reader:
+        devices = {p.device for p in self.pieces}
+        if len(devices) <= 1:
+            return _Reader(torch.cat(self.pieces).tolist() if self.pieces else [])
+        # e.g. torch.optim's "step" lives on the CPU beside CUDA parameters
+        by_device = {
+            d: torch.cat([p for p in self.pieces if p.device == d]).tolist() for d in devices
+        }
+        at = dict.fromkeys(devices, 0)
+        numbers: list[float] = []
+        for piece in self.pieces:
+            start = at[piece.device]
+            numbers += by_device[piece.device][start : start + piece.numel()]
+            at[piece.device] = start + piece.numel()
+        return _Reader(numbers)
 
 
 class _Reader:
-    """Walks the host copy of a step's numbers in the order they were packed."""
+    """Walks the host copy in the order the numbers were queued."""
 
     def __init__(self, numbers: list[float]) -> None:
         self.numbers = numbers
@@ -98,7 +122,9 @@ class _Reader:
 
 def values_of(t: Tensor) -> Values:
     """One tensor's elements (small) or statistics (large), with a copy of its own."""
-    return _Reader((_flat(t) if t.numel() <= SMALL else _stats(t)).tolist()).values(t.numel())
+    copy = HostCopy()
+    copy.add(t)
+    return copy.fetch().values(t.numel())
 
 
 def measure(
@@ -109,21 +135,27 @@ def measure(
     loss: Tensor | None = None,
     grads: list[Tensor | None] | None = None,
     before: list[Tensor] | None = None,
+    states: list[dict[str, Tensor]] | None = None,
 ) -> StepRecord:
     """The record of ``step`` from the parameters after it and, for t ≥ 1, the loss, the
-    gradients and the parameters before the update."""
-    pieces = [] if loss is None else [loss.detach().reshape(1).to(torch.float64)]
+    gradients and the parameters before the update (and the optimizer state after it)."""
+    copy = HostCopy()
+    if loss is not None:
+        copy.add(loss)
     for i, param in enumerate(params):
-        small = param.numel() <= SMALL
-        pieces.append(_flat(param) if small else _stats(param))
-        if before is None or grads is None:
-            continue
-        grad = grads[i]
-        if grad is not None:
-            pieces.append(_flat(grad) if small else _stats(grad))
-        # Small tensors ship the old values and subtract on the host (exact in float64).
-        pieces.append(_flat(before[i]) if small else _stats(_flat(param) - _flat(before[i])))
-    reader = _Reader(torch.cat(pieces).tolist())  # the one device-to-host copy of the step
+        copy.add(param)
+        if before is not None and grads is not None:
+            grad = grads[i]
+            if grad is not None:
+                copy.add(grad)
+            if param.numel() <= SMALL:  # old values; subtracted on the host, exactly
+                copy.add(before[i])
+            else:
+                copy.add(param.detach().double() - before[i].double(), stats=True)
+        if states is not None:
+            for value in states[i].values():
+                copy.add(value)
+    reader = copy.fetch()  # the one device-to-host copy of the step
     step_loss = None if loss is None else reader.take(1)[0]
     records = []
     for i, param in enumerate(params):
@@ -136,5 +168,8 @@ def measure(
             update = reader.values(count)
             if isinstance(value, tuple) and isinstance(update, tuple):
                 update = tuple(a - b for a, b in zip(value, update, strict=True))
-        records.append(ParamRecord(names[i], tuple(param.shape), value, grad_values, update))
+        state = None
+        if states is not None:
+            state = {key: reader.values(t.numel()) for key, t in states[i].items()}
+        records.append(ParamRecord(names[i], tuple(param.shape), value, grad_values, update, state))
     return StepRecord(step, step_loss, tuple(records))

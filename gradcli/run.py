@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from gradcli.compare import Comparison
 from gradcli.engine import prepare
-from gradcli.render import make_sink
+from gradcli.render import make_compare_sink, make_sink
 from gradcli.spec import RunSpec
 
 
@@ -14,3 +15,11 @@ def run_training(spec: RunSpec, path: str) -> None:
     for record in training:
         sink.step(record)
     sink.finish(training.summary())
+
+
+def run_compare(specs: list[RunSpec], tol: float | None) -> None:
+    comparison = Comparison(specs, tol)
+    sink = make_compare_sink(specs[0].format)
+    for record in comparison:
+        sink.step(record)
+    sink.finish(comparison.summaries)

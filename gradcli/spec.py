@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
+from typing import Any
 
 from gradcli.errors import GradcliError
 
@@ -22,6 +23,14 @@ FORMATS = ("auto", "table", "jsonl")
 PATHS = ("manual", "optim")
 
 # Each optimizer's hyperparameters and torch's defaults for them (lr comes from the problem).
+_ADAM = {
+    "beta1": 0.9,
+    "beta2": 0.999,
+    "eps": 1e-8,
+    "weight_decay": 0.0,
+    "amsgrad": False,
+    "maximize": False,
+}
 OPTIMIZERS: dict[str, dict[str, float | bool]] = {
     "sgd": {
         "momentum": 0.0,
@@ -30,7 +39,25 @@ OPTIMIZERS: dict[str, dict[str, float | bool]] = {
         "nesterov": False,
         "maximize": False,
     },
+    "adam": _ADAM,
+    "adamw": {**_ADAM, "weight_decay": 1e-2},
+    "rmsprop": {
+        "alpha": 0.99,
+        "eps": 1e-8,
+        "weight_decay": 0.0,
+        "momentum": 0.0,
+        "centered": False,
+        "maximize": False,
+    },
+    "adagrad": {
+        "lr_decay": 0.0,
+        "weight_decay": 0.0,
+        "initial_accumulator_value": 0.0,
+        "eps": 1e-10,
+        "maximize": False,
+    },
 }
+IMPLS = ("forloop", "foreach", "fused")
 
 _DEVICE = re.compile(r"auto|cpu|cuda(:\d+)?")
 
@@ -47,6 +74,17 @@ class RunSpec:
     weight_decay: float | None = None
     nesterov: bool | None = None
     maximize: bool | None = None
+    beta1: float | None = None
+    beta2: float | None = None
+    eps: float | None = None
+    amsgrad: bool | None = None
+    alpha: float | None = None
+    centered: bool | None = None
+    lr_decay: float | None = None
+    initial_accumulator_value: float | None = None
+    impl: str | None = None
+    state: bool = False
+    explain: bool = False
     steps: int = 100
     seed: int = 0
     device: str = "auto"
@@ -120,18 +158,24 @@ def validate(spec: RunSpec) -> RunSpec:
     _number("lr", spec.lr, 0.0)
 
     applicable = OPTIMIZERS[spec.optimizer]
-    for field in fields(spec):
-        if (
-            field.name in _ALL_HYPERPARAMETERS
-            and getattr(spec, field.name) is not None
-            and field.name not in applicable
-        ):
+    for name in _ALL_HYPERPARAMETERS:
+        if getattr(spec, name) is not None and name not in applicable:
+            users = ", ".join(o for o, hyper in OPTIMIZERS.items() if name in hyper)
             raise GradcliError(
-                f"{_option(field.name)} does not apply to --optimizer {spec.optimizer}"
+                f"{_option(name)} does not apply to --optimizer {spec.optimizer} "
+                f"(it applies to: {users})"
             )
     _number("momentum", spec.momentum, 0.0, 1.0, high_open=True)
     _number("dampening", spec.dampening, 0.0, 1.0)
     _number("weight_decay", spec.weight_decay, 0.0)
+    _number("beta1", spec.beta1, 0.0, 1.0, high_open=True)
+    _number("beta2", spec.beta2, 0.0, 1.0, high_open=True)
+    _number("eps", spec.eps, 0.0)
+    _number("alpha", spec.alpha, 0.0, 1.0)
+    _number("lr_decay", spec.lr_decay, 0.0)
+    _number("initial_accumulator_value", spec.initial_accumulator_value, 0.0)
+    if spec.impl is not None:
+        _choice("impl", spec.impl, IMPLS)
     if spec.optimizer == "sgd" and spec.nesterov:
         hyper = spec.hyperparameters()
         if hyper["momentum"] <= 0 or hyper["dampening"] != 0:
@@ -142,4 +186,31 @@ def validate(spec: RunSpec) -> RunSpec:
     return spec
 
 
-_ALL_HYPERPARAMETERS = frozenset(name for hyper in OPTIMIZERS.values() for name in hyper)
+def specs_for_compare(
+    optimizers: list[str], options: dict[str, Any], tol: float | None
+) -> list[RunSpec]:
+    """One validated spec per optimizer; each hyperparameter goes to the optimizers that take
+    it, and one that none of them takes is an error."""
+    for name in optimizers:
+        _choice("optimizer", name, OPTIMIZERS)
+    for name in _ALL_HYPERPARAMETERS:
+        if options.get(name) is not None and not any(name in OPTIMIZERS[o] for o in optimizers):
+            users = ", ".join(o for o, hyper in OPTIMIZERS.items() if name in hyper)
+            raise GradcliError(
+                f"{_option(name)} does not apply to any of --optimizer {','.join(optimizers)} "
+                f"(it applies to: {users})"
+            )
+    if tol is not None and not math.isfinite(tol):
+        raise GradcliError(f"--tol must be a finite number, got {tol!r}")
+    specs = []
+    for optimizer in optimizers:
+        own = {
+            k: v
+            for k, v in options.items()
+            if k not in _ALL_HYPERPARAMETERS or k in OPTIMIZERS[optimizer]
+        }
+        specs.append(validate(RunSpec(optimizer=optimizer, **own)))
+    return specs
+
+
+_ALL_HYPERPARAMETERS = tuple(dict.fromkeys(name for hyper in OPTIMIZERS.values() for name in hyper))

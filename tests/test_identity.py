@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 import torch
 from conftest import bits
@@ -9,13 +11,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gradcli.engine import prepare
-from gradcli.spec import MODELS, RunSpec, validate
+from gradcli.spec import MODELS, OPTIMIZERS, RunSpec, validate
 
 
 def lockstep(spec: RunSpec, device: str = "cpu"):
     """Run both paths side by side; after each step, yield their parameters and states."""
-    spec = validate(RunSpec(**{**spec.__dict__, "device": device}))
-    manual, _ = prepare(spec, "manual")
+    spec = validate(replace(spec, device=device))
+    manual, _ = prepare(replace(spec, impl=None), "manual")
     optim, _ = prepare(spec, "optim")
     for _ in zip(manual, optim, strict=True):
         m_params = list(manual.problem.parameters())
@@ -33,7 +35,8 @@ def assert_identical(spec: RunSpec, device: str = "cpu") -> int:
     for m_params, m_states, o_params, o_states in lockstep(spec, device):
         for mp, op in zip(m_params, o_params, strict=True):
             assert torch.equal(bits(mp), bits(op)), f"parameters differ at step {steps}"
-        for ms, os_ in zip(m_states, o_states, strict=True):
+        # (torch.optim.Adagrad fills its state at construction, the rule at its first step)
+        for ms, os_ in zip(m_states, o_states, strict=True) if steps else ():
             assert ms.keys() == os_.keys()
             for key in ms:
                 assert torch.equal(bits(ms[key]), bits(os_[key])), f"state {key!r} differs"
@@ -41,38 +44,94 @@ def assert_identical(spec: RunSpec, device: str = "cpu") -> int:
     return steps
 
 
-sgd_settings = st.fixed_dictionaries(
-    {
-        "model": st.sampled_from(sorted(MODELS)),
-        "dtype": st.sampled_from(["float32", "float64"]),
-        "lr": st.one_of(st.none(), st.floats(1e-5, 0.05)),
-        "momentum": st.one_of(st.none(), st.just(0.0), st.floats(0.0, 0.99)),
-        "dampening": st.one_of(st.none(), st.floats(0.0, 1.0)),
-        "weight_decay": st.one_of(st.none(), st.floats(0.0, 0.1)),
-        "maximize": st.one_of(st.none(), st.booleans()),
-        "seed": st.integers(0, 2**31),
-    }
-)
+def maybe(strategy):
+    return st.one_of(st.none(), strategy)
 
 
-@settings(max_examples=40, deadline=None)
-@given(sgd_settings, st.booleans())
-def test_manual_equals_torch_optim_sgd_bit_for_bit(options, nesterov):
-    if nesterov and (options["momentum"] or 0) > 0:
-        options = {**options, "nesterov": True, "dampening": 0.0}
-    if options["maximize"]:
-        options["lr"] = 1e-4  # ascent diverges quickly; keep the numbers finite
-    spec = RunSpec(steps=30, **options)
-    assert assert_identical(spec) == 31
+# Each optimizer's hyperparameters, drawn within what torch accepts; None = torch's default.
+HYPERPARAMETERS = {
+    "sgd": {
+        "momentum": maybe(st.floats(0.0, 0.99)),
+        "dampening": maybe(st.floats(0.0, 1.0)),
+        "weight_decay": maybe(st.floats(0.0, 0.1)),
+        "nesterov": maybe(st.booleans()),
+    },
+    "adam": {
+        "beta1": maybe(st.floats(0.0, 0.99)),
+        "beta2": maybe(st.floats(0.5, 0.9999)),
+        "eps": maybe(st.floats(1e-10, 1e-3)),
+        "weight_decay": maybe(st.floats(0.0, 0.1)),
+        "amsgrad": maybe(st.booleans()),
+    },
+    "rmsprop": {
+        "alpha": maybe(st.floats(0.5, 0.999)),
+        "eps": maybe(st.floats(1e-10, 1e-3)),
+        "weight_decay": maybe(st.floats(0.0, 0.1)),
+        "momentum": maybe(st.floats(0.0, 0.9)),
+        "centered": maybe(st.booleans()),
+    },
+    "adagrad": {
+        "lr_decay": maybe(st.floats(0.0, 0.5)),
+        "weight_decay": maybe(st.floats(0.0, 0.1)),
+        "initial_accumulator_value": maybe(st.floats(0.0, 1.0)),
+        "eps": maybe(st.floats(1e-10, 1e-3)),
+    },
+}
+HYPERPARAMETERS["adamw"] = HYPERPARAMETERS["adam"]
 
 
-@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@st.composite
+def run_specs(draw, optimizers=tuple(OPTIMIZERS)):
+    optimizer = draw(st.sampled_from(optimizers))
+    options = draw(st.fixed_dictionaries(HYPERPARAMETERS[optimizer]))
+    if options.get("nesterov"):
+        options["momentum"] = options.get("momentum") or 0.9
+        options["dampening"] = 0.0
+    maximize = draw(maybe(st.booleans()))
+    return RunSpec(
+        model=draw(st.sampled_from(sorted(MODELS))),
+        optimizer=optimizer,
+        dtype=draw(st.sampled_from(["float32", "float64"])),
+        # ascent diverges quickly: keep it short-stepped so the numbers stay finite
+        lr=1e-4 if maximize else draw(maybe(st.floats(1e-5, 0.05))),
+        maximize=maximize,
+        seed=draw(st.integers(0, 2**31)),
+        steps=50,
+        **options,
+    )
+
+
+@settings(max_examples=60, deadline=None)
+@given(run_specs())
+def test_manual_equals_torch_optim_bit_for_bit(spec):
+    """Parameters and optimizer state, every one of 50 steps, any optimizer."""
+    assert assert_identical(spec) == 51
+
+
+@settings(max_examples=20, deadline=None)
+@given(run_specs(optimizers=("sgd",)))
+def test_manual_equals_torch_optim_sgd_bit_for_bit(spec):
+    assert assert_identical(spec) == 51
+
+
+@pytest.mark.parametrize("optimizer", list(OPTIMIZERS))
 @pytest.mark.parametrize("model", sorted(MODELS))
-def test_defaults_are_bit_identical_for_100_steps(model, dtype):
-    assert assert_identical(RunSpec(model=model, dtype=dtype, steps=100)) == 101
+def test_defaults_are_bit_identical_for_100_steps(model, optimizer):
+    spec = RunSpec(model=model, optimizer=optimizer, steps=100)
+    assert assert_identical(spec) == 101
+
+
+def test_cpu_foreach_matches_the_for_loop():
+    """On the CPU torch's foreach kernels round like the for-loop for these optimizers."""
+    for optimizer in OPTIMIZERS:
+        spec = RunSpec(model="mlp", optimizer=optimizer, steps=30, impl="foreach")
+        assert assert_identical(spec) == 31, optimizer
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 @pytest.mark.parametrize("model", sorted(MODELS))
-def test_bit_identical_on_cuda(model):
-    assert assert_identical(RunSpec(model=model, steps=50, momentum=0.9), device="cuda") == 51
+@pytest.mark.parametrize("optimizer", list(OPTIMIZERS))
+def test_bit_identical_on_cuda(model, optimizer):
+    """torch's default on CUDA is foreach; it still matches the hand-written rule."""
+    spec = RunSpec(model=model, optimizer=optimizer, steps=50)
+    assert assert_identical(spec, device="cuda") == 51

@@ -161,15 +161,10 @@ def test_float64_runs_in_float64(invoke):
     assert records[1]["params"]["w"]["grad"] == [1 / 3] * 3
 
 
-@pytest.mark.parametrize("command", ["optim", "manual"])
+@pytest.mark.parametrize("command", ["optim", "manual", "compare"])
 def test_help_ends_with_examples(invoke, command):
     result = invoke(command, "--help")
     assert result.exit_code == 0
     lines = [line.strip() for line in result.stdout.strip().splitlines() if line.strip()]
-    assert "Examples" in lines[-5]
-    assert lines[-4:] == [
-        f"gradcli {command} --steps 100",
-        f"gradcli {command} --model seed --lr 0.001 --steps 3",
-        f"gradcli {command} --model mlp --momentum 0.9 --every 20",
-        f"gradcli {command} --steps 500 --format jsonl | jq -c '[.step, .loss]'",
-    ]
+    assert lines[-5] == "Examples"
+    assert all(line.startswith(f"gradcli {command}") for line in lines[-4:])

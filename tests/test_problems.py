@@ -39,7 +39,7 @@ def test_seed_problem_is_the_classic_example():
     assert torch.equal(problem.w, torch.tensor([1.0, 2.0, 3.0]))
     problem().backward()
     assert torch.equal(problem.w.grad, torch.full((3,), 1 / 3))
-    assert problem.default_lr == 0.001
+    assert problems.default_lr(problem, "sgd") == 0.001
 
 
 def test_rosenbrock_starts_at_minus_two_two():

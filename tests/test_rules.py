@@ -75,3 +75,100 @@ def test_nesterov_looks_ahead_along_the_buffer():
     assert torch.equal(bits(mine), bits(theirs))
     buf = G1.clone().mul_(0.9).add_(G2)
     assert torch.equal(state["momentum_buffer"], buf)
+
+
+def run_rule(rule, grads, **hyper):
+    """Apply ``grads`` one per step with a gradcli rule and with the torch.optim twin."""
+    import gradcli.engine as engine
+    from gradcli.spec import OPTIMIZERS
+
+    name = rule.__name__
+    mine = torch.tensor([1.0, -2.0, 0.5])
+    theirs = torch.nn.Parameter(mine.clone())
+    state: dict[str, torch.Tensor] = {}
+    full = {**OPTIMIZERS[name], **hyper}
+    lr = full.pop("lr")
+    optimizer = getattr(torch.optim, engine.TORCH_OPTIMIZERS[name])(
+        [theirs], lr=lr, **engine.torch_kwargs(full)
+    )
+    for grad in grads:
+        with torch.no_grad():
+            rule([mine], [grad], [state], lr=lr, **full)
+        theirs.grad = grad.clone()
+        optimizer.step()
+    assert torch.equal(bits(mine), bits(theirs))
+    for key, value in optimizer.state[theirs].items():
+        assert torch.equal(bits(state[key]), bits(value)), key
+    return mine, state
+
+
+def test_adam_adds_eps_after_the_bias_correction():
+    from gradcli.rules import adam
+
+    theta0 = torch.tensor([1.0, -2.0, 0.5])
+    eps, lr = 0.1, 0.01
+    mine, state = run_rule(adam, [G1], lr=lr, eps=eps)
+    # step 1: m = 0.1·g, v = 0.001·g², m̂ = g, v̂ = g²  →  θ − lr·g/(|g| + ε)
+    eps_after = theta0 - lr * G1 / (G1.abs() + eps)  # m̂ / (√v̂ + ε)
+    eps_before = theta0 - lr * G1 / (
+        ((0.001 * G1**2).sqrt() + eps) / 0.001**0.5
+    )  # m̂·√(1−β2)/(√v + ε)
+    assert torch.allclose(mine, eps_after, rtol=0, atol=1e-6)
+    assert not torch.allclose(mine, eps_before, rtol=0, atol=1e-4)
+    assert torch.equal(state["step"], torch.tensor(1.0))
+
+
+def test_adam_first_moment_is_a_lerp_not_the_textbook_sum():
+    """exp_avg.lerp_(g, 1 − β1) rounds differently from β1·m + (1 − β1)·g."""
+    m = torch.linspace(-1, 1, 1001)
+    g = torch.linspace(3, -2, 1001)
+    lerp = m.clone().lerp_(g, 1 - 0.9)
+    textbook = 0.9 * m + (1 - 0.9) * g
+    assert torch.allclose(lerp, textbook, rtol=1e-6, atol=1e-6)
+    assert not torch.equal(lerp, textbook)  # same math, other last bits
+
+
+def test_adamw_decay_is_decoupled_from_the_moments():
+    from gradcli.rules import adam, adamw
+
+    _, coupled = run_rule(adam, [G1], lr=0.1, weight_decay=0.5)
+    mine, decoupled = run_rule(adamw, [G1], lr=0.1, weight_decay=0.5)
+    theta0 = torch.tensor([1.0, -2.0, 0.5])
+    # AdamW's moments see the bare gradient; Adam's see g + λθ.
+    assert torch.equal(decoupled["exp_avg"], torch.zeros(3).lerp_(G1, 0.1))
+    assert torch.equal(coupled["exp_avg"], torch.zeros(3).lerp_(G1 + 0.5 * theta0, 0.1))
+    # and the parameter was shrunk by (1 − lr·λ) before the Adam step
+    shrunk = theta0 * (1 - 0.1 * 0.5)
+    assert torch.allclose(mine, shrunk - 0.1 * G1 / (G1.abs() + 1e-8), atol=1e-6)
+
+
+def test_adagrad_lr_decays_as_lr_over_one_plus_t_minus_one_times_decay():
+    from gradcli.rules import adagrad
+
+    lr, decay = 0.5, 0.25
+    mine, state = run_rule(adagrad, [G1, G1, G1], lr=lr, lr_decay=decay)
+    theta = torch.tensor([1.0, -2.0, 0.5])
+    total = torch.zeros(3)
+    for t in (1, 2, 3):
+        total = total + G1 * G1
+        theta = theta - lr / (1 + (t - 1) * decay) * G1 / (total.sqrt() + 1e-10)
+    assert torch.allclose(mine, theta, atol=1e-6)
+    assert torch.equal(state["sum"], total)
+    assert state["step"].item() == 3
+
+
+def test_rmsprop_centered_with_momentum_matches_torch():
+    from gradcli.rules import rmsprop
+
+    _, state = run_rule(rmsprop, [G1, G2, G1], lr=0.01, centered=True, momentum=0.5)
+    assert set(state) == {"step", "square_avg", "momentum_buffer", "grad_avg"}
+
+
+def test_adam_amsgrad_keeps_the_running_maximum():
+    from gradcli.rules import adam
+
+    _, state = run_rule(adam, [G2 * 100, G1], lr=0.01, amsgrad=True)
+    assert torch.equal(
+        state["max_exp_avg_sq"], torch.maximum(state["max_exp_avg_sq"], state["exp_avg_sq"])
+    )
+    assert (state["max_exp_avg_sq"] > state["exp_avg_sq"]).all()

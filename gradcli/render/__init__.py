@@ -10,6 +10,7 @@ import sys
 from typing import TYPE_CHECKING, Protocol, TextIO
 
 if TYPE_CHECKING:
+    from gradcli.compare import CompareRecord, MethodSummary
     from gradcli.engine import RunInfo
     from gradcli.records import StepRecord, Summary
 
@@ -39,3 +40,20 @@ def make_sink(fmt: str, stream: TextIO | None = None) -> Sink:
     from gradcli.render.jsonl import JsonlSink
 
     return JsonlSink(out)
+
+
+class CompareSink(Protocol):
+    def step(self, record: CompareRecord) -> None: ...
+
+    def finish(self, summaries: list[MethodSummary]) -> None: ...
+
+
+def make_compare_sink(fmt: str, stream: TextIO | None = None) -> CompareSink:
+    out = sys.stdout if stream is None else stream
+    if resolve_format(fmt, out) == "table":
+        from gradcli.render.table import CompareTableSink
+
+        return CompareTableSink(out)
+    from gradcli.render.jsonl import CompareJsonlSink
+
+    return CompareJsonlSink(out)

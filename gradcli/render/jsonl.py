@@ -9,23 +9,44 @@ from typing import TYPE_CHECKING, Any, TextIO
 from gradcli.render.numbers import number, values
 
 if TYPE_CHECKING:
+    from gradcli.compare import CompareRecord, MethodSummary
     from gradcli.engine import RunInfo
-    from gradcli.records import StepRecord, Summary
+    from gradcli.records import ParamRecord, StepRecord, Summary
+
+
+def param_object(p: ParamRecord) -> dict[str, Any]:
+    obj: dict[str, Any] = {
+        "shape": list(p.shape),
+        "value": values(p.value),
+        "grad": values(p.grad),
+        "update": values(p.update),
+    }
+    if p.state is not None:
+        obj["state"] = {key: values(v) for key, v in p.state.items()}
+    return obj
 
 
 def step_object(record: StepRecord) -> dict[str, Any]:
-    return {
+    obj: dict[str, Any] = {
         "step": record.step,
         "loss": None if record.loss is None else number(record.loss),
-        "params": {
-            p.name: {
-                "shape": list(p.shape),
-                "value": values(p.value),
-                "grad": values(p.grad),
-                "update": values(p.update),
-            }
-            for p in record.params
-        },
+        "params": {p.name: param_object(p) for p in record.params},
+    }
+    if record.explain:
+        obj["explain"] = list(record.explain)
+    return obj
+
+
+def compare_object(record: CompareRecord) -> dict[str, Any]:
+    return {
+        "step": record.step,
+        "optimizer": record.optimizer,
+        "lr": record.lr,
+        "manual_loss": None if record.manual_loss is None else number(record.manual_loss),
+        "optim_loss": None if record.optim_loss is None else number(record.optim_loss),
+        "max_abs_diff": number(record.max_abs_diff),
+        "max_ulps": record.max_ulps,
+        "bit_identical": record.bit_identical,
     }
 
 
@@ -51,3 +72,24 @@ class JsonlSink:
             f"{summary.final_loss:.6g}",
             file=sys.stderr,
         )
+
+
+class CompareJsonlSink:
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+
+    def step(self, record: CompareRecord) -> None:
+        self.out.write(dumps(compare_object(record)) + "\n")
+        self.out.flush()
+
+    def finish(self, summaries: list[MethodSummary]) -> None:
+        for s in summaries:
+            same = (
+                "bit-identical"
+                if s.bit_identical
+                else (f"max |manual - optim| {s.max_abs_diff:.3g} ({s.max_ulps} ULPs)")
+            )
+            print(
+                f"gradcli: {s.optimizer}: loss {s.losses[0]:.6g} -> {s.final_loss:.6g}, {same}",
+                file=sys.stderr,
+            )

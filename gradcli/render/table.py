@@ -9,8 +9,10 @@ from rich.console import Console
 from rich.table import Table
 
 from gradcli.records import Stats, Values
+from gradcli.render.plot import plot
 
 if TYPE_CHECKING:
+    from gradcli.compare import CompareRecord, MethodSummary
     from gradcli.engine import RunInfo
     from gradcli.records import StepRecord, Summary
 
@@ -32,6 +34,19 @@ def cell(v: Values | None) -> str:
 
 def shape(dims: tuple[int, ...]) -> str:
     return "×".join(map(str, dims)) or "scalar"
+
+
+def state_table(record: StepRecord) -> Table:
+    table = Table(
+        title="optimizer state after the update", title_justify="left", box=box.SIMPLE_HEAD
+    )
+    table.add_column("parameter", style="bold", no_wrap=True)
+    table.add_column("key", no_wrap=True)
+    table.add_column("value")
+    for p in record.params:
+        for key, value in (p.state or {}).items():
+            table.add_row(p.name, key, cell(value))
+    return table
 
 
 class TableSink:
@@ -66,6 +81,13 @@ class TableSink:
         for p in record.params:
             table.add_row(p.name, shape(p.shape), cell(p.value), cell(p.grad), cell(p.update))
         self.console.print(table)
+        if any(p.state for p in record.params):
+            self.console.print(state_table(record))
+        for line in record.explain:
+            element, _, parts = line.partition(": ")
+            self.console.print(f"[bold]{element}[/]")
+            for part in parts.split("; "):
+                self.console.print("  " + part, highlight=False, markup=False)
         self.console.print()
 
     def finish(self, summary: Summary) -> None:
@@ -89,3 +111,53 @@ class TableSink:
             for name, r in summary.reference.items():
                 ref.add_row(name, cell(r.learned), cell(r.target), fmt(r.max_abs_diff))
             self.console.print(ref)
+
+
+class CompareTableSink:
+    """The comparison table and the loss curves, printed once all methods have run."""
+
+    def __init__(self, out: TextIO) -> None:
+        self.console = Console(file=out, highlight=False)
+
+    def step(self, record: CompareRecord) -> None:
+        pass
+
+    def finish(self, summaries: list[MethodSummary]) -> None:
+        table = Table(
+            title="[bold]manual vs torch.optim[/]",
+            title_justify="left",
+            box=box.SIMPLE_HEAD,
+            caption="losses: torch.optim path · max |manual − optim|: largest gap "
+            "between the two paths' parameters over the run (0: bit-identical)",
+            caption_justify="left",
+        )
+        for column in (
+            "optimizer",
+            "lr",
+            "final loss",
+            "best loss",
+            "steps to tol",
+            "max |manual − optim|",
+            "ULPs",
+        ):
+            table.add_column(column, no_wrap=column != "max |manual − optim|")
+        for s in summaries:
+            tol = (
+                "—"
+                if s.tol is None
+                else ("never" if s.steps_to_tol is None else str(s.steps_to_tol))
+            )
+            gap = "0 (bit-identical)" if s.bit_identical else fmt(s.max_abs_diff)
+            table.add_row(
+                s.optimizer,
+                f"{s.lr:g}",
+                fmt(s.final_loss),
+                fmt(s.best_loss),
+                tol,
+                gap,
+                str(s.max_ulps),
+            )
+        self.console.print(table)
+        width = min(self.console.width, 100)
+        for line in plot({s.optimizer: s.losses for s in summaries}, width=width):
+            self.console.print(line, markup=False, highlight=False, crop=True)

@@ -1,0 +1,135 @@
+"""``gradcli compare``: several optimizers, each run by hand and with torch.optim, in lockstep.
+
+Every method starts from the same initial parameters (same problem, same seed). After each
+step the hand-written parameters are compared with torch.optim's: the largest absolute
+difference, and the same gap in ULPs (how many representable floats lie between them).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+
+import torch
+from torch import Tensor
+
+from gradcli.engine import Training, prepare
+from gradcli.spec import RunSpec
+
+
+@dataclass(frozen=True, slots=True)
+class CompareRecord:
+    """One method at one step. Losses are at the parameters before the step's update
+    (None at step 0); the gaps are between the two paths' parameters after it."""
+
+    step: int
+    optimizer: str
+    lr: float
+    manual_loss: float | None
+    optim_loss: float | None
+    max_abs_diff: float
+    max_ulps: int
+    bit_identical: bool
+
+
+@dataclass
+class MethodSummary:
+    """One method over the whole run; ``losses[t]`` is torch.optim's loss at θ_t."""
+
+    optimizer: str
+    lr: float
+    losses: list[float] = field(default_factory=list)
+    max_abs_diff: float = 0.0
+    max_ulps: int = 0
+    bit_identical: bool = True
+    tol: float | None = None
+
+    @property
+    def final_loss(self) -> float:
+        return self.losses[-1]
+
+    @property
+    def best_loss(self) -> float:
+        finite = [x for x in self.losses if not math.isnan(x)]
+        return min(finite) if finite else math.nan
+
+    @property
+    def steps_to_tol(self) -> int | None:
+        """Updates until the loss is first at or below ``tol`` (None: never, or no tol)."""
+        if self.tol is None:
+            return None
+        return next((t for t, loss in enumerate(self.losses) if loss <= self.tol), None)
+
+
+def _ordered(t: Tensor) -> Tensor:
+    """Floats as integers in the same order, so that subtracting counts ULPs."""
+    if t.dtype == torch.float32:
+        raw = t.detach().contiguous().view(torch.int32).to(torch.int64)
+        magnitude = raw & 0x7FFFFFFF
+    else:
+        raw = t.detach().contiguous().view(torch.int64)
+        magnitude = raw & 0x7FFFFFFFFFFFFFFF
+    return torch.where(raw < 0, -magnitude, magnitude)
+
+
+def gaps(manual: list[Tensor], optim: list[Tensor]) -> Tensor:
+    """[max |a − b|, max ULPs between a and b, 1 if any bit differs] over all parameters."""
+    diff = torch.stack(
+        [(a.detach() - b.detach()).abs().max().double() for a, b in zip(manual, optim, strict=True)]
+    ).max()
+    ulps = torch.stack(
+        [(_ordered(a) - _ordered(b)).abs().max() for a, b in zip(manual, optim, strict=True)]
+    ).max()
+    differs = torch.stack(
+        [
+            (_ordered(a) != _ordered(b)).any() | (a.signbit() != b.signbit()).any()
+            for a, b in zip(manual, optim, strict=True)
+        ]
+    ).any()
+    return torch.stack([diff, ulps.double(), differs.double()])
+
+
+class Comparison:
+    """All methods stepped together; iterate for one record per step and method."""
+
+    def __init__(self, specs: list[RunSpec], tol: float | None = None) -> None:
+        self.pairs: list[tuple[Training, Training]] = []
+        self.summaries: list[MethodSummary] = []
+        self.steps = specs[0].steps
+        for spec in specs:
+            manual, info = prepare(replace(spec, impl=None), "manual")
+            optim, _ = prepare(spec, "optim")
+            self.pairs.append((manual, optim))
+            self.summaries.append(MethodSummary(spec.optimizer, info.lr, tol=tol))
+
+    def __iter__(self) -> Iterator[CompareRecord]:
+        for summary in self.summaries:
+            yield CompareRecord(0, summary.optimizer, summary.lr, None, None, 0.0, 0, True)
+        for step in range(1, self.steps + 1):
+            for (manual, optim), summary in zip(self.pairs, self.summaries, strict=True):
+                losses = []
+                for training in (manual, optim):
+                    losses.append(training.forward_backward().detach().double())
+                    training.update.step()
+                m_params = list(manual.problem.parameters())
+                o_params = list(optim.problem.parameters())
+                numbers = torch.cat([torch.stack(losses), gaps(m_params, o_params)])
+                manual_loss, optim_loss, diff, ulps, differs = numbers.tolist()  # one copy
+                summary.losses.append(optim_loss)
+                summary.max_abs_diff = max(summary.max_abs_diff, diff)
+                summary.max_ulps = max(summary.max_ulps, int(ulps))
+                summary.bit_identical = summary.bit_identical and not differs
+                yield CompareRecord(
+                    step,
+                    summary.optimizer,
+                    summary.lr,
+                    manual_loss,
+                    optim_loss,
+                    diff,
+                    int(ulps),
+                    not differs,
+                )
+        for (_, optim), summary in zip(self.pairs, self.summaries, strict=True):
+            with torch.no_grad():
+                summary.losses.append(optim.problem().item())

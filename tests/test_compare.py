@@ -1,0 +1,110 @@
+"""gradcli compare: every method by hand and with torch.optim, from the same start."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import jsonl
+
+from gradcli.compare import Comparison, gaps
+from gradcli.spec import OPTIMIZERS, RunSpec
+
+
+def test_jsonl_has_one_record_per_step_and_method(invoke):
+    result = invoke("compare", "-o", "sgd,adam", "-o", "rmsprop", "--steps", "4", "-f", "jsonl")
+    assert result.exit_code == 0
+    records = jsonl(result.stdout)
+    assert [(r["step"], r["optimizer"]) for r in records] == [
+        (step, o) for step in range(5) for o in ("sgd", "adam", "rmsprop")
+    ]
+    for r in records:
+        assert set(r) == {
+            "step",
+            "optimizer",
+            "lr",
+            "manual_loss",
+            "optim_loss",
+            "max_abs_diff",
+            "max_ulps",
+            "bit_identical",
+        }
+        assert r["max_abs_diff"] == 0.0 and r["max_ulps"] == 0 and r["bit_identical"] is True
+        if r["step"]:
+            assert r["manual_loss"] == r["optim_loss"]
+    # every method starts from the same parameters
+    assert len({r["manual_loss"] for r in records if r["step"] == 1}) == 1
+    assert result.stderr.splitlines()[0].startswith("gradcli: sgd: loss ")
+
+
+def test_table_and_plot(invoke):
+    result = invoke("compare", "-m", "rosenbrock", "--steps", "50", "--tol", "10", "-f", "table")
+    assert result.exit_code == 0
+    out = result.stdout
+    for optimizer in OPTIMIZERS:
+        assert f"  {optimizer} " in out
+    assert out.count("0 (bit-identical)") == len(OPTIMIZERS)
+    assert "loss (log scale)" in out and "step" in out
+    assert "• sgd   + adam   x adamw   * rmsprop   o adagrad" in out
+
+
+def test_steps_to_tol_counts_updates_until_the_loss_is_below_it():
+    comparison = Comparison([RunSpec(model="seed", optimizer="sgd", lr=0.3, steps=10)], tol=1.5)
+    for _ in comparison:
+        pass
+    (summary,) = comparison.summaries
+    # loss = mean(w) falls by exactly lr/3 = 0.1 per update from 2.0
+    assert summary.losses[0] == 2.0
+    assert summary.steps_to_tol == 5
+    assert summary.final_loss == pytest.approx(1.0, abs=1e-5)
+    assert summary.best_loss == summary.final_loss
+
+
+def test_gaps_measure_ulps_and_sign_of_zero():
+    import torch
+
+    one = torch.tensor([1.0, 0.0])
+    nxt = torch.tensor([torch.nextafter(torch.tensor(1.0), torch.tensor(2.0)).item(), -0.0])
+    diff, ulps, differs = gaps([one], [nxt]).tolist()
+    assert ulps == 1 and differs == 1.0 and diff == pytest.approx(2**-23)
+    assert gaps([one], [one.clone()]).tolist() == [0.0, 0.0, 0.0]
+
+
+def test_compare_shows_what_fused_does_honestly(invoke):
+    """Whatever torch's fused CPU kernels do, compare reports the gap it measured."""
+    result = invoke(
+        "compare",
+        "-o",
+        "adam",
+        "--impl",
+        "fused",
+        "--device",
+        "cpu",
+        "-m",
+        "mlp",
+        "--steps",
+        "20",
+        "-f",
+        "jsonl",
+    )
+    assert result.exit_code == 0
+    records = jsonl(result.stdout)
+    for r in records:
+        assert (r["max_ulps"] == 0) == (r["max_abs_diff"] == 0.0)
+
+
+COMPARE_ERRORS = [
+    (["-o", "sgd,lbfgs"], "--optimizer: unknown optimizer 'lbfgs'"),
+    (
+        ["-o", "sgd", "--beta1", "0.5"],
+        "--beta1 does not apply to any of --optimizer sgd (it applies to: adam, adamw)",
+    ),
+    (["--tol", "nan"], "--tol must be a finite number, got nan"),
+    (["-o", "rmsprop", "--impl", "fused", "--device", "cpu"], "has no fused implementation"),
+]
+
+
+@pytest.mark.parametrize(("args", "message"), COMPARE_ERRORS)
+def test_compare_bad_input(invoke, args, message):
+    result = invoke("compare", *args)
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert len(result.stderr.splitlines()) == 1 and message in result.stderr

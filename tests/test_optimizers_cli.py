@@ -1,0 +1,170 @@
+"""-o adam|adamw|rmsprop|adagrad, their options, --state, --explain and --impl from the CLI."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from conftest import jsonl
+
+from gradcli.spec import OPTIMIZERS
+
+WRONG_OPTION = [
+    (
+        ["-o", "sgd", "--beta1", "0.8"],
+        "--beta1 does not apply to --optimizer sgd (it applies to: adam, adamw)",
+    ),
+    (
+        ["-o", "adam", "--momentum", "0.9"],
+        "--momentum does not apply to --optimizer adam (it applies to: sgd, rmsprop)",
+    ),
+    (
+        ["-o", "adagrad", "--centered"],
+        "--centered does not apply to --optimizer adagrad (it applies to: rmsprop)",
+    ),
+    (["-o", "rmsprop", "--amsgrad"], "--amsgrad does not apply to --optimizer rmsprop"),
+    (["-o", "sgd", "--lr-decay", "0.1"], "--lr-decay does not apply to --optimizer sgd"),
+    (
+        ["-o", "adam", "--initial-accumulator-value", "1"],
+        "--initial-accumulator-value does not apply to --optimizer adam (it applies to: adagrad)",
+    ),
+    (["-o", "adam", "--beta2", "1"], "--beta2 must be a number in [0, 1), got 1.0"),
+    (["-o", "adam", "--eps", "-1"], "--eps must be a finite number >= 0, got -1.0"),
+    (["-o", "rmsprop", "--alpha", "1.5"], "--alpha must be a number in [0, 1], got 1.5"),
+    (["-o", "adagrad", "--lr-decay", "-1"], "--lr-decay must be a finite number >= 0"),
+    (["--impl", "turbo"], "--impl: unknown impl 'turbo'; choose one of: forloop, foreach, fused"),
+]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"), WRONG_OPTION, ids=[" ".join(a) for a, _ in WRONG_OPTION]
+)
+def test_an_option_the_optimizer_does_not_take_is_a_usage_error(invoke, args, message):
+    result = invoke("optim", *args)
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert len(result.stderr.splitlines()) == 1
+    assert message in result.stderr
+
+
+def test_impl_is_for_the_torch_optim_path_only(invoke):
+    result = invoke("manual", "--impl", "foreach")
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr == (
+        "gradcli: error: --impl chooses torch.optim's implementation: "
+        "it applies to gradcli optim and compare\n"
+    )
+
+
+def test_fused_where_torch_has_none_is_a_clear_error(invoke):
+    result = invoke("optim", "-o", "rmsprop", "--impl", "fused", "--device", "cpu")
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr == (
+        "gradcli: error: --impl fused: torch.optim.RMSprop has no fused "
+        "implementation; use --impl forloop or foreach\n"
+    )
+
+
+@pytest.mark.parametrize("optimizer", list(OPTIMIZERS))
+def test_state_is_printed_under_torch_key_names_and_paths_agree(invoke, optimizer):
+    extra = {
+        "sgd": ["--momentum", "0.9"],
+        "rmsprop": ["--centered", "--momentum", "0.5"],
+        "adam": ["--amsgrad"],
+        "adamw": [],
+        "adagrad": [],
+    }[optimizer]
+    args = ["-m", "mlp", "-o", optimizer, "--steps", "5", "--state", "-f", "jsonl", *extra]
+    manual, optim = invoke("manual", *args), invoke("optim", *args)
+    assert manual.exit_code == optim.exit_code == 0
+    assert manual.stdout == optim.stdout
+    records = jsonl(optim.stdout)
+    expected = {
+        "sgd": {"momentum_buffer"},
+        "adam": {"step", "exp_avg", "exp_avg_sq", "max_exp_avg_sq"},
+        "adamw": {"step", "exp_avg", "exp_avg_sq"},
+        "rmsprop": {"step", "square_avg", "momentum_buffer", "grad_avg"},
+        "adagrad": {"step", "sum"},
+    }[optimizer]
+    for record in records[1:]:
+        for p in record["params"].values():
+            assert set(p["state"]) == expected
+            if "step" in expected:
+                assert p["state"]["step"] == [float(record["step"])]
+    assert "state" not in records[0]["params"]["net.0.weight"]
+
+
+def test_state_table(invoke):
+    result = invoke("optim", "-m", "seed", "-o", "adam", "--steps", "1", "--state", "-f", "table")
+    out = result.stdout
+    assert "optimizer state after the update" in out
+    assert "exp_avg_sq   [0.000111111, 0.000111111, 0.000111111]" in out
+
+
+def test_explain_fills_the_numbers_into_the_formula(invoke):
+    result = invoke("manual", "-m", "seed", "--steps", "1", "--explain", "-f", "jsonl")
+    assert jsonl(result.stdout)[1]["explain"] == [
+        "w[0]: θ − lr·g = 1.000000 − 0.001 × 0.333333 = 0.999667"
+    ]
+
+
+@pytest.mark.parametrize("optimizer", list(OPTIMIZERS))
+def test_explain_ends_on_the_value_in_the_record(invoke, optimizer):
+    result = invoke(
+        "optim", "-m", "linear", "-o", optimizer, "--steps", "3", "--explain", "-f", "jsonl"
+    )
+    for record in jsonl(result.stdout)[1:]:
+        lines = record["explain"]
+        assert [line.split("[0]:")[0] for line in lines] == ["linear.weight", "linear.bias"]
+        for line, p in zip(lines, record["params"].values(), strict=True):
+            assert line.endswith(f"= {p['value'][0]:.6f}")
+
+
+def test_explain_in_the_table(invoke):
+    out = invoke(
+        "optim", "-m", "seed", "-o", "adam", "--steps", "1", "--explain", "-f", "table"
+    ).stdout
+    assert "\nw[0]\n  m = β1·m + (1 − β1)·g = 0.9 × 0.000000 + 0.1 × 0.333333 = 0.033333\n" in out
+
+
+@pytest.mark.parametrize("impl", ["forloop", "foreach", "fused"])
+def test_impl_runs_on_the_cpu(invoke, impl):
+    result = invoke(
+        "optim", "-o", "adam", "--impl", impl, "--device", "cpu", "--steps", "3", "-f", "jsonl"
+    )
+    assert result.exit_code == 0
+    assert len(jsonl(result.stdout)) == 4
+
+
+def test_impl_is_really_passed_to_torch(monkeypatch):
+    from gradcli.engine import prepare
+    from gradcli.spec import RunSpec
+
+    for impl, flags in [
+        ("forloop", (False, False)),
+        ("foreach", (True, False)),
+        ("fused", (False, True)),
+    ]:
+        training, _ = prepare(RunSpec(optimizer="adam", impl=impl, device="cpu"), "optim")
+        group = training.update.optimizer.param_groups[0]
+        assert (bool(group["foreach"]), bool(group["fused"])) == flags
+
+
+@pytest.mark.parametrize("optimizer", list(OPTIMIZERS))
+def test_every_optimizer_lowers_every_loss(invoke, optimizer):
+    for model in ("linear", "mlp", "rosenbrock"):
+        result = invoke(
+            "manual",
+            "-m",
+            model,
+            "-o",
+            optimizer,
+            "--steps",
+            "100",
+            "--every",
+            "100",
+            "-f",
+            "jsonl",
+        )
+        first, final = result.stderr.split("loss ")[1].strip().split(" -> ")
+        assert float(final) < 0.5 * float(first), (model, optimizer)
+    assert torch.get_default_dtype() == torch.float32
