@@ -7,9 +7,18 @@ from typing import TYPE_CHECKING, TextIO
 from rich import box
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from gradcli.records import Stats, Values
-from gradcli.render.plot import plot
+from gradcli.render.plot import MARKERS, plot
+
+MARKER_STYLES = dict(
+    zip(
+        MARKERS,
+        ["cyan", "magenta", "yellow", "green", "red", "blue", "bright_cyan", "bright_magenta"],
+        strict=True,
+    )
+)
 
 if TYPE_CHECKING:
     from gradcli.compare import CompareRecord, MethodSummary
@@ -59,9 +68,10 @@ class TableSink:
         hyper = "".join(
             f" {k}={v:g}" for k, v in info.hyperparameters.items() if v not in (0, False)
         )
+        steps = f"{info.steps} step" + ("" if info.steps == 1 else "s")
         self.console.print(
             f"[bold]gradcli {info.command}[/] · model {info.model} · {info.optimizer} "
-            f"lr={info.lr:g}{hyper} · {info.device} {info.dtype} · {info.steps} steps"
+            f"lr={info.lr:g}{hyper} · {info.device} {info.dtype} · {steps}"
         )
 
     def step(self, record: StepRecord) -> None:
@@ -160,4 +170,8 @@ class CompareTableSink:
         self.console.print(table)
         width = min(self.console.width, 100)
         for line in plot({s.optimizer: s.losses for s in summaries}, width=width):
-            self.console.print(line, markup=False, highlight=False, crop=True)
+            text = Text(line)
+            for i, char in enumerate(line):
+                if char in MARKER_STYLES:
+                    text.stylize(MARKER_STYLES[char], i, i + 1)
+            self.console.print(text, crop=True)
