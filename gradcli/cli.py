@@ -6,6 +6,8 @@ completion stay fast. Commands import the engine inside their bodies.
 
 from __future__ import annotations
 
+import io
+import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import Annotated, Any
@@ -13,7 +15,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from gradcli.errors import GradcliError
+from gradcli.errors import EXIT_CLOSED_PIPE, GradcliError
 
 try:  # typer >= 0.29 vendors click; older releases raise click's own exceptions
     from typer import TyperException as _CommandLineError
@@ -24,7 +26,7 @@ from gradcli.spec import OPTIMIZERS, RunSpec, specs_for_compare, validate
 
 
 class GradcliGroup(TyperGroup):
-    """Turns every error a user can cause into one line on stderr and an exit status."""
+    """Turns every way a run can end into one line on stderr and an exit status."""
 
     def main(  # type: ignore[override]
         self,
@@ -38,8 +40,13 @@ class GradcliGroup(TyperGroup):
             code = super().main(
                 args, prog_name or "gradcli", complete_var, standalone_mode=False, **extra
             )
+            sys.stdout.flush()  # a closed pipe must show up here, not at interpreter exit
+            if code == 130:  # Ctrl-C before the run loop (typer turns it into Exit(130))
+                code = _fail("gradcli: interrupted", 130)
+        except (BrokenPipeError, _ClosedPipe):
+            code = _closed_pipe()
         except GradcliError as error:
-            code = _fail(f"gradcli: error: {error}", error.exit_code)
+            code = _fail(f"gradcli: {error.label}: {error}", error.exit_code)
         except _CommandLineError as error:
             ctx = getattr(error, "ctx", None)
             where = ctx.command_path if ctx is not None else "gradcli"
@@ -47,17 +54,43 @@ class GradcliGroup(TyperGroup):
             code = _fail(
                 f"gradcli: error: {message} (see '{where} --help')", getattr(error, "exit_code", 2)
             )
-        except typer.Abort:
-            code = _fail("gradcli: aborted", 130)
+        except (typer.Abort, KeyboardInterrupt):
+            code = _fail("gradcli: interrupted", 130)
         code = code if isinstance(code, int) else 0
         if standalone_mode:
             sys.exit(code)
         return code
 
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except BrokenPipeError as error:
+            # typer would print nothing and exit 1; gradcli documents 141
+            raise _ClosedPipe from error
+
+
+class _ClosedPipe(Exception):
+    """stdout's reader went away."""
+
 
 def _fail(line: str, code: int) -> int:
+    try:
+        sys.stdout.flush()  # what was produced goes out before the last word
+    except BrokenPipeError:
+        return _closed_pipe()
     print(line, file=sys.stderr)
     return code
+
+
+def _closed_pipe() -> int:
+    """The reader went away (``| head``): stop quietly. Whatever is still buffered for stdout
+    is dropped, so that the flush at interpreter exit cannot fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, io.UnsupportedOperation):
+        pass  # not a real file (in-process tests)
+    return EXIT_CLOSED_PIPE
 
 
 app = typer.Typer(
@@ -111,6 +144,8 @@ def _training_command(path: str) -> Callable[..., None]:
         explain: opt.Explain = False,
         impl: opt.Impl = None,
         format: opt.Format = "auto",
+        quiet: opt.Quiet = False,
+        color: opt.Color = None,
     ) -> None:
         spec = validate(RunSpec(**{k: v for k, v in locals().items() if k != "path"}))
         from gradcli.run import run_training
@@ -203,6 +238,8 @@ def compare(
     ] = None,
     impl: opt.Impl = None,
     format: opt.Format = "auto",
+    quiet: opt.Quiet = False,
+    color: opt.Color = None,
 ) -> None:
     given = {k: v for k, v in locals().items() if k not in ("optimizer", "tol")}
     specs = specs_for_compare(_split(optimizer), given, tol)

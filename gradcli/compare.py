@@ -8,7 +8,7 @@ difference, and the same gap in ULPs (how many representable floats lie between 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 
 import torch
@@ -94,6 +94,8 @@ class Comparison:
     """All methods stepped together; iterate for one record per step and method."""
 
     def __init__(self, specs: list[RunSpec], tol: float | None = None) -> None:
+        self.should_stop: Callable[[], bool] = lambda: False
+        self.stopped_at: int | None = None
         self.pairs: list[tuple[Training, Training]] = []
         self.summaries: list[MethodSummary] = []
         self.steps = specs[0].steps

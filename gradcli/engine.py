@@ -10,6 +10,7 @@ The two paths differ only in the update:
 from __future__ import annotations
 
 import inspect
+import math
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
@@ -160,7 +161,11 @@ class Training:
     shows: Callable[[int], bool]
     record_state: bool = False
     explainer: Callable[[Element], str] | None = None
+    should_stop: Callable[[], bool] = lambda: False
+    on_step: Callable[[int], None] = lambda step: None
     first_loss: float | None = None
+    stopped_at: int | None = None  # set when the run ended early
+    diverged: str | None = None  # what went non-finite, when that ended it
 
     def __iter__(self) -> Iterator[StepRecord]:
         names = [name for name, _ in self.problem.named_parameters()]
@@ -169,13 +174,15 @@ class Training:
         for step in range(1, self.steps + 1):
             # 1. forward and backward at the current parameters
             loss = self.forward_backward()
+            grads = [p.grad for p in params]
+            loss_value, finite = self._check(loss, grads)  # the step's one sync
             if step == 1:
-                self.first_loss = loss.item()
+                self.first_loss = loss_value
             # 2. keep what the record needs (only for steps that are shown). The gradient
             #    tensors survive the update: zero_grad() drops them, it does not zero them.
-            shown = self.shows(step)
+            stop = not finite or self.should_stop()
+            shown = self.shows(step) or stop
             before = [p.detach().clone() for p in params] if shown else None
-            grads = [p.grad for p in params]
             prior = self._first_elements_of_state(params) if shown and self.explainer else None
             # 3. update
             self.update.step()
@@ -196,6 +203,32 @@ class Training:
                         record, explain=self._explain(step, names, params, grads, before, prior)
                     )
                 yield record
+            self.on_step(step)
+            if stop:
+                self.stopped_at = step
+                if not finite:
+                    self.diverged = self._what_diverged(step, loss_value, names, grads)
+                return
+
+    @staticmethod
+    def _check(loss: Tensor, grads: list[Tensor | None]) -> tuple[float, bool]:
+        """The loss, and whether it and every gradient are finite, in one host copy."""
+        flags = [g.isfinite().all() for g in grads if g is not None]
+        finite = torch.stack([loss.detach().isfinite(), *flags]).all()
+        loss_value, all_finite = torch.stack([loss.detach().double(), finite.double()]).tolist()
+        return loss_value, bool(all_finite)
+
+    @staticmethod
+    def _what_diverged(step: int, loss: float, names: list[str], grads: list[Tensor | None]) -> str:
+        bad = [
+            name
+            for name, g in zip(names, grads, strict=True)
+            if g is not None and not bool(g.isfinite().all())
+        ]
+        what = f"the loss is {loss}" if not math.isfinite(loss) else f"the loss is {loss:.6g}"
+        if bad:
+            what += f" and the gradient of {', '.join(bad)} is not finite"
+        return f"step {step}: {what}"
 
     def forward_backward(self) -> Tensor:
         """Zero the gradients (the optim path's way), compute the loss, backpropagate."""

@@ -110,7 +110,26 @@ Format = Annotated[
     typer.Option(
         "--format",
         "-f",
+        rich_help_panel="Output",
         help=f"{_choices(FORMATS)}; auto is a table on a terminal, JSON lines otherwise.",
+    ),
+]
+Quiet = Annotated[
+    bool,
+    typer.Option(
+        "--quiet",
+        "-q",
+        rich_help_panel="Output",
+        help="Nothing on stderr unless something goes wrong.",
+    ),
+]
+Color = Annotated[
+    bool | None,
+    typer.Option(
+        "--color/--no-color",
+        show_default=False,
+        rich_help_panel="Output",
+        help="Force styling on or off (default: on for a terminal, off with NO_COLOR).",
     ),
 ]
 Impl = Annotated[

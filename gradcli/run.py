@@ -1,25 +1,44 @@
-"""Drives one training command: spec -> engine -> records -> sink."""
+"""Drives one command: spec -> engine -> records -> sink, with Ctrl-C and divergence."""
 
 from __future__ import annotations
 
 from gradcli.compare import Comparison
 from gradcli.engine import prepare
+from gradcli.errors import Diverged, Interrupted
+from gradcli.interrupt import interruptible
 from gradcli.render import make_compare_sink, make_sink
 from gradcli.spec import RunSpec
 
 
 def run_training(spec: RunSpec, path: str) -> None:
     training, info = prepare(spec, path)  # errors (e.g. no CUDA) surface before any output
-    sink = make_sink(spec.format)
+    output = spec.output
+    sink = make_sink(output)
     sink.start(info)
-    for record in training:
-        sink.step(record)
+    with (
+        interruptible() as interrupt,
+        output.progress(spec.steps, f"gradcli {path}", thinned=spec.every > 1) as progress,
+    ):
+        training.should_stop = interrupt.is_set
+        training.on_step = progress
+        for record in training:
+            sink.step(record)
+    if training.diverged:
+        lr = info.lr
+        raise Diverged(f"{training.diverged}; try a smaller --lr (this run used {lr:g})")
+    if training.stopped_at is not None and training.stopped_at < spec.steps:
+        raise Interrupted(f"stopped after step {training.stopped_at} of {spec.steps}")
     sink.finish(training.summary())
 
 
 def run_compare(specs: list[RunSpec], tol: float | None) -> None:
     comparison = Comparison(specs, tol)
-    sink = make_compare_sink(specs[0].format)
-    for record in comparison:
-        sink.step(record)
+    output = specs[0].output
+    sink = make_compare_sink(output)
+    with interruptible() as interrupt:
+        comparison.should_stop = interrupt.is_set
+        for record in comparison:
+            sink.step(record)
+    if comparison.stopped_at is not None:
+        raise Interrupted(f"stopped after step {comparison.stopped_at} of {specs[0].steps}")
     sink.finish(comparison.summaries)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gradcli.errors import GradcliError
+from gradcli.output import Output
 
 MODELS: dict[str, str] = {
     "linear": "linear regression, nn.Linear(3, 1) on 64 noisy samples, MSE loss",
@@ -19,7 +20,7 @@ MODELS: dict[str, str] = {
     "rosenbrock": "a point starting at (-2, 2) on the Rosenbrock function",
 }
 DTYPES = ("float32", "float64")
-FORMATS = ("auto", "table", "jsonl")
+FORMATS = ("auto", "table", "jsonl", "csv", "tsv")
 PATHS = ("manual", "optim")
 
 # Each optimizer's hyperparameters and torch's defaults for them (lr comes from the problem).
@@ -91,6 +92,12 @@ class RunSpec:
     dtype: str = "float32"
     every: int = 1
     format: str = "auto"
+    quiet: bool = False
+    color: bool | None = None
+
+    @property
+    def output(self) -> Output:
+        return Output(self.format, self.quiet, self.color)
 
     def hyperparameters(self) -> dict[str, float | bool]:
         """The chosen optimizer's hyperparameters, torch's defaults filled in (lr excluded)."""

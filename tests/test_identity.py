@@ -15,7 +15,8 @@ from gradcli.spec import MODELS, OPTIMIZERS, RunSpec, validate
 
 
 def lockstep(spec: RunSpec, device: str = "cpu"):
-    """Run both paths side by side; after each step, yield their parameters and states."""
+    """Run both paths side by side; after each step, yield their parameters and states.
+    A run that diverges stops (at the same step on both paths, or zip fails)."""
     spec = validate(replace(spec, device=device))
     manual, _ = prepare(replace(spec, impl=None), "manual")
     optim, _ = prepare(spec, "optim")
@@ -42,6 +43,15 @@ def assert_identical(spec: RunSpec, device: str = "cpu") -> int:
                 assert torch.equal(bits(ms[key]), bits(os_[key])), f"state {key!r} differs"
         steps += 1
     return steps
+
+
+def assert_identical_or_diverged(spec: RunSpec) -> None:
+    steps = assert_identical(spec)
+    if steps < spec.steps + 1:  # both stopped early: only divergence does that
+        manual, _ = prepare(replace(spec, device="cpu", impl=None), "manual")
+        for _ in manual:
+            pass
+        assert manual.diverged is not None and manual.stopped_at == steps - 1
 
 
 def maybe(strategy):
@@ -105,13 +115,13 @@ def run_specs(draw, optimizers=tuple(OPTIMIZERS)):
 @given(run_specs())
 def test_manual_equals_torch_optim_bit_for_bit(spec):
     """Parameters and optimizer state, every one of 50 steps, any optimizer."""
-    assert assert_identical(spec) == 51
+    assert_identical_or_diverged(spec)
 
 
 @settings(max_examples=20, deadline=None)
 @given(run_specs(optimizers=("sgd",)))
 def test_manual_equals_torch_optim_sgd_bit_for_bit(spec):
-    assert assert_identical(spec) == 51
+    assert_identical_or_diverged(spec)
 
 
 @pytest.mark.parametrize("optimizer", list(OPTIMIZERS))

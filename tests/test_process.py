@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
+
+import pytest
 
 HELP_WITHOUT_TORCH = """
 import sys
@@ -37,3 +41,114 @@ def test_python_dash_m_runs_a_training_command():
     )
     assert [json.loads(line)["step"] for line in out.stdout.splitlines()] == [0, 1, 2]
     assert out.stderr == "gradcli: 2 steps, loss 2 -> 1.99933\n"
+
+
+def gradcli_process(*args: str, **kwargs) -> subprocess.Popen:
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    return subprocess.Popen([sys.executable, "-m", "gradcli", *args], env=env, **kwargs)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["optim", "-f", "jsonl"],
+        ["manual", "-f", "csv"],
+        ["optim", "-f", "tsv"],
+        ["optim", "-f", "table"],
+        ["compare", "-o", "sgd", "-f", "jsonl"],
+    ],
+    ids=lambda a: " ".join(a),
+)
+def test_head_gets_one_line_and_the_run_ends_quietly(args):
+    """`gradcli ... | head -1`: one valid line, exit 141, nothing on stderr."""
+    proc = gradcli_process(
+        *args, "--steps", "100000", stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    first = proc.stdout.readline()
+    proc.stdout.close()  # what head does after its line
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 141
+    assert err == b""
+    assert first.endswith(b"\n")
+    if "jsonl" in args:
+        json.loads(first)
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "table"])
+def test_reader_gone_before_the_first_write(fmt):
+    """Even output that is only flushed at interpreter exit ends the same way."""
+    read, write = os.pipe()
+    os.close(read)
+    proc = gradcli_process(
+        "optim", "-m", "seed", "--steps", "2", "-f", fmt, stdout=write, stderr=subprocess.PIPE
+    )
+    os.close(write)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 141
+    assert err == b""
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "csv"])
+def test_ctrl_c_stops_after_the_current_step(fmt):
+    proc = gradcli_process(
+        "optim",
+        "-m",
+        "mlp",
+        "--steps",
+        "100000000",
+        "-f",
+        fmt,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    lines = [proc.stdout.readline() for _ in range(3)]  # the run is under way
+    proc.send_signal(signal.SIGINT)
+    rest = proc.stdout.read()  # (communicate() would skip what readline() buffered)
+    err = proc.stderr.read()
+    proc.wait(timeout=60)
+    assert proc.returncode == 130
+    out = b"".join(lines) + rest
+    assert out.endswith(b"\n")  # no half line
+    text = out.decode()
+    if fmt == "jsonl":
+        records = [json.loads(line) for line in text.splitlines()]
+        last = records[-1]["step"]
+    else:
+        rows = text.splitlines()[1:]
+        last = int(rows[-1].split(",")[0])
+        assert len(rows) == 6 * (last + 1)  # whole steps: six parameters each
+    assert err.decode() == f"gradcli: interrupted: stopped after step {last} of 100000000\n"
+
+
+def test_progress_bar_on_a_terminal_stderr_only():
+    """stdout to a pipe, stderr to a terminal: a progress bar there, and none in the data."""
+    import pty
+
+    leader, follower = pty.openpty()
+    proc = gradcli_process(
+        "optim",
+        "-m",
+        "mlp",
+        "--steps",
+        "3000",
+        "-f",
+        "jsonl",
+        stdout=subprocess.PIPE,
+        stderr=follower,
+    )
+    os.close(follower)
+    out, _ = proc.communicate(timeout=120)
+    screen = b""
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        screen += chunk
+    os.close(leader)
+    assert proc.returncode == 0
+    assert b"gradcli optim" in screen and b"/3000" in screen  # the bar: description, M/N
+    assert b"gradcli: 3000 steps, loss" in screen
+    assert b"\x1b" not in out and len(out.splitlines()) == 3001

@@ -1,17 +1,19 @@
-"""Sinks: one per output format, all fed the same step records.
+"""Sinks: one per output format, all fed the same records.
 
-A sink gets ``start(info)`` once, ``step(record)`` for each shown step, and
-``finish(summary)`` at the end. Data goes to stdout; words go to stderr.
+A training sink gets ``start(info)`` once, ``step(record)`` for each shown step and
+``finish(summary)`` at the end; a compare sink gets ``step`` and ``finish(summaries)``.
+Data goes to stdout; words go to stderr through ``Output.say``.
 """
 
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING, Protocol, TextIO
+from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from gradcli.compare import CompareRecord, MethodSummary
     from gradcli.engine import RunInfo
+    from gradcli.output import Output
     from gradcli.records import StepRecord, Summary
 
 
@@ -23,37 +25,37 @@ class Sink(Protocol):
     def finish(self, summary: Summary) -> None: ...
 
 
-def resolve_format(fmt: str, stream: TextIO) -> str:
-    """``auto`` is a table on a terminal and JSON lines everywhere else."""
-    if fmt != "auto":
-        return fmt
-    return "table" if stream.isatty() else "jsonl"
-
-
-def make_sink(fmt: str, stream: TextIO | None = None) -> Sink:
-    out = sys.stdout if stream is None else stream
-    fmt = resolve_format(fmt, out)
-    if fmt == "table":
-        from gradcli.render.table import TableSink
-
-        return TableSink(out)
-    from gradcli.render.jsonl import JsonlSink
-
-    return JsonlSink(out)
-
-
 class CompareSink(Protocol):
     def step(self, record: CompareRecord) -> None: ...
 
     def finish(self, summaries: list[MethodSummary]) -> None: ...
 
 
-def make_compare_sink(fmt: str, stream: TextIO | None = None) -> CompareSink:
-    out = sys.stdout if stream is None else stream
-    if resolve_format(fmt, out) == "table":
+def make_sink(output: Output) -> Sink:
+    fmt = output.resolved_format()
+    if fmt == "table":
+        from gradcli.render.table import TableSink
+
+        return TableSink(output.console(sys.stdout))
+    if fmt in ("csv", "tsv"):
+        from gradcli.render.delimited import DelimitedSink
+
+        return DelimitedSink(sys.stdout, output, "," if fmt == "csv" else "\t")
+    from gradcli.render.jsonl import JsonlSink
+
+    return JsonlSink(sys.stdout, output)
+
+
+def make_compare_sink(output: Output) -> CompareSink:
+    fmt = output.resolved_format()
+    if fmt == "table":
         from gradcli.render.table import CompareTableSink
 
-        return CompareTableSink(out)
+        return CompareTableSink(output.console(sys.stdout))
+    if fmt in ("csv", "tsv"):
+        from gradcli.render.delimited import CompareDelimitedSink
+
+        return CompareDelimitedSink(sys.stdout, output, "," if fmt == "csv" else "\t")
     from gradcli.render.jsonl import CompareJsonlSink
 
-    return CompareJsonlSink(out)
+    return CompareJsonlSink(sys.stdout, output)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from typing import TYPE_CHECKING, Any, TextIO
 
 from gradcli.render.numbers import number, values
@@ -11,6 +10,7 @@ from gradcli.render.numbers import number, values
 if TYPE_CHECKING:
     from gradcli.compare import CompareRecord, MethodSummary
     from gradcli.engine import RunInfo
+    from gradcli.output import Output
     from gradcli.records import ParamRecord, StepRecord, Summary
 
 
@@ -55,8 +55,9 @@ def dumps(obj: dict[str, Any]) -> str:
 
 
 class JsonlSink:
-    def __init__(self, out: TextIO) -> None:
+    def __init__(self, out: TextIO, output: Output) -> None:
         self.out = out
+        self.output = output
 
     def start(self, info: RunInfo) -> None:
         pass
@@ -67,29 +68,38 @@ class JsonlSink:
 
     def finish(self, summary: Summary) -> None:
         # The summary is words for a person; the records on stdout already hold the data.
-        print(
-            f"gradcli: {summary.steps} steps, loss {summary.first_loss:.6g} -> "
-            f"{summary.final_loss:.6g}",
-            file=sys.stderr,
-        )
+        self.output.say(summary_line(summary))
 
 
 class CompareJsonlSink:
-    def __init__(self, out: TextIO) -> None:
+    def __init__(self, out: TextIO, output: Output) -> None:
         self.out = out
+        self.output = output
 
     def step(self, record: CompareRecord) -> None:
         self.out.write(dumps(compare_object(record)) + "\n")
         self.out.flush()
 
     def finish(self, summaries: list[MethodSummary]) -> None:
-        for s in summaries:
-            same = (
-                "bit-identical"
-                if s.bit_identical
-                else (f"max |manual - optim| {s.max_abs_diff:.3g} ({s.max_ulps} ULPs)")
-            )
-            print(
-                f"gradcli: {s.optimizer}: loss {s.losses[0]:.6g} -> {s.final_loss:.6g}, {same}",
-                file=sys.stderr,
-            )
+        for line in compare_summary_lines(summaries):
+            self.output.say(line)
+
+
+def summary_line(summary: Summary) -> str:
+    return (
+        f"gradcli: {summary.steps} steps, loss {summary.first_loss:.6g} -> {summary.final_loss:.6g}"
+    )
+
+
+def compare_summary_lines(summaries: list[MethodSummary]) -> list[str]:
+    lines = []
+    for s in summaries:
+        same = (
+            "bit-identical"
+            if s.bit_identical
+            else (f"max |manual - optim| {s.max_abs_diff:.3g} ({s.max_ulps} ULPs)")
+        )
+        lines.append(
+            f"gradcli: {s.optimizer}: loss {s.losses[0]:.6g} -> {s.final_loss:.6g}, {same}"
+        )
+    return lines

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING
 
 from rich import box
 from rich.console import Console
@@ -59,8 +59,8 @@ def state_table(record: StepRecord) -> Table:
 
 
 class TableSink:
-    def __init__(self, out: TextIO) -> None:
-        self.console = Console(file=out, highlight=False)
+    def __init__(self, console: Console) -> None:
+        self.console = console
         self.steps = 0
 
     def start(self, info: RunInfo) -> None:
@@ -126,8 +126,8 @@ class TableSink:
 class CompareTableSink:
     """The comparison table and the loss curves, printed once all methods have run."""
 
-    def __init__(self, out: TextIO) -> None:
-        self.console = Console(file=out, highlight=False)
+    def __init__(self, console: Console) -> None:
+        self.console = console
 
     def step(self, record: CompareRecord) -> None:
         pass

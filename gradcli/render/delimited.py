@@ -1,0 +1,124 @@
+"""CSV and TSV: a header row, then one row per step and parameter (schema in README.md).
+
+Every row carries the L2 norm, mean, min and max of the value, gradient and update, so a
+column means the same for every parameter; tensors of at most 8 elements also carry their
+elements, space-separated. Floats are written at full precision (Python's repr, which reads
+back to the same number); non-finite ones as ``nan``, ``inf``, ``-inf``; a missing number
+(step 0 has no loss, gradient or update) as an empty cell.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from typing import TYPE_CHECKING, TextIO
+
+from gradcli.records import Stats, Values
+from gradcli.render.jsonl import compare_summary_lines, summary_line
+
+if TYPE_CHECKING:
+    from gradcli.compare import CompareRecord, MethodSummary
+    from gradcli.engine import RunInfo
+    from gradcli.output import Output
+    from gradcli.records import StepRecord, Summary
+
+QUANTITIES = ("value", "grad", "update")
+STATS = ("norm", "mean", "min", "max")
+HEADER = [
+    "step",
+    "loss",
+    "param",
+    "shape",
+    *QUANTITIES,
+    *(f"{q}_{s}" for q in QUANTITIES for s in STATS),
+]
+COMPARE_HEADER = [
+    "step",
+    "optimizer",
+    "lr",
+    "manual_loss",
+    "optim_loss",
+    "max_abs_diff",
+    "max_ulps",
+    "bit_identical",
+]
+
+
+def cell(x: float | None) -> str:
+    return "" if x is None else repr(float(x))
+
+
+def stats_of(v: Values) -> Stats:
+    if isinstance(v, Stats):
+        return v
+    return Stats(math.sqrt(math.fsum(x * x for x in v)), math.fsum(v) / len(v), min(v), max(v))
+
+
+def elements(v: Values | None) -> str:
+    return "" if v is None or isinstance(v, Stats) else " ".join(cell(x) for x in v)
+
+
+class _Writer:
+    def __init__(self, out: TextIO, output: Output, delimiter: str, header: list[str]) -> None:
+        self.out = out
+        self.output = output
+        self.writer = csv.writer(out, delimiter=delimiter, lineterminator="\n")
+        self.writer.writerow(header)
+
+    def row(self, cells: list[str]) -> None:
+        self.writer.writerow(cells)
+
+
+class DelimitedSink(_Writer):
+    def __init__(self, out: TextIO, output: Output, delimiter: str) -> None:
+        super().__init__(out, output, delimiter, HEADER)
+
+    def start(self, info: RunInfo) -> None:
+        pass
+
+    def step(self, record: StepRecord) -> None:
+        for p in record.params:
+            quantities = (p.value, p.grad, p.update)
+            stats = [stats_of(v) if v is not None else None for v in quantities]
+            self.row(
+                [
+                    str(record.step),
+                    cell(record.loss),
+                    p.name,
+                    "x".join(map(str, p.shape)),
+                    *(elements(v) for v in quantities),
+                    *(
+                        cell(None if s is None else getattr(s, name))
+                        for s in stats
+                        for name in STATS
+                    ),
+                ]
+            )
+        self.out.flush()
+
+    def finish(self, summary: Summary) -> None:
+        self.output.say(summary_line(summary))
+
+
+class CompareDelimitedSink(_Writer):
+    def __init__(self, out: TextIO, output: Output, delimiter: str) -> None:
+        super().__init__(out, output, delimiter, COMPARE_HEADER)
+
+    def step(self, record: CompareRecord) -> None:
+        self.row(
+            [
+                str(record.step),
+                record.optimizer,
+                cell(record.lr),
+                cell(record.manual_loss),
+                cell(record.optim_loss),
+                cell(record.max_abs_diff),
+                str(record.max_ulps),
+                "true" if record.bit_identical else "false",
+            ]
+        )
+        self.out.flush()
+
+    def finish(self, summaries: list[MethodSummary]) -> None:
+        for line in compare_summary_lines(summaries):
+            self.output.say(line)
