@@ -112,7 +112,7 @@ def test_quiet_leaves_stderr_empty(invoke, command, fmt):
 
 def test_without_quiet_the_summary_goes_to_stderr(invoke):
     result = invoke("optim", "-m", "seed", "--steps", "1", "-f", "csv")
-    assert result.stderr == "gradcli: 1 steps, loss 2 -> 1.99967\n"
+    assert result.stderr == "gradcli: 1 step, loss 2 -> 1.99967\n"
 
 
 def test_divergence_stops_prints_the_step_and_exits_3(invoke):
