@@ -22,7 +22,8 @@ try:  # typer >= 0.29 vendors click; older releases raise click's own exceptions
 except ImportError:  # pragma: no cover
     from click import ClickException as _CommandLineError
 from gradcli import options as opt
-from gradcli.spec import OPTIMIZERS, RunSpec, specs_for_compare, validate
+from gradcli.output import Output
+from gradcli.spec import FORMATS, MODELS, OPTIMIZERS, PITFALLS, RunSpec, specs_for_compare, validate
 
 
 class GradcliGroup(TyperGroup):
@@ -246,6 +247,108 @@ def compare(
     from gradcli.run import run_compare
 
     run_compare(specs, tol)
+
+
+InspectModel = Annotated[
+    str,
+    typer.Option(
+        "--model",
+        "-m",
+        help="demo (one tensor of each kind) or a problem: " + ", ".join(MODELS) + ".",
+    ),
+]
+
+
+def _output(fmt: str, quiet: bool, color: bool | None, formats: tuple[str, ...]) -> Output:
+    if fmt not in formats:
+        raise GradcliError(f"--format: unknown format {fmt!r}; choose one of: {', '.join(formats)}")
+    return Output(fmt, quiet, color)
+
+
+def _inspect_model(model: str) -> str:
+    if model != "demo" and model not in MODELS:
+        raise GradcliError(
+            f"--model: unknown model {model!r}; choose one of: demo, {', '.join(MODELS)}"
+        )
+    return model
+
+
+@app.command(
+    "params",
+    help="What a module holds — Parameter, frozen Parameter, buffers, plain tensor attributes — "
+    "and what each takes part in, found by doing it on a copy of the model.",
+    epilog=_examples(
+        "gradcli params",
+        "gradcli params --model mlp",
+        "gradcli params --format jsonl | jq -c 'select(.changed_by_step)'",
+    ),
+)
+def params(
+    model: InspectModel = "demo",
+    format: opt.Format = "auto",
+    quiet: opt.Quiet = False,
+    color: opt.Color = None,
+) -> None:
+    output = _output(format, quiet, color, FORMATS)
+    from gradcli.run import run_params
+
+    run_params(_inspect_model(model), output)
+
+
+@app.command(
+    "graph",
+    help="The autograd graph behind the loss, from its grad_fn down to the AccumulateGrad "
+    "leaves of the parameters.",
+    epilog=_examples(
+        "gradcli graph",
+        "gradcli graph --model mlp",
+        "gradcli graph --format dot | dot -Tpng > graph.png",
+    ),
+)
+def graph(
+    model: InspectModel = "demo",
+    format: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            "-f",
+            rich_help_panel="Output",
+            help=f"{', '.join(FORMATS)}, dot (Graphviz).",
+        ),
+    ] = "auto",
+    quiet: opt.Quiet = False,
+    color: opt.Color = None,
+) -> None:
+    output = _output(format, quiet, color, (*FORMATS, "dot"))
+    from gradcli.run import run_graph
+
+    run_graph(_inspect_model(model), output)
+
+
+@app.command(
+    "pitfalls",
+    help="Classic mistakes run beside the correct code on the same tensors. Without NAME, "
+    "the list: " + ", ".join(PITFALLS) + ".",
+    epilog=_examples(
+        "gradcli pitfalls",
+        "gradcli pitfalls data-zero",
+        "gradcli pitfalls no-zero-grad --format jsonl",
+    ),
+)
+def pitfalls(
+    name: Annotated[
+        str | None, typer.Argument(help="The pitfall to run.", show_default=False)
+    ] = None,
+    format: opt.Format = "auto",
+    quiet: opt.Quiet = False,
+    color: opt.Color = None,
+) -> None:
+    output = _output(format, quiet, color, FORMATS)
+    if name is not None and name not in PITFALLS:
+        raise GradcliError(f"unknown pitfall {name!r}; choose one of: {', '.join(PITFALLS)}")
+    from gradcli.run import run_pitfalls
+
+    run_pitfalls(name, output)
 
 
 def main() -> None:

@@ -19,6 +19,14 @@ MODELS: dict[str, str] = {
     "mlp": "2-16-16-2 tanh MLP classifying two moons, cross-entropy loss",
     "rosenbrock": "a point starting at (-2, 2) on the Rosenbrock function",
 }
+PITFALLS: dict[str, str] = {
+    "data-zero": "zeroing the weights instead of the gradients: the weights collapse to −lr·grad",
+    "no-zero-grad": "forgetting optimizer.zero_grad(): gradients accumulate across steps",
+    "inplace-leaf": "updating a leaf that requires grad outside torch.no_grad(): torch refuses",
+    "plain-tensor": "a weight kept as a plain tensor attribute: the optimizer never sees it",
+    "set-to-none": "zero_grad() sets .grad to None by default (since torch 2.0), not to zeros",
+    "variable": "torch.autograd.Variable is a no-op today: requires_grad on a tensor matters",
+}
 DTYPES = ("float32", "float64")
 FORMATS = ("auto", "table", "jsonl", "csv", "tsv")
 PATHS = ("manual", "optim")

@@ -1,0 +1,246 @@
+"""``gradcli pitfalls``: classic mistakes run beside the correct code, on the same tensors.
+
+Each pitfall is a function that really runs both versions and returns what happened, step by
+step: parameter values, gradients, and the exceptions torch raises, caught and shown.
+
+The one-line summaries live in ``gradcli.spec.PITFALLS`` (no torch needed to list them).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor, nn
+
+Cell = tuple[float, ...] | str
+LR = 0.1
+START = (1.0, 2.0, 3.0)
+
+
+@dataclass(frozen=True)
+class Row:
+    step: int
+    quantity: str
+    mistake: Cell
+    correct: Cell
+
+
+@dataclass
+class Outcome:
+    name: str
+    mistake_code: str
+    correct_code: str
+    labels: tuple[str, str] = ("mistake", "correct")
+    rows: list[Row] = field(default_factory=list)
+    lesson: str = ""
+
+
+def values(t: Tensor | None) -> Cell:
+    return "None" if t is None else tuple(t.detach().reshape(-1).tolist())
+
+
+def error(e: Exception) -> str:
+    return f"{type(e).__name__}: {str(e).splitlines()[0]}"
+
+
+def _w() -> Tensor:
+    return torch.tensor(START, requires_grad=True)
+
+
+def data_zero(steps: int = 3) -> Outcome:
+    out = Outcome(
+        "data-zero",
+        "loss = w.mean(); loss.backward()\nw.data.zero_()\nw.data.sub_(lr * w.grad.data)",
+        "loss = w.mean(); loss.backward()\nw.data.sub_(lr * w.grad.data)\nw.grad.data.zero_()",
+    )
+    wrong, right = _w(), _w()
+    for step in range(1, steps + 1):
+        wrong.mean().backward()
+        wrong.data.zero_()
+        wrong.data.sub_(LR * wrong.grad.data)
+        right.mean().backward()
+        grad_used = right.grad.detach().clone()
+        right.data.sub_(LR * right.grad.data)
+        right.grad.data.zero_()
+        out.rows.append(Row(step, "w.grad used", values(wrong.grad), values(grad_used)))
+        out.rows.append(Row(step, "w after", values(wrong), values(right)))
+    collapsed = torch.equal(wrong.detach(), -LR * wrong.grad)
+    out.lesson = (
+        f"After the mistake w equals −lr·grad exactly ({collapsed}): the old weights are "
+        "gone, and since the gradients are never zeroed they also pile up (1/3, 2/3, "
+        "1, ...). The fix zeroes w.grad, not w."
+    )
+    return out
+
+
+def no_zero_grad(steps: int = 3) -> Outcome:
+    out = Outcome(
+        "no-zero-grad",
+        "loss = w.mean(); loss.backward()\noptimizer.step()",
+        "optimizer.zero_grad()\nloss = w.mean(); loss.backward()\noptimizer.step()",
+    )
+    wrong, right = _w(), _w()
+    wrong_opt, right_opt = torch.optim.SGD([wrong], lr=LR), torch.optim.SGD([right], lr=LR)
+    for step in range(1, steps + 1):
+        wrong.mean().backward()
+        wrong_opt.step()
+        right_opt.zero_grad()
+        right.mean().backward()
+        right_opt.step()
+        out.rows.append(Row(step, "w.grad", values(wrong.grad), values(right.grad)))
+        out.rows.append(Row(step, "w after", values(wrong), values(right)))
+    ratio = (wrong.grad / right.grad).reshape(-1)[0].item()
+    out.lesson = (
+        f"backward() adds into .grad: after {steps} steps the gradient is {ratio:g}× "
+        "the true one, and each step is that much too large."
+    )
+    return out
+
+
+def inplace_leaf() -> Outcome:
+    out = Outcome(
+        "inplace-leaf",
+        "w.mean().backward()\nw -= lr * w.grad",
+        "w.mean().backward()\nwith torch.no_grad():\n    w -= lr * w.grad",
+    )
+    wrong, right = _w(), _w()
+    wrong.mean().backward()
+    try:
+        wrong -= LR * wrong.grad
+        result: Cell = values(wrong)
+    except RuntimeError as e:
+        result = error(e)
+    right.mean().backward()
+    with torch.no_grad():
+        right -= LR * right.grad
+    out.rows.append(Row(1, "w after", result, values(right)))
+    out.rows.append(Row(1, "w.requires_grad", str(wrong.requires_grad), str(right.requires_grad)))
+    out.lesson = (
+        "An in-place change to a leaf would have to be recorded in the graph, so "
+        "autograd forbids it; under torch.no_grad() nothing is recorded and the "
+        "update is allowed (this is what optimizers do)."
+    )
+    return out
+
+
+class _PlainWeight(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.w = torch.tensor(START)  # a plain tensor attribute: not registered
+        self.b = nn.Parameter(torch.tensor(0.0))
+
+    def forward(self) -> Tensor:
+        return (self.w + self.b).mean()
+
+
+class _ParameterWeight(_PlainWeight):
+    def __init__(self) -> None:
+        super().__init__()
+        self.w = nn.Parameter(torch.tensor(START))
+
+
+def plain_tensor(steps: int = 3) -> Outcome:
+    out = Outcome(
+        "plain-tensor",
+        "self.w = torch.tensor([1., 2., 3.])\nself.b = nn.Parameter(torch.tensor(0.))",
+        "self.w = nn.Parameter(torch.tensor([1., 2., 3.]))\n"
+        "self.b = nn.Parameter(torch.tensor(0.))",
+    )
+    wrong, right = _PlainWeight(), _ParameterWeight()
+    out.rows.append(
+        Row(
+            0,
+            "parameters()",
+            " ".join(n for n, _ in wrong.named_parameters()),
+            " ".join(n for n, _ in right.named_parameters()),
+        )
+    )
+    wrong_opt = torch.optim.SGD(wrong.parameters(), lr=LR)
+    right_opt = torch.optim.SGD(right.parameters(), lr=LR)
+    for step in range(1, steps + 1):
+        for model, optimizer in ((wrong, wrong_opt), (right, right_opt)):
+            optimizer.zero_grad()
+            model().backward()
+            optimizer.step()
+        out.rows.append(Row(step, "w after", values(wrong.w), values(right.w)))
+        out.rows.append(Row(step, "b after", values(wrong.b), values(right.b)))
+    out.lesson = (
+        f"The plain w never changed ({values(wrong.w) == START}); it is not in "
+        "parameters() nor state_dict(), so no optimizer trains it and no checkpoint "
+        "saves it. nn.Parameter registers it."
+    )
+    return out
+
+
+def set_to_none(steps: int = 2) -> Outcome:
+    out = Outcome(
+        "set-to-none",
+        "optimizer.zero_grad()            # set_to_none=True\nw.grad.norm()",
+        "optimizer.zero_grad(set_to_none=False)\nw.grad.norm()",
+        labels=("zero_grad()", "zero_grad(set_to_none=False)"),
+    )
+    none, zeros = _w(), _w()
+    none_opt, zeros_opt = torch.optim.SGD([none], lr=LR), torch.optim.SGD([zeros], lr=LR)
+    for step in range(1, steps + 1):
+        for w, optimizer in ((none, none_opt), (zeros, zeros_opt)):
+            w.mean().backward()
+            optimizer.step()
+        none_opt.zero_grad()
+        zeros_opt.zero_grad(set_to_none=False)
+        out.rows.append(Row(step, "w.grad after zero_grad", values(none.grad), values(zeros.grad)))
+        cells = []
+        for w in (none, zeros):
+            try:
+                cells.append(values(w.grad.norm()))
+            except AttributeError as e:
+                cells.append(error(e))
+        out.rows.append(Row(step, "w.grad.norm()", cells[0], cells[1]))
+    out.lesson = (
+        "Code that reads p.grad after zero_grad() must check `p.grad is not None`. "
+        "None saves memory and a kernel per step; the next backward() creates .grad "
+        "afresh, so training gives the same numbers either way."
+    )
+    return out
+
+
+def variable() -> Outcome:
+    out = Outcome(
+        "variable",
+        "from torch.autograd import Variable\nw = Variable(torch.tensor([1., 2., 3.]), "
+        "requires_grad=True)",
+        "w = torch.tensor([1., 2., 3.], requires_grad=True)",
+        labels=("Variable(...)", "plain tensor"),
+    )
+    old = torch.autograd.Variable(torch.tensor(START), requires_grad=True)
+    new = torch.tensor(START, requires_grad=True)
+    out.rows.append(
+        Row(
+            0,
+            "type",
+            f"{type(old).__module__}.{type(old).__name__}",
+            f"{type(new).__module__}.{type(new).__name__}",
+        )
+    )
+    out.rows.append(Row(0, "requires_grad", str(old.requires_grad), str(new.requires_grad)))
+    old.mean().backward()
+    new.mean().backward()
+    out.rows.append(Row(1, "grad of mean()", values(old.grad), values(new.grad)))
+    same = type(old) is type(new) and torch.equal(old.grad, new.grad)
+    out.lesson = (
+        f"Same type and same gradient ({same}): since torch 0.4 Variable(t) just returns "
+        "a Tensor; write torch.tensor(..., requires_grad=True) or "
+        "t.requires_grad_()."
+    )
+    return out
+
+
+PITFALLS: dict[str, Callable[[], Outcome]] = {
+    "data-zero": data_zero,
+    "no-zero-grad": no_zero_grad,
+    "inplace-leaf": inplace_leaf,
+    "plain-tensor": plain_tensor,
+    "set-to-none": set_to_none,
+    "variable": variable,
+}

@@ -1,0 +1,58 @@
+"""Machine formats for commands whose data is a list of flat rows (params, graph, pitfalls).
+
+JSON lines: one object per row. CSV/TSV: a header of the row's keys, then one line per row;
+a list becomes its items space-separated, None an empty cell, a bool ``true``/``false``,
+a float its full-precision repr.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Sequence
+from typing import Any, TextIO
+
+from gradcli.render.numbers import number
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, float):
+        return number(value)
+    if isinstance(value, list | tuple):
+        return [_json_value(v) for v in value]
+    return value
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, list | tuple):
+        return " ".join(_cell(v) for v in value)
+    return str(value)
+
+
+def write_rows(
+    out: TextIO, fmt: str, rows: Sequence[dict[str, Any]], header: Sequence[str]
+) -> None:
+    """Write ``rows`` (all with the keys ``header``) as jsonl, csv or tsv."""
+    if fmt == "jsonl":
+        for row in rows:
+            out.write(
+                json.dumps(
+                    {k: _json_value(v) for k, v in row.items()},
+                    separators=(",", ":"),
+                    allow_nan=False,
+                    ensure_ascii=False,
+                )
+            )
+            out.write("\n")
+    else:
+        writer = csv.writer(out, delimiter="," if fmt == "csv" else "\t", lineterminator="\n")
+        writer.writerow(header)
+        for row in rows:
+            writer.writerow([_cell(row[key]) for key in header])
+    out.flush()
