@@ -1,0 +1,223 @@
+"""params, graph and pitfalls: every claim they print is checked against torch here too."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+from conftest import jsonl
+from torch import nn
+
+from gradcli import pitfalls
+from gradcli.graph import autograd_graph, dot
+from gradcli.inspection import Demo, claims, held_tensors, inspect_model
+from gradcli.spec import MODELS, PITFALLS
+
+DEMO_ROWS = {
+    # name: (kind, parameters(), buffers(), state_dict(), .to converts, grad, forward, step)
+    "linear.weight": ("Parameter", True, False, True, True, True, False, True),
+    "linear.bias": ("Parameter", True, False, True, True, True, False, True),
+    "scale": ("frozen Parameter", True, False, True, True, False, False, False),
+    "running_mean": ("persistent buffer", False, True, True, True, False, True, False),
+    "x": ("non-persistent buffer", False, True, False, True, False, False, False),
+    "offset": ("plain tensor attribute", False, False, False, False, False, False, False),
+}
+
+
+def test_params_jsonl_for_the_demo(invoke):
+    result = invoke("params", "-f", "jsonl")
+    assert result.exit_code == 0 and result.stderr == ""
+    rows = {r["name"]: r for r in jsonl(result.stdout)}
+    assert list(rows) == list(DEMO_ROWS)
+    for name, expected in DEMO_ROWS.items():
+        r = rows[name]
+        assert (
+            r["kind"],
+            r["in_parameters"],
+            r["in_buffers"],
+            r["in_state_dict"],
+            r["converted_by_to_float64"],
+            r["grad_after_backward"],
+            r["changed_by_forward"],
+            r["changed_by_step"],
+        ) == expected, name
+    assert rows["linear.weight"]["shape"] == [1, 3] and rows["x"]["dtype"] == "float32"
+
+
+def test_demo_rows_agree_with_torch_directly():
+    """The same facts, asked of torch without gradcli's machinery."""
+    model = Demo()
+    assert {n for n, _ in model.named_parameters()} == {"linear.weight", "linear.bias", "scale"}
+    assert {n for n, _ in model.named_buffers()} == {"running_mean", "x"}
+    assert set(model.state_dict()) == {"linear.weight", "linear.bias", "scale", "running_mean"}
+    converted = copy.deepcopy(model).to(torch.float64)
+    assert converted.offset.dtype == torch.float32 and converted.x.dtype == torch.float64
+    model().backward()
+    assert model.linear.weight.grad is not None and model.scale.grad is None
+
+
+def test_inspection_leaves_the_model_alone():
+    model = Demo()
+    before = {n: t.clone() for n, _, t in held_tensors(model)}
+    inspect_model(model)
+    after = {n: t for n, _, t in held_tensors(model)}
+    assert all(torch.equal(before[n], after[n]) for n in before)
+    assert model.linear.weight.grad is None
+
+
+def test_claims_hold_and_are_shown_under_the_table(invoke):
+    model = Demo()
+    lines = claims(model, inspect_model(model))
+    joined = "\n".join(lines)
+    for fact in ("type(v) is torch.Tensor: True", "isinstance(p, torch.Tensor): True",
+                 "requires_grad=True by default", "state_dict(): True",
+                 "(b * 2).requires_grad: False", "left every parameter unchanged: True",
+                 "left it float32", "running_mean changed during forward()"):
+        assert fact in joined
+    assert isinstance(torch.autograd.Variable(torch.ones(1)), torch.Tensor)
+    out = invoke("params", "-f", "table").stdout
+    assert "the tensors model demo holds" in out and "plain tensor attribute" in out
+    assert "(found by doing it to a copy)" in out
+    assert "• torch.autograd.Variable(t) returns a torch.Tensor" in out
+
+
+@pytest.mark.parametrize("model", list(MODELS))
+def test_params_works_for_every_problem(invoke, model):
+    for fmt in ("csv", "jsonl", "table"):
+        result = invoke("params", "--model", model, "-f", fmt)
+        assert result.exit_code == 0, result.stderr
+    rows = jsonl(invoke("params", "--model", model, "-f", "jsonl").stdout)
+    trained = [r["name"] for r in rows if r["changed_by_step"]]
+    assert trained == [r["name"] for r in rows if r["kind"] == "Parameter"]
+
+
+def test_graph_reaches_every_parameter_once(invoke):
+    model = Demo()
+    nodes = autograd_graph(model, model())
+    assert nodes[0].name == "MeanBackward0"
+    leaves = {n.parameter: n.shape for n in nodes if n.name == "AccumulateGrad"}
+    assert leaves == {"linear.weight": (1, 3), "linear.bias": (1,)}
+    assert any(None in n.inputs for n in nodes)  # x and offset: inputs without grad
+    records = jsonl(invoke("graph", "-f", "jsonl").stdout)
+    assert [r["id"] for r in records] == list(range(len(nodes)))
+    assert records[0]["node"] == "MeanBackward0"
+
+
+def test_graph_tree_and_dot(invoke):
+    tree = invoke("graph", "--model", "linear", "-f", "table").stdout
+    assert tree.startswith("loss of model linear = MseLossBackward0")
+    assert "AccumulateGrad ← linear.weight [1×3]" in tree
+    text = invoke("graph", "--model", "linear", "-f", "dot").stdout
+    assert text.startswith("digraph autograd {") and text.rstrip().endswith("}")
+    assert 'label="AccumulateGrad\\nlinear.weight [1, 3]"' in text
+    assert text == dot(autograd_graph(*_linear()))
+
+
+def _linear():
+    from gradcli.run import build_for_inspection
+
+    model = build_for_inspection("linear")
+    return model, model()
+
+
+def test_graph_marks_shared_nodes():
+    class Twice(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = nn.Parameter(torch.ones(2))
+
+        def forward(self):
+            return (self.w * self.w).sum()
+
+    model = Twice()
+    nodes = autograd_graph(model, model())
+    mul = next(n for n in nodes if n.name == "MulBackward0")
+    assert mul.inputs[0] == mul.inputs[1]  # one AccumulateGrad, reached twice
+    assert sum(n.name == "AccumulateGrad" for n in nodes) == 1
+
+
+def test_pitfall_list(invoke):
+    rows = jsonl(invoke("pitfalls", "-f", "jsonl").stdout)
+    assert [r["name"] for r in rows] == list(PITFALLS)
+    assert set(pitfalls.PITFALLS) == set(PITFALLS)
+    table = invoke("pitfalls", "-f", "table").stdout
+    assert all(name in table for name in PITFALLS)
+
+
+def test_data_zero_collapses_weights_to_minus_lr_grad():
+    outcome = pitfalls.data_zero()
+    after = [r for r in outcome.rows if r.quantity == "w after"]
+    grads = [r for r in outcome.rows if r.quantity == "w.grad used"]
+    for w, g in zip(after, grads, strict=True):
+        assert w.mistake == tuple((-pitfalls.LR * torch.tensor(g.mistake)).tolist())
+    assert [g.mistake[0] for g in grads] == pytest.approx([1 / 3, 2 / 3, 1.0])
+    assert after[-1].correct == pytest.approx((0.9, 1.9, 2.9))
+
+
+def test_no_zero_grad_accumulates():
+    grads = [r for r in pitfalls.no_zero_grad().rows if r.quantity == "w.grad"]
+    assert [r.mistake[0] for r in grads] == pytest.approx([1 / 3, 2 / 3, 1.0])
+    assert all(r.correct[0] == pytest.approx(1 / 3) for r in grads)
+
+
+def test_inplace_leaf_shows_torchs_own_error():
+    w = torch.ones(3, requires_grad=True)
+    with pytest.raises(RuntimeError) as raised:
+        w -= 1
+    row = pitfalls.inplace_leaf().rows[0]
+    assert row.mistake == f"RuntimeError: {str(raised.value).splitlines()[0]}"
+    assert row.correct == pytest.approx((1 - 0.1 / 3, 2 - 0.1 / 3, 3 - 0.1 / 3))
+
+
+def test_plain_tensor_never_changes():
+    rows = pitfalls.plain_tensor().rows
+    assert rows[0].mistake == "b" and set(rows[0].correct.split()) == {"w", "b"}
+    assert all(r.mistake == (1.0, 2.0, 3.0) for r in rows if r.quantity == "w after")
+    assert rows[-2].correct != (1.0, 2.0, 3.0)
+
+
+def test_set_to_none_gives_none_and_an_attribute_error():
+    rows = pitfalls.set_to_none().rows
+    w = torch.ones(1, requires_grad=True)
+    w.sum().backward()
+    torch.optim.SGD([w], lr=0.1).zero_grad()
+    assert w.grad is None  # torch's default, which the pitfall shows
+    assert rows[0].mistake == "None" and rows[0].correct == (0.0, 0.0, 0.0)
+    assert rows[1].mistake.startswith("AttributeError: 'NoneType' object has no attribute 'norm'")
+
+
+def test_variable_is_a_tensor():
+    rows = pitfalls.variable().rows
+    assert rows[0].mistake == rows[0].correct == "torch.Tensor"
+    assert rows[2].mistake == rows[2].correct
+
+
+@pytest.mark.parametrize("name", list(PITFALLS))
+@pytest.mark.parametrize("fmt", ["table", "jsonl", "csv"])
+def test_every_pitfall_runs_in_every_format(invoke, name, fmt):
+    result = invoke("pitfalls", name, "-f", fmt)
+    assert result.exit_code == 0 and result.stderr == ""
+    if fmt == "jsonl":
+        rows = jsonl(result.stdout)
+        assert {r["pitfall"] for r in rows} == {name}
+    elif fmt == "table":
+        assert result.stdout.startswith(f"{name}: {PITFALLS[name]}")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["pitfalls", "zero"], "unknown pitfall 'zero'; choose one of: data-zero, no-zero-grad"),
+        (["params", "--model", "resnet"], "--model: unknown model 'resnet'; choose one of: demo"),
+        (
+            ["graph", "--format", "png"],
+            "--format: unknown format 'png'; choose one of: auto, table, jsonl, csv, tsv, dot",
+        ),
+        (["params", "--format", "dot"], "--format: unknown format 'dot'"),
+    ],
+)
+def test_bad_input(invoke, args, message):
+    result = invoke(*args)
+    assert result.exit_code == 2 and result.stdout == ""
+    assert len(result.stderr.splitlines()) == 1 and message in result.stderr
