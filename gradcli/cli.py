@@ -9,7 +9,8 @@ from __future__ import annotations
 import io
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Annotated, Any
 
 import typer
@@ -22,6 +23,8 @@ try:  # typer >= 0.29 vendors click; older releases raise click's own exceptions
 except ImportError:  # pragma: no cover
     from click import ClickException as _CommandLineError
 from gradcli import options as opt
+from gradcli.config import load as load_config
+from gradcli.config import to_toml
 from gradcli.output import Output
 from gradcli.spec import FORMATS, MODELS, OPTIMIZERS, PITFALLS, RunSpec, specs_for_compare, validate
 
@@ -120,6 +123,7 @@ def _training_command(path: str) -> Callable[..., None]:
     """One command per path; both share every option and the engine."""
 
     def command(
+        ctx: typer.Context,
         model: opt.Model = "linear",
         optimizer: opt.Optimizer = "sgd",
         lr: opt.Lr = None,
@@ -147,8 +151,21 @@ def _training_command(path: str) -> Callable[..., None]:
         format: opt.Format = "auto",
         quiet: opt.Quiet = False,
         color: opt.Color = None,
+        save: opt.Save = None,
+        resume: opt.Resume = None,
+        config: opt.Config = None,
+        print_config: opt.PrintConfig = False,
     ) -> None:
-        spec = validate(RunSpec(**{k: v for k, v in locals().items() if k != "path"}))
+        given = {
+            k: v for k, v in locals().items() if k not in ("ctx", "path", "config", "print_config")
+        }
+        merged = _with_config(ctx, given, config)
+        with _blame_config(ctx, config):
+            spec = validate(RunSpec(**merged))
+
+        if print_config:
+            typer.echo(to_toml(spec), nl=False)
+            return
         from gradcli.run import run_training
 
         run_training(spec, path)
@@ -179,6 +196,36 @@ app.command(
 )(_training_command("manual"))
 
 
+def _with_config(
+    ctx: typer.Context, given: dict[str, Any], path: str | None, *, compare: bool = False
+) -> dict[str, Any]:
+    """Defaults < the config file < options given on the command line."""
+    if path is None:
+        return dict(given)
+
+    merged = dict(given)
+    for key, value in load_config(path, allow_list_optimizer=compare).items():
+        if key not in given:
+            raise GradcliError(f"{path}: key {key!r} does not apply to gradcli {ctx.info_name}")
+        source = ctx.get_parameter_source(key)
+        if source is None or source.name not in ("COMMANDLINE", "ENVIRONMENT", "PROMPT"):
+            merged[key] = value
+            ctx.meta.setdefault("from_config", set()).add(key)
+    return merged
+
+
+@contextmanager
+def _blame_config(ctx: typer.Context, path: str | None) -> Iterator[None]:
+    """A bad value that came from the config file: say which file."""
+    try:
+        yield
+    except GradcliError as error:
+        option = str(error).split(maxsplit=1)[0].rstrip(":").lstrip("-").replace("-", "_")
+        if path is not None and option in ctx.meta.get("from_config", ()):
+            raise type(error)(f"{path}: {error}") from None
+        raise
+
+
 def _split(values: list[str] | None) -> list[str]:
     """``-o sgd,adam -o rmsprop`` → [sgd, adam, rmsprop]; none given → every optimizer."""
     if not values:
@@ -199,6 +246,7 @@ def _split(values: list[str] | None) -> list[str]:
     ),
 )
 def compare(
+    ctx: typer.Context,
     model: opt.Model = "linear",
     optimizer: Annotated[
         list[str] | None,
@@ -241,9 +289,20 @@ def compare(
     format: opt.Format = "auto",
     quiet: opt.Quiet = False,
     color: opt.Color = None,
+    config: opt.Config = None,
+    print_config: opt.PrintConfig = False,
 ) -> None:
-    given = {k: v for k, v in locals().items() if k not in ("optimizer", "tol")}
-    specs = specs_for_compare(_split(optimizer), given, tol)
+    given = {k: v for k, v in locals().items() if k not in ("ctx", "config", "print_config")}
+    merged = _with_config(ctx, given, config, compare=True)
+    chosen = merged.pop("optimizer")
+    tol = merged.pop("tol")
+    names = _split(chosen if isinstance(chosen, list) or chosen is None else [chosen])
+    with _blame_config(ctx, config):
+        specs = specs_for_compare(names, merged, tol)
+
+    if print_config:
+        typer.echo(to_toml(specs[0], {"tol": tol}, optimizers=names, keys=given), nl=False)
+        return
     from gradcli.run import run_compare
 
     run_compare(specs, tol)
@@ -266,9 +325,10 @@ def _output(fmt: str, quiet: bool, color: bool | None, formats: tuple[str, ...])
 
 
 def _inspect_model(model: str) -> str:
-    if model != "demo" and model not in MODELS:
+    if model != "demo" and model not in MODELS and ":" not in model:
         raise GradcliError(
-            f"--model: unknown model {model!r}; choose one of: demo, {', '.join(MODELS)}"
+            f"--model: unknown model {model!r}; choose one of: demo, {', '.join(MODELS)}, "
+            "or module:factory"
         )
     return model
 

@@ -13,13 +13,13 @@ import inspect
 import math
 from collections import defaultdict
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from functools import partial
 
 import torch
 from torch import Tensor, nn
 
-from gradcli import problems
+from gradcli import checkpoint, problems
 from gradcli.errors import GradcliError
 from gradcli.explain import Element, explain
 from gradcli.records import HostCopy, Reference, StepRecord, Summary, measure, values_of
@@ -63,6 +63,14 @@ class ManualUpdate:
         self.hyperparameters = hyperparameters
         # Keyed by parameter and created lazily, like torch.optim.Optimizer.state.
         self.state: dict[Tensor, State] = defaultdict(dict)
+
+    def load_state(self, state: dict[int, dict[str, Tensor]]) -> None:
+        """State saved by index (a checkpoint), onto this run's parameters and device."""
+        for index, values in state.items():
+            param = self.params[index]
+            self.state[param] = {
+                k: v if k == "step" else v.to(param.device) for k, v in values.items()
+            }
 
     def zero_grad(self) -> None:
         """Nothing to do: ``step`` already dropped the gradients it used."""
@@ -142,7 +150,22 @@ class OptimUpdate:
         self.optimizer = optimizer_class(
             params, lr=lr, **torch_kwargs(hyperparameters), **(impl or {})
         )
-        self.state = self.optimizer.state
+
+    @property
+    def state(self) -> dict[Tensor, State]:
+        return self.optimizer.state  # (load_state_dict replaces the dict: never keep it)
+
+    def load_state(self, state: dict[int, dict[str, Tensor]]) -> None:
+        """State saved by index (a checkpoint). The hyperparameters stay this run's own."""
+
+        groups = [
+            {
+                **{k: v for k, v in group.items() if k != "params"},
+                "params": list(range(len(group["params"]))),
+            }
+            for group in self.optimizer.param_groups
+        ]
+        self.optimizer.load_state_dict({"state": state, "param_groups": groups})
 
     def zero_grad(self) -> None:
         self.optimizer.zero_grad()
@@ -159,6 +182,7 @@ class Training:
     update: ManualUpdate | OptimUpdate
     steps: int
     shows: Callable[[int], bool]
+    start: int = 0  # steps done before this run (a resumed checkpoint)
     record_state: bool = False
     explainer: Callable[[Element], str] | None = None
     should_stop: Callable[[], bool] = lambda: False
@@ -170,13 +194,14 @@ class Training:
     def __iter__(self) -> Iterator[StepRecord]:
         names = [name for name, _ in self.problem.named_parameters()]
         params = [param for _, param in self.problem.named_parameters()]
-        yield measure(0, names, params)
-        for step in range(1, self.steps + 1):
+        if self.start == 0:
+            yield measure(0, names, params)
+        for step in range(self.start + 1, self.start + self.steps + 1):
             # 1. forward and backward at the current parameters
             loss = self.forward_backward()
             grads = [p.grad for p in params]
             loss_value, finite = self._check(loss, grads)  # the step's one sync
-            if step == 1:
+            if step == self.start + 1:
                 self.first_loss = loss_value
             # 2. keep what the record needs (only for steps that are shown). The gradient
             #    tensors survive the update: zero_grad() drops them, it does not zero them.
@@ -288,7 +313,7 @@ class Training:
         reference = getattr(self.problem, "reference", dict)()
         metrics = getattr(self.problem, "metrics", dict)()
         return Summary(
-            steps=self.steps,
+            steps=self.start + self.steps,
             first_loss=final_loss if self.first_loss is None else self.first_loss,
             final_loss=final_loss,
             reference={
@@ -319,12 +344,15 @@ class RunInfo:
 
 
 def prepare(spec: RunSpec, path: str) -> tuple[Training, RunInfo]:
-    """Build the problem and the update for ``spec`` on ``path`` (manual or optim)."""
+    """Build the problem and the update for ``spec`` on ``path`` (manual or optim), and
+    load ``spec.resume`` into them if given."""
     if path == "manual" and spec.impl is not None:
         raise GradcliError(
             "--impl chooses torch.optim's implementation: it applies to gradcli optim and compare"
         )
     device = resolve_device(spec.device)
+    if spec.save is not None:
+        checkpoint.check_target(spec.save)
     problem = problems.build(
         spec.model, seed=spec.seed, dtype=getattr(torch, spec.dtype), device=device
     )
@@ -342,11 +370,45 @@ def prepare(spec: RunSpec, path: str) -> tuple[Training, RunInfo]:
             hyperparameters,
             impl_kwargs(spec.optimizer, spec.impl, device),
         )
+    start = 0
+    if spec.resume is not None:
+        saved = checkpoint.load(spec.resume)
+        update.load_state(checkpoint.restore(spec.resume, saved, problem, params, asdict(spec)))
+        start = int(saved["step"])
     explainer = None
     if spec.explain:
         explainer = partial(explain, spec.optimizer, hyperparameters)
     info = RunInfo(
-        path, spec.model, spec.optimizer, lr, hyperparameters, str(device), spec.dtype, spec.steps
+        path,
+        spec.model,
+        spec.optimizer,
+        lr,
+        hyperparameters,
+        str(device),
+        spec.dtype,
+        start + spec.steps,
     )
-    training = Training(problem, update, spec.steps, spec.shows, spec.state, explainer)
+    last = start + spec.steps
+    training = Training(
+        problem,
+        update,
+        spec.steps,
+        lambda step: spec.shows(step, last),
+        start,
+        spec.state,
+        explainer,
+    )
     return training, info
+
+
+def save_checkpoint(training: Training, spec: RunSpec) -> None:
+    """Write ``spec.save``: the state after the last step ``training`` completed."""
+    assert spec.save is not None
+    done = training.start + (
+        training.steps if training.stopped_at is None else training.stopped_at - training.start
+    )
+    params = list(training.problem.parameters())
+    checkpoint.save(
+        spec.save,
+        checkpoint.build(training.problem, params, training.update.state, done, asdict(spec)),
+    )

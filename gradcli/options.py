@@ -149,3 +149,38 @@ Explain = Annotated[
         "with the numbers filled into the formula.",
     ),
 ]
+Save = Annotated[
+    str | None,
+    typer.Option(
+        metavar="FILE",
+        show_default=False,
+        rich_help_panel="Checkpoints and config",
+        help="Write a checkpoint here at the end of the run (and on Ctrl-C).",
+    ),
+]
+Resume = Annotated[
+    str | None,
+    typer.Option(
+        metavar="FILE",
+        show_default=False,
+        rich_help_panel="Checkpoints and config",
+        help="Go on from this checkpoint: --steps more steps, numbered on from it.",
+    ),
+]
+Config = Annotated[
+    str | None,
+    typer.Option(
+        metavar="FILE.toml",
+        show_default=False,
+        rich_help_panel="Checkpoints and config",
+        help="Read options from this TOML file (options given here win).",
+    ),
+]
+PrintConfig = Annotated[
+    bool,
+    typer.Option(
+        "--print-config",
+        rich_help_panel="Checkpoints and config",
+        help="Print the effective configuration as TOML (for --config) and exit.",
+    ),
+]

@@ -8,12 +8,19 @@ sees the same numbers on every device.
 
 from __future__ import annotations
 
+import copy
+import importlib
+import importlib.util
 import math
+from collections.abc import Callable
+from pathlib import Path
 from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from gradcli.errors import GradcliError
 
 _DATA_SEED = 20240601
 
@@ -162,9 +169,91 @@ BUILTINS: dict[str, type[Problem]] = {
 
 
 def build(name: str, *, seed: int, dtype: torch.dtype, device: torch.device) -> nn.Module:
-    """A fresh problem: parameters drawn from ``seed`` on the CPU, then moved to device/dtype."""
+    """A fresh problem: parameters drawn from ``seed`` on the CPU, then moved to device/dtype.
+
+    ``name`` is a built-in or a user's factory, ``package.module:factory`` or
+    ``path/to/file.py:factory``: a callable that returns an ``nn.Module`` whose ``forward()``
+    takes no arguments and returns a scalar loss (checked here, on a copy).
+    """
     torch.manual_seed(seed)
-    return BUILTINS[name]().to(device=device, dtype=dtype)
+    if ":" not in name:
+        return BUILTINS[name]().to(device=device, dtype=dtype)
+    model = _call(name, load_factory(name)).to(device=device, dtype=dtype)
+    check_protocol(name, model)
+    return model
+
+
+def load_factory(target: str) -> Callable[[], object]:
+    """The callable named by ``module:attr`` or ``file.py:attr``."""
+    location, _, attr = target.rpartition(":")
+    fail = f"--model {target}"
+    if location.endswith(".py") or "/" in location:
+        path = Path(location)
+        if not path.is_file():
+            raise GradcliError(f"{fail}: no such file: {location}")
+        spec = importlib.util.spec_from_file_location(f"gradcli_model_{path.stem}", path)
+        if spec is None or spec.loader is None:
+            raise GradcliError(f"{fail}: cannot import {location}")
+        module = importlib.util.module_from_spec(spec)
+        try:
+            spec.loader.exec_module(module)
+        except Exception as e:
+            raise GradcliError(f"{fail}: importing {location} raised {_describe(e)}") from None
+    else:
+        try:
+            module = importlib.import_module(location)
+        except ModuleNotFoundError as e:
+            raise GradcliError(f"{fail}: no module named {e.name or location!r}") from None
+        except Exception as e:
+            raise GradcliError(f"{fail}: importing {location} raised {_describe(e)}") from None
+    factory = getattr(module, attr, None)
+    if factory is None:
+        raise GradcliError(f"{fail}: {location} has no attribute {attr!r}")
+    if not callable(factory):
+        raise GradcliError(f"{fail}: {attr} is a {type(factory).__name__}, not a callable")
+    return factory
+
+
+def _describe(e: BaseException) -> str:
+    first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+    return f"{type(e).__name__}: {first}" if first else type(e).__name__
+
+
+def _call(target: str, factory: Callable[[], object]) -> nn.Module:
+    try:
+        model = factory()
+    except Exception as e:
+        raise GradcliError(f"--model {target}: the factory raised {_describe(e)}") from None
+    if not isinstance(model, nn.Module):
+        raise GradcliError(
+            f"--model {target}: the factory returned a {type(model).__name__}, not an nn.Module"
+        )
+    return model
+
+
+def check_protocol(target: str, model: nn.Module) -> None:
+    """``forward()`` takes no arguments and returns a scalar that requires grad."""
+    fail = f"--model {target}"
+    probe = copy.deepcopy(model)
+    try:
+        loss = probe()
+    except TypeError as e:
+        raise GradcliError(
+            f"{fail}: forward() must take no arguments and return the loss ({_describe(e)})"
+        ) from None
+    except Exception as e:
+        raise GradcliError(f"{fail}: forward() raised {_describe(e)}") from None
+    if not isinstance(loss, Tensor):
+        raise GradcliError(f"{fail}: forward() returned a {type(loss).__name__}, not a tensor")
+    if loss.dim() != 0:
+        raise GradcliError(
+            f"{fail}: forward() returned a tensor of shape {list(loss.shape)}, not a scalar loss"
+        )
+    if not loss.requires_grad:
+        raise GradcliError(
+            f"{fail}: the loss does not require grad (no parameter that "
+            "requires grad takes part in it)"
+        )
 
 
 # torch.optim's own default learning rates, for problems that name none.

@@ -9,7 +9,7 @@ from torch import nn
 
 from gradcli import pitfalls, problems
 from gradcli.compare import Comparison
-from gradcli.engine import prepare
+from gradcli.engine import prepare, save_checkpoint
 from gradcli.errors import Diverged, Interrupted
 from gradcli.graph import autograd_graph, dot
 from gradcli.inspection import KINDS, Demo, claims, inspect_model
@@ -30,14 +30,19 @@ def run_training(spec: RunSpec, path: str) -> None:
         output.progress(spec.steps, f"gradcli {path}", thinned=spec.every > 1) as progress,
     ):
         training.should_stop = interrupt.is_set
-        training.on_step = progress
+        training.on_step = lambda step: progress(step - training.start)
         for record in training:
             sink.step(record)
     if training.diverged:
         lr = info.lr
         raise Diverged(f"{training.diverged}; try a smaller --lr (this run used {lr:g})")
-    if training.stopped_at is not None and training.stopped_at < spec.steps:
-        raise Interrupted(f"stopped after step {training.stopped_at} of {spec.steps}")
+    last = training.start + spec.steps
+    interrupted = training.stopped_at is not None and training.stopped_at < last
+    if spec.save is not None:  # at the end of the run, and when Ctrl-C stopped it
+        output.say(f"gradcli: saving checkpoint {spec.save}")
+        save_checkpoint(training, spec)
+    if interrupted:
+        raise Interrupted(f"stopped after step {training.stopped_at} of {last}")
     sink.finish(training.summary())
 
 

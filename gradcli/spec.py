@@ -102,6 +102,8 @@ class RunSpec:
     format: str = "auto"
     quiet: bool = False
     color: bool | None = None
+    save: str | None = None
+    resume: str | None = None
 
     @property
     def output(self) -> Output:
@@ -115,9 +117,10 @@ class RunSpec:
             for name, default in defaults.items()
         }
 
-    def shows(self, step: int) -> bool:
-        """Whether ``step`` is printed: every ``every``-th step, and always the first and last."""
-        return step == 0 or step == self.steps or step % self.every == 0
+    def shows(self, step: int, last: int | None = None) -> bool:
+        """Whether ``step`` is printed: every ``every``-th step, and always step 0 and the
+        ``last`` (by default ``steps``; a resumed run ends later)."""
+        return step in (0, self.steps if last is None else last) or step % self.every == 0
 
 
 def _option(name: str) -> str:
@@ -156,7 +159,9 @@ def _number(
 
 def validate(spec: RunSpec) -> RunSpec:
     """Check every field of ``spec``; raise GradcliError naming the first bad one."""
-    _choice("model", spec.model, MODELS)
+    if ":" not in spec.model:  # else a user's factory, loaded (and checked) with torch
+        _choice("model", spec.model, {**MODELS, "module:factory": ""})
+
     _choice("optimizer", spec.optimizer, OPTIMIZERS)
     _choice("dtype", spec.dtype, DTYPES)
     _choice("format", spec.format, FORMATS)

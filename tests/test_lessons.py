@@ -70,10 +70,16 @@ def test_claims_hold_and_are_shown_under_the_table(invoke):
     model = Demo()
     lines = claims(model, inspect_model(model))
     joined = "\n".join(lines)
-    for fact in ("type(v) is torch.Tensor: True", "isinstance(p, torch.Tensor): True",
-                 "requires_grad=True by default", "state_dict(): True",
-                 "(b * 2).requires_grad: False", "left every parameter unchanged: True",
-                 "left it float32", "running_mean changed during forward()"):
+    for fact in (
+        "type(v) is torch.Tensor: True",
+        "isinstance(p, torch.Tensor): True",
+        "requires_grad=True by default",
+        "state_dict(): True",
+        "(b * 2).requires_grad: False",
+        "left every parameter unchanged: True",
+        "left it float32",
+        "running_mean changed during forward()",
+    ):
         assert fact in joined
     assert isinstance(torch.autograd.Variable(torch.ones(1)), torch.Tensor)
     out = invoke("params", "-f", "table").stdout
