@@ -14,7 +14,6 @@ class Quadratic(nn.Module):
     # Optional: learning rates that suit this problem, by optimizer.
     default_lrs: ClassVar[dict[str, float]] = {"sgd": 0.1, "adam": 0.1}
 
-
     def __init__(self) -> None:
         super().__init__()
         self.register_buffer("target", torch.tensor([3.0, -1.0]))

@@ -22,7 +22,7 @@ from torch import Tensor, nn
 from gradcli import checkpoint, problems
 from gradcli.errors import GradcliError
 from gradcli.explain import Element, explain
-from gradcli.records import HostCopy, Reference, StepRecord, Summary, measure, values_of
+from gradcli.records import HostCopy, Recorder, Reference, StepRecord, Summary, measure, values_of
 from gradcli.rules import RULES, State
 from gradcli.spec import RunSpec
 
@@ -194,38 +194,37 @@ class Training:
     def __iter__(self) -> Iterator[StepRecord]:
         names = [name for name, _ in self.problem.named_parameters()]
         params = [param for _, param in self.problem.named_parameters()]
+        recorder = Recorder(names, params)
         if self.start == 0:
             yield measure(0, names, params)
         for step in range(self.start + 1, self.start + self.steps + 1):
             # 1. forward and backward at the current parameters
             loss = self.forward_backward()
             grads = [p.grad for p in params]
-            loss_value, finite = self._check(loss, grads)  # the step's one sync
+            grad_flat = recorder.flat([g for g in grads if g is not None])
+            loss_value, finite = self._check(loss, grad_flat)  # the step's one sync
             if step == self.start + 1:
                 self.first_loss = loss_value
             # 2. keep what the record needs (only for steps that are shown). The gradient
             #    tensors survive the update: zero_grad() drops them, it does not zero them.
             stop = not finite or self.should_stop()
             shown = self.shows(step) or stop
-            before = [p.detach().clone() for p in params] if shown else None
+            before = recorder.flat(params) if shown else None
             prior = self._first_elements_of_state(params) if shown and self.explainer else None
             # 3. update
             self.update.step()
             # 4. record
-            if shown:
+            if before is not None:
                 states = [self.update.state.get(p, {}) for p in params]
-                record = measure(
-                    step,
-                    names,
-                    params,
-                    loss=loss,
-                    grads=grads,
-                    before=before,
-                    states=states if self.record_state else None,
+                record = recorder.measure(
+                    step, loss, grads, grad_flat, before, states if self.record_state else None
                 )
-                if prior is not None and before is not None:
+                if prior is not None:
                     record = replace(
-                        record, explain=self._explain(step, names, params, grads, before, prior)
+                        record,
+                        explain=self._explain(
+                            step, names, params, grads, recorder.unflatten(before), prior
+                        ),
                     )
                 yield record
             self.on_step(step)
@@ -236,15 +235,15 @@ class Training:
                 return
 
     @staticmethod
-    def _check(loss: Tensor, grads: list[Tensor | None]) -> tuple[float, bool]:
+    def _check(loss: Tensor, grad_flat: Tensor) -> tuple[float, bool]:
         """The loss, and whether it and every gradient are finite, in one host copy."""
-        flags = [g.isfinite().all() for g in grads if g is not None]
-        finite = torch.stack([loss.detach().isfinite(), *flags]).all()
+        finite = torch.isfinite(grad_flat).all() & torch.isfinite(loss.detach())
         loss_value, all_finite = torch.stack([loss.detach().double(), finite.double()]).tolist()
         return loss_value, bool(all_finite)
 
     @staticmethod
-    def _what_diverged(step: int, loss: float, names: list[str], grads: list[Tensor | None]) -> str:
+    def _what_diverged(
+step: int, loss: float, names: list[str], grads: list[Tensor | None]) -> str:
         bad = [
             name
             for name, g in zip(names, grads, strict=True)

@@ -173,3 +173,121 @@ def measure(
             state = {key: reader.values(t.numel()) for key, t in states[i].items()}
         records.append(ParamRecord(names[i], tuple(param.shape), value, grad_values, update, state))
     return StepRecord(step, step_loss, tuple(records))
+
+
+class Recorder:
+    """Measures the steps of one fixed list of parameters with a constant number of kernel
+    launches, however many parameters there are: the values, gradients and updates of all
+    parameters are concatenated into one float64 buffer, reduced per parameter with
+    ``torch.segment_reduce`` (norm, mean, min, max), and everything the record needs leaves
+    the device in one copy."""
+
+    def __init__(self, names: list[str], params: list[Tensor]) -> None:
+        self.names = names
+        self.params = params
+        self.shapes = [tuple(p.shape) for p in params]
+        self.numels = [p.numel() for p in params]
+        device = params[0].device if params else torch.device("cpu")
+        self.uniform = all(p.device == device for p in params)
+        count = len(params)
+        offsets = [0]
+        for numel in self.numels * 3:  # value, grad and update segments
+            offsets.append(offsets[-1] + numel)
+        self.lengths = torch.tensor(self.numels * 3, device=device)
+        small = [
+            i
+            for kind in range(3)
+            for p in range(count)
+            if self.numels[p] <= SMALL
+            for i in range(offsets[kind * count + p], offsets[kind * count + p + 1])
+        ]
+        self.small_index = torch.tensor(small, dtype=torch.long, device=device)
+
+    def flat(self, tensors: list[Tensor]) -> Tensor:
+        """One buffer holding all the tensors' elements, in parameter order."""
+        return torch.cat([t.detach().reshape(-1) for t in tensors])
+
+    def unflatten(self, flat: Tensor) -> list[Tensor]:
+        return [
+            t.view(shape) for t, shape in zip(flat.split(self.numels), self.shapes, strict=True)
+        ]
+
+    def measure(
+        self,
+        step: int,
+        loss: Tensor,
+        grads: list[Tensor | None],
+        grad_flat: Tensor,
+        before_flat: Tensor,
+        states: list[dict[str, Tensor]] | None = None,
+    ) -> StepRecord:
+        """The record of ``step``: the loss and gradients before the update, the parameters
+        after it, the update between them (computed in float64)."""
+        if not self.uniform or any(g is None for g in grads) or not self.params:
+            return measure(
+                step,
+                self.names,
+                self.params,
+                loss=loss,
+                grads=grads,
+                before=self.unflatten(before_flat),
+                states=states,
+            )
+        after = self.flat(self.params).double()
+        triple = torch.cat([after, grad_flat.double(), after - before_flat.double()])
+        stats = torch.stack(
+            [
+                torch.segment_reduce(triple * triple, "sum", lengths=self.lengths).sqrt(),
+                torch.segment_reduce(triple, "mean", lengths=self.lengths),
+                torch.segment_reduce(triple, "min", lengths=self.lengths),
+                torch.segment_reduce(triple, "max", lengths=self.lengths),
+            ],
+            dim=1,
+        )
+        payload = torch.cat(
+            [
+                loss.detach().double().reshape(1),
+                stats.reshape(-1),
+                triple.index_select(0, self.small_index),
+            ]
+        )
+        numbers = payload.tolist()  # the one device-to-host copy of the step
+        count = len(self.params)
+        stats_at = 1
+        small_at = 1 + 4 * 3 * count
+        kinds: list[list[Values]] = []
+        for _ in range(3):
+            values: list[Values] = []
+            for numel in self.numels:
+                if numel <= SMALL:
+                    values.append(tuple(numbers[small_at : small_at + numel]))
+                    small_at += numel
+                else:
+                    values.append(Stats(*numbers[stats_at : stats_at + 4]))
+                stats_at += 4
+            kinds.append(values)
+        state_values = None
+        if states is not None:
+            reader = HostCopy()
+            for state in states:
+                for value in state.values():
+                    reader.add(value)
+            fetched = reader.fetch()
+            state_values = [
+                {key: fetched.values(t.numel()) for key, t in state.items()} for state in states
+            ]
+        return StepRecord(
+            step,
+            numbers[0],
+            tuple(
+                ParamRecord(
+                    self.names[i],
+                    self.shapes[i],
+                    kinds[0][i],
+                    kinds[1][i],
+                    kinds[2][i],
+                    None if state_values is None else state_values[i],
+                )
+                for i in range(count)
+            ),
+        )
