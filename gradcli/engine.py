@@ -201,15 +201,14 @@ class Training:
             # 1. forward and backward at the current parameters
             loss = self.forward_backward()
             grads = [p.grad for p in params]
-            grad_flat = recorder.flat([g for g in grads if g is not None])
-            loss_value, finite = self._check(loss, grad_flat)  # the step's one sync
+            loss_value, finite = self._check(loss, grads)  # the step's one sync
             if step == self.start + 1:
                 self.first_loss = loss_value
             # 2. keep what the record needs (only for steps that are shown). The gradient
             #    tensors survive the update: zero_grad() drops them, it does not zero them.
             stop = not finite or self.should_stop()
             shown = self.shows(step) or stop
-            before = recorder.flat(params) if shown else None
+            before = recorder.snapshot() if shown else None
             prior = self._first_elements_of_state(params) if shown and self.explainer else None
             # 3. update
             self.update.step()
@@ -217,15 +216,13 @@ class Training:
             if before is not None:
                 states = [self.update.state.get(p, {}) for p in params]
                 record = recorder.measure(
-                    step, loss, grads, grad_flat, before, states if self.record_state else None
+                    step, loss, grads, before, states if self.record_state else None
                 )
                 if prior is not None:
                     record = replace(
-                        record,
-                        explain=self._explain(
-                            step, names, params, grads, recorder.unflatten(before), prior
-                        ),
+                        record, explain=self._explain(step, names, params, grads, before, prior)
                     )
+
                 yield record
             self.on_step(step)
             if stop:
@@ -235,15 +232,20 @@ class Training:
                 return
 
     @staticmethod
-    def _check(loss: Tensor, grad_flat: Tensor) -> tuple[float, bool]:
-        """The loss, and whether it and every gradient are finite, in one host copy."""
-        finite = torch.isfinite(grad_flat).all() & torch.isfinite(loss.detach())
+    def _check(loss: Tensor, grads: list[Tensor | None]) -> tuple[float, bool]:
+        """The loss, and whether it and every gradient are finite, in one host copy. A
+        gradient's norm is finite exactly when all its elements are (or it overflows, which
+        counts as diverging too); one norm per gradient is far cheaper than isfinite."""
+        present = [g for g in grads if g is not None]
+        norms = torch._foreach_norm(present) if present else []
+        finite = torch.isfinite(
+            torch.stack([loss.detach().float(), *[n.float() for n in norms]])
+        ).all()
         loss_value, all_finite = torch.stack([loss.detach().double(), finite.double()]).tolist()
         return loss_value, bool(all_finite)
 
     @staticmethod
-    def _what_diverged(
-step: int, loss: float, names: list[str], grads: list[Tensor | None]) -> str:
+    def _what_diverged(step: int, loss: float, names: list[str], grads: list[Tensor | None]) -> str:
         bad = [
             name
             for name, g in zip(names, grads, strict=True)

@@ -175,12 +175,18 @@ def measure(
     return StepRecord(step, step_loss, tuple(records))
 
 
+SEGMENT_MAX = 4096  # up to this size, statistics go through one segment_reduce for all
+
+
 class Recorder:
-    """Measures the steps of one fixed list of parameters with a constant number of kernel
-    launches, however many parameters there are: the values, gradients and updates of all
-    parameters are concatenated into one float64 buffer, reduced per parameter with
-    ``torch.segment_reduce`` (norm, mean, min, max), and everything the record needs leaves
-    the device in one copy."""
+    """Measures the steps of one fixed list of parameters with few kernel launches.
+
+    Tensors of up to ``SEGMENT_MAX`` elements (most of a small model) are concatenated into
+    one float64 buffer — values, gradients and updates — and reduced per tensor with
+    ``torch.segment_reduce``: a constant number of kernels however many there are. Larger
+    tensors get their own reductions (in their own dtype), where a kernel's launch is small
+    beside its work. Everything the record needs leaves the device in one copy.
+    """
 
     def __init__(self, names: list[str], params: list[Tensor]) -> None:
         self.names = names
@@ -189,92 +195,92 @@ class Recorder:
         self.numels = [p.numel() for p in params]
         device = params[0].device if params else torch.device("cpu")
         self.uniform = all(p.device == device for p in params)
-        count = len(params)
+        self.seg = [i for i, n in enumerate(self.numels) if n <= SEGMENT_MAX]
+        self.big = [i for i, n in enumerate(self.numels) if n > SEGMENT_MAX]
+        seg_numels = [self.numels[i] for i in self.seg]
         offsets = [0]
-        for numel in self.numels * 3:  # value, grad and update segments
+        for numel in seg_numels * 3:  # value, grad and update segments
             offsets.append(offsets[-1] + numel)
-        self.lengths = torch.tensor(self.numels * 3, device=device)
+        self.lengths = torch.tensor(seg_numels * 3, device=device)
+        count = len(self.seg)
         small = [
-            i
+            position
             for kind in range(3)
-            for p in range(count)
-            if self.numels[p] <= SMALL
-            for i in range(offsets[kind * count + p], offsets[kind * count + p + 1])
+            for j, numel in enumerate(seg_numels)
+            if numel <= SMALL
+            for position in range(offsets[kind * count + j], offsets[kind * count + j + 1])
         ]
         self.small_index = torch.tensor(small, dtype=torch.long, device=device)
 
-    def flat(self, tensors: list[Tensor]) -> Tensor:
-        """One buffer holding all the tensors' elements, in parameter order."""
-        return torch.cat([t.detach().reshape(-1) for t in tensors])
-
-    def unflatten(self, flat: Tensor) -> list[Tensor]:
-        return [
-            t.view(shape) for t, shape in zip(flat.split(self.numels), self.shapes, strict=True)
-        ]
+    def snapshot(self) -> list[Tensor]:
+        """The parameters before the update."""
+        return [p.detach().clone() for p in self.params]
 
     def measure(
         self,
         step: int,
         loss: Tensor,
         grads: list[Tensor | None],
-        grad_flat: Tensor,
-        before_flat: Tensor,
+        before: list[Tensor],
         states: list[dict[str, Tensor]] | None = None,
     ) -> StepRecord:
         """The record of ``step``: the loss and gradients before the update, the parameters
-        after it, the update between them (computed in float64)."""
-        if not self.uniform or any(g is None for g in grads) or not self.params:
+        after it, and the update between them."""
+        if not self.uniform or not self.params or any(g is None for g in grads):
             return measure(
-                step,
-                self.names,
-                self.params,
-                loss=loss,
-                grads=grads,
-                before=self.unflatten(before_flat),
-                states=states,
+                step, self.names, self.params, loss=loss, grads=grads, before=before, states=states
             )
-        after = self.flat(self.params).double()
-        triple = torch.cat([after, grad_flat.double(), after - before_flat.double()])
-        stats = torch.stack(
-            [
-                torch.segment_reduce(triple * triple, "sum", lengths=self.lengths).sqrt(),
-                torch.segment_reduce(triple, "mean", lengths=self.lengths),
-                torch.segment_reduce(triple, "min", lengths=self.lengths),
-                torch.segment_reduce(triple, "max", lengths=self.lengths),
-            ],
-            dim=1,
-        )
-        payload = torch.cat(
-            [
-                loss.detach().double().reshape(1),
-                stats.reshape(-1),
-                triple.index_select(0, self.small_index),
-            ]
-        )
-        numbers = payload.tolist()  # the one device-to-host copy of the step
-        count = len(self.params)
-        stats_at = 1
-        small_at = 1 + 4 * 3 * count
-        kinds: list[list[Values]] = []
-        for _ in range(3):
-            values: list[Values] = []
-            for numel in self.numels:
-                if numel <= SMALL:
-                    values.append(tuple(numbers[small_at : small_at + numel]))
-                    small_at += numel
+        params = [p.detach() for p in self.params]
+        pieces = [loss.detach().double().reshape(1)]
+        if self.seg:
+            after = torch.cat([params[i].reshape(-1) for i in self.seg]).double()
+            grad = torch.cat([grads[i].reshape(-1) for i in self.seg]).double()  # type: ignore[union-attr]
+            old = torch.cat([before[i].reshape(-1) for i in self.seg]).double()
+            triple = torch.cat([after, grad, after - old])
+            pieces.append(
+                torch.stack(
+                    [
+                        torch.segment_reduce(triple * triple, "sum", lengths=self.lengths).sqrt(),
+                        torch.segment_reduce(triple, "mean", lengths=self.lengths),
+                        torch.segment_reduce(triple, "min", lengths=self.lengths),
+                        torch.segment_reduce(triple, "max", lengths=self.lengths),
+                    ],
+                    dim=1,
+                ).reshape(-1)
+            )
+            pieces.append(triple.index_select(0, self.small_index))
+        for i in self.big:
+            for t in (params[i], grads[i], params[i] - before[i]):
+                low, high = torch.aminmax(t)  # type: ignore[arg-type]
+                pieces.append(
+                    torch.stack([torch.linalg.vector_norm(t), t.mean(), low, high]).double()  # type: ignore[union-attr]
+                )
+        numbers = torch.cat(pieces).tolist()  # the one device-to-host copy of the step
+        values: list[list[Values | None]] = [[None] * len(params) for _ in range(3)]
+        at = 1
+        small_at = 1 + 12 * len(self.seg)
+        for kind in range(3):
+            for i in self.seg:
+                if self.numels[i] <= SMALL:
+                    values[kind][i] = tuple(numbers[small_at : small_at + self.numels[i]])
+                    small_at += self.numels[i]
                 else:
-                    values.append(Stats(*numbers[stats_at : stats_at + 4]))
-                stats_at += 4
-            kinds.append(values)
+                    values[kind][i] = Stats(*numbers[at : at + 4])
+                at += 4
+        at = small_at
+        for i in self.big:
+            for kind in range(3):
+                values[kind][i] = Stats(*numbers[at : at + 4])
+                at += 4
         state_values = None
         if states is not None:
-            reader = HostCopy()
+            copy = HostCopy()
             for state in states:
                 for value in state.values():
-                    reader.add(value)
-            fetched = reader.fetch()
+                    copy.add(value)
+            reader = copy.fetch()
             state_values = [
-                {key: fetched.values(t.numel()) for key, t in state.items()} for state in states
+                {key: reader.values(t.numel()) for key, t in state.items()} for state in states
             ]
         return StepRecord(
             step,
@@ -283,11 +289,11 @@ class Recorder:
                 ParamRecord(
                     self.names[i],
                     self.shapes[i],
-                    kinds[0][i],
-                    kinds[1][i],
-                    kinds[2][i],
+                    values[0][i],
+                    values[1][i],  # type: ignore[arg-type]
+                    values[2][i],
                     None if state_values is None else state_values[i],
                 )
-                for i in range(count)
+                for i in range(len(params))
             ),
         )

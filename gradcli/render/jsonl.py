@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Any, TextIO
 
-from gradcli.render.numbers import number, values
+from gradcli.render.numbers import dumps, values
 
 if TYPE_CHECKING:
     from gradcli.compare import CompareRecord, MethodSummary
@@ -29,7 +28,7 @@ def param_object(p: ParamRecord) -> dict[str, Any]:
 def step_object(record: StepRecord) -> dict[str, Any]:
     obj: dict[str, Any] = {
         "step": record.step,
-        "loss": None if record.loss is None else number(record.loss),
+        "loss": record.loss,
         "params": {p.name: param_object(p) for p in record.params},
     }
     if record.explain:
@@ -42,16 +41,12 @@ def compare_object(record: CompareRecord) -> dict[str, Any]:
         "step": record.step,
         "optimizer": record.optimizer,
         "lr": record.lr,
-        "manual_loss": None if record.manual_loss is None else number(record.manual_loss),
-        "optim_loss": None if record.optim_loss is None else number(record.optim_loss),
-        "max_abs_diff": number(record.max_abs_diff),
+        "manual_loss": record.manual_loss,
+        "optim_loss": record.optim_loss,
+        "max_abs_diff": record.max_abs_diff,
         "max_ulps": record.max_ulps,
         "bit_identical": record.bit_identical,
     }
-
-
-def dumps(obj: dict[str, Any]) -> str:
-    return json.dumps(obj, separators=(",", ":"), allow_nan=False)
 
 
 class JsonlSink:

@@ -7,7 +7,9 @@ with Python's shortest round-tripping repr, so parsing them back gives the same 
 
 from __future__ import annotations
 
+import json
 import math
+from typing import Any
 
 from gradcli.records import Stats, Values
 
@@ -20,15 +22,29 @@ def number(x: float) -> float | str:
     return "NaN" if math.isnan(x) else NONFINITE[x]
 
 
-def values(v: Values | None) -> list[float | str] | dict[str, float | str] | None:
+def values(v: Values | None) -> list[float] | dict[str, float] | None:
     """Elements as a list; statistics as {"norm", "mean", "min", "max"}; absent as None."""
     if v is None:
         return None
     if isinstance(v, Stats):
-        return {
-            "norm": number(v.norm),
-            "mean": number(v.mean),
-            "min": number(v.min),
-            "max": number(v.max),
-        }
-    return [number(x) for x in v]
+        return {"norm": v.norm, "mean": v.mean, "min": v.min, "max": v.max}
+    return list(v)
+
+
+def spell(obj: Any) -> Any:
+    """``obj`` with every non-finite float replaced by its string."""
+    if isinstance(obj, float):
+        return number(obj)
+    if isinstance(obj, dict):
+        return {k: spell(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [spell(v) for v in obj]
+    return obj
+
+
+def dumps(obj: Any) -> str:
+    """Compact JSON; the rare object with a NaN or an infinity takes the slow path."""
+    try:
+        return json.dumps(obj, separators=(",", ":"), allow_nan=False, ensure_ascii=False)
+    except ValueError:
+        return json.dumps(spell(obj), separators=(",", ":"), allow_nan=False, ensure_ascii=False)

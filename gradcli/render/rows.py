@@ -8,19 +8,10 @@ a float its full-precision repr.
 from __future__ import annotations
 
 import csv
-import json
 from collections.abc import Sequence
 from typing import Any, TextIO
 
-from gradcli.render.numbers import number
-
-
-def _json_value(value: Any) -> Any:
-    if isinstance(value, float):
-        return number(value)
-    if isinstance(value, list | tuple):
-        return [_json_value(v) for v in value]
-    return value
+from gradcli.render.numbers import dumps
 
 
 def _cell(value: Any) -> str:
@@ -41,15 +32,8 @@ def write_rows(
     """Write ``rows`` (all with the keys ``header``) as jsonl, csv or tsv."""
     if fmt == "jsonl":
         for row in rows:
-            out.write(
-                json.dumps(
-                    {k: _json_value(v) for k, v in row.items()},
-                    separators=(",", ":"),
-                    allow_nan=False,
-                    ensure_ascii=False,
-                )
-            )
-            out.write("\n")
+            out.write(dumps(row) + "\n")
+
     else:
         writer = csv.writer(out, delimiter="," if fmt == "csv" else "\t", lineterminator="\n")
         writer.writerow(header)
