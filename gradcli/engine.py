@@ -22,7 +22,16 @@ from torch import Tensor, nn
 from gradcli import checkpoint, problems
 from gradcli.errors import GradcliError
 from gradcli.explain import Element, explain
-from gradcli.records import HostCopy, Recorder, Reference, StepRecord, Summary, measure, values_of
+from gradcli.records import (
+    HostCopy,
+    Recorder,
+    Reference,
+    Stats,
+    StepRecord,
+    Summary,
+    measure,
+    values_of,
+)
 from gradcli.rules import RULES, State
 from gradcli.spec import RunSpec
 
@@ -174,6 +183,18 @@ class OptimUpdate:
         self.optimizer.step()
 
 
+def _finite(record: StepRecord) -> bool:
+    """The loss and every gradient in ``record`` are finite (a norm is finite exactly when
+    all the elements are, short of overflow, which counts as diverging too)."""
+    numbers = [record.loss or 0.0]
+    for p in record.params:
+        if isinstance(p.grad, Stats):
+            numbers.append(p.grad.norm)
+        elif p.grad is not None:
+            numbers.extend(p.grad)
+    return all(math.isfinite(x) for x in numbers)
+
+
 @dataclass
 class Training:
     """One run of ``steps`` updates; iterate it for the records of the shown steps."""
@@ -201,30 +222,38 @@ class Training:
             # 1. forward and backward at the current parameters
             loss = self.forward_backward()
             grads = [p.grad for p in params]
-            loss_value, finite = self._check(loss, grads)  # the step's one sync
-            if step == self.start + 1:
-                self.first_loss = loss_value
-            # 2. keep what the record needs (only for steps that are shown). The gradient
-            #    tensors survive the update: zero_grad() drops them, it does not zero them.
-            stop = not finite or self.should_stop()
+            # 2. decide whether the step is shown: by --every, by Ctrl-C, or because the loss
+            #    or a gradient went non-finite (checked here only for steps not shown anyway;
+            #    a shown step's record carries the same facts)
+            stop = self.should_stop()
             shown = self.shows(step) or stop
+            if not shown:
+                loss_value, finite = self._check(loss, grads)  # the step's one sync
+                shown = not finite
+            # 3. keep what the record needs. The gradient tensors survive the update:
+            #    zero_grad() drops them, it does not zero them.
             before = recorder.snapshot() if shown else None
             prior = self._first_elements_of_state(params) if shown and self.explainer else None
-            # 3. update
+            # 4. update
             self.update.step()
-            # 4. record
+            # 5. record (the step's one sync)
             if before is not None:
                 states = [self.update.state.get(p, {}) for p in params]
                 record = recorder.measure(
                     step, loss, grads, before, states if self.record_state else None
                 )
+                loss_value, finite = record.loss or 0.0, _finite(record)
                 if prior is not None:
+                    params_before = recorder.unpack(before)
                     record = replace(
-                        record, explain=self._explain(step, names, params, grads, before, prior)
+                        record,
+                        explain=self._explain(step, names, params, grads, params_before, prior),
                     )
-
                 yield record
+            if step == self.start + 1:
+                self.first_loss = loss_value
             self.on_step(step)
+            stop = stop or not finite
             if stop:
                 self.stopped_at = step
                 if not finite:

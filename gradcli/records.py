@@ -175,6 +175,14 @@ def measure(
     return StepRecord(step, step_loss, tuple(records))
 
 
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """Parameters before an update: the segment group flat, larger ones by index."""
+
+    flat: Tensor | None
+    big: dict[int, Tensor]
+
+
 SEGMENT_MAX = 4096  # up to this size, statistics go through one segment_reduce for all
 
 
@@ -212,31 +220,56 @@ class Recorder:
         ]
         self.small_index = torch.tensor(small, dtype=torch.long, device=device)
 
-    def snapshot(self) -> list[Tensor]:
-        """The parameters before the update."""
-        return [p.detach().clone() for p in self.params]
+    def snapshot(self) -> Snapshot:
+        """The parameters before the update: the small ones in one buffer, the rest cloned."""
+        flat = (
+            torch.cat([self.params[i].detach().reshape(-1) for i in self.seg])
+            if self.seg and self.uniform
+            else None
+        )
+        big = {
+            i: self.params[i].detach().clone()
+            for i in (self.big if flat is not None or not self.seg else range(len(self.params)))
+        }
+        return Snapshot(flat, big)
+
+    def unpack(self, snapshot: Snapshot) -> list[Tensor]:
+        """The snapshot as one tensor per parameter."""
+        tensors = dict(snapshot.big)
+        if snapshot.flat is not None:
+            pieces = snapshot.flat.split([self.numels[i] for i in self.seg])
+            for i, piece in zip(self.seg, pieces, strict=True):
+                tensors[i] = piece.view(self.shapes[i])
+        return [tensors[i] for i in range(len(self.params))]
 
     def measure(
         self,
         step: int,
         loss: Tensor,
         grads: list[Tensor | None],
-        before: list[Tensor],
+        snapshot: Snapshot,
         states: list[dict[str, Tensor]] | None = None,
     ) -> StepRecord:
         """The record of ``step``: the loss and gradients before the update, the parameters
         after it, and the update between them."""
-        if not self.uniform or not self.params or any(g is None for g in grads):
+        if (snapshot.flat is None and self.seg) or any(g is None for g in grads):
             return measure(
-                step, self.names, self.params, loss=loss, grads=grads, before=before, states=states
+                step,
+                self.names,
+                self.params,
+                loss=loss,
+                grads=grads,
+                before=self.unpack(snapshot),
+                states=states,
             )
+        before = snapshot.big
+
         params = [p.detach() for p in self.params]
         pieces = [loss.detach().double().reshape(1)]
         if self.seg:
             after = torch.cat([params[i].reshape(-1) for i in self.seg]).double()
             grad = torch.cat([grads[i].reshape(-1) for i in self.seg]).double()  # type: ignore[union-attr]
-            old = torch.cat([before[i].reshape(-1) for i in self.seg]).double()
-            triple = torch.cat([after, grad, after - old])
+            triple = torch.cat([after, grad, after - snapshot.flat.double()])  # type: ignore[union-attr]
             pieces.append(
                 torch.stack(
                     [

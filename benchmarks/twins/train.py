@@ -17,9 +17,10 @@ parser = argparse.ArgumentParser()
 parser.add_argument("--model", default="linear")
 parser.add_argument("--optimizer", default="sgd")
 parser.add_argument("--steps", type=int, default=100)
+parser.add_argument("--device", default="cpu")
 args = parser.parse_args()
 
-model = problems.build(args.model, seed=0, dtype=torch.float32, device=torch.device("cpu"))
+model = problems.build(args.model, seed=0, dtype=torch.float32, device=torch.device(args.device))
 lr = problems.default_lr(model, args.optimizer)
 optimizer = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam}[args.optimizer](
     model.parameters(), lr=lr

@@ -1,0 +1,224 @@
+"""Time gradcli against the plain PyTorch loop a user would write by hand.
+
+Each case runs two whole processes — gradcli and its hand-written twin (``twins/``) —
+alternately, ``--repeat`` times each, and reports the median wall time of each, the median
+ratio gradcli / twin (paired by repetition), and the peak resident memory of each.
+
+    python benchmarks/run.py                  # every case, CPU
+    python benchmarks/run.py --device cuda    # the same on a GPU
+    python benchmarks/run.py --case c --repeat 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PY = sys.executable
+GRADCLI = [PY, "-m", "gradcli"]
+TWIN = [PY, str(ROOT / "benchmarks" / "twins" / "train.py")]
+BIG = str(ROOT / "benchmarks" / "bigmlp.py") + ":build"
+
+
+@dataclass
+class Case:
+    key: str
+    title: str
+    command: list[str]
+    baseline: list[str]
+    goal: float  # largest acceptable median ratio command / baseline
+    memory_goal: float | None = 1.1
+
+
+def cases(device: str) -> list[Case]:
+    dev = ["--device", device]
+    return [
+        Case(
+            "a",
+            "gradcli --help vs a 3-command Typer app",
+            [*GRADCLI, "--help"],
+            [PY, str(ROOT / "benchmarks" / "twins" / "help.py"), "--help"],
+            1.3,
+            None,
+        ),
+        Case(
+            "b1",
+            "optim --steps 100 (linear) vs plain loop",
+            [*GRADCLI, "optim", "--steps", "100", "-f", "jsonl", "-q", *dev],
+            [*TWIN, "--steps", "100", *dev],
+            1.0,
+        ),
+        Case(
+            "b2",
+            "manual --steps 100 (linear) vs plain loop",
+            [*GRADCLI, "manual", "--steps", "100", "-f", "jsonl", "-q", *dev],
+            [*TWIN, "--steps", "100", *dev],
+            1.0,
+        ),
+        Case(
+            "c",
+            "optim mlp adam 2000 steps vs plain loop",
+            [
+                *GRADCLI,
+                "optim",
+                "-m",
+                "mlp",
+                "-o",
+                "adam",
+                "--steps",
+                "2000",
+                "-f",
+                "jsonl",
+                "-q",
+                *dev,
+            ],
+            [*TWIN, "--model", "mlp", "--optimizer", "adam", "--steps", "2000", *dev],
+            1.0,
+        ),
+        Case(
+            "d",
+            "optim 1M-param MLP (20 tensors) sgd 100 steps vs plain loop",
+            [*GRADCLI, "optim", "-m", BIG, "--steps", "100", "-f", "jsonl", "-q", *dev],
+            [*TWIN, "--model", BIG, "--steps", "100", *dev],
+            1.1,
+        ),
+        Case(
+            "e",
+            "optim --format table vs --format jsonl, 100 steps",
+            [*GRADCLI, "optim", "--steps", "100", "-f", "table", "-q", *dev],
+            [*GRADCLI, "optim", "--steps", "100", "-f", "jsonl", "-q", *dev],
+            1.5,
+            None,
+        ),
+        Case(
+            "f",
+            "manual vs optim, mlp adam 2000 steps",
+            [
+                *GRADCLI,
+                "manual",
+                "-m",
+                "mlp",
+                "-o",
+                "adam",
+                "--steps",
+                "2000",
+                "-f",
+                "jsonl",
+                "-q",
+                *dev,
+            ],
+            [
+                *GRADCLI,
+                "optim",
+                "-m",
+                "mlp",
+                "-o",
+                "adam",
+                "--steps",
+                "2000",
+                "-f",
+                "jsonl",
+                "-q",
+                *dev,
+            ],
+            1.1,
+            None,
+        ),
+    ]
+
+
+def run_once(command: list[str]) -> tuple[float, int]:
+    """Wall seconds and peak RSS (KiB) of one process, its output thrown away."""
+    env = {**os.environ, "COLUMNS": "100"}
+    start = time.perf_counter()
+    proc = subprocess.Popen(
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=ROOT, env=env
+    )
+    _, status, usage = os.wait4(proc.pid, 0)
+    elapsed = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        err = proc.stderr.read().decode() if proc.stderr else ""
+        raise SystemExit(f"failed ({proc.returncode}): {' '.join(command)}\n{err}")
+    return elapsed, usage.ru_maxrss
+
+
+def measure(case: Case, repeat: int) -> dict[str, object]:
+    run_once(case.command)  # warm the page cache once for each side
+    run_once(case.baseline)
+    times_a, times_b, mem_a, mem_b = [], [], [], []
+    for _ in range(repeat):
+        for command, times, mem in (
+            (case.command, times_a, mem_a),
+            (case.baseline, times_b, mem_b),
+        ):
+            seconds, rss = run_once(command)
+            times.append(seconds)
+            mem.append(rss)
+    ratio = statistics.median(a / b for a, b in zip(times_a, times_b, strict=True))
+    memory = max(mem_a) / max(mem_b)
+    ok = ratio <= case.goal and (case.memory_goal is None or memory <= case.memory_goal)
+    return {
+        "case": case.key,
+        "title": case.title,
+        "median_s": round(statistics.median(times_a), 3),
+        "baseline_median_s": round(statistics.median(times_b), 3),
+        "ratio": round(ratio, 3),
+        "goal": case.goal,
+        "peak_rss_mib": round(max(mem_a) / 1024, 1),
+        "baseline_peak_rss_mib": round(max(mem_b) / 1024, 1),
+        "memory_ratio": round(memory, 3),
+        "memory_goal": case.memory_goal,
+        "meets_goals": ok,
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--case", action="append", help="only these cases (a, b1, ..., f)")
+    parser.add_argument("--json", help="also write the results here")
+    args = parser.parse_args()
+    import torch
+
+    print(
+        f"# {platform.node()} · {os.cpu_count()} cores · python {platform.python_version()}"
+        f" · torch {torch.__version__} · device {args.device} · "
+        f"{time.strftime('%Y-%m-%d')}",
+        flush=True,
+    )
+    print(
+        f"{'case':<5}{'gradcli s':>10}{'twin s':>9}{'ratio':>7}{'goal':>6}"
+        f"{'RSS MiB':>9}{'twin MiB':>9}{'mem':>6}  ok  what",
+        flush=True,
+    )
+    results = []
+    for case in cases(args.device):
+        if args.case and case.key not in args.case:
+            continue
+        r = measure(case, args.repeat)
+        results.append(r)
+        print(
+            f"{r['case']:<5}{r['median_s']:>10.3f}{r['baseline_median_s']:>9.3f}"
+            f"{r['ratio']:>7.2f}{r['goal']:>6.1f}{r['peak_rss_mib']:>9.1f}"
+            f"{r['baseline_peak_rss_mib']:>9.1f}{r['memory_ratio']:>6.2f}  "
+            f"{'yes' if r['meets_goals'] else 'NO '} {r['title']}",
+            flush=True,
+        )
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
