@@ -189,11 +189,18 @@ def main() -> int:
     parser.add_argument("--case", action="append", help="only these cases (a, b1, ..., f)")
     parser.add_argument("--json", help="also write the results here")
     args = parser.parse_args()
-    import torch
+    # torch's version from a child: importing torch here would inflate every child's peak
+    # RSS (ru_maxrss counts the forked copy of this process before exec).
+    version = subprocess.run(
+        [PY, "-c", "import torch; print(torch.__version__)"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
 
     print(
         f"# {platform.node()} · {os.cpu_count()} cores · python {platform.python_version()}"
-        f" · torch {torch.__version__} · device {args.device} · "
+        f" · torch {version} · device {args.device} · "
         f"{time.strftime('%Y-%m-%d')}",
         flush=True,
     )

@@ -282,13 +282,15 @@ class Recorder:
                 ).reshape(-1)
             )
             pieces.append(triple.index_select(0, self.small_index))
+        scalars: list[Tensor] = []
         for i in self.big:
             for t in (params[i], grads[i], params[i] - before[i]):
                 low, high = torch.aminmax(t)  # type: ignore[arg-type]
-                pieces.append(
-                    torch.stack([torch.linalg.vector_norm(t), t.mean(), low, high]).double()  # type: ignore[union-attr]
-                )
+                scalars += [torch.linalg.vector_norm(t), t.mean(), low, high]  # type: ignore[union-attr]
+        if scalars:  # one stack for all of them (they share the parameters' dtype)
+            pieces.append(torch.stack([s.to(scalars[0].dtype) for s in scalars]).double())
         numbers = torch.cat(pieces).tolist()  # the one device-to-host copy of the step
+
         values: list[list[Values | None]] = [[None] * len(params) for _ in range(3)]
         at = 1
         small_at = 1 + 12 * len(self.seg)
