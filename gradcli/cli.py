@@ -411,5 +411,75 @@ def pitfalls(
     run_pitfalls(name, output)
 
 
+@app.command(
+    "ddp",
+    help="Data-parallel training on torch.distributed: N workers, one shard of the data each, "
+    "gradients averaged by hand (all_reduce) or by DistributedDataParallel; rank 0 shows each "
+    "rank's gradient, the average, and that the parameters agree on every rank.",
+    epilog=_examples(
+        "gradcli ddp --nproc 2 --steps 5",
+        "gradcli ddp --nproc 2 --path ddp --model mlp -o adam --every 10",
+        "torchrun --nproc-per-node 2 -m gradcli ddp --path ddp",
+        "gradcli ddp --nproc 4 --format jsonl | jq -c '[.step, .max_param_diff_across_ranks]'",
+    ),
+)
+def ddp(
+    nproc: Annotated[
+        int,
+        typer.Option(parser=opt._integer, metavar="INT", help="Worker processes on this machine."),
+    ] = 2,
+    path: Annotated[
+        str, typer.Option(help="manual (all_reduce by hand) or ddp (DistributedDataParallel).")
+    ] = "manual",
+    timeout: Annotated[
+        float,
+        typer.Option(parser=opt._real, metavar="SECONDS", help="Timeout of every collective."),
+    ] = 60.0,
+    model: opt.Model = "linear",
+    optimizer: opt.Optimizer = "sgd",
+    lr: opt.Lr = None,
+    momentum: opt.Momentum = None,
+    dampening: opt.Dampening = None,
+    nesterov: opt.Nesterov = None,
+    weight_decay: opt.WeightDecay = None,
+    maximize: opt.Maximize = None,
+    beta1: opt.Beta1 = None,
+    beta2: opt.Beta2 = None,
+    eps: opt.Eps = None,
+    amsgrad: opt.Amsgrad = None,
+    alpha: opt.Alpha = None,
+    centered: opt.Centered = None,
+    lr_decay: opt.LrDecay = None,
+    initial_accumulator_value: opt.InitialAccumulatorValue = None,
+    steps: opt.Steps = 20,
+    seed: opt.Seed = 0,
+    device: opt.Device = "cpu",
+    dtype: opt.Dtype = "float32",
+    every: opt.Every = 1,
+    format: Annotated[
+        str,
+        typer.Option("--format", "-f", rich_help_panel="Output", help="jsonl (auto is jsonl too)."),
+    ] = "auto",
+    quiet: opt.Quiet = False,
+    color: opt.Color = None,
+) -> None:
+    given = {k: v for k, v in locals().items() if k not in ("nproc", "path", "timeout")}
+    if format not in ("auto", "jsonl"):
+        raise GradcliError(
+            f"--format: unknown format {format!r}; gradcli ddp writes jsonl (choose auto or jsonl)"
+        )
+    if path not in ("manual", "ddp"):
+        raise GradcliError(f"--path: unknown path {path!r}; choose one of: manual, ddp")
+    if not 1 <= nproc <= 64:
+        raise GradcliError(f"--nproc must be an integer in [1, 64], got {nproc}")
+    if not timeout > 0:
+        raise GradcliError(f"--timeout must be a number of seconds > 0, got {timeout}")
+    spec = validate(RunSpec(**given))
+    from gradcli.ddp import DdpOptions, launch
+
+    launch(spec, DdpOptions(nproc, path, timeout))
+
+
 def main() -> None:
+
     app(prog_name="gradcli")

@@ -36,6 +36,20 @@ class Problem(nn.Module):
         """Known optimal parameters by name (empty when there is no closed form)."""
         return {}
 
+
+class DataProblem(Problem):
+    """A problem that owns a data set, which ``gradcli ddp`` splits across workers."""
+
+    data_buffers: ClassVar[tuple[str, ...]] = ()
+
+    def samples(self) -> int:
+        return len(getattr(self, self.data_buffers[0]))
+
+    def shard(self, rank: int, world: int) -> None:
+        """Keep this worker's contiguous share of every data buffer (equal shares)."""
+        for name in self.data_buffers:
+            setattr(self, name, getattr(self, name).chunk(world)[rank].clone())
+
     @torch.no_grad()
     def metrics(self) -> dict[str, float]:
         """Extra facts about the current parameters, for the final summary."""
@@ -55,7 +69,7 @@ class Seed(Problem):
         return self.w.mean()
 
 
-class LinearRegression(Problem):
+class LinearRegression(DataProblem):
     """``nn.Linear(3, 1)`` fitted to y = 2·x₀ − 3·x₁ + 0.5·x₂ + 1 + noise (64 samples), MSE."""
 
     default_lrs: ClassVar[dict[str, float]] = {
@@ -66,6 +80,7 @@ class LinearRegression(Problem):
         "adagrad": 0.5,
     }
     reference_label = "least squares"
+    data_buffers: ClassVar[tuple[str, ...]] = ("x", "y")
     true_weight = (2.0, -3.0, 0.5)
     true_bias = 1.0
 
@@ -107,8 +122,10 @@ def two_moons(samples: int, noise: float, gen: torch.Generator) -> tuple[Tensor,
     return points, labels
 
 
-class MLP(Problem):
+class MLP(DataProblem):
     """A 2-16-16-2 tanh MLP classifying two moons (128 points), cross-entropy loss."""
+
+    data_buffers: ClassVar[tuple[str, ...]] = ("x", "labels")
 
     default_lrs: ClassVar[dict[str, float]] = {
         "sgd": 1.0,

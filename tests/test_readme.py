@@ -54,7 +54,6 @@ def test_readme_example(invoke, command, expected):
     assert shown == expected
 
 
-
 def test_the_readme_has_examples_for_every_command():
     commands = {shlex.split(c)[1] for c, _ in examples() if c.startswith("gradcli ")}
     assert {"optim", "manual", "compare", "params", "graph", "pitfalls"} <= commands

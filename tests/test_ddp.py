@@ -1,0 +1,195 @@
+"""gradcli ddp: two CPU workers (gloo), by hand and with DistributedDataParallel."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import uuid
+from pathlib import Path
+
+import pytest
+
+
+def run(*args: str, mark: str | None = None, **kwargs) -> subprocess.CompletedProcess:
+    env = {**os.environ, "GRADCLI_TEST_MARK": mark or uuid.uuid4().hex}
+    return subprocess.run(
+        [sys.executable, "-m", "gradcli", "ddp", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        **kwargs,
+    )
+
+
+def left_behind(mark: str) -> list[int]:
+    """Processes still alive that carry this test's mark in their environment."""
+    alive = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            if f"GRADCLI_TEST_MARK={mark}".encode() in Path(f"/proc/{pid}/environ").read_bytes():
+                alive.append(int(pid))
+        except OSError:
+            continue
+    return alive
+
+
+def check_records(stdout: str, world: int, steps: int) -> list[dict]:
+    records = [json.loads(line) for line in stdout.splitlines()]
+    assert [r["step"] for r in records] == list(range(steps + 1))
+    for r in records:
+        assert r["max_param_diff_across_ranks"] == 0.0  # the same parameters on every rank
+    for r in records[1:]:
+        assert [x["rank"] for x in r["ranks"]] == list(range(world))
+        assert r["loss"] == pytest.approx(sum(x["loss"] for x in r["ranks"]) / world)
+        for name, p in r["params"].items():
+            local = [x["grads"][name] for x in r["ranks"]]
+            if isinstance(p["grad"], list):  # the average of the ranks' own gradients
+                mean = [sum(values) / world for values in zip(*local, strict=True)]
+                assert p["grad"] == pytest.approx(mean, rel=1e-5, abs=1e-7)
+            else:
+                means = sum(g["mean"] for g in local) / world
+                assert p["grad"]["mean"] == pytest.approx(means, rel=1e-4, abs=1e-7)
+    return records
+
+
+@pytest.mark.parametrize(
+    ("path", "model", "optimizer"), [("manual", "linear", "sgd"), ("ddp", "mlp", "adam")]
+)
+def test_two_workers_agree_with_one_process(path, model, optimizer):
+    mark = uuid.uuid4().hex
+    result = run(
+        "--nproc",
+        "2",
+        "--path",
+        path,
+        "-m",
+        model,
+        "-o",
+        optimizer,
+        "--steps",
+        "5",
+        "-f",
+        "jsonl",
+        mark=mark,
+    )
+    assert result.returncode == 0, result.stderr
+    check_records(result.stdout, 2, 5)
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith(
+        f"gradcli: ddp ({path}, 2 workers) vs one process on the full batch: max |difference| "
+    )
+    assert lines[0].endswith("within the tolerance 0.0001 for float32")
+    assert left_behind(mark) == []
+
+
+def test_torchrun_launches_it_the_usual_way():
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--nproc-per-node",
+            "2",
+            "--standalone",
+
+            "-m",
+            "gradcli",
+            "ddp",
+            "--steps",
+            "3",
+            "-f",
+            "jsonl",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env=env,
+    )
+    assert result.returncode == 0, result.stderr
+    check_records(result.stdout, 2, 3)  # rank 0 alone wrote stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["-m", "seed"], "--model seed has no data to shard across workers"),
+        (["--nproc", "3"], "model linear has 64 samples, which do not split evenly"),
+        (["--path", "horovod"], "--path: unknown path 'horovod'; choose one of: manual, ddp"),
+        (["--format", "table"], "gradcli ddp writes jsonl"),
+        (["--nproc", "0"], "--nproc must be an integer in [1, 64], got 0"),
+    ],
+)
+def test_bad_input(invoke, args, message):
+    result = invoke("ddp", *args)
+    assert result.exit_code == 2 and result.stdout == ""
+    assert len(result.stderr.splitlines()) == 1 and message in result.stderr
+
+
+def test_ctrl_c_stops_every_worker_after_the_same_step():
+    mark = uuid.uuid4().hex
+    env = {**os.environ, "GRADCLI_TEST_MARK": mark}
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gradcli",
+            "ddp",
+            "--steps",
+            "100000000",
+            "-m",
+            "mlp",
+            "-f",
+            "jsonl",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
+    lines = [proc.stdout.readline() for _ in range(3)]
+    proc.send_signal(signal.SIGINT)  # to the launcher only; it tells the workers
+    rest = proc.stdout.read()
+    err = proc.stderr.read().decode()
+    proc.wait(timeout=120)
+    assert proc.returncode == 130
+    records = [json.loads(line) for line in (b"".join(lines) + rest).decode().splitlines()]
+    last = records[-1]["step"]
+    assert err == f"gradcli: interrupted: the workers stopped together after step {last}\n"
+    assert left_behind(mark) == []
+
+
+def test_a_failing_worker_ends_them_all(tmp_path):
+    model = tmp_path / "flaky.py"
+    model.write_text(
+        textwrap.dedent("""
+        import torch
+        import torch.distributed as dist
+        from gradcli.problems import LinearRegression
+
+        class Flaky(LinearRegression):
+            calls = 0
+
+            def forward(self):
+                Flaky.calls += 1
+                if dist.is_initialized() and dist.get_rank() == 1 and Flaky.calls > 3:
+                    raise RuntimeError("rank 1 lost its data")
+                return super().forward()
+
+        def build():
+            return Flaky()
+    """)
+    )
+    mark = uuid.uuid4().hex
+    result = run(
+        "-m", f"{model}:build", "--steps", "50", "--timeout", "30", "-f", "jsonl", mark=mark
+    )
+    assert result.returncode == 2
+    assert result.stderr.splitlines()[-1] == (
+        "gradcli: error: a worker failed: rank 1 lost its data"
+    )
+    assert left_behind(mark) == []
