@@ -458,15 +458,20 @@ def ddp(
     every: opt.Every = 1,
     format: Annotated[
         str,
-        typer.Option("--format", "-f", rich_help_panel="Output", help="jsonl (auto is jsonl too)."),
+        typer.Option(
+            "--format",
+            "-f",
+            rich_help_panel="Output",
+            help="auto (a table on a terminal, JSON lines otherwise), table, jsonl.",
+        ),
     ] = "auto",
     quiet: opt.Quiet = False,
     color: opt.Color = None,
 ) -> None:
     given = {k: v for k, v in locals().items() if k not in ("nproc", "path", "timeout")}
-    if format not in ("auto", "jsonl"):
+    if format not in ("auto", "table", "jsonl"):
         raise GradcliError(
-            f"--format: unknown format {format!r}; gradcli ddp writes jsonl (choose auto or jsonl)"
+            f"--format: unknown format {format!r}; choose one of: auto, table, jsonl"
         )
     if path not in ("manual", "ddp"):
         raise GradcliError(f"--path: unknown path {path!r}; choose one of: manual, ddp")

@@ -239,8 +239,14 @@ def _train(
                     device,
                 )
                 if out is not None and record is not None:
-                    out.write(dumps(record) + "\n")
-                    out.flush()
+                    if output.resolved_format() == "table":
+                        from gradcli.render.lessons import ddp_table
+
+                        ddp_table(output.console(out), record, spec.steps)
+                    else:
+                        out.write(dumps(record) + "\n")
+                        out.flush()
+
             if stop.item() and step < spec.steps:
                 raise Stopped(step, spec.steps)
     if rank == 0:
@@ -333,9 +339,10 @@ def _compare_with_single_process(
     )
     limit = tolerance(spec.dtype)
     verdict = "within" if gap <= limit else "OUTSIDE"
+    steps = f"{spec.steps} step" + ("" if spec.steps == 1 else "s")
     output.say(
         f"gradcli: ddp ({options.path}, {options.nproc} workers) vs one process on the "
-        f"full batch: max |difference| {gap:.3g} after {spec.steps} steps, {verdict} "
+        f"full batch: max |difference| {gap:.3g} after {steps}, {verdict} "
         f"the tolerance {limit:g} for {spec.dtype}"
     )
     if gap > limit:

@@ -97,7 +97,6 @@ def test_torchrun_launches_it_the_usual_way():
             "--nproc-per-node",
             "2",
             "--standalone",
-
             "-m",
             "gradcli",
             "ddp",
@@ -121,7 +120,7 @@ def test_torchrun_launches_it_the_usual_way():
         (["-m", "seed"], "--model seed has no data to shard across workers"),
         (["--nproc", "3"], "model linear has 64 samples, which do not split evenly"),
         (["--path", "horovod"], "--path: unknown path 'horovod'; choose one of: manual, ddp"),
-        (["--format", "table"], "gradcli ddp writes jsonl"),
+        (["--format", "csv"], "--format: unknown format 'csv'; choose one of: auto, table, jsonl"),
         (["--nproc", "0"], "--nproc must be an integer in [1, 64], got 0"),
     ],
 )
@@ -193,3 +192,12 @@ def test_a_failing_worker_ends_them_all(tmp_path):
         "gradcli: error: a worker failed: rank 1 lost its data"
     )
     assert left_behind(mark) == []
+
+
+def test_table_on_rank_zero():
+    result = run("--nproc", "2", "--steps", "1", "-f", "table", "-q")
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "step 1/1" in out and "rank 0 grad" in out and "rank 1 grad" in out
+    assert "averaged grad" in out and "parameters identical on every rank" in out
+    assert result.stderr == ""

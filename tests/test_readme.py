@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -41,8 +44,20 @@ def test_readme_example(invoke, command, expected):
     args = shlex.split(command.removesuffix("> /dev/null"))[1:]
     if "--device" in args and "cuda" in args[args.index("--device") + 1]:
         pytest.skip("shows the CPU-only message")
-    result = invoke(*args)
-    shown = ([] if to_devnull else result.stdout.splitlines()) + result.stderr.splitlines()
+    if args[0] == "ddp":  # worker processes write to the real stdout: run it for real
+        done = subprocess.run(
+            [sys.executable, "-m", "gradcli", *args],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "COLUMNS": "100"},
+            timeout=180,
+        )
+        stdout, stderr = done.stdout, done.stderr
+    else:
+        result = invoke(*args)
+        stdout, stderr = result.stdout, result.stderr
+    shown = ([] if to_devnull else stdout.splitlines()) + stderr.splitlines()
+
     shown = [line.rstrip() for line in shown]
     while shown and not shown[-1]:
         shown.pop()
