@@ -350,7 +350,7 @@ def params(
     color: opt.Color = None,
 ) -> None:
     output = _output(format, quiet, color, FORMATS)
-    from gradcli.run import run_params
+    from gradcli.explore import run_params
 
     run_params(_inspect_model(model), output)
 
@@ -380,7 +380,7 @@ def graph(
     color: opt.Color = None,
 ) -> None:
     output = _output(format, quiet, color, (*FORMATS, "dot"))
-    from gradcli.run import run_graph
+    from gradcli.explore import run_graph
 
     run_graph(_inspect_model(model), output)
 
@@ -406,7 +406,7 @@ def pitfalls(
     output = _output(format, quiet, color, FORMATS)
     if name is not None and name not in PITFALLS:
         raise GradcliError(f"unknown pitfall {name!r}; choose one of: {', '.join(PITFALLS)}")
-    from gradcli.run import run_pitfalls
+    from gradcli.explore import run_pitfalls
 
     run_pitfalls(name, output)
 

@@ -121,7 +121,7 @@ def test_graph_tree_and_dot(invoke):
 
 
 def _linear():
-    from gradcli.run import build_for_inspection
+    from gradcli.explore import build_for_inspection
 
     model = build_for_inspection("linear")
     return model, model()

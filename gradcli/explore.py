@@ -1,0 +1,77 @@
+"""Drives the commands that teach: params, graph and pitfalls."""
+
+from __future__ import annotations
+
+import sys
+
+import torch
+from torch import nn
+
+from gradcli import pitfalls, problems
+from gradcli.graph import autograd_graph, dot
+from gradcli.inspection import KINDS, Demo, claims, inspect_model
+from gradcli.output import Output
+from gradcli.render import lessons
+from gradcli.render.rows import write_rows
+from gradcli.spec import PITFALLS
+
+
+def build_for_inspection(model: str) -> nn.Module:
+    """The demo module or a built-in problem, on the CPU in float32, seed 0."""
+    torch.manual_seed(0)
+    if model == "demo":
+        return Demo()
+    return problems.build(model, seed=0, dtype=torch.float32, device=torch.device("cpu"))
+
+
+def run_params(model: str, output: Output) -> None:
+    module = build_for_inspection(model)
+    rows = sorted(inspect_model(module), key=lambda r: KINDS.index(r.kind))
+    fmt = output.resolved_format()
+    if fmt == "table":
+        lessons.params_table(output.console(sys.stdout), model, rows, claims(module, rows))
+    else:
+        dicts = lessons.param_dicts(rows)
+        write_rows(sys.stdout, fmt, dicts, list(dicts[0]) if dicts else [])
+
+
+def run_graph(model: str, output: Output) -> None:
+    module = build_for_inspection(model)
+    nodes = autograd_graph(module, module())
+    fmt = output.resolved_format()
+    if fmt == "table":
+        lessons.graph_tree(output.console(sys.stdout), model, nodes)
+    elif fmt == "dot":
+        sys.stdout.write(dot(nodes))
+    else:
+        write_rows(
+            sys.stdout,
+            fmt,
+            lessons.node_dicts(nodes),
+            ["id", "node", "parameter", "shape", "inputs"],
+        )
+
+
+def run_pitfalls(name: str | None, output: Output) -> None:
+    fmt = output.resolved_format()
+    if name is None:
+        if fmt == "table":
+            lessons.pitfall_list(output.console(sys.stdout), PITFALLS)
+        else:
+            write_rows(
+                sys.stdout,
+                fmt,
+                [{"name": n, "summary": s} for n, s in PITFALLS.items()],
+                ["name", "summary"],
+            )
+        return
+    outcome = pitfalls.PITFALLS[name]()
+    if fmt == "table":
+        lessons.pitfall_table(output.console(sys.stdout), outcome, PITFALLS[name])
+    else:
+        write_rows(
+            sys.stdout,
+            fmt,
+            lessons.pitfall_dicts(outcome),
+            ["pitfall", "step", "quantity", "mistake", "correct"],
+        )
