@@ -19,6 +19,14 @@ COMMANDS = {
     "optim": ["optim", "-m", "mlp", "--steps", "5", "--every", "2"],
     "manual": ["manual", "-m", "linear", "-o", "adam", "--steps", "3", "--state"],
     "compare": ["compare", "-o", "sgd,adagrad", "--steps", "3"],
+    "params": ["params", "--model", "mlp"],
+    "graph": ["graph"],
+    "pitfalls": ["pitfalls", "no-zero-grad"],
+}
+HEADERS = {
+    "params": None,  # checked below: the keys of the JSON rows
+    "graph": ["id", "node", "parameter", "shape", "inputs"],
+    "pitfalls": ["pitfall", "step", "quantity", "mistake", "correct"],
 }
 
 
@@ -45,10 +53,20 @@ def test_every_line_of_every_format_parses(invoke, command, fmt):
     assert not ANSI_OR_BOX.search(result.stdout)
     parsed = parse(fmt, result.stdout)
     if fmt == "jsonl":
-        assert all("step" in record for record in parsed)
+        assert parsed and (command in HEADERS or all("step" in record for record in parsed))
         return
     header, rows = parsed[0], parsed[1:]
+    assert rows
+    if command in HEADERS:
+        as_json = [
+            strict_json(line)
+            for line in invoke(*COMMANDS[command], "-f", "jsonl").stdout.splitlines()
+        ]
+        assert header == (HEADERS[command] or list(as_json[0]))
+        assert len(rows) == len(as_json)
+        return
     assert header == (COMPARE_HEADER if command == "compare" else HEADER)
+
     for row in rows:
         cells = dict(zip(header, row, strict=True))
         int(cells["step"])
