@@ -238,10 +238,11 @@ class Training:
             self.update.step()
             # 5. record (the step's one sync)
             if before is not None:
-                states = [self.update.state.get(p, {}) for p in params]
-                record = recorder.measure(
-                    step, loss, grads, before, states if self.record_state else None
+                states = (
+                    [self.update.state.get(p, {}) for p in params] if self.record_state else None
                 )
+                record = recorder.measure(step, loss, grads, before, states)
+
                 loss_value, finite = record.loss or 0.0, _finite(record)
                 if prior is not None:
                     params_before = recorder.unpack(before)
