@@ -8,7 +8,7 @@ Data goes to stdout; words go to stderr through ``Output.say``.
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from gradcli.compare import CompareRecord, MethodSummary
@@ -31,31 +31,28 @@ class CompareSink(Protocol):
     def finish(self, summaries: list[MethodSummary]) -> None: ...
 
 
-def make_sink(output: Output) -> Sink:
+def _make(output: Output, compare: bool) -> Any:
+    """The one place a format becomes a sink, for training runs and for compare."""
     fmt = output.resolved_format()
     if fmt == "table":
-        from gradcli.render.table import TableSink
+        from gradcli.render import table
 
-        return TableSink(output.console(sys.stdout))
+        cls = table.CompareTableSink if compare else table.TableSink
+        return cls(output.console(sys.stdout))
     if fmt in ("csv", "tsv"):
-        from gradcli.render.delimited import DelimitedSink
+        from gradcli.render import delimited
 
-        return DelimitedSink(sys.stdout, output, "," if fmt == "csv" else "\t")
-    from gradcli.render.jsonl import JsonlSink
+        cls = delimited.CompareDelimitedSink if compare else delimited.DelimitedSink
+        return cls(sys.stdout, output, "," if fmt == "csv" else "\t")
+    from gradcli.render import jsonl
 
-    return JsonlSink(sys.stdout, output)
+    cls = jsonl.CompareJsonlSink if compare else jsonl.JsonlSink
+    return cls(sys.stdout, output)
+
+
+def make_sink(output: Output) -> Sink:
+    return _make(output, compare=False)  # type: ignore[no-any-return]
 
 
 def make_compare_sink(output: Output) -> CompareSink:
-    fmt = output.resolved_format()
-    if fmt == "table":
-        from gradcli.render.table import CompareTableSink
-
-        return CompareTableSink(output.console(sys.stdout))
-    if fmt in ("csv", "tsv"):
-        from gradcli.render.delimited import CompareDelimitedSink
-
-        return CompareDelimitedSink(sys.stdout, output, "," if fmt == "csv" else "\t")
-    from gradcli.render.jsonl import CompareJsonlSink
-
-    return CompareJsonlSink(sys.stdout, output)
+    return _make(output, compare=True)  # type: ignore[no-any-return]
