@@ -21,6 +21,7 @@ import os
 import signal
 import sys
 import tempfile
+import time
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
@@ -102,8 +103,11 @@ def launch(spec: RunSpec, options: DdpOptions) -> None:
                 raise Interrupted(f"the workers stopped together{_stopped_at(folder)}")
 
         except mp.ProcessRaisedException as error:
-            last = str(error).strip().splitlines()[-1]
-            raise GradcliError(f"a worker failed: {last.split(': ', 1)[-1]}") from None
+            for process in context.processes:  # let the peers finish failing
+                process.join(timeout=options.timeout)
+            last = str(error).strip().splitlines()[-1].split(": ", 1)[-1]
+            raise GradcliError(f"a worker failed: {_first_failure(folder) or last}") from None
+
         except mp.ProcessExitedException as error:
             if error.exit_code == 130:
                 raise Interrupted(f"the workers stopped together{_stopped_at(folder)}") from None
@@ -118,7 +122,19 @@ def launch(spec: RunSpec, options: DdpOptions) -> None:
             raise
 
 
+def _first_failure(folder: str) -> str | None:
+    """The message of the worker that failed first (time.monotonic is one clock for all)."""
+    failures = []
+    for name in os.listdir(folder):
+        if name.startswith("failed-"):
+            with open(os.path.join(folder, name)) as file:
+                when, _, message = file.read().partition("\n")
+            failures.append((float(when), message))
+    return min(failures)[1] if failures else None
+
+
 def _stopped_at(folder: str) -> str:
+
     try:
         with open(os.path.join(folder, "stopped")) as file:
             return f" after step {file.read().strip()}"
@@ -164,7 +180,15 @@ def worker(
             folder = os.path.dirname(init.removeprefix("file://"))
             with open(os.path.join(folder, "stopped"), "w") as file:
                 file.write(str(stopped.step))
-
+    except Exception as error:
+        # When one worker fails, its peers fail next, inside a collective ("connection reset
+        # by peer"). Note when each failed, so the launcher can report the first: the cause.
+        if init.startswith("file://"):
+            folder = os.path.dirname(init.removeprefix("file://"))
+            first = str(error).strip().splitlines()[0] if str(error).strip() else ""
+            with open(os.path.join(folder, f"failed-{rank}"), "w") as file:
+                file.write(f"{time.monotonic()}\n{first or type(error).__name__}")
+        raise
     finally:
         dist.destroy_process_group()
 
