@@ -7,11 +7,13 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 
 import pytest
 
 HELP_WITHOUT_TORCH = """
 import sys
+import threading
 from typer.testing import CliRunner
 from gradcli.cli import app
 for args in (["--help"], ["optim", "--help"], ["manual", "--help"], []):
@@ -137,17 +139,25 @@ def test_progress_bar_on_a_terminal_stderr_only():
         stderr=follower,
     )
     os.close(follower)
+    chunks: list[bytes] = []
+
+    def read_terminal() -> None:  # drain the terminal as a real one would, or the bar blocks
+        while True:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:
+                return
+            if not chunk:
+                return
+            chunks.append(chunk)
+
+    reader = threading.Thread(target=read_terminal, daemon=True)
+    reader.start()
     out, _ = proc.communicate(timeout=120)
-    screen = b""
-    while True:
-        try:
-            chunk = os.read(leader, 65536)
-        except OSError:
-            break
-        if not chunk:
-            break
-        screen += chunk
+    reader.join(timeout=10)
     os.close(leader)
+    screen = b"".join(chunks)
+
     assert proc.returncode == 0
     assert b"gradcli optim" in screen and b"/3000" in screen  # the bar: description, M/N
     assert b"gradcli: 3000 steps, loss" in screen
