@@ -51,11 +51,15 @@ class Output:
     def progress(self, total: int, description: str, *, thinned: bool) -> Iterator[Progress]:
         """A progress bar on stderr, only where it helps: stderr is an interactive terminal,
         and the steps themselves are not all being printed there (``--every`` or a pipe)."""
-        stderr = self.console(sys.stderr)
         to_terminal = self.resolved_format() == "table" and sys.stdout.isatty()
-        if self.quiet or not stderr.is_interactive or (to_terminal and not thinned) or total == 0:
+        if self.quiet or not sys.stderr.isatty() or (to_terminal and not thinned) or total == 0:
+            yield Progress()  # (decided before rich is imported: pipelines never pay for it)
+            return
+        stderr = self.console(sys.stderr)
+        if not stderr.is_interactive:  # TERM=dumb
             yield Progress()
             return
+
         from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
         from rich.progress import Progress as RichProgress
 
