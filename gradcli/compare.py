@@ -78,16 +78,14 @@ def gaps(manual: list[Tensor], optim: list[Tensor]) -> Tensor:
     diff = torch.stack(
         [(a.detach() - b.detach()).abs().max().double() for a, b in zip(manual, optim, strict=True)]
     ).max()
-    ulps = torch.stack(
-        [(_ordered(a) - _ordered(b)).abs().max() for a, b in zip(manual, optim, strict=True)]
-    ).max()
-    differs = torch.stack(
-        [
-            (_ordered(a) != _ordered(b)).any() | (a.signbit() != b.signbit()).any()
-            for a, b in zip(manual, optim, strict=True)
-        ]
-    ).any()
-    return torch.stack([diff, ulps.double(), differs.double()])
+    ulps, differs = [], []
+    for a, b in zip(manual, optim, strict=True):
+        apart = _ordered(a) - _ordered(b)  # once per pair: ULPs, and whether any bit differs
+        ulps.append(apart.abs().max())
+        differs.append((apart != 0).any() | (a.signbit() != b.signbit()).any())
+    return torch.stack(
+        [diff, torch.stack(ulps).max().double(), torch.stack(differs).any().double()]
+    )
 
 
 class Comparison:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from gradcli.errors import GradcliError
-from gradcli.spec import OPTIMIZERS, RunSpec
+from gradcli.spec import ALL_HYPERPARAMETERS, OPTIMIZERS, RunSpec
 
 # Options a config file may set beyond RunSpec's fields, with their types.
 EXTRA_KEYS: dict[str, Any] = {"tol": float | None}
@@ -136,14 +136,14 @@ def to_toml(
     # only those set, since a default differs between them (AdamW's weight decay is 0.01).
     filled = spec.hyperparameters() if not optimizers else {}
     takes = {name for o in (optimizers or [spec.optimizer]) for name in OPTIMIZERS[o]}
-    all_hyper = {name for hyper in OPTIMIZERS.values() for name in hyper}
+
     for field in fields(spec):
         if keys is not None and field.name not in keys:
             continue
         value = getattr(spec, field.name)
         if field.name == "optimizer" and optimizers:
             value = optimizers
-        if field.name in all_hyper:
+        if field.name in ALL_HYPERPARAMETERS:
             if field.name not in takes:
                 continue
             value = filled.get(field.name) if value is None else value

@@ -178,7 +178,7 @@ def validate(spec: RunSpec) -> RunSpec:
     _number("lr", spec.lr, 0.0)
 
     applicable = OPTIMIZERS[spec.optimizer]
-    for name in _ALL_HYPERPARAMETERS:
+    for name in ALL_HYPERPARAMETERS:
         if getattr(spec, name) is not None and name not in applicable:
             users = ", ".join(o for o, hyper in OPTIMIZERS.items() if name in hyper)
             raise GradcliError(
@@ -213,7 +213,7 @@ def specs_for_compare(
     it, and one that none of them takes is an error."""
     for name in optimizers:
         _choice("optimizer", name, OPTIMIZERS)
-    for name in _ALL_HYPERPARAMETERS:
+    for name in ALL_HYPERPARAMETERS:
         if options.get(name) is not None and not any(name in OPTIMIZERS[o] for o in optimizers):
             users = ", ".join(o for o, hyper in OPTIMIZERS.items() if name in hyper)
             raise GradcliError(
@@ -227,10 +227,10 @@ def specs_for_compare(
         own = {
             k: v
             for k, v in options.items()
-            if k not in _ALL_HYPERPARAMETERS or k in OPTIMIZERS[optimizer]
+            if k not in ALL_HYPERPARAMETERS or k in OPTIMIZERS[optimizer]
         }
         specs.append(validate(RunSpec(optimizer=optimizer, **own)))
     return specs
 
 
-_ALL_HYPERPARAMETERS = tuple(dict.fromkeys(name for hyper in OPTIMIZERS.values() for name in hyper))
+ALL_HYPERPARAMETERS = tuple(dict.fromkeys(name for hyper in OPTIMIZERS.values() for name in hyper))

@@ -1,6 +1,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -40,3 +43,9 @@ def bits(t: torch.Tensor) -> torch.Tensor:
         .contiguous()
         .view({torch.float32: torch.int32, torch.float64: torch.int64}[t.dtype])
     )
+
+
+def gradcli_process(*args: str, **kwargs) -> subprocess.Popen:
+    """gradcli in a real process, stdout buffered as in a pipeline (PYTHONUNBUFFERED unset)."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    return subprocess.Popen([sys.executable, "-m", "gradcli", *args], env=env, **kwargs)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import jsonl
+from conftest import gradcli_process, jsonl
 
 from gradcli.spec import OPTIMIZERS
 
@@ -354,11 +354,6 @@ def test_other_shapes_are_refused(invoke, tmp_path):
         invoke("optim", "-m", f"{small}:two", "--resume", str(ckpt)),
         "its parameters do not fit this model",
     )
-
-
-def gradcli_process(*args: str, **kwargs) -> subprocess.Popen:
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
-    return subprocess.Popen([sys.executable, "-m", "gradcli", *args], env=env, **kwargs)
 
 
 def test_ctrl_c_saves_a_checkpoint_that_resumes(tmp_path):

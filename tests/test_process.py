@@ -10,11 +10,12 @@ import sys
 import threading
 
 import pytest
+from conftest import gradcli_process
 
 HELP_WITHOUT_TORCH = """
 import sys
-import threading
 from typer.testing import CliRunner
+
 from gradcli.cli import app
 for args in (["--help"], ["optim", "--help"], ["manual", "--help"], []):
     result = CliRunner().invoke(app, args)
@@ -43,11 +44,6 @@ def test_python_dash_m_runs_a_training_command():
     )
     assert [json.loads(line)["step"] for line in out.stdout.splitlines()] == [0, 1, 2]
     assert out.stderr == "gradcli: 2 steps, loss 2 -> 1.99933\n"
-
-
-def gradcli_process(*args: str, **kwargs) -> subprocess.Popen:
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
-    return subprocess.Popen([sys.executable, "-m", "gradcli", *args], env=env, **kwargs)
 
 
 @pytest.mark.parametrize(
