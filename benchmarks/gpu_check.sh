@@ -10,5 +10,5 @@ status=0
 "$py" benchmarks/gpu_check.py || status=1
 "$py" -m pytest -q -p no:cacheprovider tests -k cuda -rs || status=1
 "$py" benchmarks/run.py --device cuda --repeat 2 --case b1 --case b2 --case c --case d \
-  --case f || status=1
+  --case e --case f ${GPU_CHECK_JSON:+--json "$GPU_CHECK_JSON"} || status=1
 exit $status
