@@ -152,9 +152,10 @@ def run_once(command: list[str]) -> tuple[float, int]:
     return elapsed, usage.ru_maxrss
 
 
-def measure(case: Case, repeat: int) -> dict[str, object]:
-    run_once(case.command)  # warm the page cache once for each side
-    run_once(case.baseline)
+def measure(case: Case, repeat: int, warmup: int) -> dict[str, object]:
+    for _ in range(warmup):  # warm the page cache for each side
+        run_once(case.command)
+        run_once(case.baseline)
     times_a, times_b, mem_a, mem_b = [], [], [], []
     for _ in range(repeat):
         for command, times, mem in (
@@ -186,6 +187,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--warmup", type=int, default=1, help="untimed runs of each side first")
     parser.add_argument("--case", action="append", help="only these cases (a, b1, ..., f)")
     parser.add_argument("--json", help="also write the results here")
     args = parser.parse_args()
@@ -213,7 +215,8 @@ def main() -> int:
     for case in cases(args.device):
         if args.case and case.key not in args.case:
             continue
-        r = measure(case, args.repeat)
+        r = measure(case, args.repeat, args.warmup)
+
         results.append(r)
         print(
             f"{r['case']:<5}{r['median_s']:>10.3f}{r['baseline_median_s']:>9.3f}"

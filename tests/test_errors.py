@@ -54,7 +54,6 @@ def test_bad_input_is_one_line_and_exit_2(invoke, command, args, message):
     assert "Traceback" not in result.stderr
 
 
-@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
 @pytest.mark.parametrize("device", ["cuda", "cuda:1"])
 def test_cuda_without_cuda_is_a_clear_error(invoke, device):
     result = invoke("optim", "--device", device)
@@ -66,8 +65,10 @@ def test_cuda_without_cuda_is_a_clear_error(invoke, device):
     assert lines[0].endswith("use --device cpu or auto")
 
 
+@pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_missing_gpu_index_is_a_clear_error(invoke):
+
     result = invoke("optim", "--device", f"cuda:{torch.cuda.device_count()}")
     assert result.exit_code == 2
     assert result.stdout == ""

@@ -138,10 +138,42 @@ def test_cpu_foreach_matches_the_for_loop():
         assert assert_identical(spec) == 31, optimizer
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+
+
+@pytest.mark.cuda
+@needs_cuda
 @pytest.mark.parametrize("model", sorted(MODELS))
 @pytest.mark.parametrize("optimizer", list(OPTIMIZERS))
-def test_bit_identical_on_cuda(model, optimizer):
-    """torch's default on CUDA is foreach; it still matches the hand-written rule."""
-    spec = RunSpec(model=model, optimizer=optimizer, steps=50)
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_bit_identical_on_cuda(model, optimizer, dtype):
+    """On CUDA the rules match torch's single-tensor implementation (``--impl forloop``)
+    bit for bit, as on the CPU."""
+    spec = RunSpec(model=model, optimizer=optimizer, dtype=dtype, steps=50, impl="forloop")
     assert assert_identical(spec, device="cuda") == 51
+
+
+def max_relative_gap(spec: RunSpec, device: str) -> float:
+    gap = 0.0
+    for m_params, _, o_params, _ in lockstep(spec, device):
+        for mp, op in zip(m_params, o_params, strict=True):
+            mp, op = mp.detach(), op.detach()
+            gap = max(gap, ((mp - op).abs().max() / op.abs().max().clamp_min(1e-30)).item())
+
+    return gap
+
+
+@pytest.mark.cuda
+@needs_cuda
+@pytest.mark.parametrize("model", sorted(MODELS))
+@pytest.mark.parametrize("optimizer", list(OPTIMIZERS))
+def test_cuda_default_foreach_against_the_rules(model, optimizer):
+    """torch's default on CUDA is foreach. Seen on an H100 (torch 2.11): SGD and RMSprop
+    still match the rules bit for bit; Adam, AdamW and Adagrad round some elements one bit
+    differently (their foreach kernels fuse a multiply and an add), so the runs drift apart
+    by float32 rounding, nothing more. ``gradcli compare`` shows the gap."""
+    spec = RunSpec(model=model, optimizer=optimizer, steps=50)
+    if optimizer in ("sgd", "rmsprop"):
+        assert assert_identical(spec, device="cuda") == 51
+    else:
+        assert max_relative_gap(spec, "cuda") < 1e-5
