@@ -22,6 +22,7 @@ try:  # typer >= 0.29 vendors click; older releases raise click's own exceptions
     from typer import TyperException as _CommandLineError
 except ImportError:  # pragma: no cover
     from click import ClickException as _CommandLineError
+from gradcli import coercion
 from gradcli import options as opt
 from gradcli.config import load as load_config
 from gradcli.config import to_toml
@@ -64,6 +65,16 @@ class GradcliGroup(TyperGroup):
         if standalone_mode:
             sys.exit(code)
         return code
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        coercion.install(self, ctx)
+        return super().parse_args(ctx, args)
+
+    def resolve_command(self, ctx: Any, args: list[str]) -> Any:
+        name, command, rest = super().resolve_command(ctx, args)
+        if command is not None:
+            coercion.install(command, ctx)
+        return name, command, rest
 
     def invoke(self, ctx: Any) -> Any:
         try:
