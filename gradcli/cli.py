@@ -22,7 +22,7 @@ try:  # typer >= 0.29 vendors click; older releases raise click's own exceptions
     from typer import TyperException as _CommandLineError
 except ImportError:  # pragma: no cover
     from click import ClickException as _CommandLineError
-from gradcli import coercion
+from gradcli import coercion, collector
 from gradcli import options as opt
 from gradcli.config import load as load_config
 from gradcli.config import to_toml
@@ -497,5 +497,5 @@ def ddp(
 
 
 def main() -> None:
-
+    collector.pause()  # until the run starts: see gradcli/collector.py
     app(prog_name="gradcli")

@@ -30,7 +30,7 @@ import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 
-from gradcli import problems
+from gradcli import collector, problems
 from gradcli.engine import ManualUpdate, OptimUpdate, resolve_device
 from gradcli.errors import GradcliError, Interrupted
 from gradcli.interrupt import interruptible
@@ -232,6 +232,7 @@ def _train(
 
     out = sys.stdout if rank == 0 else None
     output = spec.output
+    collector.resume()  # start-up is over (a process that torchrun started)
     with interruptible() as interrupt:
         for step in range(spec.steps + 1):
             shown = spec.shows(step)

@@ -6,6 +6,7 @@ statistics (L2 norm, mean, min, max). All numbers of a step leave the device in 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import torch
@@ -192,8 +193,10 @@ class Recorder:
     Tensors of up to ``SEGMENT_MAX`` elements (most of a small model) are concatenated into
     one float64 buffer — values, gradients and updates — and reduced per tensor with
     ``torch.segment_reduce``: a constant number of kernels however many there are. Larger
-    tensors get their own reductions (in their own dtype), where a kernel's launch is small
-    beside its work. Everything the record needs leaves the device in one copy.
+    tensors get three reductions each (in their own dtype): ``dot(t, t)``, ``sum`` and
+    ``aminmax``; the norm (√dot) and the mean (sum / n) are finished on the host. Their
+    copies before the update and the updates themselves live in buffers made once, so a step
+    allocates no large memory. Everything the record needs leaves the device in one copy.
     """
 
     def __init__(self, names: list[str], params: list[Tensor]) -> None:
@@ -219,18 +222,26 @@ class Recorder:
             for position in range(offsets[kind * count + j], offsets[kind * count + j + 1])
         ]
         self.small_index = torch.tensor(small, dtype=torch.long, device=device)
+        # made on first use: the parameters before the update, and the updates
+        self._before: dict[int, Tensor] = {}
+        self._updates: dict[int, Tensor] = {}
 
     def snapshot(self) -> Snapshot:
-        """The parameters before the update: the small ones in one buffer, the rest cloned."""
+        """The parameters before the update: the small ones in one buffer, the large ones in
+        buffers of their own (overwritten by the next snapshot)."""
         flat = (
             torch.cat([self.params[i].detach().reshape(-1) for i in self.seg])
             if self.seg and self.uniform
             else None
         )
-        big = {
-            i: self.params[i].detach().clone()
-            for i in (self.big if flat is not None or not self.seg else range(len(self.params)))
-        }
+        if flat is None and self.seg:  # parameters on several devices: the general path
+            return Snapshot(None, {i: p.detach().clone() for i, p in enumerate(self.params)})
+        big = {}
+        for i in self.big:
+            param = self.params[i].detach()
+            if i not in self._before:
+                self._before[i] = torch.empty_like(param)
+            big[i] = self._before[i].copy_(param)
         return Snapshot(flat, big)
 
     def unpack(self, snapshot: Snapshot) -> list[Tensor]:
@@ -284,9 +295,13 @@ class Recorder:
             pieces.append(triple.index_select(0, self.small_index))
         scalars: list[Tensor] = []
         for i in self.big:
-            for t in (params[i], grads[i], params[i] - before[i]):
-                low, high = torch.aminmax(t)  # type: ignore[arg-type]
-                scalars += [torch.linalg.vector_norm(t), t.mean(), low, high]  # type: ignore[union-attr]
+            if i not in self._updates:
+                self._updates[i] = torch.empty_like(params[i])
+            update = torch.sub(params[i], before[i], out=self._updates[i])
+            for t in (params[i], grads[i], update):
+                flat = t.reshape(-1)  # type: ignore[union-attr]
+                low, high = torch.aminmax(flat)
+                scalars += [torch.dot(flat, flat), flat.sum(), low, high]
         if scalars:  # one stack for all of them (they share the parameters' dtype)
             pieces.append(torch.stack([s.to(scalars[0].dtype) for s in scalars]).double())
         numbers = torch.cat(pieces).tolist()  # the one device-to-host copy of the step
@@ -305,8 +320,10 @@ class Recorder:
         at = small_at
         for i in self.big:
             for kind in range(3):
-                values[kind][i] = Stats(*numbers[at : at + 4])
+                square, total, low, high = numbers[at : at + 4]
+                values[kind][i] = Stats(math.sqrt(square), total / self.numels[i], low, high)
                 at += 4
+
         state_values = None
         if states is not None:
             copy = HostCopy()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from gradcli import collector
 from gradcli.compare import Comparison
 from gradcli.engine import prepare, save_checkpoint
 from gradcli.errors import Diverged, Interrupted
@@ -15,6 +16,7 @@ def run_training(spec: RunSpec, path: str) -> None:
     output = spec.output
     sink = make_sink(output)
     sink.start(info)
+    collector.resume()  # start-up is over
     with (
         interruptible() as interrupt,
         output.progress(spec.steps, f"gradcli {path}", thinned=spec.every > 1) as progress,
@@ -40,6 +42,7 @@ def run_compare(specs: list[RunSpec], tol: float | None) -> None:
     comparison = Comparison(specs, tol)
     output = specs[0].output
     sink = make_compare_sink(output)
+    collector.resume()  # start-up is over
     with interruptible() as interrupt:
         comparison.should_stop = interrupt.is_set
         for record in comparison:

@@ -1,0 +1,61 @@
+"""The command line pauses Python's cycle collector for start-up only: every training step
+runs with it on, and what start-up made is frozen out of its way."""
+
+from __future__ import annotations
+
+import gc
+
+import pytest
+
+from gradcli import cli, collector, engine
+
+
+@pytest.fixture
+def collector_restored():
+    yield
+    collector.resume()
+    gc.unfreeze()  # back into the oldest generation, as before the test
+    gc.enable()
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["optim", "--steps", "3", "-f", "jsonl", "-q"],
+        ["manual", "-m", "mlp", "--steps", "3", "-f", "csv", "-q"],
+        ["compare", "-o", "sgd,adam", "--steps", "3", "-f", "jsonl"],
+    ],
+)
+def test_steps_run_with_the_collector_on(args, monkeypatch, capsys, collector_restored):
+    seen: list[bool] = []
+    forward_backward = engine.Training.forward_backward
+
+    def spy(self):
+        seen.append(gc.isenabled())
+        return forward_backward(self)
+
+    monkeypatch.setattr(engine.Training, "forward_backward", spy)
+    monkeypatch.setattr("sys.argv", ["gradcli", *args])
+    before = gc.get_freeze_count()
+    with pytest.raises(SystemExit) as done:
+        cli.main()
+    assert done.value.code == 0, capsys.readouterr().err
+    assert seen and all(seen)  # on for every step (compare: both paths of each method)
+    assert gc.isenabled()
+    assert gc.get_freeze_count() > before  # start-up's objects were frozen
+    assert capsys.readouterr().out
+
+
+def test_pause_and_resume(collector_restored):
+    collector.pause()
+    assert not gc.isenabled()
+    collector.resume()
+    assert gc.isenabled()
+    collector.resume()  # a second resume changes nothing
+    assert gc.isenabled()
+
+
+def test_resume_without_pause_leaves_a_disabled_collector_alone(collector_restored):
+    gc.disable()
+    collector.resume()
+    assert not gc.isenabled()
