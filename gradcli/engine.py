@@ -19,7 +19,7 @@ from functools import partial
 import torch
 from torch import Tensor, nn
 
-from gradcli import checkpoint, problems
+from gradcli import checkpoint, problems, threads
 from gradcli.errors import GradcliError
 from gradcli.explain import Element, explain
 from gradcli.records import (
@@ -387,6 +387,8 @@ def prepare(spec: RunSpec, path: str) -> tuple[Training, RunInfo]:
     problem = problems.build(
         spec.model, seed=spec.seed, dtype=getattr(torch, spec.dtype), device=device
     )
+    threads.suit(problem, device)
+
     lr = problems.default_lr(problem, spec.optimizer) if spec.lr is None else spec.lr
     hyperparameters = spec.hyperparameters()
     params = list(problem.parameters())
