@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import partial
 
 import torch
 from torch import Tensor
@@ -281,13 +282,18 @@ class Recorder:
             after = torch.cat([params[i].reshape(-1) for i in self.seg]).double()
             grad = torch.cat([grads[i].reshape(-1) for i in self.seg]).double()  # type: ignore[union-attr]
             triple = torch.cat([after, grad, after - snapshot.flat.double()])  # type: ignore[union-attr]
+            # unsafe=True skips checking the lengths (built above from the parameters'
+            # sizes). The check reads its verdict on the host, waiting for the GPU each
+            # call: each of these calls took 0.135 ms of CPU time on an H100 (torch 2.11,
+            # profiled); on the CPU the check costs about 10 µs a call.
+            reduce = partial(torch.segment_reduce, lengths=self.lengths, unsafe=True)
             pieces.append(
                 torch.stack(
                     [
-                        torch.segment_reduce(triple * triple, "sum", lengths=self.lengths).sqrt(),
-                        torch.segment_reduce(triple, "mean", lengths=self.lengths),
-                        torch.segment_reduce(triple, "min", lengths=self.lengths),
-                        torch.segment_reduce(triple, "max", lengths=self.lengths),
+                        reduce(triple * triple, "sum").sqrt(),
+                        reduce(triple, "mean"),
+                        reduce(triple, "min"),
+                        reduce(triple, "max"),
                     ],
                     dim=1,
                 ).reshape(-1)
