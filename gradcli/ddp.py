@@ -30,7 +30,7 @@ import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 
-from gradcli import collector, problems
+from gradcli import collector, problems, threads
 from gradcli.engine import ManualUpdate, OptimUpdate, resolve_device
 from gradcli.errors import GradcliError, Interrupted
 from gradcli.interrupt import interruptible
@@ -205,6 +205,7 @@ def _train(
 
     dtype = getattr(torch, spec.dtype)
     model = problems.build(spec.model, seed=spec.seed, dtype=dtype, device=device)
+    threads.suit(model, device)  # each worker: one thread for a small model
 
     lr = problems.default_lr(model, spec.optimizer) if spec.lr is None else spec.lr
     params = list(model.parameters())

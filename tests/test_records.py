@@ -77,3 +77,32 @@ def test_records_match_torch_on_every_path(unused):
                     stats(want), rel=1e-5
                 )
     assert names == [p.name for p in record.params]
+
+
+def test_large_tensor_buffers_are_right_at_every_step():
+    """The buffers that hold a large tensor's old value and update are reused: every step's
+    record matches the step computed directly."""
+    hyper = {"momentum": 0.9, "dampening": 0.0, "weight_decay": 0.0}
+    hyper |= {"nesterov": False, "maximize": False}
+    model = Mixed()
+    training = Training(
+        model,
+        ManualUpdate(list(model.parameters()), "sgd", 0.1, hyper),
+        steps=4,
+        shows=lambda step: True,
+    )
+    records = list(training)[1:]
+    reference = Mixed()
+    optimizer = torch.optim.SGD(reference.parameters(), lr=0.1, momentum=0.9)
+    for record in records:
+        optimizer.zero_grad()
+        reference().backward()
+        before = reference.big.detach().clone()
+        optimizer.step()
+        (big,) = [p for p in record.params if p.name == "big"]
+        update = reference.big.detach().double() - before.double()
+        for got, want in ((big.value, reference.big), (big.grad, reference.big.grad)):
+            assert (got.norm, got.mean, got.min, got.max) == pytest.approx(stats(want), rel=1e-5)
+        assert (big.update.norm, big.update.mean, big.update.min, big.update.max) == (
+            pytest.approx(stats(update), rel=1e-5)
+        )
