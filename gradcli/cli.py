@@ -67,13 +67,13 @@ class GradcliGroup(TyperGroup):
         return code
 
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
-        coercion.install(self, ctx)
+        _before_parsing(self, ctx)
         return super().parse_args(ctx, args)
 
     def resolve_command(self, ctx: Any, args: list[str]) -> Any:
         name, command, rest = super().resolve_command(ctx, args)
         if command is not None:
-            coercion.install(command, ctx)
+            _before_parsing(command, ctx)
         return name, command, rest
 
     def invoke(self, ctx: Any) -> Any:
@@ -82,6 +82,18 @@ class GradcliGroup(TyperGroup):
         except BrokenPipeError as error:
             # typer would print nothing and exit 1; gradcli documents 141
             raise _ClosedPipe from error
+
+
+def _before_parsing(command: Any, ctx: Any) -> None:
+    """Ready ``command`` for its arguments (and ``--help``, printed while parsing): its values
+    converted by gradcli (see coercion.py), and argparse-style placeholders in the help where
+    an option names none — a value option shows its name in capitals (``--device DEVICE``), a
+    flag nothing — where Typer 0.29 would print ``<str>`` and ``<bool>``."""
+    coercion.install(command, ctx)
+    for param in command.get_params(ctx):
+        descriptor = getattr(param, "type_descriptor", None)
+        if param.metavar is None and descriptor is not None:
+            param.metavar = "" if descriptor.annotation is bool else param.name.upper()
 
 
 class _ClosedPipe(Exception):

@@ -168,3 +168,27 @@ def test_help_ends_with_examples(invoke, command):
     lines = [line.strip() for line in result.stdout.strip().splitlines() if line.strip()]
     assert lines[-5] == "Examples"
     assert all(line.startswith(f"gradcli {command}") for line in lines[-4:])
+
+
+@pytest.mark.parametrize(
+    "command", [[], ["optim"], ["manual"], ["compare"], ["params"], ["graph"], ["ddp"]]
+)
+def test_help_names_values_like_argparse(invoke, command):
+    """A value option shows a placeholder (its own metavar, else its name in capitals); a
+    flag shows none — no Typer type labels like <str> or <bool>."""
+    result = invoke(*command, "--help")
+    assert result.exit_code == 0
+    assert result.stderr == ""
+    assert "<str>" not in result.stdout and "<bool>" not in result.stdout
+    rows = {
+        line.split()[1]: line.split()[2:]
+        for line in result.stdout.splitlines()
+        if line.startswith("│ --")
+    }
+    assert rows["--help"][0] == "Show"
+    if command in (["optim"], ["manual"], ["compare"], ["ddp"]):
+        assert rows["--device"][0] == "DEVICE"
+        assert rows["--steps"][0] == "INT"
+        assert rows["--nesterov"][:2] == ["--no-nesterov", "Nesterov"]
+    if command:
+        assert rows["--format"][:2] == ["-f", "FORMAT"]
