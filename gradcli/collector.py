@@ -7,8 +7,9 @@ the collector runs its full pass five times, each walking every object made so f
 garbage. So the command line pauses the collector when it starts (``pause``); once the
 problem, the update and the sink exist, ``resume`` moves everything alive into the permanent
 generation (``gc.freeze``) and switches the collector back on. The training loop runs with
-it on, as usual, and its full passes no longer walk the imports. Short commands that never
-train (``params``, ``graph``, ``pitfalls``) end with it still paused.
+it on, as usual, and its full passes no longer walk the imports (``gradcli ddp``: once its
+workers are started, or in each process torchrun started). Short commands that never train
+(``params``, ``graph``, ``pitfalls``) end with it still paused.
 """
 
 from __future__ import annotations

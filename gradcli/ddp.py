@@ -95,6 +95,7 @@ def launch(spec: RunSpec, options: DdpOptions) -> None:
             start_method="spawn",
             join=False,
         )
+        collector.resume()  # start-up is over: from here this process only waits
         try:
             while not context.join(timeout=0.1):
                 if interrupt.is_set():

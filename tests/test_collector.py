@@ -59,3 +59,13 @@ def test_resume_without_pause_leaves_a_disabled_collector_alone(collector_restor
     gc.disable()
     collector.resume()
     assert not gc.isenabled()
+
+
+def test_ddp_parent_resumes_once_its_workers_run(monkeypatch, capfd, collector_restored):
+    monkeypatch.setattr("sys.argv", ["gradcli", "ddp", "--nproc", "2", "--steps", "1", "-q"])
+    before = gc.get_freeze_count()
+    with pytest.raises(SystemExit) as done:
+        cli.main()
+    assert done.value.code == 0, capfd.readouterr().err
+    assert gc.isenabled()
+    assert gc.get_freeze_count() > before
