@@ -223,9 +223,9 @@ class Recorder:
             for position in range(offsets[kind * count + j], offsets[kind * count + j + 1])
         ]
         self.small_index = torch.tensor(small, dtype=torch.long, device=device)
-        # made on first use: the parameters before the update, and the updates
-        self._before: dict[int, Tensor] = {}
-        self._updates: dict[int, Tensor] = {}
+        # the large parameters before the update, and their updates, made once
+        self._before = {i: torch.empty_like(params[i].detach()) for i in self.big}
+        self._updates = {i: torch.empty_like(params[i].detach()) for i in self.big}
 
     def snapshot(self) -> Snapshot:
         """The parameters before the update: the small ones in one buffer, the large ones in
@@ -237,12 +237,7 @@ class Recorder:
         )
         if flat is None and self.seg:  # parameters on several devices: the general path
             return Snapshot(None, {i: p.detach().clone() for i, p in enumerate(self.params)})
-        big = {}
-        for i in self.big:
-            param = self.params[i].detach()
-            if i not in self._before:
-                self._before[i] = torch.empty_like(param)
-            big[i] = self._before[i].copy_(param)
+        big = {i: self._before[i].copy_(self.params[i].detach()) for i in self.big}
         return Snapshot(flat, big)
 
     def unpack(self, snapshot: Snapshot) -> list[Tensor]:
@@ -301,8 +296,6 @@ class Recorder:
             pieces.append(triple.index_select(0, self.small_index))
         scalars: list[Tensor] = []
         for i in self.big:
-            if i not in self._updates:
-                self._updates[i] = torch.empty_like(params[i])
             update = torch.sub(params[i], before[i], out=self._updates[i])
             for t in (params[i], grads[i], update):
                 flat = t.reshape(-1)  # type: ignore[union-attr]
