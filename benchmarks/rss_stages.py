@@ -58,8 +58,8 @@ if args.path == "twin":  # the loop of twins/train.py, SGD
         if step == 0:
             stage("first step")
 else:
-    from gradcli.engine import prepare
     from gradcli.spec import RunSpec, validate
+    from gradcli.train.setup import prepare
 
     spec = validate(RunSpec(model=args.model, device=args.device, steps=args.steps))
     training, _ = prepare(spec, args.path)

@@ -7,7 +7,7 @@ import typer.core
 import typer.main
 from typer import BadParameter
 
-from gradcli import coercion
+from gradcli._startup import coercion
 from gradcli.cli import app
 
 # The hook is Typer's (0.29); without it gradcli keeps Typer's own conversion.

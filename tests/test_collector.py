@@ -7,7 +7,9 @@ import gc
 
 import pytest
 
-from gradcli import cli, collector, engine
+from gradcli import cli
+from gradcli._startup import collector
+from gradcli.train import loop
 
 
 @pytest.fixture
@@ -28,13 +30,13 @@ def collector_restored():
 )
 def test_steps_run_with_the_collector_on(args, monkeypatch, capsys, collector_restored):
     seen: list[bool] = []
-    forward_backward = engine.Training.forward_backward
+    forward_backward = loop.Training.forward_backward
 
     def spy(self):
         seen.append(gc.isenabled())
         return forward_backward(self)
 
-    monkeypatch.setattr(engine.Training, "forward_backward", spy)
+    monkeypatch.setattr(loop.Training, "forward_backward", spy)
     monkeypatch.setattr("sys.argv", ["gradcli", *args])
     before = gc.get_freeze_count()
     with pytest.raises(SystemExit) as done:

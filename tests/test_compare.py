@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from conftest import jsonl
 
-from gradcli.compare import Comparison, gaps
 from gradcli.spec import OPTIMIZERS, RunSpec
+from gradcli.train.compare import Comparison, gaps
 
 
 def test_jsonl_has_one_record_per_step_and_method(invoke):

@@ -10,8 +10,8 @@ from conftest import bits
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gradcli.engine import prepare
 from gradcli.spec import MODELS, OPTIMIZERS, RunSpec, validate
+from gradcli.train.setup import prepare
 
 
 def lockstep(spec: RunSpec, device: str = "cpu"):

@@ -9,9 +9,9 @@ import torch
 from conftest import jsonl
 from torch import nn
 
-from gradcli import pitfalls
-from gradcli.graph import autograd_graph, dot
-from gradcli.inspection import Demo, claims, held_tensors, inspect_model
+from gradcli.lessons import pitfalls
+from gradcli.lessons.graph import autograd_graph, dot
+from gradcli.lessons.inspection import Demo, claims, held_tensors, inspect_model
 from gradcli.spec import MODELS, PITFALLS
 
 DEMO_ROWS = {
@@ -121,7 +121,7 @@ def test_graph_tree_and_dot(invoke):
 
 
 def _linear():
-    from gradcli.explore import build_for_inspection
+    from gradcli.lessons import build_for_inspection
 
     model = build_for_inspection("linear")
     return model, model()

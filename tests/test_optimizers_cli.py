@@ -136,8 +136,8 @@ def test_impl_runs_on_the_cpu(invoke, impl):
 
 
 def test_impl_is_really_passed_to_torch(monkeypatch):
-    from gradcli.engine import prepare
     from gradcli.spec import RunSpec
+    from gradcli.train.setup import prepare
 
     for impl, flags in [
         ("forloop", (False, False)),

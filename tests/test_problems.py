@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from gradcli import problems
-from gradcli.engine import prepare
 from gradcli.spec import MODELS, RunSpec
+from gradcli.train.setup import prepare
 
 CPU = torch.device("cpu")
 

@@ -8,8 +8,9 @@ import pytest
 import torch
 from torch import nn
 
-from gradcli.engine import ManualUpdate, Training
 from gradcli.records import SEGMENT_MAX, SMALL, Stats
+from gradcli.train.loop import Training
+from gradcli.train.updates import ManualUpdate
 
 
 class Mixed(nn.Module):

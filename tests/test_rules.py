@@ -79,7 +79,7 @@ def test_nesterov_looks_ahead_along_the_buffer():
 
 def run_rule(rule, grads, **hyper):
     """Apply ``grads`` one per step with a gradcli rule and with the torch.optim twin."""
-    import gradcli.engine as engine
+    import gradcli.train.updates as engine
     from gradcli.spec import OPTIMIZERS
 
     name = rule.__name__

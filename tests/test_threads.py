@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from gradcli import threads
+from gradcli._startup import threads
 
 
 @pytest.fixture

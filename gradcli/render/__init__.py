@@ -11,10 +11,10 @@ import sys
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from gradcli.compare import CompareRecord, MethodSummary
-    from gradcli.engine import RunInfo
     from gradcli.output import Output
     from gradcli.records import StepRecord, Summary
+    from gradcli.train.compare import CompareRecord, MethodSummary
+    from gradcli.train.setup import RunInfo
 
 
 class Sink(Protocol):

@@ -17,10 +17,10 @@ from gradcli.records import Stats, Values
 from gradcli.render.jsonl import compare_summary_lines, summary_line
 
 if TYPE_CHECKING:
-    from gradcli.compare import CompareRecord, MethodSummary
-    from gradcli.engine import RunInfo
     from gradcli.output import Output
     from gradcli.records import StepRecord, Summary
+    from gradcli.train.compare import CompareRecord, MethodSummary
+    from gradcli.train.setup import RunInfo
 
 QUANTITIES = ("value", "grad", "update")
 STATS = ("norm", "mean", "min", "max")

@@ -7,10 +7,10 @@ from typing import TYPE_CHECKING, Any, TextIO
 from gradcli.render.numbers import dumps, values
 
 if TYPE_CHECKING:
-    from gradcli.compare import CompareRecord, MethodSummary
-    from gradcli.engine import RunInfo
     from gradcli.output import Output
     from gradcli.records import ParamRecord, StepRecord, Summary
+    from gradcli.train.compare import CompareRecord, MethodSummary
+    from gradcli.train.setup import RunInfo
 
 
 def param_object(p: ParamRecord) -> dict[str, Any]:

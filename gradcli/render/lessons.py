@@ -12,9 +12,9 @@ from rich.table import Table
 from rich.tree import Tree
 
 if TYPE_CHECKING:
-    from gradcli.graph import Node
-    from gradcli.inspection import TensorRow
-    from gradcli.pitfalls import Cell, Outcome
+    from gradcli.lessons.graph import Node
+    from gradcli.lessons.inspection import TensorRow
+    from gradcli.lessons.pitfalls import Cell, Outcome
 
 LISTED_IN = {
     "in_parameters": "parameters()",

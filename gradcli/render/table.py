@@ -21,9 +21,9 @@ MARKER_STYLES = dict(
 )
 
 if TYPE_CHECKING:
-    from gradcli.compare import CompareRecord, MethodSummary
-    from gradcli.engine import RunInfo
     from gradcli.records import StepRecord, Summary
+    from gradcli.train.compare import CompareRecord, MethodSummary
+    from gradcli.train.setup import RunInfo
 
 STEP_CAPTION = "loss, grad: before this step's update · value: after it · update = after − before"
 START_CAPTION = "initial parameters, before any update"

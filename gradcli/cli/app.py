@@ -22,8 +22,8 @@ try:  # typer >= 0.29 vendors click; older releases raise click's own exceptions
     from typer import TyperException as _CommandLineError
 except ImportError:  # pragma: no cover
     from click import ClickException as _CommandLineError
-from gradcli import coercion, collector
-from gradcli import options as opt
+from gradcli._startup import coercion, collector
+from gradcli.cli import options as opt
 from gradcli.config import load as load_config
 from gradcli.config import to_toml
 from gradcli.output import Output
@@ -189,7 +189,7 @@ def _training_command(path: str) -> Callable[..., None]:
         if print_config:
             typer.echo(to_toml(spec), nl=False)
             return
-        from gradcli.run import run_training
+        from gradcli.train.run import run_training
 
         run_training(spec, path)
 
@@ -326,7 +326,7 @@ def compare(
     if print_config:
         typer.echo(to_toml(specs[0], {"tol": tol}, optimizers=names, keys=given), nl=False)
         return
-    from gradcli.run import run_compare
+    from gradcli.train.run import run_compare
 
     run_compare(specs, tol)
 
@@ -373,7 +373,7 @@ def params(
     color: opt.Color = None,
 ) -> None:
     output = _output(format, quiet, color, FORMATS)
-    from gradcli.explore import run_params
+    from gradcli.lessons import run_params
 
     run_params(_inspect_model(model), output)
 
@@ -403,7 +403,7 @@ def graph(
     color: opt.Color = None,
 ) -> None:
     output = _output(format, quiet, color, (*FORMATS, "dot"))
-    from gradcli.explore import run_graph
+    from gradcli.lessons import run_graph
 
     run_graph(_inspect_model(model), output)
 
@@ -429,7 +429,7 @@ def pitfalls(
     output = _output(format, quiet, color, FORMATS)
     if name is not None and name not in PITFALLS:
         raise GradcliError(f"unknown pitfall {name!r}; choose one of: {', '.join(PITFALLS)}")
-    from gradcli.explore import run_pitfalls
+    from gradcli.lessons import run_pitfalls
 
     run_pitfalls(name, output)
 
@@ -509,5 +509,5 @@ def ddp(
 
 
 def main() -> None:
-    collector.pause()  # until the run starts: see gradcli/collector.py
+    collector.pause()  # until the run starts: see gradcli/_startup/collector.py
     app(prog_name="gradcli")

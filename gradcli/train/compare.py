@@ -14,8 +14,9 @@ from dataclasses import dataclass, field, replace
 import torch
 from torch import Tensor
 
-from gradcli.engine import Training, prepare
 from gradcli.spec import RunSpec
+from gradcli.train.loop import Training
+from gradcli.train.setup import prepare
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,13 +30,15 @@ import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 
-from gradcli import collector, problems, threads
-from gradcli.engine import ManualUpdate, OptimUpdate, resolve_device
+from gradcli import problems
+from gradcli._startup import collector, threads
 from gradcli.errors import GradcliError, Interrupted
-from gradcli.interrupt import interruptible
 from gradcli.records import values_of
 from gradcli.render.numbers import dumps, values
 from gradcli.spec import RunSpec
+from gradcli.train.interrupt import interruptible
+from gradcli.train.setup import resolve_device
+from gradcli.train.updates import ManualUpdate, OptimUpdate
 
 PATHS = ("manual", "ddp")
 
@@ -344,7 +346,7 @@ def _compare_with_single_process(
     spec: RunSpec, options: DdpOptions, model: nn.Module, lr: float, output: Any
 ) -> None:
     """Train the whole problem in this one process and say how close the workers came."""
-    from gradcli.engine import prepare
+    from gradcli.train.setup import prepare
 
     single, _ = prepare(
         replace(

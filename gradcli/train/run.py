@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from gradcli import collector
-from gradcli.compare import Comparison
-from gradcli.engine import prepare, save_checkpoint
+from gradcli._startup import collector
 from gradcli.errors import Diverged, Interrupted
-from gradcli.interrupt import interruptible
 from gradcli.render import make_compare_sink, make_sink
 from gradcli.spec import RunSpec
+from gradcli.train.compare import Comparison
+from gradcli.train.interrupt import interruptible
+from gradcli.train.setup import prepare, save_checkpoint
 
 
 def run_training(spec: RunSpec, path: str) -> None:

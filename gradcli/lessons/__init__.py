@@ -7,9 +7,10 @@ import sys
 import torch
 from torch import nn
 
-from gradcli import pitfalls, problems
-from gradcli.graph import autograd_graph, dot
-from gradcli.inspection import KINDS, Demo, claims, inspect_model
+from gradcli import problems
+from gradcli.lessons import pitfalls
+from gradcli.lessons.graph import autograd_graph, dot
+from gradcli.lessons.inspection import KINDS, Demo, claims, inspect_model
 from gradcli.output import Output
 from gradcli.render import lessons
 from gradcli.render.rows import write_rows

@@ -4,7 +4,7 @@ Typer 0.29 converts every option's value (even an absent one) through a pydantic
 ``TypeAdapter`` that it builds on each run: importing that part of pydantic and building
 about 35 adapters costs a training command roughly 0.15 s before any work starts. gradcli's
 options are strings, flags, lists of strings, or carry their own parser
-(``gradcli.options``), so gradcli converts them itself, with the same results, and hands
+(``gradcli.cli.options``), so gradcli converts them itself, with the same results, and hands
 anything else back to Typer's own conversion. Where a future Typer lacks the hook used here,
 nothing changes but the speed.
 """

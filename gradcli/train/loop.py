@@ -1,0 +1,207 @@
+"""The training loop, shared by both paths: forward, backward, update, record.
+
+The two paths differ only in the update (``gradcli.train.updates``):
+
+- ``optim``: ``optimizer.zero_grad(); loss = model(); loss.backward(); optimizer.step()``
+- ``manual``: autograd computes the gradients, a rule updates each parameter in place under
+  ``torch.no_grad()``, and the gradients are dropped after.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+
+import torch
+from torch import Tensor, nn
+
+from gradcli.explain import Element
+from gradcli.records import (
+    HostCopy,
+    Recorder,
+    Reference,
+    Stats,
+    StepRecord,
+    Summary,
+    measure,
+    values_of,
+)
+from gradcli.train.updates import ManualUpdate, OptimUpdate
+
+
+def _finite(record: StepRecord) -> bool:
+    """The loss and every gradient in ``record`` are finite (a norm is finite exactly when
+    all the elements are, short of overflow, which counts as diverging too)."""
+    numbers = [record.loss or 0.0]
+    for p in record.params:
+        if isinstance(p.grad, Stats):
+            numbers.append(p.grad.norm)
+        elif p.grad is not None:
+            numbers.extend(p.grad)
+    return all(math.isfinite(x) for x in numbers)
+
+
+@dataclass
+class Training:
+    """One run of ``steps`` updates; iterate it for the records of the shown steps."""
+
+    problem: nn.Module
+    update: ManualUpdate | OptimUpdate
+    steps: int
+    shows: Callable[[int], bool]
+    start: int = 0  # steps done before this run (a resumed checkpoint)
+    record_state: bool = False
+    explainer: Callable[[Element], str] | None = None
+    should_stop: Callable[[], bool] = lambda: False
+    on_step: Callable[[int], None] = lambda step: None
+    first_loss: float | None = None
+    stopped_at: int | None = None  # set when the run ended early
+    diverged: str | None = None  # what went non-finite, when that ended it
+
+    def __iter__(self) -> Iterator[StepRecord]:
+        names = [name for name, _ in self.problem.named_parameters()]
+        params = [param for _, param in self.problem.named_parameters()]
+        recorder = Recorder(names, params)
+        if self.start == 0:
+            yield measure(0, names, params)
+        for step in range(self.start + 1, self.start + self.steps + 1):
+            # 1. forward and backward at the current parameters
+            loss = self.forward_backward()
+            grads = [p.grad for p in params]
+            # 2. decide whether the step is shown: by --every, by Ctrl-C, or because the loss
+            #    or a gradient went non-finite (checked here only for steps not shown anyway;
+            #    a shown step's record carries the same facts)
+            stop = self.should_stop()
+            shown = self.shows(step) or stop
+            if not shown:
+                loss_value, finite = self._check(loss, grads)  # the step's one sync
+                shown = not finite
+            # 3. keep what the record needs. The gradient tensors survive the update:
+            #    zero_grad() drops them, it does not zero them.
+            before = recorder.snapshot() if shown else None
+            prior = self._first_elements_of_state(params) if shown and self.explainer else None
+            # 4. update
+            self.update.step()
+            # 5. record (the step's one sync)
+            if before is not None:
+                states = (
+                    [self.update.state.get(p, {}) for p in params] if self.record_state else None
+                )
+                record = recorder.measure(step, loss, grads, before, states)
+
+                loss_value, finite = record.loss or 0.0, _finite(record)
+                if prior is not None:
+                    params_before = recorder.unpack(before)
+                    record = replace(
+                        record,
+                        explain=self._explain(step, names, params, grads, params_before, prior),
+                    )
+                yield record
+            if step == self.start + 1:
+                self.first_loss = loss_value
+            self.on_step(step)
+            stop = stop or not finite
+            if stop:
+                self.stopped_at = step
+                if not finite:
+                    self.diverged = self._what_diverged(step, loss_value, names, grads)
+                return
+
+    @staticmethod
+    def _check(loss: Tensor, grads: list[Tensor | None]) -> tuple[float, bool]:
+        """The loss, and whether it and every gradient are finite, in one host copy. A
+        gradient's norm is finite exactly when all its elements are (or it overflows, which
+        counts as diverging too); one norm per gradient is far cheaper than isfinite."""
+        present = [g for g in grads if g is not None]
+        norms = torch._foreach_norm(present) if present else []
+        finite = torch.isfinite(
+            torch.stack([loss.detach().float(), *[n.float() for n in norms]])
+        ).all()
+        loss_value, all_finite = torch.stack([loss.detach().double(), finite.double()]).tolist()
+        return loss_value, bool(all_finite)
+
+    @staticmethod
+    def _what_diverged(step: int, loss: float, names: list[str], grads: list[Tensor | None]) -> str:
+        bad = [
+            name
+            for name, g in zip(names, grads, strict=True)
+            if g is not None and not bool(g.isfinite().all())
+        ]
+        what = f"the loss is {loss}" if not math.isfinite(loss) else f"the loss is {loss:.6g}"
+        if bad:
+            what += f" and the gradient of {', '.join(bad)} is not finite"
+        return f"step {step}: {what}"
+
+    def forward_backward(self) -> Tensor:
+        """Zero the gradients (the optim path's way), compute the loss, backpropagate."""
+        self.update.zero_grad()
+        loss = self.problem()
+        loss.backward()
+        return loss
+
+    def _first_elements_of_state(self, params: list[Tensor]) -> list[dict[str, Tensor]]:
+        return [
+            {
+                key: value.reshape(-1)[0].clone()
+                for key, value in self.update.state.get(p, {}).items()
+                if key != "step"
+            }
+            for p in params
+        ]
+
+    def _explain(
+        self,
+        step: int,
+        names: list[str],
+        params: list[Tensor],
+        grads: list[Tensor | None],
+        before: list[Tensor],
+        prior: list[dict[str, Tensor]],
+    ) -> tuple[str, ...]:
+        """Lines for --explain, from one host copy of the first elements involved."""
+        assert self.explainer is not None
+        after = self._first_elements_of_state(params)
+        copy = HostCopy()
+        for i, param in enumerate(params):
+            grad = grads[i]
+            for t in (before[i], param, grad if grad is not None else torch.zeros_like(param)):
+                copy.add(t.reshape(-1)[0])
+            for value in [*prior[i].values(), *after[i].values()]:
+                copy.add(value)
+        reader = copy.fetch()
+        lines = []
+        for i, name in enumerate(names):
+            theta, theta_new, grad = reader.take(3)
+            was = dict(zip(prior[i], reader.take(len(prior[i])), strict=True))
+            now = dict(zip(after[i], reader.take(len(after[i])), strict=True))
+            if grads[i] is not None:
+                lines.append(
+                    self.explainer(
+                        Element(name, step, self.update.lr, theta, grad, theta_new, was, now)
+                    )
+                )
+        return tuple(lines)
+
+    def summary(self) -> Summary:
+        """Call after iterating: loss at the start and at the final parameters."""
+        with torch.no_grad():
+            final_loss = self.problem().item()
+        params = dict(self.problem.named_parameters())
+        reference = getattr(self.problem, "reference", dict)()
+        metrics = getattr(self.problem, "metrics", dict)()
+        return Summary(
+            steps=self.start + self.steps,
+            first_loss=final_loss if self.first_loss is None else self.first_loss,
+            final_loss=final_loss,
+            reference={
+                name: Reference(
+                    values_of(params[name]),
+                    values_of(ref),
+                    (params[name].detach().double().cpu() - ref).abs().max().item(),
+                )
+                for name, ref in reference.items()
+            },
+            reference_label=getattr(self.problem, "reference_label", "optimum"),
+            metrics=metrics,
+        )

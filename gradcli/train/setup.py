@@ -1,0 +1,124 @@
+"""A run's set-up: the device, the problem, the update and what a sink shows first."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from functools import partial
+
+import torch
+
+from gradcli import problems
+from gradcli._startup import threads
+from gradcli.errors import GradcliError
+from gradcli.explain import explain
+from gradcli.spec import RunSpec
+from gradcli.train import checkpoint
+from gradcli.train.loop import Training
+from gradcli.train.updates import ManualUpdate, OptimUpdate, impl_kwargs
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` is CUDA when available; asking for an absent CUDA device is an error."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            build = "a CPU-only build" if torch.version.cuda is None else "no GPU visible"
+            raise GradcliError(
+                f"--device {name}: CUDA is not available here (torch {torch.__version__}, "
+                f"{build}); use --device cpu or auto"
+            )
+        index = int(name.partition(":")[2] or 0)
+        if index >= torch.cuda.device_count():
+            raise GradcliError(
+                f"--device {name}: no such GPU; this machine has {torch.cuda.device_count()} "
+                f"(cuda:0 to cuda:{torch.cuda.device_count() - 1})"
+            )
+    return torch.device(name)
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """What a sink may show about the run before the first record."""
+
+    command: str
+    model: str
+    optimizer: str
+    lr: float
+    hyperparameters: dict[str, float | bool]
+    device: str
+    dtype: str
+    steps: int
+
+
+def prepare(spec: RunSpec, path: str) -> tuple[Training, RunInfo]:
+    """Build the problem and the update for ``spec`` on ``path`` (manual or optim), and
+    load ``spec.resume`` into them if given."""
+    if path == "manual" and spec.impl is not None:
+        raise GradcliError(
+            "--impl chooses torch.optim's implementation: it applies to gradcli optim and compare"
+        )
+    device = resolve_device(spec.device)
+    if spec.save is not None:
+        checkpoint.check_target(spec.save)
+    problem = problems.build(
+        spec.model, seed=spec.seed, dtype=getattr(torch, spec.dtype), device=device
+    )
+    threads.suit(problem, device)
+
+    lr = problems.default_lr(problem, spec.optimizer) if spec.lr is None else spec.lr
+    hyperparameters = spec.hyperparameters()
+    params = list(problem.parameters())
+    update: ManualUpdate | OptimUpdate
+    if path == "manual":
+        update = ManualUpdate(params, spec.optimizer, lr, hyperparameters)
+    else:
+        update = OptimUpdate(
+            params,
+            spec.optimizer,
+            lr,
+            hyperparameters,
+            impl_kwargs(spec.optimizer, spec.impl, device),
+        )
+    start = 0
+    if spec.resume is not None:
+        saved = checkpoint.load(spec.resume)
+        update.load_state(checkpoint.restore(spec.resume, saved, problem, params, asdict(spec)))
+        start = int(saved["step"])
+    explainer = None
+    if spec.explain:
+        explainer = partial(explain, spec.optimizer, hyperparameters)
+    info = RunInfo(
+        path,
+        spec.model,
+        spec.optimizer,
+        lr,
+        hyperparameters,
+        str(device),
+        spec.dtype,
+        start + spec.steps,
+    )
+    last = start + spec.steps
+    training = Training(
+        problem,
+        update,
+        spec.steps,
+        lambda step: spec.shows(step, last),
+        start,
+        spec.state,
+        explainer,
+    )
+    return training, info
+
+
+def save_checkpoint(training: Training, spec: RunSpec) -> None:
+    """Write ``spec.save``: the state after the last step ``training`` completed."""
+    assert spec.save is not None
+    done = training.start + (
+        training.steps if training.stopped_at is None else training.stopped_at - training.start
+    )
+    params = list(training.problem.parameters())
+    checkpoint.save(
+        spec.save,
+        checkpoint.build(training.problem, params, training.update.state, done, asdict(spec)),
+    )
