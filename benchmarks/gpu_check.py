@@ -19,7 +19,8 @@ from typer.testing import CliRunner
 
 from gradcli.cli import app
 from gradcli.errors import Diverged
-from gradcli.spec import DTYPES, MODELS, OPTIMIZERS
+from gradcli.optimizers import catalog
+from gradcli.spec import DTYPES, MODELS
 
 SETTINGS = {
     "sgd": [
@@ -56,7 +57,7 @@ def main() -> int:
     pairs = diverged = 0
     for model in MODELS:
         for dtype in DTYPES:
-            for optimizer in OPTIMIZERS:
+            for optimizer in catalog():
                 for extra in SETTINGS[optimizer]:
                     args = ["--device", "cuda", "-m", model, "--dtype", dtype, "-o", optimizer]
                     args += ["--steps", STEPS, "-f", "jsonl", *extra]

@@ -10,6 +10,7 @@ configuration in the same form, so it can be read back.
 from __future__ import annotations
 
 import difflib
+import json
 import math
 import tomllib
 import types
@@ -19,8 +20,9 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
+from gradcli import optimizers
 from gradcli.errors import GradcliError
-from gradcli.spec import ALL_HYPERPARAMETERS, OPTIMIZERS, RunSpec
+from gradcli.spec import RunSpec, constructor
 
 # Options a config file may set beyond RunSpec's fields, with their types.
 EXTRA_KEYS: dict[str, Any] = {"tol": float | None}
@@ -38,12 +40,15 @@ SYNONYMS = {
 
 
 def _types() -> dict[str, Any]:
+    """Each key's type; a hyperparameter's option takes any literal (the catalog checks it)."""
     hints = typing.get_type_hints(RunSpec)
-    known = {f.name: hints[f.name] for f in fields(RunSpec)}
-    return {**known, **EXTRA_KEYS}
+    known = {f.name: hints[f.name] for f in fields(RunSpec) if f.name != "settings"}
+    return {**known, **dict.fromkeys(optimizers.options(), Any), **EXTRA_KEYS}
 
 
 def _accepts(kind: Any, value: object) -> bool:
+    if kind is Any:
+        return True
     options = typing.get_args(kind) if isinstance(kind, types.UnionType) else (kind,)
     for option in options:
         if option is float and isinstance(value, int | float) and not isinstance(value, bool):
@@ -95,12 +100,16 @@ def load(path: str, *, allow_list_optimizer: bool = False) -> dict[str, Any]:
             if name == "optimizer" and allow_list_optimizer:
                 expected += " or a list of strings"
             raise GradcliError(f"{path}: key {key!r} must be {expected}, got {value!r}")
+        if isinstance(value, list):  # TOML's arrays are Python's tuples here: betas = [0.9, 0.99]
+            value = tuple(value)
         options[name] = float(value) if _wants_float(known[name], value) else value
     return options
 
 
 def _wants_float(kind: Any, value: object) -> bool:
     """TOML's ``1`` for an option that takes a number: read it as 1.0."""
+    if kind is Any:
+        return False
     options = typing.get_args(kind) if isinstance(kind, types.UnionType) else (kind,)
     return float in options and isinstance(value, int) and not isinstance(value, bool)
 
@@ -118,35 +127,38 @@ def _toml_value(value: object) -> str:
         return str(value)
     if isinstance(value, list | tuple):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    text = str(value).replace("\\", "\\\\").replace('"', '\\"')
-    return f'"{text}"'
+    # JSON's escapes are TOML's (\n, \", \uXXXX); TOML also forbids a raw DEL
+    return json.dumps(str(value), ensure_ascii=False).replace("\x7f", "\\u007f")
 
 
 def to_toml(
-    spec: RunSpec,
+    runs: RunSpec | list[RunSpec],
     extra: dict[str, Any] | None = None,
-    optimizers: list[str] | None = None,
     keys: Collection[str] | None = None,
 ) -> str:
-    """The effective configuration as TOML that ``--config`` reads back. Hyperparameters the
-    optimizer takes are written with their values (torch's defaults filled in); options that
-    are unset mean "the default" and are left out, with a comment."""
+    """The effective configuration as TOML that ``--config`` reads back. The optimizer is
+    written as torch's constructor: one run's with every keyword (torch's defaults filled
+    in), compare's runs with the keywords each was given. Options left unset mean "the
+    default" and are written as a comment."""
+    specs = runs if isinstance(runs, list) else [runs]
+    first = specs[0]
     lines = ["# gradcli configuration (gradcli ... --print-config)"]
-    # One optimizer: its hyperparameters with torch's defaults filled in. Several (compare):
-    # only those set, since a default differs between them (AdamW's weight decay is 0.01).
-    filled = spec.hyperparameters() if not optimizers else {}
-    takes = {name for o in (optimizers or [spec.optimizer]) for name in OPTIMIZERS[o]}
-
-    for field in fields(spec):
-        if keys is not None and field.name not in keys:
+    for field in fields(first):
+        if field.name in ("lr", "settings") or (keys is not None and field.name not in keys):
             continue
-        value = getattr(spec, field.name)
-        if field.name == "optimizer" and optimizers:
-            value = optimizers
-        if field.name in ALL_HYPERPARAMETERS:
-            if field.name not in takes:
-                continue
-            value = filled.get(field.name) if value is None else value
+        value = getattr(first, field.name)
+        if field.name == "optimizer":
+            if isinstance(runs, list):
+                value = [
+                    constructor(s.optimizer, s.lr, s.settings)
+                    if s.lr is not None or s.settings
+                    else s.optimizer
+                    for s in specs
+                ]
+            else:
+                value = constructor(first.optimizer, first.lr, first.hyperparameters())
+                if first.lr is None:
+                    lines.append("# lr: the problem's default for the optimizer")
         if value is None:
             lines.append(f"# {field.name}: default")
             continue

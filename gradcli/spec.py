@@ -5,12 +5,17 @@ No torch here: the CLI builds and checks a spec before paying for ``import torch
 
 from __future__ import annotations
 
+import ast
+import difflib
 import math
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
+from gradcli import optimizers
 from gradcli.errors import GradcliError
+from gradcli.optimizers.catalog import Optimizer, Real, Refused, Value, plain
 from gradcli.output import Output
 
 MODELS: dict[str, str] = {
@@ -31,41 +36,6 @@ DTYPES = ("float32", "float64")
 FORMATS = ("auto", "table", "jsonl", "csv", "tsv")
 PATHS = ("manual", "optim")
 
-# Each optimizer's hyperparameters and torch's defaults for them (lr comes from the problem).
-_ADAM = {
-    "beta1": 0.9,
-    "beta2": 0.999,
-    "eps": 1e-8,
-    "weight_decay": 0.0,
-    "amsgrad": False,
-    "maximize": False,
-}
-OPTIMIZERS: dict[str, dict[str, float | bool]] = {
-    "sgd": {
-        "momentum": 0.0,
-        "dampening": 0.0,
-        "weight_decay": 0.0,
-        "nesterov": False,
-        "maximize": False,
-    },
-    "adam": _ADAM,
-    "adamw": {**_ADAM, "weight_decay": 1e-2},
-    "rmsprop": {
-        "alpha": 0.99,
-        "eps": 1e-8,
-        "weight_decay": 0.0,
-        "momentum": 0.0,
-        "centered": False,
-        "maximize": False,
-    },
-    "adagrad": {
-        "lr_decay": 0.0,
-        "weight_decay": 0.0,
-        "initial_accumulator_value": 0.0,
-        "eps": 1e-10,
-        "maximize": False,
-    },
-}
 IMPLS = ("forloop", "foreach", "fused")
 
 _DEVICE = re.compile(r"auto|cpu|cuda(:\d+)?")
@@ -78,19 +48,9 @@ class RunSpec:
     model: str = "linear"
     optimizer: str = "sgd"
     lr: float | None = None
-    momentum: float | None = None
-    dampening: float | None = None
-    weight_decay: float | None = None
-    nesterov: bool | None = None
-    maximize: bool | None = None
-    beta1: float | None = None
-    beta2: float | None = None
-    eps: float | None = None
-    amsgrad: bool | None = None
-    alpha: float | None = None
-    centered: bool | None = None
-    lr_decay: float | None = None
-    initial_accumulator_value: float | None = None
+    # the hyperparameters the user set, by torch's keyword (validated); torch's defaults
+    # fill in the rest
+    settings: Mapping[str, Value] = field(default_factory=dict)
     impl: str | None = None
     state: bool = False
     explain: bool = False
@@ -109,13 +69,13 @@ class RunSpec:
     def output(self) -> Output:
         return Output(self.format, self.quiet, self.color)
 
-    def hyperparameters(self) -> dict[str, float | bool]:
-        """The chosen optimizer's hyperparameters, torch's defaults filled in (lr excluded)."""
-        defaults = OPTIMIZERS[self.optimizer]
-        return {
-            name: default if getattr(self, name) is None else getattr(self, name)
-            for name, default in defaults.items()
-        }
+    @property
+    def optimizer_info(self) -> Optimizer:
+        return optimizers.find(self.optimizer)
+
+    def hyperparameters(self) -> dict[str, Value]:
+        """Every keyword of the optimizer, torch's defaults filled in (lr excluded)."""
+        return {**self.optimizer_info.defaults, **self.settings}
 
     def shows(self, step: int, last: int | None = None) -> bool:
         """Whether ``step`` is printed: every ``every``-th step, and always step 0 and the
@@ -162,7 +122,7 @@ def validate(spec: RunSpec) -> RunSpec:
     if ":" not in spec.model:  # else a user's factory, loaded (and checked) with torch
         _choice("model", spec.model, {**MODELS, "module:factory": ""})
 
-    _choice("optimizer", spec.optimizer, OPTIMIZERS)
+    optimizers.find(spec.optimizer)
     _choice("dtype", spec.dtype, DTYPES)
     _choice("format", spec.format, FORMATS)
     if not _DEVICE.fullmatch(spec.device):
@@ -176,61 +136,203 @@ def validate(spec: RunSpec) -> RunSpec:
     if not 0 <= spec.seed < 2**63:
         raise GradcliError(f"--seed must be an integer in [0, 2**63), got {spec.seed}")
     _number("lr", spec.lr, 0.0)
-
-    applicable = OPTIMIZERS[spec.optimizer]
-    for name in ALL_HYPERPARAMETERS:
-        if getattr(spec, name) is not None and name not in applicable:
-            users = ", ".join(o for o, hyper in OPTIMIZERS.items() if name in hyper)
-            raise GradcliError(
-                f"{_option(name)} does not apply to --optimizer {spec.optimizer} "
-                f"(it applies to: {users})"
-            )
-    _number("momentum", spec.momentum, 0.0, 1.0, high_open=True)
-    _number("dampening", spec.dampening, 0.0, 1.0)
-    _number("weight_decay", spec.weight_decay, 0.0)
-    _number("beta1", spec.beta1, 0.0, 1.0, high_open=True)
-    _number("beta2", spec.beta2, 0.0, 1.0, high_open=True)
-    _number("eps", spec.eps, 0.0)
-    _number("alpha", spec.alpha, 0.0, 1.0)
-    _number("lr_decay", spec.lr_decay, 0.0)
-    _number("initial_accumulator_value", spec.initial_accumulator_value, 0.0)
     if spec.impl is not None:
         _choice("impl", spec.impl, IMPLS)
-    if spec.optimizer == "sgd" and spec.nesterov:
-        hyper = spec.hyperparameters()
-        if hyper["momentum"] <= 0 or hyper["dampening"] != 0:
-            raise GradcliError(
-                "--nesterov needs --momentum > 0 and --dampening 0 (torch's rule), "
-                f"got --momentum {hyper['momentum']:g} --dampening {hyper['dampening']:g}"
-            )
     return spec
 
 
-def specs_for_compare(
-    optimizers: list[str], options: dict[str, Any], tol: float | None
-) -> list[RunSpec]:
-    """One validated spec per optimizer; each hyperparameter goes to the optimizers that take
-    it, and one that none of them takes is an error."""
-    for name in optimizers:
-        _choice("optimizer", name, OPTIMIZERS)
-    for name in ALL_HYPERPARAMETERS:
-        if options.get(name) is not None and not any(name in OPTIMIZERS[o] for o in optimizers):
-            users = ", ".join(o for o, hyper in OPTIMIZERS.items() if name in hyper)
+# The optimizer: a name or torch's constructor, and the options that set its keywords.
+
+LITERALS = "a literal value (a number, string, True/False, None or a tuple of them)"
+# torch.optim keywords that choose an implementation, not the update: --impl says that.
+_IMPLEMENTATION_KEYWORDS = ("foreach", "fused", "capturable", "differentiable")
+
+
+def parse_optimizer(text: str, where: str = "--optimizer") -> tuple[Optimizer, dict[str, Any]]:
+    """``adam``, ``Adam`` or torch's constructor ``Adam(lr=0.01, betas=(0.8, 0.99))`` →
+    the optimizer and its keywords as written. Parsed with ``ast``: only literal values,
+    never evaluated."""
+    where = f"{where} {text}"
+    try:
+        tree = ast.parse(text.strip(), mode="eval").body
+    except SyntaxError:
+        raise GradcliError(
+            f"{where}: not an optimizer name or a constructor like 'Adam(lr=0.01)'"
+        ) from None
+    if isinstance(tree, ast.Name):
+        return optimizers.find(tree.id), {}
+    if not isinstance(tree, ast.Call) or not isinstance(tree.func, ast.Name):
+        raise GradcliError(f"{where}: not an optimizer name or a constructor like 'Adam(lr=0.01)'")
+    optimizer = optimizers.find(tree.func.id, where)
+    if tree.args:
+        raise GradcliError(f"{where}: give the hyperparameters by keyword, e.g. lr=0.01")
+    keywords: dict[str, Any] = {}
+    for keyword in tree.keywords:
+        if keyword.arg is None:
+            raise GradcliError(f"{where}: give the hyperparameters by keyword, not **mapping")
+        try:
+            value = ast.literal_eval(keyword.value)
+        except ValueError:
             raise GradcliError(
-                f"{_option(name)} does not apply to any of --optimizer {','.join(optimizers)} "
-                f"(it applies to: {users})"
+                f"{where}: {keyword.arg} must be {LITERALS}, got {ast.unparse(keyword.value)}"
+            ) from None
+        if keyword.arg in keywords:
+            raise GradcliError(f"{where}: {keyword.arg} is given twice")
+        keywords[keyword.arg] = value
+    return optimizer, keywords
+
+
+def _unknown_keyword(optimizer: Optimizer, keyword: str, where: str) -> GradcliError:
+    takes = ["lr", *(h.name for h in optimizer.hyperparameters)]
+    if keyword in _IMPLEMENTATION_KEYWORDS:
+        return GradcliError(
+            f"{where}: {keyword} chooses torch's implementation, not the update; "
+            "use --impl forloop|foreach|fused"
+        )
+    close = difflib.get_close_matches(keyword, takes, n=1, cutoff=0.6)
+    hint = f" (did you mean {close[0]}?)" if close else ""
+    return GradcliError(
+        f"{where}: {optimizer.torch_class} has no keyword {keyword!r}{hint}; "
+        f"it takes: {', '.join(takes)}"
+    )
+
+
+def _checked(label: str, allowed: Any, value: object) -> Any:
+    try:
+        return allowed.check(value)
+    except Refused as refused:
+        shown = float(value) if isinstance(allowed, Real) and _is_int(value) else value
+        raise GradcliError(f"{label} must be {refused}, got {shown!r}") from None
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def choose_optimizer(
+    text: str, flags: Mapping[str, Any], *, strict: bool = True
+) -> tuple[str, float | None, dict[str, Value]]:
+    """The optimizer named or constructed by ``text``, its ``lr`` (None: the problem's) and
+    the hyperparameters set, validated. ``flags`` are the options that set a keyword
+    (``--lr``, ``--momentum``, ``--beta1``, ...; None when not given): a flag wins over the
+    same keyword inside the constructor. With ``strict``, a flag the optimizer does not take
+    is an error; otherwise (compare) it goes to the runs that take it."""
+    optimizer, keywords = parse_optimizer(text)
+    where = f"--optimizer {text}"
+    lr = keywords.pop("lr", None)
+    if lr is not None:
+        lr = _checked(f"{where}: lr", Real(), lr)
+    settings: dict[str, Value] = {}
+    for name, value in keywords.items():
+        h = optimizer.hyperparameter(name)
+        if h is None:
+            raise _unknown_keyword(optimizer, name, where)
+        settings[name] = _checked(f"{where}: {name}", h.allowed, value)
+    catalog = optimizers.options()
+    for option, value in flags.items():
+        if value is None:
+            continue
+        if option == "lr":
+            lr = value
+            continue
+        mine = [(h, part) for o, h, part in catalog[option] if o is optimizer]
+        if not mine:
+            if strict:
+                raise _does_not_apply(option, f"--optimizer {optimizer.name}")
+            continue
+        h, part = mine[0]
+        if part is None:
+            settings[h.name] = _checked(_option(option), h.allowed, value)
+        else:
+            parts = list(settings.get(h.name, h.default))  # type: ignore[arg-type]
+            parts[part] = _checked(_option(option), h.allowed.parts[part], value)  # type: ignore[union-attr]
+            settings[h.name] = _checked(_option(option), h.allowed, tuple(parts))
+    if optimizer.check is not None:
+        wrong = optimizer.check({**optimizer.defaults, **settings})
+        if wrong:
+            raise GradcliError(f"--optimizer {optimizer.name}: {wrong}")
+    return optimizer.name, lr, settings
+
+
+def _does_not_apply(option: str, to: str) -> GradcliError:
+    users = ", ".join(dict.fromkeys(o.name for o, _, _ in optimizers.options()[option]))
+    return GradcliError(f"{_option(option)} does not apply to {to} (it applies to: {users})")
+
+
+def split_optimizers(values: list[str] | None) -> list[str]:
+    """``-o sgd,adam -o 'SGD(lr=0.1, momentum=0.9)'`` → one text per run: commas separate
+    runs outside parentheses only. None given → every optimizer in the catalog."""
+    if not values:
+        return optimizers.names()
+    texts = []
+    for value in values:
+        depth, start = 0, 0
+        for i, char in enumerate(value + ","):
+            depth += {"(": 1, "[": 1, ")": -1, "]": -1}.get(char, 0)
+            if char == "," and depth == 0:
+                texts.append(value[start:i].strip())
+                start = i + 1
+        if start < len(value):  # unbalanced brackets: one run, which the parser refuses
+            texts.append(value[start:].strip())
+    if not any(texts):
+        raise GradcliError("--optimizer: no optimizer given; e.g. -o sgd,adam")
+    if not all(texts):
+        raise GradcliError(f"--optimizer: an empty name in {', '.join(values)!r}")
+    return texts
+
+
+def constructor(optimizer: str, lr: float | None, settings: Mapping[str, Value]) -> str:
+    """torch's constructor call for these settings: ``Adam(lr=0.01, betas=(0.8, 0.99))``."""
+    keywords = ([f"lr={lr!r}"] if lr is not None else []) + [
+        f"{k}={v!r}" for k, v in settings.items()
+    ]
+    return f"{optimizers.find(optimizer).torch_class}({', '.join(keywords)})"
+
+
+def labels(specs: list[RunSpec]) -> list[str]:
+    """A name per run that tells it apart: the optimizer's, plus the settings in which runs
+    of the same optimizer differ (``sgd`` and ``sgd(momentum=0.9)``)."""
+    found = []
+    for spec in specs:
+        same = [s for s in specs if s.optimizer == spec.optimizer]
+        if len(same) == 1:
+            found.append(spec.optimizer)
+            continue
+        mine = {"lr": spec.lr, **spec.hyperparameters()}
+        differ = [
+            key
+            for key in mine
+            if any(mine[key] != {"lr": s.lr, **s.hyperparameters()}[key] for s in same)
+        ]
+        if not differ:
+            given = spec.optimizer
+            if spec.lr is not None or spec.settings:
+                given = constructor(spec.optimizer, spec.lr, spec.settings)
+            raise GradcliError(
+                f"--optimizer: {given} is given twice; the runs of one optimizer must differ "
+                "in some setting"
             )
+        shown = ", ".join(f"{key}={plain(mine[key])}" for key in differ)
+        found.append(f"{spec.optimizer}({shown})")
+    return found
+
+
+def specs_for_compare(
+    texts: list[str], flags: Mapping[str, Any], options: Mapping[str, Any], tol: float | None
+) -> list[RunSpec]:
+    """One validated spec per run; each flag goes to the runs whose optimizer takes it, and
+    one that none of them takes is an error."""
+    chosen = [optimizers.find(parse_optimizer(text)[0].name) for text in texts]
+    for option, value in flags.items():
+        takes = {o.name for o, _, _ in optimizers.options().get(option, [])}
+        if value is not None and option != "lr" and not takes & {o.name for o in chosen}:
+            names = ",".join(dict.fromkeys(o.name for o in chosen))
+            raise _does_not_apply(option, f"any of --optimizer {names}")
     if tol is not None and not math.isfinite(tol):
         raise GradcliError(f"--tol must be a finite number, got {tol!r}")
     specs = []
-    for optimizer in optimizers:
-        own = {
-            k: v
-            for k, v in options.items()
-            if k not in ALL_HYPERPARAMETERS or k in OPTIMIZERS[optimizer]
-        }
-        specs.append(validate(RunSpec(optimizer=optimizer, **own)))
+    for text in texts:
+        name, lr, settings = choose_optimizer(text, flags, strict=False)
+        specs.append(validate(RunSpec(optimizer=name, lr=lr, settings=settings, **options)))
+    labels(specs)  # refuses a run given twice
     return specs
-
-
-ALL_HYPERPARAMETERS = tuple(dict.fromkeys(name for hyper in OPTIMIZERS.values() for name in hyper))

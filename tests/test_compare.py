@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from conftest import jsonl
 
-from gradcli.spec import OPTIMIZERS, RunSpec
+from gradcli.optimizers import catalog
+from gradcli.spec import RunSpec
 from gradcli.train.compare import Comparison, gaps
 
 
@@ -20,6 +21,7 @@ def test_jsonl_has_one_record_per_step_and_method(invoke):
         assert set(r) == {
             "step",
             "optimizer",
+            "label",
             "lr",
             "manual_loss",
             "optim_loss",
@@ -39,11 +41,11 @@ def test_table_and_plot(invoke):
     result = invoke("compare", "-m", "rosenbrock", "--steps", "50", "--tol", "10", "-f", "table")
     assert result.exit_code == 0
     out = result.stdout
-    for optimizer in OPTIMIZERS:
+    for optimizer in catalog():
         assert f"  {optimizer} " in out
-    assert out.count("0 (bit-identical)") == len(OPTIMIZERS)
+    assert out.count("0 (bit-identical)") == len(catalog())
     assert "loss (log scale)" in out and "step" in out
-    assert "• sgd   + adam   x adamw   * rmsprop   o adagrad" in out
+    assert "• adagrad   + adam   x adamw   * rmsprop   o sgd" in out
 
 
 def test_steps_to_tol_counts_updates_until_the_loss_is_below_it():
@@ -92,7 +94,7 @@ def test_compare_shows_what_fused_does_honestly(invoke):
 
 
 COMPARE_ERRORS = [
-    (["-o", "sgd,lbfgs"], "--optimizer: unknown optimizer 'lbfgs'"),
+    (["-o", "sgd,lion"], "--optimizer: unknown optimizer 'lion'"),
     (
         ["-o", "sgd", "--beta1", "0.5"],
         "--beta1 does not apply to any of --optimizer sgd (it applies to: adam, adamw)",

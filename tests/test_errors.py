@@ -20,19 +20,19 @@ BAD = [
     (["--weight-decay", "-1"], "--weight-decay must be a finite number >= 0, got -1.0"),
     (
         ["--nesterov"],
-        "--nesterov needs --momentum > 0 and --dampening 0 (torch's rule), "
-        "got --momentum 0 --dampening 0",
+        "--optimizer sgd: nesterov needs momentum > 0 and dampening 0 (torch's rule), "
+        "got momentum 0 and dampening 0",
     ),
     (
         ["--nesterov", "--momentum", "0.9", "--dampening", "0.1"],
-        "--nesterov needs --momentum > 0 and --dampening 0 (torch's rule), "
-        "got --momentum 0.9 --dampening 0.1",
+        "--optimizer sgd: nesterov needs momentum > 0 and dampening 0 (torch's rule), "
+        "got momentum 0.9 and dampening 0.1",
     ),
     (
         ["--model", "resnet"],
         "--model: unknown model 'resnet'; choose one of: linear, seed, mlp, rosenbrock",
     ),
-    (["--optimizer", "lbfgs"], "--optimizer: unknown optimizer 'lbfgs'; choose one of: sgd"),
+    (["--optimizer", "lion"], "--optimizer: unknown optimizer 'lion'; choose one of: "),
     (["--dtype", "float16"], "--dtype: unknown dtype 'float16'; choose one of: float32, float64"),
     (["--device", "tpu"], "--device: unknown device 'tpu'; choose one of: auto, cpu, cuda, cuda:N"),
     (["--format", "xml"], "--format: unknown format 'xml'; choose one of: auto, table, jsonl"),

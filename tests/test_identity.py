@@ -8,9 +8,10 @@ import pytest
 import torch
 from conftest import bits
 from hypothesis import given, settings
-from hypothesis import strategies as st
+from strategies import run_specs
 
-from gradcli.spec import MODELS, OPTIMIZERS, RunSpec, validate
+from gradcli.optimizers import catalog
+from gradcli.spec import MODELS, RunSpec, validate
 from gradcli.train.setup import prepare
 
 
@@ -54,63 +55,6 @@ def assert_identical_or_diverged(spec: RunSpec) -> None:
         assert manual.diverged is not None and manual.stopped_at == steps - 1
 
 
-def maybe(strategy):
-    return st.one_of(st.none(), strategy)
-
-
-# Each optimizer's hyperparameters, drawn within what torch accepts; None = torch's default.
-HYPERPARAMETERS = {
-    "sgd": {
-        "momentum": maybe(st.floats(0.0, 0.99)),
-        "dampening": maybe(st.floats(0.0, 1.0)),
-        "weight_decay": maybe(st.floats(0.0, 0.1)),
-        "nesterov": maybe(st.booleans()),
-    },
-    "adam": {
-        "beta1": maybe(st.floats(0.0, 0.99)),
-        "beta2": maybe(st.floats(0.5, 0.9999)),
-        "eps": maybe(st.floats(1e-10, 1e-3)),
-        "weight_decay": maybe(st.floats(0.0, 0.1)),
-        "amsgrad": maybe(st.booleans()),
-    },
-    "rmsprop": {
-        "alpha": maybe(st.floats(0.5, 0.999)),
-        "eps": maybe(st.floats(1e-10, 1e-3)),
-        "weight_decay": maybe(st.floats(0.0, 0.1)),
-        "momentum": maybe(st.floats(0.0, 0.9)),
-        "centered": maybe(st.booleans()),
-    },
-    "adagrad": {
-        "lr_decay": maybe(st.floats(0.0, 0.5)),
-        "weight_decay": maybe(st.floats(0.0, 0.1)),
-        "initial_accumulator_value": maybe(st.floats(0.0, 1.0)),
-        "eps": maybe(st.floats(1e-10, 1e-3)),
-    },
-}
-HYPERPARAMETERS["adamw"] = HYPERPARAMETERS["adam"]
-
-
-@st.composite
-def run_specs(draw, optimizers=tuple(OPTIMIZERS)):
-    optimizer = draw(st.sampled_from(optimizers))
-    options = draw(st.fixed_dictionaries(HYPERPARAMETERS[optimizer]))
-    if options.get("nesterov"):
-        options["momentum"] = options.get("momentum") or 0.9
-        options["dampening"] = 0.0
-    maximize = draw(maybe(st.booleans()))
-    return RunSpec(
-        model=draw(st.sampled_from(sorted(MODELS))),
-        optimizer=optimizer,
-        dtype=draw(st.sampled_from(["float32", "float64"])),
-        # ascent diverges quickly: keep it short-stepped so the numbers stay finite
-        lr=1e-4 if maximize else draw(maybe(st.floats(1e-5, 0.05))),
-        maximize=maximize,
-        seed=draw(st.integers(0, 2**31)),
-        steps=50,
-        **options,
-    )
-
-
 @settings(max_examples=60, deadline=None)
 @given(run_specs())
 def test_manual_equals_torch_optim_bit_for_bit(spec):
@@ -119,12 +63,12 @@ def test_manual_equals_torch_optim_bit_for_bit(spec):
 
 
 @settings(max_examples=20, deadline=None)
-@given(run_specs(optimizers=("sgd",)))
+@given(run_specs(names=["sgd"]))
 def test_manual_equals_torch_optim_sgd_bit_for_bit(spec):
     assert_identical_or_diverged(spec)
 
 
-@pytest.mark.parametrize("optimizer", list(OPTIMIZERS))
+@pytest.mark.parametrize("optimizer", list(catalog()))
 @pytest.mark.parametrize("model", sorted(MODELS))
 def test_defaults_are_bit_identical_for_100_steps(model, optimizer):
     spec = RunSpec(model=model, optimizer=optimizer, steps=100)
@@ -133,7 +77,7 @@ def test_defaults_are_bit_identical_for_100_steps(model, optimizer):
 
 def test_cpu_foreach_matches_the_for_loop():
     """On the CPU torch's foreach kernels round like the for-loop for these optimizers."""
-    for optimizer in OPTIMIZERS:
+    for optimizer in catalog():
         spec = RunSpec(model="mlp", optimizer=optimizer, steps=30, impl="foreach")
         assert assert_identical(spec) == 31, optimizer
 
@@ -144,7 +88,7 @@ needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUD
 @pytest.mark.cuda
 @needs_cuda
 @pytest.mark.parametrize("model", sorted(MODELS))
-@pytest.mark.parametrize("optimizer", list(OPTIMIZERS))
+@pytest.mark.parametrize("optimizer", list(catalog()))
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_bit_identical_on_cuda(model, optimizer, dtype):
     """On CUDA the rules match torch's single-tensor implementation (``--impl forloop``)
@@ -166,7 +110,7 @@ def max_relative_gap(spec: RunSpec, device: str) -> float:
 @pytest.mark.cuda
 @needs_cuda
 @pytest.mark.parametrize("model", sorted(MODELS))
-@pytest.mark.parametrize("optimizer", list(OPTIMIZERS))
+@pytest.mark.parametrize("optimizer", list(catalog()))
 def test_cuda_default_foreach_against_the_rules(model, optimizer):
     """torch's default on CUDA is foreach. Seen on an H100 (torch 2.11): SGD and RMSprop
     still match the rules bit for bit; Adam, AdamW and Adagrad round some elements one bit

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from gradcli import problems
+from gradcli import optimizers, problems
+from gradcli.optimizers.sgd import SGD
 from gradcli.spec import MODELS, RunSpec
 from gradcli.train.setup import prepare
 
@@ -39,7 +40,7 @@ def test_seed_problem_is_the_classic_example():
     assert torch.equal(problem.w, torch.tensor([1.0, 2.0, 3.0]))
     problem().backward()
     assert torch.equal(problem.w.grad, torch.full((3,), 1 / 3))
-    assert problems.default_lr(problem, "sgd") == 0.001
+    assert optimizers.default_lr(SGD, "seed", problem) == 0.001
 
 
 def test_rosenbrock_starts_at_minus_two_two():

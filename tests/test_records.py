@@ -10,6 +10,7 @@ from torch import nn
 
 from gradcli.records import SEGMENT_MAX, SMALL, Stats
 from gradcli.train.loop import Training
+from gradcli.optimizers.sgd import SGD
 from gradcli.train.updates import ManualUpdate
 
 
@@ -41,7 +42,7 @@ def test_records_match_torch_on_every_path(unused):
         model,
         ManualUpdate(
             list(model.parameters()),
-            "sgd",
+            SGD,
             0.1,
             {
                 "momentum": 0.0,
@@ -88,7 +89,7 @@ def test_large_tensor_buffers_are_right_at_every_step():
     model = Mixed()
     training = Training(
         model,
-        ManualUpdate(list(model.parameters()), "sgd", 0.1, hyper),
+        ManualUpdate(list(model.parameters()), SGD, 0.1, hyper),
         steps=4,
         shows=lambda step: True,
     )

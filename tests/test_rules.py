@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from conftest import bits
 
-from gradcli.rules import sgd
+from gradcli.optimizers.sgd import SGD, sgd
 
 
 def step_both(grads: list[torch.Tensor], **hyper):
@@ -16,7 +16,7 @@ def step_both(grads: list[torch.Tensor], **hyper):
     optimizer = torch.optim.SGD([theirs], **hyper)
     for grad in grads:
         with torch.no_grad():
-            sgd([mine], [grad], [state], **hyper)
+            sgd([mine], [grad], [state], **{**SGD.defaults, **hyper})
         theirs.grad = grad.clone()
         optimizer.step()
     return mine, state, theirs, optimizer.state[theirs]
@@ -79,18 +79,15 @@ def test_nesterov_looks_ahead_along_the_buffer():
 
 def run_rule(rule, grads, **hyper):
     """Apply ``grads`` one per step with a gradcli rule and with the torch.optim twin."""
-    import gradcli.train.updates as engine
-    from gradcli.spec import OPTIMIZERS
+    from gradcli.optimizers import catalog
 
-    name = rule.__name__
+    described = catalog()[rule.__name__]
     mine = torch.tensor([1.0, -2.0, 0.5])
     theirs = torch.nn.Parameter(mine.clone())
     state: dict[str, torch.Tensor] = {}
-    full = {**OPTIMIZERS[name], **hyper}
+    full = {**described.defaults, **hyper}
     lr = full.pop("lr")
-    optimizer = getattr(torch.optim, engine.TORCH_OPTIMIZERS[name])(
-        [theirs], lr=lr, **engine.torch_kwargs(full)
-    )
+    optimizer = getattr(torch.optim, described.torch_class)([theirs], lr=lr, **full)
     for grad in grads:
         with torch.no_grad():
             rule([mine], [grad], [state], lr=lr, **full)
@@ -103,7 +100,7 @@ def run_rule(rule, grads, **hyper):
 
 
 def test_adam_adds_eps_after_the_bias_correction():
-    from gradcli.rules import adam
+    from gradcli.optimizers.adam import adam
 
     theta0 = torch.tensor([1.0, -2.0, 0.5])
     eps, lr = 0.1, 0.01
@@ -129,7 +126,7 @@ def test_adam_first_moment_is_a_lerp_not_the_textbook_sum():
 
 
 def test_adamw_decay_is_decoupled_from_the_moments():
-    from gradcli.rules import adam, adamw
+    from gradcli.optimizers.adam import adam, adamw
 
     _, coupled = run_rule(adam, [G1], lr=0.1, weight_decay=0.5)
     mine, decoupled = run_rule(adamw, [G1], lr=0.1, weight_decay=0.5)
@@ -143,7 +140,7 @@ def test_adamw_decay_is_decoupled_from_the_moments():
 
 
 def test_adagrad_lr_decays_as_lr_over_one_plus_t_minus_one_times_decay():
-    from gradcli.rules import adagrad
+    from gradcli.optimizers.adagrad import adagrad
 
     lr, decay = 0.5, 0.25
     mine, state = run_rule(adagrad, [G1, G1, G1], lr=lr, lr_decay=decay)
@@ -158,14 +155,14 @@ def test_adagrad_lr_decays_as_lr_over_one_plus_t_minus_one_times_decay():
 
 
 def test_rmsprop_centered_with_momentum_matches_torch():
-    from gradcli.rules import rmsprop
+    from gradcli.optimizers.rmsprop import rmsprop
 
     _, state = run_rule(rmsprop, [G1, G2, G1], lr=0.01, centered=True, momentum=0.5)
     assert set(state) == {"step", "square_avg", "momentum_buffer", "grad_avg"}
 
 
 def test_adam_amsgrad_keeps_the_running_maximum():
-    from gradcli.rules import adam
+    from gradcli.optimizers.adam import adam
 
     _, state = run_rule(adam, [G2 * 100, G1], lr=0.01, amsgrad=True)
     assert torch.equal(

@@ -22,12 +22,22 @@ try:  # typer >= 0.29 vendors click; older releases raise click's own exceptions
     from typer import TyperException as _CommandLineError
 except ImportError:  # pragma: no cover
     from click import ClickException as _CommandLineError
+from gradcli import optimizers
 from gradcli._startup import coercion, collector
 from gradcli.cli import options as opt
 from gradcli.config import load as load_config
 from gradcli.config import to_toml
 from gradcli.output import Output
-from gradcli.spec import FORMATS, MODELS, OPTIMIZERS, PITFALLS, RunSpec, specs_for_compare, validate
+from gradcli.spec import (
+    FORMATS,
+    MODELS,
+    PITFALLS,
+    RunSpec,
+    choose_optimizer,
+    specs_for_compare,
+    split_optimizers,
+    validate,
+)
 
 
 class GradcliGroup(TyperGroup):
@@ -150,19 +160,6 @@ def _training_command(path: str) -> Callable[..., None]:
         model: opt.Model = "linear",
         optimizer: opt.Optimizer = "sgd",
         lr: opt.Lr = None,
-        momentum: opt.Momentum = None,
-        dampening: opt.Dampening = None,
-        nesterov: opt.Nesterov = None,
-        weight_decay: opt.WeightDecay = None,
-        maximize: opt.Maximize = None,
-        beta1: opt.Beta1 = None,
-        beta2: opt.Beta2 = None,
-        eps: opt.Eps = None,
-        amsgrad: opt.Amsgrad = None,
-        alpha: opt.Alpha = None,
-        centered: opt.Centered = None,
-        lr_decay: opt.LrDecay = None,
-        initial_accumulator_value: opt.InitialAccumulatorValue = None,
         steps: opt.Steps = 100,
         seed: opt.Seed = 0,
         device: opt.Device = "auto",
@@ -178,13 +175,17 @@ def _training_command(path: str) -> Callable[..., None]:
         resume: opt.Resume = None,
         config: opt.Config = None,
         print_config: opt.PrintConfig = False,
+        **hyperparameters: Any,
     ) -> None:
         given = {
-            k: v for k, v in locals().items() if k not in ("ctx", "path", "config", "print_config")
+            **{k: v for k, v in locals().items() if k not in _NOT_RUN_OPTIONS},
+            **hyperparameters,
         }
         merged = _with_config(ctx, given, config)
         with _blame_config(ctx, config):
-            spec = validate(RunSpec(**merged))
+            flags = _hyperparameter_flags(merged)
+            name, lr, settings = choose_optimizer(merged.pop("optimizer"), flags)
+            spec = validate(RunSpec(optimizer=name, lr=lr, settings=settings, **merged))
 
         if print_config:
             typer.echo(to_toml(spec), nl=False)
@@ -193,7 +194,15 @@ def _training_command(path: str) -> Callable[..., None]:
 
         run_training(spec, path)
 
-    return command
+    return opt.with_hyperparameter_options(command)
+
+
+_NOT_RUN_OPTIONS = ("ctx", "path", "config", "print_config", "hyperparameters")
+
+
+def _hyperparameter_flags(options: dict[str, Any]) -> dict[str, Any]:
+    """Take ``--lr`` and the options that set a hyperparameter out of ``options``."""
+    return {name: options.pop(name) for name in ["lr", *optimizers.options()] if name in options}
 
 
 app.command(
@@ -249,14 +258,6 @@ def _blame_config(ctx: typer.Context, path: str | None) -> Iterator[None]:
         raise
 
 
-def _split(values: list[str] | None) -> list[str]:
-    """``-o sgd,adam -o rmsprop`` → [sgd, adam, rmsprop]; none given → every optimizer."""
-    if not values:
-        return list(OPTIMIZERS)
-    names = [name.strip() for value in values for name in value.split(",") if name.strip()]
-    return list(dict.fromkeys(names))
-
-
 @app.command(
     "compare",
     help="Run several optimizers by hand and with torch.optim from the same start; show "
@@ -277,24 +278,13 @@ def compare(
             "--optimizer",
             "-o",
             show_default=False,
-            help="Optimizers to compare, repeatable or comma-separated "
-            f"(default: all of {', '.join(OPTIMIZERS)}).",
+            metavar="NAME|CONSTRUCTOR",
+            help="The runs to compare, repeatable or comma-separated: names or torch's "
+            "constructors, e.g. -o 'SGD(lr=0.01)' -o 'SGD(lr=0.01, momentum=0.9)' "
+            "(default: every optimizer).",
         ),
     ] = None,
     lr: opt.Lr = None,
-    momentum: opt.Momentum = None,
-    dampening: opt.Dampening = None,
-    nesterov: opt.Nesterov = None,
-    weight_decay: opt.WeightDecay = None,
-    maximize: opt.Maximize = None,
-    beta1: opt.Beta1 = None,
-    beta2: opt.Beta2 = None,
-    eps: opt.Eps = None,
-    amsgrad: opt.Amsgrad = None,
-    alpha: opt.Alpha = None,
-    centered: opt.Centered = None,
-    lr_decay: opt.LrDecay = None,
-    initial_accumulator_value: opt.InitialAccumulatorValue = None,
     steps: opt.Steps = 100,
     seed: opt.Seed = 0,
     device: opt.Device = "auto",
@@ -314,21 +304,56 @@ def compare(
     color: opt.Color = None,
     config: opt.Config = None,
     print_config: opt.PrintConfig = False,
+    **hyperparameters: Any,
 ) -> None:
-    given = {k: v for k, v in locals().items() if k not in ("ctx", "config", "print_config")}
+    given = {
+        **{k: v for k, v in locals().items() if k not in _NOT_RUN_OPTIONS},
+        **hyperparameters,
+    }
     merged = _with_config(ctx, given, config, compare=True)
     chosen = merged.pop("optimizer")
     tol = merged.pop("tol")
-    names = _split(chosen if isinstance(chosen, list) or chosen is None else [chosen])
     with _blame_config(ctx, config):
-        specs = specs_for_compare(names, merged, tol)
+        texts = split_optimizers(chosen if isinstance(chosen, list) or chosen is None else [chosen])
+        flags = _hyperparameter_flags(merged)
+        specs = specs_for_compare(texts, flags, merged, tol)
 
     if print_config:
-        typer.echo(to_toml(specs[0], {"tol": tol}, optimizers=names, keys=given), nl=False)
+        typer.echo(to_toml(specs, {"tol": tol}, keys=given), nl=False)
         return
     from gradcli.train.run import run_compare
 
     run_compare(specs, tol)
+
+
+compare = opt.with_hyperparameter_options(compare)
+
+
+@app.command(
+    "optimizers",
+    help="The optimizers gradcli writes by hand, with torch's keywords and defaults; with "
+    "NAME, its update rule as math, every keyword's default, range and meaning, and its state.",
+    epilog=_examples(
+        "gradcli optimizers",
+        "gradcli optimizers adam",
+        "gradcli optimizers --format jsonl | jq -r .name",
+    ),
+)
+def optimizers_command(
+    name: Annotated[
+        str | None, typer.Argument(help="An optimizer's name.", show_default=False)
+    ] = None,
+    format: opt.Format = "auto",
+    quiet: opt.Quiet = False,
+    color: opt.Color = None,
+) -> None:
+    output = _output(format, quiet, color, FORMATS)
+    from gradcli.render.optimizers import list_optimizers, show_optimizer
+
+    if name is None:
+        list_optimizers(output)
+    else:
+        show_optimizer(optimizers.find(name, "optimizers NAME"), output)
 
 
 InspectModel = Annotated[
@@ -461,19 +486,6 @@ def ddp(
     model: opt.Model = "linear",
     optimizer: opt.Optimizer = "sgd",
     lr: opt.Lr = None,
-    momentum: opt.Momentum = None,
-    dampening: opt.Dampening = None,
-    nesterov: opt.Nesterov = None,
-    weight_decay: opt.WeightDecay = None,
-    maximize: opt.Maximize = None,
-    beta1: opt.Beta1 = None,
-    beta2: opt.Beta2 = None,
-    eps: opt.Eps = None,
-    amsgrad: opt.Amsgrad = None,
-    alpha: opt.Alpha = None,
-    centered: opt.Centered = None,
-    lr_decay: opt.LrDecay = None,
-    initial_accumulator_value: opt.InitialAccumulatorValue = None,
     steps: opt.Steps = 20,
     seed: opt.Seed = 0,
     device: opt.Device = "cpu",
@@ -490,8 +502,14 @@ def ddp(
     ] = "auto",
     quiet: opt.Quiet = False,
     color: opt.Color = None,
+    **hyperparameters: Any,
 ) -> None:
-    given = {k: v for k, v in locals().items() if k not in ("nproc", "path", "timeout")}
+    given = {
+        k: v
+        for k, v in locals().items()
+        if k not in ("nproc", "path", "timeout", "hyperparameters")
+    }
+    flags = {"lr": given.pop("lr"), **hyperparameters}
     if format not in ("auto", "table", "jsonl"):
         raise GradcliError(
             f"--format: unknown format {format!r}; choose one of: auto, table, jsonl"
@@ -502,10 +520,14 @@ def ddp(
         raise GradcliError(f"--nproc must be an integer in [1, 64], got {nproc}")
     if not timeout > 0:
         raise GradcliError(f"--timeout must be a number of seconds > 0, got {timeout}")
-    spec = validate(RunSpec(**given))
+    name, lr, settings = choose_optimizer(given.pop("optimizer"), flags)
+    spec = validate(RunSpec(optimizer=name, lr=lr, settings=settings, **given))
     from gradcli.ddp import DdpOptions, launch
 
     launch(spec, DdpOptions(nproc, path, timeout))
+
+
+ddp = opt.with_hyperparameter_options(ddp)
 
 
 def main() -> None:

@@ -1,13 +1,22 @@
-"""The command-line options shared by the commands, as typed annotations (no torch here)."""
+"""The command-line options shared by the commands, as typed annotations (no torch here).
+
+The options that set an optimizer's hyperparameters are not written here: they are made
+from the catalog (``hyperparameter_options``), one per keyword any optimizer takes, so a new
+optimizer module brings its options with it.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import ast
+import inspect
+from collections.abc import Callable, Sequence
 from typing import Annotated, Any
 
 import typer
 
-from gradcli.spec import DTYPES, FORMATS, IMPLS, MODELS, OPTIMIZERS
+from gradcli import optimizers
+from gradcli.optimizers.catalog import Flag, Integer, Real
+from gradcli.spec import DTYPES, FORMATS, IMPLS, MODELS
 
 
 def _integer(value: str | int) -> int:
@@ -32,35 +41,17 @@ def _choices(names: Sequence[str] | dict[str, Any]) -> str:
     return ", ".join(names)
 
 
-def _for(name: str) -> str:
-    users = [o for o, hyper in OPTIMIZERS.items() if name in hyper]
-    defaults = sorted({str(OPTIMIZERS[o][name]) for o in users})
-    return f"[{', '.join(users)}; default {' or '.join(defaults)}]"
-
-
-def _real_option(name: str, text: str) -> Any:
-    return typer.Option(
-        f"--{name}",
-        parser=_real,
-        metavar="FLOAT",
-        show_default=False,
-        help=f"{text} {_for(name.replace('-', '_'))}",
-        rich_help_panel="Optimizer hyperparameters",
-    )
-
-
-def _flag_option(name: str, text: str) -> Any:
-    return typer.Option(
-        f"--{name}/--no-{name}",
-        show_default=False,
-        help=f"{text} {_for(name)}",
-        rich_help_panel="Optimizer hyperparameters",
-    )
-
-
 Model = Annotated[str, typer.Option("--model", "-m", help=f"Problem: {_choices(MODELS)}.")]
 Optimizer = Annotated[
-    str, typer.Option("--optimizer", "-o", help=f"Update rule: {_choices(OPTIMIZERS)}.")
+    str,
+    typer.Option(
+        "--optimizer",
+        "-o",
+        metavar="NAME|CONSTRUCTOR",
+        help="An optimizer of torch.optim by name (sgd, Adam, ...) or as torch's constructor: "
+        "'Adam(lr=0.01, betas=(0.9, 0.99))'. Options below win over the same keyword. "
+        "(gradcli optimizers lists them.)",
+    ),
 ]
 Lr = Annotated[
     float | None,
@@ -71,23 +62,6 @@ Lr = Annotated[
         show_default=False,
         help="Learning rate, >= 0. (default: the problem's own for the optimizer)",
     ),
-]
-Momentum = Annotated[float | None, _real_option("momentum", "Momentum μ in [0, 1).")]
-Dampening = Annotated[float | None, _real_option("dampening", "Dampening τ in [0, 1].")]
-Nesterov = Annotated[
-    bool | None, _flag_option("nesterov", "Nesterov momentum (needs μ > 0, τ = 0).")
-]
-WeightDecay = Annotated[float | None, _real_option("weight-decay", "Weight decay λ >= 0.")]
-Maximize = Annotated[bool | None, _flag_option("maximize", "Ascend the loss instead.")]
-Beta1 = Annotated[float | None, _real_option("beta1", "First-moment decay β1 in [0, 1).")]
-Beta2 = Annotated[float | None, _real_option("beta2", "Second-moment decay β2 in [0, 1).")]
-Eps = Annotated[float | None, _real_option("eps", "Term ε >= 0 added to the denominator.")]
-Amsgrad = Annotated[bool | None, _flag_option("amsgrad", "Use the running maximum of v.")]
-Alpha = Annotated[float | None, _real_option("alpha", "Smoothing constant α in [0, 1].")]
-Centered = Annotated[bool | None, _flag_option("centered", "Normalise by the variance.")]
-LrDecay = Annotated[float | None, _real_option("lr-decay", "Learning-rate decay >= 0.")]
-InitialAccumulatorValue = Annotated[
-    float | None, _real_option("initial-accumulator-value", "Starting value of the sum, >= 0.")
 ]
 Steps = Annotated[
     int, typer.Option(parser=_integer, metavar="INT", help="Number of updates, >= 0.")
@@ -184,3 +158,72 @@ PrintConfig = Annotated[
         help="Print the effective configuration as TOML (for --config) and exit.",
     ),
 ]
+
+
+def _literal(value: str | object) -> object:
+    """A literal as in Python (``0.9``, ``(0.9, 0.99)``, ``0.9,0.99``, ``None``, ``True``),
+    else the text itself (``strong_wolfe``); the catalog checks what the keyword allows."""
+    if not isinstance(value, str):
+        return value
+    try:
+        return ast.literal_eval(value.strip())
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        return value
+
+
+def _hyperparameter_option(name: str) -> tuple[Any, Callable[..., Any] | None, str]:
+    """(annotation, parser, metavar) for the option ``--name``."""
+    users = optimizers.options()[name]
+    kinds = [h.allowed if part is None else h.allowed.parts[part] for _, h, part in users]  # type: ignore[union-attr]
+    if all(isinstance(k, Flag) for k in kinds):
+        return bool | None, None, ""
+    if all(isinstance(k, Real) for k in kinds):
+        return float | None, _real, "FLOAT"
+    if all(isinstance(k, Integer) for k in kinds):
+        return int | None, _integer, "INT"
+    return Any, _literal, kinds[0].metavar
+
+
+def hyperparameter_options() -> list[inspect.Parameter]:
+    """One keyword-only parameter per hyperparameter option, for a command's signature."""
+    parameters = []
+    for name, users in optimizers.options().items():
+        annotation, parser, metavar = _hyperparameter_option(name)
+        first = users[0][1]
+        meaning = first.help if users[0][2] is None else f"Part {users[0][2] + 1} of {first.name}."
+        defaults = []
+        for _, h, part in users:
+            default = h.default if part is None else h.default[part]  # type: ignore[index]
+            defaults.append(f"{default:g}" if isinstance(default, float) else str(default))
+        takers = ", ".join(dict.fromkeys(o.name for o, _, _ in users))
+        help = f"{meaning} \\[{takers}; default {' or '.join(dict.fromkeys(defaults))}]"
+        dashed = name.replace("_", "-")
+        declaration = f"--{dashed}/--no-{dashed}" if parser is None else f"--{dashed}"
+        option = typer.Option(
+            declaration,
+            parser=parser,
+            metavar=metavar,
+            show_default=False,
+            help=help,
+            rich_help_panel="Optimizer hyperparameters",
+        )
+        parameters.append(
+            inspect.Parameter(
+                name,
+                inspect.Parameter.KEYWORD_ONLY,
+                default=None,
+                annotation=Annotated[annotation, option],
+            )
+        )
+    return parameters
+
+
+def with_hyperparameter_options(command: Callable[..., None]) -> Callable[..., None]:
+    """``command(..., **hyperparameters)`` with one option per hyperparameter in its
+    signature, which is what Typer reads."""
+    signature = inspect.signature(command, eval_str=True)
+    own = [p for p in signature.parameters.values() if p.kind is not p.VAR_KEYWORD]
+    command.__signature__ = signature.replace(  # type: ignore[attr-defined]
+        parameters=[*own, *hyperparameter_options()]
+    )
+    return command

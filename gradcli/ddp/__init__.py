@@ -4,7 +4,7 @@ Each of N worker processes holds one shard of the problem's data and computes th
 its own shard's loss. Before the update the gradients are averaged across workers:
 
 - ``--path manual``: ``dist.all_reduce(grad, SUM)`` then ``grad /= world_size``, then the
-  hand-written rule from ``gradcli.rules``;
+  hand-written rule from the optimizer catalog (``gradcli.optimizers``);
 - ``--path ddp``: ``DistributedDataParallel`` averages them during ``backward()``, then
   ``torch.optim``.
 
@@ -30,7 +30,7 @@ import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 
-from gradcli import problems
+from gradcli import optimizers, problems
 from gradcli._startup import collector, threads
 from gradcli.errors import GradcliError, Interrupted
 from gradcli.records import values_of
@@ -210,7 +210,8 @@ def _train(
     model = problems.build(spec.model, seed=spec.seed, dtype=dtype, device=device)
     threads.suit(model, device)  # each worker: one thread for a small model
 
-    lr = problems.default_lr(model, spec.optimizer) if spec.lr is None else spec.lr
+    optimizer = spec.optimizer_info
+    lr = optimizers.default_lr(optimizer, spec.model, model) if spec.lr is None else spec.lr
     params = list(model.parameters())
     names = [n for n, _ in model.named_parameters()]
     hyper = spec.hyperparameters()
@@ -228,10 +229,10 @@ def _train(
         )  # the name before torch 2.11
         forward: nn.Module = DistributedDataParallel(model, **no_sync)
 
-        update: ManualUpdate | OptimUpdate = OptimUpdate(params, spec.optimizer, lr, hyper)
+        update: ManualUpdate | OptimUpdate = OptimUpdate(params, optimizer, lr, hyper)
     else:
         forward = model
-        update = ManualUpdate(params, spec.optimizer, lr, hyper)
+        update = ManualUpdate(params, optimizer, lr, hyper)
     model.shard(rank, world)  # type: ignore[operator]
 
     out = sys.stdout if rank == 0 else None

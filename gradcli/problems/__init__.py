@@ -28,8 +28,6 @@ _DATA_SEED = 20240601
 class Problem(nn.Module):
     """Base of the built-ins; a user's module needs only ``forward() -> scalar loss``."""
 
-    # Learning rates that make the default run visibly converge, by optimizer.
-    default_lrs: ClassVar[dict[str, float]] = {}
     reference_label: str = "optimum"
 
     def reference(self) -> dict[str, Tensor]:
@@ -59,8 +57,6 @@ class DataProblem(Problem):
 class Seed(Problem):
     """``w = [1, 2, 3]``, ``loss = mean(w)``: every gradient element is exactly 1/3."""
 
-    default_lrs: ClassVar[dict[str, float]] = {"sgd": 0.001}
-
     def __init__(self) -> None:
         super().__init__()
         self.w = nn.Parameter(torch.tensor([1.0, 2.0, 3.0]))
@@ -72,13 +68,6 @@ class Seed(Problem):
 class LinearRegression(DataProblem):
     """``nn.Linear(3, 1)`` fitted to y = 2·x₀ − 3·x₁ + 0.5·x₂ + 1 + noise (64 samples), MSE."""
 
-    default_lrs: ClassVar[dict[str, float]] = {
-        "sgd": 0.1,
-        "adam": 0.1,
-        "adamw": 0.1,
-        "rmsprop": 0.05,
-        "adagrad": 0.5,
-    }
     reference_label = "least squares"
     data_buffers: ClassVar[tuple[str, ...]] = ("x", "y")
     true_weight = (2.0, -3.0, 0.5)
@@ -127,14 +116,6 @@ class MLP(DataProblem):
 
     data_buffers: ClassVar[tuple[str, ...]] = ("x", "labels")
 
-    default_lrs: ClassVar[dict[str, float]] = {
-        "sgd": 1.0,
-        "adam": 0.01,
-        "adamw": 0.01,
-        "rmsprop": 0.01,
-        "adagrad": 0.1,
-    }
-
     def __init__(self, samples: int = 128, noise: float = 0.1) -> None:
         super().__init__()
         points, labels = two_moons(samples, noise, torch.Generator().manual_seed(_DATA_SEED))
@@ -156,13 +137,6 @@ class MLP(DataProblem):
 class Rosenbrock(Problem):
     """f(x, y) = (1 − x)² + 100·(y − x²)², from (−2, 2); the minimum is 0 at (1, 1)."""
 
-    default_lrs: ClassVar[dict[str, float]] = {
-        "sgd": 0.001,
-        "adam": 0.1,
-        "adamw": 0.1,
-        "rmsprop": 0.01,
-        "adagrad": 0.5,
-    }
     reference_label = "minimum"
 
     def __init__(self) -> None:
@@ -271,12 +245,3 @@ def check_protocol(target: str, model: nn.Module) -> None:
             f"{fail}: the loss does not require grad (no parameter that "
             "requires grad takes part in it)"
         )
-
-
-# torch.optim's own default learning rates, for problems that name none.
-TORCH_DEFAULT_LRS = {"sgd": 0.001, "adam": 0.001, "adamw": 0.001, "rmsprop": 0.01, "adagrad": 0.01}
-
-
-def default_lr(problem: nn.Module, optimizer: str) -> float:
-    """The problem's own learning rate for ``optimizer``, else torch's default."""
-    return float(getattr(problem, "default_lrs", {}).get(optimizer, TORCH_DEFAULT_LRS[optimizer]))

@@ -35,6 +35,7 @@ HEADER = [
 COMPARE_HEADER = [
     "step",
     "optimizer",
+    "label",
     "lr",
     "manual_loss",
     "optim_loss",
@@ -109,6 +110,7 @@ class CompareDelimitedSink(_Writer):
             [
                 str(record.step),
                 record.optimizer,
+                record.label,
                 cell(record.lr),
                 cell(record.manual_loss),
                 cell(record.optim_loss),

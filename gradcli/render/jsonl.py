@@ -40,6 +40,7 @@ def compare_object(record: CompareRecord) -> dict[str, Any]:
     return {
         "step": record.step,
         "optimizer": record.optimizer,
+        "label": record.label,
         "lr": record.lr,
         "manual_loss": record.manual_loss,
         "optim_loss": record.optim_loss,
@@ -94,6 +95,6 @@ def compare_summary_lines(summaries: list[MethodSummary]) -> list[str]:
             else (f"max |manual - optim| {s.max_abs_diff:.3g} ({s.max_ulps} ULPs)")
         )
         lines.append(
-            f"gradcli: {s.optimizer}: loss {s.losses[0]:.6g} -> {s.final_loss:.6g}, {same}"
+            f"gradcli: {s.label}: loss {s.losses[0]:.6g} -> {s.final_loss:.6g}, {same}"
         )
     return lines

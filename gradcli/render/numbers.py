@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from gradcli.records import Stats, Values
+if TYPE_CHECKING:  # records imports torch; params, graph and optimizers lists must not
+    from gradcli.records import Values
 
 NONFINITE = {math.inf: "Infinity", -math.inf: "-Infinity"}
 
@@ -26,7 +27,7 @@ def values(v: Values | None) -> list[float] | dict[str, float] | None:
     """Elements as a list; statistics as {"norm", "mean", "min", "max"}; absent as None."""
     if v is None:
         return None
-    if isinstance(v, Stats):
+    if not isinstance(v, tuple):  # Stats
         return {"norm": v.norm, "mean": v.mean, "min": v.min, "max": v.max}
     return list(v)
 

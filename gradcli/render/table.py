@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from gradcli.optimizers.catalog import plain
 from gradcli.records import Stats, Values
 from gradcli.render.plot import MARKERS, plot
 
@@ -66,7 +67,9 @@ class TableSink:
     def start(self, info: RunInfo) -> None:
         self.steps = info.steps
         hyper = "".join(
-            f" {k}={v:g}" for k, v in info.hyperparameters.items() if v not in (0, False)
+            f" {k}={plain(v)}"
+            for k, v in info.hyperparameters.items()
+            if v not in (0, False, None)
         )
         steps = f"{info.steps} step" + ("" if info.steps == 1 else "s")
         self.console.print(
@@ -159,7 +162,7 @@ class CompareTableSink:
             )
             gap = "0 (bit-identical)" if s.bit_identical else fmt(s.max_abs_diff)
             table.add_row(
-                s.optimizer,
+                s.label,
                 f"{s.lr:g}",
                 fmt(s.final_loss),
                 fmt(s.best_loss),
@@ -169,7 +172,7 @@ class CompareTableSink:
             )
         self.console.print(table)
         width = min(self.console.width, 100)
-        for line in plot({s.optimizer: s.losses for s in summaries}, width=width):
+        for line in plot({s.label: s.losses for s in summaries}, width=width):
             text = Text(line)
             for i, char in enumerate(line):
                 if char in MARKER_STYLES:

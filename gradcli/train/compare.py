@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 import torch
 from torch import Tensor
 
-from gradcli.spec import RunSpec
+from gradcli.spec import RunSpec, labels
 from gradcli.train.loop import Training
 from gradcli.train.setup import prepare
 
@@ -26,6 +26,7 @@ class CompareRecord:
 
     step: int
     optimizer: str
+    label: str  # tells runs of one optimizer apart: sgd(momentum=0.9)
     lr: float
     manual_loss: float | None
     optim_loss: float | None
@@ -39,6 +40,7 @@ class MethodSummary:
     """One method over the whole run; ``losses[t]`` is torch.optim's loss at θ_t."""
 
     optimizer: str
+    label: str
     lr: float
     losses: list[float] = field(default_factory=list)
     max_abs_diff: float = 0.0
@@ -98,15 +100,17 @@ class Comparison:
         self.pairs: list[tuple[Training, Training]] = []
         self.summaries: list[MethodSummary] = []
         self.steps = specs[0].steps
-        for spec in specs:
+        for spec, label in zip(specs, labels(specs), strict=True):
             manual, info = prepare(replace(spec, impl=None), "manual")
             optim, _ = prepare(spec, "optim")
             self.pairs.append((manual, optim))
-            self.summaries.append(MethodSummary(spec.optimizer, info.lr, tol=tol))
+            self.summaries.append(MethodSummary(spec.optimizer, label, info.lr, tol=tol))
 
     def __iter__(self) -> Iterator[CompareRecord]:
         for summary in self.summaries:
-            yield CompareRecord(0, summary.optimizer, summary.lr, None, None, 0.0, 0, True)
+            yield CompareRecord(
+                0, summary.optimizer, summary.label, summary.lr, None, None, 0.0, 0, True
+            )
         for step in range(1, self.steps + 1):
             for (manual, optim), summary in zip(self.pairs, self.summaries, strict=True):
                 losses = []
@@ -124,6 +128,7 @@ class Comparison:
                 yield CompareRecord(
                     step,
                     summary.optimizer,
+                    summary.label,
                     summary.lr,
                     manual_loss,
                     optim_loss,

@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 import torch
 from torch import Tensor, nn
 
-from gradcli.explain import Element
+from gradcli.optimizers.formula import Element
 from gradcli.records import (
     HostCopy,
     Recorder,

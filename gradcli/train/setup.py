@@ -7,10 +7,10 @@ from functools import partial
 
 import torch
 
-from gradcli import problems
+from gradcli import optimizers, problems
 from gradcli._startup import threads
 from gradcli.errors import GradcliError
-from gradcli.explain import explain
+from gradcli.optimizers.formula import explain_line
 from gradcli.spec import RunSpec
 from gradcli.train import checkpoint
 from gradcli.train.loop import Training
@@ -66,20 +66,16 @@ def prepare(spec: RunSpec, path: str) -> tuple[Training, RunInfo]:
     )
     threads.suit(problem, device)
 
-    lr = problems.default_lr(problem, spec.optimizer) if spec.lr is None else spec.lr
+    optimizer = spec.optimizer_info
+    lr = optimizers.default_lr(optimizer, spec.model, problem) if spec.lr is None else spec.lr
     hyperparameters = spec.hyperparameters()
     params = list(problem.parameters())
     update: ManualUpdate | OptimUpdate
     if path == "manual":
-        update = ManualUpdate(params, spec.optimizer, lr, hyperparameters)
+        update = ManualUpdate(params, optimizer, lr, hyperparameters)
     else:
-        update = OptimUpdate(
-            params,
-            spec.optimizer,
-            lr,
-            hyperparameters,
-            impl_kwargs(spec.optimizer, spec.impl, device),
-        )
+        impl = impl_kwargs(optimizer, spec.impl, device)
+        update = OptimUpdate(params, optimizer, lr, hyperparameters, impl)
     start = 0
     if spec.resume is not None:
         saved = checkpoint.load(spec.resume)
@@ -87,7 +83,7 @@ def prepare(spec: RunSpec, path: str) -> tuple[Training, RunInfo]:
         start = int(saved["step"])
     explainer = None
     if spec.explain:
-        explainer = partial(explain, spec.optimizer, hyperparameters)
+        explainer = partial(explain_line, optimizer.explain, hyperparameters)
     info = RunInfo(
         path,
         spec.model,

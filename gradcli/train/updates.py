@@ -16,21 +16,23 @@ import torch
 from torch import Tensor, nn
 
 from gradcli.errors import GradcliError
-from gradcli.rules import RULES, State
+from gradcli.optimizers.catalog import Optimizer, Value
+
+State = dict[str, Tensor]
 
 
 class ManualUpdate:
-    """The hand-written path: a pure rule from ``gradcli.rules``, state kept here."""
+    """The hand-written path: the optimizer's rule from the catalog, state kept here."""
 
     def __init__(
         self,
         params: list[nn.Parameter],
-        optimizer: str,
+        optimizer: Optimizer,
         lr: float,
-        hyperparameters: dict[str, float | bool],
+        hyperparameters: dict[str, Value],
     ) -> None:
         self.params = params
-        self.rule = RULES[optimizer]
+        self.rule = optimizer.rule
         self.lr = lr
         self.hyperparameters = hyperparameters
         # Keyed by parameter and created lazily, like torch.optim.Optimizer.state.
@@ -64,24 +66,7 @@ class ManualUpdate:
             p.grad = None
 
 
-TORCH_OPTIMIZERS = {
-    "sgd": "SGD",
-    "adam": "Adam",
-    "adamw": "AdamW",
-    "rmsprop": "RMSprop",
-    "adagrad": "Adagrad",
-}
-
-
-def torch_kwargs(hyperparameters: dict[str, float | bool]) -> dict[str, object]:
-    """gradcli's flat hyperparameters as torch.optim's keyword arguments (beta1, beta2 → betas)."""
-    kwargs: dict[str, object] = dict(hyperparameters)
-    if "beta1" in kwargs:
-        kwargs["betas"] = (kwargs.pop("beta1"), kwargs.pop("beta2"))
-    return kwargs
-
-
-def impl_kwargs(optimizer: str, impl: str | None, device: torch.device) -> dict[str, bool]:
+def impl_kwargs(optimizer: Optimizer, impl: str | None, device: torch.device) -> dict[str, bool]:
     """``--impl`` as torch.optim's ``foreach``/``fused`` flags; an error where torch lacks it."""
     if impl is None:
         return {}  # torch's own default: foreach on CUDA, the for-loop on the CPU
@@ -89,7 +74,7 @@ def impl_kwargs(optimizer: str, impl: str | None, device: torch.device) -> dict[
         return {"foreach": False}
     if impl == "foreach":
         return {"foreach": True}
-    optimizer_class = getattr(torch.optim, TORCH_OPTIMIZERS[optimizer])
+    optimizer_class = getattr(torch.optim, optimizer.torch_class)
     if "fused" not in inspect.signature(optimizer_class).parameters:
         raise GradcliError(
             f"--impl fused: torch.optim.{optimizer_class.__name__} has no fused "
@@ -112,16 +97,14 @@ class OptimUpdate:
     def __init__(
         self,
         params: list[nn.Parameter],
-        optimizer: str,
+        optimizer: Optimizer,
         lr: float,
-        hyperparameters: dict[str, float | bool],
+        hyperparameters: dict[str, Value],
         impl: dict[str, bool] | None = None,
     ) -> None:
         self.lr = lr
-        optimizer_class = getattr(torch.optim, TORCH_OPTIMIZERS[optimizer])
-        self.optimizer = optimizer_class(
-            params, lr=lr, **torch_kwargs(hyperparameters), **(impl or {})
-        )
+        optimizer_class = getattr(torch.optim, optimizer.torch_class)
+        self.optimizer = optimizer_class(params, lr=lr, **hyperparameters, **(impl or {}))
 
     @property
     def state(self) -> dict[Tensor, State]:

@@ -1,0 +1,73 @@
+"""The optimizer catalog: one module per optimizer, found here without importing torch.
+
+Each module in this package (``sgd.py``, ``adam.py``, ...) ends with
+``OPTIMIZERS = (...)``: the ``Optimizer`` descriptions it holds (see ``catalog.py``). This
+index imports every such module — they import torch only inside their rules — so the
+command line, the spec, config files and shell completion can read names, keywords,
+defaults, ranges and help at the cost of a few small imports. Adding an optimizer is adding
+a module; nothing else changes. Modules whose names start with ``_`` hold shared code.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import pkgutil
+from functools import cache
+from typing import Any
+
+from gradcli.errors import GradcliError
+from gradcli.optimizers.catalog import Hyperparameter, Optimizer
+
+
+@cache
+def catalog() -> dict[str, Optimizer]:
+    """Every optimizer by gradcli's name (torch's class name in lower case), sorted."""
+    found: dict[str, Optimizer] = {}
+    for module in pkgutil.iter_modules(__path__):
+        if module.name.startswith("_"):
+            continue
+        for optimizer in getattr(
+            importlib.import_module(f"{__name__}.{module.name}"), "OPTIMIZERS", ()
+        ):
+            found[optimizer.name] = optimizer
+    return dict(sorted(found.items()))
+
+
+def names() -> list[str]:
+    return list(catalog())
+
+
+def find(name: str, where: str = "--optimizer") -> Optimizer:
+    """The optimizer called ``name``, case-insensitively (``adam``, ``Adam``, ``ADAMW``)."""
+    optimizer = catalog().get(name.strip().lower())
+    if optimizer is None:
+        close = difflib.get_close_matches(name.lower(), names(), n=1, cutoff=0.6)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        raise GradcliError(
+            f"{where}: unknown optimizer {name!r}{hint}; choose one of: {', '.join(names())}"
+        )
+    return optimizer
+
+
+@cache
+def options() -> dict[str, list[tuple[Optimizer, Hyperparameter, int | None]]]:
+    """Every command-line option a hyperparameter gives, in catalog order: its name (torch's
+    keyword, or a shorthand like ``beta1``) → (optimizer, hyperparameter, index of the part
+    it sets or None) for each optimizer that takes it."""
+    found: dict[str, list[tuple[Optimizer, Hyperparameter, int | None]]] = {}
+    for optimizer in catalog().values():
+        for h in optimizer.hyperparameters:
+            found.setdefault(h.name, []).append((optimizer, h, None))
+            for index, shorthand in enumerate(h.shorthands):
+                found.setdefault(shorthand, []).append((optimizer, h, index))
+    return found
+
+
+def default_lr(optimizer: Optimizer, model: str, problem: Any = None) -> float:
+    """The learning rate a run starts from: the problem's own choice (a user's module may
+    say ``default_lrs = {"sgd": 0.1}``), else the catalog's for a built-in, else torch's."""
+    own = getattr(problem, "default_lrs", None) or {}
+    if optimizer.name in own:
+        return float(own[optimizer.name])
+    return float(optimizer.lrs.get(model, optimizer.lr))

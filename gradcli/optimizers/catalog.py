@@ -1,0 +1,231 @@
+"""What the catalog knows about an optimizer, and the values its hyperparameters may take.
+
+No torch here: ``gradcli --help``, config files and the spec read these descriptions without
+paying for ``import torch``. Each optimizer module (``gradcli/optimizers/adam.py``, ...) fills
+one ``Optimizer`` with torch's class name, torch's keyword names and defaults, the range each
+value may take, one line of help per keyword, the state keys, the hand-written rule and its
+``--explain`` formula.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+Value = float | int | bool | str | None | tuple[Any, ...]
+
+
+def plain(value: object) -> str:
+    """A setting as a person reads it: ``0.9``, ``(0.9, 0.999)``, ``True``, ``None``."""
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, tuple):
+        return "(" + ", ".join(plain(v) for v in value) + ")"
+    return str(value)
+
+
+class Refused(ValueError):
+    """A value outside what a hyperparameter allows; the message says what is allowed."""
+
+
+@dataclass(frozen=True)
+class Real:
+    """A finite number in [low, high] (either end open, high possibly unbounded)."""
+
+    low: float = 0.0
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+    metavar: str = "FLOAT"
+
+    def describe(self) -> str:
+        if self.high is None:
+            return f"a finite number {'>' if self.low_open else '>='} {self.low:g}"
+        left = "(" if self.low_open else "["
+        right = ")" if self.high_open else "]"
+        return f"a number in {left}{self.low:g}, {self.high:g}{right}"
+
+    def check(self, value: object) -> float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise Refused(self.describe())
+        x = float(value)
+        above = x > self.low if self.low_open else x >= self.low
+        below = self.high is None or (x < self.high if self.high_open else x <= self.high)
+        if not (math.isfinite(x) and above and below):
+            raise Refused(self.describe())
+        return x
+
+
+@dataclass(frozen=True)
+class Integer:
+    """A whole number >= low."""
+
+    low: int = 0
+    metavar: str = "INT"
+
+    def describe(self) -> str:
+        return f"an integer >= {self.low}"
+
+    def check(self, value: object) -> int:
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        if isinstance(value, bool) or not isinstance(value, int) or value < self.low:
+            raise Refused(self.describe())
+        return value
+
+
+@dataclass(frozen=True)
+class Flag:
+    """True or False."""
+
+    metavar: str = ""
+
+    def describe(self) -> str:
+        return "True or False"
+
+    def check(self, value: object) -> bool:
+        if not isinstance(value, bool):
+            raise Refused(self.describe())
+        return value
+
+
+@dataclass(frozen=True)
+class Choice:
+    """One of a few names (None among them where torch takes None)."""
+
+    names: tuple[str | None, ...]
+    metavar: str = "NAME"
+
+    def describe(self) -> str:
+        return "one of " + ", ".join(repr(n) if n is not None else "None" for n in self.names)
+
+    def check(self, value: object) -> str | None:
+        if value not in self.names or isinstance(value, bool):
+            raise Refused(self.describe())
+        return value  # type: ignore[return-value]
+
+
+@dataclass(frozen=True)
+class Maybe:
+    """None, or what ``inner`` allows."""
+
+    inner: Real | Integer
+    metavar: str = "VALUE"
+
+    def describe(self) -> str:
+        return f"None or {self.inner.describe()}"
+
+    def check(self, value: object) -> object:
+        if value is None:
+            return None
+        try:
+            return self.inner.check(value)
+        except Refused:
+            raise Refused(self.describe()) from None
+
+
+@dataclass(frozen=True)
+class Several:
+    """A tuple with one value per part (``betas=(0.9, 0.999)``); a list is read as a tuple.
+    ``relation`` checks the parts together and returns what is wrong, if anything."""
+
+    parts: tuple[Real | Integer | Maybe, ...]
+    relation: Callable[[tuple[Any, ...]], str | None] | None = None
+    metavar: str = "A,B"
+
+    def describe(self) -> str:
+        kinds = [p.describe() for p in self.parts]
+        if len(set(kinds)) == 1:
+            return f"a tuple of {len(kinds)} values, each {kinds[0]}"
+        return "a tuple (" + "; ".join(kinds) + ")"
+
+    def check(self, value: object) -> tuple[Any, ...]:
+        if not isinstance(value, tuple | list) or len(value) != len(self.parts):
+            raise Refused(self.describe())
+        try:
+            checked = tuple(p.check(v) for p, v in zip(self.parts, value, strict=True))
+        except Refused:
+            raise Refused(self.describe()) from None
+        wrong = self.relation(checked) if self.relation else None
+        if wrong:
+            raise Refused(wrong)
+        return checked
+
+
+Allowed = Real | Integer | Flag | Choice | Maybe | Several
+
+
+@dataclass(frozen=True)
+class Hyperparameter:
+    """One keyword of torch's constructor: its default, what it may be, what it means.
+    ``shorthands`` name command-line options for the parts of a tuple (``--beta1`` is
+    ``betas[0]``)."""
+
+    name: str
+    default: Value
+    allowed: Allowed
+    help: str
+    shorthands: tuple[str, ...] = ()
+
+    def check(self, value: object) -> Value:
+        return self.allowed.check(value)  # type: ignore[return-value]
+
+
+@dataclass(frozen=True)
+class Optimizer:
+    """Everything gradcli knows about one optimizer, in one place.
+
+    ``rule`` is the hand-written update: ``rule(params, grads, states, *, lr, **hyper)``
+    changes ``params`` in place, keeps its state in ``states`` under torch's key names, and
+    repeats torch's single-tensor implementation operation by operation (its docstring is
+    the math). ``explain`` turns one element's numbers into the lines of ``--explain``.
+    ``lrs`` are learning rates that make each built-in problem visibly converge; any other
+    problem starts from torch's default ``lr``. ``check`` returns what is wrong with a
+    combination of values torch refuses (``nesterov`` without momentum), if anything.
+    """
+
+    name: str
+    torch_class: str
+    summary: str
+    lr: float
+    hyperparameters: tuple[Hyperparameter, ...]
+    state: Mapping[str, str]
+    rule: Callable[..., None]
+    explain: Callable[..., list[str]]
+    lrs: Mapping[str, float] = field(default_factory=dict)
+    check: Callable[[dict[str, Any]], str | None] | None = None
+
+    @property
+    def defaults(self) -> dict[str, Value]:
+        return {h.name: h.default for h in self.hyperparameters}
+
+    def hyperparameter(self, name: str) -> Hyperparameter | None:
+        return next((h for h in self.hyperparameters if h.name == name), None)
+
+    @property
+    def math(self) -> str:
+        """The rule's docstring: the update written as math."""
+        import inspect
+
+        return inspect.cleandoc(self.rule.__doc__ or "")
+
+
+# Keywords that many optimizers share, with the same meaning and range everywhere.
+def weight_decay(default: float = 0.0) -> Hyperparameter:
+    return Hyperparameter("weight_decay", default, Real(), "Weight decay λ >= 0.")
+
+
+def eps(default: float) -> Hyperparameter:
+    return Hyperparameter("eps", default, Real(), "Term ε >= 0 added to the denominator.")
+
+
+MAXIMIZE = Hyperparameter("maximize", False, Flag(), "Ascend the loss instead.")
+BETAS = Hyperparameter(
+    "betas",
+    (0.9, 0.999),
+    Several((Real(0, 1, high_open=True), Real(0, 1, high_open=True)), metavar="B1,B2"),
+    "Decays (β1, β2) of the first and second moments, each in [0, 1).",
+    shorthands=("beta1", "beta2"),
+)

@@ -1,0 +1,118 @@
+"""SGD: stochastic gradient descent, optionally with momentum (torch.optim.SGD)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from gradcli.optimizers.catalog import (
+    MAXIMIZE,
+    Flag,
+    Hyperparameter,
+    Optimizer,
+    Real,
+    weight_decay,
+)
+from gradcli.optimizers.formula import Element, effective_grad, hyper, num
+
+if TYPE_CHECKING:
+    from torch import Tensor
+
+
+def sgd(
+    params: list[Tensor],
+    grads: list[Tensor],
+    states: list[dict[str, Tensor]],
+    *,
+    lr: float,
+    momentum: float,
+    dampening: float,
+    weight_decay: float,
+    nesterov: bool,
+    maximize: bool,
+) -> None:
+    r"""For each parameter θ with gradient g at step t:
+
+        g ← −g                              if maximize
+        g ← g + λ·θ                          if weight_decay λ ≠ 0
+        if momentum μ ≠ 0:
+            b ← g                            at t = 1 (no dampening on the first step)
+            b ← μ·b + (1 − τ)·g              afterwards (dampening τ)
+            g ← g + μ·b                      if nesterov
+            g ← b                            otherwise
+        θ ← θ − lr·g
+
+    State: ``momentum_buffer`` (b), only when μ ≠ 0. Repeats torch's ``_single_tensor_sgd``.
+    """
+    for param, grad, state in zip(params, grads, states, strict=True):
+        grad = grad if not maximize else -grad
+        if weight_decay != 0:
+            grad = grad.add(param, alpha=weight_decay)
+        if momentum != 0:
+            buf = state.get("momentum_buffer")
+            if buf is None:
+                # torch's quirk: the buffer starts at the first gradient, not at zero,
+                # so dampening is skipped on the first step.
+                buf = grad.detach().clone()
+                state["momentum_buffer"] = buf
+            else:
+                buf.mul_(momentum).add_(grad, alpha=1 - dampening)
+            grad = grad.add(buf, alpha=momentum) if nesterov else buf
+        param.add_(grad, alpha=-lr)
+
+
+def explain(e: Element, h: dict[str, Any]) -> list[str]:
+    parts: list[str] = []
+    g = effective_grad(e, h, parts)
+    momentum, dampening = float(h["momentum"]), float(h["dampening"])
+    direction, label = g, "g"
+    if momentum != 0:
+        b = e.state_after["momentum_buffer"]
+        if "momentum_buffer" not in e.state_before:
+            parts.append(f"b = g = {num(b)} (first step: the buffer starts at g)")
+        else:
+            parts.append(
+                f"b = μ·b + (1 − τ)·g = {hyper(momentum)} × "
+                f"{num(e.state_before['momentum_buffer'])} + {hyper(1 - dampening)} × "
+                f"{num(g)} = {num(b)}"
+            )
+        direction, label = b, "b"
+        if h["nesterov"]:
+            direction = g + momentum * b
+            parts.append(
+                f"d = g + μ·b = {num(g)} + {hyper(momentum)} × {num(b)} = {num(direction)}"
+            )
+            label = "d"
+    parts.append(
+        f"θ − lr·{label} = {num(e.theta)} − {hyper(e.lr)} × {num(direction)} = {num(e.theta_new)}"
+    )
+    return parts
+
+
+def _nesterov_needs_momentum(h: dict[str, Any]) -> str | None:
+    if h["nesterov"] and (h["momentum"] <= 0 or h["dampening"] != 0):
+        return (
+            "nesterov needs momentum > 0 and dampening 0 (torch's rule), "
+            f"got momentum {h['momentum']:g} and dampening {h['dampening']:g}"
+        )
+    return None
+
+
+SGD = Optimizer(
+    name="sgd",
+    torch_class="SGD",
+    summary="gradient descent: θ ← θ − lr·g, optionally with (Nesterov) momentum",
+    lr=1e-3,
+    hyperparameters=(
+        Hyperparameter("momentum", 0.0, Real(0, 1, high_open=True), "Momentum μ in [0, 1)."),
+        Hyperparameter("dampening", 0.0, Real(0, 1), "Dampening τ in [0, 1]."),
+        weight_decay(),
+        Hyperparameter("nesterov", False, Flag(), "Nesterov momentum (needs μ > 0, τ = 0)."),
+        MAXIMIZE,
+    ),
+    state={"momentum_buffer": "b, the velocity (only with momentum; starts at the first g)"},
+    rule=sgd,
+    explain=explain,
+    lrs={"linear": 0.1, "mlp": 1.0, "rosenbrock": 0.001},
+    check=_nesterov_needs_momentum,
+)
+OPTIMIZERS = (SGD,)
