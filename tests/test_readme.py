@@ -1,33 +1,95 @@
-"""Every `console` example in README.md is a real command with its real output."""
+"""Every `console` example in README.md is a real command with its real output.
+
+Each example is run and what it prints is compared with the README: its structure exactly,
+its numbers within tolerances. float32 results differ in the last digits between CPUs
+(AVX2 or AVX-512 kernels, the order of a BLAS reduction) though they are identical run to run
+on one machine, so a digit-for-digit comparison only passes on the machine that wrote the
+README.
+
+Structure (must match exactly)
+    Every character that is not part of a number: words, punctuation, `—`, `0 (bit-identical)`,
+    the number of lines, of tables, of table rows and columns, of plot rows. Numbers are
+    found by ``NUMBER`` (decimal and exponent forms, a sign, `nan`, `inf`, `Infinity`); a
+    digit inside a word (`float32`, `β1`, `16x2`, `2.13.0`) is text. Whitespace: a single
+    space is text; a run of two or more spaces next to a number (the padding of a column
+    whose width follows its numbers) may change length but stays a run of two or more.
+    Tables (a header over a `───` rule) are compared cell by cell: the columns are found
+    from where every line has a gap of two or more spaces, and a row wrapped over several
+    lines is joined, so a wider number that moves a column or re-wraps a cell is not a
+    difference. Plots: axis labels are numbers, and each marker may sit one row higher or
+    lower (a value next to a row boundary), or under another series' marker.
+
+Numbers
+    Integers (both written without `.` or exponent: steps, shapes, counts, `[0]`) must be
+    equal; so must `steps to tol` (in the README's `compare`, the loss one step before it
+    reaches `--tol` is 0.2% or more above it, far more than rounding moves it). Non-finite
+    values must be spelled the same. Every other pair `e` (README), `s` (shown) must
+    satisfy ``|e - s| <= q + rel * max(|e|, |s|) + floor * scale``, where
+    - ``q`` is the rounding of the printed digits (half a unit of the 6th significant digit,
+      or of the last digit shown for fixed-point numbers and the 3-digit plot labels);
+    - ``rel, floor`` = ``1e-3, 1e-6`` for float32 and ``1e-9, 1e-12`` for `--dtype float64`;
+    - ``scale`` is the largest magnitude among the non-integer numbers of the same table
+      (or of the same line outside a table).
+    Why: float32 rounds at 6e-8 relative; after up to 100 steps, a different rounding of one
+    operation has grown to ~1e-4 relative in the README examples (1.3e-3 for a gradient near
+    zero at the optimum). A value that is a difference of larger ones (a gradient near the
+    optimum, an update of 5.96e-08 where another CPU rounds to 0: half a float32 ULP of 1.0)
+    carries an absolute error of a few ULPs of those larger values, hence the floor: 1e-6 is
+    8 to 16 float32 ULPs of the table's largest value. A 1% difference (a changed learning
+    rate, rule or bug) is still far outside these tolerances.
+    Two kinds of numbers get their own rule:
+    - a gap between two computations (a column headed `max |...|`, `ULPs`, or a number after
+      `max |difference|`): 0 is a claim (bit-identical) and must stay 0; in float32 a nonzero
+      gap (fused Adam vs the for-loop: 3.87e-07 / 16512 ULPs here, 4.77e-07 / 20992 on another
+      CPU) depends on the CPU's kernels, so it must stay nonzero and within a factor of 10.
+      In float64, gaps follow the number rules above (ULP counts exactly).
+    - `gradcli compare`'s `final loss` and `best loss` in float32: the end of a 100-step run of
+      an adaptive optimizer still oscillating about the minimum, where rounding moves where it
+      stops (rmsprop 0.0112004 here, 0.0112303 on another CPU): 1e-2 relative.
+"""
 
 from __future__ import annotations
 
+import difflib
+import math
 import os
 import re
 import shlex
 import subprocess
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
+from gradcli.render.plot import MARKERS  # in the order they are drawn
+
 README = Path(__file__).resolve().parent.parent / "README.md"
 
 
-def examples() -> list[tuple[str, list[str]]]:
-    """(command, expected lines) for each `$ gradcli ...` line of a console block."""
-    found = []
-    for block in re.findall(r"```console\n(.*?)```", README.read_text(), flags=re.S):
-        command, expected = None, []
-        for line in block.splitlines():
-            if line.startswith("$ "):
-                if command is not None:
-                    found.append((command, expected))
-                command, expected = line[2:], []
-            else:
-                expected.append(line.rstrip())
-        if command is not None:
-            found.append((command, expected))
+@dataclass
+class Example:
+    command: str
+    expected: list[str]
+    line: int  # README line number of the command
+
+
+def examples() -> list[Example]:
+    """Each `$ ...` line of a console block, with the lines under it."""
+    found: list[Example] = []
+    current: Example | None = None
+    inside = False
+    for number, line in enumerate(README.read_text().splitlines(), start=1):
+        if not inside:
+            inside = line == "```console"
+            continue
+        if line.startswith("```"):
+            inside, current = False, None
+        elif line.startswith("$ "):
+            current = Example(line[2:], [], number)
+            found.append(current)
+        elif current is not None:
+            current.expected.append(line.rstrip())
     return found
 
 
@@ -35,11 +97,344 @@ def runnable(command: str) -> bool:
     return command.startswith("gradcli ") and "|" not in command
 
 
-@pytest.mark.parametrize(
-    ("command", "expected"), [e for e in examples() if runnable(e[0])], ids=lambda v: str(v)[:60]
+# --- comparing printed output with tolerances ------------------------------------------------
+
+NUMBER = re.compile(
+    r"(?<![\w.])-?(?:\d+(?:\.\d+)?(?:[eE][-+]?\d+)?|inf(?:inity)?|nan)(?![^\W²³]|\.\d)",
+    re.IGNORECASE,
 )
-def test_readme_example(invoke, command, expected):
-    command = command.split("  #")[0]
+INTEGER = re.compile(r"-?\d+")
+RULE = re.compile(r" *─{3,} *")
+PLOT_ROW = re.compile(r"(?P<label> *\S*) (?P<axis>[┤│])(?P<canvas>.*)")
+PLOT_AXIS = re.compile(r" *└─+")
+GAP_BEFORE = re.compile(r"max \|[^|]*\| $")
+GAP_HEADER = re.compile(r"max \|.*\||ULPs")
+LOSS_AFTER_RUN = {"final loss", "best loss"}
+
+TOLERANCE = {"float32": (1e-3, 1e-6), "float64": (1e-9, 1e-12)}
+
+
+def tokens(text: str) -> tuple[list[str], list[str]]:
+    """The text around the numbers (one more piece than numbers), and the numbers."""
+    pieces, numbers, at = [], [], 0
+    for match in NUMBER.finditer(text):
+        pieces.append(text[at : match.start()])
+        numbers.append(match.group())
+        at = match.end()
+    pieces.append(text[at:])
+    return pieces, numbers
+
+
+def skeleton(pieces: list[str]) -> list[str]:
+    """The text between numbers, a run of 2+ spaces next to a number made "  "."""
+    out = []
+    for i, piece in enumerate(pieces):
+        if i > 0:
+            piece = re.sub(r"^ {2,}", "  ", piece)
+        if i < len(pieces) - 1:
+            piece = re.sub(r" {2,}$", "  ", piece)
+        out.append(piece)
+    return out
+
+
+def last_digit(text: str) -> float:
+    """The place value of the last digit written: 0.01 for "0.0112", 1 for "16"."""
+    mantissa, _, exponent = text.lower().partition("e")
+    decimals = len(mantissa.partition(".")[2])
+    return 10.0 ** (int(exponent or 0) - decimals)
+
+
+def printed_rounding(text: str) -> float:
+    """Half the rounding step of a printed float: the 6th significant digit for %g (which
+    drops trailing zeros, so "2" means 2.00000), the last digit for fixed point ("0.000000")."""
+    value = abs(float(text))
+    if value == 0:
+        return last_digit(text) / 2 if "." in text else 0.0
+    return min(last_digit(text), 10.0 ** (math.floor(math.log10(value)) - 5)) / 2
+
+
+def scale_of(texts: list[str]) -> float:
+    """The largest magnitude among the non-integer finite numbers in ``texts``."""
+    values = [
+        abs(float(n))
+        for t in texts
+        for n in tokens(t)[1]
+        if not INTEGER.fullmatch(n) and math.isfinite(float(n))
+    ]
+    return max(values, default=0.0)
+
+
+def number_problem(e: str, s: str, *, kind: str, dtype: str, scale: float) -> str | None:
+    """Why the shown number ``s`` does not stand for the README's ``e``; None if it does.
+
+    ``kind``: "value", "gap" (a difference between two computations), "loss after run"
+    (`compare`'s final and best loss) or "label" (a plot's axis label, 3 digits).
+    """
+    x, y = float(e), float(s)
+    if not (math.isfinite(x) and math.isfinite(y)):
+        return None if e == s else f"{e} expected, {s} shown: non-finite values must be equal"
+    if kind == "gap" and dtype == "float32":
+        if x == 0 or y == 0:
+            if x == y:
+                return None
+            return (
+                f"{e} expected, {s} shown: a gap of 0 (bit-identical) must stay 0, "
+                "and a nonzero gap nonzero"
+            )
+        if 0.1 <= y / x <= 10:
+            return None
+        return f"{e} expected, {s} shown: a float32 gap may vary by CPU, but within a factor of 10"
+    if kind != "label" and INTEGER.fullmatch(e):
+        if INTEGER.fullmatch(s):
+            return None if int(e) == int(s) else f"{e} expected, {s} shown: integers must be equal"
+        if y == int(y):  # "50.0" where the README has "50": not the way %g writes a float
+            return f"{e} expected, {s} shown: an integer written as a float"
+    rel, floor = TOLERANCE[dtype]
+    if kind == "loss after run" and dtype == "float32":
+        rel = 1e-2
+    if kind == "label":
+        rounding = last_digit(e) / 2 + last_digit(s) / 2
+    else:
+        rounding = printed_rounding(e) + printed_rounding(s)
+    allowed = rounding + rel * max(abs(x), abs(y)) + floor * scale
+    if abs(x - y) <= allowed:
+        return None
+    return (
+        f"{e} expected, {s} shown: off by {abs(x - y):.3g}, allowed {allowed:.3g} "
+        f"({dtype}: {rel:g} relative + {floor:g} × scale {scale:.6g} + printed rounding)"
+    )
+
+
+def text_problems(
+    e: str, s: str, *, dtype: str, scale: float, kind: str | None = None
+) -> list[str]:
+    """How the shown text ``s`` differs from ``e``: its text, its count of numbers, or a
+    number out of tolerance. ``kind`` applies to every number; otherwise a number after
+    `max |...|` is a gap and the others are values."""
+    e_pieces, e_numbers = tokens(e)
+    s_pieces, s_numbers = tokens(s)
+    if skeleton(e_pieces) != skeleton(s_pieces):
+        return [f"the text differs: expected {e.strip()!r}, shown {s.strip()!r}"]
+    problems = []
+    for piece, a, b in zip(e_pieces, e_numbers, s_numbers, strict=False):
+        this = kind or ("gap" if GAP_BEFORE.search(piece) else "value")
+        problem = number_problem(a, b, kind=this, dtype=dtype, scale=scale)
+        if problem:
+            problems.append(problem)
+    return problems
+
+
+@dataclass
+class Block:
+    """Lines compared together: one "line", a "table" (header, rule, body) or a "plot"."""
+
+    kind: str
+    start: int  # index of its first line in the output
+    lines: list[str]
+    rule: int = -1  # for a table: the index of its rule line in ``lines``
+    rows: list[tuple[int, list[str]]] = field(default_factory=list)  # table: (line, cells)
+
+
+def blocks(lines: list[str]) -> list[Block]:
+    found: list[Block] = []
+    i = 0
+    while i < len(lines):
+        if "┤" in lines[i] and PLOT_ROW.fullmatch(lines[i]):
+            j = i
+            while j < len(lines) and PLOT_ROW.fullmatch(lines[j]):
+                j += 1
+            if j < len(lines) and PLOT_AXIS.fullmatch(lines[j]):
+                j += 1
+            found.append(Block("plot", i, lines[i:j]))
+            i = j
+            continue
+        j = i  # a table: non-blank header lines, then a rule, then the body up to a blank line
+        while j < len(lines) and lines[j].strip() and not RULE.fullmatch(lines[j]):
+            j += 1
+        if j < len(lines) and RULE.fullmatch(lines[j]):
+            end = j + 1
+            while end < len(lines) and lines[end].strip():
+                end += 1
+            found.append(table(Block("table", i, lines[i:end], rule=j - i)))
+            i = end
+            continue
+        found.append(Block("line", i, [lines[i]]))
+        i += 1
+    return found
+
+
+def table(block: Block) -> Block:
+    """Fill ``block.rows``: the header as one row, then each body row, wrapped lines joined."""
+    text = [line for k, line in enumerate(block.lines) if k != block.rule]
+    width = max(map(len, text), default=0)
+    blank = [all(i >= len(line) or line[i] == " " for line in text) for i in range(width)]
+    spans: list[list[int]] = []  # runs of columns apart by at least two blank positions
+    for i in range(width):
+        if blank[i]:
+            continue
+        if spans and i - spans[-1][1] <= 1:
+            spans[-1][1] = i + 1
+        else:
+            spans.append([i, i + 1])
+
+    def cells(line: str) -> list[str]:
+        return [line[a:b].strip() for a, b in spans]
+
+    def join(parts: list[list[str]]) -> list[str]:
+        return [" ".join(p for p in column if p) for column in zip(*parts, strict=True)]
+
+    header = [cells(line) for line in block.lines[: block.rule]]
+    block.rows = [(0, join(header))] if header else []
+    body: list[tuple[int, list[list[str]]]] = []
+    for k in range(block.rule + 1, len(block.lines)):
+        row = cells(block.lines[k])
+        if row and (row[0] or not body):
+            body.append((k, [row]))
+        else:
+            body[-1][1].append(row)
+    block.rows += [(k, join(parts)) for k, parts in body]
+    return block
+
+
+def plot_problems(e: Block, s: Block, *, dtype: str) -> list[tuple[int, str]]:
+    problems: list[tuple[int, str]] = []
+    e_rows = [PLOT_ROW.fullmatch(line) for line in e.lines]
+    s_rows = [PLOT_ROW.fullmatch(line) for line in s.lines]
+    e_marks: dict[tuple[int, int], str] = {}
+    s_marks: dict[tuple[int, int], str] = {}
+    for r, (a, b) in enumerate(zip(e_rows, s_rows, strict=True)):
+        if a is None or b is None:  # the x axis
+            if e.lines[r] != s.lines[r]:
+                problems.append((r, "the plot's axis differs"))
+            continue
+        if a["axis"] != b["axis"]:
+            problems.append((r, "the plot's axis differs"))
+        label_e, label_s = a["label"].strip(), b["label"].strip()
+        if bool(label_e) != bool(label_s) or (
+            label_e and not (NUMBER.fullmatch(label_e) and NUMBER.fullmatch(label_s))
+        ):
+            problems.append((r, f"axis label {label_e!r} expected, {label_s!r} shown"))
+        elif label_e:
+            problem = number_problem(label_e, label_s, kind="label", dtype=dtype, scale=0)
+            if problem:
+                problems.append((r, f"axis label {problem}"))
+        e_marks.update({(r, c): m for c, m in enumerate(a["canvas"]) if m != " "})
+        s_marks.update({(r, c): m for c, m in enumerate(b["canvas"]) if m != " "})
+
+    def stray(marks: dict, other: dict) -> list[tuple[int, int]]:
+        """Marks with the same marker neither here nor one row up or down in ``other``, nor
+        under a marker that ``other`` drew later (a series that moved uncovers another)."""
+        return [
+            (r, c)
+            for (r, c), m in marks.items()
+            if m not in (other.get((r - 1, c)), other.get((r, c)), other.get((r + 1, c)))
+            and not ((r, c) in other and MARKERS.find(other[r, c]) > MARKERS.find(m))
+        ]
+
+    for r, c in stray(s_marks, e_marks):
+        problems.append((r, f"plot marker {s_marks[r, c]!r} at column {c} is not in the README"))
+    for r, c in stray(e_marks, s_marks):
+        problems.append((r, f"plot marker {e_marks[r, c]!r} at column {c} is missing"))
+    if set(e_marks.values()) != set(s_marks.values()):
+        problems.append((0, "the plot's markers differ"))
+    return problems
+
+
+def first_different_text(expected: list[str], shown: list[str]) -> int:
+    """The index of the first line whose text (numbers and spaces aside) differs."""
+
+    def text(line: str) -> str:
+        return " ".join("#".join(tokens(line)[0]).split())
+
+    pairs = zip(expected, shown, strict=False)
+    end = min(len(expected), len(shown))
+    return next((i for i, (a, b) in enumerate(pairs) if text(a) != text(b)), end)
+
+
+def output_problems(expected: list[str], shown: list[str], *, dtype: str) -> list[str]:
+    """Each way ``shown`` does not stand for ``expected`` (README lines), as "line N: why"
+    (N counts the expected lines from 1); empty if it does."""
+    e_blocks, s_blocks = blocks(expected), blocks(shown)
+
+    def layout(bs: list[Block]) -> list[tuple[str, int]]:
+        return [(b.kind, 0 if b.kind == "table" else len(b.lines)) for b in bs]
+
+    if layout(e_blocks) != layout(s_blocks):
+        at = first_different_text(expected, shown)
+        if at >= min(len(expected), len(shown)):
+            pairs = zip(e_blocks, s_blocks, strict=False)
+            at = next((a.start for a, b in pairs if layout([a]) != layout([b])), at)
+        return [
+            f"line {at + 1}: the lines differ from here on "
+            f"(expected {expected[at] if at < len(expected) else '<end of output>'!r}, "
+            f"shown {shown[at] if at < len(shown) else '<end of output>'!r}; "
+            f"{len(expected)} lines expected, {len(shown)} shown)"
+        ]
+    problems: list[str] = []
+    for e, s in zip(e_blocks, s_blocks, strict=True):
+        if e.kind == "line":
+            scale = scale_of(e.lines)
+            for p in text_problems(e.lines[0], s.lines[0], dtype=dtype, scale=scale):
+                problems.append(f"line {e.start + 1}: {p}")
+        elif e.kind == "plot":
+            for r, p in plot_problems(e, s, dtype=dtype):
+                problems.append(f"line {e.start + r + 1}: {p}")
+        else:
+            problems += table_problems(e, s, dtype=dtype)
+    return problems
+
+
+def table_problems(e: Block, s: Block, *, dtype: str) -> list[str]:
+    columns = len(e.rows[0][1]) if e.rows else 0
+    if [len(cells) for _, cells in e.rows] != [len(cells) for _, cells in s.rows]:
+        return [
+            f"line {e.start + 1}: the table differs: {len(e.rows)} rows of {columns} columns "
+            f"expected, shown {len(s.rows)} rows of {len(s.rows[0][1]) if s.rows else 0}"
+        ]
+    header = e.rows[0][1] if e.rule > 0 else [""] * columns
+    scale = scale_of([cell for _, cells in e.rows[1 if e.rule > 0 else 0 :] for cell in cells])
+    problems = []
+    for (k, e_cells), (_, s_cells) in zip(e.rows, s.rows, strict=True):
+        for name, a, b in zip(header, e_cells, s_cells, strict=True):
+            kind = None
+            if k > 0 and GAP_HEADER.fullmatch(name):
+                kind = "gap"
+            elif k > 0 and name in LOSS_AFTER_RUN:
+                kind = "loss after run"
+            for p in text_problems(a, b, dtype=dtype, scale=scale, kind=kind):
+                where = f", column {name!r}" if name and k > 0 else ""
+                problems.append(f"line {e.start + k + 1}{where}: {p}")
+    return problems
+
+
+def explain(
+    command: str, readme_line: int, expected: list[str], shown: list[str], problems: list[str]
+) -> str:
+    """The failure message: each problem (with its README line), then a diff."""
+
+    def readme(p: str) -> str:
+        number, rest = re.fullmatch(r"line (\d+)(.*)", p, flags=re.S).groups()
+        return f"README.md:{readme_line + int(number)}{rest}"
+
+    diff = list(difflib.unified_diff(expected, shown, "README.md", "shown", n=1, lineterm=""))
+    return "\n".join(
+        [f"`{command}` does not print what README.md shows:"]
+        + [f"  {readme(p)}" for p in problems[:20]]
+        + ([f"  ... and {len(problems) - 20} more"] if len(problems) > 20 else [])
+        + [""]
+        + diff[:60]
+    )
+
+
+# --- the examples ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "example", [e for e in examples() if runnable(e.command)], ids=lambda e: e.command[8:60]
+)
+def test_readme_example(invoke, example):
+    command = example.command.split("  #")[0]
+    expected = list(example.expected)
     to_devnull = command.endswith("> /dev/null")
     args = shlex.split(command.removesuffix("> /dev/null"))[1:]
     if "--device" in args and "cuda" in args[args.index("--device") + 1]:
@@ -66,9 +461,186 @@ def test_readme_example(invoke, command, expected):
     if expected and expected[-1] == "…":  # the README shows the start of the output
         expected = expected[:-1]
         shown = shown[: len(expected)]
-    assert shown == expected
+    dtype = "float64" if "float64" in args else "float32"
+    problems = output_problems(expected, shown, dtype=dtype)
+    assert not problems, explain(command, example.line, expected, shown, problems)
 
 
 def test_the_readme_has_examples_for_every_command():
-    commands = {shlex.split(c)[1] for c, _ in examples() if c.startswith("gradcli ")}
+    commands = {shlex.split(e.command)[1] for e in examples() if e.command.startswith("gradcli ")}
     assert {"optim", "manual", "compare", "params", "graph", "pitfalls"} <= commands
+
+
+# --- the comparison itself -------------------------------------------------------------------
+
+OPTIM = """\
+step 50/100   loss 0.0112003
+
+  parameter       shape   value                    grad                     update
+ ──────────────────────────────────────────────────────────────────────────────────────────────────
+  linear.weight   1×3     [2.00221, -2.99473,      [0.000312682,            [-3.12328e-05,
+                          0.497814]                0.00116654,              -0.000116587,
+                                                   -0.000854893]            8.55029e-05]
+  linear.bias     1       [0.989381]               [-0.000853912]           [8.54135e-05]
+
+step 100/100   loss 0.0111993
+
+  parameter       shape   value                     grad                       update
+ ──────────────────────────────────────────────────────────────────────────────────────────────────
+  linear.weight   1×3     [2.00196, -2.99542,       [1.0055e-06,               [0, 0, 2.98023e-08]
+                          0.498275]                 1.00557e-06,
+                                                    -1.68553e-07]
+  linear.bias     1       [0.989884]                [-2.78465e-07]             [0]
+
+loss, grad: before this step's update · value: after it · update = after − before""".splitlines()
+
+COMPARE = """\
+  optimizer   lr     final loss   best loss   steps to tol   max |manual − optim|   ULPs
+ ────────────────────────────────────────────────────────────────────────────────────────
+  sgd         0.1    0.0111993    0.0111993   21             0 (bit-identical)      0
+  rmsprop     0.05   0.0112004    0.0112001   45             0 (bit-identical)      0
+  adam        0.01   0.063557     0.063557    —              3.8743e-07             16512
+
+losses: torch.optim path · max |manual − optim|: largest gap between the two paths'
+loss (log scale)
+      16 ┤oxxx
+         │ oo xxxxx
+         │   oo    xxxx
+    0.32 ┤    ooo      xxxx
+         │    •• ooo       xxx
+  0.0112 ┤      ••  ooo       xxxx
+         └──────────────────────────
+gradcli: ddp vs one process on the full batch: max |difference| 5.96e-08""".splitlines()
+
+
+def edited(lines: list[str], old: str, new: str) -> list[str]:
+    """``lines`` with the one occurrence of ``old`` replaced by ``new``; where a column's
+    padding follows (2+ spaces), it takes up the difference in width, as in a table."""
+    text = "\n".join(lines)
+    assert text.count(old) == 1, old
+    start, end = text.index(old), text.index(old) + len(old)
+    spaces = len(text[end:]) - len(text[end:].lstrip(" "))
+    if spaces >= 2 and text[end + spaces : end + spaces + 1] not in ("", "\n"):
+        end += spaces
+        new = new + " " * max(len(old) + spaces - len(new), 2)
+    return (text[:start] + new + text[end:]).splitlines()
+
+
+def problems_after(lines: list[str], *edits: tuple[str, str]) -> list[str]:
+    shown = lines
+    for old, new in edits:
+        shown = edited(shown, old, new)
+    return output_problems(lines, [line.rstrip() for line in shown], dtype="float32")
+
+
+@pytest.mark.parametrize(
+    ("lines", "edits"),
+    [
+        # issue 15: the step-50 gradient, and a bias update of half a float32 ULP of 1.0
+        (OPTIM, [("0.000312682", "0.000313086"), ("0.00116654,", "0.0011664,")]),
+        (OPTIM, [("-0.000854893]", "-0.000855024]"), ("[0]", "[5.96046e-08]")]),
+        # at the optimum the gradient is rounding noise: a few float32 ULPs of the weights
+        (OPTIM, [("[1.0055e-06,", "[1.2113e-06,"), ("-1.68553e-07]", "3.57628e-07]")]),
+        # a wider number re-wraps a cell
+        (OPTIM, [("[2.00221, -2.99473,", "[2.00221,"), ("  0.497814]", "  -2.99473, 0.497814]")]),
+        # issue 15: rmsprop's final and best loss; fused Adam's gap
+        (COMPARE, [("0.0112004    0.0112001", "0.0112303    0.0112011")]),
+        (COMPARE, [("3.8743e-07             16512", "4.76837e-07            20992")]),
+        # the same with torch's default (non-SIMD) kernels: ATEN_CPU_CAPABILITY=default
+        (COMPARE, [("0.063557     0.063557", "0.0635571    0.0635571"), ("16512", "6416")]),
+        # ddp vs one process, one float32 ULP of 1.0 further apart
+        (COMPARE, [("5.96e-08", "1.19e-07")]),
+        # a plot marker one row lower; the label of the lowest loss rounds to another digit
+        (COMPARE, [("│ oo xxxxx", "│  o xxxxx"), ("│   oo    xxxx", "│ o oo    xxxx")]),
+        (COMPARE, [("  0.0112 ┤", "  0.0113 ┤")]),
+        (["step 3: the loss is inf"], []),
+    ],
+)
+def test_the_comparison_accepts_another_cpus_rounding(lines, edits):
+    assert problems_after(lines, *edits) == []
+
+
+@pytest.mark.parametrize(
+    ("lines", "edits", "problem"),
+    [
+        (OPTIM, [("after it", "before it")], "line 19: the text differs"),
+        (OPTIM, [("step 50/100", "step 51/100")], "line 1: 50 expected, 51 shown: integers"),
+        (OPTIM, [("step 50/100", "step 50.0/100")], "line 1: 50 expected, 50.0 shown: an integer"),
+        (
+            OPTIM,
+            [("loss 0.0112003", "loss 0.012320")],
+            "line 1: 0.0112003 expected, 0.012320 shown: off by 0.00112",
+        ),
+        (OPTIM, [("[0.989884]", "[1.08887]")], "line 17, column 'value': 0.989884 expected"),
+        (
+            OPTIM,
+            [("[-2.78465e-07]", "[-2.78465e-05]")],
+            "line 17, column 'grad': -2.78465e-07 expected",
+        ),
+        (OPTIM, [("1×3     [2.00221", "1×4     [2.00221")], "line 5, column 'shape': 3 expected"),
+        (COMPARE, [("rmsprop     0.05   0.0112004", "rmsprop     0.05   0.0123204")], "line 4"),
+        (COMPARE, [("21  ", "22  ")], "line 3, column 'steps to tol': 21 expected, 22 shown"),
+        (
+            COMPARE,
+            [("0 (bit-identical)      0\n  rmsprop", "0 (identical)          0\n  rmsprop")],
+            "line 3, column 'max |manual − optim|': the text differs: expected '0 (bit-identical)'",
+        ),
+        (
+            COMPARE,
+            [("0 (bit-identical)      0\n  rmsprop", "1.19209e-07            1\n  rmsprop")],
+            "line 3, column 'max |manual − optim|': the text differs",
+        ),
+        (COMPARE, [("16512", "0")], "line 5, column 'ULPs': 16512 expected, 0 shown"),
+        (
+            COMPARE,
+            [("16512", "312")],
+            "line 5, column 'ULPs': 16512 expected, 312 shown: a float32",
+        ),
+        (COMPARE, [("5.96e-08", "0")], "line 16: 5.96e-08 expected, 0 shown: a gap of 0"),
+        (
+            COMPARE,
+            [("│   oo    xxxx", "│   o     xxxx"), ("│ oo xxxxx", "│ oo xxxxx  o")],
+            "line 10: plot marker 'o' at column 11 is not in the README",
+        ),
+        (COMPARE, [("  0.0112 ┤", "  0.0124 ┤")], "line 14: axis label 0.0112 expected, 0.0124"),
+        (["the loss is inf"], [("inf", "nan")], "line 1: inf expected, nan shown: non-finite"),
+        (["the loss is inf"], [("inf", "Infinity")], "line 1: inf expected, Infinity shown"),
+    ],
+)
+def test_the_comparison_rejects_other_output(lines, edits, problem):
+    problems = problems_after(lines, *edits)
+    assert problems and problems[0].startswith(problem), problems
+
+
+@pytest.mark.parametrize(
+    ("drop", "problem"),
+    [
+        (2, "line 2: the lines differ from here on (expected '', shown '  parameter"),
+        (10, "line 10: the lines differ from here on (expected 'step 100/100   loss 0.0111993'"),
+        (19, 'line 19: the lines differ from here on (expected "loss, grad: before'),
+        # a line of a table row: that row's cells lack what it held
+        (6, "line 5, column 'value': the text differs: expected '[2.00221, -2.99473, 0.497814]'"),
+        (8, "line 3: the table differs: 3 rows of 5 columns expected, shown 2 rows of 5"),
+    ],
+)
+def test_the_comparison_rejects_a_missing_line(drop, problem):
+    shown = OPTIM[: drop - 1] + OPTIM[drop:]
+    problems = output_problems(OPTIM, shown, dtype="float32")
+    assert problems and problems[0].startswith(problem), problems
+
+
+def test_float64_is_held_to_float64_rounding():
+    assert output_problems(["loss 0.0111993"], ["loss 0.0111995"], dtype="float64")
+    assert not output_problems(["loss 0.0111993"], ["loss 0.0111995"], dtype="float32")
+    # "0.123457" is 0.1234565 rounded: within float64 rounding of 0.123456 printed from 0.12345649
+    assert not output_problems(["x 0.123457"], ["x 0.123456"], dtype="float64")
+
+
+def test_the_failure_message_names_the_readme_line_and_the_number():
+    shown = edited(OPTIM, "loss 0.0111993", "loss 0.0133")
+    message = explain(
+        "gradcli optim", 40, OPTIM, shown, output_problems(OPTIM, shown, dtype="float32")
+    )
+    assert "README.md:50: 0.0111993 expected, 0.0133 shown: off by 0.0021," in message
+    assert "-step 100/100   loss 0.0111993" in message
+    assert "+step 100/100   loss 0.0133" in message
