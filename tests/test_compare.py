@@ -110,3 +110,14 @@ def test_compare_bad_input(invoke, args, message):
     assert result.exit_code == 2
     assert result.stdout == ""
     assert len(result.stderr.splitlines()) == 1 and message in result.stderr
+
+
+def test_a_diverging_run_ends_compare_with_exit_3(invoke):
+    result = invoke("compare", "-m", "linear", "-o", "sgd,adam", "--lr", "1e10", "-f", "jsonl")
+    assert result.exit_code == 3
+    records = jsonl(result.stdout)  # every line still a record, the last step whole
+    last = records[-1]["step"]
+    assert [r["optimizer"] for r in records if r["step"] == last] == ["sgd", "adam"]
+    assert last < 100
+    assert result.stderr.startswith(f"gradcli: diverged: sgd: step {last}: the loss is ")
+    assert len(result.stderr.splitlines()) == 1

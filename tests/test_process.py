@@ -158,3 +158,30 @@ def test_progress_bar_on_a_terminal_stderr_only():
     assert b"gradcli optim" in screen and b"/3000" in screen  # the bar: description, M/N
     assert b"gradcli: 3000 steps, loss" in screen
     assert b"\x1b" not in out and len(out.splitlines()) == 3001
+
+
+def test_ctrl_c_stops_compare_after_the_current_step():
+    """compare keeps the contract of optim: whole steps out, one line, exit 130."""
+    proc = gradcli_process(
+        "compare",
+        "-m",
+        "seed",
+        "-o",
+        "sgd,adam",
+        "--steps",
+        "100000000",
+        "-f",
+        "jsonl",
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    lines = [proc.stdout.readline() for _ in range(5)]  # the run is under way
+    proc.send_signal(signal.SIGINT)
+    rest = proc.stdout.read()
+    err = proc.stderr.read()
+    proc.wait(timeout=60)
+    assert proc.returncode == 130
+    records = [json.loads(line) for line in (b"".join(lines) + rest).decode().splitlines()]
+    last = records[-1]["step"]
+    assert [r["optimizer"] for r in records[-2:]] == ["sgd", "adam"]  # both runs did it
+    assert err.decode() == f"gradcli: interrupted: stopped after step {last} of 100000000\n"

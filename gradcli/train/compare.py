@@ -96,7 +96,8 @@ class Comparison:
 
     def __init__(self, specs: list[RunSpec], tol: float | None = None) -> None:
         self.should_stop: Callable[[], bool] = lambda: False
-        self.stopped_at: int | None = None
+        self.stopped_at: int | None = None  # set when Ctrl-C or divergence ended the run
+        self.diverged: str | None = None  # what went non-finite, when that ended it
         self.pairs: list[tuple[Training, Training]] = []
         self.summaries: list[MethodSummary] = []
         self.steps = specs[0].steps
@@ -113,10 +114,7 @@ class Comparison:
             )
         for step in range(1, self.steps + 1):
             for (manual, optim), summary in zip(self.pairs, self.summaries, strict=True):
-                losses = []
-                for training in (manual, optim):
-                    losses.append(training.forward_backward().detach().double())
-                    training.update.step()
+                losses = [manual.advance().detach().double(), optim.advance().detach().double()]
                 m_params = list(manual.problem.parameters())
                 o_params = list(optim.problem.parameters())
                 numbers = torch.cat([torch.stack(losses), gaps(m_params, o_params)])
@@ -136,6 +134,16 @@ class Comparison:
                     int(ulps),
                     not differs,
                 )
+                finite = math.isfinite(manual_loss) and math.isfinite(optim_loss)
+                if not finite and self.diverged is None:
+                    self.diverged = (
+                        f"{summary.label}: step {step}: the loss is "
+                        f"{manual_loss:.6g} by hand and {optim_loss:.6g} with torch.optim"
+                    )
+            # after every run has done this step, as optim and manual stop after one
+            if self.diverged is not None or self.should_stop():
+                self.stopped_at = step
+                return
         for (_, optim), summary in zip(self.pairs, self.summaries, strict=True):
             with torch.no_grad():
                 summary.losses.append(optim.problem().item())

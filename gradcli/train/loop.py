@@ -140,6 +140,13 @@ class Training:
         loss.backward()
         return loss
 
+    def advance(self) -> Tensor:
+        """One step with no record (``compare`` steps its runs in lockstep this way):
+        forward, backward, update; returns the loss before the update, on the device."""
+        loss = self.forward_backward()
+        self.update.step()
+        return loss
+
     def _first_elements_of_state(self, params: list[Tensor]) -> list[dict[str, Tensor]]:
         return [
             {

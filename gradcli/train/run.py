@@ -47,6 +47,8 @@ def run_compare(specs: list[RunSpec], tol: float | None) -> None:
         comparison.should_stop = interrupt.is_set
         for record in comparison:
             sink.step(record)
+    if comparison.diverged is not None:
+        raise Diverged(f"{comparison.diverged}; try a smaller --lr")
     if comparison.stopped_at is not None:
         raise Interrupted(f"stopped after step {comparison.stopped_at} of {specs[0].steps}")
     sink.finish(comparison.summaries)
