@@ -14,11 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, get_args, get_origin
 
-try:
-    from typer._coercion import RuntimeParam, build_runtime_param
-except ImportError:  # pragma: no cover - another typer: keep its own conversion
-    RuntimeParam = None  # type: ignore[assignment,misc]
-
+from gradcli._private import RuntimeParam, build_runtime_param
 
 if RuntimeParam is not None:
 

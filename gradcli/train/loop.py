@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 import torch
 from torch import Tensor, nn
 
+from gradcli._private import foreach_norm
 from gradcli.optimizers.formula import Element
 from gradcli.records import (
     HostCopy,
@@ -114,7 +115,7 @@ class Training:
         gradient's norm is finite exactly when all its elements are (or it overflows, which
         counts as diverging too); one norm per gradient is far cheaper than isfinite."""
         present = [g for g in grads if g is not None]
-        norms = torch._foreach_norm(present) if present else []
+        norms = foreach_norm(present) if present else []
         finite = torch.isfinite(
             torch.stack([loss.detach().float(), *[n.float() for n in norms]])
         ).all()

@@ -15,6 +15,7 @@ from collections import defaultdict
 import torch
 from torch import Tensor, nn
 
+from gradcli._private import fused_devices
 from gradcli.errors import GradcliError
 from gradcli.optimizers.catalog import Optimizer, Value
 
@@ -80,9 +81,7 @@ def impl_kwargs(optimizer: Optimizer, impl: str | None, device: torch.device) ->
             f"--impl fused: torch.optim.{optimizer_class.__name__} has no fused "
             "implementation; use --impl forloop or foreach"
         )
-    from torch.utils._foreach_utils import _get_fused_kernels_supported_devices
-
-    if device.type not in _get_fused_kernels_supported_devices():
+    if device.type not in fused_devices():
         raise GradcliError(
             f"--impl fused: torch {torch.__version__} has no fused "
             f"{optimizer_class.__name__} on {device.type}; use --impl forloop "

@@ -1,0 +1,159 @@
+"""NAdam (torch.optim.NAdam): Adam with Nesterov momentum, whose momentum coefficient warms up
+along a schedule (Dozat's momentum cache)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from gradcli.optimizers.catalog import (
+    BETAS,
+    MAXIMIZE,
+    Flag,
+    Hyperparameter,
+    Optimizer,
+    Real,
+    eps,
+    weight_decay,
+)
+from gradcli.optimizers.formula import Element, decayed_theta, effective_grad, hyper, num
+
+if TYPE_CHECKING:
+    from torch import Tensor
+
+
+def nadam(
+    params: list[Tensor],
+    grads: list[Tensor],
+    states: list[dict[str, Tensor]],
+    *,
+    lr: float,
+    betas: tuple[float, float],
+    eps: float,
+    weight_decay: float,
+    momentum_decay: float,
+    decoupled_weight_decay: bool,
+    maximize: bool,
+) -> None:
+    r"""For each parameter θ with gradient g, at step t = 1, 2, ...:
+
+        g ← −g                                   if maximize
+        θ ← θ·(1 − lr·λ)                          if decoupled_weight_decay, else
+        g ← g + λ·θ                               if weight_decay λ ≠ 0
+        μ_t   ← β1·(1 − ½·0.96^(t·ψ))             (ψ = momentum_decay)
+        μ_t+1 ← β1·(1 − ½·0.96^((t + 1)·ψ))
+        Π ← Π·μ_t                                 (Π starts at 1: the product μ_1···μ_t)
+        m ← m + (1 − β1)·(g − m)                  (lerp: β1·m + (1 − β1)·g)
+        v ← β2·v + (1 − β2)·g²
+        d ← √(v / (1 − β2ᵗ)) + ε
+        θ ← θ − lr·(1 − μ_t)/(1 − Π) · g/d − lr·μ_t+1/(1 − Π·μ_t+1) · m/d
+
+    State: ``step`` (t) and ``mu_product`` (Π), CPU scalar tensors; ``exp_avg`` (m),
+    ``exp_avg_sq`` (v), starting at zero. Repeats torch's ``_single_tensor_nadam``.
+    """
+    import torch
+
+    from gradcli.optimizers._common import scalar_dtype
+
+    beta1, beta2 = betas
+    for param, grad, state in zip(params, grads, states, strict=True):
+        if not state:
+            # torch keeps step and mu_product on the CPU, in float32 unless the default
+            # dtype is float64 (not the parameter's dtype): Π rounds to float32 each step
+            # of a float64 run.
+            state["step"] = torch.tensor(0.0, dtype=scalar_dtype())
+            state["mu_product"] = torch.tensor(1.0, dtype=scalar_dtype())
+            state["exp_avg"] = torch.zeros_like(param, memory_format=torch.preserve_format)
+            state["exp_avg_sq"] = torch.zeros_like(param, memory_format=torch.preserve_format)
+        grad = grad if not maximize else -grad
+        exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
+        mu_product, step_t = state["mu_product"], state["step"]
+        step_t += 1
+        step = step_t.item()
+        bias_correction2 = 1 - beta2**step
+        if weight_decay != 0:
+            if decoupled_weight_decay:
+                param.mul_(1 - lr * weight_decay)
+            else:
+                grad = grad.add(param, alpha=weight_decay)
+        # The momentum cache: python floats, from the step as a float.
+        mu = beta1 * (1.0 - 0.5 * (0.96 ** (step * momentum_decay)))
+        mu_next = beta1 * (1.0 - 0.5 * (0.96 ** ((step + 1) * momentum_decay)))
+        # In place on the scalar tensor (so in its dtype), then read back with .item().
+        mu_product *= mu
+        exp_avg.lerp_(grad, 1 - beta1)
+        exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+        # Unlike Adam: v is divided by the bias correction before the square root.
+        denom = exp_avg_sq.div(bias_correction2).sqrt()
+        # Π·μ_t+1 is a python float: it is never stored.
+        mu_product_next = mu_product.item() * mu_next
+        denom.add_(eps)
+        param.addcdiv_(grad, denom, value=(-lr * (1.0 - mu) / (1.0 - mu_product.item())))
+        param.addcdiv_(exp_avg, denom, value=(-lr * mu_next) / (1.0 - mu_product_next))
+
+
+def explain(e: Element, h: dict[str, Any]) -> list[str]:
+    parts: list[str] = []
+    decoupled = bool(h["decoupled_weight_decay"])
+    theta = decayed_theta(e, float(h["weight_decay"]), parts) if decoupled else e.theta
+    g = effective_grad(e, h, parts, decoupled=decoupled)
+    (beta1, beta2), eps, psi, t = h["betas"], float(h["eps"]), float(h["momentum_decay"]), e.step
+    mu = beta1 * (1.0 - 0.5 * (0.96 ** (t * psi)))
+    mu_next = beta1 * (1.0 - 0.5 * (0.96 ** ((t + 1) * psi)))
+    parts.append(
+        f"μ_t = β1·(1 − ½·0.96^(t·ψ)) = {hyper(beta1)} × (1 − ½ × 0.96^({t} × {hyper(psi)}))"
+        f" = {num(mu)}"
+    )
+    parts.append(
+        f"μ_t+1 = {hyper(beta1)} × (1 − ½ × 0.96^({t + 1} × {hyper(psi)})) = {num(mu_next)}"
+    )
+    product = e.state_after["mu_product"]
+    parts.append(f"Π = Π·μ_t = {num(e.was('mu_product', 1.0))} × {num(mu)} = {num(product)}")
+    m, v = e.state_after["exp_avg"], e.state_after["exp_avg_sq"]
+    parts.append(
+        f"m = β1·m + (1 − β1)·g = {hyper(beta1)} × {num(e.was('exp_avg'))}"
+        f" + {hyper(1 - beta1)} × {num(g)} = {num(m)}"
+    )
+    parts.append(
+        f"v = β2·v + (1 − β2)·g² = {hyper(beta2)} × "
+        f"{num(e.was('exp_avg_sq'))} + {hyper(1 - beta2)} × {num(g)}² = {num(v)}"
+    )
+    d = (v / (1 - beta2**t)) ** 0.5 + eps
+    parts.append(
+        f"d = √(v/(1 − β2^t)) + ε = √({num(v)}/(1 − {hyper(beta2)}^{t})) + {hyper(eps)}"
+        f" = {num(d)}"
+    )
+    parts.append(
+        f"θ − lr·(1 − μ_t)/(1 − Π)·g/d − lr·μ_t+1/(1 − Π·μ_t+1)·m/d = {num(theta)} − "
+        f"{hyper(e.lr)} × (1 − {num(mu)})/(1 − {num(product)}) × {num(g)}/{num(d)} − "
+        f"{hyper(e.lr)} × {num(mu_next)}/(1 − {num(product)} × {num(mu_next)}) × "
+        f"{num(m)}/{num(d)} = {num(e.theta_new)}"
+    )
+    return parts
+
+
+NADAM = Optimizer(
+    name="nadam",
+    torch_class="NAdam",
+    summary="Adam with Nesterov momentum, its momentum warming up by a schedule",
+    lr=2e-3,
+    hyperparameters=(
+        BETAS,
+        eps(1e-8),
+        weight_decay(),
+        Hyperparameter(
+            "momentum_decay", 4e-3, Real(), "Momentum decay ψ >= 0 (μ_t's warm-up speed)."
+        ),
+        Hyperparameter("decoupled_weight_decay", False, Flag(), "Decay θ directly, as AdamW does."),
+        MAXIMIZE,
+    ),
+    state={
+        "step": "t, the number of updates (a CPU scalar tensor)",
+        "mu_product": "Π, the product μ_1···μ_t of the momentum schedule (a CPU scalar tensor)",
+        "exp_avg": "m, the first moment (running mean of g)",
+        "exp_avg_sq": "v, the second moment (running mean of g²)",
+    },
+    rule=nadam,
+    explain=explain,
+    lrs={"linear": 0.1, "mlp": 0.01, "rosenbrock": 0.1},
+)
+OPTIMIZERS = (NADAM,)
