@@ -36,4 +36,3 @@ def fused_devices() -> list[str]:
     except ImportError:  # pragma: no cover - then only what every release since 2.0 had
         return ["cuda"]
     return list(_get_fused_kernels_supported_devices())
-

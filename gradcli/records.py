@@ -118,7 +118,7 @@ class _Reader:
         self.at += count
         return out
 
-    def values(self, count: int) -> Values:
+    def take_values(self, count: int) -> Values:
         return self.take(count) if count <= SMALL else Stats(*self.take(4))
 
 
@@ -126,7 +126,7 @@ def values_of(t: Tensor) -> Values:
     """One tensor's elements (small) or statistics (large), with a copy of its own."""
     copy = HostCopy()
     copy.add(t)
-    return copy.fetch().values(t.numel())
+    return copy.fetch().take_values(t.numel())
 
 
 def measure(
@@ -162,17 +162,17 @@ def measure(
     records = []
     for i, param in enumerate(params):
         count = param.numel()
-        value = reader.values(count)
+        value = reader.take_values(count)
         grad_values: Values | None = None
         update: Values | None = None
         if before is not None and grads is not None:
-            grad_values = reader.values(count) if grads[i] is not None else None
-            update = reader.values(count)
+            grad_values = reader.take_values(count) if grads[i] is not None else None
+            update = reader.take_values(count)
             if isinstance(value, tuple) and isinstance(update, tuple):
                 update = tuple(a - b for a, b in zip(value, update, strict=True))
         state = None
         if states is not None:
-            state = {key: reader.values(t.numel()) for key, t in states[i].items()}
+            state = {key: reader.take_values(t.numel()) for key, t in states[i].items()}
         records.append(ParamRecord(names[i], tuple(param.shape), value, grad_values, update, state))
     return StepRecord(step, step_loss, tuple(records))
 
@@ -331,7 +331,7 @@ class Recorder:
                     copy.add(value)
             reader = copy.fetch()
             state_values = [
-                {key: reader.values(t.numel()) for key, t in state.items()} for state in states
+                {key: reader.take_values(t.numel()) for key, t in state.items()} for state in states
             ]
         return StepRecord(
             step,

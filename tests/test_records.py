@@ -8,9 +8,9 @@ import pytest
 import torch
 from torch import nn
 
+from gradcli.optimizers.sgd import SGD
 from gradcli.records import SEGMENT_MAX, SMALL, Stats
 from gradcli.train.loop import Training
-from gradcli.optimizers.sgd import SGD
 from gradcli.train.updates import ManualUpdate
 
 

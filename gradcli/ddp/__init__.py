@@ -34,7 +34,7 @@ from gradcli import optimizers, problems
 from gradcli._startup import collector, threads
 from gradcli.errors import GradcliError, Interrupted
 from gradcli.records import values_of
-from gradcli.render.numbers import dumps, values
+from gradcli.render.numbers import dumps, json_values
 from gradcli.spec import RunSpec
 from gradcli.train.interrupt import interruptible
 from gradcli.train.setup import resolve_device
@@ -149,7 +149,7 @@ def _flat(tensors: list[Tensor]) -> Tensor:
     return torch.cat([t.detach().reshape(-1) for t in tensors])
 
 
-def _split(flat: Tensor, params: list[nn.Parameter]) -> list[Tensor]:
+def _unflatten(flat: Tensor, params: list[nn.Parameter]) -> list[Tensor]:
     return [
         t.view(p.shape)
         for t, p in zip(flat.split([p.numel() for p in params]), params, strict=True)
@@ -314,10 +314,15 @@ def _gather(
         "params": {},
         "max_param_diff_across_ranks": spread,
     }
-    after = _split(rank_params[0], params)
+    after = _unflatten(rank_params[0], params)
     if done is None:
         record["params"] = {
-            n: {"shape": list(p.shape), "value": values(values_of(a)), "grad": None, "update": None}
+            n: {
+                "shape": list(p.shape),
+                "value": json_values(values_of(a)),
+                "grad": None,
+                "update": None,
+            }
             for n, p, a in zip(names, params, after, strict=True)
         }
         return record
@@ -325,20 +330,20 @@ def _gather(
     losses = [float(e[0]) for e in everyone]
     record["loss"] = math.fsum(losses) / world
     for r, e in enumerate(everyone):
-        grads = _split(e[1 : 1 + count], params)
+        grads = _unflatten(e[1 : 1 + count], params)
         record["ranks"].append(
             {
                 "rank": r,
                 "loss": losses[r],
-                "grads": {n: values(values_of(g)) for n, g in zip(names, grads, strict=True)},
+                "grads": {n: json_values(values_of(g)) for n, g in zip(names, grads, strict=True)},
             }
         )
     for n, p, a, g, b in zip(names, params, after, averaged, before, strict=True):
         record["params"][n] = {
             "shape": list(p.shape),
-            "value": values(values_of(a)),
-            "grad": values(values_of(g.cpu().double())),
-            "update": values(values_of(a - b.cpu().double().reshape(-1).view(a.shape))),
+            "value": json_values(values_of(a)),
+            "grad": json_values(values_of(g.cpu().double())),
+            "update": json_values(values_of(a - b.cpu().double().reshape(-1).view(a.shape))),
         }
     return record
 

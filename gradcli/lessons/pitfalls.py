@@ -37,7 +37,7 @@ class Outcome:
     lesson: str = ""
 
 
-def values(t: Tensor | None) -> Cell:
+def elements(t: Tensor | None) -> Cell:
     return "None" if t is None else tuple(t.detach().reshape(-1).tolist())
 
 
@@ -64,8 +64,8 @@ def data_zero(steps: int = 3) -> Outcome:
         grad_used = right.grad.detach().clone()
         right.data.sub_(LR * right.grad.data)
         right.grad.data.zero_()
-        out.rows.append(Row(step, "w.grad used", values(wrong.grad), values(grad_used)))
-        out.rows.append(Row(step, "w after", values(wrong), values(right)))
+        out.rows.append(Row(step, "w.grad used", elements(wrong.grad), elements(grad_used)))
+        out.rows.append(Row(step, "w after", elements(wrong), elements(right)))
     collapsed = torch.equal(wrong.detach(), -LR * wrong.grad)
     out.lesson = (
         f"After the mistake w equals −lr·grad exactly ({collapsed}): the old weights are "
@@ -89,8 +89,8 @@ def no_zero_grad(steps: int = 3) -> Outcome:
         right_opt.zero_grad()
         right.mean().backward()
         right_opt.step()
-        out.rows.append(Row(step, "w.grad", values(wrong.grad), values(right.grad)))
-        out.rows.append(Row(step, "w after", values(wrong), values(right)))
+        out.rows.append(Row(step, "w.grad", elements(wrong.grad), elements(right.grad)))
+        out.rows.append(Row(step, "w after", elements(wrong), elements(right)))
     ratio = (wrong.grad / right.grad).reshape(-1)[0].item()
     out.lesson = (
         f"backward() adds into .grad: after {steps} steps the gradient is {ratio:g}× "
@@ -109,13 +109,13 @@ def inplace_leaf() -> Outcome:
     wrong.mean().backward()
     try:
         wrong -= LR * wrong.grad
-        result: Cell = values(wrong)
+        result: Cell = elements(wrong)
     except RuntimeError as e:
         result = error(e)
     right.mean().backward()
     with torch.no_grad():
         right -= LR * right.grad
-    out.rows.append(Row(1, "w after", result, values(right)))
+    out.rows.append(Row(1, "w after", result, elements(right)))
     out.rows.append(Row(1, "w.requires_grad", str(wrong.requires_grad), str(right.requires_grad)))
     out.lesson = (
         "An in-place change to a leaf would have to be recorded in the graph, so "
@@ -164,10 +164,10 @@ def plain_tensor(steps: int = 3) -> Outcome:
             optimizer.zero_grad()
             model().backward()
             optimizer.step()
-        out.rows.append(Row(step, "w after", values(wrong.w), values(right.w)))
-        out.rows.append(Row(step, "b after", values(wrong.b), values(right.b)))
+        out.rows.append(Row(step, "w after", elements(wrong.w), elements(right.w)))
+        out.rows.append(Row(step, "b after", elements(wrong.b), elements(right.b)))
     out.lesson = (
-        f"The plain w never changed ({values(wrong.w) == START}); it is not in "
+        f"The plain w never changed ({elements(wrong.w) == START}); it is not in "
         "parameters() nor state_dict(), so no optimizer trains it and no checkpoint "
         "saves it. nn.Parameter registers it."
     )
@@ -189,11 +189,13 @@ def set_to_none(steps: int = 2) -> Outcome:
             optimizer.step()
         none_opt.zero_grad()
         zeros_opt.zero_grad(set_to_none=False)
-        out.rows.append(Row(step, "w.grad after zero_grad", values(none.grad), values(zeros.grad)))
+        out.rows.append(
+            Row(step, "w.grad after zero_grad", elements(none.grad), elements(zeros.grad))
+        )
         cells = []
         for w in (none, zeros):
             try:
-                cells.append(values(w.grad.norm()))
+                cells.append(elements(w.grad.norm()))
             except AttributeError as e:
                 cells.append(error(e))
         out.rows.append(Row(step, "w.grad.norm()", cells[0], cells[1]))
@@ -226,7 +228,7 @@ def variable() -> Outcome:
     out.rows.append(Row(0, "requires_grad", str(old.requires_grad), str(new.requires_grad)))
     old.mean().backward()
     new.mean().backward()
-    out.rows.append(Row(1, "grad of mean()", values(old.grad), values(new.grad)))
+    out.rows.append(Row(1, "grad of mean()", elements(old.grad), elements(new.grad)))
     same = type(old) is type(new) and torch.equal(old.grad, new.grad)
     out.lesson = (
         f"Same type and same gradient ({same}): since torch 0.4 Variable(t) just returns "

@@ -45,7 +45,7 @@ COMPARE_HEADER = [
 ]
 
 
-def cell(x: float | None) -> str:
+def csv_number(x: float | None) -> str:
     return "" if x is None else repr(float(x))
 
 
@@ -56,7 +56,7 @@ def stats_of(v: Values) -> Stats:
 
 
 def elements(v: Values | None) -> str:
-    return "" if v is None or isinstance(v, Stats) else " ".join(cell(x) for x in v)
+    return "" if v is None or isinstance(v, Stats) else " ".join(csv_number(x) for x in v)
 
 
 class _Writer:
@@ -84,12 +84,12 @@ class DelimitedSink(_Writer):
             self.row(
                 [
                     str(record.step),
-                    cell(record.loss),
+                    csv_number(record.loss),
                     p.name,
                     "x".join(map(str, p.shape)),
                     *(elements(v) for v in quantities),
                     *(
-                        cell(None if s is None else getattr(s, name))
+                        csv_number(None if s is None else getattr(s, name))
                         for s in stats
                         for name in STATS
                     ),
@@ -111,10 +111,10 @@ class CompareDelimitedSink(_Writer):
                 str(record.step),
                 record.optimizer,
                 record.label,
-                cell(record.lr),
-                cell(record.manual_loss),
-                cell(record.optim_loss),
-                cell(record.max_abs_diff),
+                csv_number(record.lr),
+                csv_number(record.manual_loss),
+                csv_number(record.optim_loss),
+                csv_number(record.max_abs_diff),
                 str(record.max_ulps),
                 "true" if record.bit_identical else "false",
             ]

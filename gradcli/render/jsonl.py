@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, TextIO
 
-from gradcli.render.numbers import dumps, values
+from gradcli.render.numbers import dumps, json_values
 
 if TYPE_CHECKING:
     from gradcli.output import Output
@@ -16,12 +16,12 @@ if TYPE_CHECKING:
 def param_object(p: ParamRecord) -> dict[str, Any]:
     obj: dict[str, Any] = {
         "shape": list(p.shape),
-        "value": values(p.value),
-        "grad": values(p.grad),
-        "update": values(p.update),
+        "value": json_values(p.value),
+        "grad": json_values(p.grad),
+        "update": json_values(p.update),
     }
     if p.state is not None:
-        obj["state"] = {key: values(v) for key, v in p.state.items()}
+        obj["state"] = {key: json_values(v) for key, v in p.state.items()}
     return obj
 
 
@@ -94,7 +94,5 @@ def compare_summary_lines(summaries: list[MethodSummary]) -> list[str]:
             if s.bit_identical
             else (f"max |manual - optim| {s.max_abs_diff:.3g} ({s.max_ulps} ULPs)")
         )
-        lines.append(
-            f"gradcli: {s.label}: loss {s.losses[0]:.6g} -> {s.final_loss:.6g}, {same}"
-        )
+        lines.append(f"gradcli: {s.label}: loss {s.losses[0]:.6g} -> {s.final_loss:.6g}, {same}")
     return lines

@@ -137,7 +137,7 @@ def pitfall_list(console: Console, summaries: dict[str, str]) -> None:
     console.print(table)
 
 
-def cell(value: Cell) -> str:
+def pitfall_text(value: Cell) -> str:
     if isinstance(value, str):
         return value
     return "[" + ", ".join(f"{x:.6g}" for x in value) + "]"
@@ -159,8 +159,8 @@ def pitfall_table(console: Console, outcome: Outcome, summary: str) -> None:
         table.add_row(
             str(row.step),
             row.quantity,
-            escape(cell(row.mistake)),
-            escape(cell(row.correct)),
+            escape(pitfall_text(row.mistake)),
+            escape(pitfall_text(row.correct)),
             style="yellow" if row.mistake != row.correct else None,
         )
     console.print(table)
@@ -180,7 +180,7 @@ def pitfall_dicts(outcome: Outcome) -> list[dict[str, Any]]:
     ]
 
 
-def _json_cell(value: Any) -> str:
+def _ddp_text(value: Any) -> str:
     if value is None:
         return "—"
     if isinstance(value, dict):
@@ -205,6 +205,6 @@ def ddp_table(console: Console, record: dict[str, Any], steps: int) -> None:
     table.add_column("averaged grad")
     table.add_column("value after")
     for name, p in record["params"].items():
-        local = [escape(_json_cell(r["grads"][name])) for r in record["ranks"]]
-        table.add_row(name, *local, escape(_json_cell(p["grad"])), escape(_json_cell(p["value"])))
+        local = [escape(_ddp_text(r["grads"][name])) for r in record["ranks"]]
+        table.add_row(name, *local, escape(_ddp_text(p["grad"])), escape(_ddp_text(p["value"])))
     console.print(table)

@@ -23,7 +23,7 @@ def number(x: float) -> float | str:
     return "NaN" if math.isnan(x) else NONFINITE[x]
 
 
-def values(v: Values | None) -> list[float] | dict[str, float] | None:
+def json_values(v: Values | None) -> list[float] | dict[str, float] | None:
     """Elements as a list; statistics as {"norm", "mean", "min", "max"}; absent as None."""
     if v is None:
         return None

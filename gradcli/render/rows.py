@@ -14,7 +14,7 @@ from typing import Any, TextIO
 from gradcli.render.numbers import dumps
 
 
-def _cell(value: Any) -> str:
+def _field(value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, bool):
@@ -22,7 +22,7 @@ def _cell(value: Any) -> str:
     if isinstance(value, float):
         return repr(value)
     if isinstance(value, list | tuple):
-        return " ".join(_cell(v) for v in value)
+        return " ".join(_field(v) for v in value)
     return str(value)
 
 
@@ -38,5 +38,5 @@ def write_rows(
         writer = csv.writer(out, delimiter="," if fmt == "csv" else "\t", lineterminator="\n")
         writer.writerow(header)
         for row in rows:
-            writer.writerow([_cell(row[key]) for key in header])
+            writer.writerow([_field(row[key]) for key in header])
     out.flush()

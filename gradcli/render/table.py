@@ -34,7 +34,7 @@ def fmt(x: float) -> str:
     return f"{x:.6g}"
 
 
-def cell(v: Values | None) -> str:
+def shown(v: Values | None) -> str:
     if v is None:
         return "—"
     if isinstance(v, Stats):
@@ -55,7 +55,7 @@ def state_table(record: StepRecord) -> Table:
     table.add_column("value")
     for p in record.params:
         for key, value in (p.state or {}).items():
-            table.add_row(p.name, key, cell(value))
+            table.add_row(p.name, key, shown(value))
     return table
 
 
@@ -67,9 +67,7 @@ class TableSink:
     def start(self, info: RunInfo) -> None:
         self.steps = info.steps
         hyper = "".join(
-            f" {k}={plain(v)}"
-            for k, v in info.hyperparameters.items()
-            if v not in (0, False, None)
+            f" {k}={plain(v)}" for k, v in info.hyperparameters.items() if v not in (0, False, None)
         )
         steps = f"{info.steps} step" + ("" if info.steps == 1 else "s")
         self.console.print(
@@ -92,7 +90,7 @@ class TableSink:
         table.add_column("grad")
         table.add_column("update")
         for p in record.params:
-            table.add_row(p.name, shape(p.shape), cell(p.value), cell(p.grad), cell(p.update))
+            table.add_row(p.name, shape(p.shape), shown(p.value), shown(p.grad), shown(p.update))
         self.console.print(table)
         if any(p.state for p in record.params):
             self.console.print(state_table(record))
@@ -122,7 +120,7 @@ class TableSink:
             ref.add_column(summary.reference_label)
             ref.add_column("max |diff|")
             for name, r in summary.reference.items():
-                ref.add_row(name, cell(r.learned), cell(r.target), fmt(r.max_abs_diff))
+                ref.add_row(name, shown(r.learned), shown(r.target), fmt(r.max_abs_diff))
             self.console.print(ref)
 
 
