@@ -43,14 +43,28 @@ class ParamRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class RankRecord:
+    """One worker of ``gradcli ddp`` at one step: the loss of its own shard of the data and
+    its own gradient, before the gradients are averaged."""
+
+    rank: int
+    loss: float
+    grads: dict[str, Values]
+
+
+@dataclass(frozen=True, slots=True)
 class StepRecord:
     """Step t ≥ 1: ``loss`` at the parameters before the update; step 0: initial parameters,
-    ``loss`` None. ``explain``: the update of each parameter's first element, in numbers."""
+    ``loss`` None. ``explain``: the update of each parameter's first element, in numbers.
+    ``gradcli ddp`` adds each rank's own loss and gradient (``ranks``; ``loss`` is then their
+    mean and a parameter's ``grad`` the average) and how far the ranks' parameters differ."""
 
     step: int
     loss: float | None
     params: tuple[ParamRecord, ...]
     explain: tuple[str, ...] = ()
+    ranks: tuple[RankRecord, ...] | None = None
+    max_param_diff_across_ranks: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

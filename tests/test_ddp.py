@@ -15,7 +15,7 @@ import pytest
 
 
 def run(*args: str, mark: str | None = None, **kwargs) -> subprocess.CompletedProcess:
-    env = {**os.environ, "GRADCLI_TEST_MARK": mark or uuid.uuid4().hex}
+    env = {**os.environ, "GRADCLI_TEST_MARK": mark or uuid.uuid4().hex, "COLUMNS": "120"}
     return subprocess.run(
         [sys.executable, "-m", "gradcli", "ddp", *args],
         env=env,
@@ -87,7 +87,8 @@ def test_two_workers_agree_with_one_process(path, model, optimizer):
     assert left_behind(mark) == []
 
 
-def test_torchrun_launches_it_the_usual_way():
+@pytest.mark.parametrize("world", [1, 2])
+def test_torchrun_launches_it_the_usual_way(world):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     result = subprocess.run(
         [
@@ -95,7 +96,7 @@ def test_torchrun_launches_it_the_usual_way():
             "-m",
             "torch.distributed.run",
             "--nproc-per-node",
-            "2",
+            str(world),
             "--standalone",
             "-m",
             "gradcli",
@@ -111,7 +112,9 @@ def test_torchrun_launches_it_the_usual_way():
         env=env,
     )
     assert result.returncode == 0, result.stderr
-    check_records(result.stdout, 2, 3)  # rank 0 alone wrote stdout
+    check_records(result.stdout, world, 3)  # rank 0 alone wrote stdout
+    # torchrun's world size, not --nproc's default (2)
+    assert f"gradcli: ddp (manual, {world} workers) vs one process" in result.stderr
 
 
 @pytest.mark.parametrize(
@@ -201,3 +204,64 @@ def test_table_on_rank_zero():
     assert "step 1/1" in out and "rank 0 grad" in out and "rank 1 grad" in out
     assert "averaged grad" in out and "parameters identical on every rank" in out
     assert result.stderr == ""
+
+
+def test_ctrl_c_on_a_step_not_shown_with_ddp_path():
+    """--path ddp --every N: the step Ctrl-C stops at is shown, with each rank's own
+    gradient (this used to read it before it was set: exit 2 instead of 130)."""
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gradcli",
+            "ddp",
+            "--path",
+            "ddp",
+            "--every",
+            "1000000",
+            "--steps",
+            "100000000",
+            "-m",
+            "mlp",
+            "-f",
+            "jsonl",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    first = proc.stdout.readline()  # step 0; the steps after it are not shown
+    proc.send_signal(signal.SIGINT)
+    rest = proc.stdout.read()
+    err = proc.stderr.read().decode()
+    proc.wait(timeout=120)
+    assert proc.returncode == 130, err
+    records = [json.loads(line) for line in (first + rest).decode().splitlines()]
+    last = records[-1]
+    assert last["step"] > 0 and [r["rank"] for r in last["ranks"]] == [0, 1]
+    assert err == f"gradcli: interrupted: the workers stopped together after step {last['step']}\n"
+
+
+@pytest.mark.parametrize("path", ["manual", "ddp"])
+def test_divergence_ends_ddp_with_exit_3(path):
+    result = run("--path", path, "-m", "linear", "--lr", "1e10", "--steps", "10", "-f", "jsonl")
+    assert result.returncode == 3, result.stderr
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert records[-1]["step"] < 10
+    assert result.stderr.startswith(f"gradcli: diverged: step {records[-1]['step']}: the loss is")
+    assert len(result.stderr.splitlines()) == 1
+
+
+def test_a_closed_pipe_ends_ddp_quietly():
+    read, write = os.pipe()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gradcli", "ddp", "--steps", "100000", "-f", "jsonl"],
+        stdout=write,
+        stderr=subprocess.PIPE,
+    )
+    os.close(write)
+    with os.fdopen(read, "rb") as reader:
+        assert json.loads(reader.readline())["step"] == 0
+    # the reader is gone, as after `| head -1`
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 141
+    assert err == b""

@@ -15,7 +15,7 @@ from typing import Annotated, Any
 import typer
 
 from gradcli import optimizers
-from gradcli.optimizers.catalog import Flag, Integer, Real
+from gradcli.optimizers.catalog import Flag, Integer, Real, plain
 from gradcli.spec import DTYPES, FORMATS, IMPLS, MODELS
 
 
@@ -191,14 +191,23 @@ def hyperparameter_options() -> list[inspect.Parameter]:
         annotation, parser, metavar = _hyperparameter_option(name)
         first = users[0][1]
         meaning = first.help if users[0][2] is None else f"Part {users[0][2] + 1} of {first.name}."
-        defaults = []
-        for _, h, part in users:
-            default = h.default if part is None else h.default[part]  # type: ignore[index]
-            defaults.append(f"{default:g}" if isinstance(default, float) else str(default))
-        takers = ", ".join(dict.fromkeys(o.name for o, _, _ in users))
-        help = f"{meaning} \\[{takers}; default {' or '.join(dict.fromkeys(defaults))}]"
+        defaults = [h.default if part is None else h.default[part] for _, h, part in users]  # type: ignore[index]
+        takers = list(dict.fromkeys(o.name for o, _, _ in users))
+        others = [o for o in optimizers.names() if o not in takers]
+        who = ", ".join(takers) if len(others) >= len(takers) else "all but " + ", ".join(others)
+        default = (
+            f"default {plain(defaults[0])}"
+            if len(set(map(repr, defaults))) == 1
+            else "torch's default for each"
+        )
+        help = f"{meaning} \\[{who or 'all'}; {default}]"
         dashed = name.replace("_", "-")
-        declaration = f"--{dashed}/--no-{dashed}" if parser is None else f"--{dashed}"
+        if parser is not None:
+            declaration = f"--{dashed}"
+        elif any(defaults):  # a switch that is on somewhere (Muon's nesterov) can be turned off
+            declaration = f"--{dashed}/--no-{dashed}"
+        else:  # off everywhere: turning it on is all an option can mean
+            declaration = f"--{dashed}"
         option = typer.Option(
             declaration,
             parser=parser,

@@ -33,6 +33,16 @@ def step_object(record: StepRecord) -> dict[str, Any]:
     }
     if record.explain:
         obj["explain"] = list(record.explain)
+    if record.ranks is not None:  # gradcli ddp
+        obj["ranks"] = [
+            {
+                "rank": r.rank,
+                "loss": r.loss,
+                "grads": {name: json_values(v) for name, v in r.grads.items()},
+            }
+            for r in record.ranks
+        ]
+        obj["max_param_diff_across_ranks"] = record.max_param_diff_across_ranks
     return obj
 
 

@@ -178,33 +178,3 @@ def pitfall_dicts(outcome: Outcome) -> list[dict[str, Any]]:
         }
         for r in outcome.rows
     ]
-
-
-def _ddp_text(value: Any) -> str:
-    if value is None:
-        return "—"
-    if isinstance(value, dict):
-        return "\n".join(f"{k} {v:.6g}" for k, v in value.items())
-    return "[" + ", ".join(f"{x:.6g}" for x in value) + "]"
-
-
-def ddp_table(console: Console, record: dict[str, Any], steps: int) -> None:
-    """One step of gradcli ddp: each rank's own gradient, their average, the new value."""
-    loss = "" if record["loss"] is None else f"   loss {record['loss']:.6g} (mean over ranks)"
-    table = Table(
-        title=f"[bold]step {record['step']}/{steps}[/]{escape(loss)}",
-        title_justify="left",
-        box=box.SIMPLE_HEAD,
-        caption=f"parameters identical on every rank: max |difference| "
-        f"{record['max_param_diff_across_ranks']:.3g}",
-        caption_justify="left",
-    )
-    table.add_column("parameter", style="bold", no_wrap=True)
-    for rank in record["ranks"]:
-        table.add_column(f"rank {rank['rank']} grad\n(loss {rank['loss']:.4g})")
-    table.add_column("averaged grad")
-    table.add_column("value after")
-    for name, p in record["params"].items():
-        local = [escape(_ddp_text(r["grads"][name])) for r in record["ranks"]]
-        table.add_row(name, *local, escape(_ddp_text(p["grad"])), escape(_ddp_text(p["value"])))
-    console.print(table)

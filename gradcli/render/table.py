@@ -77,20 +77,33 @@ class TableSink:
 
     def step(self, record: StepRecord) -> None:
         loss = "" if record.loss is None else f"   loss {fmt(record.loss)}"
+        caption = START_CAPTION if record.step == 0 else STEP_CAPTION
+        ranks = record.ranks or ()
+        if record.ranks is not None:  # gradcli ddp
+            loss += " (mean over ranks)" if loss else ""
+            caption += (
+                "\nparameters identical on every rank: max |difference| "
+                f"{fmt(record.max_param_diff_across_ranks or 0.0)}"
+            )
         table = Table(
             title=f"[bold]step {record.step}/{self.steps}[/]{loss}",
             title_justify="left",
-            caption=START_CAPTION if record.step == 0 else STEP_CAPTION,
+            caption=caption,
             caption_justify="left",
             box=box.SIMPLE_HEAD,
         )
         table.add_column("parameter", style="bold", no_wrap=True)
         table.add_column("shape", no_wrap=True)
         table.add_column("value")
-        table.add_column("grad")
+        for r in ranks:
+            table.add_column(f"rank {r.rank} grad\n(loss {r.loss:.4g})")
+        table.add_column("averaged grad" if ranks else "grad")
         table.add_column("update")
         for p in record.params:
-            table.add_row(p.name, shape(p.shape), shown(p.value), shown(p.grad), shown(p.update))
+            own = [shown(r.grads[p.name]) for r in ranks]
+            table.add_row(
+                p.name, shape(p.shape), shown(p.value), *own, shown(p.grad), shown(p.update)
+            )
         self.console.print(table)
         if any(p.state for p in record.params):
             self.console.print(state_table(record))

@@ -56,6 +56,11 @@ class Training:
     explainer: Callable[[Element], str] | None = None
     should_stop: Callable[[], bool] = lambda: False
     on_step: Callable[[int], None] = lambda step: None
+    # Where gradcli ddp plugs in (one process needs none of them):
+    forward: Callable[[], Tensor] | None = None  # what computes the loss (DDP's wrapper)
+    after_backward: Callable[[], None] = lambda: None  # e.g. average gradients across ranks
+    before_update: Callable[[int, bool], None] = lambda step, shown: None
+    agree: Callable[[bool], bool] = lambda finite: finite  # every rank's verdict, not one's
     first_loss: float | None = None
     stopped_at: int | None = None  # set when the run ended early
     diverged: str | None = None  # what went non-finite, when that ended it
@@ -77,7 +82,9 @@ class Training:
             shown = self.shows(step) or stop
             if not shown:
                 loss_value, finite = self._check(loss, grads)  # the step's one sync
+                finite = self.agree(finite)
                 shown = not finite
+            self.before_update(step, shown)
             # 3. keep what the record needs. The gradient tensors survive the update:
             #    zero_grad() drops them, it does not zero them.
             before = recorder.snapshot() if shown else None
@@ -91,7 +98,7 @@ class Training:
                 )
                 record = recorder.measure(step, loss, grads, before, states)
 
-                loss_value, finite = record.loss or 0.0, _finite(record)
+                loss_value, finite = record.loss or 0.0, self.agree(_finite(record))
                 if prior is not None:
                     params_before = recorder.unpack(before)
                     record = replace(
@@ -137,8 +144,9 @@ class Training:
     def forward_backward(self) -> Tensor:
         """Zero the gradients (the optim path's way), compute the loss, backpropagate."""
         self.update.zero_grad()
-        loss = self.problem()
+        loss = (self.forward or self.problem)()
         loss.backward()
+        self.after_backward()
         return loss
 
     def advance(self) -> Tensor:

@@ -1,0 +1,167 @@
+"""The launcher of ``gradcli ddp``: checks first, then starts the workers and reports how
+they ended, as one line and the documented exit status.
+
+The workers leave their news in the launcher's temporary folder: ``stopped`` (Ctrl-C, with
+the last step), ``diverged`` (what went non-finite), ``closed`` (stdout's reader went away)
+and ``failed-RANK`` (an error, with the time it happened, so the first is reported).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+
+import torch
+
+from gradcli import problems
+from gradcli._startup import collector
+from gradcli.errors import Diverged, GradcliError, Interrupted
+from gradcli.spec import RunSpec
+from gradcli.train.interrupt import interruptible
+
+PATHS = ("manual", "ddp")
+
+
+@dataclass(frozen=True)
+class DdpOptions:
+    nproc: int
+    path: str
+    timeout: float
+
+
+def check_shardable(spec: RunSpec, world: int) -> None:
+    """Fail in the launcher, before any worker starts, for a problem that cannot be split."""
+    model = problems.build(
+        spec.model, seed=spec.seed, dtype=torch.float32, device=torch.device("cpu")
+    )
+    shard = getattr(model, "shard", None)
+    if shard is None:
+        raise GradcliError(
+            f"--model {spec.model} has no data to shard across workers; "
+            "choose a model that owns a data set (linear, mlp)"
+        )
+    samples = model.samples()
+    if samples % world:
+        raise GradcliError(
+            f"--nproc {world}: model {spec.model} has {samples} samples, which "
+            f"do not split evenly; choose --nproc dividing {samples}"
+        )
+
+
+def tolerance(dtype: str) -> float:
+    """How close distributed and single-process parameters are expected to stay."""
+    return 1e-4 if dtype == "float32" else 1e-10
+
+
+def launch(spec: RunSpec, options: DdpOptions) -> None:
+    """Run the workers: in this process under torchrun, else as ``nproc`` child processes."""
+    if "RANK" in os.environ and "WORLD_SIZE" in os.environ:  # torchrun started us
+        world = int(os.environ["WORLD_SIZE"])
+        check_shardable(spec, world)
+        from gradcli.ddp.worker import worker
+
+        worker(int(os.environ["RANK"]), world, spec, options, "env://")
+        return
+    check_shardable(spec, options.nproc)
+    import torch.multiprocessing as mp
+
+    # This process owns Ctrl-C: the workers ignore SIGINT and watch ``stop`` instead, so a
+    # terminal's Ctrl-C (sent to the whole process group) and a SIGINT to this process alone
+    # both end every worker together, after the same step.
+    stop = mp.get_context("spawn").Event()
+    with tempfile.TemporaryDirectory(prefix="gradcli-ddp-") as folder, interruptible() as interrupt:
+        store = f"file://{folder}/store"  # a file store: no port to race for
+        context = mp.start_processes(
+            _worker,
+            args=(options.nproc, spec, options, store, stop),
+            nprocs=options.nproc,
+            start_method="spawn",
+            join=False,
+        )
+        collector.resume()  # start-up is over: from here this process only waits
+        try:
+            while not context.join(timeout=0.1):
+                if interrupt.is_set():
+                    stop.set()
+            _report(folder)
+
+        except mp.ProcessRaisedException as error:
+            for process in context.processes:  # let the peers finish failing
+                process.join(timeout=options.timeout)
+            last = str(error).strip().splitlines()[-1].split(": ", 1)[-1]
+            raise GradcliError(f"a worker failed: {_first_failure(folder) or last}") from None
+
+        except mp.ProcessExitedException as error:
+            if error.exit_code == 130:
+                raise Interrupted(f"the workers stopped together{_stopped_at(folder)}") from None
+            raise GradcliError(
+                f"a worker ended with {error.exit_code or error.signal_name}; "
+                "every worker was stopped"
+            ) from None
+        except KeyboardInterrupt:  # a second Ctrl-C: stop them now
+            for process in context.processes:
+                if process.is_alive():
+                    process.terminate()
+            raise
+
+
+def _first_failure(folder: str) -> str | None:
+    """The message of the worker that failed first (time.monotonic is one clock for all)."""
+    failures = []
+    for name in os.listdir(folder):
+        if name.startswith("failed-"):
+            with open(os.path.join(folder, name)) as file:
+                when, _, message = file.read().partition("\n")
+            failures.append((float(when), message))
+    return min(failures)[1] if failures else None
+
+
+def _stopped_at(folder: str) -> str:
+
+    try:
+        with open(os.path.join(folder, "stopped")) as file:
+            return f" after step {file.read().strip()}"
+    except OSError:
+        return ""
+
+
+def _worker(*args: object) -> None:
+    from gradcli.ddp.worker import worker
+
+    worker(*args)  # type: ignore[arg-type]
+
+
+def _report(folder: str) -> None:
+    """How the workers ended, when none of them failed."""
+    if os.path.exists(os.path.join(folder, "closed")):
+        raise BrokenPipeError  # the command line ends quietly with 141
+    diverged = _read(folder, "diverged")
+    if diverged is not None:
+        raise Diverged(diverged)
+    if os.path.exists(os.path.join(folder, "stopped")):
+        raise Interrupted(f"the workers stopped together{_stopped_at(folder)}")
+
+
+def _read(folder: str, name: str) -> str | None:
+    try:
+        with open(os.path.join(folder, name)) as file:
+            return file.read().strip()
+    except OSError:
+        return None
+
+
+def _first_failure(folder: str) -> str | None:
+    """The message of the worker that failed first (time.monotonic is one clock for all)."""
+    failures = []
+    for name in os.listdir(folder):
+        if name.startswith("failed-"):
+            with open(os.path.join(folder, name)) as file:
+                when, _, message = file.read().partition("\n")
+            failures.append((float(when), message))
+    return min(failures)[1] if failures else None
+
+
+def _stopped_at(folder: str) -> str:
+    step = _read(folder, "stopped")
+    return f" after step {step}" if step else ""

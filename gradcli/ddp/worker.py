@@ -1,0 +1,305 @@
+"""One worker of ``gradcli ddp``: the training loop of every command, plus what a rank adds.
+
+Each rank builds the problem, keeps its shard of the data and runs ``Training`` — the loop
+of ``optim`` and ``manual`` — with four hooks:
+
+- ``forward``: ``DistributedDataParallel``'s wrapper on ``--path ddp`` (it averages the
+  gradients during ``backward()``);
+- ``after_backward``: on ``--path manual``, keep this rank's own gradient, then average by
+  hand: ``all_reduce(grad, SUM)``, ``grad /= world_size``;
+- ``before_update``: on ``--path ddp``, for a step that is shown, this rank's own gradient
+  (DDP averaged it away), from a second backward of the unwrapped model;
+- ``should_stop`` and ``agree``: Ctrl-C and divergence decided by all ranks together, so
+  that every rank stops after the same step and gathers the same steps.
+
+Each shown step's record is the loop's own, completed on rank 0 with every rank's loss and
+gradient and how far the ranks' parameters differ, and rendered by the usual sinks.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import os
+import signal
+import sys
+import time
+from dataclasses import replace
+from datetime import timedelta
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from torch import Tensor, nn
+
+from gradcli import optimizers, problems
+from gradcli._startup import collector, threads
+from gradcli.ddp.launch import DdpOptions, tolerance
+from gradcli.errors import Diverged, GradcliError, Interrupted
+from gradcli.records import RankRecord, StepRecord, values_of
+from gradcli.render import make_sink
+from gradcli.spec import RunSpec
+from gradcli.train.interrupt import interruptible
+from gradcli.train.loop import Training
+from gradcli.train.setup import RunInfo, resolve_device
+from gradcli.train.updates import ManualUpdate, OptimUpdate
+
+
+def worker(
+    rank: int, world: int, spec: RunSpec, options: DdpOptions, init: str, stop: Any = None
+) -> None:
+    """One rank: its shard, its gradient, the average, the update; rank 0 reports."""
+    if stop is not None:  # spawned by launch(), which owns Ctrl-C
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # what torchrun sets, so that a user's model can tell the ranks apart either way
+    os.environ.update(RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank))
+    folder = os.path.dirname(init.removeprefix("file://")) if init.startswith("file:") else None
+    device = resolve_device(spec.device)
+    backend = "nccl" if device.type == "cuda" else "gloo"
+    if device.type == "cuda":
+        device = torch.device("cuda", rank % torch.cuda.device_count())
+        torch.cuda.set_device(device)
+    dist.init_process_group(
+        backend,
+        init_method=init,
+        rank=rank,
+        world_size=world,
+        timeout=timedelta(seconds=options.timeout),
+    )
+    try:
+        _train(rank, world, spec, options, device, stop, folder)
+    except (Interrupted, Diverged) as ended:
+        if stop is None:
+            raise  # under torchrun: the CLI says it and exits 130 or 3
+        if rank == 0 and folder is not None:  # the launcher reports it
+            news = ("stopped", str(ended.step)) if isinstance(ended, Stopped) else None
+            news = news or ("diverged", str(ended))
+            _tell(folder, *news)
+    except Exception as error:
+        # When one worker fails, its peers fail next, inside a collective ("connection reset
+        # by peer"). Note when each failed, so the launcher can report the first: the cause.
+        if folder is not None:
+            first = str(error).strip().splitlines()[0] if str(error).strip() else ""
+            _tell(folder, f"failed-{rank}", f"{time.monotonic()}\n{first or type(error).__name__}")
+        raise
+    finally:
+        dist.destroy_process_group()
+
+
+def _tell(folder: str, name: str, text: str) -> None:
+    with open(os.path.join(folder, name), "w") as file:
+        file.write(text)
+
+
+class Stopped(Interrupted):
+    def __init__(self, step: int, steps: int) -> None:
+        super().__init__(f"stopped after step {step} of {steps}")
+        self.step = step
+
+
+def _flat(tensors: list[Tensor]) -> Tensor:
+    return torch.cat([t.detach().reshape(-1) for t in tensors])
+
+
+def _unflatten(flat: Tensor, params: list[nn.Parameter]) -> list[Tensor]:
+    return [
+        t.view(p.shape)
+        for t, p in zip(flat.split([p.numel() for p in params]), params, strict=True)
+    ]
+
+
+def _train(
+    rank: int,
+    world: int,
+    spec: RunSpec,
+    options: DdpOptions,
+    device: torch.device,
+    stop_event: Any,
+    folder: str | None,
+) -> None:
+    dtype = getattr(torch, spec.dtype)
+    model = problems.build(spec.model, seed=spec.seed, dtype=dtype, device=device)
+    threads.suit(model, device)  # each worker: one thread for a small model
+
+    optimizer = spec.optimizer_info
+    lr = optimizers.default_lr(optimizer, spec.model, model) if spec.lr is None else spec.lr
+    params = list(model.parameters())
+    names = [n for n, _ in model.named_parameters()]
+    hyper = spec.hyperparameters()
+    own_grads: list[Tensor] = []  # this rank's gradient of the current step, before averaging
+
+    def average_by_hand() -> None:
+        own_grads[:] = [p.grad.detach().clone() for p in params]  # type: ignore[union-attr]
+        for p in params:  # sum over ranks, divide by their number
+            dist.all_reduce(p.grad, op=dist.ReduceOp.SUM)  # type: ignore[arg-type]
+            p.grad.div_(world)  # type: ignore[union-attr]
+
+    def own_gradient(step: int, shown: bool) -> None:
+        if shown:  # DDP already averaged: this rank's own gradient, from its own shard
+            own_grads[:] = [g.detach() for g in torch.autograd.grad(model(), params)]
+
+    update: ManualUpdate | OptimUpdate
+    if options.path == "ddp":
+        from torch.nn.parallel import DistributedDataParallel
+
+        # The data are buffers and differ by rank: DDP must not broadcast rank 0's over them
+        # (it does at construction, and before every forward unless told not to), so the
+        # shard is taken after wrapping.
+        takes = inspect.signature(DistributedDataParallel.__init__).parameters
+        no_sync = (
+            {"forward_sync_buffers": False}
+            if "forward_sync_buffers" in takes
+            else {"broadcast_buffers": False}
+        )  # the name before torch 2.11
+        wrapped = DistributedDataParallel(model, **no_sync)
+        update = OptimUpdate(params, optimizer, lr, hyper)
+        hooks: dict[str, Any] = {"forward": wrapped, "before_update": own_gradient}
+    else:
+        update = ManualUpdate(params, optimizer, lr, hyper)
+        hooks = {"after_backward": average_by_hand}
+    model.shard(rank, world)  # type: ignore[operator]
+
+    sink = make_sink(spec.output) if rank == 0 else None
+    closed = False  # rank 0's reader went away: every rank stops after this step
+
+    with interruptible() as interrupt:
+
+        def should_stop() -> bool:
+            asked = closed or interrupt.is_set() or bool(stop_event and stop_event.is_set())
+            return _any_rank(asked, device)
+
+        training = Training(
+            model,
+            update,
+            spec.steps,
+            spec.shows,
+            should_stop=should_stop,
+            agree=lambda finite: not _any_rank(not finite, device),
+            **hooks,
+        )
+        if sink is not None:
+            sink.start(
+                RunInfo(
+                    "ddp",
+                    spec.model,
+                    spec.optimizer,
+                    lr,
+                    hyper,
+                    str(device),
+                    spec.dtype,
+                    spec.steps,
+                )
+            )
+        collector.resume()  # start-up is over (also in a process that torchrun started)
+        for record in training:
+            whole = _gather(rank, world, record, names, params, own_grads, device)
+            if sink is not None and whole is not None and not closed:
+                try:
+                    sink.step(whole)
+                except BrokenPipeError:
+                    closed = True
+                    _quiet_stdout(folder)
+    if closed:
+        return
+    if training.diverged is not None:
+        raise Diverged(f"{training.diverged}; try a smaller --lr (this run used {lr:g})")
+    if training.stopped_at is not None:
+        raise Stopped(training.stopped_at, spec.steps)
+    if rank == 0:
+        _compare_with_single_process(spec, options, world, model, lr)
+
+
+def _any_rank(flag: bool, device: torch.device) -> bool:
+    """Whether ``flag`` is true on at least one rank (a collective: every rank calls it)."""
+    value = torch.tensor([1.0 if flag else 0.0], device=device)
+    dist.all_reduce(value, op=dist.ReduceOp.MAX)
+    return bool(value.item())
+
+
+def _quiet_stdout(folder: str | None) -> None:
+    """stdout's reader went away: tell the launcher, and drop what is still buffered."""
+    if folder is not None:
+        _tell(folder, "closed", "")
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+
+
+def _gather(
+    rank: int,
+    world: int,
+    record: StepRecord,
+    names: list[str],
+    params: list[nn.Parameter],
+    own_grads: list[Tensor],
+    device: torch.device,
+) -> StepRecord | None:
+    """Bring every rank's loss, own gradient and parameters to rank 0; there, the record
+    with the ranks' part filled in (elsewhere None)."""
+    pieces = [_flat(list(params))]
+    if record.step > 0:
+        loss = torch.tensor([record.loss or 0.0], dtype=torch.float64, device=device)
+        pieces = [loss, _flat(own_grads), *pieces]
+    mine = torch.cat([p.to(torch.float64) for p in pieces])
+    everyone = [torch.empty_like(mine) for _ in range(world)] if rank == 0 else None
+    dist.gather(mine, everyone, dst=0)
+    if everyone is None:
+        return None
+    everyone = [e.cpu() for e in everyone]
+    count = sum(p.numel() for p in params)
+    values_at = 0 if record.step == 0 else 1 + count
+    rank_params = [e[values_at : values_at + count] for e in everyone]
+    spread = max(float((r - rank_params[0]).abs().max()) for r in rank_params)
+    if record.step == 0:
+        return replace(record, ranks=(), max_param_diff_across_ranks=spread)
+    ranks = tuple(
+        RankRecord(
+            r,
+            float(e[0]),
+            {
+                n: values_of(g)
+                for n, g in zip(names, _unflatten(e[1 : 1 + count], params), strict=True)
+            },
+        )
+        for r, e in enumerate(everyone)
+    )
+    mean = math.fsum(r.loss for r in ranks) / world
+    return replace(record, loss=mean, ranks=ranks, max_param_diff_across_ranks=spread)
+
+
+def _compare_with_single_process(
+    spec: RunSpec, options: DdpOptions, world: int, model: nn.Module, lr: float
+) -> None:
+    """Train the whole problem in this one process and say how close the workers came."""
+    from gradcli.train.setup import prepare
+
+    single, _ = prepare(
+        replace(
+            spec,
+            every=max(spec.steps, 1),
+            lr=lr,
+            save=None,
+            resume=None,
+            state=False,
+            explain=False,
+        ),
+        "manual" if options.path == "manual" else "optim",
+    )
+    for _ in single:
+        pass
+    gap = max(
+        float((a.detach().double().cpu() - b.detach().double().cpu()).abs().max())
+        for a, b in zip(model.parameters(), single.problem.parameters(), strict=True)
+    )
+    limit = tolerance(spec.dtype)
+    within = gap <= limit  # (False for NaN too)
+    steps = f"{spec.steps} step" + ("" if spec.steps == 1 else "s")
+    spec.output.say(
+        f"gradcli: ddp ({options.path}, {world} workers) vs one process on the "
+        f"full batch: max |difference| {gap:.3g} after {steps}, "
+        f"{'within' if within else 'OUTSIDE'} the tolerance {limit:g} for {spec.dtype}"
+    )
+    if not within:
+        raise GradcliError(
+            f"the distributed run drifted {gap:.3g} from single-process "
+            f"training, more than {limit:g}"
+        )
