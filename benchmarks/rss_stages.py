@@ -36,12 +36,13 @@ stage("import torch")
 device = torch.device(args.device)
 torch.zeros(1, device=device)
 stage("device ready")
-from gradcli import problems  # noqa: E402
+from gradcli import optimizers, problems  # noqa: E402
 
 if args.path == "twin":  # the loop of twins/train.py, SGD
     model = problems.build(args.model, seed=0, dtype=torch.float32, device=device)
     stage("problem built")
-    optimizer = torch.optim.SGD(model.parameters(), lr=problems.default_lr(model, "sgd"))
+    lr = optimizers.default_lr(optimizers.find("sgd"), args.model, model)
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr)
     stage("optimizer built")
     for step in range(args.steps):
         optimizer.zero_grad()

@@ -11,7 +11,7 @@ import sys
 
 import torch
 
-from gradcli import problems
+from gradcli import optimizers, problems
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--model", default="linear")
@@ -21,7 +21,7 @@ parser.add_argument("--device", default="cpu")
 args = parser.parse_args()
 
 model = problems.build(args.model, seed=0, dtype=torch.float32, device=torch.device(args.device))
-lr = problems.default_lr(model, args.optimizer)
+lr = optimizers.default_lr(optimizers.find(args.optimizer), args.model, model)
 optimizer = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam}[args.optimizer](
     model.parameters(), lr=lr
 )
