@@ -9,15 +9,17 @@ and pipes get none).
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 if TYPE_CHECKING:
     from rich.console import Console
+    from rich.progress import Progress as RichProgress
 
 MACHINE_FORMATS = ("jsonl", "csv", "tsv")
 
@@ -36,6 +38,8 @@ class Output:
 
     def console(self, stream: TextIO) -> Console:
         PipeConsole = _pipe_console()
+        if not stream.isatty():  # a file or a pipe: rich's padding at the ends of lines goes
+            stream = _Trimmed(stream)  # type: ignore[assignment]
         if self.color is False or (self.color is None and os.environ.get("NO_COLOR")):
             return PipeConsole(file=stream, color_system=None, highlight=False)
         if self.color:
@@ -50,9 +54,11 @@ class Output:
     @contextmanager
     def progress(self, total: int, description: str, *, thinned: bool) -> Iterator[Progress]:
         """A progress bar on stderr, only where it helps: stderr is an interactive terminal,
-        and the steps themselves are not all being printed there (``--every`` or a pipe)."""
-        to_terminal = self.resolved_format() == "table" and sys.stdout.isatty()
-        if self.quiet or not sys.stderr.isatty() or (to_terminal and not thinned) or total == 0:
+        and the steps themselves are not all being printed (``--every``, or stdout is not a
+        terminal). Where stdout is a terminal too, the bar steps aside for each step printed
+        there (``Progress.aside``), so a table never starts on the bar's line."""
+        shared = sys.stdout.isatty()
+        if self.quiet or not sys.stderr.isatty() or (shared and not thinned) or total == 0:
             yield Progress()  # (decided before rich is imported: pipelines never pay for it)
             return
         stderr = self.console(sys.stderr)
@@ -72,18 +78,56 @@ class Output:
             transient=True,
         ) as bar:
             task = bar.add_task(description, total=total)
-            yield Progress(lambda step: bar.update(task, completed=step))
+            yield Progress(lambda step: bar.update(task, completed=step), bar if shared else None)
 
 
 class Progress:
     """Told each finished step; does nothing unless a bar is showing."""
 
-    def __init__(self, update: object = None) -> None:
+    def __init__(self, update: object = None, bar: RichProgress | None = None) -> None:
         self.update = update
+        self.bar = bar  # a bar on the terminal that stdout writes to as well
 
     def __call__(self, step: int) -> None:
         if callable(self.update):
             self.update(step)
+
+    @contextmanager
+    def aside(self) -> Iterator[None]:
+        """Write to stdout with the bar out of the way: it is erased before, and drawn again
+        below what was written (the bar and the data share the screen, not the stream)."""
+        if self.bar is None:
+            yield
+            return
+        self.bar.stop()  # transient: the bar's lines are erased
+        try:
+            yield
+        finally:
+            sys.stdout.flush()
+            self.bar.start()
+
+
+class _Trimmed:
+    """A text stream that drops the spaces at the end of every line written to it (rich pads
+    each line of a table to the table's width; in a file they are noise for diff and grep).
+    Spaces at the end of a write are held back until the next write shows what follows."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.spaces = ""
+
+    def write(self, text: str) -> int:
+        held = self.spaces + text
+        body = held.rstrip(" ")
+        self.spaces = held[len(body) :]
+        self.stream.write(_TRAILING.sub(lambda m: m.group().replace(" ", ""), body))
+        return len(text)
+
+    def __getattr__(self, name: str) -> Any:  # flush, isatty, encoding, fileno, ...
+        return getattr(self.stream, name)
+
+
+_TRAILING = re.compile(r"(?:\x1b\[[0-9;]*m| )+(?=\n)")  # spaces, and styles among them
 
 
 @cache

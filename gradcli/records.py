@@ -2,6 +2,8 @@
 
 A tensor of at most ``SMALL`` elements is recorded element by element; a larger one as
 statistics (L2 norm, mean, min, max). All numbers of a step leave the device in one copy.
+A sparse gradient (``nn.Embedding(sparse=True)``) or state tensor is recorded as its dense
+form: the zeros it leaves out are part of the parameter's gradient.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from functools import partial
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -57,7 +60,9 @@ class StepRecord:
     """Step t ≥ 1: ``loss`` at the parameters before the update; step 0: initial parameters,
     ``loss`` None. ``explain``: the update of each parameter's first element, in numbers.
     ``gradcli ddp`` adds each rank's own loss and gradient (``ranks``; ``loss`` is then their
-    mean and a parameter's ``grad`` the average) and how far the ranks' parameters differ."""
+    mean and a parameter's ``grad`` the average) and how far the ranks' parameters differ.
+    ``evaluations``: how many times an optimizer that evaluates the loss itself (LBFGS) did
+    so in this step, the first (whose loss and gradient the record shows) included."""
 
     step: int
     loss: float | None
@@ -65,6 +70,7 @@ class StepRecord:
     explain: tuple[str, ...] = ()
     ranks: tuple[RankRecord, ...] | None = None
     max_param_diff_across_ranks: float | None = None
+    evaluations: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +142,29 @@ class _Reader:
         return self.take(count) if count <= SMALL else Stats(*self.take(4))
 
 
+def dense(t: Tensor) -> Tensor:
+    """``t`` itself, or its dense form if it is sparse."""
+    return t.to_dense() if t.is_sparse else t
+
+
+def state_tensor(value: object) -> Tensor:
+    """A state value as one tensor, for the record: a tensor as it is (dense), a number as
+    one element, a list (LBFGS's history) as its items' elements one after another (None
+    items left out)."""
+    if isinstance(value, Tensor):
+        return dense(value)
+    if isinstance(value, list | tuple):
+        items = [state_tensor(v).detach().reshape(-1) for v in value if v is not None]
+        if not items:
+            return torch.zeros(0, dtype=torch.float64)
+        return torch.cat([item.to(items[0].device, torch.float64) for item in items])
+    return torch.tensor([float(value)], dtype=torch.float64)  # type: ignore[arg-type]
+
+
+def _state_tensors(states: list[dict[str, Any]]) -> list[dict[str, Tensor]]:
+    return [{key: state_tensor(value) for key, value in state.items()} for state in states]
+
+
 def values_of(t: Tensor) -> Values:
     """One tensor's elements (small) or statistics (large), with a copy of its own."""
     copy = HostCopy()
@@ -151,10 +180,11 @@ def measure(
     loss: Tensor | None = None,
     grads: list[Tensor | None] | None = None,
     before: list[Tensor] | None = None,
-    states: list[dict[str, Tensor]] | None = None,
+    states: list[dict[str, Any]] | None = None,
 ) -> StepRecord:
     """The record of ``step`` from the parameters after it and, for t ≥ 1, the loss, the
     gradients and the parameters before the update (and the optimizer state after it)."""
+    states = None if states is None else _state_tensors(states)
     copy = HostCopy()
     if loss is not None:
         copy.add(loss)
@@ -163,7 +193,7 @@ def measure(
         if before is not None and grads is not None:
             grad = grads[i]
             if grad is not None:
-                copy.add(grad)
+                copy.add(dense(grad))
             if param.numel() <= SMALL:  # old values; subtracted on the host, exactly
                 copy.add(before[i])
             else:
@@ -269,11 +299,12 @@ class Recorder:
         loss: Tensor,
         grads: list[Tensor | None],
         snapshot: Snapshot,
-        states: list[dict[str, Tensor]] | None = None,
+        states: list[dict[str, Any]] | None = None,
     ) -> StepRecord:
         """The record of ``step``: the loss and gradients before the update, the parameters
-        after it, and the update between them."""
-        if (snapshot.flat is None and self.seg) or any(g is None for g in grads):
+        after it, and the update between them. A step with a missing or a sparse gradient
+        takes the general path, ``measure()``."""
+        if (snapshot.flat is None and self.seg) or any(g is None or g.is_sparse for g in grads):
             return measure(
                 step,
                 self.names,
@@ -339,6 +370,7 @@ class Recorder:
 
         state_values = None
         if states is not None:
+            states = _state_tensors(states)
             copy = HostCopy()
             for state in states:
                 for value in state.values():

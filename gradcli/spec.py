@@ -23,6 +23,7 @@ MODELS: dict[str, str] = {
     "seed": "w = [1, 2, 3], loss = mean(w): the classic example, constant gradient 1/3",
     "mlp": "2-16-16-2 tanh MLP classifying two moons, cross-entropy loss",
     "rosenbrock": "a point starting at (-2, 2) on the Rosenbrock function",
+    "embedding": "nn.Embedding(10, 3, sparse=True) fitted to target vectors: sparse gradients",
 }
 PITFALLS: dict[str, str] = {
     "data-zero": "zeroing the weights instead of the gradients: the weights collapse to −lr·grad",
@@ -32,6 +33,8 @@ PITFALLS: dict[str, str] = {
     "set-to-none": "zero_grad() sets .grad to None by default (since torch 2.0), not to zeros",
     "variable": "torch.autograd.Variable is a no-op today: requires_grad on a tensor matters",
 }
+DDP_MODELS = ("linear", "mlp")  # the built-ins that own a data set to shard
+SPARSE_MODELS = ("embedding",)  # the built-ins whose gradients are sparse
 DTYPES = ("float32", "float64")
 FORMATS = ("auto", "table", "jsonl", "csv", "tsv")
 PATHS = ("manual", "optim")
@@ -117,10 +120,21 @@ def _number(
         raise GradcliError(f"{_option(name)} must be {allowed}, got {value!r}")
 
 
+def check_model(model: str, builtins: tuple[str, ...] = tuple(MODELS)) -> None:
+    """A built-in's name, or ``module:factory`` / ``file.py:factory`` (checked when loaded)."""
+    if ":" in model or model in builtins:
+        return
+    if model.endswith(".py") or "/" in model or "." in model:  # a file or module, no factory
+        raise GradcliError(
+            f"--model {model}: name the function that builds the model too, as "
+            f"{model}:FACTORY (FACTORY() returns the nn.Module)"
+        )
+    _choice("model", model, {**dict.fromkeys(builtins, ""), "module:factory": ""})
+
+
 def validate(spec: RunSpec) -> RunSpec:
     """Check every field of ``spec``; raise GradcliError naming the first bad one."""
-    if ":" not in spec.model:  # else a user's factory, loaded (and checked) with torch
-        _choice("model", spec.model, {**MODELS, "module:factory": ""})
+    check_model(spec.model)  # a user's factory is loaded (and checked) with torch
 
     optimizers.find(spec.optimizer)
     _choice("dtype", spec.dtype, DTYPES)
@@ -248,7 +262,8 @@ def choose_optimizer(
             parts[part] = _checked(_option(option), h.allowed.parts[part], value)  # type: ignore[union-attr]
             settings[h.name] = _checked(_option(option), h.allowed, tuple(parts))
     if optimizer.check is not None:
-        wrong = optimizer.check({**optimizer.defaults, **settings})
+        given_lr = {} if lr is None else {"lr": lr}  # (SparseAdam refuses lr = 0)
+        wrong = optimizer.check({**optimizer.defaults, **settings, **given_lr})
         if wrong:
             raise GradcliError(f"--optimizer {optimizer.name}: {wrong}")
     return optimizer.name, lr, settings
@@ -259,11 +274,25 @@ def _does_not_apply(option: str, to: str) -> GradcliError:
     return GradcliError(f"{_option(option)} does not apply to {to} (it applies to: {users})")
 
 
-def split_optimizers(values: list[str] | None) -> list[str]:
+def runs_on(optimizer: Optimizer, model: str) -> bool:
+    """Whether torch's optimizer takes the gradients of built-in ``model`` at its defaults
+    (a user's model counts as dense here; it is checked when built)."""
+    return optimizer.refuses(model in SPARSE_MODELS, optimizer.defaults) is None
+
+
+def split_optimizers(values: list[str] | None, model: str = "linear") -> list[str]:
     """``-o sgd,adam -o 'SGD(lr=0.1, momentum=0.9)'`` → one text per run: commas separate
-    runs outside parentheses only. None given → every optimizer in the catalog."""
+    runs outside parentheses only. None given → the classics: SGD, Adam, AdamW, RMSprop and
+    Adagrad (``compared_by_default`` in their modules; ``-o all`` runs every optimizer);
+    either way only those that take ``model``'s gradients (dense or sparse)."""
     if not values:
-        return optimizers.names()
+        return [
+            o.name
+            for o in optimizers.catalog().values()
+            if o.compared_by_default and runs_on(o, model)
+        ]
+    if [v.strip().lower() for v in values] == ["all"]:
+        return [o.name for o in optimizers.catalog().values() if runs_on(o, model)]
     texts = []
     for value in values:
         depth, start = 0, 0
@@ -328,8 +357,7 @@ def specs_for_compare(
         if value is not None and option != "lr" and not takes & {o.name for o in chosen}:
             names = ",".join(dict.fromkeys(o.name for o in chosen))
             raise _does_not_apply(option, f"any of --optimizer {names}")
-    if tol is not None and not math.isfinite(tol):
-        raise GradcliError(f"--tol must be a finite number, got {tol!r}")
+    _number("tol", tol, 0.0)  # a loss level; a negative one would read as "never"
     specs = []
     for text in texts:
         name, lr, settings = choose_optimizer(text, flags, strict=False)

@@ -24,7 +24,7 @@ from gradcli.optimizers.catalog import (
     Real,
     Several,
 )
-from gradcli.spec import MODELS, RunSpec
+from gradcli.spec import MODELS, SPARSE_MODELS, RunSpec, runs_on
 
 # Where a run of 50 steps on the built-in problems stays finite and still does something.
 TYPICAL = {
@@ -37,6 +37,28 @@ TYPICAL = {
     "beta2": (0.5, 0.9999),
     "momentum": (0.0, 0.95),
     "alpha": (0.5, 0.999),
+    "lambd": (0.0, 0.5),  # ASGD
+    "t0": (0.0, 60.0),  # ASGD: mostly below 50 steps, so the averaging (μ < 1) runs too
+    "etaplus": (1.0, 2.0),  # Rprop: η+ > 1 (torch's default 1.2)
+    "step_sizes": (0.0, 1.0),  # Rprop: both bounds, drawn with Δ_min <= Δ_max
+    "momentum_decay": (0.0, 0.1),  # NAdam: torch's default 4e-3; 0 keeps μ_t = β1/2
+    "beta2_decay": (-1.0, 0.0),  # Adafactor: β̂2 = 1 − t^τ (torch's default −0.8)
+    "d": (1.0, 4.0),  # Adafactor: the clipping threshold on RMS(u) (torch's default 1)
+    "ns_steps": (1, 8),  # Muon: Newton–Schulz steps (torch's default 5)
+    # LBFGS: a few iterations and evaluations a step (torch's 20 and 25 make examples slow)
+    "max_iter": (1, 4),
+    "max_eval": (1, 6),
+    "history_size": (1, 8),  # below the iterations of a run, so the oldest pairs go too
+    "tolerance_grad": (0.0, 1e-5),
+    "tolerance_change": (0.0, 1e-5),
+}
+# Keywords always drawn (from TYPICAL), never left at torch's default: LBFGS's max_iter.
+ALWAYS = {"max_iter"}
+# Tuples whose parts only work together: drawn from these.
+CHOSEN = {
+    # Muon: torch's (Keller Jordan's) quintic, and two whose fixed point σ = 1 is stable
+    # (p(1) = 1, p'(1) = 0), the classical 15/8, −10/8, 3/8 among them.
+    "ns_coefficients": [(3.4445, -4.775, 2.0315), (1.875, -1.25, 0.375), (2.0, -1.5, 0.5)],
 }
 
 
@@ -59,6 +81,8 @@ def value_of(h: Hyperparameter, name: str | None = None, allowed=None):
     """A strategy for the values of ``h`` (or of one of its parts)."""
     name = name or h.name
     allowed = allowed or h.allowed
+    if name in CHOSEN:
+        return st.sampled_from(CHOSEN[name])
     if isinstance(allowed, Flag):
         return st.booleans()
     if isinstance(allowed, Choice):
@@ -89,7 +113,7 @@ def settings(draw, optimizer: Optimizer):
     them together."""
     chosen = {}
     for h in optimizer.hyperparameters:
-        if h.name != "maximize" and draw(st.booleans()):
+        if h.name != "maximize" and (h.name in ALWAYS or draw(st.booleans())):
             chosen[h.name] = draw(value_of(h))
     if optimizer.check is not None:
         assume(optimizer.check({**optimizer.defaults, **chosen}) is None)
@@ -98,14 +122,20 @@ def settings(draw, optimizer: Optimizer):
 
 @st.composite
 def run_specs(draw, names=None, models=None, steps: int = 50):
-    """A run of any optimizer on any problem: its settings, lr, dtype and seed."""
+    """A run of any optimizer on any problem whose gradients it takes (dense or sparse):
+    its settings, lr, dtype and seed."""
     optimizer = catalog()[draw(st.sampled_from(names or list(catalog())))]
+    runnable = [m for m in models or sorted(MODELS) if runs_on(optimizer, m)]
+    assume(runnable)
+    model = draw(st.sampled_from(runnable))
     chosen = draw(settings(optimizer))
     maximize = optimizer.hyperparameter("maximize") is not None and draw(st.booleans())
     if maximize:
         chosen["maximize"] = True
+    # (SGD and Adagrad take sparse gradients only without weight decay)
+    assume(optimizer.refuses(model in SPARSE_MODELS, {**optimizer.defaults, **chosen}) is None)
     return RunSpec(
-        model=draw(st.sampled_from(models or sorted(MODELS))),
+        model=model,
         optimizer=optimizer.name,
         settings=chosen,
         dtype=draw(st.sampled_from(["float32", "float64"])),

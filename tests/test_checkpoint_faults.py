@@ -383,12 +383,19 @@ FOREIGN = [
     (
         "state-value-list",
         lambda c: c["update_state"][0].update(exp_avg=[0.0, 0.0, 0.0]),
-        INVALID + "update_state[0]['exp_avg'] is a list, not a dense tensor",
+        "optimizer state 'exp_avg' of parameter #0 is a list, not a tensor",
     ),
     (
         "state-value-sparse",
         lambda c: c["update_state"][0].update(exp_avg=torch.zeros(3).to_sparse()),
-        INVALID + "update_state[0]['exp_avg'] is a sparse_coo float32 tensor of shape [3] on cpu",
+        "optimizer state 'exp_avg' of parameter #0 is a sparse_coo float32 tensor of shape [3] "
+        "on cpu, not a dense tensor",
+    ),
+    (
+        "state-unknown-key",
+        lambda c: c["update_state"][0].update(momentum_buffer=torch.zeros(3)),
+        "optimizer state 'momentum_buffer' of parameter #0 is a float32 tensor of shape [3] on "
+        "cpu, not one of the keys exp_avg, exp_avg_sq, max_exp_avg_sq, step",
     ),
     (
         "state-value-float64",
@@ -400,7 +407,7 @@ FOREIGN = [
         "state-step-vector",
         lambda c: c["update_state"][0].update(step=torch.ones(3)),
         "optimizer state 'step' of parameter #0 is a float32 tensor of shape [3] on cpu, "
-        "not a floating-point scalar",
+        "not a scalar",
     ),
     ("model-list", lambda c: c.update(model=[torch.zeros(3)]), INVALID + "model is a list"),
     (

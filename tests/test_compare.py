@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from conftest import jsonl
 
 from gradcli.optimizers import catalog
-from gradcli.spec import RunSpec
+from gradcli.spec import RunSpec, runs_on
 from gradcli.train.compare import Comparison, gaps
 
 
@@ -41,11 +43,23 @@ def test_table_and_plot(invoke):
     result = invoke("compare", "-m", "rosenbrock", "--steps", "50", "--tol", "10", "-f", "table")
     assert result.exit_code == 0
     out = result.stdout
-    for optimizer in catalog():
+    classics = ["adagrad", "adam", "adamw", "rmsprop", "sgd"]  # no -o: these five
+    assert classics == [o.name for o in catalog().values() if o.compared_by_default]
+    for optimizer in classics:
         assert f"  {optimizer} " in out
-    assert out.count("0 (bit-identical)") == len(catalog())
+    assert out.count("0 (bit-identical)") == len(classics)
     assert "loss (log scale)" in out and "step" in out
     assert "• adagrad   + adam   x adamw   * rmsprop   o sgd" in out
+
+
+def test_steps_to_tol_column_only_with_tol(invoke):
+    """Without --tol the column would show — for every run, which reads as "never"."""
+    args = ["compare", "-m", "seed", "-o", "sgd,adam", "--steps", "3", "-f", "table"]
+    without = invoke(*args).stdout
+    assert "steps to tol" not in without and "—" not in without
+    with_tol = invoke(*args, "--tol", "1.999").stdout.splitlines()
+    header = next(line for line in with_tol if "optimizer" in line)
+    assert re.split(r"\s{2,}", header.strip())[4] == "steps to tol"
 
 
 def test_steps_to_tol_counts_updates_until_the_loss_is_below_it():
@@ -97,9 +111,11 @@ COMPARE_ERRORS = [
     (["-o", "sgd,lion"], "--optimizer: unknown optimizer 'lion'"),
     (
         ["-o", "sgd", "--beta1", "0.5"],
-        "--beta1 does not apply to any of --optimizer sgd (it applies to: adam, adamw)",
+        "--beta1 does not apply to any of --optimizer sgd "
+        "(it applies to: adam, adamax, adamw, nadam, radam, sparseadam)",
     ),
-    (["--tol", "nan"], "--tol must be a finite number, got nan"),
+    (["--tol", "nan"], "--tol must be a finite number >= 0, got nan"),
+    (["--tol", "-1"], "--tol must be a finite number >= 0, got -1.0"),
     (["-o", "rmsprop", "--impl", "fused", "--device", "cpu"], "has no fused implementation"),
 ]
 
@@ -121,3 +137,13 @@ def test_a_diverging_run_ends_compare_with_exit_3(invoke):
     assert last < 100
     assert result.stderr.startswith(f"gradcli: diverged: sgd: step {last}: the loss is ")
     assert len(result.stderr.splitlines()) == 1
+
+
+def test_all_compares_every_optimizer_bit_for_bit(invoke):
+    result = invoke("compare", "-m", "linear", "-o", "all", "--steps", "3", "-f", "jsonl")
+    assert result.exit_code == 0, result.stderr
+    records = jsonl(result.stdout)
+    # (all that take dense gradients: not SparseAdam)
+    expected = [name for name, o in catalog().items() if runs_on(o, "linear")]
+    assert [r["optimizer"] for r in records if r["step"] == 3] == expected
+    assert all(r["bit_identical"] for r in records)

@@ -222,9 +222,9 @@ def test_shipped_example_model(invoke):
         ("{dir}/absent.py:build", "no such file"),
         ("no_such_module_xyz:build", "no module named 'no_such_module_xyz'"),
         ("{file}:missing", "has no attribute 'missing'"),
-        ("{file}:not_callable", "not_callable is a int, not a callable"),
+        ("{file}:not_callable", "not_callable is an int, not a callable"),
         ("{file}:broken", "the factory raised ValueError: no data here"),
-        ("{file}:not_a_module", "the factory returned a int, not an nn.Module"),
+        ("{file}:not_a_module", "the factory returned an int, not an nn.Module"),
         ("{file}:vector", "forward() returned a tensor of shape [2], not a scalar loss"),
         ("{file}:args", "forward() must take no arguments"),
         ("{file}:frozen", "the loss does not require grad"),
@@ -234,6 +234,33 @@ def test_bad_model_factory_is_one_line(invoke, factory_file, target, fragment):
     target = target.format(dir=factory_file.parent, file=factory_file)
     one_line_error(
         invoke("optim", "--model", target, "--steps", "1"), f"--model {target}", fragment
+    )
+
+
+@pytest.mark.parametrize("target", ["mymodels:build", "mymodels.py:build"])
+def test_your_model_in_the_current_directory(tmp_path, target):
+    """`gradcli` (a console script: the current directory is not on sys.path, unlike with
+    python -m) finds ./mymodels.py by module name too, and the file finds its neighbours."""
+    (tmp_path / "mymodels.py").write_text("from helper import build\n")
+    (tmp_path / "helper.py").write_text(FACTORY)
+    console_script = [sys.executable, "-P", "-c", "from gradcli.cli import main; main()"]
+    out = subprocess.run(
+        [*console_script, "optim", "-m", target, "--steps", "1", "-f", "jsonl"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    assert [r["step"] for r in jsonl(out.stdout)] == [0, 1]
+
+
+@pytest.mark.parametrize("command", ["optim", "compare", "params", "graph"])
+@pytest.mark.parametrize("model", ["mymodels.py", "models/mymodels.py", "pkg.mymodels"])
+def test_a_model_without_its_factory_says_how_to_name_it(invoke, command, model):
+    one_line_error(
+        invoke(command, "--model", model),
+        f"--model {model}: name the function that builds the model too, as {model}:FACTORY",
     )
 
 
@@ -258,7 +285,8 @@ def test_resume_continues_byte_identically(invoke, tmp_path, path, optimizer):
         "rmsprop": ["--centered", "--momentum", "0.5"],
         "adam": ["--amsgrad"],
     }.get(optimizer, [])
-    args = [path, "-m", "mlp", "-o", optimizer, *extra, "-f", "jsonl", "--state"]
+    model = catalog()[optimizer].problem or "mlp"  # SparseAdam needs sparse gradients
+    args = [path, "-m", model, "-o", optimizer, *extra, "-f", "jsonl", "--state"]
     whole = invoke(*args, "--steps", "100").stdout
     ckpt = tmp_path / "a.pt"
     first = invoke(*args, "--steps", "50", "--save", str(ckpt))

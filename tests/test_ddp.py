@@ -265,3 +265,22 @@ def test_a_closed_pipe_ends_ddp_quietly():
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 141
     assert err == b""
+
+
+@pytest.mark.parametrize("device", ["cuda", "cuda:1"])
+def test_cuda_without_cuda_is_refused_before_any_worker_starts(invoke, monkeypatch, device):
+    import torch.multiprocessing
+
+    started = []
+
+    def start_processes(*args, **kwargs):
+        started.append(args)
+        raise RuntimeError("a worker was started")
+
+    monkeypatch.setattr(torch.multiprocessing, "start_processes", start_processes)
+    result = invoke("ddp", "--device", device, "--steps", "1")
+    assert started == []
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert result.stderr.startswith(f"gradcli: error: --device {device}: CUDA is not available")
+    assert len(result.stderr.splitlines()) == 1

@@ -199,6 +199,23 @@ def test_variable_is_a_tensor():
     assert rows[2].mistake == rows[2].correct
 
 
+@pytest.mark.parametrize("name", ["data-zero", "inplace-leaf"])
+def test_a_pitfall_that_uses_lr_says_what_it_is(invoke, name):
+    """The code reads ``lr * w.grad``; the table says which lr the numbers come from."""
+    head = invoke("pitfalls", name, "-f", "table").stdout.split("mistake")[0]
+    assert "w = torch.tensor([1., 2., 3.], requires_grad=True)" in head
+    assert f"  lr = {pitfalls.LR:g}" in head.splitlines()
+
+
+@pytest.mark.parametrize("name", ["no-zero-grad", "set-to-none"])
+def test_a_pitfall_with_an_optimizer_shows_it(invoke, name):
+    head = invoke("pitfalls", name, "-f", "table").stdout.splitlines()[1:3]
+    assert head == [
+        "  w = torch.tensor([1., 2., 3.], requires_grad=True)",
+        f"  optimizer = torch.optim.SGD([w], lr={pitfalls.LR:g})",
+    ]
+
+
 @pytest.mark.parametrize("name", list(PITFALLS))
 @pytest.mark.parametrize("fmt", ["table", "jsonl", "csv"])
 def test_every_pitfall_runs_in_every_format(invoke, name, fmt):

@@ -7,15 +7,17 @@ import torch
 from conftest import jsonl
 
 from gradcli.optimizers import catalog
+from gradcli.spec import MODELS, runs_on
 
 WRONG_OPTION = [
     (
         ["-o", "sgd", "--beta1", "0.8"],
-        "--beta1 does not apply to --optimizer sgd (it applies to: adam, adamw)",
+        "--beta1 does not apply to --optimizer sgd "
+        "(it applies to: adam, adamax, adamw, nadam, radam, sparseadam)",
     ),
     (
         ["-o", "adam", "--momentum", "0.9"],
-        "--momentum does not apply to --optimizer adam (it applies to: rmsprop, sgd)",
+        "--momentum does not apply to --optimizer adam (it applies to: muon, rmsprop, sgd)",
     ),
     (
         ["-o", "adagrad", "--centered"],
@@ -46,13 +48,20 @@ def test_an_option_the_optimizer_does_not_take_is_a_usage_error(invoke, args, me
     assert message in result.stderr
 
 
-def test_impl_is_for_the_torch_optim_path_only(invoke):
-    result = invoke("manual", "--impl", "foreach")
+def test_manual_impl_is_forloop_or_foreach_never_fused(invoke):
+    """manual writes torch's for-loop and foreach implementations by hand, not its fused
+    kernels: --impl fused is one line naming what is allowed."""
+    result = invoke("manual", "--impl", "fused")
     assert result.exit_code == 2 and result.stdout == ""
     assert result.stderr == (
-        "gradcli: error: --impl chooses torch.optim's implementation: "
-        "it applies to gradcli optim and compare\n"
+        "gradcli: error: --impl fused: gradcli manual writes torch's forloop and foreach "
+        "implementations by hand, not its fused kernels; use --impl forloop or foreach\n"
     )
+    args = ["manual", "-m", "mlp", "-o", "adam", "--steps", "3", "-f", "jsonl"]
+    by_optim = invoke("optim", *args[1:], "--impl", "foreach")
+    for impl in ("forloop", "foreach"):
+        result = invoke(*args, "--impl", impl)
+        assert result.exit_code == 0 and result.stdout == by_optim.stdout
 
 
 def test_fused_where_torch_has_none_is_a_clear_error(invoke):
@@ -71,7 +80,8 @@ def test_state_is_printed_under_torch_key_names_and_paths_agree(invoke, optimize
         "rmsprop": ["--centered", "--momentum", "0.5"],
         "adam": ["--amsgrad"],
     }.get(optimizer, [])
-    args = ["-m", "mlp", "-o", optimizer, "--steps", "5", "--state", "-f", "jsonl", *extra]
+    model = catalog()[optimizer].problem or "mlp"  # SparseAdam needs sparse gradients
+    args = ["-m", model, "-o", optimizer, "--steps", "5", "--state", "-f", "jsonl", *extra]
     manual, optim = invoke("manual", *args), invoke("optim", *args)
     assert manual.exit_code == optim.exit_code == 0
     assert manual.stdout == optim.stdout
@@ -82,6 +92,7 @@ def test_state_is_printed_under_torch_key_names_and_paths_agree(invoke, optimize
         "adamw": {"step", "exp_avg", "exp_avg_sq"},
         "rmsprop": {"step", "square_avg", "momentum_buffer", "grad_avg"},
         "adagrad": {"step", "sum"},
+        "sparseadam": {"step", "exp_avg", "exp_avg_sq"},
     }.get(optimizer)
     documented = set(catalog()[optimizer].state)  # what `gradcli optimizers NAME` lists
     for record in records[1:]:
@@ -90,7 +101,7 @@ def test_state_is_printed_under_torch_key_names_and_paths_agree(invoke, optimize
             assert expected is None or set(p["state"]) == expected
             if "step" in p["state"]:
                 assert p["state"]["step"] == [float(record["step"])]
-    assert "state" not in records[0]["params"]["net.0.weight"]
+    assert all("state" not in p for p in records[0]["params"].values())
 
 
 def test_state_table(invoke):
@@ -109,14 +120,18 @@ def test_explain_fills_the_numbers_into_the_formula(invoke):
 
 @pytest.mark.parametrize("optimizer", list(catalog()))
 def test_explain_ends_on_the_value_in_the_record(invoke, optimizer):
+    model = catalog()[optimizer].problem or "linear"
     result = invoke(
-        "optim", "-m", "linear", "-o", optimizer, "--steps", "3", "--explain", "-f", "jsonl"
+        "optim", "-m", model, "-o", optimizer, "--steps", "3", "--explain", "-f", "jsonl"
     )
-    for record in jsonl(result.stdout)[1:]:
+    records = jsonl(result.stdout)[1:]
+    assert len(records) == 3, result.stderr
+    for record in records:
         lines = record["explain"]
-        assert [line.split("[0]:")[0] for line in lines] == ["linear.weight", "linear.bias"]
+        assert [line.split("[0]:")[0] for line in lines] == list(record["params"])
         for line, p in zip(lines, record["params"].values(), strict=True):
-            assert line.endswith(f"= {p['value'][0]:.6f}")
+            if isinstance(p["value"], list):  # (a larger tensor shows statistics only)
+                assert line.endswith(f"= {p['value'][0]:.6f}")
 
 
 def test_explain_in_the_table(invoke):
@@ -151,7 +166,12 @@ def test_impl_is_really_passed_to_torch(monkeypatch):
 
 @pytest.mark.parametrize("optimizer", list(catalog()))
 def test_every_optimizer_lowers_every_loss(invoke, optimizer):
-    for model in ("linear", "mlp", "rosenbrock"):
+    """On every built-in problem whose gradients it takes (seed's loss has no minimum), with
+    the learning rate the catalog has for it."""
+    described = catalog()[optimizer]
+    models = [m for m in MODELS if m != "seed" and runs_on(described, m)]
+    assert sorted(described.lrs) == sorted(models)
+    for model in models:
         result = invoke(
             "manual",
             "-m",
@@ -168,3 +188,26 @@ def test_every_optimizer_lowers_every_loss(invoke, optimizer):
         first, final = result.stderr.split("loss ")[1].strip().split(" -> ")
         assert float(final) < 0.5 * float(first), (model, optimizer)
     assert torch.get_default_dtype() == torch.float32
+
+
+@pytest.mark.parametrize("path", ["manual", "optim"])
+def test_records_show_the_gradient_even_where_foreach_overwrites_it(invoke, path):
+    """torch's foreach SGD with Nesterov momentum writes g + μ·b into p.grad; the record
+    still shows the gradient of the loss (1/3 for every element of mean(w), every step)."""
+    result = invoke(
+        path,
+        "-m",
+        "seed",
+        "-o",
+        "SGD(momentum=0.9, nesterov=True)",
+        "--impl",
+        "foreach",
+        "--steps",
+        "3",
+        "-f",
+        "jsonl",
+    )
+    assert result.exit_code == 0, result.stderr
+    third = torch.tensor(1 / 3, dtype=torch.float32).item()
+    for record in jsonl(result.stdout)[1:]:
+        assert record["params"]["w"]["grad"] == [third] * 3

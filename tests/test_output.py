@@ -170,6 +170,38 @@ def test_help_ends_with_examples(invoke, command):
     assert all(line.startswith(f"gradcli {command}") for line in lines[-4:])
 
 
+COMMANDS = ["optim", "manual", "compare", "optimizers", "params", "graph", "pitfalls", "ddp"]
+
+
+@pytest.mark.parametrize("command", [[], *([c] for c in COMMANDS)], ids=lambda c: " ".join(c))
+def test_dash_h_is_help_everywhere(invoke, command):
+    long, short = invoke(*command, "--help"), invoke(*command, "-h")
+    assert short.exit_code == 0 and short.stderr == ""
+    assert short.stdout == long.stdout
+    assert "Usage: gradcli" in short.stdout
+
+
+def test_version_names_gradcli_torch_python_and_cuda(invoke):
+    import platform
+
+    import torch
+
+    import gradcli
+
+    result = invoke("--version")
+    assert result.exit_code == 0 and result.stderr == ""
+    assert result.stdout.splitlines() == [
+        f"gradcli {gradcli.__version__}",
+        f"torch {torch.__version__}, CUDA not available"
+        + (
+            " (a CPU-only build)"
+            if torch.version.cuda is None
+            else f" (built for CUDA {torch.version.cuda}; no GPU found)"
+        ),
+        f"Python {platform.python_version()} ({platform.python_implementation()})",
+    ]
+
+
 @pytest.mark.parametrize(
     "command", [[], ["optim"], ["manual"], ["compare"], ["params"], ["graph"], ["ddp"]]
 )
@@ -185,10 +217,46 @@ def test_help_names_values_like_argparse(invoke, command):
         for line in result.stdout.splitlines()
         if line.startswith("│ --")
     }
-    assert rows["--help"][0] == "Show"
+    assert rows["--help"][:2] == ["-h", "Show"]
     if command in (["optim"], ["manual"], ["compare"], ["ddp"]):
         assert rows["--device"][0] == "DEVICE"
         assert rows["--steps"][0] == "INT"
-        assert rows["--nesterov"][:2] == ["--no-nesterov", "Nesterov"]
+        assert rows["--nesterov"][0] == "--no-nesterov"  # Muon's is on by default
     if command:
         assert rows["--format"][:2] == ["-f", "FORMAT"]
+
+
+def _explained(invoke, *args: str) -> list[str]:
+    result = invoke("manual", *args, "--explain", "-f", "jsonl")
+    assert result.exit_code == 0, result.stderr
+    return jsonl(result.stdout)[-1]["explain"]
+
+
+def test_explain_shows_the_digits_that_tell_before_from_after(invoke):
+    """Six decimals would print 1.000000 before and after a tiny update; the line gets the
+    digits it needs to tell the two apart."""
+    assert _explained(invoke, "-m", "seed", "--lr", "1e-6", "--steps", "1") == [
+        "w[0]: θ − lr·g = 1.0000000 − 1e-06 × 0.3333333 = 0.9999996"
+    ]
+    # an update that rounds away in float32 (README: step 100 of linear) stays at six
+    assert _explained(invoke, "-m", "seed", "--steps", "1") == [
+        "w[0]: θ − lr·g = 1.000000 − 0.001 × 0.333333 = 0.999667"
+    ]
+
+
+def test_explain_puts_negative_operands_in_parentheses(invoke):
+    assert _explained(invoke, "-m", "rosenbrock", "--steps", "1") == [
+        "xy[0]: θ − lr·g = (-2.000000) − 0.001 × (-1606.000000) = -0.394000"
+    ]
+    adam = _explained(invoke, "-m", "rosenbrock", "-o", "adam", "--steps", "1")[0]
+    assert "0.001 × (-1606.000000)² = " in adam  # the square of the negative number
+
+
+def test_num_and_the_digits_of_a_line():
+    from gradcli.optimizers.formula import _digits_apart, num
+
+    assert num(-8.345218) == "(-8.345218)" and num(8.345218) == "8.345218"
+    assert num(-2.5e-7) == "(-2.5e-07)" and num(0.0) == "0.000000"
+    assert _digits_apart(1.0, 1.0) == 6
+    assert _digits_apart(1.0, 0.9999996423721313) == 7
+    assert _digits_apart(1.0, 1.0 + 2**-52) == 16  # one float64 ULP apart

@@ -210,3 +210,25 @@ def test_no_color_removes_bold_from_the_table(invoke):
     assert re.sub(r"\x1b\[[0-9;]*m", "", forced.stdout) == plain.stdout
     nocolor = invoke("optim", "-m", "seed", "--steps", "1", "-f", "table", "--color", NO_COLOR="1")
     assert "\x1b[1m" in nocolor.stdout  # the flag beats the environment
+
+
+@pytest.mark.parametrize("command", [*COMMANDS, "optimizers", "pitfalls-list", "optimizer-page"])
+def test_tables_written_to_a_file_have_no_trailing_spaces(invoke, command):
+    """rich pads every line of a table to the table's width; in a file that is noise."""
+    args = {"pitfalls-list": ["pitfalls"], "optimizer-page": ["optimizers", "adam"]}.get(
+        command, COMMANDS.get(command, [command])
+    )
+    result = invoke(*args, "-f", "table")
+    assert result.exit_code == 0
+    assert result.stdout.count("\n") > 3
+    assert [line for line in result.stdout.splitlines() if line != line.rstrip()] == []
+
+
+def test_table_summary_is_data_on_stdout_and_quiet_does_not_change_it(invoke):
+    """A table's summary is part of the table a person asked for (stdout), as README says;
+    -q only silences stderr."""
+    args = ["optim", "-m", "seed", "--steps", "2", "-f", "table"]
+    loud, quiet = invoke(*args), invoke(*args, "-q")
+    assert "summary" in loud.stdout and "loss at end" in loud.stdout
+    assert loud.stdout == quiet.stdout
+    assert loud.stderr == quiet.stderr == ""

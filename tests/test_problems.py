@@ -25,7 +25,7 @@ def test_forward_takes_nothing_and_returns_a_scalar_loss(name):
     assert all(p.dtype == torch.float64 for p in problem.parameters())
 
 
-@pytest.mark.parametrize("name", ["linear", "mlp"])
+@pytest.mark.parametrize("name", ["linear", "mlp", "embedding"])
 def test_data_are_buffers_fixed_whatever_the_seed(name):
     a = problems.build(name, seed=0, dtype=torch.float32, device=CPU)
     b = problems.build(name, seed=1, dtype=torch.float32, device=CPU)
@@ -57,7 +57,8 @@ def train(model: str, path: str = "manual"):
 
 
 @pytest.mark.parametrize(
-    ("model", "fraction"), [("linear", 0.01), ("mlp", 0.2), ("rosenbrock", 0.05), ("seed", 0.99)]
+    ("model", "fraction"),
+    [("linear", 0.01), ("mlp", 0.2), ("rosenbrock", 0.05), ("seed", 0.99), ("embedding", 0.01)],
 )
 def test_loss_falls_under_the_defaults(model, fraction):
     summary = train(model)

@@ -17,7 +17,7 @@ import sys
 from typer.testing import CliRunner
 
 from gradcli.cli import app
-for args in (["--help"], ["optim", "--help"], ["manual", "--help"], []):
+for args in (["--help"], ["-h"], ["optim", "--help"], ["manual", "-h"], ["pitfalls", "-h"], []):
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, (args, result.output)
     assert "Usage" in result.stdout
@@ -31,6 +31,27 @@ def test_help_does_not_import_torch():
         capture_output=True,
         text=True,
         check=True,
+    )
+    assert json.loads(out.stdout.splitlines()[-1]) == []
+
+
+LIST_WITHOUT_TORCH = """
+import json, sys
+from typer.testing import CliRunner
+
+from gradcli.cli import app
+for args in (["pitfalls"], ["pitfalls", "-f", "table"], ["pitfalls", "-f", "csv"]):
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, (args, result.output)
+    assert "data-zero" in result.stdout
+print(json.dumps(sorted(m for m in sys.modules if m == "torch" or m.startswith("torch."))))
+"""
+
+
+def test_the_pitfall_list_does_not_import_torch():
+    """`gradcli pitfalls` lists names and sentences: it answers at once, as --help does."""
+    out = subprocess.run(
+        [sys.executable, "-c", LIST_WITHOUT_TORCH], capture_output=True, text=True, check=True
     )
     assert json.loads(out.stdout.splitlines()[-1]) == []
 
@@ -185,3 +206,73 @@ def test_ctrl_c_stops_compare_after_the_current_step():
     last = records[-1]["step"]
     assert [r["optimizer"] for r in records[-2:]] == ["sgd", "adam"]  # both runs did it
     assert err.decode() == f"gradcli: interrupted: stopped after step {last} of 100000000\n"
+
+
+def _screen(data: bytes) -> list[str]:
+    """What a terminal shows after ``data``: enough of one (carriage return, line feed,
+    cursor up, erase line) to see where rich's bar and the tables end up."""
+    import re
+
+    lines: list[list[str]] = [[]]
+    row = col = 0
+    for match in re.finditer(r"\x1b\[([?0-9;]*)([A-Za-z])|\r|\n|[^\x1b\r\n]", data.decode()):
+        token = match.group(0)
+        if token == "\r":
+            col = 0
+        elif token == "\n":
+            row += 1
+            lines.extend([] for _ in range(row + 1 - len(lines)))
+        elif match.group(2) == "A":
+            row = max(0, row - int(match.group(1) or 1))
+        elif match.group(2) == "K":
+            del lines[row][0 if match.group(1) == "2" else col :]
+        elif match.group(2) is None:
+            line = lines[row]
+            line.extend(" " for _ in range(col + 1 - len(line)))
+            line[col] = token
+            col += 1
+    return ["".join(line).rstrip() for line in lines]
+
+
+def test_progress_bar_steps_aside_for_tables_on_the_same_terminal():
+    """stdout and stderr one terminal, --every: each table starts on a line of its own (not
+    after the bar), and no bar is left on the screen at the end."""
+    import pty
+
+    leader, follower = pty.openpty()
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONUNBUFFERED", "NO_COLOR")}
+    args = ["optim", "-m", "seed", "--steps", "100", "--every", "20", "--no-color"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gradcli", *args],
+        stdout=follower,
+        stderr=follower,
+        env={**env, "COLUMNS": "100", "TERM": "xterm"},
+    )
+    os.close(follower)
+    chunks: list[bytes] = []
+
+    def read_terminal() -> None:
+        while True:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:
+                return
+            if not chunk:
+                return
+            chunks.append(chunk)
+
+    reader = threading.Thread(target=read_terminal, daemon=True)
+    reader.start()
+    proc.wait(timeout=120)
+    reader.join(timeout=10)
+    os.close(leader)
+    raw = b"".join(chunks)
+    screen = _screen(raw)
+
+    assert proc.returncode == 0
+    assert b"0/100" in raw and "\u2501".encode() in raw  # the bar was drawn
+    titles = [line for line in screen if "step " in line and "/100" in line]
+    assert [t.split()[:2] for t in titles] == [["step", f"{n}/100"] for n in range(0, 101, 20)]
+    assert not any("\u2501" in line or "-:--:--" in line for line in screen), screen
+    assert screen[0].startswith("gradcli optim · model seed")
+    assert "summary" in screen

@@ -4,12 +4,14 @@ fallback when a parameter gets no gradient)."""
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 from torch import nn
 
 from gradcli.optimizers.sgd import SGD
-from gradcli.records import SEGMENT_MAX, SMALL, Stats
+from gradcli.records import SEGMENT_MAX, SMALL, Recorder, Stats, measure
 from gradcli.train.loop import Training
 from gradcli.train.updates import ManualUpdate
 
@@ -108,3 +110,73 @@ def test_large_tensor_buffers_are_right_at_every_step():
         assert (big.update.norm, big.update.mean, big.update.min, big.update.max) == (
             pytest.approx(stats(update), rel=1e-5)
         )
+
+
+class Lookups(nn.Module):
+    """Sparse gradients (nn.Embedding(sparse=True)) of each size class, and a dense one."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(5)
+        self.tiny = nn.Parameter(torch.randn(3))
+        self.rows = nn.Embedding(20, 4, sparse=True)  # segment_reduce's size
+        self.wide = nn.Embedding(SEGMENT_MAX // 4 + 3, 4, sparse=True)  # on its own
+        self.register_buffer("indices", torch.tensor([1, 7, 7, 19, 2]))
+
+    def forward(self) -> torch.Tensor:
+        looked_up = self.rows(self.indices) * self.wide(self.indices * 50)
+        return (looked_up.sum(dim=1) * self.tiny.sum()).pow(2).mean()
+
+
+def test_sparse_gradients_are_recorded_as_their_dense_form():
+    """measure() is the reference; the Recorder takes its path for a sparse gradient. Both
+    show a sparse gradient as the dense tensor it stands for (duplicates summed)."""
+    model = Lookups()
+    names = [n for n, _ in model.named_parameters()]
+    params = list(model.parameters())
+    loss = model()
+    loss.backward()
+    grads = [p.grad for p in params]
+    assert [g.is_sparse for g in grads] == [False, True, True]
+    before = [p.detach().clone() for p in params]
+    recorder = Recorder(names, params)
+    snapshot = recorder.snapshot()
+    with torch.no_grad():
+        for p in params:
+            p.add_(p.grad, alpha=-0.1)
+    plain = measure(1, names, params, loss=loss, grads=grads, before=before)
+    assert recorder.measure(1, loss, grads, snapshot) == plain
+    for p, grad in zip(plain.params, grads, strict=True):
+        dense = grad.to_dense()
+        if dense.numel() <= SMALL:
+            assert p.grad == tuple(dense.double().tolist())
+        else:
+            assert (p.grad.norm, p.grad.mean, p.grad.min, p.grad.max) == pytest.approx(
+                stats(dense), rel=1e-6
+            )
+    assert plain.params[1].grad.min < 0 < plain.params[1].grad.max  # (zeros between)
+
+
+def test_state_of_every_kind_is_recorded_alike_on_both_paths():
+    """Tensors (a sparse one dense), Python numbers (SparseAdam's step, LBFGS's counters)
+    and lists (LBFGS's history: their items one after another, None left out)."""
+    model = Mixed()
+    names = [n for n, _ in model.named_parameters()]
+    params = list(model.parameters())
+    loss = model()
+    loss.backward()
+    grads = [p.grad for p in params]
+    before = [p.detach().clone() for p in params]
+    states = [
+        {"n_iter": 3, "t": 0.5, "ro": [torch.tensor(2.0), torch.tensor(4.0)], "al": [None]},
+        {"d": torch.ones(40, 30).to_sparse(), "old_dirs": [torch.ones(2), torch.zeros(3)]},
+        {},
+    ]
+    plain = measure(1, names, params, loss=loss, grads=grads, before=before, states=states)
+    recorder = Recorder(names, params)
+    fast = recorder.measure(1, loss, grads, recorder.snapshot(), states)
+    assert [p.state for p in fast.params] == [p.state for p in plain.params]
+    first, second, _ = plain.params
+    assert first.state == {"n_iter": (3.0,), "t": (0.5,), "ro": (2.0, 4.0), "al": ()}
+    assert second.state["d"] == Stats(math.sqrt(1200), 1.0, 1.0, 1.0)
+    assert second.state["old_dirs"] == (1.0, 1.0, 0.0, 0.0, 0.0)

@@ -6,6 +6,7 @@ completion stay fast. Commands import the engine inside their bodies.
 
 from __future__ import annotations
 
+import inspect
 import io
 import os
 import sys
@@ -22,7 +23,7 @@ try:  # typer >= 0.29 vendors click; older releases raise click's own exceptions
     from typer import TyperException as _CommandLineError
 except ImportError:  # pragma: no cover
     from click import ClickException as _CommandLineError
-from gradcli import optimizers
+from gradcli import optimizers, schedules
 from gradcli._startup import coercion, collector
 from gradcli.cli import options as opt
 from gradcli.config import load as load_config
@@ -33,6 +34,7 @@ from gradcli.spec import (
     MODELS,
     PITFALLS,
     RunSpec,
+    check_model,
     choose_optimizer,
     specs_for_compare,
     split_optimizers,
@@ -64,7 +66,7 @@ class GradcliGroup(TyperGroup):
             code = _fail(f"gradcli: {error.label}: {error}", error.exit_code)
         except _CommandLineError as error:
             ctx = getattr(error, "ctx", None)
-            where = ctx.command_path if ctx is not None else "gradcli"
+            where = ctx.command_path if ctx is not None else self._command_path(args)
             message = " ".join(error.format_message().split())
             code = _fail(
                 f"gradcli: error: {message} (see '{where} --help')", getattr(error, "exit_code", 2)
@@ -75,6 +77,13 @@ class GradcliGroup(TyperGroup):
         if standalone_mode:
             sys.exit(code)
         return code
+
+    def _command_path(self, args: Sequence[str] | None) -> str:
+        """``gradcli optim`` for an error that comes without its context (an option missing
+        its value is found by the parser, before the command's context exists)."""
+        given = sys.argv[1:] if args is None else args
+        name = next((a for a in given if a in self.commands), None)
+        return "gradcli" if name is None else f"gradcli {name}"
 
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
         _before_parsing(self, ctx)
@@ -139,11 +148,49 @@ app = typer.Typer(
     rich_markup_mode="rich",
     pretty_exceptions_enable=False,
     add_completion=True,
+    context_settings={"help_option_names": ["-h", "--help"]},  # every command inherits it
 )
 
 
+def _version(asked: bool) -> None:
+    """``gradcli --version``: gradcli's, torch's and Python's versions, and whether CUDA is
+    there — what a bug report needs. The one option outside a command that imports torch."""
+    if not asked:
+        return
+    import platform
+
+    import torch
+
+    from gradcli import __version__
+
+    if torch.cuda.is_available():
+        count = torch.cuda.device_count()
+        cuda = f"CUDA {torch.version.cuda} available: {count} device" + "s" * (count != 1)
+        cuda += f" ({torch.cuda.get_device_name(0)})"
+    elif torch.version.cuda is None:
+        cuda = "CUDA not available (a CPU-only build)"
+    else:
+        cuda = f"CUDA not available (built for CUDA {torch.version.cuda}; no GPU found)"
+    typer.echo(f"gradcli {__version__}")
+    typer.echo(f"torch {torch.__version__}, {cuda}")
+    typer.echo(f"Python {platform.python_version()} ({platform.python_implementation()})")
+    raise typer.Exit()
+
+
 @app.callback()
-def _top(ctx: typer.Context) -> None:
+def _top(
+    ctx: typer.Context,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            is_eager=True,
+            callback=_version,
+            help="Show the versions of gradcli, torch and Python, whether CUDA is available, "
+            "and exit.",
+        ),
+    ] = False,
+) -> None:
     if ctx.invoked_subcommand is None:
         typer.echo(ctx.get_help())
 
@@ -194,6 +241,14 @@ def _training_command(path: str) -> Callable[..., None]:
 
         run_training(spec, path)
 
+    if path == "manual":  # no fused rules by hand: --impl offers forloop and foreach
+        signature = inspect.signature(command, eval_str=True)
+        command.__signature__ = signature.replace(  # type: ignore[attr-defined]
+            parameters=[
+                p.replace(annotation=opt.ManualImpl) if p.name == "impl" else p
+                for p in signature.parameters.values()
+            ]
+        )
     return opt.with_hyperparameter_options(command)
 
 
@@ -218,7 +273,8 @@ app.command(
 app.command(
     "manual",
     help="Train with a hand-written update: autograd computes the gradients, then each "
-    "parameter is updated in place under torch.no_grad() and the gradients are zeroed.",
+    "parameter is updated in place under torch.no_grad() and the gradients are dropped "
+    "(set to None, as optimizer.zero_grad() does).",
     epilog=_examples(
         "gradcli manual --steps 100",
         "gradcli manual --model seed --lr 0.001 --steps 3 --explain",
@@ -281,7 +337,7 @@ def compare(
             metavar="NAME|CONSTRUCTOR",
             help="The runs to compare, repeatable or comma-separated: names or torch's "
             "constructors, e.g. -o 'SGD(lr=0.01)' -o 'SGD(lr=0.01, momentum=0.9)' "
-            "(default: every optimizer).",
+            "(default: sgd, adam, adamw, rmsprop, adagrad; all: every optimizer).",
         ),
     ] = None,
     lr: opt.Lr = None,
@@ -314,7 +370,9 @@ def compare(
     chosen = merged.pop("optimizer")
     tol = merged.pop("tol")
     with _blame_config(ctx, config):
-        texts = split_optimizers(chosen if isinstance(chosen, list) or chosen is None else [chosen])
+        texts = split_optimizers(
+            chosen if isinstance(chosen, list) or chosen is None else [chosen], merged["model"]
+        )
         flags = _hyperparameter_flags(merged)
         specs = specs_for_compare(texts, flags, merged, tol)
 
@@ -356,12 +414,85 @@ def optimizers_command(
         show_optimizer(optimizers.find(name, "optimizers NAME"), output)
 
 
+@app.command(
+    "schedule",
+    help="A learning-rate scheduler of torch.optim.lr_scheduler, in torch's constructor "
+    "syntax: the lr of each training step (and the momentum or β1 it sets) computed by hand "
+    "and by torch, side by side, with whether they agree bit for bit and the curve.",
+    epilog=_examples(
+        "gradcli schedule 'StepLR(step_size=30, gamma=0.5)' --steps 100",
+        "gradcli schedule 'OneCycleLR(max_lr=0.1, total_steps=100)' -o adam",
+        "gradcli schedule 'SequentialLR(schedulers=[LinearLR(start_factor=0.1, total_iters=5), "
+        "CosineAnnealingLR(T_max=95)], milestones=[5])'",
+        "gradcli schedule 'ReduceLROnPlateau(patience=2)' --losses 3,2,1.5,1.5,1.5,1.5,1.4",
+        "gradcli schedule 'CosineAnnealingLR(T_max=50)' --format jsonl | jq -c '[.step, .lr]'",
+    ),
+)
+def schedule(
+    scheduler: Annotated[
+        str,
+        typer.Argument(
+            metavar="SCHEDULER",
+            help="torch's constructor with torch's keywords, the optimizer left out: "
+            "'StepLR(step_size=30)'. One of: " + ", ".join(schedules.names()) + ".",
+            show_default=False,
+        ),
+    ],
+    steps: Annotated[
+        int | None,
+        typer.Option(
+            parser=opt._integer,
+            metavar="INT",
+            show_default=False,
+            help="Training steps, >= 1 (default: 100, or one per --losses value).",
+        ),
+    ] = None,
+    lr: Annotated[
+        float | None,
+        typer.Option(
+            parser=opt._real,
+            metavar="FLOAT",
+            show_default=False,
+            help="The optimizer's lr, which the schedule starts from (default: 0.1).",
+        ),
+    ] = None,
+    optimizer: Annotated[
+        str,
+        typer.Option(
+            "--optimizer",
+            "-o",
+            metavar="NAME|CONSTRUCTOR",
+            help="The torch optimizer the scheduler drives (OneCycleLR and CyclicLR set its "
+            "momentum, or β1 with betas).",
+        ),
+    ] = "SGD(momentum=0.9)",
+    losses: Annotated[
+        str | None,
+        typer.Option(
+            metavar="L1,L2,...",
+            show_default=False,
+            help="ReduceLROnPlateau: the loss of each step, comma-separated (default: "
+            "1 + 9·0.8^step, a curve that flattens: with torch's defaults the lr drops at step 64, "
+            "then every 11 steps; "
+            "10 − 9·0.8^step with mode='max').",
+        ),
+    ] = None,
+    format: opt.Format = "auto",
+    quiet: opt.Quiet = False,
+    color: opt.Color = None,
+) -> None:
+    output = _output(format, quiet, color, FORMATS)
+    from gradcli.schedules.side_by_side import run
+
+    run(scheduler, steps, lr, optimizer, losses, output)
+
+
 InspectModel = Annotated[
     str,
     typer.Option(
         "--model",
         "-m",
-        help="demo (one tensor of each kind) or a problem: " + ", ".join(MODELS) + ".",
+        help="demo (one tensor of each kind), " + ", ".join(MODELS) + f", or {opt.YOUR_MODEL}.",
     ),
 ]
 
@@ -373,11 +504,7 @@ def _output(fmt: str, quiet: bool, color: bool | None, formats: tuple[str, ...])
 
 
 def _inspect_model(model: str) -> str:
-    if model != "demo" and model not in MODELS and ":" not in model:
-        raise GradcliError(
-            f"--model: unknown model {model!r}; choose one of: demo, {', '.join(MODELS)}, "
-            "or module:factory"
-        )
+    check_model(model, ("demo", *MODELS))
     return model
 
 
@@ -452,7 +579,12 @@ def pitfalls(
     color: opt.Color = None,
 ) -> None:
     output = _output(format, quiet, color, FORMATS)
-    if name is not None and name not in PITFALLS:
+    if name is None:  # the list: no torch, so it answers at once
+        from gradcli.render.lessons import list_pitfalls
+
+        list_pitfalls(output)
+        return
+    if name not in PITFALLS:
         raise GradcliError(f"unknown pitfall {name!r}; choose one of: {', '.join(PITFALLS)}")
     from gradcli.lessons import run_pitfalls
 
@@ -477,13 +609,17 @@ def ddp(
         typer.Option(parser=opt._integer, metavar="INT", help="Worker processes on this machine."),
     ] = 2,
     path: Annotated[
-        str, typer.Option(help="manual (all_reduce by hand) or ddp (DistributedDataParallel).")
+        str,
+        typer.Option(
+            help="How the gradients are averaged: manual (all_reduce by hand), "
+            "ddp (DistributedDataParallel)."
+        ),
     ] = "manual",
     timeout: Annotated[
         float,
         typer.Option(parser=opt._real, metavar="SECONDS", help="Timeout of every collective."),
     ] = 60.0,
-    model: opt.Model = "linear",
+    model: opt.DdpModel = "linear",
     optimizer: opt.Optimizer = "sgd",
     lr: opt.Lr = None,
     steps: opt.Steps = 20,

@@ -16,7 +16,7 @@ import typer
 
 from gradcli import optimizers
 from gradcli.optimizers.catalog import Flag, Integer, Real, plain
-from gradcli.spec import DTYPES, FORMATS, IMPLS, MODELS
+from gradcli.spec import DDP_MODELS, DTYPES, FORMATS, IMPLS, MODELS
 
 
 def _integer(value: str | int) -> int:
@@ -41,7 +41,23 @@ def _choices(names: Sequence[str] | dict[str, Any]) -> str:
     return ", ".join(names)
 
 
-Model = Annotated[str, typer.Option("--model", "-m", help=f"Problem: {_choices(MODELS)}.")]
+YOUR_MODEL = (
+    "your own: module:FACTORY or path/to/file.py:FACTORY, FACTORY() returning an nn.Module "
+    "whose forward() returns the loss"
+)
+Model = Annotated[
+    str,
+    typer.Option("--model", "-m", help=f"Problem: {_choices(MODELS)}, or {YOUR_MODEL}."),
+]
+DdpModel = Annotated[
+    str,
+    typer.Option(
+        "--model",
+        "-m",
+        help=f"A problem with data to shard across the workers: {_choices(DDP_MODELS)}, or "
+        f"{YOUR_MODEL}, with samples() and shard(rank, world) as the built-ins have.",
+    ),
+]
 Optimizer = Annotated[
     str,
     typer.Option(
@@ -109,8 +125,18 @@ Color = Annotated[
 Impl = Annotated[
     str | None,
     typer.Option(
-        help=f"torch.optim's implementation: {_choices(IMPLS)} (default: torch's choice; "
-        "gradcli optim and compare only)",
+        help=f"torch.optim's implementation: {_choices(IMPLS)} (default: torch's choice).",
+        show_default=False,
+    ),
+]
+# manual's rules repeat torch's for-loop and foreach implementations, not its fused kernels:
+# its help offers only those two (--impl fused is refused in one line)
+ManualImpl = Annotated[
+    str | None,
+    typer.Option(
+        "--impl",
+        help="The rule, written by hand as torch.optim's implementation: forloop, foreach "
+        "(default: the one torch.optim picks on the device).",
         show_default=False,
     ),
 ]
@@ -189,8 +215,14 @@ def hyperparameter_options() -> list[inspect.Parameter]:
     parameters = []
     for name, users in optimizers.options().items():
         annotation, parser, metavar = _hyperparameter_option(name)
-        first = users[0][1]
-        meaning = first.help if users[0][2] is None else f"Part {users[0][2] + 1} of {first.name}."
+        meanings: dict[str, list[str]] = {}  # one keyword may mean different things
+        for o, h, part in users:
+            meaning = h.help if part is None else f"Part {part + 1} of {h.name}."
+            meanings.setdefault(meaning, []).append(o.name)
+        if len(meanings) == 1:
+            (meaning,) = meanings
+        else:
+            meaning = " ".join(f"{', '.join(names)}: {text}" for text, names in meanings.items())
         defaults = [h.default if part is None else h.default[part] for _, h, part in users]  # type: ignore[index]
         takers = list(dict.fromkeys(o.name for o, _, _ in users))
         others = [o for o in optimizers.names() if o not in takers]

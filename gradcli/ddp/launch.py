@@ -19,6 +19,7 @@ from gradcli._startup import collector
 from gradcli.errors import Diverged, GradcliError, Interrupted
 from gradcli.spec import RunSpec
 from gradcli.train.interrupt import interruptible
+from gradcli.train.setup import check_gradients, resolve_device
 
 PATHS = ("manual", "ddp")
 
@@ -41,6 +42,13 @@ def check_shardable(spec: RunSpec, world: int) -> None:
             f"--model {spec.model} has no data to shard across workers; "
             "choose a model that owns a data set (linear, mlp)"
         )
+    optimizer = spec.optimizer_info
+    if optimizer.closure:  # each rank would end its iterations on its own shard's loss
+        raise GradcliError(
+            f"--optimizer {optimizer.name}: gradcli ddp does not run an optimizer that "
+            "evaluates the loss itself: the ranks would stop at different evaluations"
+        )
+    check_gradients(spec, model)
     samples = model.samples()
     if samples % world:
         raise GradcliError(
@@ -56,6 +64,7 @@ def tolerance(dtype: str) -> float:
 
 def launch(spec: RunSpec, options: DdpOptions) -> None:
     """Run the workers: in this process under torchrun, else as ``nproc`` child processes."""
+    resolve_device(spec.device)  # no CUDA here: one line, before any worker starts
     if "RANK" in os.environ and "WORLD_SIZE" in os.environ:  # torchrun started us
         world = int(os.environ["WORLD_SIZE"])
         check_shardable(spec, world)

@@ -53,19 +53,9 @@ def run_graph(model: str, output: Output) -> None:
         )
 
 
-def run_pitfalls(name: str | None, output: Output) -> None:
+def run_pitfalls(name: str, output: Output) -> None:
+    """Run one pitfall (the list of them is ``render.lessons.list_pitfalls``: no torch)."""
     fmt = output.resolved_format()
-    if name is None:
-        if fmt == "table":
-            lessons.pitfall_list(output.console(sys.stdout), PITFALLS)
-        else:
-            write_rows(
-                sys.stdout,
-                fmt,
-                [{"name": n, "summary": s} for n, s in PITFALLS.items()],
-                ["name", "summary"],
-            )
-        return
     outcome = pitfalls.PITFALLS[name]()
     if fmt == "table":
         lessons.pitfall_table(output.console(sys.stdout), outcome, PITFALLS[name])

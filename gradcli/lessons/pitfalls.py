@@ -35,6 +35,7 @@ class Outcome:
     labels: tuple[str, str] = ("mistake", "correct")
     rows: list[Row] = field(default_factory=list)
     lesson: str = ""
+    setup: str = ""  # what both versions start from: the tensors and the learning rate
 
 
 def elements(t: Tensor | None) -> Cell:
@@ -49,11 +50,16 @@ def _w() -> Tensor:
     return torch.tensor(START, requires_grad=True)
 
 
+W = "w = torch.tensor([1., 2., 3.], requires_grad=True)"
+SGD_ON_W = f"{W}\noptimizer = torch.optim.SGD([w], lr={LR:g})"
+
+
 def data_zero(steps: int = 3) -> Outcome:
     out = Outcome(
         "data-zero",
         "loss = w.mean(); loss.backward()\nw.data.zero_()\nw.data.sub_(lr * w.grad.data)",
         "loss = w.mean(); loss.backward()\nw.data.sub_(lr * w.grad.data)\nw.grad.data.zero_()",
+        setup=f"{W}\nlr = {LR:g}",
     )
     wrong, right = _w(), _w()
     for step in range(1, steps + 1):
@@ -80,6 +86,7 @@ def no_zero_grad(steps: int = 3) -> Outcome:
         "no-zero-grad",
         "loss = w.mean(); loss.backward()\noptimizer.step()",
         "optimizer.zero_grad()\nloss = w.mean(); loss.backward()\noptimizer.step()",
+        setup=SGD_ON_W,
     )
     wrong, right = _w(), _w()
     wrong_opt, right_opt = torch.optim.SGD([wrong], lr=LR), torch.optim.SGD([right], lr=LR)
@@ -104,6 +111,7 @@ def inplace_leaf() -> Outcome:
         "inplace-leaf",
         "w.mean().backward()\nw -= lr * w.grad",
         "w.mean().backward()\nwith torch.no_grad():\n    w -= lr * w.grad",
+        setup=f"{W}\nlr = {LR:g}",
     )
     wrong, right = _w(), _w()
     wrong.mean().backward()
@@ -147,6 +155,8 @@ def plain_tensor(steps: int = 3) -> Outcome:
         "self.w = torch.tensor([1., 2., 3.])\nself.b = nn.Parameter(torch.tensor(0.))",
         "self.w = nn.Parameter(torch.tensor([1., 2., 3.]))\n"
         "self.b = nn.Parameter(torch.tensor(0.))",
+        setup=f"optimizer = torch.optim.SGD(model.parameters(), lr={LR:g})\n"
+        "def forward(self): return (self.w + self.b).mean()",
     )
     wrong, right = _PlainWeight(), _ParameterWeight()
     out.rows.append(
@@ -180,6 +190,7 @@ def set_to_none(steps: int = 2) -> Outcome:
         "optimizer.zero_grad()            # set_to_none=True\nw.grad.norm()",
         "optimizer.zero_grad(set_to_none=False)\nw.grad.norm()",
         labels=("zero_grad()", "zero_grad(set_to_none=False)"),
+        setup=SGD_ON_W,
     )
     none, zeros = _w(), _w()
     none_opt, zeros_opt = torch.optim.SGD([none], lr=LR), torch.optim.SGD([zeros], lr=LR)

@@ -49,18 +49,9 @@ def adam(
     """
     import torch
 
-    from gradcli.optimizers._common import scalar_dtype
-
     beta1, beta2 = betas
     for param, grad, state in zip(params, grads, states, strict=True):
-        if not state:
-            state["step"] = torch.tensor(0.0, dtype=scalar_dtype())
-            state["exp_avg"] = torch.zeros_like(param, memory_format=torch.preserve_format)
-            state["exp_avg_sq"] = torch.zeros_like(param, memory_format=torch.preserve_format)
-            if amsgrad:
-                state["max_exp_avg_sq"] = torch.zeros_like(
-                    param, memory_format=torch.preserve_format
-                )
+        _start(param, state, amsgrad)
         grad = grad if not maximize else -grad
         exp_avg, exp_avg_sq, step_t = state["exp_avg"], state["exp_avg_sq"], state["step"]
         step_t += 1
@@ -87,6 +78,88 @@ def adam(
         param.addcdiv_(exp_avg, denom, value=-step_size)
 
 
+def _start(param: Tensor, state: dict[str, Tensor], amsgrad: bool) -> None:
+    """torch's state at the first step: ``step`` a CPU scalar, the moments zero."""
+    import torch
+
+    from gradcli.optimizers._common import scalar_dtype
+
+    if not state:
+        state["step"] = torch.tensor(0.0, dtype=scalar_dtype())
+        state["exp_avg"] = torch.zeros_like(param, memory_format=torch.preserve_format)
+        state["exp_avg_sq"] = torch.zeros_like(param, memory_format=torch.preserve_format)
+        if amsgrad:
+            state["max_exp_avg_sq"] = torch.zeros_like(param, memory_format=torch.preserve_format)
+
+
+def adam_foreach(
+    params: list[Tensor],
+    grads: list[Tensor],
+    states: list[dict[str, Tensor]],
+    *,
+    lr: float,
+    betas: tuple[float, float],
+    eps: float,
+    weight_decay: float,
+    amsgrad: bool,
+    maximize: bool,
+    decoupled_weight_decay: bool = False,
+) -> None:
+    """The same update on whole lists: one kernel per operation for all parameters of a
+    device and dtype; −lr/(1 − β1ᵗ) is one scalar per parameter, given to the last
+    ``addcdiv`` as a list. Repeats torch's ``_multi_tensor_adam``."""
+    import torch
+
+    from gradcli._private import foreach, group_by_device_and_dtype
+
+    if not params:
+        return
+    beta1, beta2 = betas
+    for param, state in zip(params, states, strict=True):
+        _start(param, state, amsgrad)
+    grouped = group_by_device_and_dtype(
+        [
+            params,
+            grads,
+            [s["exp_avg"] for s in states],
+            [s["exp_avg_sq"] for s in states],
+            [s["max_exp_avg_sq"] for s in states] if amsgrad else [],
+            [s["step"] for s in states],
+        ]
+    )
+    for group, _ in grouped.values():
+        device_params, device_grads, exp_avgs, exp_avg_sqs, max_sqs, steps = group
+        if maximize:
+            device_grads = foreach.neg(device_grads)
+        # A CPU step takes a tensor 1 (torch's faster overload there): the same sum.
+        if steps[0].is_cpu:
+            foreach.add_(steps, torch.tensor(1.0, device="cpu"), alpha=1.0)
+        else:
+            foreach.add_(steps, 1)
+        if weight_decay != 0:
+            if decoupled_weight_decay:
+                foreach.mul_(device_params, 1 - lr * weight_decay)
+            elif maximize:
+                foreach.add_(device_grads, device_params, alpha=weight_decay)
+            else:
+                device_grads = foreach.add(device_grads, device_params, alpha=weight_decay)
+        foreach.lerp_(exp_avgs, device_grads, 1 - beta1)
+        foreach.mul_(exp_avg_sqs, beta2)
+        foreach.addcmul_(exp_avg_sqs, device_grads, device_grads, 1 - beta2)
+        bias_correction1 = [1 - beta1 ** step.item() for step in steps]
+        bias_correction2 = [1 - beta2 ** step.item() for step in steps]
+        step_size = [(lr / bc) * -1 for bc in bias_correction1]
+        bias_correction2_sqrt = [bc**0.5 for bc in bias_correction2]
+        if amsgrad:
+            foreach.maximum_(max_sqs, exp_avg_sqs)
+            exp_avg_sq_sqrt = foreach.sqrt(max_sqs)
+        else:
+            exp_avg_sq_sqrt = foreach.sqrt(exp_avg_sqs)
+        foreach.div_(exp_avg_sq_sqrt, bias_correction2_sqrt)
+        foreach.add_(exp_avg_sq_sqrt, eps)
+        foreach.addcdiv_(device_params, exp_avgs, exp_avg_sq_sqrt, step_size)
+
+
 def adamw(
     params: list[Tensor],
     grads: list[Tensor],
@@ -108,6 +181,33 @@ def adamw(
     torch's default λ is 0.01 here (0 for Adam). State as in Adam.
     """
     adam(
+        params,
+        grads,
+        states,
+        lr=lr,
+        betas=betas,
+        eps=eps,
+        weight_decay=weight_decay,
+        amsgrad=amsgrad,
+        maximize=maximize,
+        decoupled_weight_decay=True,
+    )
+
+
+def adamw_foreach(
+    params: list[Tensor],
+    grads: list[Tensor],
+    states: list[dict[str, Tensor]],
+    *,
+    lr: float,
+    betas: tuple[float, float],
+    eps: float,
+    weight_decay: float,
+    amsgrad: bool,
+    maximize: bool,
+) -> None:
+    """Adam's foreach rule with decoupled weight decay, as torch.optim.AdamW runs it."""
+    adam_foreach(
         params,
         grads,
         states,
@@ -171,8 +271,10 @@ ADAM = Optimizer(
     ),
     state=_STATE,
     rule=adam,
+    foreach_rule=adam_foreach,
     explain=explain,
     lrs=_LRS,
+    compared_by_default=True,
 )
 ADAMW = Optimizer(
     name="adamw",
@@ -182,7 +284,9 @@ ADAMW = Optimizer(
     hyperparameters=(BETAS, eps(1e-8), weight_decay(1e-2), _AMSGRAD, MAXIMIZE),
     state=_STATE,
     rule=adamw,
+    foreach_rule=adamw_foreach,
     explain=explain,
     lrs=_LRS,
+    compared_by_default=True,
 )
 OPTIMIZERS = (ADAM, ADAMW)

@@ -184,6 +184,23 @@ class Optimizer:
     ``lrs`` are learning rates that make each built-in problem visibly converge; any other
     problem starts from torch's default ``lr``. ``check`` returns what is wrong with a
     combination of values torch refuses (``nesterov`` without momentum), if anything.
+    ``takes`` says which parameters (by shape) the optimizer can train, where torch limits
+    them (Muon: 2-D only); ``rest`` names the catalog optimizer that trains the others,
+    at torch's defaults and the same lr, on both paths.
+
+    ``foreach_rule``, where torch has a foreach implementation, is the same update on whole
+    lists: it takes what ``rule`` takes and repeats torch's ``_multi_tensor_<name>``
+    operation by operation (``gradcli manual --impl foreach``; its docstring says what
+    differs from ``rule``'s math). ``foreach_by_default`` says whether torch.optim picks
+    foreach by itself where the device has foreach kernels (CUDA); Adafactor does not.
+
+    ``closure``: the optimizer re-evaluates the loss itself (LBFGS): both paths call
+    ``step(closure)``, and the rule takes ``closure=`` too. ``gradients`` says which
+    gradients torch's implementation takes: ``"dense"`` (most), ``"both"`` (SGD, Adagrad,
+    LBFGS also take the sparse ones of ``nn.Embedding(sparse=True)``) or ``"sparse"``
+    (SparseAdam); ``sparse_check`` returns what torch refuses with sparse gradients (weight
+    decay), if anything. ``problem`` is the built-in problem it needs (SparseAdam:
+    ``embedding``), where the usual ones (``linear``, ...) will not do.
     """
 
     name: str
@@ -196,6 +213,15 @@ class Optimizer:
     explain: Callable[..., list[str]]
     lrs: Mapping[str, float] = field(default_factory=dict)
     check: Callable[[dict[str, Any]], str | None] | None = None
+    takes: Callable[[tuple[int, ...]], bool] | None = None
+    rest: str | None = None
+    compared_by_default: bool = False  # one of the classics `gradcli compare` runs with no -o
+    foreach_rule: Callable[..., None] | None = None
+    foreach_by_default: bool = True
+    closure: bool = False
+    gradients: str = "dense"
+    sparse_check: Callable[[dict[str, Any]], str | None] | None = None
+    problem: str | None = None
 
     @property
     def defaults(self) -> dict[str, Value]:
@@ -203,6 +229,17 @@ class Optimizer:
 
     def hyperparameter(self, name: str) -> Hyperparameter | None:
         return next((h for h in self.hyperparameters if h.name == name), None)
+
+    def refuses(self, sparse: bool, hyperparameters: dict[str, Any]) -> str | None:
+        """What keeps torch's implementation from training parameters whose gradients are
+        sparse (or dense) with these settings, in words; None when it takes them."""
+        if sparse and self.gradients == "dense":
+            return f"torch.optim.{self.torch_class} does not take sparse gradients"
+        if not sparse and self.gradients == "sparse":
+            return f"torch.optim.{self.torch_class} takes sparse gradients only"
+        if sparse and self.sparse_check is not None:
+            return self.sparse_check(hyperparameters)
+        return None
 
     @property
     def math(self) -> str:
@@ -215,6 +252,13 @@ class Optimizer:
 # Keywords that many optimizers share, with the same meaning and range everywhere.
 def weight_decay(default: float = 0.0) -> Hyperparameter:
     return Hyperparameter("weight_decay", default, Real(), "Weight decay λ >= 0.")
+
+
+def without_weight_decay(h: dict[str, Any]) -> str | None:
+    """``sparse_check`` of SGD and Adagrad: torch refuses weight decay with sparse gradients."""
+    if h.get("weight_decay", 0) != 0:
+        return f"torch refuses weight_decay with sparse gradients (got {h['weight_decay']:g})"
+    return None
 
 
 def eps(default: float) -> Hyperparameter:

@@ -7,16 +7,31 @@ optimizer module writes its own formula from these pieces.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
+# The digits num() shows: six, or as many more as explain_line needs for the element it is
+# explaining (set for the duration of one line; a module's explain() never sees the knob).
+_DIGITS: ContextVar[int] = ContextVar("gradcli_explain_digits", default=6)
+_MOST_DIGITS = 17  # enough for any float64
+
+
+def _plain(x: float, digits: int) -> str:
+    if x == 0 or 1e-3 <= abs(x) < 1e6:
+        return f"{x:.{digits}f}"
+    return f"{x:.{digits}g}"
+
 
 def num(x: float) -> str:
-    """Six decimals where that is readable, else six significant digits."""
-    if x == 0 or 1e-3 <= abs(x) < 1e6:
-        return f"{x:.6f}"
-    return f"{x:.6g}"
+    """Six decimals where that is readable, else six significant digits — more where the
+    line needs them to tell θ before the update from θ after it (``explain_line``) — and a
+    negative number in parentheses, so that it reads as one operand: ``0.1 × (-8.345218)``,
+    ``(-0.5)²``."""
+    text = _plain(x, _DIGITS.get())
+    return f"({text})" if text.startswith("-") else text
 
 
 def hyper(x: float) -> str:
@@ -72,10 +87,33 @@ def decayed_theta(e: Element, weight_decay: float, parts: list[str]) -> float:
     return shrunk
 
 
+def _digits_apart(before: float, after: float) -> int:
+    """The fewest digits (six at least) with which ``before`` and ``after`` print differently,
+    when they differ: a tiny update must not read ``1.000000 − ... = 1.000000``."""
+    digits = 6
+    while (
+        before != after
+        and digits < _MOST_DIGITS
+        and _plain(before, digits) == _plain(after, digits)
+    ):
+        digits += 1
+    return digits
+
+
+# A part ends on its result, which is no operand: ``= -0.5``, not ``= (-0.5)``.
+_RESULT = re.compile(r"= \((-[^()\s]+)\)$")
+
+
 def explain_line(
     formula: Callable[[Element, dict[str, Any]], list[str]],
     hyperparameters: dict[str, Any],
     element: Element,
 ) -> str:
-    """One line: ``name[0]: part; part; ... = new value``."""
-    return f"{element.name}[0]: " + "; ".join(formula(element, hyperparameters))
+    """One line: ``name[0]: part; part; ... = new value``, every number with the digits that
+    tell this element's value before the update from its value after."""
+    token = _DIGITS.set(_digits_apart(element.theta, element.theta_new))
+    try:
+        parts = formula(element, hyperparameters)
+    finally:
+        _DIGITS.reset(token)
+    return f"{element.name}[0]: " + "; ".join(_RESULT.sub(r"= \1", part) for part in parts)

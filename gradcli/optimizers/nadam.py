@@ -50,20 +50,9 @@ def nadam(
     State: ``step`` (t) and ``mu_product`` (Π), CPU scalar tensors; ``exp_avg`` (m),
     ``exp_avg_sq`` (v), starting at zero. Repeats torch's ``_single_tensor_nadam``.
     """
-    import torch
-
-    from gradcli.optimizers._common import scalar_dtype
-
     beta1, beta2 = betas
     for param, grad, state in zip(params, grads, states, strict=True):
-        if not state:
-            # torch keeps step and mu_product on the CPU, in float32 unless the default
-            # dtype is float64 (not the parameter's dtype): Π rounds to float32 each step
-            # of a float64 run.
-            state["step"] = torch.tensor(0.0, dtype=scalar_dtype())
-            state["mu_product"] = torch.tensor(1.0, dtype=scalar_dtype())
-            state["exp_avg"] = torch.zeros_like(param, memory_format=torch.preserve_format)
-            state["exp_avg_sq"] = torch.zeros_like(param, memory_format=torch.preserve_format)
+        _start(param, state)
         grad = grad if not maximize else -grad
         exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
         mu_product, step_t = state["mu_product"], state["step"]
@@ -89,6 +78,97 @@ def nadam(
         denom.add_(eps)
         param.addcdiv_(grad, denom, value=(-lr * (1.0 - mu) / (1.0 - mu_product.item())))
         param.addcdiv_(exp_avg, denom, value=(-lr * mu_next) / (1.0 - mu_product_next))
+
+
+def _start(param: Tensor, state: dict[str, Tensor]) -> None:
+    """torch's state at the first step."""
+    import torch
+
+    from gradcli.optimizers._common import scalar_dtype
+
+    if not state:
+        # torch keeps step and mu_product on the CPU, in float32 unless the default dtype
+        # is float64 (not the parameter's dtype): Π rounds to float32 each step of a
+        # float64 run.
+        state["step"] = torch.tensor(0.0, dtype=scalar_dtype())
+        state["mu_product"] = torch.tensor(1.0, dtype=scalar_dtype())
+        state["exp_avg"] = torch.zeros_like(param, memory_format=torch.preserve_format)
+        state["exp_avg_sq"] = torch.zeros_like(param, memory_format=torch.preserve_format)
+
+
+def nadam_foreach(
+    params: list[Tensor],
+    grads: list[Tensor],
+    states: list[dict[str, Tensor]],
+    *,
+    lr: float,
+    betas: tuple[float, float],
+    eps: float,
+    weight_decay: float,
+    momentum_decay: float,
+    decoupled_weight_decay: bool,
+    maximize: bool,
+) -> None:
+    """The same update on whole lists: one kernel per operation for all parameters of a
+    device and dtype; the two step sizes are one scalar per parameter. Rounds differently
+    from the for-loop: d is √v / √(1 − β2ᵗ) + ε, where the for-loop takes √(v / (1 − β2ᵗ)).
+    Repeats torch's ``_multi_tensor_nadam``."""
+    import torch
+
+    from gradcli._private import foreach, group_by_device_and_dtype
+
+    if not params:
+        return
+    beta1, beta2 = betas
+    for param, state in zip(params, states, strict=True):
+        _start(param, state)
+    grouped = group_by_device_and_dtype(
+        [
+            params,
+            grads,
+            [s["exp_avg"] for s in states],
+            [s["exp_avg_sq"] for s in states],
+            [s["mu_product"] for s in states],
+            [s["step"] for s in states],
+        ]
+    )
+    for group, _ in grouped.values():
+        device_params, device_grads, exp_avgs, exp_avg_sqs, mu_products, steps = group
+        if maximize:
+            device_grads = foreach.neg(device_grads)
+        if steps[0].is_cpu:
+            foreach.add_(steps, torch.tensor(1.0, device="cpu"), alpha=1.0)
+        else:
+            foreach.add_(steps, 1)
+        if weight_decay != 0:
+            if decoupled_weight_decay:
+                foreach.mul_(device_params, 1 - lr * weight_decay)
+            elif maximize:
+                foreach.add_(device_grads, device_params, alpha=weight_decay)
+            else:
+                device_grads = foreach.add(device_grads, device_params, alpha=weight_decay)
+        foreach.lerp_(exp_avgs, device_grads, 1 - beta1)
+        foreach.mul_(exp_avg_sqs, beta2)
+        foreach.addcmul_(exp_avg_sqs, device_grads, device_grads, 1 - beta2)
+        exp_avg_sq_sqrt = foreach.sqrt(exp_avg_sqs)
+        bias_correction_sqrt = [(1 - beta2 ** step.item()) ** 0.5 for step in steps]
+        mus = [beta1 * (1.0 - 0.5 * (0.96 ** (step.item() * momentum_decay))) for step in steps]
+        mu_nexts = [
+            beta1 * (1.0 - 0.5 * (0.96 ** ((step.item() + 1) * momentum_decay))) for step in steps
+        ]
+        foreach.mul_(mu_products, mus)
+        foreach.div_(exp_avg_sq_sqrt, bias_correction_sqrt)
+        foreach.add_(exp_avg_sq_sqrt, eps)
+        step_size_grads = [
+            (lr * (1.0 - mu) / (1.0 - product.item())) * -1
+            for product, mu in zip(mu_products, mus, strict=True)
+        ]
+        step_size_exp_avg = [
+            (lr * mu_next / (1.0 - product.item() * mu_next)) * -1
+            for product, mu_next in zip(mu_products, mu_nexts, strict=True)
+        ]
+        foreach.addcdiv_(device_params, device_grads, exp_avg_sq_sqrt, step_size_grads)
+        foreach.addcdiv_(device_params, exp_avgs, exp_avg_sq_sqrt, step_size_exp_avg)
 
 
 def explain(e: Element, h: dict[str, Any]) -> list[str]:
@@ -119,8 +199,7 @@ def explain(e: Element, h: dict[str, Any]) -> list[str]:
     )
     d = (v / (1 - beta2**t)) ** 0.5 + eps
     parts.append(
-        f"d = √(v/(1 − β2^t)) + ε = √({num(v)}/(1 − {hyper(beta2)}^{t})) + {hyper(eps)}"
-        f" = {num(d)}"
+        f"d = √(v/(1 − β2^t)) + ε = √({num(v)}/(1 − {hyper(beta2)}^{t})) + {hyper(eps)} = {num(d)}"
     )
     parts.append(
         f"θ − lr·(1 − μ_t)/(1 − Π)·g/d − lr·μ_t+1/(1 − Π·μ_t+1)·m/d = {num(theta)} − "
@@ -153,7 +232,8 @@ NADAM = Optimizer(
         "exp_avg_sq": "v, the second moment (running mean of g²)",
     },
     rule=nadam,
+    foreach_rule=nadam_foreach,
     explain=explain,
-    lrs={"linear": 0.1, "mlp": 0.01, "rosenbrock": 0.1},
+    lrs={"linear": 0.1, "mlp": 0.1, "rosenbrock": 0.1},
 )
 OPTIMIZERS = (NADAM,)

@@ -46,20 +46,8 @@ def rmsprop(
     ``grad_avg`` (ḡ, if centered); all start at zero. Repeats torch's
     ``_single_tensor_rmsprop``.
     """
-    import torch
-
-    from gradcli.optimizers._common import scalar_dtype
-
     for param, grad, state in zip(params, grads, states, strict=True):
-        if not state:
-            state["step"] = torch.zeros((), dtype=scalar_dtype())
-            state["square_avg"] = torch.zeros_like(param, memory_format=torch.preserve_format)
-            if momentum > 0:
-                state["momentum_buffer"] = torch.zeros_like(
-                    param, memory_format=torch.preserve_format
-                )
-            if centered:
-                state["grad_avg"] = torch.zeros_like(param, memory_format=torch.preserve_format)
+        _start(param, state, momentum, centered)
         grad = grad if not maximize else -grad
         square_avg = state["square_avg"]
         state["step"] += 1
@@ -79,6 +67,84 @@ def rmsprop(
             param.add_(buf, alpha=-lr)
         else:
             param.addcdiv_(grad, avg, value=-lr)
+
+
+def _start(param: Tensor, state: dict[str, Tensor], momentum: float, centered: bool) -> None:
+    """torch's state at the first step: ``step`` a CPU scalar, the rest zero."""
+    import torch
+
+    from gradcli.optimizers._common import scalar_dtype
+
+    if not state:
+        state["step"] = torch.zeros((), dtype=scalar_dtype())
+        state["square_avg"] = torch.zeros_like(param, memory_format=torch.preserve_format)
+        if momentum > 0:
+            state["momentum_buffer"] = torch.zeros_like(param, memory_format=torch.preserve_format)
+        if centered:
+            state["grad_avg"] = torch.zeros_like(param, memory_format=torch.preserve_format)
+
+
+def rmsprop_foreach(
+    params: list[Tensor],
+    grads: list[Tensor],
+    states: list[dict[str, Tensor]],
+    *,
+    lr: float,
+    alpha: float,
+    eps: float,
+    weight_decay: float,
+    momentum: float,
+    centered: bool,
+    maximize: bool,
+) -> None:
+    """The same update on whole lists: one kernel per operation for all parameters of a
+    device and dtype. Repeats torch's ``_multi_tensor_rmsprop``."""
+    import torch
+
+    from gradcli._private import foreach, group_by_device_and_dtype
+
+    if not params:
+        return
+    for param, state in zip(params, states, strict=True):
+        _start(param, state, momentum, centered)
+    grouped = group_by_device_and_dtype(
+        [
+            params,
+            grads,
+            [s["square_avg"] for s in states],
+            [s["grad_avg"] for s in states] if centered else [],
+            [s["momentum_buffer"] for s in states] if momentum > 0 else [],
+            [s["step"] for s in states],
+        ]
+    )
+    for group, _ in grouped.values():
+        device_params, device_grads, square_avgs, grad_avgs, bufs, steps = group
+        if maximize:
+            device_grads = foreach.neg(device_grads)
+        if steps[0].is_cpu:
+            foreach.add_(steps, torch.tensor(1.0, device="cpu"), alpha=1.0)
+        else:
+            foreach.add_(steps, 1)
+        if weight_decay != 0:
+            if maximize:
+                foreach.add_(device_grads, device_params, alpha=weight_decay)
+            else:
+                device_grads = foreach.add(device_grads, device_params, alpha=weight_decay)
+        foreach.mul_(square_avgs, alpha)
+        foreach.addcmul_(square_avgs, device_grads, device_grads, value=1 - alpha)
+        if centered:
+            foreach.lerp_(grad_avgs, device_grads, 1 - alpha)
+            avg = foreach.addcmul(square_avgs, grad_avgs, grad_avgs, value=-1)
+            foreach.sqrt_(avg)
+        else:
+            avg = foreach.sqrt(square_avgs)
+        foreach.add_(avg, eps)
+        if momentum > 0:
+            foreach.mul_(bufs, momentum)
+            foreach.addcdiv_(bufs, device_grads, avg)
+            foreach.add_(device_params, bufs, alpha=-lr)
+        else:
+            foreach.addcdiv_(device_params, device_grads, avg, value=-lr)
 
 
 def explain(e: Element, h: dict[str, Any]) -> list[str]:
@@ -133,7 +199,9 @@ RMSPROP = Optimizer(
         "grad_avg": "ḡ, the running mean of g (only when centered)",
     },
     rule=rmsprop,
+    foreach_rule=rmsprop_foreach,
     explain=explain,
     lrs={"linear": 0.05, "mlp": 0.01, "rosenbrock": 0.01},
+    compared_by_default=True,
 )
 OPTIMIZERS = (RMSPROP,)

@@ -11,6 +11,7 @@ from gradcli.optimizers.catalog import (
     Optimizer,
     Real,
     weight_decay,
+    without_weight_decay,
 )
 from gradcli.optimizers.formula import Element, effective_grad, hyper, num
 
@@ -58,6 +59,64 @@ def sgd(
                 buf.mul_(momentum).add_(grad, alpha=1 - dampening)
             grad = grad.add(buf, alpha=momentum) if nesterov else buf
         param.add_(grad, alpha=-lr)
+
+
+def sgd_foreach(
+    params: list[Tensor],
+    grads: list[Tensor],
+    states: list[dict[str, Tensor]],
+    *,
+    lr: float,
+    momentum: float,
+    dampening: float,
+    weight_decay: float,
+    nesterov: bool,
+    maximize: bool,
+) -> None:
+    """The same update on whole lists: one kernel per operation for all parameters of a
+    device and dtype. While any buffer is still missing (the first step), the buffers are
+    started and updated one by one, as torch does; so is θ where a g is sparse. With
+    Nesterov momentum and neither maximize nor weight decay, g + μ·b is written into the
+    gradient tensors themselves, as torch does. Repeats torch's ``_multi_tensor_sgd``."""
+    from gradcli._private import foreach, group_by_device_and_dtype
+
+    if not params:
+        return
+    buffers = [state.get("momentum_buffer") for state in states]
+    grouped = group_by_device_and_dtype([params, grads, buffers], with_indices=True)
+    for (device_params, device_grads, device_buffers), indices in grouped.values():
+        sparse = any(grad.is_sparse for grad in device_grads)  # no foreach kernel for those
+        if maximize:
+            device_grads = foreach.neg(device_grads)
+        if weight_decay != 0:
+            # torch reuses the negated copy where there is one, else makes a new list
+            if maximize:
+                foreach.add_(device_grads, device_params, alpha=weight_decay)
+            else:
+                device_grads = foreach.add(device_grads, device_params, alpha=weight_decay)
+        if momentum != 0:
+            if all(buf is not None for buf in device_buffers):
+                bufs = device_buffers
+                foreach.mul_(bufs, momentum)
+                foreach.add_(bufs, device_grads, alpha=1 - dampening)
+            else:
+                bufs = []
+                for i, buf in enumerate(device_buffers):
+                    if buf is None:
+                        buf = device_grads[i].detach().clone()
+                        states[indices[i]]["momentum_buffer"] = buf
+                    else:
+                        buf.mul_(momentum).add_(device_grads[i], alpha=1 - dampening)
+                    bufs.append(buf)
+            if nesterov:
+                foreach.add_(device_grads, bufs, alpha=momentum)
+            else:
+                device_grads = bufs
+        if sparse:
+            for param, grad in zip(device_params, device_grads, strict=True):
+                param.add_(grad, alpha=-lr)
+        else:
+            foreach.add_(device_params, device_grads, alpha=-lr)
 
 
 def explain(e: Element, h: dict[str, Any]) -> list[str]:
@@ -111,8 +170,12 @@ SGD = Optimizer(
     ),
     state={"momentum_buffer": "b, the velocity (only with momentum; starts at the first g)"},
     rule=sgd,
+    foreach_rule=sgd_foreach,
     explain=explain,
-    lrs={"linear": 0.1, "mlp": 1.0, "rosenbrock": 0.001},
+    lrs={"linear": 0.1, "mlp": 1.0, "rosenbrock": 0.001, "embedding": 1.0},
     check=_nesterov_needs_momentum,
+    compared_by_default=True,
+    gradients="both",  # a sparse g (and so b) works as it is, without weight decay
+    sparse_check=without_weight_decay,
 )
 OPTIMIZERS = (SGD,)

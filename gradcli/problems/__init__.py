@@ -12,6 +12,8 @@ import copy
 import importlib
 import importlib.util
 import math
+import os
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import ClassVar
@@ -151,11 +153,62 @@ class Rosenbrock(Problem):
         return {"xy": torch.ones(2, dtype=torch.float64)}
 
 
+class Embedding(Problem):
+    """``nn.Embedding(10, 3, sparse=True)`` fitted to target vectors, MSE loss.
+
+    A fixed batch of 16 lookups: rows 0–7 twice each, in a shuffled order; rows 8 and 9
+    never. Each lookup has its own target: its row's centre (drawn once) plus noise 0.1, so
+    the least-squares optimum puts each looked-up row at the mean of its two targets. The
+    gradient is sparse (``torch.sparse_coo_tensor``, one entry per lookup, duplicate rows
+    not yet summed), so only the optimizers whose torch implementation takes sparse
+    gradients run here: sgd, adagrad (both without weight decay), lbfgs and sparseadam.
+    Rows 8 and 9 never enter the loss: any value is optimal for them, and every one of those
+    optimizers leaves them where they started.
+    """
+
+    reference_label = "least squares"
+    rows, dim, looked_up = 10, 3, 8
+
+    def __init__(self) -> None:
+        super().__init__()
+        gen = torch.Generator().manual_seed(_DATA_SEED)
+        lookups = torch.arange(self.looked_up).repeat(2)
+        indices = lookups[torch.randperm(len(lookups), generator=gen)]
+        centres = torch.randn(self.looked_up, self.dim, generator=gen, dtype=torch.float64)
+        noise = torch.randn(len(indices), self.dim, generator=gen, dtype=torch.float64)
+        self.register_buffer("indices", indices)
+        self.register_buffer("targets", centres[indices] + 0.1 * noise)
+        self.embedding = nn.Embedding(self.rows, self.dim, sparse=True)
+
+    def forward(self) -> Tensor:
+        return F.mse_loss(self.embedding(self.indices), self.targets)
+
+    def reference(self) -> dict[str, Tensor]:
+        """Each looked-up row at the mean of its targets; the other rows as they are (the
+        loss does not depend on them)."""
+        optimum = self.embedding.weight.detach().double().cpu().clone()
+        indices, targets = self.indices.cpu(), self.targets.double().cpu()
+        for row in range(self.looked_up):
+            optimum[row] = targets[indices == row].mean(dim=0)
+        return {"embedding.weight": optimum}
+
+
+def sparse_gradients(model: nn.Module) -> list[str]:
+    """The parameters whose gradients are sparse: those of ``nn.Embedding`` and
+    ``nn.EmbeddingBag`` modules made with ``sparse=True``."""
+    return [
+        f"{name}.weight" if name else "weight"
+        for name, module in model.named_modules()
+        if isinstance(module, nn.Embedding | nn.EmbeddingBag) and module.sparse
+    ]
+
+
 BUILTINS: dict[str, type[Problem]] = {
     "linear": LinearRegression,
     "seed": Seed,
     "mlp": MLP,
     "rosenbrock": Rosenbrock,
+    "embedding": Embedding,
 }
 
 
@@ -175,13 +228,18 @@ def build(name: str, *, seed: int, dtype: torch.dtype, device: torch.device) -> 
 
 
 def load_factory(target: str) -> Callable[[], object]:
-    """The callable named by ``module:attr`` or ``file.py:attr``."""
+    """The callable named by ``module:attr`` or ``file.py:attr``.
+
+    Imports see what ``python`` would show them: a module is looked up first in the current
+    directory (as ``python -m`` does), a file's own imports first in its folder (as ``python
+    file.py`` does)."""
     location, _, attr = target.rpartition(":")
     fail = f"--model {target}"
     if location.endswith(".py") or "/" in location:
         path = Path(location)
         if not path.is_file():
             raise GradcliError(f"{fail}: no such file: {location}")
+        _import_path_first(str(path.resolve().parent))
         spec = importlib.util.spec_from_file_location(f"gradcli_model_{path.stem}", path)
         if spec is None or spec.loader is None:
             raise GradcliError(f"{fail}: cannot import {location}")
@@ -191,6 +249,7 @@ def load_factory(target: str) -> Callable[[], object]:
         except Exception as e:
             raise GradcliError(f"{fail}: importing {location} raised {_describe(e)}") from None
     else:
+        _import_path_first(os.getcwd())
         try:
             module = importlib.import_module(location)
         except ModuleNotFoundError as e:
@@ -201,8 +260,21 @@ def load_factory(target: str) -> Callable[[], object]:
     if factory is None:
         raise GradcliError(f"{fail}: {location} has no attribute {attr!r}")
     if not callable(factory):
-        raise GradcliError(f"{fail}: {attr} is a {type(factory).__name__}, not a callable")
+        raise GradcliError(f"{fail}: {attr} is {_a(factory)}, not a callable")
     return factory
+
+
+def _import_path_first(folder: str) -> None:
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+
+
+def _a(value: object) -> str:
+    """``a float``, ``an int``, ``None``: what a value is, in words."""
+    if value is None:
+        return "None"
+    name = type(value).__name__
+    return ("an " if name[:1].lower() in "aeiou" else "a ") + name
 
 
 def _describe(e: BaseException) -> str:
@@ -216,9 +288,7 @@ def _call(target: str, factory: Callable[[], object]) -> nn.Module:
     except Exception as e:
         raise GradcliError(f"--model {target}: the factory raised {_describe(e)}") from None
     if not isinstance(model, nn.Module):
-        raise GradcliError(
-            f"--model {target}: the factory returned a {type(model).__name__}, not an nn.Module"
-        )
+        raise GradcliError(f"--model {target}: the factory returned {_a(model)}, not an nn.Module")
     return model
 
 
@@ -235,7 +305,7 @@ def check_protocol(target: str, model: nn.Module) -> None:
     except Exception as e:
         raise GradcliError(f"{fail}: forward() raised {_describe(e)}") from None
     if not isinstance(loss, Tensor):
-        raise GradcliError(f"{fail}: forward() returned a {type(loss).__name__}, not a tensor")
+        raise GradcliError(f"{fail}: forward() returned {_a(loss)}, not a tensor")
     if loss.dim() != 0:
         raise GradcliError(
             f"{fail}: forward() returned a tensor of shape {list(loss.shape)}, not a scalar loss"

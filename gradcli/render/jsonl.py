@@ -31,6 +31,8 @@ def step_object(record: StepRecord) -> dict[str, Any]:
         "loss": record.loss,
         "params": {p.name: param_object(p) for p in record.params},
     }
+    if record.evaluations is not None:  # LBFGS: how many times the step evaluated the loss
+        obj = {"step": obj["step"], "loss": obj["loss"], "evaluations": record.evaluations, **obj}
     if record.explain:
         obj["explain"] = list(record.explain)
     if record.ranks is not None:  # gradcli ddp

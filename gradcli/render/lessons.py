@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
@@ -11,10 +12,14 @@ from rich.markup import escape
 from rich.table import Table
 from rich.tree import Tree
 
+from gradcli.render.rows import write_rows
+from gradcli.spec import PITFALLS
+
 if TYPE_CHECKING:
     from gradcli.lessons.graph import Node
     from gradcli.lessons.inspection import TensorRow
     from gradcli.lessons.pitfalls import Cell, Outcome
+    from gradcli.output import Output
 
 LISTED_IN = {
     "in_parameters": "parameters()",
@@ -124,6 +129,16 @@ def node_dicts(nodes: list[Node]) -> list[dict[str, Any]]:
     ]
 
 
+def list_pitfalls(output: Output) -> None:
+    """``gradcli pitfalls``: the names and what goes wrong, without importing torch."""
+    fmt = output.resolved_format()
+    if fmt == "table":
+        pitfall_list(output.console(sys.stdout), PITFALLS)
+    else:
+        rows = [{"name": n, "summary": s} for n, s in PITFALLS.items()]
+        write_rows(sys.stdout, fmt, rows, ["name", "summary"])
+
+
 def pitfall_list(console: Console, summaries: dict[str, str]) -> None:
     table = Table(
         title="[bold]pitfalls[/] (run one: gradcli pitfalls NAME)",
@@ -145,6 +160,9 @@ def pitfall_text(value: Cell) -> str:
 
 def pitfall_table(console: Console, outcome: Outcome, summary: str) -> None:
     console.print(f"[bold]{outcome.name}[/]: {summary}")
+    if outcome.setup:
+        for line in outcome.setup.splitlines():  # what both versions start from
+            console.print("  " + line, markup=False, highlight=False)
     code = Table(box=box.SIMPLE_HEAD)
     code.add_column(outcome.labels[0], style="red")
     code.add_column(outcome.labels[1], style="green")

@@ -8,12 +8,18 @@ from __future__ import annotations
 import math
 
 MARKERS = "•+x*o#@%"
-LABEL_WIDTH = 10
+OVERLAP = "&"  # a cell that two or more series pass through
+LABEL_WIDTH = 10  # at least: the labels of the y axis and " ┤"
 
 
-def _label(y: float, log: bool) -> str:
-    value = 10**y if log else y
-    return f"{value:.3g}".rjust(LABEL_WIDTH - 2)
+def _labels(values: list[float]) -> list[str]:
+    """The axis labels: three significant digits, or as many more as it takes to tell apart
+    values that differ (a loss from 2 to 1.99833 is not ``2 / 2 / 2``)."""
+    for digits in range(3, 18):
+        texts = [f"{v:.{digits}g}" for v in values]
+        if len(set(texts)) == len(set(values)):
+            break
+    return texts
 
 
 def plot(
@@ -22,7 +28,8 @@ def plot(
     """Lines of a plot of each series against its index (the step).
 
     The y axis is logarithmic when every finite value is positive; non-finite values are
-    left out. Series are drawn in order, so a later marker covers an earlier one.
+    left out. A cell that several series pass through shows ``OVERLAP`` (the legend says so),
+    so no curve hides another unannounced.
     """
     finite = [y for ys in series.values() for y in ys if math.isfinite(y)]
     if not finite:
@@ -32,27 +39,36 @@ def plot(
     low, high = scale(min(finite)), scale(max(finite))
     if high - low < 1e-12:
         low, high = low - 1, high + 1
-    columns = max(10, width - LABEL_WIDTH - 1)
+    labelled = [0, height // 2, height - 1]
+    labels = _labels(
+        [10**y if log else y for y in (high - r / (height - 1) * (high - low) for r in labelled)]
+    )
+    label_width = max(LABEL_WIDTH, max(map(len, labels)) + 2)
+    columns = max(10, width - label_width - 1)
     longest = max(len(ys) for ys in series.values())
-    grid = [[" "] * columns for _ in range(height)]
-    for marker, ys in zip(MARKERS * 8, series.values(), strict=False):
+    passing: dict[tuple[int, int], set[int]] = {}  # (row, column) -> the series through it
+    for index, ys in enumerate(series.values()):
         for x, y in enumerate(ys):
             if not math.isfinite(y):
                 continue
             col = round(x / max(1, longest - 1) * (columns - 1))
             row = round((high - scale(y)) / (high - low) * (height - 1))
-            grid[row][col] = marker
+            passing.setdefault((row, col), set()).add(index)
+    grid = [[" "] * columns for _ in range(height)]
+    for (row, col), through in passing.items():
+        grid[row][col] = OVERLAP if len(through) > 1 else (MARKERS * 8)[min(through)]
     lines = [f"{title}{' (log scale)' if log else ''}"]
     for row, cells in enumerate(grid):
-        if row in (0, height // 2, height - 1):
-            y = high - row / (height - 1) * (high - low)
-            prefix = _label(y, log) + " ┤"
+        if row in labelled:
+            prefix = labels[labelled.index(row)].rjust(label_width - 2) + " ┤"
         else:
-            prefix = " " * (LABEL_WIDTH - 2) + " │"
+            prefix = " " * (label_width - 2) + " │"
         lines.append(prefix + "".join(cells))
-    lines.append(" " * (LABEL_WIDTH - 1) + "└" + "─" * columns)
+    lines.append(" " * (label_width - 1) + "└" + "─" * columns)
     last = str(longest - 1)
-    lines.append(" " * LABEL_WIDTH + "0" + "step".center(columns - 1 - len(last)) + last)
-    legend = "   ".join(f"{m} {name}" for m, name in zip(MARKERS * 8, series, strict=False))
-    lines.append(" " * LABEL_WIDTH + legend)
+    lines.append(" " * label_width + "0" + "step".center(columns - 1 - len(last)) + last)
+    legend = [f"{m} {name}" for m, name in zip(MARKERS * 8, series, strict=False)]
+    if any(len(through) > 1 for through in passing.values()):
+        legend.append(f"{OVERLAP} two or more at once")
+    lines.append(" " * label_width + "   ".join(legend))
     return lines

@@ -77,6 +77,8 @@ class TableSink:
 
     def step(self, record: StepRecord) -> None:
         loss = "" if record.loss is None else f"   loss {fmt(record.loss)}"
+        if record.evaluations is not None:  # LBFGS: the loss evaluated this many times
+            loss += f"   {record.evaluations} evaluation" + "s" * (record.evaluations != 1)
         caption = START_CAPTION if record.step == 0 else STEP_CAPTION
         ranks = record.ranks or ()
         if record.ranks is not None:  # gradcli ddp
@@ -155,21 +157,14 @@ class CompareTableSink:
             "between the two paths' parameters over the run (0: bit-identical)",
             caption_justify="left",
         )
-        for column in (
-            "optimizer",
-            "lr",
-            "final loss",
-            "best loss",
-            "steps to tol",
-            "max |manual − optim|",
-            "ULPs",
-        ):
+        tol = summaries[0].tol if summaries else None
+        columns = ["optimizer", "lr", "final loss", "best loss"]
+        columns += [] if tol is None else ["steps to tol"]  # without --tol: nothing to say
+        for column in (*columns, "max |manual − optim|", "ULPs"):
             table.add_column(column, no_wrap=column != "max |manual − optim|")
         for s in summaries:
-            tol = (
-                "—"
-                if s.tol is None
-                else ("never" if s.steps_to_tol is None else str(s.steps_to_tol))
+            reached = (
+                [] if tol is None else ["never" if s.steps_to_tol is None else str(s.steps_to_tol)]
             )
             gap = "0 (bit-identical)" if s.bit_identical else fmt(s.max_abs_diff)
             table.add_row(
@@ -177,7 +172,7 @@ class CompareTableSink:
                 f"{s.lr:g}",
                 fmt(s.final_loss),
                 fmt(s.best_loss),
-                tol,
+                *reached,
                 gap,
                 str(s.max_ulps),
             )

@@ -327,6 +327,21 @@ _STR = _Leaf("a str", lambda v: type(v) is str)
 _NAME = _Leaf("a str of one line", lambda v: type(v) is str and v.isprintable())
 _COUNT = _Leaf("an int >= 0", lambda v: type(v) is int and v >= 0)
 _TENSOR = _Leaf("a dense tensor", lambda v: isinstance(v, Tensor) and v.layout == torch.strided)
+
+
+def _is_state_value(value: Any, inside: bool = False) -> bool:
+    """A tensor (dense, or sparse: SGD's momentum on sparse gradients), a number (SparseAdam's
+    step, LBFGS's counters), or a list of tensors, numbers and None (LBFGS's history)."""
+    if isinstance(value, Tensor):
+        return value.layout in (torch.strided, torch.sparse_coo)
+    if type(value) in (int, float):
+        return True
+    if value is None:
+        return inside
+    return type(value) is list and not inside and all(_is_state_value(v, True) for v in value)
+
+
+_STATE_VALUE = _Leaf("a tensor, a number or a list of them", _is_state_value)
 _BYTES = _Leaf("a 1-d uint8 CPU tensor", _is_bytes)
 _CPU_RNG = _Leaf(
     f"a CPU RNG state ({_CPU_RNG_SIZE} uint8)",
@@ -338,7 +353,7 @@ _CPU_RNG = _Leaf(
 _SCHEMA: dict[str, Any] = {
     "step": _COUNT,
     "model": _Map(_STR, _TENSOR),
-    "update_state": _Map(_COUNT, _Map(_STR, _TENSOR)),
+    "update_state": _Map(_COUNT, _Map(_STR, _STATE_VALUE)),
     "rng": {"torch": _CPU_RNG, "cuda?": _List(_BYTES)},  # "cuda": saved where CUDA was used
     "config": {"model": _NAME, "optimizer": _NAME, "dtype": _NAME},  # and the other options
 }
@@ -409,6 +424,63 @@ def _short(value: Any) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
+@dataclass(frozen=True)
+class _StateKinds:
+    """What the state of one optimizer (and of the one that trains its other parameters,
+    Muon's AdamW) may hold, from the catalog: its documented keys; ``step`` a scalar; a list
+    only in a closure-driven optimizer's history (LBFGS); a sparse tensor only where the
+    optimizer takes sparse gradients."""
+
+    keys: frozenset[str]
+    lists: bool
+    sparse: bool
+
+    def misfit(self, key: str, value: Any) -> str | None:
+        if key not in self.keys:
+            return f"one of the keys {', '.join(sorted(self.keys))}"
+        if key == "step" and not (
+            type(value) in (int, float) or (isinstance(value, Tensor) and value.dim() == 0)
+        ):
+            return "a scalar"
+        if isinstance(value, list) and not self.lists:
+            return "a tensor"
+        tensors = value if isinstance(value, list) else [value]
+        if not self.sparse and any(
+            isinstance(t, Tensor) and t.layout != torch.strided for t in tensors
+        ):
+            return "a dense tensor"
+        return None
+
+
+def _state_kinds(name: str) -> _StateKinds:
+    from gradcli import optimizers
+
+    optimizer = optimizers.find(name)
+    described = [optimizer] + ([optimizers.find(optimizer.rest)] if optimizer.rest else [])
+    return _StateKinds(
+        frozenset(key for o in described for key in o.state),
+        any(o.closure for o in described),
+        any(o.gradients != "dense" for o in described),
+    )
+
+
+def _fits_shape(state: torch.Size, param: torch.Size) -> bool:
+    """A state tensor's shape: the parameter's, or the parameter's with some dimensions
+    reduced to 1 (Adafactor's row and column variances)."""
+    return len(state) == len(param) and all(s in (p, 1) for s, p in zip(state, param, strict=True))
+
+
+def _fits_param(value: Tensor, param: Tensor, total: int) -> bool:
+    """A state tensor of ``param``: a floating-point scalar (step, NAdam's mu_product, ASGD's
+    eta, LBFGS's t, H_diag, ro), else of the parameter's dtype and shape, or a factored shape
+    (Adafactor: 1 in some dims), or a flat vector of all the parameters' elements (LBFGS)."""
+    if value.dim() == 0:
+        return value.is_floating_point()
+    return value.dtype == param.dtype and (
+        _fits_shape(value.shape, param.shape) or tuple(value.shape) == (total,)
+    )
+
+
 def restore(
     path: str,
     checkpoint: dict[str, Any],
@@ -432,6 +504,8 @@ def restore(
     if misfit is not None:
         raise GradcliError(f"{where}: its parameters do not fit this model: {misfit}")
     state = checkpoint["update_state"]
+    total = sum(p.numel() for p in params)
+    kinds = _state_kinds(config["optimizer"])
     for index, values in state.items():
         if not 0 <= index < len(params):
             raise GradcliError(
@@ -440,14 +514,29 @@ def restore(
             )
         param = params[index]
         for key, value in values.items():
-            if key == "step":
-                fits = value.dim() == 0 and value.is_floating_point()
-                expected = "a floating-point scalar"
-            else:
-                fits = value.shape == param.shape and value.dtype == param.dtype
-                dtype = str(param.dtype).removeprefix("torch.")
-                expected = f"the parameter's {dtype} of shape {list(param.shape)}"
-            if not fits:
+            wrong = kinds.misfit(key, value)
+            if wrong is not None:
+                raise GradcliError(
+                    f"{where}: optimizer state {_short(key)} of parameter #{index} is "
+                    f"{_show(value)}, not {wrong}"
+                )
+            bad = next(
+                (
+                    t
+                    for t in (value if isinstance(value, list) else [value])
+                    if isinstance(t, Tensor) and not _fits_param(t, param, total)
+                ),
+                None,
+            )
+            if bad is not None:
+                value = bad
+                if bad.dim() == 0:
+                    expected = "a floating-point scalar"
+                else:
+                    dtype = str(param.dtype).removeprefix("torch.")
+                    expected = f"the parameter's {dtype} of shape {list(param.shape)}"
+                    if index == 0:  # LBFGS keeps its vectors there
+                        expected += f" or of all parameters as one vector of {total}"
                 raise GradcliError(
                     f"{where}: optimizer state {_short(key)} of parameter #{index} is "
                     f"{_show(value)}, not {expected}"

@@ -102,7 +102,10 @@ class Comparison:
         self.summaries: list[MethodSummary] = []
         self.steps = specs[0].steps
         for spec, label in zip(specs, labels(specs), strict=True):
-            manual, info = prepare(replace(spec, impl=None), "manual")
+            # the hand-written rule for torch's implementation: foreach with foreach,
+            # the for-loop with forloop; fused has none, so the default stands in for it
+            impl = None if spec.impl == "fused" else spec.impl
+            manual, info = prepare(replace(spec, impl=impl), "manual")
             optim, _ = prepare(spec, "optim")
             self.pairs.append((manual, optim))
             self.summaries.append(MethodSummary(spec.optimizer, label, info.lr, tol=tol))

@@ -5,6 +5,10 @@ The two paths differ only in the update (``gradcli.train.updates``):
 - ``optim``: ``optimizer.zero_grad(); loss = model(); loss.backward(); optimizer.step()``
 - ``manual``: autograd computes the gradients, a rule updates each parameter in place under
   ``torch.no_grad()``, and the gradients are dropped after.
+
+An optimizer that evaluates the loss itself (LBFGS) gets ``step(closure)`` on both paths; its
+first evaluation is the step's forward and backward above, so a record shows the loss and
+gradient before the step, as for any other optimizer, and how many evaluations it made.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from gradcli.records import (
     Stats,
     StepRecord,
     Summary,
+    dense,
     measure,
     values_of,
 )
@@ -41,6 +46,34 @@ def _finite(record: StepRecord) -> bool:
         elif p.grad is not None:
             numbers.extend(p.grad)
     return all(math.isfinite(x) for x in numbers)
+
+
+def _element(value: object, at: int) -> Tensor | None:
+    """Element ``at`` of a state value, as a tensor of its own: a tensor's (a sparse one made
+    dense; a scalar's only element), a number as it is; None for anything else."""
+    if isinstance(value, Tensor):
+        flat = dense(value).reshape(-1)
+        if flat.numel() == 0:
+            return None
+        return flat[at if flat.numel() > at else 0].clone()
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return torch.tensor(float(value), dtype=torch.float64)
+    return None
+
+
+class _GradientCopies:
+    """A copy of each gradient, in buffers made once (a shown step allocates nothing)."""
+
+    def __init__(self, count: int) -> None:
+        self.buffers: list[Tensor | None] = [None] * count
+
+    def copy(self, index: int, grad: Tensor | None) -> Tensor | None:
+        if grad is None or grad.layout != torch.strided:
+            return None if grad is None else grad.clone()
+        buffer = self.buffers[index]
+        if buffer is None or buffer.shape != grad.shape or buffer.dtype != grad.dtype:
+            buffer = self.buffers[index] = torch.empty_like(grad)
+        return buffer.copy_(grad)
 
 
 @dataclass
@@ -69,6 +102,7 @@ class Training:
         names = [name for name, _ in self.problem.named_parameters()]
         params = [param for _, param in self.problem.named_parameters()]
         recorder = Recorder(names, params)
+        kept = _GradientCopies(len(params))
         if self.start == 0:
             yield measure(0, names, params)
         for step in range(self.start + 1, self.start + self.steps + 1):
@@ -85,18 +119,23 @@ class Training:
                 finite = self.agree(finite)
                 shown = not finite
             self.before_update(step, shown)
-            # 3. keep what the record needs. The gradient tensors survive the update:
-            #    zero_grad() drops them, it does not zero them.
+            # 3. keep what the record needs: the parameters before the update, and the
+            #    gradients as they were (torch's foreach SGD with Nesterov momentum writes
+            #    g + μ·b into p.grad; zero_grad() drops the tensors, it does not zero them)
             before = recorder.snapshot() if shown else None
+            if shown:
+                grads = [kept.copy(i, g) for i, g in enumerate(grads)]
             prior = self._first_elements_of_state(params) if shown and self.explainer else None
             # 4. update
-            self.update.step()
+            evaluations = self._update(loss)
             # 5. record (the step's one sync)
             if before is not None:
                 states = (
                     [self.update.state.get(p, {}) for p in params] if self.record_state else None
                 )
                 record = recorder.measure(step, loss, grads, before, states)
+                if evaluations is not None:
+                    record = replace(record, evaluations=evaluations)
 
                 loss_value, finite = record.loss or 0.0, self.agree(_finite(record))
                 if prior is not None:
@@ -121,7 +160,8 @@ class Training:
         """The loss, and whether it and every gradient are finite, in one host copy. A
         gradient's norm is finite exactly when all its elements are (or it overflows, which
         counts as diverging too); one norm per gradient is far cheaper than isfinite."""
-        present = [g for g in grads if g is not None]
+        # (a sparse gradient's values, duplicates summed, are finite when its dense form is)
+        present = [g.coalesce().values() if g.is_sparse else g for g in grads if g is not None]
         norms = foreach_norm(present) if present else []
         finite = torch.isfinite(
             torch.stack([loss.detach().float(), *[n.float() for n in norms]])
@@ -134,7 +174,7 @@ class Training:
         bad = [
             name
             for name, g in zip(names, grads, strict=True)
-            if g is not None and not bool(g.isfinite().all())
+            if g is not None and not bool(dense(g).isfinite().all())
         ]
         what = f"the loss is {loss}" if not math.isfinite(loss) else f"the loss is {loss:.6g}"
         if bad:
@@ -153,17 +193,50 @@ class Training:
         """One step with no record (``compare`` steps its runs in lockstep this way):
         forward, backward, update; returns the loss before the update, on the device."""
         loss = self.forward_backward()
-        self.update.step()
+        self._update(loss)
         return loss
 
+    def _update(self, loss: Tensor) -> int | None:
+        """The update. One that evaluates the loss itself (LBFGS) gets a closure whose first
+        call returns ``loss``, the evaluation already done (its gradients are in place), and
+        whose later calls evaluate again; returns how many calls it made (None for others)."""
+        if not self.update.closure:
+            self.update.step()
+            return None
+        calls = 0
+
+        def closure() -> Tensor:
+            nonlocal calls
+            calls += 1
+            return loss if calls == 1 else self.forward_backward()
+
+        self.update.step(closure)
+        return calls
+
     def _first_elements_of_state(self, params: list[Tensor]) -> list[dict[str, Tensor]]:
+        """Each parameter's first element of each state value (a number as it is; lists,
+        LBFGS's history, left out). State kept on the first parameter for all of them
+        (LBFGS: flat vectors over every parameter) is read at each parameter's offset."""
+        if not self.update.closure:
+            return [
+                {
+                    key: first
+                    for key, value in self.update.state.get(p, {}).items()
+                    if key != "step" and (first := _element(value, 0)) is not None
+                }
+                for p in params
+            ]
+        shared = self.update.state.get(params[0], {}) if params else {}
+        offsets = [0]
+        for p in params[:-1]:
+            offsets.append(offsets[-1] + p.numel())
         return [
             {
-                key: value.reshape(-1)[0].clone()
-                for key, value in self.update.state.get(p, {}).items()
-                if key != "step"
+                key: first
+                for key, value in shared.items()
+                if (first := _element(value, offset)) is not None
             }
-            for p in params
+            for offset in offsets
         ]
 
     def _explain(
@@ -181,7 +254,8 @@ class Training:
         copy = HostCopy()
         for i, param in enumerate(params):
             grad = grads[i]
-            for t in (before[i], param, grad if grad is not None else torch.zeros_like(param)):
+            shown = dense(grad) if grad is not None else torch.zeros_like(param)
+            for t in (before[i], param, shown):
                 copy.add(t.reshape(-1)[0])
             for value in [*prior[i].values(), *after[i].values()]:
                 copy.add(value)

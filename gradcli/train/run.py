@@ -24,7 +24,8 @@ def run_training(spec: RunSpec, path: str) -> None:
         training.should_stop = interrupt.is_set
         training.on_step = lambda step: progress(step - training.start)
         for record in training:
-            sink.step(record)
+            with progress.aside():
+                sink.step(record)
     if training.diverged:
         lr = info.lr
         raise Diverged(f"{training.diverged}; try a smaller --lr (this run used {lr:g})")

@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass
 from functools import partial
 
 import torch
+from torch import nn
 
 from gradcli import optimizers, problems
 from gradcli._startup import threads
@@ -37,6 +38,36 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def check_gradients(spec: RunSpec, problem: nn.Module) -> None:
+    """One line, before the run, where torch's optimizer would refuse the problem's
+    gradients: sparse ones (``nn.Embedding(sparse=True)``) for most optimizers and for fused
+    kernels, dense ones for SparseAdam."""
+    optimizer = spec.optimizer_info
+    hyperparameters = spec.hyperparameters()
+    sparse = problems.sparse_gradients(problem)
+    names = [name for name, _ in problem.named_parameters()]
+    dense = [name for name in names if name not in sparse]
+    where = f"--optimizer {optimizer.name}"
+    if sparse:
+        wrong = optimizer.refuses(True, hyperparameters)
+        if wrong is None and spec.impl == "fused":
+            where, wrong = "--impl fused", "torch's fused kernels do not take sparse gradients"
+        if wrong is not None:
+            takers = [o.name for o in optimizers.catalog().values() if o.gradients != "dense"]
+            use = f"{', '.join(takers[:-1])} or {takers[-1]}"
+            hint = f"; use {use}" if optimizer.gradients == "dense" else ""
+            raise GradcliError(
+                f"{where}: {wrong}, and --model {spec.model} gives one to {', '.join(sparse)} "
+                f"(nn.Embedding(sparse=True)){hint}"
+            )
+    if dense and optimizer.refuses(False, hyperparameters) is not None:
+        hint = f"; use --model {optimizer.problem}" if optimizer.problem else ""
+        raise GradcliError(
+            f"{where}: {optimizer.refuses(False, hyperparameters)} (nn.Embedding(sparse=True)), "
+            f"and --model {spec.model} gives dense ones to {', '.join(dense)}{hint}"
+        )
+
+
 @dataclass(frozen=True)
 class RunInfo:
     """What a sink may show about the run before the first record."""
@@ -54,10 +85,6 @@ class RunInfo:
 def prepare(spec: RunSpec, path: str) -> tuple[Training, RunInfo]:
     """Build the problem and the update for ``spec`` on ``path`` (manual or optim), and
     load ``spec.resume`` into them if given."""
-    if path == "manual" and spec.impl is not None:
-        raise GradcliError(
-            "--impl chooses torch.optim's implementation: it applies to gradcli optim and compare"
-        )
     device = resolve_device(spec.device)
     if spec.save is not None:
         checkpoint.check_target(spec.save)
@@ -69,10 +96,14 @@ def prepare(spec: RunSpec, path: str) -> tuple[Training, RunInfo]:
     optimizer = spec.optimizer_info
     lr = optimizers.default_lr(optimizer, spec.model, problem) if spec.lr is None else spec.lr
     hyperparameters = spec.hyperparameters()
+    check_gradients(spec, problem)
+    if problems.sparse_gradients(problem):
+        # torch's default, made explicit: else each sparse tensor built warns that it is
+        torch.sparse.check_sparse_tensor_invariants.disable()
     params = list(problem.parameters())
     update: ManualUpdate | OptimUpdate
     if path == "manual":
-        update = ManualUpdate(params, optimizer, lr, hyperparameters)
+        update = ManualUpdate(params, optimizer, lr, hyperparameters, spec.impl)
     else:
         impl = impl_kwargs(optimizer, spec.impl, device)
         update = OptimUpdate(params, optimizer, lr, hyperparameters, impl)

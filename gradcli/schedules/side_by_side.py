@@ -1,0 +1,267 @@
+"""One schedule run both ways, step by step: by hand (``Schedule``) and by torch's own
+scheduler on a real torch optimizer, stepped as a training loop steps them:
+``optimizer.step(); scheduler.step()``. Imports torch inside ``torch_run`` only."""
+
+from __future__ import annotations
+
+import math
+import struct
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from gradcli.errors import GradcliError
+from gradcli.schedules.schedule import Schedule
+from gradcli.schedules.spec import ScheduleSpec
+
+
+def same_bits(a: float | None, b: float | None) -> bool:
+    """The same 64 bits (so 0.0 and −0.0 differ, and a NaN equals itself)."""
+    if a is None or b is None:
+        return a is b
+    return struct.pack("<d", a) == struct.pack("<d", b)
+
+
+@dataclass(frozen=True)
+class ScheduleRow:
+    """Training step ``step`` (1-based): the lr (and momentum or β1) its update uses, by hand
+    and by torch; torch's closed form at that step where it has one; the loss the step fed
+    ReduceLROnPlateau."""
+
+    step: int
+    lr: float
+    torch_lr: float
+    closed_form: float | None = None
+    momentum: float | None = None
+    torch_momentum: float | None = None
+    loss: float | None = None
+
+    @property
+    def bit_identical(self) -> bool:
+        return same_bits(self.lr, self.torch_lr) and same_bits(self.momentum, self.torch_momentum)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "step": self.step,
+            "lr": self.lr,
+            "torch_lr": self.torch_lr,
+            "bit_identical": self.bit_identical,
+            "closed_form": self.closed_form,
+            "momentum": self.momentum,
+            "torch_momentum": self.torch_momentum,
+            "loss": self.loss,
+        }
+
+
+FIELDS = (
+    "step",
+    "lr",
+    "torch_lr",
+    "bit_identical",
+    "closed_form",
+    "momentum",
+    "torch_momentum",
+    "loss",
+)
+
+
+def synthetic_losses(steps: int, mode: str = "min") -> list[float]:
+    """The losses fed to ReduceLROnPlateau without ``--losses``: L_t = 1 + 9·0.8^t, a curve
+    that falls fast and then flattens, so that with torch's defaults (patience 10, threshold
+    1e-4 relative) the improvements stop counting after step 52: the lr of step 64 is the
+    first reduced, then every 11th. With mode='max', the rising mirror 10 − 9·0.8^t."""
+    if mode == "max":
+        return [10 - 9 * 0.8**t for t in range(1, steps + 1)]
+    return [1 + 9 * 0.8**t for t in range(1, steps + 1)]
+
+
+def hand_run(
+    spec: ScheduleSpec,
+    steps: int,
+    lr: float,
+    hyperparameters: Mapping[str, Any],
+    losses: Sequence[float] | None,
+) -> tuple[list[tuple[float, float | None, float | None]], str | None]:
+    """(lr, closed form, momentum) of each step by hand, and which momentum it is."""
+    try:
+        schedule = Schedule(spec, lr, hyperparameters)
+        found = []
+        for step in range(steps):
+            found.append((schedule.lr, _closed(schedule), schedule.momentum))
+            schedule.step(None if losses is None else losses[step])
+    except (ArithmeticError, ValueError) as error:
+        raise GradcliError(f"{spec.text}, by hand: {error}") from None
+    return found, schedule.momentum_key
+
+
+def _closed(schedule: Schedule) -> float | None:
+    try:
+        return schedule.closed_form()
+    except (ArithmeticError, ValueError):  # torch's closed form divides by 0 or overflows too
+        return None
+
+
+def torch_run(
+    spec: ScheduleSpec,
+    steps: int,
+    lr: float,
+    torch_class: str,
+    settings: Mapping[str, Any],
+    losses: Sequence[float] | None,
+    closure: bool = False,
+) -> list[tuple[float, float | None]]:
+    """(lr, momentum) of each step from torch's scheduler on torch.optim.<torch_class> over one
+    parameter without a gradient (every optimizer skips it: only the lr matters here)."""
+    import torch
+
+    from gradcli.schedules import build_torch_scheduler
+
+    found = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch's warnings are not gradcli's to print
+        try:
+            param = torch.nn.Parameter(torch.zeros(2, 2))
+            optimizer = getattr(torch.optim, torch_class)([param], lr=lr, **settings)
+            scheduler = build_torch_scheduler(spec, optimizer)
+            driven = spec.drives_momentum
+            for step in range(steps):
+                group = optimizer.param_groups[0]
+                momentum = None
+                if driven:
+                    momentum = group["betas"][0] if "betas" in group else group["momentum"]
+                found.append((float(group["lr"]), None if momentum is None else float(momentum)))
+                if closure:  # LBFGS re-evaluates the loss itself
+                    optimizer.step(lambda: torch.zeros(()))
+                else:
+                    optimizer.step()
+                if losses is not None:
+                    scheduler.step(losses[step])
+                else:
+                    scheduler.step()
+        except Exception as error:
+            message = " ".join(str(error).split()) or type(error).__name__
+            raise GradcliError(
+                f"torch.optim.lr_scheduler.{spec.scheduler.torch_class}: {message}"
+            ) from None
+    return found
+
+
+def side_by_side(
+    spec: ScheduleSpec,
+    steps: int,
+    lr: float,
+    optimizer: Any,
+    settings: Mapping[str, Any],
+    losses: Sequence[float] | None = None,
+) -> tuple[list[ScheduleRow], str | None]:
+    """Every step's row, and ``momentum`` / ``beta1`` (what the momentum columns hold) or
+    None. ``optimizer`` is the catalog's ``Optimizer``."""
+    hyperparameters = {**optimizer.defaults, **settings}
+    hand, key = hand_run(spec, steps, lr, hyperparameters, losses)
+    with_torch = torch_run(
+        spec,
+        steps,
+        lr,
+        optimizer.torch_class,
+        settings,
+        losses,
+        getattr(optimizer, "closure", False),
+    )
+    rows = [
+        ScheduleRow(
+            step=step,
+            lr=hand_lr,
+            torch_lr=torch_lr,
+            closed_form=closed,
+            momentum=momentum,
+            torch_momentum=torch_momentum,
+            loss=None if losses is None else losses[step - 1],
+        )
+        for step, ((hand_lr, closed, momentum), (torch_lr, torch_momentum)) in enumerate(
+            zip(hand, with_torch, strict=True), start=1
+        )
+    ]
+    return rows, key
+
+
+DEFAULT_LR = 0.1
+DEFAULT_OPTIMIZER = "SGD(momentum=0.9)"
+
+
+def parse_losses(text: str) -> list[float]:
+    """``--losses '2.5,1.9,1.7'`` → the numbers (finite ones only)."""
+    found = []
+    for part in text.split(","):
+        try:
+            value = float(part)
+        except ValueError:
+            raise GradcliError(
+                f"--losses: {part.strip()!r} is not a number; give one loss per step, "
+                "comma-separated, e.g. --losses 2.5,1.9,1.7"
+            ) from None
+        if not math.isfinite(value):
+            raise GradcliError(f"--losses: {part.strip()!r} is not finite")
+        found.append(value)
+    return found
+
+
+def run(
+    text: str,
+    steps: int | None,
+    lr: float | None,
+    optimizer_text: str,
+    losses_text: str | None,
+    output: Any,
+) -> None:
+    """``gradcli schedule``: check everything (no torch yet), run both ways, render."""
+    from gradcli import optimizers
+    from gradcli.render.schedules import show_schedule
+    from gradcli.schedules.spec import parse_schedule
+    from gradcli.spec import choose_optimizer
+
+    spec = parse_schedule(text, "schedule")
+    name, given_lr, settings = choose_optimizer(optimizer_text, {"lr": lr})
+    optimizer = optimizers.find(name)
+    base_lr = DEFAULT_LR if given_lr is None else given_lr
+    if not (math.isfinite(base_lr) and base_lr >= 0):
+        raise GradcliError(f"--lr must be a finite number >= 0, got {base_lr!r}")
+    losses = None
+    if losses_text is not None:
+        if not spec.scheduler.needs_loss:
+            raise GradcliError(
+                f"--losses applies to ReduceLROnPlateau only (its step takes the loss), "
+                f"not to {spec.scheduler.torch_class}"
+            )
+        losses = parse_losses(losses_text)
+        if steps is not None and steps != len(losses):
+            raise GradcliError(
+                f"--steps {steps} but --losses gives {len(losses)} values: one loss per step"
+            )
+        steps = len(losses)
+    steps = 100 if steps is None else steps
+    if steps < 1:
+        raise GradcliError(f"--steps must be an integer >= 1, got {steps}")
+    most = spec.most_steps
+    if most is not None and steps > most:
+        raise GradcliError(
+            f"--steps {steps}: {spec.text} takes at most {most} steps (torch refuses more)"
+        )
+    if spec.scheduler.needs_loss and losses is None:
+        losses = synthetic_losses(steps, spec.keywords["mode"])
+    hyperparameters = {**optimizer.defaults, **settings}
+    if (
+        spec.drives_momentum
+        and "momentum" not in hyperparameters
+        and "betas" not in hyperparameters
+    ):
+        raise GradcliError(
+            f"schedule {text}: it sets the optimizer's momentum or β1 (cycle_momentum=True), "
+            f"and {optimizer.torch_class} has neither; choose another -o, or set "
+            "cycle_momentum=False"
+        )
+    rows, key = side_by_side(spec, steps, base_lr, optimizer, settings, losses)
+    note = ""
+    if spec.scheduler.sets_lr:
+        note = f"{spec.scheduler.torch_class} sets the lr itself: the optimizer's lr is not used"
+    show_schedule(spec, rows, key, output, note)
