@@ -23,7 +23,7 @@ try:  # typer >= 0.29 vendors click; older releases raise click's own exceptions
     from typer import TyperException as _CommandLineError
 except ImportError:  # pragma: no cover
     from click import ClickException as _CommandLineError
-from gradcli import optimizers, schedules
+from gradcli import optimizers
 from gradcli._startup import coercion, collector
 from gradcli.cli import options as opt
 from gradcli.config import load as load_config
@@ -434,7 +434,8 @@ def schedule(
         typer.Argument(
             metavar="SCHEDULER",
             help="torch's constructor with torch's keywords, the optimizer left out: "
-            "'StepLR(step_size=30)'. One of: " + ", ".join(schedules.names()) + ".",
+            "'StepLR(step_size=30)': any scheduler of torch.optim.lr_scheduler that needs no "
+            "Python function (a name it does not know lists them all).",
             show_default=False,
         ),
     ],

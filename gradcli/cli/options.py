@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 import inspect
 from collections.abc import Callable, Sequence
+from functools import cache
 from typing import Annotated, Any
 
 import typer
@@ -210,8 +211,10 @@ def _hyperparameter_option(name: str) -> tuple[Any, Callable[..., Any] | None, s
     return Any, _literal, kinds[0].metavar
 
 
-def hyperparameter_options() -> list[inspect.Parameter]:
-    """One keyword-only parameter per hyperparameter option, for a command's signature."""
+@cache
+def hyperparameter_options() -> tuple[inspect.Parameter, ...]:
+    """One keyword-only parameter per hyperparameter option, for a command's signature
+    (made once for the four commands that take them: Typer copies what it reads)."""
     parameters = []
     for name, users in optimizers.options().items():
         annotation, parser, metavar = _hyperparameter_option(name)
@@ -256,7 +259,7 @@ def hyperparameter_options() -> list[inspect.Parameter]:
                 annotation=Annotated[annotation, option],
             )
         )
-    return parameters
+    return tuple(parameters)
 
 
 def with_hyperparameter_options(command: Callable[..., None]) -> Callable[..., None]:
