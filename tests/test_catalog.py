@@ -10,7 +10,7 @@ import textwrap
 
 import pytest
 import torch
-from conftest import jsonl
+from helpers import jsonl
 
 from gradcli.optimizers import catalog, options
 from gradcli.spec import choose_optimizer, parse_optimizer, split_optimizers

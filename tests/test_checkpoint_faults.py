@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import jsonl
+from helpers import jsonl
 
 from gradcli.train import checkpoint
 

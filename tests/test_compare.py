@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from conftest import jsonl
+from helpers import jsonl
 
 from gradcli.optimizers import catalog
 from gradcli.spec import RunSpec, runs_on

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import gradcli_process, jsonl
+from helpers import gradcli_process, jsonl
 
 from gradcli.optimizers import catalog
 

@@ -9,7 +9,7 @@ from functools import partial
 
 import pytest
 import torch
-from conftest import bits, jsonl
+from helpers import bits, jsonl
 from test_identity import FOREACH, assert_identical
 
 from gradcli import _private

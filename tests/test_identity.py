@@ -9,7 +9,7 @@ from dataclasses import replace
 
 import pytest
 import torch
-from conftest import bits
+from helpers import bits
 from hypothesis import given, settings
 from strategies import run_specs
 

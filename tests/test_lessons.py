@@ -6,7 +6,7 @@ import copy
 
 import pytest
 import torch
-from conftest import jsonl
+from helpers import jsonl
 from torch import nn
 
 from gradcli.lessons import pitfalls

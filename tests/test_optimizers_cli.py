@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import jsonl
+from helpers import jsonl
 
 from gradcli.optimizers import catalog
 from gradcli.spec import MODELS, runs_on

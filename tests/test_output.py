@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 import pytest
-from conftest import jsonl
+from helpers import jsonl
 
 SEED_TABLE = """\
 gradcli manual · model seed · sgd lr=0.001 · cpu float32 · 2 steps

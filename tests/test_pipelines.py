@@ -8,7 +8,7 @@ import json
 import re
 
 import pytest
-from conftest import jsonl
+from helpers import jsonl
 
 from gradcli.output import Output
 from gradcli.render.delimited import COMPARE_HEADER, HEADER

@@ -10,7 +10,7 @@ import sys
 import threading
 
 import pytest
-from conftest import gradcli_process
+from helpers import gradcli_process
 
 HELP_WITHOUT_TORCH = """
 import sys

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import torch
-from conftest import bits
+from helpers import bits
 
 from gradcli.optimizers.sgd import SGD, sgd
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 
 import torch
-from conftest import bits
+from helpers import bits
 
 from gradcli.optimizers import catalog
 from gradcli.optimizers.adamax import adamax

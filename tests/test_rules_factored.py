@@ -8,7 +8,7 @@ import math
 
 import pytest
 import torch
-from conftest import bits
+from helpers import bits
 
 from gradcli.optimizers import catalog
 from gradcli.optimizers.adafactor import adafactor

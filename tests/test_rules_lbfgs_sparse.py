@@ -8,7 +8,7 @@ import importlib
 
 import pytest
 import torch
-from conftest import jsonl
+from helpers import jsonl
 from hypothesis import given, settings
 from strategies import run_specs
 from test_identity import assert_identical, assert_identical_or_diverged, assert_same_state

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import bits
+from helpers import bits
 
 from gradcli.optimizers import catalog
 
