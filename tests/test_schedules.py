@@ -11,6 +11,7 @@ import subprocess
 import sys
 
 import pytest
+from helpers import jsonl
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from torch.optim import lr_scheduler
@@ -21,7 +22,6 @@ from gradcli.optimizers.catalog import Choice, Flag, Integer, Maybe, Real
 from gradcli.schedules import Schedule, ScheduleSpec, parse_schedule
 from gradcli.schedules.catalog import REQUIRED, Integers, Scheduler, Schedulers
 from gradcli.schedules.side_by_side import FIELDS, side_by_side
-from tests.conftest import jsonl
 
 STEPS = 200
 # Where an unbounded keyword is drawn from (a bounded one: its allowed range).
