@@ -276,3 +276,17 @@ def test_progress_bar_steps_aside_for_tables_on_the_same_terminal():
     assert not any("\u2501" in line or "-:--:--" in line for line in screen), screen
     assert screen[0].startswith("gradcli optim · model seed")
     assert "summary" in screen
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+@pytest.mark.parametrize(
+    "args", [["optim", "-f", "jsonl"], ["optim", "-f", "table"], ["compare", "-f", "csv"]]
+)
+def test_a_full_disk_is_one_line_and_exit_74(args):
+    with open("/dev/full", "w") as full:
+        proc = gradcli_process(
+            *args, "-m", "seed", "--steps", "3", stdout=full, stderr=subprocess.PIPE
+        )
+        _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 74
+    assert err.decode() == "gradcli: error: cannot write the output: No space left on device\n"

@@ -17,7 +17,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from gradcli.errors import EXIT_CLOSED_PIPE, GradcliError
+from gradcli.errors import EXIT_CLOSED_PIPE, EXIT_IO_ERROR, GradcliError
 
 try:  # typer >= 0.29 vendors click; older releases raise click's own exceptions
     from typer import TyperException as _CommandLineError
@@ -73,6 +73,10 @@ class GradcliGroup(TyperGroup):
             )
         except (typer.Abort, KeyboardInterrupt):
             code = _fail("gradcli: interrupted", 130)
+        except OSError as error:  # stdout could not take the data: a full disk, /dev/full
+            _drop_stdout()
+            reason = error.strerror or type(error).__name__
+            code = _fail(f"gradcli: error: cannot write the output: {reason}", EXIT_IO_ERROR)
         code = code if isinstance(code, int) else 0
         if standalone_mode:
             sys.exit(code)
@@ -129,14 +133,19 @@ def _fail(line: str, code: int) -> int:
 
 
 def _closed_pipe() -> int:
-    """The reader went away (``| head``): stop quietly. Whatever is still buffered for stdout
-    is dropped, so that the flush at interpreter exit cannot fail again."""
+    """The reader went away (``| head``): stop quietly."""
+    _drop_stdout()
+    return EXIT_CLOSED_PIPE
+
+
+def _drop_stdout() -> None:
+    """Whatever is still buffered for stdout is dropped, so that the flush at interpreter
+    exit cannot fail again."""
     try:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
     except (OSError, ValueError, io.UnsupportedOperation):
         pass  # not a real file (in-process tests)
-    return EXIT_CLOSED_PIPE
 
 
 app = typer.Typer(
