@@ -27,6 +27,9 @@ STATS = ("norm", "mean", "min", "max")
 HEADER = [
     "step",
     "loss",
+    "lr",
+    "grad_norm",
+    "clipped",
     "param",
     "shape",
     *QUANTITIES,
@@ -85,6 +88,9 @@ class DelimitedSink(_Writer):
                 [
                     str(record.step),
                     csv_number(record.loss),
+                    csv_number(record.lr),
+                    csv_number(record.grad_norm),
+                    "" if record.clipped is None else str(record.clipped).lower(),
                     p.name,
                     "x".join(map(str, p.shape)),
                     *(elements(v) for v in quantities),
