@@ -35,6 +35,10 @@ PITFALLS: dict[str, str] = {
     "plain-tensor": "a weight kept as a plain tensor attribute: the optimizer never sees it",
     "set-to-none": "zero_grad() sets .grad to None by default (since torch 2.0), not to zeros",
     "variable": "torch.autograd.Variable is a no-op today: requires_grad on a tensor matters",
+    "scheduler-first": "scheduler.step() before optimizer.step(): the first learning rate is "
+    "skipped",
+    "clip-after-step": "clipping after optimizer.step(): the update already used the unclipped "
+    "gradient",
 }
 DDP_MODELS = ("linear", "mlp")  # the built-ins that own a data set to shard
 SPARSE_MODELS = ("embedding",)  # the built-ins whose gradients are sparse

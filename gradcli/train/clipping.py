@@ -131,11 +131,12 @@ def explain(clipping: Clipping, grad_norm: float, fired: bool, coefficient: floa
     if clipping.max_norm is not None:
         p = "∞" if math.isinf(clipping.norm_type) else f"{clipping.norm_type:g}"
         assert coefficient is not None
-        effect = f"g ← {coefficient!r}·g" if fired else "the gradients stay as they are"
+        effect = "g ← c·g: clipped" if fired else "c = 1: the gradients stay as they are"
         return (
-            f"clip: N = ‖g‖_{p} = {grad_norm!r}; c = min(max_norm/(N + 1e-6), 1) = "
-            f"min({clipping.max_norm:g}/({grad_norm!r} + 1e-6), 1) = {coefficient!r}: {effect}"
+            f"clip: N = ‖g‖_{p} = {grad_norm:.6g}; c = min(max_norm/(N + 1e-6), 1) = "
+            f"min({clipping.max_norm:g}/({grad_norm:.6g} + 1e-6), 1) = {coefficient:.6g}; "
+            f"{effect}"
         )
     v = f"{clipping.clip_value:g}"
-    effect = "some elements clipped" if fired else "no element was beyond it"
-    return f"clip: g ← min(max(g, −{v}), {v}) (‖g‖₂ before: {grad_norm!r}): {effect}"
+    effect = "some elements clipped" if fired else "no element was beyond ±" + v
+    return f"clip: g ← min(max(g, −{v}), {v}); ‖g‖₂ before = {grad_norm:.6g}; {effect}"
