@@ -384,3 +384,15 @@ def test_clip_after_step_updates_with_the_unclipped_gradient():
     (w**2).sum().backward()
     torch.nn.utils.clip_grad_norm_([w], 1.0)
     assert rows["w after"].correct == tuple((torch.tensor([1.0, 2.0, 3.0]) - 0.1 * w.grad).tolist())
+
+
+def test_explain_shows_the_closed_form_beside_torchs_recursion(invoke):
+    args = ["-m", "seed", "--lr", "0.1", "--steps", "5", "--every", "5", "--explain", "-f", "jsonl"]
+    result = invoke("manual", *args, "--schedule", "ExponentialLR(gamma=0.9)")
+    line = jsonl(result.stdout)[-1]["explain"][0]
+    recursion = 0.1 * 0.9 * 0.9 * 0.9 * 0.9  # what torch does: the previous lr times γ
+    assert line.startswith(f"lr: ExponentialLR(gamma=0.9) after 4 steps: lr = {recursion!r}")
+    assert f"closed form base_lr·γ^e = 0.1·0.9^4 = {0.1 * 0.9**4!r}" in line
+    assert recursion != 0.1 * 0.9**4 and "from it" in line  # they round differently
+    cosine = invoke("optim", *args, "--schedule", "CosineAnnealingLR(T_max=10)")
+    assert "(1 + cos(π·4/10))/2" in jsonl(cosine.stdout)[-1]["explain"][0]

@@ -116,5 +116,6 @@ def explain_lr(
             except (ArithmeticError, ValueError):
                 return line
             same = "the same bits" if closed == used else f"{closed - used:+.3g} from it"
-            line += f"; closed form {closed!r} ({same})"
+            text = rule.closed_text()
+            line += f"; closed form {text + ' = ' if text else ''}{closed!r} ({same})"
     return line
