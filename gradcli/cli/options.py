@@ -187,6 +187,32 @@ PrintConfig = Annotated[
 ]
 
 
+PLOT_KINDS = "loss, path, grad-norm, update-norm, lr"  # gradcli.render.pictures.KINDS
+Plot = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--plot",
+        metavar="PICTURE",
+        show_default=False,
+        rich_help_panel="Output",
+        help=f"Draw after the run, repeatable or comma-separated: {PLOT_KINDS} (path: on the "
+        "loss surface, for a problem with two trainable elements). Beside a table on stdout, "
+        "beside a machine format on stderr.",
+    ),
+]
+PlotFile = Annotated[
+    str | None,
+    typer.Option(
+        "--plot-file",
+        metavar="FILE.svg",
+        show_default=False,
+        rich_help_panel="Output",
+        help="Write the pictures (--plot's, else loss, grad-norm and path where it applies) "
+        "to a standalone SVG file for a browser or a report.",
+    ),
+]
+
+
 def _literal(value: str | object) -> object:
     """A literal as in Python (``0.9``, ``(0.9, 0.99)``, ``0.9,0.99``, ``None``, ``True``),
     else the text itself (``strong_wolfe``); the catalog checks what the keyword allows."""

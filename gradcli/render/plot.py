@@ -23,9 +23,14 @@ def _labels(values: list[float]) -> list[str]:
 
 
 def plot(
-    series: dict[str, list[float]], *, width: int = 72, height: int = 14, title: str = "loss"
+    series: dict[str, list[float]],
+    *,
+    width: int = 72,
+    height: int = 14,
+    title: str = "loss",
+    steps: dict[str, list[int]] | None = None,
 ) -> list[str]:
-    """Lines of a plot of each series against its index (the step).
+    """Lines of a plot of each series against its index, or against its ``steps``.
 
     The y axis is logarithmic when every finite value is positive; non-finite values are
     left out. A cell that several series pass through shows ``OVERLAP`` (the legend says so),
@@ -45,13 +50,15 @@ def plot(
     )
     label_width = max(LABEL_WIDTH, max(map(len, labels)) + 2)
     columns = max(10, width - label_width - 1)
-    longest = max(len(ys) for ys in series.values())
+    xs = steps or {name: list(range(len(ys))) for name, ys in series.items()}
+    first = min((x for name in series for x in xs[name][:1]), default=0)
+    last = max((x for name in series for x in xs[name][-1:]), default=0)
     passing: dict[tuple[int, int], set[int]] = {}  # (row, column) -> the series through it
-    for index, ys in enumerate(series.values()):
-        for x, y in enumerate(ys):
+    for index, (name, ys) in enumerate(series.items()):
+        for x, y in zip(xs[name], ys, strict=True):
             if not math.isfinite(y):
                 continue
-            col = round(x / max(1, longest - 1) * (columns - 1))
+            col = round((x - first) / max(1, last - first) * (columns - 1))
             row = round((high - scale(y)) / (high - low) * (height - 1))
             passing.setdefault((row, col), set()).add(index)
     grid = [[" "] * columns for _ in range(height)]
@@ -65,8 +72,8 @@ def plot(
             prefix = " " * (label_width - 2) + " │"
         lines.append(prefix + "".join(cells))
     lines.append(" " * (label_width - 1) + "└" + "─" * columns)
-    last = str(longest - 1)
-    lines.append(" " * label_width + "0" + "step".center(columns - 1 - len(last)) + last)
+    low, high = str(first), str(last)
+    lines.append(" " * label_width + low + "step".center(columns - len(low) - len(high)) + high)
     legend = [f"{m} {name}" for m, name in zip(MARKERS * 8, series, strict=False)]
     if any(len(through) > 1 for through in passing.values()):
         legend.append(f"{OVERLAP} two or more at once")

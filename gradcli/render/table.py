@@ -11,15 +11,8 @@ from rich.text import Text
 
 from gradcli.optimizers.catalog import plain
 from gradcli.records import Stats, Values
-from gradcli.render.plot import MARKERS, plot
-
-MARKER_STYLES = dict(
-    zip(
-        MARKERS,
-        ["cyan", "magenta", "yellow", "green", "red", "blue", "bright_cyan", "bright_magenta"],
-        strict=True,
-    )
-)
+from gradcli.render.plot import plot
+from gradcli.render.styles import MARKER_STYLES
 
 if TYPE_CHECKING:
     from gradcli.records import StepRecord, Summary

@@ -33,6 +33,7 @@ from gradcli.records import (
     measure,
     values_of,
 )
+from gradcli.train.trajectory import distance_metrics
 from gradcli.train.updates import ManualUpdate, OptimUpdate
 
 
@@ -279,7 +280,7 @@ class Training:
             final_loss = self.problem().item()
         params = dict(self.problem.named_parameters())
         reference = getattr(self.problem, "reference", dict)()
-        metrics = getattr(self.problem, "metrics", dict)()
+        metrics = {**getattr(self.problem, "metrics", dict)(), **distance_metrics(self.problem)}
         return Summary(
             steps=self.start + self.steps,
             first_loss=final_loss if self.first_loss is None else self.first_loss,
