@@ -382,7 +382,7 @@ def compare(
     color: opt.Color = None,
     config: opt.Config = None,
     print_config: opt.PrintConfig = False,
-    plot: opt.Plot = None,
+    plot: opt.ComparePlot = None,
     plot_file: opt.PlotFile = None,
     **hyperparameters: Any,
 ) -> None:
@@ -544,7 +544,16 @@ def plot_command(
             "(default: the file's name).",
         ),
     ] = None,
-    plot: opt.Plot = None,
+    plot: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--plot",
+            metavar="PICTURE",
+            show_default=False,
+            help="The pictures, repeatable or comma-separated: loss, grad-norm, update-norm, "
+            "lr, or path (default: loss, path where the records hold two elements, grad-norm).",
+        ),
+    ] = None,
     surface: Annotated[
         str | None,
         typer.Option(

@@ -187,7 +187,6 @@ PrintConfig = Annotated[
 ]
 
 
-PLOT_KINDS = "loss, path, grad-norm, update-norm, lr"  # gradcli.render.pictures.KINDS
 Plot = Annotated[
     list[str] | None,
     typer.Option(
@@ -195,9 +194,21 @@ Plot = Annotated[
         metavar="PICTURE",
         show_default=False,
         rich_help_panel="Output",
-        help=f"Draw after the run, repeatable or comma-separated: {PLOT_KINDS} (path: on the "
-        "loss surface, for a problem with two trainable elements). Beside a table on stdout, "
-        "beside a machine format on stderr.",
+        help="Draw after the run, repeatable or comma-separated: loss, grad-norm, update-norm "
+        "(a row per parameter), lr, or path (on the loss surface, for a problem with two "
+        "trainable elements). Beside a table on stdout, beside a machine format on stderr.",
+    ),
+]
+ComparePlot = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--plot",
+        metavar="PICTURE",
+        show_default=False,
+        rich_help_panel="Output",
+        help="Draw after the run: loss (in the table already; on stderr beside a machine "
+        "format), or path (each run's path on the loss surface, for a problem with two "
+        "trainable elements).",
     ),
 ]
 PlotFile = Annotated[
