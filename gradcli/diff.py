@@ -228,7 +228,7 @@ def growth_lines(result: Comparison) -> list[str]:
         if s.max_abs_diff > high or s is differing[-1]:
             kept.append(s)
             high = max(high, s.max_abs_diff)
-    header = ["step", "differing", "max |A − B|", "max ULPs", "where"]
+    header = ["step", "differing", "max |A − B|", "max ULPs", "largest at"]
     rows = [
         [
             str(s.step),
