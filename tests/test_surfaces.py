@@ -157,3 +157,25 @@ def test_paths_alone_without_a_surface_and_non_finite_points_left_out():
     assert "M minimum" not in text
     assert lines[-1].strip() == "b: ends at (1, -1)"  # no loss known, no minimum
     assert lines[-2].strip() == "a: ends at (1, 1)"  # the last finite point
+
+
+def test_compare_takes_loss_and_path_and_writes_the_svg(invoke, tmp_path):
+    import xml.etree.ElementTree as ET
+
+    refused = invoke("compare", "-m", "rosenbrock", "-o", "sgd", "--plot", "grad-norm")
+    assert refused.exit_code == 2 and refused.stdout == ""
+    assert refused.stderr == (
+        "gradcli: error: --plot grad-norm: gradcli compare draws loss, path; for grad-norm, "
+        "run gradcli optim or manual with --plot grad-norm\n"
+    )
+    target = tmp_path / "paths.svg"
+    args = ["compare", "-m", "beale", "-o", "sgd,adam", "--steps", "20", "-f", "jsonl"]
+    result = invoke(*args, "--plot", "loss", "--plot-file", str(target))
+    assert result.exit_code == 0, result.stderr
+    assert "loss (log scale)" in result.stderr and "path on" not in result.stderr
+    assert result.stderr.endswith(f"gradcli: wrote loss to {target}\n")
+    ET.parse(target)  # valid XML
+    result = invoke(*args, "--plot-file", str(target))  # no --plot: all that apply
+    assert result.stderr.endswith(f"gradcli: wrote loss, path to {target}\n")
+    text = "".join(ET.parse(target).getroot().itertext())
+    assert "path on the loss surface" in text and "from the minimum (3, 0.5)" in text
