@@ -6,6 +6,8 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from gradcli.render.numbers import dumps, json_values
 
+DISTANCE = "distance to nearest minimum"  # the summary's metric (train/trajectory.py)
+
 if TYPE_CHECKING:
     from gradcli.output import Output
     from gradcli.records import ParamRecord, StepRecord, Summary
@@ -95,7 +97,12 @@ class CompareJsonlSink:
 
 def summary_line(summary: Summary) -> str:
     steps = f"{summary.steps} step" + ("" if summary.steps == 1 else "s")
-    return f"gradcli: {steps}, loss {summary.first_loss:.6g} -> {summary.final_loss:.6g}"
+    line = f"gradcli: {steps}, loss {summary.first_loss:.6g} -> {summary.final_loss:.6g}"
+    return line + _from_minimum(summary.metrics.get(DISTANCE))
+
+
+def _from_minimum(distance: float | None) -> str:
+    return "" if distance is None else f", {distance:.3g} from the nearest minimum"
 
 
 def compare_summary_lines(summaries: list[MethodSummary]) -> list[str]:
@@ -106,5 +113,6 @@ def compare_summary_lines(summaries: list[MethodSummary]) -> list[str]:
             if s.bit_identical
             else (f"max |manual - optim| {s.max_abs_diff:.3g} ({s.max_ulps} ULPs)")
         )
-        lines.append(f"gradcli: {s.label}: loss {s.losses[0]:.6g} -> {s.final_loss:.6g}, {same}")
+        loss = f"loss {s.losses[0]:.6g} -> {s.final_loss:.6g}{_from_minimum(s.distance)}"
+        lines.append(f"gradcli: {s.label}: {loss}, {same}")
     return lines

@@ -170,6 +170,11 @@ class CompareTableSink:
                 str(s.max_ulps),
             )
         self.console.print(table)
+        distances = [f"{s.label} {s.distance:.3g}" for s in summaries if s.distance is not None]
+        if distances:  # a problem that knows its minima (train/trajectory.py)
+            self.console.print(
+                "distance to the nearest minimum at the end: " + ", ".join(distances)
+            )
         width = min(self.console.width, 100)
         for line in plot({s.label: s.losses for s in summaries}, width=width):
             text = Text(line)

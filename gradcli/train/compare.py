@@ -14,10 +14,12 @@ from dataclasses import dataclass, field, replace
 import torch
 from torch import Tensor
 
+from gradcli.render.jsonl import DISTANCE
 from gradcli.runs_io import Run
 from gradcli.spec import RunSpec, labels
 from gradcli.train.loop import Training
 from gradcli.train.setup import prepare
+from gradcli.train.trajectory import distance_metrics
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +50,7 @@ class MethodSummary:
     max_ulps: int = 0
     bit_identical: bool = True
     tol: float | None = None
+    distance: float | None = None  # from the nearest minimum at the end, where one is known
 
     @property
     def final_loss(self) -> float:
@@ -165,6 +168,7 @@ class Comparison:
         for (_, optim), summary in zip(self.pairs, self.summaries, strict=True):
             with torch.no_grad():
                 summary.losses.append(optim.problem().item())
+            summary.distance = distance_metrics(optim.problem).get(DISTANCE)
 
     def runs(self) -> list[Run]:
         """Each method's torch.optim path as records for the pictures: the loss before each

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from gradcli.errors import GradcliError
+from gradcli.render.jsonl import DISTANCE
 from gradcli.surfaces import Point, nearest
 
 
@@ -81,4 +82,4 @@ def distance_metrics(problem: nn.Module) -> dict[str, float]:
         if p.requires_grad
         for v in p.detach().double().flatten().tolist()
     ]
-    return {"distance to nearest minimum": nearest(point, minima)[1]}
+    return {DISTANCE: nearest(point, minima)[1]}
