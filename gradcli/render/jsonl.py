@@ -97,12 +97,9 @@ class CompareJsonlSink:
 
 def summary_line(summary: Summary) -> str:
     steps = f"{summary.steps} step" + ("" if summary.steps == 1 else "s")
-    line = f"gradcli: {steps}, loss {summary.first_loss:.6g} -> {summary.final_loss:.6g}"
-    return line + _from_minimum(summary.metrics.get(DISTANCE))
-
-
-def _from_minimum(distance: float | None) -> str:
-    return "" if distance is None else f", {distance:.3g} from the nearest minimum"
+    distance = summary.metrics.get(DISTANCE)  # (before the loss, which scripts read last)
+    where = "" if distance is None else f", ends {distance:.3g} from the nearest minimum"
+    return f"gradcli: {steps}{where}, loss {summary.first_loss:.6g} -> {summary.final_loss:.6g}"
 
 
 def compare_summary_lines(summaries: list[MethodSummary]) -> list[str]:
@@ -113,6 +110,7 @@ def compare_summary_lines(summaries: list[MethodSummary]) -> list[str]:
             if s.bit_identical
             else (f"max |manual - optim| {s.max_abs_diff:.3g} ({s.max_ulps} ULPs)")
         )
-        loss = f"loss {s.losses[0]:.6g} -> {s.final_loss:.6g}{_from_minimum(s.distance)}"
+        where = "" if s.distance is None else f", {s.distance:.3g} from the nearest minimum"
+        loss = f"loss {s.losses[0]:.6g} -> {s.final_loss:.6g}{where}"
         lines.append(f"gradcli: {s.label}: {loss}, {same}")
     return lines
