@@ -68,17 +68,17 @@ def run(
         )
     runs = read_runs(sources, labels)
     kinds = kinds or default_kinds(runs)
-    landscape = None
+    surface_map = None
     axes = drawn.axes_of(runs[0].records[-1])
     if axes is not None:
         surface = choose_surface(surface_name, runs, output) if "path" in kinds else None
-        landscape = drawn.Landscape(
+        surface_map = drawn.SurfaceMap(
             axes,
             None if surface is None else surface.loss,
             () if surface is None else surface.minima,
         )
     width = drawn.width_of(sys.stdout, output)
-    pictures = drawn.draw(runs, kinds, width=width, landscape=landscape)
+    pictures = drawn.draw(runs, kinds, width=width, surface_map=surface_map)
     drawn.show(pictures, output, sys.stdout)
     if plot_file is not None:
         svg.write(plot_file, pictures, f"gradcli plot: {', '.join(r.label for r in runs)}")

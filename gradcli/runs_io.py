@@ -41,8 +41,7 @@ def _number(value: Any) -> Any:
 
 
 def _numbers(obj: Any) -> Any:
-    """``obj`` with "NaN", "Infinity" and "-Infinity" read as floats, ints as floats where
-    they stand for one (JSON writes 2.0 as 2.0, but a user's tool may write 2)."""
+    """``obj`` with "NaN", "Infinity" and "-Infinity" read back as floats."""
     if isinstance(obj, dict):
         return {k: _numbers(v) for k, v in obj.items()}
     if isinstance(obj, list):

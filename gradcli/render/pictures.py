@@ -46,7 +46,7 @@ def parse_kinds(given: Sequence[str] | None, option: str = "--plot") -> tuple[st
 
 
 @dataclass(frozen=True)
-class Landscape:
+class SurfaceMap:
     """What the path picture knows about the surface: the names of the two elements, the
     loss at any point of them (None: the paths alone), the minima."""
 
@@ -130,7 +130,7 @@ def draw(
     kinds: Sequence[str],
     *,
     width: int = 80,
-    landscape: Landscape | None = None,
+    surface_map: SurfaceMap | None = None,
 ) -> list[list[str]]:
     """The pictures, each as its lines, in the order of ``kinds``."""
     from gradcli.render.plot import plot
@@ -162,7 +162,7 @@ def draw(
                 )
             )
         elif kind == "path":
-            if landscape is None:
+            if surface_map is None:
                 raise GradcliError(
                     "--plot path: needs records of a problem with exactly two trainable "
                     "elements (these have more)"
@@ -170,9 +170,9 @@ def draw(
             pictures.append(
                 path_picture(
                     paths(runs),
-                    axes=landscape.axes,
-                    loss=landscape.loss,
-                    minima=landscape.minima,
+                    axes=surface_map.axes,
+                    loss=surface_map.loss,
+                    minima=surface_map.minima,
                     width=width,
                 )
             )

@@ -63,12 +63,12 @@ class Request:
         self.check(problem, model)
 
 
-def landscape(problem: nn.Module) -> drawn.Landscape | None:
+def map_of(problem: nn.Module) -> drawn.SurfaceMap | None:
     """The surface of a problem with two trainable elements, None for any other."""
     names = axis_names(problem)
     if names is None:
         return None
-    return drawn.Landscape((names[0], names[1]), loss_at(problem), minima_of(problem))
+    return drawn.SurfaceMap((names[0], names[1]), loss_at(problem), minima_of(problem))
 
 
 class Keeping:
@@ -101,15 +101,15 @@ def show(
     has its loss curves already.)"""
     import sys
 
-    surface = landscape(problem)
+    surface_map = map_of(problem)
     stream = sys.stdout if output.resolved_format() == "table" else sys.stderr
     width = drawn.width_of(stream, output)
     table = output.resolved_format() == "table"
     shown = [k for k in request.kinds if not (compare and table and k == "loss")]
     if shown:
-        drawn.show_for(drawn.draw(runs, shown, width=width, landscape=surface), output)
+        drawn.show_for(drawn.draw(runs, shown, width=width, surface_map=surface_map), output)
     if request.file is not None:
-        kinds = request.file_kinds(surface is not None, compare)
-        pictures = drawn.draw(runs, kinds, width=max(width, 80), landscape=surface)
+        kinds = request.file_kinds(surface_map is not None, compare)
+        pictures = drawn.draw(runs, kinds, width=max(width, 80), surface_map=surface_map)
         svg.write(request.file, pictures, f"gradcli: {', '.join(r.label for r in runs)}")
         output.say(f"gradcli: wrote {', '.join(kinds)} to {request.file}")
