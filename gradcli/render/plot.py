@@ -12,7 +12,7 @@ OVERLAP = "&"  # a cell that two or more series pass through
 LABEL_WIDTH = 10  # at least: the labels of the y axis and " ┤"
 
 
-def _labels(values: list[float]) -> list[str]:
+def axis_labels(values: list[float]) -> list[str]:
     """The axis labels: three significant digits, or as many more as it takes to tell apart
     values that differ (a loss from 2 to 1.99833 is not ``2 / 2 / 2``)."""
     for digits in range(3, 18):
@@ -45,7 +45,7 @@ def plot(
     if high - low < 1e-12:
         low, high = low - 1, high + 1
     labelled = [0, height // 2, height - 1]
-    labels = _labels(
+    labels = axis_labels(
         [10**y if log else y for y in (high - r / (height - 1) * (high - low) for r in labelled)]
     )
     label_width = max(LABEL_WIDTH, max(map(len, labels)) + 2)

@@ -13,7 +13,7 @@ import itertools
 import math
 from collections.abc import Callable, Sequence
 
-from gradcli.render.plot import LABEL_WIDTH, MARKERS, OVERLAP, _labels
+from gradcli.render.plot import LABEL_WIDTH, MARKERS, OVERLAP, axis_labels
 from gradcli.surfaces import Point, nearest
 
 SHADES = " .:-=≡"  # low to high loss: the valley floor stays blank, the paths show on it
@@ -141,7 +141,7 @@ def path_picture(
     # the y labels decide the margin, the margin the columns: rows first, then the region
     rows = height
     probe = Region(around, 10, rows)
-    y_labels = _labels([probe.y[1], (probe.y[0] + probe.y[1]) / 2, probe.y[0]])
+    y_labels = axis_labels([probe.y[1], (probe.y[0] + probe.y[1]) / 2, probe.y[0]])
     label_width = max(LABEL_WIDTH, max(map(len, y_labels)) + 2)
     columns = max(10, width - label_width - 1)
     region = Region(around, columns, rows)
@@ -190,7 +190,7 @@ def path_picture(
             prefix = " " * (label_width - 2) + " │"
         lines.append(prefix + "".join(cells))
     lines.append(" " * (label_width - 1) + "└" + "─" * columns)
-    low, high = _labels([region.x[0], region.x[1]])
+    low, high = axis_labels([region.x[0], region.x[1]])
     middle = columns - len(low) - len(high)
     lines.append(" " * label_width + low + axes[0].center(middle) + high)
     if bounds:
