@@ -166,7 +166,7 @@ def compare(a: str, b: str) -> Comparison:
     count = 0
     last_a = last_b = -1
     ends = None
-    for left, right in zip_longest(records_of(a), records_of(b)):
+    for left, right in zip_longest(records_of(a, compare=True), records_of(b, compare=True)):
         if left is None or right is None:  # one run has ended: read the other to its end
             (_, _, record) = left or right  # type: ignore[misc]
             shorter = (a, last_a) if left is None else (b, last_b)

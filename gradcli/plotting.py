@@ -44,7 +44,10 @@ def choose_surface(name: str | None, runs: Sequence[Run], output: Output) -> Sur
 
 
 def default_kinds(runs: Sequence[Run]) -> tuple[str, ...]:
-    """The loss, the path where the records hold two elements, the gradient norms."""
+    """The loss, the path where the records hold two elements, the gradient norms (where
+    the records hold parameters: compare's do not)."""
+    if not any(r["params"] for run in runs for r in run.records):
+        return ("loss",)
     two = all(drawn.elements(run.records[-1]) is not None for run in runs)
     return ("loss", *(["path"] if two else []), "grad-norm")
 

@@ -1,5 +1,6 @@
 """gradcli's own JSON lines read back: one run per file, each line checked to be a step
-record of ``gradcli optim``/``manual`` (the schema in README.md). No torch here.
+record of ``gradcli optim``/``manual`` (the schema in README.md), or several runs in a file
+of ``gradcli compare``'s records, one per label. No torch here.
 
 A run read from a file and a run just trained are the same thing to the pictures: the
 list of step objects (``gradcli.render.jsonl.step_object``), with non-finite numbers
@@ -66,12 +67,24 @@ def _is_number(v: Any) -> bool:
     return (isinstance(v, int | float) and not isinstance(v, bool)) or v in SPELLED
 
 
-def why_not_a_record(obj: Any) -> str | None:
-    """What makes ``obj`` not a gradcli step record; None when it is one."""
+def is_compare(obj: Any) -> bool:
+    """A record of ``gradcli compare``: one method at one step, its losses and gaps."""
+    return isinstance(obj, dict) and {"step", "label", "optim_loss"} <= set(obj)
+
+
+def why_not_a_record(obj: Any, compare: bool = False) -> str | None:
+    """What makes ``obj`` not a gradcli step record (or, with ``compare``, not a record of
+    gradcli compare either); None when it is one."""
     if not isinstance(obj, dict):
         return f"a JSON {type(obj).__name__}, not an object"
-    if "optimizer" in obj and "manual_loss" in obj:
-        return "a record of gradcli compare, not of a training run (optim, manual)"
+    if is_compare(obj):
+        if not compare:
+            return "a record of gradcli compare, not of a training run (optim, manual)"
+        if not isinstance(obj["label"], str) or not (
+            obj["optim_loss"] is None or _is_number(obj["optim_loss"])
+        ):
+            return '"label" is not a string or "optim_loss" not a number or null'
+        return None
     for key in ("step", "loss", "params"):
         if key not in obj:
             return f'no "{key}" field'
@@ -90,14 +103,14 @@ def why_not_a_record(obj: Any) -> str | None:
     return None
 
 
-def parse_line(text: str, where: str) -> Record:
+def parse_line(text: str, where: str, compare: bool = False) -> Record:
     """One line as a record, or exit 2 naming ``where`` (``file:line``) and why."""
     try:
         obj = json.loads(text)
     except (json.JSONDecodeError, RecursionError) as error:
         msg = getattr(error, "msg", "too deeply nested")
         raise GradcliError(f"{where}: not a gradcli record: not JSON ({msg})") from None
-    why = why_not_a_record(obj)
+    why = why_not_a_record(obj, compare)
     if why is not None:
         raise GradcliError(f"{where}: not a gradcli record: {why}")
     return _numbers(obj)  # type: ignore[no-any-return]
@@ -125,12 +138,33 @@ def _lines(stream: TextIO) -> Iterable[str]:
         yield line.rstrip("\n")
 
 
-def records_of(source: str) -> Iterator[tuple[int, str, Record]]:
-    """(line number, the line as written, the record) for each non-blank line."""
+def records_of(source: str, compare: bool = False) -> Iterator[tuple[int, str, Record]]:
+    """(line number, the line as written, the record) for each non-blank line; with
+    ``compare``, records of gradcli compare are taken too (not mixed with the others)."""
     name = "stdin" if source == STDIN else source
+    kind = None
     for number, text in enumerate(lines_of(source), start=1):
         if text.strip():
-            yield number, text, parse_line(text, f"{name}:{number}")
+            record = parse_line(text, f"{name}:{number}", compare)
+            if kind is None:
+                kind = is_compare(record)
+            elif kind != is_compare(record):
+                what = "compare" if kind else "training"
+                raise GradcliError(
+                    f"{name}:{number}: not a gradcli record of the same kind as line 1 ({what})"
+                )
+            yield number, text, record
+
+
+def compare_runs(records: list[Record], prefix: str) -> list[Run]:
+    """The runs of gradcli compare's records, one per label (the torch.optim path: its
+    loss before each step's update, as a training record has it; no parameters)."""
+    runs: dict[str, Run] = {}
+    for r in records:
+        label = r["label"]
+        run = runs.setdefault(label, Run(prefix + label, lr=r.get("lr"), source=prefix))
+        run.records.append({"step": r["step"], "loss": r["optim_loss"], "params": {}})
+    return list(runs.values())
 
 
 def read_runs(sources: Sequence[str], labels: Sequence[str] = ()) -> list[Run]:
@@ -146,8 +180,23 @@ def read_runs(sources: Sequence[str], labels: Sequence[str] = ()) -> list[Run]:
         label = (
             labels[i] if i < len(labels) else ("stdin" if source == STDIN else Path(source).name)
         )
-        records = [record for _, _, record in records_of(source)]
+        records = [record for _, _, record in records_of(source, compare=True)]
         if not records:
             raise GradcliError(f"{'stdin' if source == STDIN else source}: no records in it")
-        runs.append(Run(label, records, source=source))
+        if is_compare(records[0]):  # several runs in one file: labelled by compare
+            prefix = f"{label}: " if len(sources) > 1 or i < len(labels) else ""
+            runs += compare_runs(records, prefix)
+        else:
+            runs.append(Run(label, records, source=source))
+    return distinct(runs)
+
+
+def distinct(runs: list[Run]) -> list[Run]:
+    """Each run's label unique, so the legends tell them apart: a repeated one gets its
+    number (``run.jsonl (2)``)."""
+    seen: dict[str, int] = {}
+    for run in runs:
+        seen[run.label] = seen.get(run.label, 0) + 1
+        if seen[run.label] > 1:
+            run.label = f"{run.label} ({seen[run.label]})"
     return runs

@@ -172,9 +172,8 @@ def test_stdin_labels_and_two_runs_side_by_side(piped, run_file):
         ("step 1\n", "run.jsonl:2: not a gradcli record: not JSON (Expecting value)"),
         ('{"step": 1}\n', 'run.jsonl:2: not a gradcli record: no "loss" field'),
         (
-            '{"step":1,"optimizer":"sgd","label":"sgd","lr":0.1,"manual_loss":1.0}\n',
-            "run.jsonl:2: not a gradcli record: a record of gradcli compare, not of a "
-            "training run (optim, manual)",
+            '{"step":1,"optimizer":"sgd","label":"sgd","lr":0.1,"optim_loss":1.0}\n',
+            "run.jsonl:2: not a gradcli record of the same kind as line 1 (training)",
         ),
         ("[1, 2]\n", "run.jsonl:2: not a gradcli record: a JSON list, not an object"),
     ],
@@ -302,3 +301,26 @@ def test_a_real_pipe_into_gradcli_plot_which_needs_no_torch():
     assert json.loads(plot.stderr.splitlines()[-1]) == [0, []], plot.stderr
     assert "loss (log scale)" in plot.stdout
     assert "grad norm per parameter" in plot.stdout and "net.0.weight" in plot.stdout
+
+
+def test_compare_records_are_one_run_per_label_and_repeated_labels_are_told_apart(invoke, piped):
+    records = invoke("compare", "-m", "seed", "-o", "sgd,adam", "--steps", "5", "-f", "jsonl")
+    alone = piped(records.stdout, "plot")
+    assert alone.exit_code == 0, alone.stderr
+    assert alone.stdout.splitlines()[-1].strip() == "• sgd   + adam   & two or more at once"
+    assert "grad norm" not in alone.stdout  # (compare records hold no parameters)
+    twice = piped(records.stdout, "plot", "-", "-", "--label", "x")
+    assert twice.exit_code == 2 and "- (stdin) can be given once" in twice.stderr
+    mixed = piped(records.stdout + synthetic(1), "plot")
+    assert mixed.exit_code == 2
+    assert mixed.stderr == (
+        "gradcli: error: stdin:13: not a gradcli record of the same kind as line 1 (compare)\n"
+    )
+
+
+def test_the_same_file_twice_gets_two_labels(invoke, run_file):
+    result = invoke("plot", str(run_file), str(run_file), "--plot", "loss")
+    assert (
+        result.stdout.splitlines()[-1].strip()
+        == "• run.jsonl   + run.jsonl (2)   & two or more at once"
+    )
