@@ -1,6 +1,10 @@
 """Loss curves as text: one marker per series on a character grid, log scale when it fits.
 
 Plain characters only, so the plot reads the same in any terminal, in a file and in a test.
+Written by hand rather than with a terminal plotting library (plotille, uniplot): theirs
+tell series apart by colour alone (with NO_COLOR two braille curves look the same), have no
+contour map for the path picture, and their sub-cell dots would make golden tests and the
+README's row-tolerant comparison depend on a value's last digits.
 """
 
 from __future__ import annotations
