@@ -3,8 +3,8 @@
 Plain characters only, so the plot reads the same in any terminal, in a file and in a test.
 Written by hand rather than with a terminal plotting library (plotille, uniplot): theirs
 tell series apart by colour alone (with NO_COLOR two braille curves look the same), have no
-contour map for the path picture, and their sub-cell dots would make golden tests and the
-README's row-tolerant comparison depend on a value's last digits.
+contour map for the path picture, and their braille dots (2×4 to a cell) move with a value's
+last digits far more often than a whole cell does, which golden tests cannot allow.
 """
 
 from __future__ import annotations
