@@ -529,9 +529,10 @@ def plot_command(
     files: Annotated[
         list[str] | None,
         typer.Argument(
-            metavar="[FILE]...",
+            metavar="FILE",
             show_default=False,
-            help="JSON lines of gradcli optim or manual, one run each; - is stdin.",
+            help="JSON lines of gradcli optim or manual, one run each (of gradcli compare: "
+            "one run per label); - is stdin.",
         ),
     ] = None,
     label: Annotated[
