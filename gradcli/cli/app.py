@@ -231,6 +231,7 @@ def _training_command(path: str) -> Callable[..., None]:
         resume: opt.Resume = None,
         config: opt.Config = None,
         print_config: opt.PrintConfig = False,
+        print_script: opt.PrintScript = False,
         **hyperparameters: Any,
     ) -> None:
         given = {
@@ -245,6 +246,11 @@ def _training_command(path: str) -> Callable[..., None]:
 
         if print_config:
             typer.echo(to_toml(spec), nl=False)
+            return
+        if print_script:
+            from gradcli.script import print_script as script
+
+            typer.echo(script(spec, path), nl=False)
             return
         from gradcli.train.run import run_training
 
@@ -261,7 +267,7 @@ def _training_command(path: str) -> Callable[..., None]:
     return opt.with_hyperparameter_options(command)
 
 
-_NOT_RUN_OPTIONS = ("ctx", "path", "config", "print_config", "hyperparameters")
+_NOT_RUN_OPTIONS = ("ctx", "path", "config", "print_config", "print_script", "hyperparameters")
 
 
 def _hyperparameter_flags(options: dict[str, Any]) -> dict[str, Any]:

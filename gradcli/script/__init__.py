@@ -1,0 +1,48 @@
+"""``--print-script``: a run of ``gradcli optim`` or ``gradcli manual`` as the plain PyTorch
+program a person would write, which prints the run's JSON lines bit for bit.
+
+The problem comes from ``problems.py``, a hand-written rule from its optimizer's module
+(``Optimizer.script``), the loop and the JSON lines from ``program.py``. What a script
+cannot repeat is refused here, in one line, before anything is printed.
+"""
+
+from __future__ import annotations
+
+from gradcli import optimizers
+from gradcli.errors import GradcliError
+from gradcli.spec import RunSpec
+
+
+def refusal(spec: RunSpec, path: str) -> str | None:
+    """Why ``spec`` cannot be printed as a script (torch-free checks), if it cannot."""
+    optimizer = spec.optimizer_info
+    if path == "manual" and optimizer.script is None:
+        takers = ", ".join(o for o, d in optimizers.catalog().items() if d.script is not None)
+        return (
+            f"--print-script: gradcli manual cannot write {optimizer.name}'s rule as a script "
+            f"yet; it can for {takers} (and gradcli optim for every optimizer but lbfgs)"
+        )
+    if path == "optim" and optimizer.closure:
+        return f"--print-script: gradcli optim cannot write {optimizer.name}'s closure loop yet"
+    for given, option in (
+        (spec.state, "--state"),
+        (spec.explain, "--explain"),
+        (spec.save, "--save"),
+        (spec.resume, "--resume"),
+    ):
+        if given:
+            return f"--print-script: a script does not repeat {option}; leave it out"
+    if spec.format not in ("auto", "jsonl"):
+        return f"--print-script: a script prints JSON lines, not --format {spec.format}"
+    return None
+
+
+def print_script(spec: RunSpec, path: str) -> str:
+    """The script of ``spec`` on ``path``: the run is set up as for training (so that its
+    errors are the same), then written out."""
+    wrong = refusal(spec, path)
+    if wrong is not None:
+        raise GradcliError(wrong)
+    from gradcli.script.program import program
+
+    return program(spec, path)
