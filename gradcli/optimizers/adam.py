@@ -223,7 +223,7 @@ def adamw_foreach(
     )
 
 
-def script(h: dict[str, Any]) -> Snippet:
+def script(h: dict[str, Any], sparse: bool) -> Snippet:
     """``adam`` (and ``adamw``: decoupled weight decay) as plain code for these
     hyperparameters (``--print-script``)."""
     decoupled = h.get("decoupled_weight_decay", True)  # AdamW has no such keyword

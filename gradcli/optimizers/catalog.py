@@ -218,7 +218,8 @@ class Optimizer:
     ``embedding``), where the usual ones (``linear``, ...) will not do.
 
     ``script`` writes ``rule`` out as plain code for ``--print-script`` (a ``Snippet``), for
-    one run's hyperparameters; None where gradcli cannot write it (the command says so).
+    one run's hyperparameters and whether its gradients are sparse; None where gradcli
+    cannot write it (the command says so).
     """
 
     name: str
@@ -240,7 +241,7 @@ class Optimizer:
     gradients: str = "dense"
     sparse_check: Callable[[dict[str, Any]], str | None] | None = None
     problem: str | None = None
-    script: Callable[[dict[str, Any]], Snippet] | None = None
+    script: Callable[[dict[str, Any], bool], Snippet] | None = None
 
     @property
     def defaults(self) -> dict[str, Value]:

@@ -121,7 +121,7 @@ def sgd_foreach(
             foreach.add_(device_params, device_grads, alpha=-lr)
 
 
-def script(h: dict[str, Any]) -> Snippet:
+def script(h: dict[str, Any], sparse: bool) -> Snippet:
     """``sgd`` as plain code for these hyperparameters (``--print-script``)."""
     lines = [*snip.maximize(h), *snip.weight_decay(h)]
     names = snip.used(h, "weight_decay")

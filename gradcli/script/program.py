@@ -97,13 +97,21 @@ def _state_lines(states: str, state: str, chosen: str) -> list[str]:
     ]
 
 
-def _changed(optimizer: Optimizer, hyperparameters: dict[str, object]) -> str:
+def _changed(optimizer: Optimizer, hyperparameters: dict[str, object]) -> list[str]:
     """The constructor's keywords that differ from torch's defaults, as source."""
-    return "".join(
-        f", {k}={snip.literal(v)}"
+    return [
+        f"{k}={snip.literal(v)}"
         for k, v in hyperparameters.items()
         if v != optimizer.defaults[k] or type(v) is not type(optimizer.defaults[k])
-    )
+    ]
+
+
+def _call(target: str, function: str, arguments: list[str]) -> list[str]:
+    """``target = function(arguments)`` on one line, or one argument a line if too long."""
+    line = f"{target} = {function}({', '.join(arguments)})"
+    if len(line) <= 100:
+        return [line]
+    return [f"{target} = {function}(", *(f"    {a}," for a in arguments), ")"]
 
 
 def program(spec: RunSpec, path: str) -> str:
@@ -163,7 +171,7 @@ def program(spec: RunSpec, path: str) -> str:
     if path == "optim":
         body, more = _optim(parts, spec, device, own)
     else:
-        body, more = _manual(parts, spec, own)
+        body, more = _manual(parts, spec, own, sparse)
     setup += more
     loop = [
         "",
@@ -203,13 +211,11 @@ def _optim(
         chosen = "params" if len(parts) == 1 else _choose(i == 0)
         torch_class = getattr(torch.optim, optimizer.torch_class)
         takes = inspect.signature(torch_class).parameters
-        flags = "".join(
-            f", {k}={v}" for k, v in impl_kwargs(optimizer, spec.impl, device).items() if k in takes
-        )
-        setup.append(
-            f"{name} = torch.optim.{optimizer.torch_class}({chosen}, lr=lr"
-            f"{_changed(optimizer, hyperparameters)}{flags})"
-        )
+        flags = [
+            f"{k}={v}" for k, v in impl_kwargs(optimizer, spec.impl, device).items() if k in takes
+        ]
+        arguments = [chosen, "lr=lr", *_changed(optimizer, hyperparameters), *flags]
+        setup += _call(name, f"torch.optim.{optimizer.torch_class}", arguments)
     body = [
         "# 1. zero the gradients (optimizer.zero_grad() drops them: sets them to None)",
         *(f"{n}.zero_grad()" for n in names),
@@ -233,7 +239,9 @@ def _choose(own: bool) -> str:
 _SKIP = ["if p.grad is None:  # torch.optim skips a parameter without a gradient", "    continue"]
 
 
-def _manual(parts: list[Part], spec: RunSpec, own_model: bool) -> tuple[list[str], list[str]]:
+def _manual(
+    parts: list[Part], spec: RunSpec, own_model: bool, sparse: bool
+) -> tuple[list[str], list[str]]:
     """The hand-written loop: each optimizer's rule written out (``Optimizer.script``)."""
     setup: list[str] = []
     update: list[str] = []
@@ -244,7 +252,7 @@ def _manual(parts: list[Part], spec: RunSpec, own_model: bool) -> tuple[list[str
                 f"use {optimizer.name}'s foreach rule; add --impl forloop"
             )
         assert optimizer.script is not None
-        snippet: Snippet = optimizer.script(hyperparameters)
+        snippet: Snippet = optimizer.script(hyperparameters, sparse)
         setup += [line for line in snippet.settings if line not in setup]
         chosen = "params" if len(parts) == 1 else _choose(i == 0)
         states = "states" if len(parts) == 1 else f"states_{optimizer.name}"
