@@ -87,10 +87,10 @@ def assert_same_parameters(script_path: Path, checkpoint: Path) -> None:
         assert torch.equal(bits(value), bits(gradcli[name])), name
 
 
-def check(invoke, folder: Path, runs: list[list[str]]) -> None:
+def check(invoke, folder: Path, runs: list[list[str]]) -> list[str]:
     """Print each run's script, run them all in one process, and hold each to gradcli's
     own JSON lines of the same run; the scripts pass ruff with the project's rules. A run
-    that diverges (exit 3) is left out."""
+    that diverges (exit 3) is left out. Returns what each script printed."""
     paths, expected, kept = [], [], []
     for args in runs:
         checkpoint = folder / f"run_{len(paths)}.ckpt"
@@ -121,6 +121,7 @@ def check(invoke, folder: Path, runs: list[list[str]]) -> None:
         print(args)
         assert_same_run(outputs[str(path)], gradcli_output)
         assert_same_parameters(path, path.with_suffix(".ckpt"))
+    return [outputs[str(path)] for path in paths]
 
 
 def test_the_seed_example_is_the_same_run_on_both_paths(invoke, tmp_path):
@@ -128,9 +129,12 @@ def test_the_seed_example_is_the_same_run_on_both_paths(invoke, tmp_path):
     runs = [
         [path, "-m", "seed", "--lr", "0.001", "--steps", "1"] for path in ("manual", "optim")
     ]
-    check(invoke, tmp_path, runs)
+    outputs = check(invoke, tmp_path, runs)
     script = invoke(*runs[0], "--print-script").stdout
     assert "p.add_(grad, alpha=-lr)" in script and "if " not in script.split("for step")[1]
+    for output in outputs:
+        last = jsonl(output)[-1]["params"]["w"]["value"]
+        assert last == pytest.approx([0.99966669, 1.99966669, 2.99966669], abs=5e-9)
 
 
 def command_line(path: str, spec: RunSpec) -> list[str]:
@@ -163,3 +167,61 @@ def test_printed_scripts_repeat_gradcli_bit_for_bit(invoke, tmp_path_factory, ma
     runs = [command_line("manual", s) for s in manual]
     runs += [command_line("optim", s) for s in optim]
     check(invoke, tmp_path_factory.mktemp("scripts"), runs)
+
+
+MODEL_FILE = '''
+import torch
+from torch import nn
+
+
+class Quadratic(nn.Module):
+    """A bowl in two parameters, and a third that no loss uses (it gets no gradient)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.a = nn.Parameter(torch.randn(3))
+        self.b = nn.Parameter(torch.randn(2, 2))
+        self.unused = nn.Parameter(torch.ones(2))
+
+    def forward(self) -> torch.Tensor:
+        return (self.a**2).sum() + (self.b @ self.b).sum() ** 2
+
+
+def build() -> nn.Module:
+    return Quadratic()
+'''
+
+
+def test_a_users_model_file_and_module_are_the_same_run(invoke, tmp_path, monkeypatch):
+    """``--model file.py:factory`` and ``package.module:factory``: the script imports the
+    user's factory the way gradcli does, and skips a parameter without a gradient."""
+    (tmp_path / "mymodel.py").write_text(MODEL_FILE)
+    monkeypatch.chdir(tmp_path)
+    file, module = str(tmp_path / "mymodel.py") + ":build", "mymodel:build"
+    runs = [
+        ["manual", "-m", file, "-o", "adam", "--steps", "3", "--seed", "4"],
+        ["optim", "-m", file, "-o", "SGD(momentum=0.9)", "--lr", "0.01", "--steps", "3"],
+        ["manual", "-m", module, "-o", "rmsprop", "--steps", "3", "--every", "2"],
+    ]
+    scripts = tmp_path / "scripts"
+    scripts.mkdir()
+    check(invoke, scripts, runs)
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["manual", "-o", "lbfgs"], "cannot write lbfgs's rule"),
+        (["optim", "-o", "lbfgs"], "cannot write lbfgs's closure loop"),
+        (["optim", "--state"], "does not repeat --state"),
+        (["manual", "--explain"], "does not repeat --explain"),
+        (["optim", "--save", "x.ckpt"], "does not repeat --save"),
+        (["manual", "-f", "table"], "prints JSON lines, not --format table"),
+        (["manual", "-o", "adam", "--impl", "foreach"], "add --impl forloop"),
+    ],
+)
+def test_what_a_script_cannot_repeat_is_one_line_and_exit_2(invoke, args, says):
+    result = invoke(*args, "--print-script")
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert result.stderr.count("\n") == 1 and says in result.stderr, result.stderr

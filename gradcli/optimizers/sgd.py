@@ -137,7 +137,8 @@ def script(h: dict[str, Any], sparse: bool) -> Snippet:
             "    buf.mul_(momentum).add_(grad, alpha=1 - dampening)",
             "grad = grad.add(buf, alpha=momentum)" if h["nesterov"] else "grad = buf",
         ]
-    lines.append("p.add_(grad, alpha=-lr)")
+    # (p -= lr * grad rounds lr·grad first: not always the same bits)
+    lines.append("p.add_(grad, alpha=-lr)  # p ← p − lr·grad, as torch.optim.SGD writes it")
     return Snippet(snip.settings(h, *names), "{}" if h["momentum"] != 0 else None, tuple(lines))
 
 

@@ -8,6 +8,7 @@ the two to the same numbers bit for bit.
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 
@@ -16,7 +17,7 @@ from gradcli.problems import _DATA_SEED
 
 @dataclass(frozen=True)
 class ProblemCode:
-    """What a script needs for one problem: imports beyond ``torch`` and ``nn``, its
+    """What a script needs for one problem: imports beyond ``json`` and ``torch``, its
     definitions, and the expression that makes the model."""
 
     imports: tuple[str, ...]
@@ -125,38 +126,49 @@ class Embedding(nn.Module):
 '''
 
 _FUNCTIONAL = "import torch.nn.functional as F"
+_NN = "from torch import nn"
 
 BUILTINS: dict[str, ProblemCode] = {
-    "seed": ProblemCode((), _SEED, "Seed()"),
-    "linear": ProblemCode((_FUNCTIONAL,), _DATA + "\n\n" + _LINEAR, "LinearRegression()"),
-    "mlp": ProblemCode(("import math", _FUNCTIONAL), _DATA + "\n\n" + _MLP, "MLP()"),
-    "rosenbrock": ProblemCode((), _ROSENBROCK, "Rosenbrock()"),
-    "embedding": ProblemCode((_FUNCTIONAL,), _DATA + "\n\n" + _EMBEDDING, "Embedding()"),
+    "seed": ProblemCode((_NN,), _SEED, "Seed()"),
+    "linear": ProblemCode((_FUNCTIONAL, _NN), _DATA + "\n\n" + _LINEAR, "LinearRegression()"),
+    "mlp": ProblemCode(("import math", _FUNCTIONAL, _NN), _DATA + "\n\n" + _MLP, "MLP()"),
+    "rosenbrock": ProblemCode((_NN,), _ROSENBROCK, "Rosenbrock()"),
+    "embedding": ProblemCode((_FUNCTIONAL, _NN), _DATA + "\n\n" + _EMBEDDING, "Embedding()"),
 }
+
+
+def _string(text: str) -> str:
+    """``text`` as a double-quoted Python string."""
+    return json.dumps(text, ensure_ascii=False)
 
 
 def problem_code(model: str) -> ProblemCode:
     """A built-in's code, or the lines that import a user's factory the way gradcli does:
-    ``file.py:factory`` from that file, its folder first on the import path (as ``python
-    file.py`` would have it); ``package.module:factory`` from the current folder."""
+    ``file.py:factory`` from that file (its path as given, from the folder the script runs
+    in), its folder first on the import path (as ``python file.py`` would have it);
+    ``package.module:factory`` from the current folder."""
     if model in BUILTINS:
         return BUILTINS[model]
     location, _, factory = model.rpartition(":")
+    imports = ("import importlib.util" if location.endswith(".py") or "/" in location
+               else "import importlib", "import os", "import sys")
     if location.endswith(".py") or "/" in location:
-        path = os.path.abspath(location)
-        stem = os.path.splitext(os.path.basename(path))[0]
+        stem = os.path.splitext(os.path.basename(location))[0]
+        path = f"path = {_string(location)}"
         code = (
-            f"# your model: {factory}() from {location}, whose folder comes first on the\n"
-            "# import path (as for python on that file)\n"
-            f"sys.path.insert(0, {os.path.dirname(path)!r})\n"
-            f"spec = importlib.util.spec_from_file_location({stem!r}, {path!r})\n"
+            f"# your model: {factory}() from {os.path.basename(location)}, its folder first on\n"
+            "# the import path, as when python runs that file\n"
+            + (path if len(path) <= 100 else path + "  # noqa: E501")
+            + "\nsys.path.insert(0, os.path.dirname(os.path.abspath(path)))\n"
+            f"spec = importlib.util.spec_from_file_location({_string(stem)}, path)\n"
             "module = importlib.util.module_from_spec(spec)\n"
             "spec.loader.exec_module(module)\n"
         )
-        return ProblemCode(("import importlib.util", "import sys"), code, f"module.{factory}()")
+        return ProblemCode(imports, code, f"module.{factory}()")
     code = (
-        f"# your model: {factory}() from the module {location}, found from {os.getcwd()}\n"
-        f"sys.path.insert(0, {os.getcwd()!r})\n"
-        f"module = importlib.import_module({location!r})\n"
+        f"# your model: {factory}() from the module {location}, found from the current\n"
+        "# folder first, as gradcli finds it\n"
+        "sys.path.insert(0, os.getcwd())\n"
+        f"module = importlib.import_module({_string(location)})\n"
     )
-    return ProblemCode(("import importlib", "import sys"), code, f"module.{factory}()")
+    return ProblemCode(imports, code, f"module.{factory}()")

@@ -126,8 +126,8 @@ def program(spec: RunSpec, path: str) -> str:
     code = problem_code(spec.model)
     parts = assign(list(params), optimizer, hyperparameters)
 
-    imports = ["import json", *sorted(i for i in code.imports if not i.startswith("import torch"))]
-    torch_imports = ["import torch", *(i for i in code.imports if i.startswith("import torch"))]
+    imports = sorted(["import json", *(i for i in code.imports if "torch" not in i)])
+    torch_imports = ["import torch", *(i for i in code.imports if "torch" in i)]
     head = [
         '"""This gradcli run as a plain PyTorch script:',
         "",
@@ -151,7 +151,6 @@ def program(spec: RunSpec, path: str) -> str:
         *imports,
         "",
         *torch_imports,
-        "from torch import nn",
         "",
         *([""] if code.code.startswith(("class ", "def ")) else []),  # (as isort has it)
         code.code.rstrip("\n"),
