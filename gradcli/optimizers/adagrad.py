@@ -176,8 +176,8 @@ def script(h: dict[str, Any], sparse: bool) -> Snippet:
             "indices, values = grad._indices(), grad._values()",
             'state["sum"].add_(torch.sparse_coo_tensor(indices, values.pow(2), grad.size()))',
             'std_values = state["sum"].sparse_mask(grad)._values().sqrt_().add_(eps)',
-            "step = torch.sparse_coo_tensor(indices, values / std_values, grad.size())",
-            "p.add_(step, alpha=-clr)",
+            "update = torch.sparse_coo_tensor(indices, values / std_values, grad.size())",
+            "p.add_(update, alpha=-clr)",
         ]
     else:
         lines += [

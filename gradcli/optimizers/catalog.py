@@ -165,11 +165,13 @@ class Snippet:
     ``settings`` name the hyperparameters the lines read (``momentum = 0.9``); ``state`` is
     the expression of one parameter ``p``'s state before its first step (a dict under
     torch's keys; None for a rule without state); ``update`` changes ``p`` in place from
-    ``grad`` (and ``state``), under ``torch.no_grad()``, with ``lr`` in scope."""
+    ``grad`` (and ``state``), under ``torch.no_grad()``, with ``lr`` in scope; ``imports``
+    are what the lines need beyond torch (``import math``)."""
 
     settings: tuple[str, ...]
     state: str | None
     update: tuple[str, ...]
+    imports: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,9 @@ the set-up and the loop in commented phases."""
 from __future__ import annotations
 
 import inspect
+import re
 import textwrap
+from dataclasses import replace
 from string import Template
 
 import torch
@@ -117,16 +119,17 @@ def _call(target: str, function: str, arguments: list[str]) -> list[str]:
 def program(spec: RunSpec, path: str) -> str:
     training, info = prepare(spec, path)
     problem = training.problem
-    params = list(problem.parameters())
-    optimizer = spec.optimizer_info
-    hyperparameters = spec.hyperparameters()
     device = torch.device(info.device)
     own = ":" in spec.model
     sparse = bool(problems.sparse_gradients(problem))
     code = problem_code(spec.model)
-    parts = assign(list(params), optimizer, hyperparameters)
-
-    imports = sorted(["import json", *(i for i in code.imports if "torch" not in i)])
+    parts = assign(list(problem.parameters()), spec.optimizer_info, spec.hyperparameters())
+    needed: list[str] = []
+    if path == "optim":
+        body, settings = _optim(parts, spec, device, own)
+    else:
+        body, settings, needed = _manual(parts, spec, own, sparse)
+    imports = sorted({"import json", *(i for i in [*code.imports, *needed] if "torch" not in i)})
     torch_imports = ["import torch", *(i for i in code.imports if "torch" in i)]
     head = [
         '"""This gradcli run as a plain PyTorch script:',
@@ -161,17 +164,21 @@ def program(spec: RunSpec, path: str) -> str:
         "",
     ]
     setup = [
+        *(
+            [
+                "# torch's default, made explicit: else each sparse tensor built here warns",
+                "torch.sparse.check_sparse_tensor_invariants.disable()",
+            ]
+            if sparse
+            else []
+        ),
         f"torch.manual_seed({spec.seed})  # the initial parameters (--seed)",
         f'model = {code.make}.to(device="{device}", dtype=torch.{spec.dtype})',
         "params = list(model.parameters())",
         f"steps = {spec.steps}",
         f"lr = {snip.literal(info.lr)}",
+        *settings,
     ]
-    if path == "optim":
-        body, more = _optim(parts, spec, device, own)
-    else:
-        body, more = _manual(parts, spec, own, sparse)
-    setup += more
     loop = [
         "",
         "log(0, None, [None] * len(params), [None] * len(params))",
@@ -240,10 +247,11 @@ _SKIP = ["if p.grad is None:  # torch.optim skips a parameter without a gradient
 
 def _manual(
     parts: list[Part], spec: RunSpec, own_model: bool, sparse: bool
-) -> tuple[list[str], list[str]]:
+) -> tuple[list[str], list[str], list[str]]:
     """The hand-written loop: each optimizer's rule written out (``Optimizer.script``)."""
     setup: list[str] = []
     update: list[str] = []
+    imports: list[str] = []
     for i, (part, optimizer, hyperparameters) in enumerate(parts):
         if manual_rule(optimizer, spec.impl, part) is not optimizer.rule:
             raise GradcliError(
@@ -251,8 +259,9 @@ def _manual(
                 f"use {optimizer.name}'s foreach rule; add --impl forloop"
             )
         assert optimizer.script is not None
-        snippet: Snippet = optimizer.script(hyperparameters, sparse)
-        setup += [line for line in snippet.settings if line not in setup]
+        snippet = _apart(optimizer.script(hyperparameters, sparse), setup, optimizer.name)
+        setup += snippet.settings
+        imports += snippet.imports
         chosen = "params" if len(parts) == 1 else _choose(i == 0)
         states = "states" if len(parts) == 1 else f"states_{optimizer.name}"
         inner = [*(_SKIP if own_model else []), "grad = p.grad"]
@@ -279,4 +288,19 @@ def _manual(
         "    p.grad = None",
         "# 5. log",
     ]
-    return body, setup
+    return body, setup, imports
+
+
+def _apart(snippet: Snippet, setup: list[str], suffix: str) -> Snippet:
+    """``snippet`` with each setting that a line of ``setup`` already names (Muon's eps and
+    AdamW's, say) renamed ``name_suffix``, in its lines too."""
+    taken = {n.strip() for line in setup for n in line.split("=")[0].split(",")}
+    mine = {n.strip() for line in snippet.settings for n in line.split("=")[0].split(",")}
+    clash = re.compile(r"\b(" + "|".join(sorted(taken & mine)) + r")\b")
+    if not taken & mine:
+        return snippet
+
+    def rename(lines: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(clash.sub(lambda m: f"{m.group(1)}_{suffix}", line) for line in lines)
+
+    return replace(snippet, settings=rename(snippet.settings), update=rename(snippet.update))
