@@ -31,9 +31,21 @@ def maximize(h: dict[str, Any]) -> list[str]:
     return ["grad = -grad  # maximize: climb the loss"] if h.get("maximize") else []
 
 
-def weight_decay(h: dict[str, Any]) -> list[str]:
-    """L2 weight decay, added to the gradient (the coupled kind)."""
-    return ["grad = grad.add(p, alpha=weight_decay)"] if h.get("weight_decay", 0) != 0 else []
+def weight_decay(h: dict[str, Any], decoupled: bool = False) -> list[str]:
+    """Weight decay: added to the gradient (L2), or ``decoupled``, shrinking θ itself."""
+    if h.get("weight_decay", 0) == 0:
+        return []
+    if decoupled:
+        return ["p.mul_(1 - lr * weight_decay)  # decoupled weight decay"]
+    return ["grad = grad.add(p, alpha=weight_decay)"]
+
+
+def start(*zeros: str, **more: str) -> str:
+    """A parameter ``p``'s state before its first step: ``step`` 0, then the tensors
+    ``zeros`` (zero, shaped as ``p``), then ``more`` (key = expression)."""
+    entries = ['"step": 0', *(f'"{k}": torch.zeros_like(p)' for k in zeros)]
+    entries += [f'"{k}": {v}' for k, v in more.items()]
+    return "{" + ", ".join(entries) + "}"
 
 
 def used(h: dict[str, Any], *names: str) -> tuple[str, ...]:

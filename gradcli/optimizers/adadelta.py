@@ -132,7 +132,7 @@ def adadelta_foreach(
 
 def script(h: dict[str, Any], sparse: bool) -> Snippet:
     """``adadelta`` as plain code for these hyperparameters (``--print-script``)."""
-    start = '{"step": 0, "square_avg": torch.zeros_like(p), "acc_delta": torch.zeros_like(p)}'
+    start = snip.start("square_avg", "acc_delta")
     lines = [
         'square_avg, acc_delta = state["square_avg"], state["acc_delta"]',
         'state["step"] += 1',

@@ -161,7 +161,7 @@ def adagrad_foreach(
 
 def script(h: dict[str, Any], sparse: bool) -> Snippet:
     """``adagrad`` as plain code for these hyperparameters (``--print-script``)."""
-    start = '{"step": 0, "sum": torch.full_like(p, initial_accumulator_value)}'
+    start = snip.start(sum="torch.full_like(p, initial_accumulator_value)")
     lines = [
         'state["step"] += 1',
         't = state["step"]',

@@ -228,13 +228,12 @@ def script(h: dict[str, Any], sparse: bool) -> Snippet:
     hyperparameters (``--print-script``)."""
     decoupled = h.get("decoupled_weight_decay", True)  # AdamW has no such keyword
     moments = ["exp_avg", "exp_avg_sq", *(["max_exp_avg_sq"] if h["amsgrad"] else [])]
-    state = ", ".join(['"step": 0', *(f'"{m}": torch.zeros_like(p)' for m in moments)])
-    lines = [*snip.maximize(h), 'state["step"] += 1', 't = state["step"]']
-    if decoupled and h["weight_decay"] != 0:
-        lines.append("p.mul_(1 - lr * weight_decay)  # decoupled weight decay")
-    elif not decoupled:
-        lines += snip.weight_decay(h)
-    lines += [
+    lines = [
+        *snip.maximize(h),
+        'state["step"] += 1',
+        't = state["step"]',
+        *snip.weight_decay(h, decoupled),
+
         'exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]',
         "# m ← β1·m + (1 − β1)·g as a lerp: not the same rounding as the textbook form",
         "exp_avg.lerp_(grad, 1 - beta1)",
@@ -257,7 +256,7 @@ def script(h: dict[str, Any], sparse: bool) -> Snippet:
         ]
     lines.append("p.addcdiv_(exp_avg, denom, value=-step_size)")
     names = snip.used(h, "betas", "eps", "weight_decay")
-    return Snippet(snip.settings(h, *names), "{" + state + "}", tuple(lines))
+    return Snippet(snip.settings(h, *names), snip.start(*moments), tuple(lines))
 
 
 def explain(e: Element, h: dict[str, Any]) -> list[str]:

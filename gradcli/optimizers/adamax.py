@@ -133,7 +133,7 @@ def adamax_foreach(
 
 def script(h: dict[str, Any], sparse: bool) -> Snippet:
     """``adamax`` as plain code for these hyperparameters (``--print-script``)."""
-    start = '{"step": 0, "exp_avg": torch.zeros_like(p), "exp_inf": torch.zeros_like(p)}'
+    start = snip.start("exp_avg", "exp_inf")
     lines = [
         *snip.maximize(h),
         'exp_avg, exp_inf = state["exp_avg"], state["exp_inf"]',

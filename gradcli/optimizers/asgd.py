@@ -163,9 +163,8 @@ def asgd_foreach(
 
 def script(h: dict[str, Any], sparse: bool) -> Snippet:
     """``asgd`` as plain code for these hyperparameters (``--print-script``)."""
-    start = (
-        '{"step": 0, "eta": torch.tensor(lr, device=p.device), '
-        '"mu": torch.ones((), device=p.device), "ax": torch.zeros_like(p)}'
+    start = snip.start(
+        "ax", eta="torch.tensor(lr, device=p.device)", mu="torch.ones((), device=p.device)"
     )
     lines = [
         *snip.maximize(h),

@@ -175,10 +175,7 @@ def nadam_foreach(
 
 def script(h: dict[str, Any], sparse: bool) -> Snippet:
     """``nadam`` as plain code for these hyperparameters (``--print-script``)."""
-    start = (
-        '{"step": 0, "mu_product": torch.tensor(1.0), "exp_avg": torch.zeros_like(p), '
-        '"exp_avg_sq": torch.zeros_like(p)}'
-    )
+    start = snip.start("exp_avg", "exp_avg_sq", mu_product="torch.tensor(1.0)")
     lines = [
         *snip.maximize(h),
         'exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]',
@@ -187,10 +184,7 @@ def script(h: dict[str, Any], sparse: bool) -> Snippet:
         't = state["step"]',
         "bias_correction2 = 1 - beta2**t",
     ]
-    if h["weight_decay"] != 0 and h["decoupled_weight_decay"]:
-        lines.append("p.mul_(1 - lr * weight_decay)  # decoupled weight decay")
-    else:
-        lines += snip.weight_decay(h)
+    lines += snip.weight_decay(h, h["decoupled_weight_decay"])
     lines += [
         "# the momentum cache, in Python floats",
         "mu = beta1 * (1.0 - 0.5 * (0.96 ** (t * momentum_decay)))",

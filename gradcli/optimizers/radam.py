@@ -187,17 +187,14 @@ def radam_foreach(
 def script(h: dict[str, Any], sparse: bool) -> Snippet:
     """``radam`` as plain code for these hyperparameters (``--print-script``): both of its
     branches, since which one runs depends on the step."""
-    start = '{"step": 0, "exp_avg": torch.zeros_like(p), "exp_avg_sq": torch.zeros_like(p)}'
+    start = snip.start("exp_avg", "exp_avg_sq")
     lines = [
         *snip.maximize(h),
         'exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]',
         'state["step"] += 1',
         't = state["step"]',
     ]
-    if h["weight_decay"] != 0 and h["decoupled_weight_decay"]:
-        lines.append("p.mul_(1 - lr * weight_decay)  # decoupled weight decay")
-    else:
-        lines += snip.weight_decay(h)
+    lines += snip.weight_decay(h, h["decoupled_weight_decay"])
     lines += [
         "exp_avg.lerp_(grad, 1 - beta1)",
         "exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)",

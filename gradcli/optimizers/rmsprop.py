@@ -154,7 +154,6 @@ def script(h: dict[str, Any], sparse: bool) -> Snippet:
     momentum, centered = h["momentum"] > 0, h["centered"]
     keys = ["square_avg", *(["momentum_buffer"] if momentum else [])]
     keys += ["grad_avg"] if centered else []
-    start = ", ".join(['"step": 0', *(f'"{k}": torch.zeros_like(p)' for k in keys)])
     lines = [
         *snip.maximize(h),
         'state["step"] += 1',
@@ -180,7 +179,7 @@ def script(h: dict[str, Any], sparse: bool) -> Snippet:
     else:
         lines.append("p.addcdiv_(grad, avg, value=-lr)")
     names = snip.used(h, "alpha", "eps", "weight_decay", *(["momentum"] if momentum else []))
-    return Snippet(snip.settings(h, *names), "{" + start + "}", tuple(lines))
+    return Snippet(snip.settings(h, *names), snip.start(*keys), tuple(lines))
 
 
 def explain(e: Element, h: dict[str, Any]) -> list[str]:

@@ -142,7 +142,7 @@ def rprop_foreach(
 
 def script(h: dict[str, Any], sparse: bool) -> Snippet:
     """``rprop`` as plain code for these hyperparameters (``--print-script``)."""
-    start = '{"step": 0, "prev": torch.zeros_like(p), "step_size": torch.full_like(p, lr)}'
+    start = snip.start("prev", step_size="torch.full_like(p, lr)")
     lines = [
         *snip.maximize(h),
         'prev, step_size = state["prev"], state["step_size"]',

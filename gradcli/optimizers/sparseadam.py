@@ -102,7 +102,7 @@ def _make_sparse(grad: Tensor, indices: Tensor, values: Tensor) -> Tensor:
 
 def script(h: dict[str, Any], sparse: bool) -> Snippet:
     """``sparseadam`` as plain code for these hyperparameters (``--print-script``)."""
-    start = '{"step": 0, "exp_avg": torch.zeros_like(p), "exp_avg_sq": torch.zeros_like(p)}'
+    start = snip.start("exp_avg", "exp_avg_sq")
     lines = [
         'state["step"] += 1',
         't = state["step"]',
