@@ -16,14 +16,17 @@ from gradcli.spec import RunSpec
 def refusal(spec: RunSpec, path: str) -> str | None:
     """Why ``spec`` cannot be printed as a script (torch-free checks), if it cannot."""
     optimizer = spec.optimizer_info
-    if path == "manual" and optimizer.script is None:
-        takers = ", ".join(o for o, d in optimizers.catalog().items() if d.script is not None)
+    written = [
+        name
+        for name, o in optimizers.catalog().items()
+        if o.script is not None or path == "optim"
+    ]
+    if optimizer.name not in written:
+        why = " (its closure and line search)" if optimizer.closure else ""
         return (
-            f"--print-script: gradcli manual cannot write {optimizer.name}'s rule as a script "
-            f"yet; it can for {takers} (and gradcli optim for every optimizer but lbfgs)"
+            f"--print-script: gradcli {path} cannot write {optimizer.name}{why} as a script "
+            f"yet; it writes {', '.join(written[:-1])} and {written[-1]}"
         )
-    if path == "optim" and optimizer.closure:
-        return f"--print-script: gradcli optim cannot write {optimizer.name}'s closure loop yet"
     for given, option in (
         (spec.state, "--state"),
         (spec.explain, "--explain"),

@@ -53,7 +53,8 @@ def log(
             "grad": None if grad is None else numbers(grad),
             "update": None if old is None else numbers(value - old.double()),
         }
-    line = {"step": step, "loss": loss, "lr": None if step == 0 else lr, "params": record}
+    line = {"step": step, "loss": loss, "lr": None if step == 0 else lr}
+${evaluations}    line["params"] = record
     print(json.dumps(line, separators=(",", ":")))
 ''')
 
@@ -159,7 +160,11 @@ def program(spec: RunSpec, path: str) -> str:
         code.code.rstrip("\n"),
         "",
         "",
-        _NUMBERS.substitute(small=SMALL, dense=".to_dense()" if sparse else "").rstrip("\n"),
+        _NUMBERS.substitute(
+            small=SMALL,
+            dense=".to_dense()" if sparse else "",
+            evaluations=_EVALUATIONS if spec.optimizer_info.closure else "",
+        ).rstrip("\n"),
         "",
         "",
     ]
@@ -222,6 +227,10 @@ def _optim(
         ]
         arguments = [chosen, "lr=lr", *_changed(optimizer, hyperparameters), *flags]
         setup += _call(name, f"torch.optim.{optimizer.torch_class}", arguments)
+    step = [f"{n}.step()" for n in names]
+    if parts[0][1].closure:
+        setup += _CLOSURE
+        step = ["evaluations = 0", "optimizer.step(closure)"]
     body = [
         "# 1. zero the gradients (optimizer.zero_grad() drops them: sets them to None)",
         *(f"{n}.zero_grad()" for n in names),
@@ -231,10 +240,32 @@ def _optim(
         "loss.backward()",
         *_keep(own_model),
         "# 4. update: torch.optim's step",
-        *(f"{n}.step()" for n in names),
+        *step,
         "# 5. log",
     ]
     return body, setup
+
+
+_EVALUATIONS = """\
+    if step > 0:  # how many times LBFGS evaluated the loss in this step
+        line["evaluations"] = evaluations
+"""
+_CLOSURE = [
+    "",
+    "",
+    "def closure() -> torch.Tensor:",
+    '    """LBFGS evaluates the loss itself, as often as its line search needs: first the',
+    '    loss this step has already computed, then again at each point it tries."""',
+    "    global evaluations",
+    "    evaluations += 1",
+    "    if evaluations == 1:",
+    "        return loss",
+    "    optimizer.zero_grad()",
+    "    again = model()",
+    "    again.backward()",
+    "    return again",
+    "",
+]
 
 
 def _choose(own: bool) -> str:
