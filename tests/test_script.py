@@ -171,6 +171,15 @@ def test_printed_scripts_repeat_gradcli_bit_for_bit(invoke, tmp_path_factory, ma
     runs += [command_line("optim", s) for s in optim]
     check(invoke, tmp_path_factory.mktemp("scripts"), runs)
 
+def test_muon_and_adamw_share_a_model_on_both_paths(invoke, tmp_path):
+    """Muon trains the matrices of the MLP, AdamW its biases: two optimizers, two rules,
+    their settings apart (Muon's eps and AdamW's)."""
+    runs = [[path, "-m", "mlp", "-o", "muon", "--steps", "2"] for path in ("manual", "optim")]
+    check(invoke, tmp_path, runs)
+    script = invoke(*runs[0], "--print-script").stdout
+    assert "eps = 1e-07" in script and "eps_adamw = 1e-08" in script
+
+
 MODEL_FILE = '''
 import torch
 from torch import nn

@@ -23,8 +23,8 @@ from gradcli.train.updates import Part, assign, impl_kwargs, manual_rule
 
 _NUMBERS = Template('''\
 def numbers(t: torch.Tensor) -> list[float] | dict[str, float]:
-    """A tensor as gradcli records it: its elements as float64 numbers, or (more than
-    $small) their L2 norm, mean, min and max."""
+    """A tensor as gradcli records it: its elements as float64 numbers or, past $small
+    elements, their L2 norm, mean, min and max."""
     t = t.detach()$dense.double().reshape(-1)
     if t.numel() <= $small:
         return t.tolist()
@@ -215,7 +215,8 @@ def _optim(
     parts: list[Part], spec: RunSpec, device: torch.device, own_model: bool
 ) -> tuple[list[str], list[str]]:
     """The torch.optim loop: one optimizer (Muon: and AdamW for what it does not take)."""
-    setup, names = [], []
+    setup: list[str] = list(_SPLIT) if len(parts) > 1 else []
+    names = []
     for i, (_, optimizer, hyperparameters) in enumerate(parts):
         name = "optimizer" if len(parts) == 1 else f"optimizer_{optimizer.name}"
         names.append(name)
@@ -270,7 +271,14 @@ _CLOSURE = [
 
 def _choose(own: bool) -> str:
     """The parameters one of two optimizers trains (Muon: the 2-D ones; AdamW the rest)."""
-    return "[p for p in params if p.ndim == 2]" if own else "[p for p in params if p.ndim != 2]"
+    return "matrices" if own else "others"
+
+
+_SPLIT = [
+    "# Muon trains the matrices; AdamW, at torch's defaults, the other parameters",
+    "matrices = [p for p in params if p.ndim == 2]",
+    "others = [p for p in params if p.ndim != 2]",
+]
 
 
 _SKIP = ["if p.grad is None:  # torch.optim skips a parameter without a gradient", "    continue"]
@@ -280,7 +288,7 @@ def _manual(
     parts: list[Part], spec: RunSpec, own_model: bool, sparse: bool
 ) -> tuple[list[str], list[str], list[str]]:
     """The hand-written loop: each optimizer's rule written out (``Optimizer.script``)."""
-    setup: list[str] = []
+    setup: list[str] = list(_SPLIT) if len(parts) > 1 else []
     update: list[str] = []
     imports: list[str] = []
     for i, (part, optimizer, hyperparameters) in enumerate(parts):
