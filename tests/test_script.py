@@ -186,7 +186,8 @@ from torch import nn
 
 
 class Quadratic(nn.Module):
-    """A bowl in two parameters, and a third that no loss uses (it gets no gradient)."""
+    """A bowl in two parameters (one through dropout), and a third that no loss uses (it
+    gets no gradient)."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -195,7 +196,8 @@ class Quadratic(nn.Module):
         self.unused = nn.Parameter(torch.ones(2))
 
     def forward(self) -> torch.Tensor:
-        return (self.a**2).sum() + (self.b @ self.b).sum() ** 2
+        a = torch.nn.functional.dropout(self.a, 0.25)  # random: the same draws, or not the run
+        return (a**2).sum() + (self.b @ self.b).sum() ** 2
 
 
 def build() -> nn.Module:
@@ -205,7 +207,8 @@ def build() -> nn.Module:
 
 def test_a_users_model_file_and_module_are_the_same_run(invoke, tmp_path, monkeypatch):
     """``--model file.py:factory`` and ``package.module:factory``: the script imports the
-    user's factory the way gradcli does, and skips a parameter without a gradient."""
+    user's factory the way gradcli does, skips a parameter without a gradient, and draws
+    the same random numbers (dropout) as gradcli."""
     (tmp_path / "mymodel.py").write_text(MODEL_FILE)
     monkeypatch.chdir(tmp_path)
     file, module = str(tmp_path / "mymodel.py") + ":build", "mymodel:build"

@@ -71,6 +71,11 @@ def _builtin(name: str) -> ProblemCode:
     return ProblemCode(tuple(imports), text, f"{problem.__name__}()")
 
 
+def _comment(text: str) -> str:
+    """``text`` as comment lines."""
+    return "".join(f"# {line}\n" for line in textwrap.wrap(text, 90))
+
+
 def _string(text: str) -> str:
     """``text`` as a double-quoted Python string."""
     return json.dumps(text, ensure_ascii=False)
@@ -90,8 +95,10 @@ def problem_code(model: str) -> ProblemCode:
         stem = os.path.splitext(os.path.basename(location))[0]
         path = f"path = {_string(location)}"
         code = (
-            f"# your model: {factory}() from {os.path.basename(location)}, its folder first on\n"
-            "# the import path, as when python runs that file\n"
+            _comment(
+                f"your model: {factory}() from {os.path.basename(location)}, its folder first "
+                "on the import path, as when python runs that file"
+            )
             + (path if len(path) <= 100 else path + "  # noqa: E501")
             + "\nsys.path.insert(0, os.path.dirname(os.path.abspath(path)))\n"
             f"spec = importlib.util.spec_from_file_location({_string(stem)}, path)\n"
@@ -100,9 +107,11 @@ def problem_code(model: str) -> ProblemCode:
         )
         return ProblemCode(imports, code, f"module.{factory}()")
     code = (
-        f"# your model: {factory}() from the module {location}, found from the current\n"
-        "# folder first, as gradcli finds it\n"
-        "sys.path.insert(0, os.getcwd())\n"
+        _comment(
+            f"your model: {factory}() from the module {location}, found from the current "
+            "folder first, as gradcli finds it"
+        )
+        + "sys.path.insert(0, os.getcwd())\n"
         f"module = importlib.import_module({_string(location)})\n"
     )
     return ProblemCode(imports, code, f"module.{factory}()")

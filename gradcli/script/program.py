@@ -130,6 +130,7 @@ def program(spec: RunSpec, path: str) -> str:
         body, settings = _optim(parts, spec, device, own)
     else:
         body, settings, needed = _manual(parts, spec, own, sparse)
+    needed += ["import copy"] if own else []
     imports = sorted({"import json", *(i for i in [*code.imports, *needed] if "torch" not in i)})
     torch_imports = ["import torch", *(i for i in code.imports if "torch" in i)]
     head = [
@@ -179,6 +180,7 @@ def program(spec: RunSpec, path: str) -> str:
         ),
         f"torch.manual_seed({spec.seed})  # the initial parameters (--seed)",
         f'model = {code.make}.to(device="{device}", dtype=torch.{spec.dtype})',
+        *(_PROBE if own else []),
         "params = list(model.parameters())",
         f"steps = {spec.steps}",
         f"lr = {snip.literal(info.lr)}",
@@ -198,6 +200,14 @@ def program(spec: RunSpec, path: str) -> str:
     else:
         loop.append("    log(step, loss.item(), grads, before)")
     return "\n".join([*head, *setup, *loop]) + "\n"
+
+
+# gradcli.problems.check_protocol, as a script has it
+_PROBE = [
+    "# gradcli tries forward() once on a copy before training, which draws from torch's",
+    "# random numbers if forward() does (dropout): so does this script, to stay the same run",
+    "copy.deepcopy(model)()",
+]
 
 
 def _keep(own_model: bool) -> list[str]:
