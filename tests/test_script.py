@@ -171,11 +171,18 @@ def test_printed_scripts_repeat_gradcli_bit_for_bit(invoke, tmp_path_factory, ma
     runs += [command_line("optim", s) for s in optim]
     check(invoke, tmp_path_factory.mktemp("scripts"), runs)
 
-def test_muon_and_adamw_share_a_model_on_both_paths(invoke, tmp_path):
+def test_muon_with_adamw_and_the_implementations_torch_offers(invoke, tmp_path):
     """Muon trains the matrices of the MLP, AdamW its biases: two optimizers, two rules,
-    their settings apart (Muon's eps and AdamW's)."""
+    their settings apart (Muon's eps and AdamW's). And --impl: torch.optim's foreach and
+    fused kernels in an optim script, the for-loop in a manual one."""
     runs = [[path, "-m", "mlp", "-o", "muon", "--steps", "2"] for path in ("manual", "optim")]
+    runs += [
+        ["optim", "-m", "linear", "-o", "nadam", "--impl", "foreach", "--steps", "3"],
+        ["optim", "-m", "linear", "-o", "adam", "--impl", "fused", "--steps", "3"],
+        ["manual", "-m", "linear", "-o", "radam", "--impl", "forloop", "--steps", "3"],
+    ]
     check(invoke, tmp_path, runs)
+    assert "foreach=True" in invoke(*runs[2], "--print-script").stdout
     script = invoke(*runs[0], "--print-script").stdout
     assert "eps = 1e-07" in script and "eps_adamw = 1e-08" in script
 
