@@ -89,7 +89,8 @@ def assert_same_parameters(script_path: Path, checkpoint: Path) -> None:
 
 def check(invoke, folder: Path, runs: list[list[str]]) -> list[str]:
     """Print each run's script, run them all in one process, and hold each to gradcli's
-    own JSON lines of the same run; the scripts pass ruff with the project's rules. A run
+    own JSON lines of the same run; the scripts pass ruff check with the project's rules and
+    are laid out as ruff format would. A run
     that diverges (exit 3) is left out. Returns what each script printed."""
     paths, expected, kept = [], [], []
     for args in runs:
@@ -116,6 +117,13 @@ def check(invoke, folder: Path, runs: list[list[str]]) -> list[str]:
         text=True,
     )
     assert lint.returncode == 0, lint.stdout
+    layout = subprocess.run(
+        [sys.executable, "-m", "ruff", "format", "--check", "--diff", "--no-cache", "--config",
+         str(Path(__file__).parents[1] / "pyproject.toml"), *map(str, paths)],
+        capture_output=True,
+        text=True,
+    )
+    assert layout.returncode == 0, layout.stdout  # laid out as ruff format lays out code
     outputs = run_scripts(paths)
     for args, path, gradcli_output in zip(runs, paths, expected, strict=True):
         print(args)
