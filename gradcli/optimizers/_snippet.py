@@ -6,6 +6,7 @@ from these: the hyperparameters as Python literals, and the steps many rules sha
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 
@@ -13,6 +14,8 @@ def literal(value: object) -> str:
     """``value`` as Python source that reads back as the same number (repr keeps every bit)."""
     if isinstance(value, tuple):
         return "(" + ", ".join(literal(v) for v in value) + ("," if len(value) == 1 else "") + ")"
+    if isinstance(value, str):
+        return json.dumps(value)  # double quotes, as ruff format writes strings
     return repr(value)
 
 
