@@ -237,6 +237,7 @@ def _training_command(path: str) -> Callable[..., None]:
         print_config: opt.PrintConfig = False,
         plot: opt.Plot = None,
         plot_file: opt.PlotFile = None,
+        print_script: opt.PrintScript = False,
         **hyperparameters: Any,
     ) -> None:
         pictures = _pictures(plot, plot_file)
@@ -253,6 +254,11 @@ def _training_command(path: str) -> Callable[..., None]:
         if print_config:
             typer.echo(to_toml(spec), nl=False)
             return
+        if print_script:
+            from gradcli.script import print_script as script
+
+            typer.echo(script(spec, path), nl=False)
+            return
         from gradcli.train.run import run_training
 
         run_training(spec, path, pictures)
@@ -268,7 +274,7 @@ def _training_command(path: str) -> Callable[..., None]:
     return opt.with_hyperparameter_options(command)
 
 
-_NOT_RUN_OPTIONS = ("ctx", "path", "config", "print_config", "hyperparameters")
+_NOT_RUN_OPTIONS = ("ctx", "path", "config", "print_config", "print_script", "hyperparameters")
 _NOT_RUN_OPTIONS += ("plot", "plot_file", "pictures")  # --plot, --plot-file: after the run
 
 

@@ -228,6 +228,15 @@ PrintConfig = Annotated[
         help="Print the effective configuration as TOML (for --config) and exit.",
     ),
 ]
+PrintScript = Annotated[
+    bool,
+    typer.Option(
+        "--print-script",
+        rich_help_panel="Checkpoints and config",
+        help="Print this run as a plain PyTorch script instead of running it: the problem, "
+        "the optimizer and the loop, printing the same JSON lines bit for bit.",
+    ),
+]
 
 
 Plot = Annotated[

@@ -1,0 +1,54 @@
+"""``--print-script``: a run of ``gradcli optim`` or ``gradcli manual`` as the plain PyTorch
+program a person would write, which prints the run's JSON lines bit for bit.
+
+The problem comes from ``problems.py``, a hand-written rule from its optimizer's module
+(``Optimizer.script``), the loop and the JSON lines from ``program.py``. What a script
+cannot repeat is refused here, in one line, before anything is printed.
+"""
+
+from __future__ import annotations
+
+from gradcli import optimizers
+from gradcli.errors import GradcliError
+from gradcli.spec import RunSpec
+
+
+def refusal(spec: RunSpec, path: str) -> str | None:
+    """Why ``spec`` cannot be printed as a script (torch-free checks), if it cannot."""
+    optimizer = spec.optimizer_info
+    written = [
+        name
+        for name, o in optimizers.catalog().items()
+        if o.script is not None or path == "optim"
+    ]
+    if optimizer.name not in written:
+        why = " (its closure and line search)" if optimizer.closure else ""
+        return (
+            f"--print-script: gradcli {path} cannot write {optimizer.name}{why} as a script "
+            f"yet; it writes {', '.join(written[:-1])} and {written[-1]}"
+        )
+    for given, option in (
+        (spec.state, "--state"),
+        (spec.explain, "--explain"),
+        (spec.save, "--save"),
+        (spec.resume, "--resume"),
+        (spec.schedule, "--schedule"),
+        (spec.clip_norm, "--clip-norm"),
+        (spec.clip_value, "--clip-value"),
+    ):
+        if given:
+            return f"--print-script: a script does not repeat {option} yet; leave it out"
+    if spec.format not in ("auto", "jsonl"):
+        return f"--print-script: a script prints JSON lines, not --format {spec.format}"
+    return None
+
+
+def print_script(spec: RunSpec, path: str) -> str:
+    """The script of ``spec`` on ``path``: the run is set up as for training (so that its
+    errors are the same), then written out."""
+    wrong = refusal(spec, path)
+    if wrong is not None:
+        raise GradcliError(wrong)
+    from gradcli.script.program import program
+
+    return program(spec, path)

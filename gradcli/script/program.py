@@ -1,0 +1,177 @@
+"""The text of a script: a docstring, the imports, the problem, how the JSON lines are made,
+the set-up, and the loop (``loops.py``)."""
+
+from __future__ import annotations
+
+import textwrap
+from string import Template
+
+import torch
+
+from gradcli import problems
+from gradcli.optimizers import _snippet as snip
+from gradcli.records import SMALL
+from gradcli.script.loops import manual_loop, optim_loop
+from gradcli.script.problems import problem_code
+from gradcli.spec import RunSpec
+from gradcli.train.setup import prepare
+from gradcli.train.updates import assign
+
+_NUMBERS = Template('''\
+def numbers(t: torch.Tensor) -> list[float] | dict[str, float]:
+    """A tensor as gradcli records it: its elements as float64 numbers or, past $small
+    elements, their L2 norm, mean, min and max."""
+    t = t.detach()$dense.double().reshape(-1)
+    if t.numel() <= $small:
+        return t.tolist()
+    return {
+        "norm": t.norm().item(),
+        "mean": t.mean().item(),
+        "min": t.min().item(),
+        "max": t.max().item(),
+    }
+
+
+def log(
+    step: int,
+    loss: float | None,
+    grads: list[torch.Tensor | None],
+    before: list[torch.Tensor | None],
+) -> None:
+    """One JSON line, as gradcli's: the loss and each gradient before the step's update,
+    each parameter after it, and the change it made (value after − value before)."""
+    record = {}
+    for (name, p), grad, old in zip(model.named_parameters(), grads, before, strict=True):
+        value = p.detach().double()
+        record[name] = {
+            "shape": list(p.shape),
+            "value": numbers(value),
+            "grad": None if grad is None else numbers(grad),
+            "update": None if old is None else numbers(value - old.double()),
+        }
+    line = {"step": step, "loss": loss, "lr": None if step == 0 else lr}
+${evaluations}    line["params"] = record
+    print(json.dumps(line, separators=(",", ":")))
+''')
+
+
+def _command(spec: RunSpec, path: str, lr: float) -> str:
+    """The gradcli command this script repeats (the optimizer in torch's constructor form
+    where a keyword is set)."""
+    optimizer = spec.optimizer
+    if spec.settings:
+        keywords = ", ".join(f"{k}={snip.literal(v)}" for k, v in spec.settings.items())
+        optimizer = f"'{spec.optimizer_info.torch_class}({keywords})'"
+    words = [f"gradcli {path}", f"-m {spec.model}", f"-o {optimizer}"]
+    if spec.lr is not None:
+        words.append(f"--lr {snip.literal(lr)}")
+    words.append(f"--steps {spec.steps}")
+    for option, value, default in (
+        ("--seed", spec.seed, 0),
+        ("--dtype", spec.dtype, "float32"),
+        ("--device", spec.device, "auto"),
+        ("--every", spec.every, 1),
+        ("--impl", spec.impl, None),
+    ):
+        if value != default:
+            words.append(f"{option} {value}")
+    return " ".join(words)
+
+
+def program(spec: RunSpec, path: str) -> str:
+    training, info = prepare(spec, path)
+    problem = training.problem
+    device = torch.device(info.device)
+    own = ":" in spec.model
+    sparse = bool(problems.sparse_gradients(problem))
+    code = problem_code(spec.model)
+    parts = assign(list(problem.parameters()), spec.optimizer_info, spec.hyperparameters())
+    needed: list[str] = []
+    if path == "optim":
+        body, settings = optim_loop(parts, spec, device, own)
+    else:
+        body, settings, needed = manual_loop(parts, spec, own, sparse)
+    needed += ["import copy"] if own else []
+    imports = sorted({"import json", *(i for i in [*code.imports, *needed] if "torch" not in i)})
+    torch_imports = ["import torch", *(i for i in code.imports if "torch" in i)]
+    head = [
+        '"""This gradcli run as a plain PyTorch script:',
+        "",
+        *textwrap.wrap(
+            _command(spec, path, info.lr),
+            width=92,
+            initial_indent="    ",
+            subsequent_indent="        ",
+            break_on_hyphens=False,
+        ),
+        "",
+        *textwrap.wrap(
+            "It prints one JSON line per step, the same as gradcli's with --format jsonl: "
+            "the loss and the gradients before each update, every parameter after it and "
+            f"the change it made (tensors of more than {SMALL} elements as statistics), "
+            "and the learning rate the update used.",
+            width=92,
+        ),
+        '"""',
+        "",
+        *imports,
+        "",
+        *torch_imports,
+        "",
+        *([""] if code.code.startswith(("class ", "def ")) else []),  # (as isort has it)
+        code.code.rstrip("\n"),
+        "",
+        "",
+        _NUMBERS.substitute(
+            small=SMALL,
+            dense=".to_dense()" if sparse else "",
+            evaluations=_EVALUATIONS if spec.optimizer_info.closure else "",
+        ).rstrip("\n"),
+        "",
+        "",
+    ]
+    setup = [
+        *(
+            [
+                "# torch's default, made explicit: else each sparse tensor built here warns",
+                "torch.sparse.check_sparse_tensor_invariants.disable()",
+            ]
+            if sparse
+            else []
+        ),
+        f"torch.manual_seed({spec.seed})  # the initial parameters (--seed)",
+        f'model = {code.make}.to(device="{device}", dtype=torch.{spec.dtype})',
+        *(_PROBE if own else []),
+        "params = list(model.parameters())",
+        f"steps = {spec.steps}",
+        f"lr = {snip.literal(info.lr)}",
+        *settings,
+    ]
+    loop = [
+        "",
+        "log(0, None, [None] * len(params), [None] * len(params))",
+        "for step in range(1, steps + 1):",
+        *("    " + line if line else "" for line in body),
+    ]
+    if spec.every != 1:
+        loop += [
+            f"    if step % {spec.every} == 0 or step == steps:  # --every {spec.every}",
+            "        log(step, loss.item(), grads, before)",
+        ]
+    else:
+        loop.append("    log(step, loss.item(), grads, before)")
+    return "\n".join([*head, *setup, *loop]) + "\n"
+
+
+# gradcli.problems.check_protocol, as a script has it
+_PROBE = [
+    "# gradcli tries forward() once on a copy before training, which draws from torch's",
+    "# random numbers if forward() does (dropout): so does this script, to stay the same run",
+    "copy.deepcopy(model)()",
+]
+
+
+_EVALUATIONS = """\
+    if step > 0:  # how many times LBFGS evaluated the loss in this step
+        line["evaluations"] = evaluations
+"""
