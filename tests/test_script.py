@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from gradcli import optimizers
+from gradcli.script import written_problems
 from gradcli.spec import RunSpec
 from tests.helpers import bits, jsonl
 from tests.strategies import run_specs
@@ -160,7 +161,7 @@ STEPPED = list(optimizers.catalog())  # torch.optim's loop: every one, LBFGS's c
 
 def every(names: list[str]):
     """One run of each optimizer in ``names``: its settings, problem, dtype, seed, lr drawn."""
-    return st.tuples(*(run_specs([name], steps=3) for name in names))
+    return st.tuples(*(run_specs([name], models=written_problems(), steps=3) for name in names))
 
 
 # No shrinking: every example runs dozens of scripts (the failing run's arguments are printed).
@@ -246,6 +247,7 @@ def test_a_users_model_file_and_module_are_the_same_run(invoke, tmp_path, monkey
         (["manual", "--explain"], "does not repeat --explain"),
         (["optim", "--save", "x.ckpt"], "does not repeat --save"),
         (["optim", "--schedule", "StepLR(step_size=2)"], "does not repeat --schedule"),
+        (["optim", "-m", "beale"], "cannot write --model beale"),
         (["manual", "--clip-norm", "1"], "does not repeat --clip-norm"),
         (["manual", "-f", "table"], "prints JSON lines, not --format table"),
         (["manual", "-o", "adam", "--impl", "foreach"], "add --impl forloop"),
