@@ -17,6 +17,7 @@ from torch import Tensor
 from gradcli.spec import RunSpec, labels
 from gradcli.train.loop import Training
 from gradcli.train.setup import prepare
+from gradcli.usercode import user_code
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,5 +149,5 @@ class Comparison:
                 self.stopped_at = step
                 return
         for (_, optim), summary in zip(self.pairs, self.summaries, strict=True):
-            with torch.no_grad():
+            with torch.no_grad(), user_code("forward()"):
                 summary.losses.append(optim.problem().item())

@@ -34,6 +34,7 @@ from gradcli.records import (
     values_of,
 )
 from gradcli.train.updates import ManualUpdate, OptimUpdate
+from gradcli.usercode import user_code
 
 
 def _finite(record: StepRecord) -> bool:
@@ -184,8 +185,9 @@ class Training:
     def forward_backward(self) -> Tensor:
         """Zero the gradients (the optim path's way), compute the loss, backpropagate."""
         self.update.zero_grad()
-        loss = (self.forward or self.problem)()
-        loss.backward()
+        with user_code("forward() or backward()"):
+            loss = (self.forward or self.problem)()
+            loss.backward()
         self.after_backward()
         return loss
 
@@ -275,7 +277,7 @@ class Training:
 
     def summary(self) -> Summary:
         """Call after iterating: loss at the start and at the final parameters."""
-        with torch.no_grad():
+        with torch.no_grad(), user_code("forward()"):
             final_loss = self.problem().item()
         params = dict(self.problem.named_parameters())
         reference = getattr(self.problem, "reference", dict)()

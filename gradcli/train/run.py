@@ -9,6 +9,7 @@ from gradcli.spec import RunSpec
 from gradcli.train.compare import Comparison
 from gradcli.train.interrupt import interruptible
 from gradcli.train.setup import prepare, save_checkpoint
+from gradcli.usercode import UserCodeFailed
 
 
 def run_training(spec: RunSpec, path: str) -> None:
@@ -22,10 +23,23 @@ def run_training(spec: RunSpec, path: str) -> None:
         output.progress(spec.steps, f"gradcli {path}", thinned=spec.every > 1) as progress,
     ):
         training.should_stop = interrupt.is_set
-        training.on_step = lambda step: progress(step - training.start)
-        for record in training:
-            with progress.aside():
-                sink.step(record)
+        completed = [training.start]  # the last step done, should user code fail in the next
+
+        def on_step(step: int) -> None:
+            completed[0] = step
+            progress(step - training.start)
+
+        training.on_step = on_step
+        try:
+            for record in training:
+                with progress.aside():
+                    sink.step(record)
+        except UserCodeFailed as failure:  # the steps before it are kept, and saved
+            training.stopped_at = done = completed[0]
+            if spec.save is not None:
+                output.say(f"gradcli: saving checkpoint {spec.save} (after step {done})")
+                save_checkpoint(training, spec)
+            raise UserCodeFailed(f"--model {spec.model}: step {done + 1}: {failure}") from None
     if training.diverged:
         lr = info.lr
         raise Diverged(f"{training.diverged}; try a smaller --lr (this run used {lr:g})")
@@ -36,7 +50,11 @@ def run_training(spec: RunSpec, path: str) -> None:
         save_checkpoint(training, spec)
     if interrupted:
         raise Interrupted(f"stopped after step {training.stopped_at} of {last}")
-    sink.finish(training.summary())
+    try:
+        summary = training.summary()
+    except UserCodeFailed as failure:
+        raise UserCodeFailed(f"--model {spec.model}: after step {last}: {failure}") from None
+    sink.finish(summary)
 
 
 def run_compare(specs: list[RunSpec], tol: float | None) -> None:
@@ -46,10 +64,14 @@ def run_compare(specs: list[RunSpec], tol: float | None) -> None:
     collector.resume()  # start-up is over
     with interruptible() as interrupt:
         comparison.should_stop = interrupt.is_set
-        for record in comparison:
-            sink.step(record)
+        try:
+            for record in comparison:
+                sink.step(record)
+        except UserCodeFailed as failure:
+            raise UserCodeFailed(f"--model {specs[0].model}: {failure}") from None
     if comparison.diverged is not None:
         raise Diverged(f"{comparison.diverged}; try a smaller --lr")
     if comparison.stopped_at is not None:
         raise Interrupted(f"stopped after step {comparison.stopped_at} of {specs[0].steps}")
     sink.finish(comparison.summaries)
+
