@@ -313,7 +313,9 @@ def check_protocol(target: str, model: nn.Module) -> None:
         )
     if loss.is_complex() or not loss.is_floating_point():
         dtype = str(loss.dtype).removeprefix("torch.")
-        raise GradcliError(f"{fail}: forward() returned a {dtype} loss, not a real floating-point one")
+        raise GradcliError(
+            f"{fail}: forward() returned a {dtype} loss, not a real floating-point one"
+        )
     if not loss.requires_grad:
         raise GradcliError(
             f"{fail}: the loss does not require grad (no parameter that "
