@@ -74,4 +74,3 @@ def run_compare(specs: list[RunSpec], tol: float | None) -> None:
     if comparison.stopped_at is not None:
         raise Interrupted(f"stopped after step {comparison.stopped_at} of {specs[0].steps}")
     sink.finish(comparison.summaries)
-
