@@ -15,6 +15,7 @@ from gradcli.optimizers.formula import explain_line
 from gradcli.spec import RunSpec
 from gradcli.train import checkpoint
 from gradcli.train.loop import Training
+from gradcli.train.resuming import check_state_fits
 from gradcli.train.updates import ManualUpdate, OptimUpdate, impl_kwargs
 
 
@@ -101,16 +102,20 @@ def prepare(spec: RunSpec, path: str) -> tuple[Training, RunInfo]:
         # torch's default, made explicit: else each sparse tensor built warns that it is
         torch.sparse.check_sparse_tensor_invariants.disable()
     params = list(problem.parameters())
-    update: ManualUpdate | OptimUpdate
-    if path == "manual":
-        update = ManualUpdate(params, optimizer, lr, hyperparameters, spec.impl)
-    else:
-        impl = impl_kwargs(optimizer, spec.impl, device)
-        update = OptimUpdate(params, optimizer, lr, hyperparameters, impl)
+    impl = spec.impl if path == "manual" else impl_kwargs(optimizer, spec.impl, device)
+
+    def make_update(params: list[nn.Parameter]) -> ManualUpdate | OptimUpdate:
+        if path == "manual":
+            return ManualUpdate(params, optimizer, lr, hyperparameters, spec.impl)
+        return OptimUpdate(params, optimizer, lr, hyperparameters, impl)
+
+    update = make_update(params)
     start = 0
     if spec.resume is not None:
         saved = checkpoint.load(spec.resume)
-        update.load_state(checkpoint.restore(spec.resume, saved, problem, params, asdict(spec)))
+        state = checkpoint.restore(spec.resume, saved, problem, params, asdict(spec))
+        check_state_fits(spec.resume, problem, make_update, state, saved["config"], hyperparameters)
+        update.load_state(state)
         start = int(saved["step"])
     explainer = None
     if spec.explain:
