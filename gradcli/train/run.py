@@ -7,7 +7,7 @@ from gradcli.errors import Diverged, Interrupted
 from gradcli.render import make_compare_sink, make_sink
 from gradcli.spec import RunSpec
 from gradcli.train.compare import Comparison
-from gradcli.train.interrupt import interruptible
+from gradcli.train.interrupt import deferred, interruptible
 from gradcli.train.setup import prepare, save_checkpoint
 from gradcli.usercode import UserCodeFailed
 
@@ -38,18 +38,20 @@ def run_training(spec: RunSpec, path: str) -> None:
             training.stopped_at = done = completed[0]
             if spec.save is not None:
                 output.say(f"gradcli: saving checkpoint {spec.save} (after step {done})")
-                save_checkpoint(training, spec)
+                with deferred():
+                    save_checkpoint(training, spec)
             raise UserCodeFailed(f"--model {spec.model}: step {done + 1}: {failure}") from None
     if training.diverged:
         lr = info.lr
         raise Diverged(f"{training.diverged}; try a smaller --lr (this run used {lr:g})")
     last = training.start + spec.steps
     interrupted = training.stopped_at is not None and training.stopped_at < last
-    if spec.save is not None:  # at the end of the run, and when Ctrl-C stopped it
+    if spec.save is not None:  # at the end of the run, and when a signal stopped it
         output.say(f"gradcli: saving checkpoint {spec.save}")
-        save_checkpoint(training, spec)
+        with deferred():
+            save_checkpoint(training, spec)
     if interrupted:
-        raise Interrupted(f"stopped after step {training.stopped_at} of {last}")
+        raise Interrupted(f"stopped after step {training.stopped_at} of {last}", interrupt.signum)
     try:
         summary = training.summary()
     except UserCodeFailed as failure:
@@ -72,5 +74,7 @@ def run_compare(specs: list[RunSpec], tol: float | None) -> None:
     if comparison.diverged is not None:
         raise Diverged(f"{comparison.diverged}; try a smaller --lr")
     if comparison.stopped_at is not None:
-        raise Interrupted(f"stopped after step {comparison.stopped_at} of {specs[0].steps}")
+        raise Interrupted(
+            f"stopped after step {comparison.stopped_at} of {specs[0].steps}", interrupt.signum
+        )
     sink.finish(comparison.summaries)

@@ -1,0 +1,58 @@
+"""Signals at awkward moments: before the command line runs (imports), while a checkpoint
+is written. Each ends with one line and 128 + the signal's number, never a traceback, and
+a checkpoint is never cut short. (Signals mid-run: test_process, test_config_checkpoint.)"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+import torch
+
+import gradcli.train.checkpoint as checkpoint
+
+
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP], ids=str)
+def test_a_signal_while_gradcli_imports_is_one_line(stop):
+    # what the gradcli command does first, then a signal in the middle of an import
+    code = (
+        "import os, signal\n"
+        "from gradcli.entry import install\n"
+        "install()\n"
+        f"os.kill(os.getpid(), {int(stop)})\n"
+        "import typer\n"
+        "print('not reached')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=60)
+    assert done.returncode == 128 + stop
+    assert done.stdout == b""
+    said = "interrupted" if stop == signal.SIGINT else f"stopped by {stop.name}"
+    assert done.stderr.decode() == f"gradcli: {said}\n"
+
+
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=str)
+def test_a_signal_while_the_checkpoint_is_written_waits_for_it(
+    invoke, tmp_path, monkeypatch, stop
+):
+    real_save = torch.save
+
+    def save_with_a_signal(*args: object, **kwargs: object) -> None:
+        os.kill(os.getpid(), stop)  # delivered at once, in the middle of the write
+        os.kill(os.getpid(), stop)  # and a second one, which would stop a run at once
+        real_save(*args, **kwargs)
+
+    monkeypatch.setattr(checkpoint.torch, "save", save_with_a_signal)
+    target = tmp_path / "ck.pt"
+    result = invoke("optim", "-m", "seed", "--steps", "3", "-f", "jsonl", "--save", str(target))
+    assert result.exit_code == 128 + stop
+    named = "" if stop == signal.SIGINT else f" ({stop.name})"
+    assert result.stderr.splitlines() == [
+        f"gradcli: saving checkpoint {target}",
+        f"gradcli: interrupted: stopped once the checkpoint was written{named}",
+    ]
+    monkeypatch.undo()
+    assert torch.load(target, weights_only=True)["step"] == 3
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ck.pt"]
