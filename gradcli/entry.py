@@ -35,6 +35,11 @@ def install() -> None:
 def main() -> None:
     """The ``gradcli`` command: these handlers first, then the command line."""
     install()
+    from gradcli import streams
+
+    status = streams.prepare()
+    if status is not None:
+        raise SystemExit(status)
     from gradcli.cli import main as command_line
 
     command_line()

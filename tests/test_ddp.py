@@ -164,9 +164,7 @@ def test_ctrl_c_and_sigterm_stop_every_worker_after_the_same_step(stop):
     records = [json.loads(line) for line in (b"".join(lines) + rest).decode().splitlines()]
     last = records[-1]["step"]
     named = "" if stop == signal.SIGINT else f" ({stop.name})"
-    assert err == (
-        f"gradcli: interrupted: the workers stopped together after step {last}{named}\n"
-    )
+    assert err == (f"gradcli: interrupted: the workers stopped together after step {last}{named}\n")
     assert left_behind(mark) == []
 
 

@@ -34,9 +34,7 @@ def test_a_signal_while_gradcli_imports_is_one_line(stop):
 
 
 @pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=str)
-def test_a_signal_while_the_checkpoint_is_written_waits_for_it(
-    invoke, tmp_path, monkeypatch, stop
-):
+def test_a_signal_while_the_checkpoint_is_written_waits_for_it(invoke, tmp_path, monkeypatch, stop):
     real_save = torch.save
 
     def save_with_a_signal(*args: object, **kwargs: object) -> None:

@@ -40,6 +40,7 @@ from gradcli.spec import (
     split_optimizers,
     validate,
 )
+from gradcli.streams import encoding_failure
 
 
 class GradcliGroup(TyperGroup):
@@ -73,6 +74,9 @@ class GradcliGroup(TyperGroup):
             )
         except (typer.Abort, KeyboardInterrupt):
             code = _fail("gradcli: interrupted", 130)
+        except UnicodeEncodeError as error:  # stdout's encoding lacks a character of the data
+            _drop_stdout()
+            code = _fail(encoding_failure(error), EXIT_IO_ERROR)
         except OSError as error:  # stdout could not take the data: a full disk, /dev/full
             _drop_stdout()
             reason = error.strerror or type(error).__name__
