@@ -63,6 +63,10 @@ class GradcliGroup(TyperGroup):
                 code = _fail("gradcli: interrupted", 130)
         except (BrokenPipeError, _ClosedPipe):
             code = _closed_pipe()
+        except SystemExit as error:  # rich ends a closed pipe with exit 1 itself (--help | head)
+            if not isinstance(error.__context__, BrokenPipeError):
+                raise
+            code = _closed_pipe()
         except GradcliError as error:
             code = _fail(f"gradcli: {error.label}: {error}", error.exit_code)
         except _CommandLineError as error:
@@ -264,6 +268,8 @@ def _training_command(path: str) -> Callable[..., None]:
         )
     return opt.with_hyperparameter_options(command)
 
+
+MAX_TIMEOUT = 365 * 24 * 3600  # a year, in seconds: ddp's --timeout at most
 
 _NOT_RUN_OPTIONS = ("ctx", "path", "config", "print_config", "hyperparameters")
 
@@ -668,8 +674,10 @@ def ddp(
         raise GradcliError(f"--path: unknown path {path!r}; choose one of: manual, ddp")
     if not 1 <= nproc <= 64:
         raise GradcliError(f"--nproc must be an integer in [1, 64], got {nproc}")
-    if not timeout > 0:
-        raise GradcliError(f"--timeout must be a number of seconds > 0, got {timeout}")
+    if not 0 < timeout <= MAX_TIMEOUT:  # (False for nan; inf is no timedelta)
+        raise GradcliError(
+            f"--timeout must be a number of seconds in (0, {MAX_TIMEOUT}], got {timeout}"
+        )
     name, lr, settings = choose_optimizer(given.pop("optimizer"), flags)
     spec = validate(RunSpec(optimizer=name, lr=lr, settings=settings, **given))
     from gradcli.ddp import DdpOptions, launch

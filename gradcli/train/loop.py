@@ -168,6 +168,9 @@ class Training:
             torch.stack([loss.detach().float(), *[n.float() for n in norms]])
         ).all()
         loss_value, all_finite = torch.stack([loss.detach().double(), finite.double()]).tolist()
+        if not all_finite and math.isfinite(loss_value):  # a float32 norm overflows for
+            # elements near 1e20, all finite: then look at the elements themselves (rare)
+            all_finite = all(bool(g.isfinite().all()) for g in present)
         return loss_value, bool(all_finite)
 
     @staticmethod
