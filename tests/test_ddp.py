@@ -168,12 +168,23 @@ def test_ctrl_c_and_sigterm_stop_every_worker_after_the_same_step(stop):
     assert left_behind(mark) == []
 
 
-def test_a_failing_worker_ends_them_all(tmp_path):
+@pytest.mark.parametrize(
+    ("ending", "said"),
+    [
+        ("raise RuntimeError('rank 1 lost its data')", "raised RuntimeError: rank 1 lost its data"),
+        ("sys.exit(5)", "called sys.exit(5)"),
+        ("sys.exit(0)", "called sys.exit(0)"),
+    ],
+    ids=["raise", "exit-5", "exit-0"],
+)
+def test_a_failing_worker_ends_them_all(tmp_path, ending, said):
+    """One line on stderr, the failing worker's own reason (not its peers' "connection reset"
+    nor torch's "Terminating process"); RANK is set in every worker, as under torchrun."""
     model = tmp_path / "flaky.py"
     model.write_text(
-        textwrap.dedent("""
-        import torch
-        import torch.distributed as dist
+        textwrap.dedent(f"""
+        import os
+        import sys
         from gradcli.problems import LinearRegression
 
         class Flaky(LinearRegression):
@@ -181,8 +192,8 @@ def test_a_failing_worker_ends_them_all(tmp_path):
 
             def forward(self):
                 Flaky.calls += 1
-                if dist.is_initialized() and dist.get_rank() == 1 and Flaky.calls > 3:
-                    raise RuntimeError("rank 1 lost its data")
+                if os.environ.get("RANK") == "1" and Flaky.calls > 3:
+                    {ending}
                 return super().forward()
 
         def build():
@@ -194,9 +205,10 @@ def test_a_failing_worker_ends_them_all(tmp_path):
         "-m", f"{model}:build", "--steps", "50", "--timeout", "30", "-f", "jsonl", mark=mark
     )
     assert result.returncode == 2
-    assert result.stderr.splitlines()[-1] == (
-        "gradcli: error: a worker failed: rank 1 lost its data"
-    )
+    assert result.stderr.splitlines() == [
+        f"gradcli: error: a worker failed: rank 1: --model {model}:build: "
+        f"forward() or backward() {said}"
+    ]
     assert left_behind(mark) == []
 
 

@@ -44,6 +44,7 @@ from gradcli.train.interrupt import Request, interruptible
 from gradcli.train.loop import Training
 from gradcli.train.setup import RunInfo, resolve_device
 from gradcli.train.updates import ManualUpdate, OptimUpdate
+from gradcli.usercode import UserCodeFailed
 
 
 def worker(
@@ -82,7 +83,10 @@ def worker(
         # by peer"). Note when each failed, so the launcher can report the first: the cause.
         if folder is not None:
             first = str(error).strip().splitlines()[0] if str(error).strip() else ""
-            _tell(folder, f"failed-{rank}", f"{time.monotonic()}\n{first or type(error).__name__}")
+            if isinstance(error, UserCodeFailed) and not first.startswith("--model "):
+                first = f"--model {spec.model}: {first}"  # (its forward(), mid-run)
+            said = f"rank {rank}: {first or type(error).__name__}"
+            _tell(folder, f"failed-{rank}", f"{time.monotonic()}\n{said}")
         raise
     finally:
         dist.destroy_process_group()
