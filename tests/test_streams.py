@@ -10,8 +10,9 @@ import subprocess
 import sys
 
 import pytest
+import torch
 
-from tests.helpers import jsonl
+from tests.helpers import gradcli_process, jsonl
 
 RUN = ("optim", "-m", "seed", "--steps", "2")
 
@@ -63,3 +64,31 @@ def test_a_columns_that_is_no_width_is_ignored(columns):
     assert odd.returncode == 0, odd.stderr
     assert odd.stdout == unset.stdout != b""
     assert odd.stderr == unset.stderr
+
+
+def test_a_closed_pipe_keeps_the_steps_done_in_the_checkpoint(invoke, tmp_path):
+    """`gradcli ... --save a.pt | head -1`: exit 141, and a.pt holds exactly the steps done,
+    as a run of that many steps would have saved them."""
+    closed = tmp_path / "closed.pt"
+    args = ("optim", "-m", "linear", "-f", "jsonl")
+    proc = gradcli_process(
+        *args,
+        "--steps",
+        "100000000",
+        "--save",
+        str(closed),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    proc.stdout.readline()
+    proc.stdout.close()
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 141
+    saved = torch.load(closed, weights_only=True)
+    assert err.decode() == f"gradcli: saving checkpoint {closed} (after step {saved['step']})\n"
+    whole = tmp_path / "whole.pt"
+    done = invoke(*args, "--steps", str(saved["step"]), "--save", str(whole), "-q")
+    assert done.exit_code == 0, done.stderr
+    reference = torch.load(whole, weights_only=True)
+    for name, value in reference["model"].items():
+        assert torch.equal(saved["model"][name], value), name

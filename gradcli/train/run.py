@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from gradcli._startup import collector
 from gradcli.errors import Diverged, Interrupted
 from gradcli.render import make_compare_sink, make_sink
 from gradcli.spec import RunSpec
 from gradcli.train.compare import Comparison
 from gradcli.train.interrupt import deferred, interruptible
+from gradcli.train.loop import Training
 from gradcli.train.setup import prepare, save_checkpoint
 from gradcli.usercode import UserCodeFailed
 
@@ -23,7 +26,7 @@ def run_training(spec: RunSpec, path: str) -> None:
         output.progress(spec.steps, f"gradcli {path}", thinned=spec.every > 1) as progress,
     ):
         training.should_stop = interrupt.is_set
-        completed = [training.start]  # the last step done, should user code fail in the next
+        completed = [training.start]  # the last step whose update is done
 
         def on_step(step: int) -> None:
             completed[0] = step
@@ -32,24 +35,25 @@ def run_training(spec: RunSpec, path: str) -> None:
         training.on_step = on_step
         try:
             for record in training:
+                completed[0] = record.step  # (its update is done before it is yielded)
                 with progress.aside():
                     sink.step(record)
-        except UserCodeFailed as failure:  # the steps before it are kept, and saved
+        except (UserCodeFailed, OSError) as failure:
+            # the user's code failed, or stdout did (a closed pipe, a full disk, a terminal
+            # gone): the steps done are kept, and saved
             training.stopped_at = done = completed[0]
             if spec.save is not None:
-                output.say(f"gradcli: saving checkpoint {spec.save} (after step {done})")
-                with deferred():
-                    save_checkpoint(training, spec)
-            raise UserCodeFailed(f"--model {spec.model}: step {done + 1}: {failure}") from None
+                _save(training, spec, f" (after step {done})")
+            if isinstance(failure, UserCodeFailed):
+                raise UserCodeFailed(f"--model {spec.model}: step {done + 1}: {failure}") from None
+            raise
     if training.diverged:
         lr = info.lr
         raise Diverged(f"{training.diverged}; try a smaller --lr (this run used {lr:g})")
     last = training.start + spec.steps
     interrupted = training.stopped_at is not None and training.stopped_at < last
     if spec.save is not None:  # at the end of the run, and when a signal stopped it
-        output.say(f"gradcli: saving checkpoint {spec.save}")
-        with deferred():
-            save_checkpoint(training, spec)
+        _save(training, spec)
     if interrupted:
         raise Interrupted(f"stopped after step {training.stopped_at} of {last}", interrupt.signum)
     try:
@@ -57,6 +61,15 @@ def run_training(spec: RunSpec, path: str) -> None:
     except UserCodeFailed as failure:
         raise UserCodeFailed(f"--model {spec.model}: after step {last}: {failure}") from None
     sink.finish(summary)
+
+
+def _save(training: Training, spec: RunSpec, when: str = "") -> None:
+    """Write the checkpoint whatever signals come meanwhile, and whether or not the line that
+    says so can be written (SIGHUP: the terminal may be gone)."""
+    with contextlib.suppress(OSError):
+        spec.output.say(f"gradcli: saving checkpoint {spec.save}{when}")
+    with deferred():
+        save_checkpoint(training, spec)
 
 
 def run_compare(specs: list[RunSpec], tol: float | None) -> None:
