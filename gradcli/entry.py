@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 from types import FrameType  # (imported by Python's start-up already)
 
 STOPPING = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -19,6 +20,10 @@ STOPPING = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 def _end_now(signum: int, frame: FrameType | None) -> None:
     said = "interrupted" if signum == signal.SIGINT else f"stopped by {signal.Signals(signum).name}"
+    try:  # what the run produced goes out (the sinks write whole lines)  # noqa: SIM105
+        sys.stdout.flush()
+    except Exception:  # a closed pipe, or a write this very signal interrupted
+        pass
     try:  # (contextlib is not imported yet, and this must be quick)  # noqa: SIM105
         os.write(2, f"gradcli: {said}\n".encode())
     except OSError:

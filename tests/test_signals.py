@@ -13,6 +13,7 @@ import pytest
 import torch
 
 import gradcli.train.checkpoint as checkpoint
+from tests.helpers import gradcli_process, jsonl
 
 
 @pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP], ids=str)
@@ -54,3 +55,29 @@ def test_a_signal_while_the_checkpoint_is_written_waits_for_it(invoke, tmp_path,
     monkeypatch.undo()
     assert torch.load(target, weights_only=True)["step"] == 3
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ck.pt"]
+
+
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=str)
+def test_a_second_signal_stops_at_once_with_its_status(stop):
+    proc = gradcli_process(
+        "optim",
+        "-m",
+        "mlp",
+        "--steps",
+        "100000000",
+        "-f",
+        "jsonl",
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    first = proc.stdout.readline()  # the run is under way
+    proc.send_signal(stop)
+    proc.send_signal(stop)
+    out = first + proc.stdout.read()
+    err = proc.stderr.read().decode()
+    proc.wait(timeout=60)
+    assert proc.returncode == 128 + stop
+    assert out.endswith(b"\n")  # whole records only
+    jsonl(out.decode())
+    lines = err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("gradcli: "), err

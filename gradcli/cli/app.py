@@ -76,8 +76,8 @@ class GradcliGroup(TyperGroup):
             code = _fail(
                 f"gradcli: error: {message} (see '{where} --help')", getattr(error, "exit_code", 2)
             )
-        except (typer.Abort, KeyboardInterrupt):
-            code = _fail("gradcli: interrupted", 130)
+        except (typer.Abort, KeyboardInterrupt, _StoppedNow) as error:
+            code = _fail("gradcli: interrupted", 128 + getattr(error, "signum", 2))
         except UnicodeEncodeError as error:  # stdout's encoding lacks a character of the data
             _drop_stdout()
             code = _fail(encoding_failure(error), EXIT_IO_ERROR)
@@ -113,6 +113,8 @@ class GradcliGroup(TyperGroup):
         except BrokenPipeError as error:
             # typer would print nothing and exit 1; gradcli documents 141
             raise _ClosedPipe from error
+        except KeyboardInterrupt as error:  # typer would make it exit 130, whatever the signal
+            raise _StoppedNow(getattr(error, "signum", 2)) from None
 
 
 def _before_parsing(command: Any, ctx: Any) -> None:
@@ -129,6 +131,14 @@ def _before_parsing(command: Any, ctx: Any) -> None:
 
 class _ClosedPipe(Exception):
     """stdout's reader went away."""
+
+
+class _StoppedNow(Exception):
+    """A second signal stopped the run at once (typer turns a KeyboardInterrupt into 130)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
 
 
 def _fail(line: str, code: int) -> int:

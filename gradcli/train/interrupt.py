@@ -31,6 +31,15 @@ class Request(threading.Event):
         self.set()
 
 
+class StopNow(KeyboardInterrupt):
+    """A second signal: stop at once (a KeyboardInterrupt, which no ``except Exception``
+    swallows), with 128 + that signal's number."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
 @contextmanager
 def interruptible() -> Iterator[Request]:
     """A request that is set by the first SIGINT, SIGTERM or SIGHUP while the block runs."""
@@ -38,7 +47,7 @@ def interruptible() -> Iterator[Request]:
 
     def handler(signum: int, frame: FrameType | None) -> None:
         if requested.is_set():
-            raise KeyboardInterrupt
+            raise StopNow(signum)
         requested.ask(signum)
 
     with _handling(handler):
