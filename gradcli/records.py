@@ -62,7 +62,11 @@ class StepRecord:
     ``gradcli ddp`` adds each rank's own loss and gradient (``ranks``; ``loss`` is then their
     mean and a parameter's ``grad`` the average) and how far the ranks' parameters differ.
     ``evaluations``: how many times an optimizer that evaluates the loss itself (LBFGS) did
-    so in this step, the first (whose loss and gradient the record shows) included."""
+    so in this step, the first (whose loss and gradient the record shows) included.
+    ``lr``: the learning rate the step's update used (a schedule's, where one is given).
+    With clipping, ``grad_norm`` is the total norm of the gradients before clipping and
+    ``clipped`` whether clipping changed them; ``grad`` is then the clipped gradient, the one
+    the update used."""
 
     step: int
     loss: float | None
@@ -71,6 +75,9 @@ class StepRecord:
     ranks: tuple[RankRecord, ...] | None = None
     max_param_diff_across_ranks: float | None = None
     evaluations: int | None = None
+    lr: float | None = None
+    grad_norm: float | None = None
+    clipped: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +100,8 @@ class Summary:
     reference: dict[str, Reference] = field(default_factory=dict)
     reference_label: str = "optimum"
     metrics: dict[str, float] = field(default_factory=dict)
+    clip_fired: int | None = None  # with clipping: on how many of clip_steps it fired
+    clip_steps: int | None = None
 
 
 class HostCopy:

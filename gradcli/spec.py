@@ -11,12 +11,15 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gradcli import optimizers
 from gradcli.errors import GradcliError
 from gradcli.optimizers.catalog import Optimizer, Real, Refused, Value, plain
 from gradcli.output import Output
+
+if TYPE_CHECKING:
+    from gradcli.schedules.spec import ScheduleSpec
 
 MODELS: dict[str, str] = {
     "linear": "linear regression, nn.Linear(3, 1) on 64 noisy samples, MSE loss",
@@ -32,6 +35,10 @@ PITFALLS: dict[str, str] = {
     "plain-tensor": "a weight kept as a plain tensor attribute: the optimizer never sees it",
     "set-to-none": "zero_grad() sets .grad to None by default (since torch 2.0), not to zeros",
     "variable": "torch.autograd.Variable is a no-op today: requires_grad on a tensor matters",
+    "scheduler-first": "scheduler.step() before optimizer.step(): the first learning rate is "
+    "skipped",
+    "clip-after-step": "clipping after optimizer.step(): the update already used the unclipped "
+    "gradient",
 }
 DDP_MODELS = ("linear", "mlp")  # the built-ins that own a data set to shard
 SPARSE_MODELS = ("embedding",)  # the built-ins whose gradients are sparse
@@ -67,6 +74,12 @@ class RunSpec:
     color: bool | None = None
     save: str | None = None
     resume: str | None = None
+    # the learning-rate schedule, in torch's constructor syntax (checked by validate)
+    schedule: str | None = None
+    # gradient clipping before each update: by total norm, or element by element
+    clip_norm: float | None = None
+    norm_type: float | None = None  # None: 2.0, torch's default
+    clip_value: float | None = None
 
     @property
     def output(self) -> Output:
@@ -79,6 +92,15 @@ class RunSpec:
     def hyperparameters(self) -> dict[str, Value]:
         """Every keyword of the optimizer, torch's defaults filled in (lr excluded)."""
         return {**self.optimizer_info.defaults, **self.settings}
+
+    @property
+    def schedule_spec(self) -> ScheduleSpec | None:
+        """The parsed ``--schedule`` (None without one)."""
+        if self.schedule is None:
+            return None
+        from gradcli.schedules.spec import parse_schedule  # (not for --help)
+
+        return parse_schedule(self.schedule)
 
     def shows(self, step: int, last: int | None = None) -> bool:
         """Whether ``step`` is printed: every ``every``-th step, and always step 0 and the
@@ -152,7 +174,47 @@ def validate(spec: RunSpec) -> RunSpec:
     _number("lr", spec.lr, 0.0)
     if spec.impl is not None:
         _choice("impl", spec.impl, IMPLS)
+    check_schedule_and_clipping(spec)
     return spec
+
+
+def check_schedule_and_clipping(spec: RunSpec, start: int = 0) -> None:
+    """``--schedule`` parses and lasts the run (steps ``start + 1`` to ``start + steps``);
+    ``--clip-norm`` / ``--norm-type`` / ``--clip-value`` are in range and not mixed."""
+    schedule = spec.schedule_spec
+    if schedule is not None:
+        hyperparameters = spec.hyperparameters()
+        if schedule.drives_momentum and not {"momentum", "betas"} & set(hyperparameters):
+            own = schedule.scheduler.drives_momentum or "cycle_momentum"
+            raise GradcliError(
+                f"--schedule {schedule.text}: it sets the optimizer's momentum or β1 "
+                f"({own}=True), and {spec.optimizer_info.torch_class} has neither; choose "
+                f"another -o, or set {own}=False"
+            )
+        most = schedule.most_steps
+        if most is not None and start + spec.steps > most:
+            run = f"{spec.steps}" if start == 0 else f"{start} + {spec.steps}"
+            raise GradcliError(
+                f"--schedule {schedule.text}: takes at most {most} steps (torch refuses more), "
+                f"and this run has --steps {run}"
+            )
+    for name in ("clip_norm", "clip_value"):
+        value = getattr(spec, name)
+        if value is not None and not (math.isfinite(value) and value > 0):
+            raise GradcliError(f"{_option(name)} must be a finite number > 0, got {value!r}")
+    if spec.clip_norm is not None and spec.clip_value is not None:
+        raise GradcliError(
+            "--clip-norm and --clip-value: give one of them (clip by the total norm, or each "
+            "element to [-V, V])"
+        )
+    if spec.norm_type is not None:
+        if spec.clip_norm is None:
+            raise GradcliError("--norm-type applies with --clip-norm only")
+        if not (spec.norm_type > 0 or math.isinf(spec.norm_type)) or math.isnan(spec.norm_type):
+            raise GradcliError(
+                f"--norm-type must be a number > 0 or inf (2: Euclidean, inf: largest |g|), "
+                f"got {spec.norm_type!r}"
+            )
 
 
 # The optimizer: a name or torch's constructor, and the options that set its keywords.

@@ -82,7 +82,8 @@ def test_jsonl_schema(invoke, command):
     assert [r["step"] for r in records] == [0, 4, 8, 10]
     assert records[0]["loss"] is None
     for record in records:
-        assert set(record) == {"step", "loss", "params"}
+        assert set(record) == {"step", "loss", "lr", "params"}
+        assert list(record) == ["step", "loss", "lr", "params"]
         assert list(record["params"]) == [
             "net.0.weight",
             "net.0.bias",
@@ -146,6 +147,7 @@ def test_zero_steps_prints_the_initial_parameters(invoke):
         {
             "step": 0,
             "loss": None,
+            "lr": None,
             "params": {"xy": {"shape": [2], "value": [-2.0, 2.0], "grad": None, "update": None}},
         }
     ]

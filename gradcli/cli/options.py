@@ -141,6 +141,49 @@ ManualImpl = Annotated[
         show_default=False,
     ),
 ]
+Schedule = Annotated[
+    str | None,
+    typer.Option(
+        metavar="SCHEDULER(...)",
+        show_default=False,
+        rich_help_panel="Schedule and clipping",
+        help="A learning-rate scheduler of torch.optim.lr_scheduler in torch's constructor "
+        "form, stepped after every update: 'CosineAnnealingLR(T_max=100, eta_min=0.001)', "
+        "'OneCycleLR(max_lr=0.1, total_steps=100)'. (gradcli schedule shows one.)",
+    ),
+]
+ClipNorm = Annotated[
+    float | None,
+    typer.Option(
+        parser=_real,
+        metavar="MAX",
+        show_default=False,
+        rich_help_panel="Schedule and clipping",
+        help="Clip the gradients before each update to a total norm of at most MAX, as "
+        "torch.nn.utils.clip_grad_norm_ does.",
+    ),
+]
+NormType = Annotated[
+    float | None,
+    typer.Option(
+        parser=_real,
+        metavar="P",
+        show_default=False,
+        rich_help_panel="Schedule and clipping",
+        help="The p of --clip-norm's total norm: 2 (default), 1, inf, any p > 0.",
+    ),
+]
+ClipValue = Annotated[
+    float | None,
+    typer.Option(
+        parser=_real,
+        metavar="V",
+        show_default=False,
+        rich_help_panel="Schedule and clipping",
+        help="Clip each gradient element to [-V, V] before each update, as "
+        "torch.nn.utils.clip_grad_value_ does.",
+    ),
+]
 State = Annotated[bool, typer.Option("--state", help="Add the optimizer state to each step.")]
 Explain = Annotated[
     bool,

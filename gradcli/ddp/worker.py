@@ -40,6 +40,7 @@ from gradcli.errors import Diverged, GradcliError, Interrupted
 from gradcli.records import RankRecord, StepRecord, values_of
 from gradcli.render import make_sink
 from gradcli.spec import RunSpec
+from gradcli.train.clipping import Clipping
 from gradcli.train.interrupt import Request, interruptible
 from gradcli.train.loop import Training
 from gradcli.train.setup import RunInfo, resolve_device
@@ -158,11 +159,14 @@ def _train(
             else {"broadcast_buffers": False}
         )  # the name before torch 2.11
         wrapped = DistributedDataParallel(model, **no_sync)
-        update = OptimUpdate(params, optimizer, lr, hyper)
+        update = OptimUpdate(params, optimizer, lr, hyper, clipping=Clipping.of(spec))
         hooks: dict[str, Any] = {"forward": wrapped, "before_update": own_gradient}
     else:
-        update = ManualUpdate(params, optimizer, lr, hyper)
+        update = ManualUpdate(params, optimizer, lr, hyper, clipping=Clipping.of(spec))
         hooks = {"after_backward": average_by_hand}
+    schedule = spec.schedule_spec
+    if schedule is not None:
+        update.start_schedule(schedule, [])
     model.shard(rank, world)  # type: ignore[operator]
 
     sink = make_sink(spec.output) if rank == 0 else None
@@ -182,6 +186,7 @@ def _train(
             spec.shows,
             should_stop=should_stop,
             agree=lambda finite: not _any_rank(not finite, device),
+            shared_loss=lambda loss: _mean_over_ranks(loss, world, device),
             **hooks,
         )
         if sink is not None:
@@ -195,6 +200,8 @@ def _train(
                     str(device),
                     spec.dtype,
                     spec.steps,
+                    None if schedule is None else schedule.text,
+                    None if update.clipping is None else update.clipping.describe(),
                 )
             )
         collector.resume()  # start-up is over (also in a process that torchrun started)
@@ -214,6 +221,14 @@ def _train(
         raise Stopped(training.stopped_at, spec.steps)
     if rank == 0:
         _compare_with_single_process(spec, options, world, model, lr)
+
+
+def _mean_over_ranks(loss: float, world: int, device: torch.device) -> float:
+    """The mean of every rank's loss (what ReduceLROnPlateau is fed, so that all ranks keep
+    one lr; a collective: every rank calls it)."""
+    value = torch.tensor([loss], dtype=torch.float64, device=device)
+    dist.all_reduce(value, op=dist.ReduceOp.SUM)
+    return float(value.item()) / world
 
 
 def _any_rank(flag: bool, device: torch.device) -> bool:

@@ -8,6 +8,7 @@ The one-line summaries live in ``gradcli.spec.PITFALLS`` (no torch needed to lis
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -249,6 +250,85 @@ def variable() -> Outcome:
     return out
 
 
+def scheduler_first(steps: int = 3) -> Outcome:
+    out = Outcome(
+        "scheduler-first",
+        "scheduler.step()\noptimizer.zero_grad(); w.mean().backward()\noptimizer.step()",
+        "optimizer.zero_grad(); w.mean().backward()\noptimizer.step()\nscheduler.step()",
+        setup=f"{SGD_ON_W}\nscheduler = torch.optim.lr_scheduler.StepLR(optimizer, "
+        "step_size=1, gamma=0.5)",
+    )
+    runs = []
+    for _ in range(2):
+        w = _w()
+        optimizer = torch.optim.SGD([w], lr=LR)
+        runs.append((w, optimizer, torch.optim.lr_scheduler.StepLR(optimizer, 1, gamma=0.5)))
+    (wrong, wrong_opt, wrong_sched), (right, right_opt, right_sched) = runs
+    warned: list[str] = []
+    for step in range(1, steps + 1):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            wrong_sched.step()  # the mistake: before the update
+        warned += [str(w.message).split("`. ")[0] + "`" for w in caught]
+        wrong_lr = wrong_opt.param_groups[0]["lr"]
+        wrong_opt.zero_grad()
+        wrong.mean().backward()
+        wrong_opt.step()
+        right_lr = right_opt.param_groups[0]["lr"]
+        right_opt.zero_grad()
+        right.mean().backward()
+        right_opt.step()
+        right_sched.step()
+        out.rows.append(Row(step, "lr the update used", (wrong_lr,), (right_lr,)))
+        out.rows.append(Row(step, "w after", elements(wrong), elements(right)))
+    if warned:  # at the first step, where torch said it
+        out.rows.insert(0, Row(1, "torch warned", f"UserWarning: {warned[0]}", "nothing"))
+    out.lesson = (
+        f"The mistake never trains at the first lr ({LR:g}): its first update already uses "
+        f"{LR * 0.5:g}, and every later one is a step of the schedule early. "
+        "scheduler.step() belongs after optimizer.step(); torch says so in its warning."
+    )
+    return out
+
+
+def clip_after_step(max_norm: float = 1.0) -> Outcome:
+    out = Outcome(
+        "clip-after-step",
+        "(w ** 2).sum().backward()\noptimizer.step()\nclip_grad_norm_([w], max_norm=1.0)",
+        "(w ** 2).sum().backward()\nclip_grad_norm_([w], max_norm=1.0)\noptimizer.step()",
+        setup=SGD_ON_W,
+    )
+    wrong, right = _w(), _w()
+    wrong_opt, right_opt = torch.optim.SGD([wrong], lr=LR), torch.optim.SGD([right], lr=LR)
+    (wrong**2).sum().backward()
+    used_wrong = wrong.grad.detach().clone()  # type: ignore[union-attr]
+    wrong_opt.step()
+    torch.nn.utils.clip_grad_norm_([wrong], max_norm)  # too late: step() already used it
+    (right**2).sum().backward()
+    before = right.grad.detach().clone()  # type: ignore[union-attr]
+    torch.nn.utils.clip_grad_norm_([right], max_norm)
+    used_right = right.grad.detach().clone()  # type: ignore[union-attr]
+    right_opt.step()
+    out.rows.append(Row(1, "w.grad after backward", elements(before), elements(before)))
+    out.rows.append(Row(1, "grad the update used", elements(used_wrong), elements(used_right)))
+    out.rows.append(
+        Row(
+            1,
+            "its norm",
+            (float(used_wrong.norm()),),
+            (float(used_right.norm()),),
+        )
+    )
+    out.rows.append(Row(1, "w after", elements(wrong), elements(right)))
+    out.lesson = (
+        f"optimizer.step() read the gradient of norm {float(before.norm()):.4g} before the "
+        f"mistake clipped it, so the step was {float(before.norm()) / max_norm:.3g}× what "
+        f"max_norm={max_norm:g} allows; clipping after the step only changes a gradient "
+        "nobody reads again. Clip between backward() and step()."
+    )
+    return out
+
+
 PITFALLS: dict[str, Callable[[], Outcome]] = {
     "data-zero": data_zero,
     "no-zero-grad": no_zero_grad,
@@ -256,4 +336,6 @@ PITFALLS: dict[str, Callable[[], Outcome]] = {
     "plain-tensor": plain_tensor,
     "set-to-none": set_to_none,
     "variable": variable,
+    "scheduler-first": scheduler_first,
+    "clip-after-step": clip_after_step,
 }

@@ -31,6 +31,11 @@ HEADER = [
     "shape",
     *QUANTITIES,
     *(f"{q}_{s}" for q in QUANTITIES for s in STATS),
+    # added after the others, so the columns before keep their places: the step's lr, and
+    # with clipping the total norm before it (JSON lines' grad_norm) and whether it fired
+    "lr",
+    "total_grad_norm",
+    "clipped",
 ]
 COMPARE_HEADER = [
     "step",
@@ -93,6 +98,9 @@ class DelimitedSink(_Writer):
                         for s in stats
                         for name in STATS
                     ),
+                    csv_number(record.lr),
+                    csv_number(record.grad_norm),
+                    "" if record.clipped is None else str(record.clipped).lower(),
                 ]
             )
         self.out.flush()

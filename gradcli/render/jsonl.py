@@ -26,13 +26,13 @@ def param_object(p: ParamRecord) -> dict[str, Any]:
 
 
 def step_object(record: StepRecord) -> dict[str, Any]:
-    obj: dict[str, Any] = {
-        "step": record.step,
-        "loss": record.loss,
-        "params": {p.name: param_object(p) for p in record.params},
-    }
+    obj: dict[str, Any] = {"step": record.step, "loss": record.loss, "lr": record.lr}
+    if record.grad_norm is not None:  # --clip-norm / --clip-value
+        obj["grad_norm"] = record.grad_norm
+        obj["clipped"] = record.clipped
     if record.evaluations is not None:  # LBFGS: how many times the step evaluated the loss
-        obj = {"step": obj["step"], "loss": obj["loss"], "evaluations": record.evaluations, **obj}
+        obj["evaluations"] = record.evaluations
+    obj["params"] = {p.name: param_object(p) for p in record.params}
     if record.explain:
         obj["explain"] = list(record.explain)
     if record.ranks is not None:  # gradcli ddp
@@ -95,7 +95,15 @@ class CompareJsonlSink:
 
 def summary_line(summary: Summary) -> str:
     steps = f"{summary.steps} step" + ("" if summary.steps == 1 else "s")
-    return f"gradcli: {steps}, loss {summary.first_loss:.6g} -> {summary.final_loss:.6g}"
+    line = f"gradcli: {steps}, loss {summary.first_loss:.6g} -> {summary.final_loss:.6g}"
+    return line + clipping_summary(summary)
+
+
+def clipping_summary(summary: Summary) -> str:
+    """``; clipping fired on 37 of 100 steps`` (nothing without clipping)."""
+    if summary.clip_fired is None:
+        return ""
+    return f"; clipping fired on {summary.clip_fired} of {summary.clip_steps} steps"
 
 
 def compare_summary_lines(summaries: list[MethodSummary]) -> list[str]:

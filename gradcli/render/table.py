@@ -64,6 +64,7 @@ class TableSink:
     def __init__(self, console: Console) -> None:
         self.console = console
         self.steps = 0
+        self.scheduled = False
 
     def start(self, info: RunInfo) -> None:
         self.steps = info.steps
@@ -71,19 +72,28 @@ class TableSink:
             f" {k}={plain(v)}" for k, v in info.hyperparameters.items() if v not in (0, False, None)
         )
         steps = f"{info.steps} step" + ("" if info.steps == 1 else "s")
+        self.scheduled = info.schedule is not None
+        extras = "".join(
+            f" · {escape(what)}" for what in (info.schedule, info.clipping) if what is not None
+        )
         self.console.print(
             f"[bold]gradcli {info.command}[/] · model {escape(info.model)} · {info.optimizer} "
-            f"lr={info.lr:g}{hyper} · {info.device} {info.dtype} · {steps}"
+            f"lr={info.lr:g}{hyper}{extras} · {info.device} {info.dtype} · {steps}"
         )
 
     def step(self, record: StepRecord) -> None:
         loss = "" if record.loss is None else f"   loss {fmt(record.loss)}"
+        if record.ranks is not None:  # gradcli ddp
+            loss += " (mean over ranks)" if loss else ""
+        if self.scheduled and record.lr is not None:  # the lr this step's update used
+            loss += f"   lr {fmt(record.lr)}"
+        if record.grad_norm is not None:  # the total norm before clipping
+            loss += f"   grad norm {fmt(record.grad_norm)}" + " (clipped)" * bool(record.clipped)
         if record.evaluations is not None:  # LBFGS: the loss evaluated this many times
             loss += f"   {record.evaluations} evaluation" + "s" * (record.evaluations != 1)
         caption = START_CAPTION if record.step == 0 else STEP_CAPTION
         ranks = record.ranks or ()
-        if record.ranks is not None:  # gradcli ddp
-            loss += " (mean over ranks)" if loss else ""
+        if record.ranks is not None:
             caption += (
                 "\nparameters identical on every rank: max |difference| "
                 f"{fmt(record.max_param_diff_across_ranks or 0.0)}"
@@ -128,6 +138,9 @@ class TableSink:
         table.add_row("loss at end", fmt(summary.final_loss))
         for name, metric in summary.metrics.items():
             table.add_row(escape(name), fmt(metric))
+        if summary.clip_fired is not None:
+            fired = f"fired on {summary.clip_fired} of {summary.clip_steps} steps"
+            table.add_row("clipping", fired)
         self.console.print(table)
         if summary.reference:
             ref = Table(box=box.SIMPLE_HEAD)

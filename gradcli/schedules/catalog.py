@@ -176,6 +176,10 @@ class Rule:
         """torch's ``_get_closed_form_lr`` at ``last_epoch`` (where ``closed``)."""
         raise NotImplementedError
 
+    def closed_text(self) -> str | None:
+        """The closed form at ``last_epoch`` with its numbers filled in, where it has one."""
+        return None
+
     def children(self) -> list[Rule]:
         return []
 

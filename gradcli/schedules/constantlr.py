@@ -36,6 +36,13 @@ class ConstantLRRule(Rule):
             self.factor + (self.last_epoch >= self.total_iters) * (1 - self.factor)
         )
 
+    def closed_text(self) -> str:
+        done = int(self.last_epoch >= self.total_iters)
+        return (
+            f"base_lr·(factor + [e ≥ total_iters]·(1 − factor)) = "
+            f"{self.base_lr:g}·({self.factor:g} + {done}·(1 − {self.factor:g}))"
+        )
+
 
 SCHEDULERS = (
     Scheduler(

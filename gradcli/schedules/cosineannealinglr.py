@@ -59,6 +59,12 @@ class CosineAnnealingLRRule(Rule):
             / 2
         )
 
+    def closed_text(self) -> str:
+        return (
+            f"η_min + (base_lr − η_min)·(1 + cos(π·e/T_max))/2 = {self.eta_min:g} + "
+            f"({self.base_lr:g} − {self.eta_min:g})·(1 + cos(π·{self.last_epoch}/{self.T_max}))/2"
+        )
+
 
 SCHEDULERS = (
     Scheduler(

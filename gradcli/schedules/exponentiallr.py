@@ -29,6 +29,9 @@ class ExponentialLRRule(Rule):
     def closed_form(self) -> float:
         return self.base_lr * self.gamma**self.last_epoch
 
+    def closed_text(self) -> str:
+        return f"base_lr·γ^e = {self.base_lr:g}·{self.gamma:g}^{self.last_epoch}"
+
 
 SCHEDULERS = (
     Scheduler(

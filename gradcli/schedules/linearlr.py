@@ -50,6 +50,14 @@ class LinearLRRule(Rule):
             / self.total_iters
         )
 
+    def closed_text(self) -> str:
+        e = min(self.total_iters, self.last_epoch)
+        return (
+            f"base_lr·(start + (end − start)·min(T, e)/T) = {self.base_lr:g}·"
+            f"({self.start_factor:g} + ({self.end_factor:g} − {self.start_factor:g})·"
+            f"{e}/{self.total_iters})"
+        )
+
 
 SCHEDULERS = (
     Scheduler(

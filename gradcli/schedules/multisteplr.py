@@ -33,6 +33,12 @@ class MultiStepLRRule(Rule):
         milestones = sorted(Counter(self.milestones).elements())
         return self.base_lr * self.gamma ** bisect_right(milestones, self.last_epoch)
 
+    def closed_text(self) -> str:
+        passed = bisect_right(sorted(Counter(self.milestones).elements()), self.last_epoch)
+        return (
+            f"base_lr·γ^(milestones passed) = {self.base_lr:g}·{self.gamma:g}^{passed}"
+        )
+
 
 SCHEDULERS = (
     Scheduler(

@@ -38,6 +38,13 @@ class PolynomialLRRule(Rule):
             * (1.0 - min(self.total_iters, self.last_epoch) / self.total_iters) ** self.power
         )
 
+    def closed_text(self) -> str:
+        e = min(self.total_iters, self.last_epoch)
+        return (
+            f"base_lr·(1 − min(T, e)/T)^p = {self.base_lr:g}·(1 − {e}/{self.total_iters})"
+            f"^{self.power:g}"
+        )
+
 
 SCHEDULERS = (
     Scheduler(

@@ -93,3 +93,29 @@ class Schedule:
         self.group.clear()
         self.group.update(state["group"])
         self.rule.load_state_dict(state["rule"])
+
+
+def explain_lr(
+    spec: ScheduleSpec,
+    lr: float,
+    hyperparameters: Mapping[str, Any] | None,
+    step: int,
+    used: float,
+) -> str:
+    """The ``--explain`` line of training step ``step``'s learning rate ``used``: which
+    schedule gave it after how many of its steps, and torch's closed form at that point where
+    the scheduler has one (the recursion torch runs can differ from it in the last digits)."""
+    epoch = step - 1  # the scheduler has stepped once after each earlier update
+    line = f"lr: {spec.text} after {epoch} step{'s' * (epoch != 1)}: lr = {used!r}"
+    if not spec.scheduler.nests and spec.scheduler.rule is not None:
+        rule = Schedule(spec, lr, hyperparameters).rule
+        if rule.closed:
+            rule.last_epoch = epoch
+            try:
+                closed = rule.closed_form()
+            except (ArithmeticError, ValueError):
+                return line
+            same = "the same bits" if closed == used else f"{closed - used:+.3g} from it"
+            text = rule.closed_text()
+            line += f"; closed form {text + ' = ' if text else ''}{closed!r} ({same})"
+    return line

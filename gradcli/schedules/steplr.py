@@ -31,6 +31,10 @@ class StepLRRule(Rule):
     def closed_form(self) -> float:
         return self.base_lr * self.gamma ** (self.last_epoch // self.step_size)
 
+    def closed_text(self) -> str:
+        e, s = self.last_epoch, self.step_size
+        return f"base_lr·γ^⌊e/step_size⌋ = {self.base_lr:g}·{self.gamma:g}^⌊{e}/{s}⌋"
+
 
 SCHEDULERS = (
     Scheduler(

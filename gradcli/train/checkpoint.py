@@ -356,6 +356,8 @@ _SCHEMA: dict[str, Any] = {
     "update_state": _Map(_COUNT, _Map(_STR, _STATE_VALUE)),
     "rng": {"torch": _CPU_RNG, "cuda?": _List(_BYTES)},  # "cuda": saved where CUDA was used
     "config": {"model": _NAME, "optimizer": _NAME, "dtype": _NAME},  # and the other options
+    # the losses a ReduceLROnPlateau schedule was fed, one per step (with that schedule only)
+    "schedule_losses?": _List(_Leaf("a float", lambda v: type(v) is float)),
 }
 
 
@@ -565,3 +567,26 @@ def _misfit(own: dict[str, Tensor], theirs: dict[str, Tensor]) -> str | None:
         if value.shape != own[name].shape or value.dtype != own[name].dtype:
             return f"its {_short(name)} is {_show(value)}, this model's is {_show(own[name])}"
     return None
+
+
+def schedule_losses(path: str, checkpoint: dict[str, Any], schedule: str | None) -> list[float]:
+    """The losses the checkpoint's schedule was fed (ReduceLROnPlateau), after checking that
+    this run follows the schedule the checkpoint's did: a schedule is replayed over the
+    checkpoint's steps, so another one would not continue the same run."""
+    where = f"--resume {path}"
+    saved = checkpoint["config"].get("schedule")
+    if saved != schedule:
+        was = "no --schedule" if saved is None else f"--schedule {saved}"
+        now = "no --schedule" if schedule is None else f"--schedule {schedule}"
+        raise GradcliError(
+            f"{where}: the checkpoint was saved with {was}, this run has {now}; resume with "
+            "the schedule it was saved with"
+        )
+    losses = list(checkpoint.get("schedule_losses", []))
+    step = int(checkpoint["step"])
+    if losses and len(losses) != step:
+        raise GradcliError(
+            f"{where}: not a valid gradcli checkpoint: schedule_losses has {len(losses)} "
+            f"losses for {step} steps"
+        )
+    return losses

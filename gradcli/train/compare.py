@@ -118,6 +118,7 @@ class Comparison:
             )
         for step in range(1, self.steps + 1):
             for (manual, optim), summary in zip(self.pairs, self.summaries, strict=True):
+                lr = manual.update.lr  # this step's (a schedule moves it after the update)
                 losses = [manual.advance().detach().double(), optim.advance().detach().double()]
                 m_params = list(manual.problem.parameters())
                 o_params = list(optim.problem.parameters())
@@ -131,7 +132,7 @@ class Comparison:
                     step,
                     summary.optimizer,
                     summary.label,
-                    summary.lr,
+                    lr,
                     manual_loss,
                     optim_loss,
                     diff,

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import torch
 from torch import Tensor, nn
@@ -33,6 +33,8 @@ from gradcli.records import (
     measure,
     values_of,
 )
+from gradcli.train.clipping import Clipped
+from gradcli.train.clipping import explain as explain_clip
 from gradcli.train.updates import ManualUpdate, OptimUpdate
 from gradcli.usercode import user_code
 
@@ -88,6 +90,7 @@ class Training:
     start: int = 0  # steps done before this run (a resumed checkpoint)
     record_state: bool = False
     explainer: Callable[[Element], str] | None = None
+    explain_lr: Callable[[int, float], str] | None = None  # the lr's line, with a schedule
     should_stop: Callable[[], bool] = lambda: False
     on_step: Callable[[int], None] = lambda step: None
     # Where gradcli ddp plugs in (one process needs none of them):
@@ -95,9 +98,13 @@ class Training:
     after_backward: Callable[[], None] = lambda: None  # e.g. average gradients across ranks
     before_update: Callable[[int, bool], None] = lambda step, shown: None
     agree: Callable[[bool], bool] = lambda finite: finite  # every rank's verdict, not one's
+    shared_loss: Callable[[float], float] = lambda loss: loss  # what ReduceLROnPlateau is fed
     first_loss: float | None = None
     stopped_at: int | None = None  # set when the run ended early
     diverged: str | None = None  # what went non-finite, when that ended it
+    clipped: Clipped | None = None  # the last evaluation's clipping (--clip-norm/--clip-value)
+    fired: Tensor | None = None  # on how many steps clipping changed a gradient (on the device)
+    fed: list[float] = field(default_factory=list)  # the losses a ReduceLROnPlateau was fed
 
     def __iter__(self) -> Iterator[StepRecord]:
         names = [name for name, _ in self.problem.named_parameters()]
@@ -107,8 +114,11 @@ class Training:
         if self.start == 0:
             yield measure(0, names, params)
         for step in range(self.start + 1, self.start + self.steps + 1):
-            # 1. forward and backward at the current parameters
+            # 1. forward, backward and clipping at the current parameters; the lr the
+            #    update will use (a schedule moves it after the update)
             loss = self.forward_backward()
+            clipped, lr = self.clipped, self.update.lr
+            self._count(clipped)
             grads = [p.grad for p in params]
             # 2. decide whether the step is shown: by --every, by Ctrl-C, or because the loss
             #    or a gradient went non-finite (checked here only for steps not shown anyway;
@@ -116,7 +126,7 @@ class Training:
             stop = self.should_stop()
             shown = self.shows(step) or stop
             if not shown:
-                loss_value, finite = self._check(loss, grads)  # the step's one sync
+                loss_value, finite = self._check(loss, grads, clipped)  # the step's one sync
                 finite = self.agree(finite)
                 shown = not finite
             self.before_update(step, shown)
@@ -135,17 +145,33 @@ class Training:
                     [self.update.state.get(p, {}) for p in params] if self.record_state else None
                 )
                 record = recorder.measure(step, loss, grads, before, states)
-                if evaluations is not None:
-                    record = replace(record, evaluations=evaluations)
-
+                record = replace(record, lr=lr, evaluations=evaluations)
+                extra: list[str] = []  # --explain: the lr and the clipping, before the rule
+                if clipped is not None:
+                    coefficient = clipped.coefficient
+                    grad_norm, fired, c = torch.stack(
+                        [
+                            clipped.grad_norm.double(),
+                            clipped.fired.double(),
+                            (coefficient if coefficient is not None else clipped.fired).double(),
+                        ]
+                    ).tolist()
+                    record = replace(record, grad_norm=grad_norm, clipped=bool(fired))
+                    if self.update.clipping is not None:
+                        c_value = c if coefficient is not None else None
+                        extra.append(
+                            explain_clip(self.update.clipping, grad_norm, bool(fired), c_value)
+                        )
                 loss_value, finite = record.loss or 0.0, self.agree(_finite(record))
                 if prior is not None:
+                    if self.explain_lr is not None:
+                        extra.insert(0, self.explain_lr(step, lr))
                     params_before = recorder.unpack(before)
-                    record = replace(
-                        record,
-                        explain=self._explain(step, names, params, grads, params_before, prior),
-                    )
+                    lines = self._explain(step, lr, names, params, grads, params_before, prior)
+                    record = replace(record, explain=(*extra, *lines))
                 yield record
+            # 6. the schedule: scheduler.step() after optimizer.step()
+            self._schedule_step(loss_value)
             if step == self.start + 1:
                 self.first_loss = loss_value
             self.on_step(step)
@@ -156,14 +182,32 @@ class Training:
                     self.diverged = self._what_diverged(step, loss_value, names, grads)
                 return
 
+    def _count(self, clipped: Clipped | None) -> None:
+        if clipped is not None:
+            fired = clipped.fired.to(torch.int64)
+            self.fired = fired if self.fired is None else self.fired + fired
+
+    def _schedule_step(self, loss: float) -> None:
+        if self.update.needs_loss:
+            loss = self.shared_loss(loss)
+            self.fed.append(loss)
+            self.update.schedule_step(loss)
+        else:
+            self.update.schedule_step(None)
+
     @staticmethod
-    def _check(loss: Tensor, grads: list[Tensor | None]) -> tuple[float, bool]:
-        """The loss, and whether it and every gradient are finite, in one host copy. A
-        gradient's norm is finite exactly when all its elements are (or it overflows, which
-        counts as diverging too); one norm per gradient is far cheaper than isfinite."""
+    def _check(
+        loss: Tensor, grads: list[Tensor | None], clipped: Clipped | None = None
+    ) -> tuple[float, bool]:
+        """The loss, and whether it and every gradient (and the norm clipping saw) are
+        finite, in one host copy. A gradient's norm is finite exactly when all its elements
+        are (or it overflows, which counts as diverging too); one norm per gradient is far
+        cheaper than isfinite."""
         # (a sparse gradient's values, duplicates summed, are finite when its dense form is)
         present = [g.coalesce().values() if g.is_sparse else g for g in grads if g is not None]
         norms = foreach_norm(present) if present else []
+        if clipped is not None:
+            norms.append(clipped.grad_norm)
         finite = torch.isfinite(
             torch.stack([loss.detach().float(), *[n.float() for n in norms]])
         ).all()
@@ -186,19 +230,24 @@ class Training:
         return f"step {step}: {what}"
 
     def forward_backward(self) -> Tensor:
-        """Zero the gradients (the optim path's way), compute the loss, backpropagate."""
+        """Zero the gradients (the optim path's way), compute the loss, backpropagate,
+        clip (``self.clipped``: what clipping saw)."""
         self.update.zero_grad()
         with user_code("forward() or backward()"):
             loss = (self.forward or self.problem)()
             loss.backward()
         self.after_backward()
+        self.clipped = self.update.clip()
         return loss
 
     def advance(self) -> Tensor:
         """One step with no record (``compare`` steps its runs in lockstep this way):
-        forward, backward, update; returns the loss before the update, on the device."""
+        forward, backward, clip, update, schedule; returns the loss before the update, on
+        the device."""
         loss = self.forward_backward()
+        self._count(self.clipped)
         self._update(loss)
+        self._schedule_step(float(loss) if self.update.needs_loss else math.nan)
         return loss
 
     def _update(self, loss: Tensor) -> int | None:
@@ -247,6 +296,7 @@ class Training:
     def _explain(
         self,
         step: int,
+        lr: float,
         names: list[str],
         params: list[Tensor],
         grads: list[Tensor | None],
@@ -273,7 +323,7 @@ class Training:
             if grads[i] is not None:
                 lines.append(
                     self.explainer(
-                        Element(name, step, self.update.lr, theta, grad, theta_new, was, now)
+                        Element(name, step, lr, theta, grad, theta_new, was, now)
                     )
                 )
         return tuple(lines)
@@ -287,6 +337,8 @@ class Training:
         metrics = getattr(self.problem, "metrics", dict)()
         return Summary(
             steps=self.start + self.steps,
+            clip_fired=None if self.fired is None else int(self.fired.item()),
+            clip_steps=self.steps,
             first_loss=final_loss if self.first_loss is None else self.first_loss,
             final_loss=final_loss,
             reference={

@@ -12,8 +12,10 @@ from gradcli import optimizers, problems
 from gradcli._startup import threads
 from gradcli.errors import GradcliError
 from gradcli.optimizers.formula import explain_line
-from gradcli.spec import RunSpec
+from gradcli.schedules.schedule import explain_lr
+from gradcli.spec import RunSpec, check_schedule_and_clipping
 from gradcli.train import checkpoint
+from gradcli.train.clipping import Clipping
 from gradcli.train.loop import Training
 from gradcli.train.resuming import check_state_fits
 from gradcli.train.updates import ManualUpdate, OptimUpdate, impl_kwargs
@@ -49,6 +51,12 @@ def check_gradients(spec: RunSpec, problem: nn.Module) -> None:
     names = [name for name, _ in problem.named_parameters()]
     dense = [name for name in names if name not in sparse]
     where = f"--optimizer {optimizer.name}"
+    if sparse and (spec.clip_norm is not None or spec.clip_value is not None):
+        option = "--clip-norm" if spec.clip_norm is not None else "--clip-value"
+        raise GradcliError(
+            f"{option}: torch.nn.utils cannot clip sparse gradients, and --model {spec.model} "
+            f"gives one to {', '.join(sparse)} (nn.Embedding(sparse=True)); leave clipping out"
+        )
     if sparse:
         wrong = optimizer.refuses(True, hyperparameters)
         if wrong is None and spec.impl == "fused":
@@ -81,6 +89,8 @@ class RunInfo:
     device: str
     dtype: str
     steps: int
+    schedule: str | None = None  # torch's constructor of the schedule
+    clipping: str | None = None  # torch's call that clips
 
 
 def prepare(spec: RunSpec, path: str) -> tuple[Training, RunInfo]:
@@ -102,21 +112,30 @@ def prepare(spec: RunSpec, path: str) -> tuple[Training, RunInfo]:
         # torch's default, made explicit: else each sparse tensor built warns that it is
         torch.sparse.check_sparse_tensor_invariants.disable()
     params = list(problem.parameters())
+    clipping = Clipping.of(spec)
     impl = spec.impl if path == "manual" else impl_kwargs(optimizer, spec.impl, device)
 
     def make_update(params: list[nn.Parameter]) -> ManualUpdate | OptimUpdate:
         if path == "manual":
-            return ManualUpdate(params, optimizer, lr, hyperparameters, spec.impl)
-        return OptimUpdate(params, optimizer, lr, hyperparameters, impl)
+            return ManualUpdate(params, optimizer, lr, hyperparameters, spec.impl, clipping)
+        return OptimUpdate(params, optimizer, lr, hyperparameters, impl, clipping)
 
     update = make_update(params)
     start = 0
+    fed: list[float] = []
     if spec.resume is not None:
         saved = checkpoint.load(spec.resume)
         state = checkpoint.restore(spec.resume, saved, problem, params, asdict(spec))
         check_state_fits(spec.resume, problem, make_update, state, saved["config"], hyperparameters)
         update.load_state(state)
         start = int(saved["step"])
+        fed = checkpoint.schedule_losses(spec.resume, saved, spec.schedule)
+    schedule = spec.schedule_spec
+    if schedule is not None:
+        check_schedule_and_clipping(spec, start)
+        # the steps a checkpoint did, replayed: ReduceLROnPlateau with the losses it was fed
+        needs_loss = schedule.scheduler.needs_loss
+        update.start_schedule(schedule, list(fed) if needs_loss else [None] * start)
     explainer = None
     if spec.explain:
         explainer = partial(explain_line, optimizer.explain, hyperparameters)
@@ -129,6 +148,8 @@ def prepare(spec: RunSpec, path: str) -> tuple[Training, RunInfo]:
         str(device),
         spec.dtype,
         start + spec.steps,
+        None if schedule is None else schedule.text,
+        None if clipping is None else clipping.describe(),
     )
     last = start + spec.steps
     training = Training(
@@ -140,6 +161,9 @@ def prepare(spec: RunSpec, path: str) -> tuple[Training, RunInfo]:
         spec.state,
         explainer,
     )
+    training.fed = list(fed)
+    if spec.explain and schedule is not None:
+        training.explain_lr = partial(explain_lr, schedule, lr, hyperparameters)
     return training, info
 
 
@@ -150,7 +174,7 @@ def save_checkpoint(training: Training, spec: RunSpec) -> None:
         training.steps if training.stopped_at is None else training.stopped_at - training.start
     )
     params = list(training.problem.parameters())
-    checkpoint.save(
-        spec.save,
-        checkpoint.build(training.problem, params, training.update.state, done, asdict(spec)),
-    )
+    saved = checkpoint.build(training.problem, params, training.update.state, done, asdict(spec))
+    if training.fed:
+        saved["schedule_losses"] = list(training.fed)
+    checkpoint.save(spec.save, saved)

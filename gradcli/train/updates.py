@@ -8,11 +8,17 @@
 
 Where torch's optimizer takes only some parameters (Muon: 2-D ones), both paths give the
 others to the catalog optimizer it names (``Optimizer.rest``: AdamW), the same way.
+
+Both also clip the gradients (``clip``: ``gradcli.train.clipping``) and follow a learning-rate
+schedule (``start_schedule``, ``schedule_step``): the manual path with the hand-written
+``gradcli.schedules.Schedule`` of each part, the optim path with torch's own scheduler on each
+of its optimizers. ``lr`` is the learning rate the next update uses.
 """
 
 from __future__ import annotations
 
 import inspect
+import warnings
 from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
@@ -24,6 +30,8 @@ from gradcli import optimizers
 from gradcli._private import default_foreach, fused_devices
 from gradcli.errors import GradcliError
 from gradcli.optimizers.catalog import Optimizer, Value
+from gradcli.schedules import Schedule, ScheduleSpec, build_torch_scheduler
+from gradcli.train.clipping import Clipped, Clipping, clip_by_hand, clip_with_torch
 
 State = dict[str, Tensor]
 Part = tuple[list[nn.Parameter], Optimizer, dict[str, Value]]
@@ -67,14 +75,39 @@ class ManualUpdate:
         lr: float,
         hyperparameters: dict[str, Value],
         impl: str | None = None,
+        clipping: Clipping | None = None,
     ) -> None:
         self.params = params
         self.parts = assign(params, optimizer, hyperparameters)
         self.rules = [manual_rule(described, impl, part) for part, described, _ in self.parts]
-        self.lr = lr
+        self.base_lr = lr
+        self.clipping = clipping
+        self.schedules: list[Schedule] = []  # one per part, as torch's one per optimizer
+        self.needs_loss = False  # the schedule's step takes the loss (ReduceLROnPlateau)
         self.closure = optimizer.closure  # step(closure): the rule evaluates the loss itself
         # Keyed by parameter and created lazily, like torch.optim.Optimizer.state.
         self.state: dict[Tensor, State] = defaultdict(dict)
+
+    @property
+    def lr(self) -> float:
+        return self.schedules[0].lr if self.schedules else self.base_lr
+
+    def start_schedule(self, spec: ScheduleSpec, done: list[float | None]) -> None:
+        """Follow ``spec`` from here, after replaying the ``len(done)`` steps a checkpoint
+        did (``done``: the loss each fed it, for ReduceLROnPlateau)."""
+        self.schedules = [Schedule(spec, self.base_lr, hyper) for _, _, hyper in self.parts]
+        self.needs_loss = spec.scheduler.needs_loss
+        for loss in done:
+            self.schedule_step(loss)
+
+    def schedule_step(self, loss: float | None) -> None:
+        """``scheduler.step()`` after the update (ReduceLROnPlateau: ``step(loss)``)."""
+        for schedule in self.schedules:
+            schedule.step(loss)
+
+    def clip(self) -> Clipped | None:
+        """Clip the gradients in place, by hand (``--clip-norm`` / ``--clip-value``)."""
+        return None if self.clipping is None else clip_by_hand(self.params, self.clipping)
 
     def load_state(self, state: dict[int, dict[str, Tensor]]) -> None:
         """State saved by index (a checkpoint), onto this run's parameters and device."""
@@ -96,7 +129,12 @@ class ManualUpdate:
         """One update; an optimizer that evaluates the loss itself (``Optimizer.closure``:
         LBFGS) gets ``closure``, which zeroes the gradients, evaluates and backpropagates."""
         with torch.no_grad():
-            for (part, _, hyperparameters), rule in zip(self.parts, self.rules, strict=True):
+            for i, ((part, _, hyperparameters), rule) in enumerate(
+                zip(self.parts, self.rules, strict=True)
+            ):
+                lr = self.base_lr
+                if self.schedules:  # this step's lr (and momentum or betas, where driven)
+                    lr, hyperparameters = self.schedules[i].lr, self.schedules[i].hyperparameters()
                 if self.closure:  # like torch's LBFGS: every parameter, state on the first
                     params = list(part)
                     given = {"closure": closure}
@@ -107,7 +145,7 @@ class ManualUpdate:
                     params,
                     [p.grad for p in params],
                     [self.state[p] for p in params],
-                    lr=self.lr,
+                    lr=lr,
                     **given,
                     **hyperparameters,
                 )
@@ -173,9 +211,12 @@ class OptimUpdate:
         lr: float,
         hyperparameters: dict[str, Value],
         impl: dict[str, bool] | None = None,
+        clipping: Clipping | None = None,
     ) -> None:
-        self.lr = lr
         self.params = params
+        self.clipping = clipping
+        self.schedulers: list[Any] = []
+        self.needs_loss = False
         self.optimizers = []
         for part, described, hyper in assign(params, optimizer, hyperparameters):
             optimizer_class = getattr(torch.optim, described.torch_class)
@@ -185,6 +226,37 @@ class OptimUpdate:
             self.optimizers.append(optimizer_class(part, lr=lr, **hyper, **flags))
         self.optimizer = self.optimizers[0]
         self.closure = optimizer.closure  # step(closure): torch evaluates the loss itself
+
+    @property
+    def lr(self) -> float:
+        return float(self.optimizer.param_groups[0]["lr"])
+
+    def start_schedule(self, spec: ScheduleSpec, done: list[float | None]) -> None:
+        """torch's scheduler on each optimizer, after the optimizer's state is loaded (its
+        constructor reads the lr it starts from), stepped ``len(done)`` times to where a
+        checkpoint left it: the same arithmetic as stepping it after each update."""
+        with warnings.catch_warnings():
+            # stepping without optimizer.step() in between warns; only the replay does that
+            warnings.simplefilter("ignore")
+            try:
+                self.schedulers = [build_torch_scheduler(spec, o) for o in self.optimizers]
+            except (ValueError, TypeError, KeyError) as error:  # what torch refuses, in a line
+                message = " ".join(str(error).split()) or type(error).__name__
+                raise GradcliError(f"--schedule {spec.text}: torch refuses it: {message}") from None
+            self.needs_loss = spec.scheduler.needs_loss
+            for loss in done:
+                self.schedule_step(loss)
+
+    def schedule_step(self, loss: float | None) -> None:
+        for scheduler in self.schedulers:
+            if self.needs_loss:
+                scheduler.step(loss)
+            else:
+                scheduler.step()
+
+    def clip(self) -> Clipped | None:
+        """Clip the gradients in place with torch.nn.utils."""
+        return None if self.clipping is None else clip_with_torch(self.params, self.clipping)
 
     @property
     def state(self) -> dict[Tensor, State]:
