@@ -82,9 +82,16 @@ def test_a_run_that_user_code_ends_keeps_its_checkpoint(invoke, tmp_path, monkey
     assert saved["step"] == 2  # the steps done before forward() exited
 
 
-@pytest.mark.parametrize("command", ["optim", "manual", "compare"])
+RUNS = ("--steps", "4", "-o", "sgd")
+
+
+@pytest.mark.parametrize(
+    ("command", "more"),
+    [("optim", RUNS), ("manual", RUNS), ("compare", RUNS), ("params", ()), ("graph", ())],
+    ids=lambda v: v if isinstance(v, str) else "",
+)
 @pytest.mark.parametrize("fmt", ["jsonl", "csv"])
-def test_prints_in_user_code_go_to_stderr(invoke, tmp_path, monkeypatch, command, fmt):
+def test_prints_in_user_code_go_to_stderr(invoke, tmp_path, monkeypatch, command, more, fmt):
     file = _model_file(
         tmp_path,
         monkeypatch,
@@ -92,12 +99,12 @@ def test_prints_in_user_code_go_to_stderr(invoke, tmp_path, monkeypatch, command
         in_factory="print('factory')",
         in_forward="print('forward')",
     )
-    quiet = invoke(command, "-m", f"{file}:build", "--steps", "4", "-f", fmt, "-o", "sgd")
-    assert quiet.exit_code == 0, quiet.stderr
-    assert "import" in quiet.stderr and "factory" in quiet.stderr and "forward" in quiet.stderr
+    printing = invoke(command, "-m", f"{file}:build", *more, "-f", fmt)
+    assert printing.exit_code == 0, printing.stderr
+    assert "import" in printing.stderr and "factory" in printing.stderr
     _model_file(tmp_path, monkeypatch)
-    silent = invoke(command, "-m", f"{file}:build", "--steps", "4", "-f", fmt, "-o", "sgd")
-    assert quiet.stdout == silent.stdout  # not one stray line in the data
+    silent = invoke(command, "-m", f"{file}:build", *more, "-f", fmt)
+    assert printing.stdout == silent.stdout  # not one stray line in the data
 
 
 BAD_MODELS = {
