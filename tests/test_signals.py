@@ -81,3 +81,22 @@ def test_a_second_signal_stops_at_once_with_its_status(stop):
     jsonl(out.decode())
     lines = err.splitlines()
     assert len(lines) == 1 and lines[0].startswith("gradcli: "), err
+
+
+def test_a_closed_terminal_ends_the_run_with_its_checkpoint(tmp_path):
+    """The terminal closes under a run (SIGHUP, and stdout and stderr gone with it): the
+    checkpoint is still written, and the status is 129."""
+    import pty
+
+    target = tmp_path / "hup.pt"
+    pid, terminal = pty.fork()
+    if pid == 0:  # the child: gradcli on the new terminal
+        command = ["optim", "-m", "mlp", "--steps", "100000000", "-f", "jsonl"]
+        os.execv(sys.executable, [sys.executable, "-m", "gradcli", *command, "--save", str(target)])
+    shown = b""
+    while shown.count(b"\n") < 3:  # the run is under way
+        shown += os.read(terminal, 4096)
+    os.close(terminal)  # the terminal goes away: the kernel sends SIGHUP
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 128 + signal.SIGHUP
+    assert torch.load(target, weights_only=True)["step"] >= 1

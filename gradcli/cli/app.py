@@ -6,6 +6,7 @@ completion stay fast. Commands import the engine inside their bodies.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import io
 import os
@@ -146,7 +147,10 @@ def _fail(line: str, code: int) -> int:
         sys.stdout.flush()  # what was produced goes out before the last word
     except BrokenPipeError:
         return _closed_pipe()
-    print(line, file=sys.stderr)
+    except OSError:  # a terminal gone (SIGHUP): what is left cannot be written
+        _drop_stdout()
+    with contextlib.suppress(OSError):  # stderr gone too (a closed terminal): the status tells
+        print(line, file=sys.stderr)
     return code
 
 

@@ -46,6 +46,8 @@ def run_training(spec: RunSpec, path: str) -> None:
                 _save(training, spec, f" (after step {done})")
             if isinstance(failure, UserCodeFailed):
                 raise UserCodeFailed(f"--model {spec.model}: step {done + 1}: {failure}") from None
+            if interrupt.is_set():  # SIGHUP: the terminal, stdout with it, is gone
+                raise Interrupted(f"stopped after step {done}", interrupt.signum) from None
             raise
     if training.diverged:
         lr = info.lr
