@@ -27,6 +27,9 @@ MODELS: dict[str, str] = {
     "mlp": "2-16-16-2 tanh MLP classifying two moons, cross-entropy loss",
     "rosenbrock": "a point starting at (-2, 2) on the Rosenbrock function",
     "embedding": "nn.Embedding(10, 3, sparse=True) fitted to target vectors: sparse gradients",
+    "beale": "a point starting at (1, 1.5) on Beale's function",
+    "himmelblau": "a point starting at (0, 0) on Himmelblau's function (four minima)",
+    "rastrigin": "a point starting at (-2, 3.5) on the Rastrigin function (many local minima)",
 }
 PITFALLS: dict[str, str] = {
     "data-zero": "zeroing the weights instead of the gradients: the weights collapse to −lr·grad",

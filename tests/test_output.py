@@ -151,7 +151,10 @@ def test_zero_steps_prints_the_initial_parameters(invoke):
             "params": {"xy": {"shape": [2], "value": [-2.0, 2.0], "grad": None, "update": None}},
         }
     ]
-    assert result.stderr == "gradcli: 0 steps, loss 409 -> 409\n"
+    # (√10: from (−2, 2) to the minimum (1, 1))
+    assert result.stderr == (
+        "gradcli: 0 steps, ends 3.16 from the nearest minimum, loss 409 -> 409\n"
+    )
 
 
 def test_float64_runs_in_float64(invoke):

@@ -257,8 +257,11 @@ def _training_command(path: str) -> Callable[..., None]:
         resume: opt.Resume = None,
         config: opt.Config = None,
         print_config: opt.PrintConfig = False,
+        plot: opt.Plot = None,
+        plot_file: opt.PlotFile = None,
         **hyperparameters: Any,
     ) -> None:
+        pictures = _pictures(plot, plot_file)
         given = {
             **{k: v for k, v in locals().items() if k not in _NOT_RUN_OPTIONS},
             **hyperparameters,
@@ -274,7 +277,7 @@ def _training_command(path: str) -> Callable[..., None]:
             return
         from gradcli.train.run import run_training
 
-        run_training(spec, path)
+        run_training(spec, path, pictures)
 
     if path == "manual":  # no fused rules by hand: --impl offers forloop and foreach
         signature = inspect.signature(command, eval_str=True)
@@ -290,6 +293,16 @@ def _training_command(path: str) -> Callable[..., None]:
 MAX_TIMEOUT = 365 * 24 * 3600  # a year, in seconds: ddp's --timeout at most
 
 _NOT_RUN_OPTIONS = ("ctx", "path", "config", "print_config", "hyperparameters")
+_NOT_RUN_OPTIONS += ("plot", "plot_file", "pictures")  # --plot, --plot-file: after the run
+
+
+def _pictures(plot: list[str] | None, plot_file: str | None) -> Any:
+    """--plot and --plot-file checked (exit 2 before the run), or None when not given."""
+    if not plot and plot_file is None:
+        return None  # (nothing imported: the request module needs torch)
+    from gradcli.train.drawing import Request
+
+    return Request.of(plot, plot_file)
 
 
 def _hyperparameter_flags(options: dict[str, Any]) -> dict[str, Any]:
@@ -401,8 +414,11 @@ def compare(
     color: opt.Color = None,
     config: opt.Config = None,
     print_config: opt.PrintConfig = False,
+    plot: opt.ComparePlot = None,
+    plot_file: opt.PlotFile = None,
     **hyperparameters: Any,
 ) -> None:
+    pictures = _pictures(plot, plot_file)
     given = {
         **{k: v for k, v in locals().items() if k not in _NOT_RUN_OPTIONS},
         **hyperparameters,
@@ -422,7 +438,7 @@ def compare(
         return
     from gradcli.train.run import run_compare
 
-    run_compare(specs, tol)
+    run_compare(specs, tol, pictures)
 
 
 compare = opt.with_hyperparameter_options(compare)
@@ -527,6 +543,98 @@ def schedule(
     from gradcli.schedules.side_by_side import run
 
     run(scheduler, steps, lr, optimizer, losses, output)
+
+
+@app.command(
+    "plot",
+    help="Draw runs from gradcli's JSON lines (one run per FILE; - or none: stdin): the loss, "
+    "each parameter's gradient norm and, for a problem with two trainable elements, the "
+    "path on its loss surface. No torch needed.",
+    epilog=_examples(
+        "gradcli optim -m mlp -f jsonl | gradcli plot -",
+        "gradcli optim -m rosenbrock -o adam -f jsonl | tee adam.jsonl | gradcli plot",
+        "gradcli plot sgd.jsonl adam.jsonl --plot loss,path",
+        "gradcli plot run.jsonl --plot grad-norm,update-norm --plot-file run.svg",
+    ),
+)
+def plot_command(
+    files: Annotated[
+        list[str] | None,
+        typer.Argument(
+            metavar="FILE",
+            show_default=False,
+            help="JSON lines of gradcli optim or manual, one run each (of gradcli compare: "
+            "one run per label); - is stdin.",
+        ),
+    ] = None,
+    label: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--label",
+            metavar="TEXT",
+            show_default=False,
+            help="A run's name in the legends, repeatable, in the order of the files "
+            "(default: the file's name).",
+        ),
+    ] = None,
+    plot: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--plot",
+            metavar="PICTURE",
+            show_default=False,
+            help="The pictures, repeatable or comma-separated: loss, grad-norm, update-norm, "
+            "lr, or path (default: loss, path where the records hold two elements, grad-norm).",
+        ),
+    ] = None,
+    surface: Annotated[
+        str | None,
+        typer.Option(
+            metavar="NAME",
+            show_default=False,
+            help="The loss surface under the path: rosenbrock, beale, himmelblau, rastrigin, "
+            "none (default: the built-in whose start the records start from).",
+        ),
+    ] = None,
+    plot_file: opt.PlotFile = None,
+    quiet: opt.Quiet = False,
+    color: opt.Color = None,
+) -> None:
+    from gradcli.plotting import run
+
+    run(files or [], label or [], plot, surface, plot_file, Output("table", quiet, color))
+
+
+@app.command(
+    "diff",
+    help="Compare two runs' JSON lines record by record, like cmp: exit 0 when every record "
+    "agrees bit for bit, 1 at the first difference (the step, parameter, field, both values, "
+    "the gap in absolute terms and ULPs), then how the gap grows.",
+    epilog=_examples(
+        "gradcli diff manual.jsonl optim.jsonl",
+        "gradcli diff <(gradcli manual -o adam -f jsonl) <(gradcli optim -o adam --impl fused "
+        "-f jsonl)",
+        "gradcli diff a.jsonl b.jsonl --format jsonl | jq -c 'select(.identical | not)'",
+    ),
+)
+def diff_command(
+    a: Annotated[str, typer.Argument(metavar="A", help="JSON lines of one run (- is stdin).")],
+    b: Annotated[str, typer.Argument(metavar="B", help="JSON lines of the other run.")],
+    format: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            "-f",
+            rich_help_panel="Output",
+            help="text (the first difference and how the gap grows), jsonl (one object per "
+            "record pair).",
+        ),
+    ] = "text",
+    quiet: opt.Quiet = False,
+) -> None:
+    from gradcli.diff_command import run
+
+    raise typer.Exit(run(a, b, format, quiet))
 
 
 InspectModel = Annotated[

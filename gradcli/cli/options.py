@@ -230,6 +230,43 @@ PrintConfig = Annotated[
 ]
 
 
+Plot = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--plot",
+        metavar="PICTURE",
+        show_default=False,
+        rich_help_panel="Output",
+        help="Draw after the run, repeatable or comma-separated: loss, grad-norm, update-norm "
+        "(a row per parameter), lr, or path (on the loss surface, for a problem with two "
+        "trainable elements). Beside a table on stdout, beside a machine format on stderr.",
+    ),
+]
+ComparePlot = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--plot",
+        metavar="PICTURE",
+        show_default=False,
+        rich_help_panel="Output",
+        help="Draw after the run: loss (in the table already; on stderr beside a machine "
+        "format), or path (each run's path on the loss surface, for a problem with two "
+        "trainable elements).",
+    ),
+]
+PlotFile = Annotated[
+    str | None,
+    typer.Option(
+        "--plot-file",
+        metavar="FILE.svg",
+        show_default=False,
+        rich_help_panel="Output",
+        help="Write the pictures (--plot's, else loss, grad-norm and path where it applies) "
+        "to a standalone SVG file for a browser or a report.",
+    ),
+]
+
+
 def _literal(value: str | object) -> object:
     """A literal as in Python (``0.9``, ``(0.9, 0.99)``, ``0.9,0.99``, ``None``, ``True``),
     else the text itself (``strong_wolfe``); the catalog checks what the keyword allows."""

@@ -137,23 +137,6 @@ class MLP(DataProblem):
         return {"accuracy": (predicted == self.labels).double().mean().item()}
 
 
-class Rosenbrock(Problem):
-    """f(x, y) = (1 − x)² + 100·(y − x²)², from (−2, 2); the minimum is 0 at (1, 1)."""
-
-    reference_label = "minimum"
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.xy = nn.Parameter(torch.tensor([-2.0, 2.0]))
-
-    def forward(self) -> Tensor:
-        x, y = self.xy[0], self.xy[1]
-        return (1 - x) ** 2 + 100 * (y - x**2) ** 2
-
-    def reference(self) -> dict[str, Tensor]:
-        return {"xy": torch.ones(2, dtype=torch.float64)}
-
-
 class Embedding(Problem):
     """``nn.Embedding(10, 3, sparse=True)`` fitted to target vectors, MSE loss.
 
@@ -204,12 +187,17 @@ def sparse_gradients(model: nn.Module) -> list[str]:
     ]
 
 
+from gradcli.problems.landscapes import Beale, Himmelblau, Rastrigin, Rosenbrock  # noqa: E402
+
 BUILTINS: dict[str, type[Problem]] = {
     "linear": LinearRegression,
     "seed": Seed,
     "mlp": MLP,
     "rosenbrock": Rosenbrock,
     "embedding": Embedding,
+    "beale": Beale,
+    "himmelblau": Himmelblau,
+    "rastrigin": Rastrigin,
 }
 
 

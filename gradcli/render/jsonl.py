@@ -6,6 +6,8 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from gradcli.render.numbers import dumps, json_values
 
+DISTANCE = "distance to nearest minimum"  # the summary's metric (train/trajectory.py)
+
 if TYPE_CHECKING:
     from gradcli.output import Output
     from gradcli.records import ParamRecord, StepRecord, Summary
@@ -95,7 +97,9 @@ class CompareJsonlSink:
 
 def summary_line(summary: Summary) -> str:
     steps = f"{summary.steps} step" + ("" if summary.steps == 1 else "s")
-    line = f"gradcli: {steps}, loss {summary.first_loss:.6g} -> {summary.final_loss:.6g}"
+    distance = summary.metrics.get(DISTANCE)  # (before the loss, which scripts read last)
+    where = "" if distance is None else f", ends {distance:.3g} from the nearest minimum"
+    line = f"gradcli: {steps}{where}, loss {summary.first_loss:.6g} -> {summary.final_loss:.6g}"
     return line + clipping_summary(summary)
 
 
@@ -114,5 +118,7 @@ def compare_summary_lines(summaries: list[MethodSummary]) -> list[str]:
             if s.bit_identical
             else (f"max |manual - optim| {s.max_abs_diff:.3g} ({s.max_ulps} ULPs)")
         )
-        lines.append(f"gradcli: {s.label}: loss {s.losses[0]:.6g} -> {s.final_loss:.6g}, {same}")
+        where = "" if s.distance is None else f", {s.distance:.3g} from the nearest minimum"
+        loss = f"loss {s.losses[0]:.6g} -> {s.final_loss:.6g}{where}"
+        lines.append(f"gradcli: {s.label}: {loss}, {same}")
     return lines

@@ -1,6 +1,10 @@
 """Loss curves as text: one marker per series on a character grid, log scale when it fits.
 
 Plain characters only, so the plot reads the same in any terminal, in a file and in a test.
+Written by hand rather than with a terminal plotting library (plotille, uniplot): theirs
+tell series apart by colour alone (with NO_COLOR two braille curves look the same), have no
+contour map for the path picture, and their braille dots (2×4 to a cell) move with a value's
+last digits far more often than a whole cell does, which golden tests cannot allow.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ OVERLAP = "&"  # a cell that two or more series pass through
 LABEL_WIDTH = 10  # at least: the labels of the y axis and " ┤"
 
 
-def _labels(values: list[float]) -> list[str]:
+def axis_labels(values: list[float]) -> list[str]:
     """The axis labels: three significant digits, or as many more as it takes to tell apart
     values that differ (a loss from 2 to 1.99833 is not ``2 / 2 / 2``)."""
     for digits in range(3, 18):
@@ -23,9 +27,14 @@ def _labels(values: list[float]) -> list[str]:
 
 
 def plot(
-    series: dict[str, list[float]], *, width: int = 72, height: int = 14, title: str = "loss"
+    series: dict[str, list[float]],
+    *,
+    width: int = 72,
+    height: int = 14,
+    title: str = "loss",
+    steps: dict[str, list[int]] | None = None,
 ) -> list[str]:
-    """Lines of a plot of each series against its index (the step).
+    """Lines of a plot of each series against its index, or against its ``steps``.
 
     The y axis is logarithmic when every finite value is positive; non-finite values are
     left out. A cell that several series pass through shows ``OVERLAP`` (the legend says so),
@@ -40,18 +49,20 @@ def plot(
     if high - low < 1e-12:
         low, high = low - 1, high + 1
     labelled = [0, height // 2, height - 1]
-    labels = _labels(
+    labels = axis_labels(
         [10**y if log else y for y in (high - r / (height - 1) * (high - low) for r in labelled)]
     )
     label_width = max(LABEL_WIDTH, max(map(len, labels)) + 2)
     columns = max(10, width - label_width - 1)
-    longest = max(len(ys) for ys in series.values())
+    xs = steps or {name: list(range(len(ys))) for name, ys in series.items()}
+    first = min((x for name in series for x in xs[name][:1]), default=0)
+    last = max((x for name in series for x in xs[name][-1:]), default=0)
     passing: dict[tuple[int, int], set[int]] = {}  # (row, column) -> the series through it
-    for index, ys in enumerate(series.values()):
-        for x, y in enumerate(ys):
+    for index, (name, ys) in enumerate(series.items()):
+        for x, y in zip(xs[name], ys, strict=True):
             if not math.isfinite(y):
                 continue
-            col = round(x / max(1, longest - 1) * (columns - 1))
+            col = round((x - first) / max(1, last - first) * (columns - 1))
             row = round((high - scale(y)) / (high - low) * (height - 1))
             passing.setdefault((row, col), set()).add(index)
     grid = [[" "] * columns for _ in range(height)]
@@ -65,8 +76,8 @@ def plot(
             prefix = " " * (label_width - 2) + " │"
         lines.append(prefix + "".join(cells))
     lines.append(" " * (label_width - 1) + "└" + "─" * columns)
-    last = str(longest - 1)
-    lines.append(" " * label_width + "0" + "step".center(columns - 1 - len(last)) + last)
+    low, high = str(first), str(last)
+    lines.append(" " * label_width + low + "step".center(columns - len(low) - len(high)) + high)
     legend = [f"{m} {name}" for m, name in zip(MARKERS * 8, series, strict=False)]
     if any(len(through) > 1 for through in passing.values()):
         legend.append(f"{OVERLAP} two or more at once")

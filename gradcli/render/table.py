@@ -12,15 +12,8 @@ from rich.text import Text
 
 from gradcli.optimizers.catalog import plain
 from gradcli.records import Stats, Values
-from gradcli.render.plot import MARKERS, plot
-
-MARKER_STYLES = dict(
-    zip(
-        MARKERS,
-        ["cyan", "magenta", "yellow", "green", "red", "blue", "bright_cyan", "bright_magenta"],
-        strict=True,
-    )
-)
+from gradcli.render.plot import plot
+from gradcli.render.styles import MARKER_STYLES
 
 if TYPE_CHECKING:
     from gradcli.records import StepRecord, Summary
@@ -191,6 +184,11 @@ class CompareTableSink:
                 str(s.max_ulps),
             )
         self.console.print(table)
+        distances = [f"{s.label} {s.distance:.3g}" for s in summaries if s.distance is not None]
+        if distances:  # a problem that knows its minima (train/trajectory.py)
+            self.console.print(
+                "distance to the nearest minimum at the end: " + ", ".join(distances)
+            )
         width = min(self.console.width, 100)
         for line in plot({s.label: s.losses for s in summaries}, width=width):
             text = Text(line)

@@ -8,15 +8,18 @@ difference, and the same gap in ULPs (how many representable floats lie between 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 
 import torch
 from torch import Tensor
 
+from gradcli.render.jsonl import DISTANCE
+from gradcli.runs_io import Run
 from gradcli.spec import RunSpec, labels
 from gradcli.train.loop import Training
 from gradcli.train.setup import prepare
+from gradcli.train.trajectory import distance_metrics
 from gradcli.usercode import user_code
 
 
@@ -48,6 +51,7 @@ class MethodSummary:
     max_ulps: int = 0
     bit_identical: bool = True
     tol: float | None = None
+    distance: float | None = None  # from the nearest minimum at the end, where one is known
 
     @property
     def final_loss(self) -> float:
@@ -77,6 +81,10 @@ def _ordered(t: Tensor) -> Tensor:
     return torch.where(raw < 0, -magnitude, magnitude)
 
 
+def _flat(params: Iterable[Tensor]) -> Tensor:
+    return torch.cat([p.detach().reshape(-1).double() for p in params])
+
+
 def gaps(manual: list[Tensor], optim: list[Tensor]) -> Tensor:
     """[max |a − b|, max ULPs between a and b, 1 if any bit differs] over all parameters."""
     diff = torch.stack(
@@ -102,6 +110,9 @@ class Comparison:
         self.pairs: list[tuple[Training, Training]] = []
         self.summaries: list[MethodSummary] = []
         self.steps = specs[0].steps
+        # set for --plot: each run's torch.optim parameters after every step, flat
+        self.track = False
+        self.points: list[list[list[float]]] = [[] for _ in specs]
         for spec, label in zip(specs, labels(specs), strict=True):
             # the hand-written rule for torch's implementation: foreach with foreach,
             # the for-loop with forloop; fused has none, so the default stands in for it
@@ -112,18 +123,25 @@ class Comparison:
             self.summaries.append(MethodSummary(spec.optimizer, label, info.lr, tol=tol))
 
     def __iter__(self) -> Iterator[CompareRecord]:
+        for (_, optim), points in zip(self.pairs, self.points, strict=True):
+            if self.track:
+                points.append(_flat(optim.problem.parameters()).tolist())
         for summary in self.summaries:
             yield CompareRecord(
                 0, summary.optimizer, summary.label, summary.lr, None, None, 0.0, 0, True
             )
         for step in range(1, self.steps + 1):
-            for (manual, optim), summary in zip(self.pairs, self.summaries, strict=True):
+            runs = zip(self.pairs, self.summaries, self.points, strict=True)
+            for (manual, optim), summary, points in runs:
                 lr = manual.update.lr  # this step's (a schedule moves it after the update)
                 losses = [manual.advance().detach().double(), optim.advance().detach().double()]
                 m_params = list(manual.problem.parameters())
                 o_params = list(optim.problem.parameters())
-                numbers = torch.cat([torch.stack(losses), gaps(m_params, o_params)])
-                manual_loss, optim_loss, diff, ulps, differs = numbers.tolist()  # one copy
+                tracked = [_flat(o_params)] if self.track else []
+                numbers = torch.cat([torch.stack(losses), gaps(m_params, o_params), *tracked])
+                manual_loss, optim_loss, diff, ulps, differs, *point = numbers.tolist()  # one copy
+                if self.track:
+                    points.append(point)
                 summary.losses.append(optim_loss)
                 summary.max_abs_diff = max(summary.max_abs_diff, diff)
                 summary.max_ulps = max(summary.max_ulps, int(ulps))
@@ -152,3 +170,24 @@ class Comparison:
         for (_, optim), summary in zip(self.pairs, self.summaries, strict=True):
             with torch.no_grad(), user_code("forward()"):
                 summary.losses.append(optim.problem().item())
+            summary.distance = distance_metrics(optim.problem).get(DISTANCE)
+
+    def runs(self) -> list[Run]:
+        """Each method's torch.optim path as records for the pictures: the loss before each
+        step's update and the parameters after it (``track`` must have been set)."""
+        names = [
+            (name, list(p.shape), p.numel())
+            for name, p in self.pairs[0][1].problem.named_parameters()
+        ]
+        runs = []
+        for summary, points in zip(self.summaries, self.points, strict=True):
+            records = []
+            for step in range(len(summary.losses)):
+                params, at = {}, 0
+                for name, shape, count in names if step < len(points) else ():
+                    params[name] = {"shape": shape, "value": points[step][at : at + count]}
+                    at += count
+                loss = summary.losses[step - 1] if step else None
+                records.append({"step": step, "loss": loss, "params": params})
+            runs.append(Run(summary.label, records, summary.lr))
+        return runs

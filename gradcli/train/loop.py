@@ -35,6 +35,7 @@ from gradcli.records import (
 )
 from gradcli.train.clipping import Clipped
 from gradcli.train.clipping import explain as explain_clip
+from gradcli.train.trajectory import distance_metrics
 from gradcli.train.updates import ManualUpdate, OptimUpdate
 from gradcli.usercode import user_code
 
@@ -334,7 +335,7 @@ class Training:
             final_loss = self.problem().item()
         params = dict(self.problem.named_parameters())
         reference = getattr(self.problem, "reference", dict)()
-        metrics = getattr(self.problem, "metrics", dict)()
+        metrics = {**getattr(self.problem, "metrics", dict)(), **distance_metrics(self.problem)}
         return Summary(
             steps=self.start + self.steps,
             clip_fired=None if self.fired is None else int(self.fired.item()),

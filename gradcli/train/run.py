@@ -7,18 +7,25 @@ import contextlib
 from gradcli._startup import collector
 from gradcli.errors import Diverged, Interrupted
 from gradcli.render import make_compare_sink, make_sink
+from gradcli.runs_io import Run
 from gradcli.spec import RunSpec
+from gradcli.train import drawing
 from gradcli.train.compare import Comparison
 from gradcli.train.interrupt import deferred, interruptible
 from gradcli.train.loop import Training
 from gradcli.train.setup import prepare, save_checkpoint
+from gradcli.train.trajectory import axis_names
 from gradcli.usercode import UserCodeFailed
 
 
-def run_training(spec: RunSpec, path: str) -> None:
+def run_training(spec: RunSpec, path: str, pictures: drawing.Request | None = None) -> None:
     training, info = prepare(spec, path)  # errors (e.g. no CUDA) surface before any output
     output = spec.output
+    if pictures is not None:
+        pictures.check(training.problem, spec.model)
     sink = make_sink(output)
+    kept = None if pictures is None else drawing.Keeping(sink)  # the records, for pictures
+    sink = kept or sink
     sink.start(info)
     collector.resume()  # start-up is over
     with (
@@ -63,6 +70,9 @@ def run_training(spec: RunSpec, path: str) -> None:
     except UserCodeFailed as failure:
         raise UserCodeFailed(f"--model {spec.model}: after step {last}: {failure}") from None
     sink.finish(summary)
+    if pictures is not None and kept is not None:
+        run = Run(info.optimizer, kept.records, info.lr)
+        drawing.show(pictures, [run], training.problem, output)
 
 
 def _save(training: Training, spec: RunSpec, when: str = "") -> None:
@@ -74,9 +84,15 @@ def _save(training: Training, spec: RunSpec, when: str = "") -> None:
         save_checkpoint(training, spec)
 
 
-def run_compare(specs: list[RunSpec], tol: float | None) -> None:
+def run_compare(
+    specs: list[RunSpec], tol: float | None, pictures: drawing.Request | None = None
+) -> None:
     comparison = Comparison(specs, tol)
     output = specs[0].output
+    if pictures is not None:
+        problem = comparison.pairs[0][1].problem
+        pictures.check_compare(problem, specs[0].model)
+        comparison.track = axis_names(problem) is not None
     sink = make_compare_sink(output)
     collector.resume()  # start-up is over
     with interruptible() as interrupt:
@@ -93,3 +109,6 @@ def run_compare(specs: list[RunSpec], tol: float | None) -> None:
             f"stopped after step {comparison.stopped_at} of {specs[0].steps}", interrupt.signum
         )
     sink.finish(comparison.summaries)
+    if pictures is not None:
+        runs = comparison.runs()
+        drawing.show(pictures, runs, comparison.pairs[0][1].problem, output, compare=True)

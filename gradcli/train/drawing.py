@@ -1,0 +1,115 @@
+"""``--plot`` and ``--plot-file`` on optim, manual and compare: what was asked, checked
+before the run, the records kept during it, the pictures drawn after it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from torch import nn
+
+from gradcli.errors import GradcliError
+from gradcli.render import pictures as drawn
+from gradcli.render import svg
+from gradcli.render.jsonl import step_object
+from gradcli.runs_io import Run
+from gradcli.train.trajectory import axis_names, loss_at, minima_of, require_two
+
+if TYPE_CHECKING:
+    from gradcli.output import Output
+    from gradcli.records import StepRecord, Summary
+    from gradcli.render import Sink
+    from gradcli.train.setup import RunInfo
+
+COMPARE_KINDS = ("loss", "path")
+
+
+@dataclass(frozen=True)
+class Request:
+    """The pictures asked for: ``kinds`` on the terminal, and a ``file`` (SVG)."""
+
+    kinds: tuple[str, ...] = ()
+    file: str | None = None
+
+    @classmethod
+    def of(cls, plot: Sequence[str] | None, plot_file: str | None) -> Request | None:
+        """From the options; None when neither was given. Bad values are exit 2 here,
+        before anything runs."""
+        kinds = drawn.parse_kinds(plot)
+        if plot_file is not None:
+            svg.check_target(plot_file)
+        if not kinds and plot_file is None:
+            return None
+        return cls(kinds, plot_file)
+
+    def file_kinds(self, two_elements: bool, compare: bool) -> tuple[str, ...]:
+        """What the file shows: --plot's pictures, else all that apply."""
+        if self.kinds:
+            return self.kinds
+        return ("loss", *(["path"] if two_elements else []), *([] if compare else ["grad-norm"]))
+
+    def check(self, problem: nn.Module, model: str) -> None:
+        if "path" in self.kinds:
+            require_two(problem, model)
+
+    def check_compare(self, problem: nn.Module, model: str) -> None:
+        for kind in self.kinds:
+            if kind not in COMPARE_KINDS:
+                raise GradcliError(
+                    f"--plot {kind}: gradcli compare draws {', '.join(COMPARE_KINDS)}; "
+                    f"for {kind}, run gradcli optim or manual with --plot {kind}"
+                )
+        self.check(problem, model)
+
+
+def map_of(problem: nn.Module) -> drawn.SurfaceMap | None:
+    """The surface of a problem with two trainable elements, None for any other."""
+    names = axis_names(problem)
+    if names is None:
+        return None
+    return drawn.SurfaceMap((names[0], names[1]), loss_at(problem), minima_of(problem))
+
+
+class Keeping:
+    """A sink that passes everything on and keeps each record as its JSON lines object."""
+
+    def __init__(self, sink: Sink) -> None:
+        self.sink = sink
+        self.records: list[dict[str, Any]] = []
+
+    def start(self, info: RunInfo) -> None:
+        self.sink.start(info)
+
+    def step(self, record: StepRecord) -> None:
+        self.records.append(step_object(record))
+        self.sink.step(record)
+
+    def finish(self, summary: Summary) -> None:
+        self.sink.finish(summary)
+
+
+def show(
+    request: Request,
+    runs: list[Run],
+    problem: nn.Module,
+    output: Output,
+    *,
+    compare: bool = False,
+) -> None:
+    """The pictures after the run: on the terminal, and in the file. (compare's table
+    has its loss curves already.)"""
+    import sys
+
+    surface_map = map_of(problem)
+    stream = sys.stdout if output.resolved_format() == "table" else sys.stderr
+    width = drawn.width_of(stream, output)
+    table = output.resolved_format() == "table"
+    shown = [k for k in request.kinds if not (compare and table and k == "loss")]
+    if shown:
+        drawn.show_for(drawn.draw(runs, shown, width=width, surface_map=surface_map), output)
+    if request.file is not None:
+        kinds = request.file_kinds(surface_map is not None, compare)
+        pictures = drawn.draw(runs, kinds, width=max(width, 80), surface_map=surface_map)
+        svg.write(request.file, pictures, f"gradcli: {', '.join(r.label for r in runs)}")
+        output.say(f"gradcli: wrote {', '.join(kinds)} to {request.file}")
