@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import tempfile
 from dataclasses import dataclass
 
@@ -85,7 +86,9 @@ def launch(spec: RunSpec, options: DdpOptions) -> None:
     stop = mp.get_context("spawn").Event()
     with tempfile.TemporaryDirectory(prefix="gradcli-ddp-") as folder, interruptible() as interrupt:
         store = f"file://{folder}/store"  # a file store: no port to race for
-        with ignored():  # the workers start with SIGINT and SIGHUP ignored: they are ours
+        # the workers start with SIGINT and SIGHUP ignored: they are this process's (SIGTERM
+        # stays theirs: it is how a worker is stopped at once)
+        with ignored(signal.SIGINT, signal.SIGHUP):
             context = mp.start_processes(
                 _worker,
                 args=(options.nproc, spec, options, store, stop),
@@ -96,7 +99,7 @@ def launch(spec: RunSpec, options: DdpOptions) -> None:
         collector.resume()  # start-up is over: from here this process only waits
         try:
             while not context.join(timeout=0.1):
-                if interrupt.is_set():
+                if interrupt.is_set() and not stop.is_set():
                     stop.set()
             _report(folder, interrupt.signum)
 

@@ -67,19 +67,21 @@ def deferred(already: Request | None = None) -> Iterator[None]:
 
 
 @contextmanager
-def ignored() -> Iterator[None]:
-    """The stopping signals ignored while the block runs; processes it starts inherit that
+def ignored(*signums: int) -> Iterator[None]:
+    """``signums`` ignored while the block runs; processes it starts inherit that
     (``gradcli ddp``'s workers, so that a Ctrl-C while they import torch is the launcher's)."""
-    with _handling(signal.SIG_IGN):
+    with _handling(signal.SIG_IGN, signums):
         yield
 
 
 @contextmanager
-def _handling(handler: Handler | signal.Handlers) -> Iterator[None]:
+def _handling(
+    handler: Handler | signal.Handlers, signums: tuple[int, ...] = STOPPING
+) -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield  # signal handlers can only be set from the main thread
         return
-    previous = {signum: signal.signal(signum, handler) for signum in STOPPING}
+    previous = {signum: signal.signal(signum, handler) for signum in signums}
     try:
         yield
     finally:
