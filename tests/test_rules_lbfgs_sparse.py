@@ -164,7 +164,7 @@ def test_cubic_interpolate_is_torchs():
 def test_records_count_the_evaluations_of_lbfgs_only(invoke):
     args = ["-m", "rosenbrock", "--steps", "2", "-f", "jsonl"]
     records = jsonl(invoke("optim", *args, "-o", "LBFGS(max_iter=3)", "--state").stdout)
-    assert list(records[1])[:3] == ["step", "loss", "evaluations"]
+    assert list(records[1])[:4] == ["step", "loss", "lr", "evaluations"]
     assert [r["evaluations"] for r in records[1:]] == [3, 3]
     assert "evaluations" not in records[0]
     func_evals = [r["params"]["xy"]["state"]["func_evals"] for r in records[1:]]
