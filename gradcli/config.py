@@ -12,12 +12,13 @@ from __future__ import annotations
 import difflib
 import json
 import math
+import os
+import stat
 import tomllib
 import types
 import typing
 from collections.abc import Collection
 from dataclasses import fields
-from pathlib import Path
 from typing import Any
 
 from gradcli import optimizers
@@ -66,17 +67,37 @@ def _type_name(kind: Any) -> str:
     return " or ".join(names[o] for o in options if o in names)
 
 
+MAX_SIZE = 1 << 20
+"""The most a config file may hold, in bytes (a real one holds a few hundred)."""
+
+
+def _read(path: str) -> str:
+    """The text of ``path``: a regular file (not a fifo or /dev/zero, which would block or
+    never end) of at most MAX_SIZE bytes."""
+    if not stat.S_ISREG(os.stat(path).st_mode):
+        raise GradcliError(f"--config {path}: not a regular file")
+    # O_NONBLOCK: should a fifo be swapped in meanwhile, the open does not wait for a writer
+    with os.fdopen(os.open(path, os.O_RDONLY | os.O_NONBLOCK), "rb") as file:
+        if not stat.S_ISREG(os.fstat(file.fileno()).st_mode):
+            raise GradcliError(f"--config {path}: not a regular file")
+        data = file.read(MAX_SIZE + 1)
+    if len(data) > MAX_SIZE:
+        raise GradcliError(f"--config {path}: more than {MAX_SIZE} bytes; not a config file")
+    return data.decode("utf-8")
+
+
 def load(path: str, *, allow_list_optimizer: bool = False) -> dict[str, Any]:
     """The options set in the TOML file at ``path``, by RunSpec field name."""
-    file = Path(path)
     try:
-        raw = tomllib.loads(file.read_text(encoding="utf-8"))
+        raw = tomllib.loads(_read(path))
     except FileNotFoundError:
         raise GradcliError(f"--config {path}: no such file") from None
     except (OSError, UnicodeDecodeError) as e:
         raise GradcliError(f"--config {path}: cannot read it: {e}") from None
     except tomllib.TOMLDecodeError as e:
         raise GradcliError(f"--config {path}: not valid TOML: {e}") from None
+    except RecursionError:
+        raise GradcliError(f"--config {path}: not a config: its values nest too deeply") from None
     known = _types()
     options: dict[str, Any] = {}
     for key, value in raw.items():

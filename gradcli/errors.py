@@ -5,9 +5,11 @@
 | 2 | bad input or an impossible request (``gradcli: error: ...``) |
 | 3 | the run diverged: the loss or a gradient became non-finite |
 | 74 | the output could not be written (a full disk, ``> /dev/full``): EX_IOERR |
-| 130 | interrupted by Ctrl-C (SIGINT) |
+| 129, 130, 143 | stopped by SIGHUP, Ctrl-C (SIGINT), SIGTERM: 128 + the signal's number |
 | 141 | stdout was closed early (``| head``): 128 + SIGPIPE, as other Unix tools |
 """
+
+import signal
 
 EXIT_CLOSED_PIPE = 141
 EXIT_IO_ERROR = 74  # sysexits.h's EX_IOERR
@@ -26,5 +28,13 @@ class Diverged(GradcliError):
 
 
 class Interrupted(GradcliError):
+    """Stopped by a signal (Ctrl-C's SIGINT unless told): exit status 128 + its number."""
+
     exit_code = 130
     label = "interrupted"
+
+    def __init__(self, message: str, signum: int = signal.SIGINT) -> None:
+        if signum != signal.SIGINT:
+            message += f" ({signal.Signals(signum).name})"
+        super().__init__(message)
+        self.exit_code = 128 + signum

@@ -387,7 +387,10 @@ def test_other_shapes_are_refused(invoke, tmp_path):
     )
 
 
-def test_ctrl_c_saves_a_checkpoint_that_resumes(tmp_path):
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP], ids=str)
+def test_ctrl_c_sigterm_and_sighup_save_a_checkpoint_that_resumes(tmp_path, stop):
+    """SIGTERM (timeout, kill, a batch scheduler) and SIGHUP (a closed terminal) end a run as
+    Ctrl-C does: after the current step, checkpoint written, 128 + the signal's number."""
     ckpt = tmp_path / "a.pt"
     proc = gradcli_process(
         "optim",
@@ -404,12 +407,17 @@ def test_ctrl_c_saves_a_checkpoint_that_resumes(tmp_path):
     )
     for _ in range(3):
         proc.stdout.readline()
-    proc.send_signal(signal.SIGINT)
-    proc.stdout.read()
+    proc.send_signal(stop)
+    records = jsonl(proc.stdout.read().decode())
     err = proc.stderr.read().decode()
     proc.wait(timeout=60)
-    assert proc.returncode == 130
-    stopped = int(err.split("stopped after step ")[1].split()[0])
+    assert proc.returncode == 128 + stop
+    stopped = records[-1]["step"]
+    named = "" if stop == signal.SIGINT else f" ({stop.name})"
+    assert err == (
+        f"gradcli: saving checkpoint {ckpt}\n"
+        f"gradcli: interrupted: stopped after step {stopped} of 100000000{named}\n"
+    )
     assert torch.load(ckpt, weights_only=True)["step"] == stopped
 
 

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 import uuid
 from pathlib import Path
 
@@ -133,7 +134,8 @@ def test_bad_input(invoke, args, message):
     assert len(result.stderr.splitlines()) == 1 and message in result.stderr
 
 
-def test_ctrl_c_stops_every_worker_after_the_same_step():
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=str)
+def test_ctrl_c_and_sigterm_stop_every_worker_after_the_same_step(stop):
     mark = uuid.uuid4().hex
     env = {**os.environ, "GRADCLI_TEST_MARK": mark}
     proc = subprocess.Popen(
@@ -154,23 +156,35 @@ def test_ctrl_c_stops_every_worker_after_the_same_step():
         env=env,
     )
     lines = [proc.stdout.readline() for _ in range(3)]
-    proc.send_signal(signal.SIGINT)  # to the launcher only; it tells the workers
+    proc.send_signal(stop)  # to the launcher only; it tells the workers
     rest = proc.stdout.read()
     err = proc.stderr.read().decode()
     proc.wait(timeout=120)
-    assert proc.returncode == 130
+    assert proc.returncode == 128 + stop
     records = [json.loads(line) for line in (b"".join(lines) + rest).decode().splitlines()]
     last = records[-1]["step"]
-    assert err == f"gradcli: interrupted: the workers stopped together after step {last}\n"
+    named = "" if stop == signal.SIGINT else f" ({stop.name})"
+    assert err == (f"gradcli: interrupted: the workers stopped together after step {last}{named}\n")
     assert left_behind(mark) == []
 
 
-def test_a_failing_worker_ends_them_all(tmp_path):
+@pytest.mark.parametrize(
+    ("ending", "said"),
+    [
+        ("raise RuntimeError('rank 1 lost its data')", "raised RuntimeError: rank 1 lost its data"),
+        ("sys.exit(5)", "called sys.exit(5)"),
+        ("sys.exit(0)", "called sys.exit(0)"),
+    ],
+    ids=["raise", "exit-5", "exit-0"],
+)
+def test_a_failing_worker_ends_them_all(tmp_path, ending, said):
+    """One line on stderr, the failing worker's own reason (not its peers' "connection reset"
+    nor torch's "Terminating process"); RANK is set in every worker, as under torchrun."""
     model = tmp_path / "flaky.py"
     model.write_text(
-        textwrap.dedent("""
-        import torch
-        import torch.distributed as dist
+        textwrap.dedent(f"""
+        import os
+        import sys
         from gradcli.problems import LinearRegression
 
         class Flaky(LinearRegression):
@@ -178,8 +192,8 @@ def test_a_failing_worker_ends_them_all(tmp_path):
 
             def forward(self):
                 Flaky.calls += 1
-                if dist.is_initialized() and dist.get_rank() == 1 and Flaky.calls > 3:
-                    raise RuntimeError("rank 1 lost its data")
+                if os.environ.get("RANK") == "1" and Flaky.calls > 3:
+                    {ending}
                 return super().forward()
 
         def build():
@@ -191,9 +205,10 @@ def test_a_failing_worker_ends_them_all(tmp_path):
         "-m", f"{model}:build", "--steps", "50", "--timeout", "30", "-f", "jsonl", mark=mark
     )
     assert result.returncode == 2
-    assert result.stderr.splitlines()[-1] == (
-        "gradcli: error: a worker failed: rank 1 lost its data"
-    )
+    assert result.stderr.splitlines() == [
+        f"gradcli: error: a worker failed: rank 1: --model {model}:build: "
+        f"forward() or backward() {said}"
+    ]
     assert left_behind(mark) == []
 
 
@@ -284,3 +299,46 @@ def test_cuda_without_cuda_is_refused_before_any_worker_starts(invoke, monkeypat
     assert result.stdout == ""
     assert result.stderr.startswith(f"gradcli: error: --device {device}: CUDA is not available")
     assert len(result.stderr.splitlines()) == 1
+
+
+SLOW_IMPORT = textwrap.dedent("""
+    import os
+    import pathlib
+    import time
+
+    from gradcli.problems import LinearRegression
+
+    if "RANK" in os.environ:  # a worker: say so, then wait (as if importing a big library)
+        folder = pathlib.Path(os.environ["GRADCLI_TEST_FOLDER"])
+        (folder / f"importing-{os.environ['RANK']}").touch()
+        while not (folder / "go").exists():
+            time.sleep(0.01)
+
+    def build():
+        return LinearRegression()
+""")
+
+
+def test_ctrl_c_while_the_workers_import_is_one_line(tmp_path):
+    """The terminal's Ctrl-C reaches every process of the group, twice: the workers, still
+    importing, ignore it; the launcher stops them and says so in one line."""
+    (tmp_path / "slow.py").write_text(SLOW_IMPORT)
+    env = {**os.environ, "GRADCLI_TEST_FOLDER": str(tmp_path)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gradcli", "ddp", "-m", "slow.py:build", "--steps", "100000"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+        cwd=tmp_path,
+        start_new_session=True,
+    )
+    while not all((tmp_path / f"importing-{rank}").exists() for rank in (0, 1)):
+        assert proc.poll() is None, proc.stderr.read()
+        time.sleep(0.01)
+    for _ in range(2):
+        os.killpg(proc.pid, signal.SIGINT)
+    (tmp_path / "go").touch()
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130
+    lines = err.decode().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("gradcli: interrupted"), err.decode()

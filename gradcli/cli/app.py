@@ -6,6 +6,7 @@ completion stay fast. Commands import the engine inside their bodies.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import io
 import os
@@ -40,6 +41,7 @@ from gradcli.spec import (
     split_optimizers,
     validate,
 )
+from gradcli.streams import encoding_failure
 
 
 class GradcliGroup(TyperGroup):
@@ -62,6 +64,10 @@ class GradcliGroup(TyperGroup):
                 code = _fail("gradcli: interrupted", 130)
         except (BrokenPipeError, _ClosedPipe):
             code = _closed_pipe()
+        except SystemExit as error:  # rich ends a closed pipe with exit 1 itself (--help | head)
+            if not isinstance(error.__context__, BrokenPipeError):
+                raise
+            code = _closed_pipe()
         except GradcliError as error:
             code = _fail(f"gradcli: {error.label}: {error}", error.exit_code)
         except _CommandLineError as error:
@@ -71,8 +77,11 @@ class GradcliGroup(TyperGroup):
             code = _fail(
                 f"gradcli: error: {message} (see '{where} --help')", getattr(error, "exit_code", 2)
             )
-        except (typer.Abort, KeyboardInterrupt):
-            code = _fail("gradcli: interrupted", 130)
+        except (typer.Abort, KeyboardInterrupt, _StoppedNow) as error:
+            code = _fail("gradcli: interrupted", 128 + getattr(error, "signum", 2))
+        except UnicodeEncodeError as error:  # stdout's encoding lacks a character of the data
+            _drop_stdout()
+            code = _fail(encoding_failure(error), EXIT_IO_ERROR)
         except OSError as error:  # stdout could not take the data: a full disk, /dev/full
             _drop_stdout()
             reason = error.strerror or type(error).__name__
@@ -105,6 +114,8 @@ class GradcliGroup(TyperGroup):
         except BrokenPipeError as error:
             # typer would print nothing and exit 1; gradcli documents 141
             raise _ClosedPipe from error
+        except KeyboardInterrupt as error:  # typer would make it exit 130, whatever the signal
+            raise _StoppedNow(getattr(error, "signum", 2)) from None
 
 
 def _before_parsing(command: Any, ctx: Any) -> None:
@@ -123,12 +134,23 @@ class _ClosedPipe(Exception):
     """stdout's reader went away."""
 
 
+class _StoppedNow(Exception):
+    """A second signal stopped the run at once (typer turns a KeyboardInterrupt into 130)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
 def _fail(line: str, code: int) -> int:
     try:
         sys.stdout.flush()  # what was produced goes out before the last word
     except BrokenPipeError:
         return _closed_pipe()
-    print(line, file=sys.stderr)
+    except OSError:  # a terminal gone (SIGHUP): what is left cannot be written
+        _drop_stdout()
+    with contextlib.suppress(OSError):  # stderr gone too (a closed terminal): the status tells
+        print(line, file=sys.stderr)
     return code
 
 
@@ -273,6 +295,8 @@ def _training_command(path: str) -> Callable[..., None]:
         )
     return opt.with_hyperparameter_options(command)
 
+
+MAX_TIMEOUT = 365 * 24 * 3600  # a year, in seconds: ddp's --timeout at most
 
 _NOT_RUN_OPTIONS = ("ctx", "path", "config", "print_config", "print_script", "hyperparameters")
 _NOT_RUN_OPTIONS += ("plot", "plot_file", "pictures")  # --plot, --plot-file: after the run
@@ -790,8 +814,10 @@ def ddp(
         raise GradcliError(f"--path: unknown path {path!r}; choose one of: manual, ddp")
     if not 1 <= nproc <= 64:
         raise GradcliError(f"--nproc must be an integer in [1, 64], got {nproc}")
-    if not timeout > 0:
-        raise GradcliError(f"--timeout must be a number of seconds > 0, got {timeout}")
+    if not 0 < timeout <= MAX_TIMEOUT:  # (False for nan; inf is no timedelta)
+        raise GradcliError(
+            f"--timeout must be a number of seconds in (0, {MAX_TIMEOUT}], got {timeout}"
+        )
     name, lr, settings = choose_optimizer(given.pop("optimizer"), flags)
     spec = validate(RunSpec(optimizer=name, lr=lr, settings=settings, **given))
     from gradcli.ddp import DdpOptions, launch

@@ -8,7 +8,9 @@ and ``failed-RANK`` (an error, with the time it happened, so the first is report
 
 from __future__ import annotations
 
+import logging
 import os
+import signal
 import tempfile
 from dataclasses import dataclass
 
@@ -18,7 +20,7 @@ from gradcli import problems
 from gradcli._startup import collector
 from gradcli.errors import Diverged, GradcliError, Interrupted
 from gradcli.spec import RunSpec
-from gradcli.train.interrupt import interruptible
+from gradcli.train.interrupt import ignored, interruptible
 from gradcli.train.setup import check_gradients, resolve_device
 
 PATHS = ("manual", "ddp")
@@ -75,25 +77,31 @@ def launch(spec: RunSpec, options: DdpOptions) -> None:
     check_shardable(spec, options.nproc)
     import torch.multiprocessing as mp
 
+    # gradcli says how a worker ended, in one line; torch's "Terminating process" is noise
+    logging.getLogger("torch.multiprocessing.spawn").setLevel(logging.ERROR)
+
     # This process owns Ctrl-C: the workers ignore SIGINT and watch ``stop`` instead, so a
     # terminal's Ctrl-C (sent to the whole process group) and a SIGINT to this process alone
     # both end every worker together, after the same step.
     stop = mp.get_context("spawn").Event()
     with tempfile.TemporaryDirectory(prefix="gradcli-ddp-") as folder, interruptible() as interrupt:
         store = f"file://{folder}/store"  # a file store: no port to race for
-        context = mp.start_processes(
-            _worker,
-            args=(options.nproc, spec, options, store, stop),
-            nprocs=options.nproc,
-            start_method="spawn",
-            join=False,
-        )
+        # the workers start with SIGINT and SIGHUP ignored: they are this process's (SIGTERM
+        # stays theirs: it is how a worker is stopped at once)
+        with ignored(signal.SIGINT, signal.SIGHUP):
+            context = mp.start_processes(
+                _worker,
+                args=(options.nproc, spec, options, store, stop),
+                nprocs=options.nproc,
+                start_method="spawn",
+                join=False,
+            )
         collector.resume()  # start-up is over: from here this process only waits
         try:
             while not context.join(timeout=0.1):
-                if interrupt.is_set():
+                if interrupt.is_set() and not stop.is_set():
                     stop.set()
-            _report(folder)
+            _report(folder, interrupt.signum)
 
         except mp.ProcessRaisedException as error:
             for process in context.processes:  # let the peers finish failing
@@ -102,37 +110,21 @@ def launch(spec: RunSpec, options: DdpOptions) -> None:
             raise GradcliError(f"a worker failed: {_first_failure(folder) or last}") from None
 
         except mp.ProcessExitedException as error:
-            if error.exit_code == 130:
-                raise Interrupted(f"the workers stopped together{_stopped_at(folder)}") from None
+            if error.exit_code == 130 or interrupt.is_set():  # (a SIGTERM to them all)
+                raise Interrupted(
+                    f"the workers stopped together{_stopped_at(folder)}", interrupt.signum
+                ) from None
             raise GradcliError(
                 f"a worker ended with {error.exit_code or error.signal_name}; "
                 "every worker was stopped"
             ) from None
-        except KeyboardInterrupt:  # a second Ctrl-C: stop them now
-            for process in context.processes:
+        except KeyboardInterrupt:  # a second Ctrl-C: stop them now, and wait till they are
+            for process in context.processes:  # gone (they must not outlive what they use)
                 if process.is_alive():
                     process.terminate()
-            raise
-
-
-def _first_failure(folder: str) -> str | None:
-    """The message of the worker that failed first (time.monotonic is one clock for all)."""
-    failures = []
-    for name in os.listdir(folder):
-        if name.startswith("failed-"):
-            with open(os.path.join(folder, name)) as file:
-                when, _, message = file.read().partition("\n")
-            failures.append((float(when), message))
-    return min(failures)[1] if failures else None
-
-
-def _stopped_at(folder: str) -> str:
-
-    try:
-        with open(os.path.join(folder, "stopped")) as file:
-            return f" after step {file.read().strip()}"
-    except OSError:
-        return ""
+            for process in context.processes:
+                process.join()
+            raise Interrupted("the workers were stopped at once", interrupt.signum) from None
 
 
 def _worker(*args: object) -> None:
@@ -141,7 +133,7 @@ def _worker(*args: object) -> None:
     worker(*args)  # type: ignore[arg-type]
 
 
-def _report(folder: str) -> None:
+def _report(folder: str, signum: int) -> None:
     """How the workers ended, when none of them failed."""
     if os.path.exists(os.path.join(folder, "closed")):
         raise BrokenPipeError  # the command line ends quietly with 141
@@ -149,7 +141,7 @@ def _report(folder: str) -> None:
     if diverged is not None:
         raise Diverged(diverged)
     if os.path.exists(os.path.join(folder, "stopped")):
-        raise Interrupted(f"the workers stopped together{_stopped_at(folder)}")
+        raise Interrupted(f"the workers stopped together{_stopped_at(folder)}", signum)
 
 
 def _read(folder: str, name: str) -> str | None:

@@ -24,6 +24,7 @@ import os
 import signal
 import sys
 import time
+from contextlib import nullcontext
 from dataclasses import replace
 from datetime import timedelta
 from typing import Any
@@ -40,18 +41,20 @@ from gradcli.records import RankRecord, StepRecord, values_of
 from gradcli.render import make_sink
 from gradcli.spec import RunSpec
 from gradcli.train.clipping import Clipping
-from gradcli.train.interrupt import interruptible
+from gradcli.train.interrupt import Request, interruptible
 from gradcli.train.loop import Training
 from gradcli.train.setup import RunInfo, resolve_device
 from gradcli.train.updates import ManualUpdate, OptimUpdate
+from gradcli.usercode import UserCodeFailed
 
 
 def worker(
     rank: int, world: int, spec: RunSpec, options: DdpOptions, init: str, stop: Any = None
 ) -> None:
     """One rank: its shard, its gradient, the average, the update; rank 0 reports."""
-    if stop is not None:  # spawned by launch(), which owns Ctrl-C
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if stop is not None:  # spawned by launch(), which owns Ctrl-C and a closed terminal
+        for signum in (signal.SIGINT, signal.SIGHUP):
+            signal.signal(signum, signal.SIG_IGN)
     # what torchrun sets, so that a user's model can tell the ranks apart either way
     os.environ.update(RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank))
     folder = os.path.dirname(init.removeprefix("file://")) if init.startswith("file:") else None
@@ -81,7 +84,10 @@ def worker(
         # by peer"). Note when each failed, so the launcher can report the first: the cause.
         if folder is not None:
             first = str(error).strip().splitlines()[0] if str(error).strip() else ""
-            _tell(folder, f"failed-{rank}", f"{time.monotonic()}\n{first or type(error).__name__}")
+            if isinstance(error, UserCodeFailed) and not first.startswith("--model "):
+                first = f"--model {spec.model}: {first}"  # (its forward(), mid-run)
+            said = f"rank {rank}: {first or type(error).__name__}"
+            _tell(folder, f"failed-{rank}", f"{time.monotonic()}\n{said}")
         raise
     finally:
         dist.destroy_process_group()
@@ -166,7 +172,8 @@ def _train(
     sink = make_sink(spec.output) if rank == 0 else None
     closed = False  # rank 0's reader went away: every rank stops after this step
 
-    with interruptible() as interrupt:
+    # under torchrun, this rank's signals are its own; spawned, they are the launcher's
+    with interruptible() if stop_event is None else nullcontext(Request()) as interrupt:
 
         def should_stop() -> bool:
             asked = closed or interrupt.is_set() or bool(stop_event and stop_event.is_set())

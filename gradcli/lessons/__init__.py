@@ -15,6 +15,7 @@ from gradcli.output import Output
 from gradcli.render import lessons
 from gradcli.render.rows import write_rows
 from gradcli.spec import PITFALLS
+from gradcli.usercode import user_code
 
 
 def build_for_inspection(model: str) -> nn.Module:
@@ -27,10 +28,12 @@ def build_for_inspection(model: str) -> nn.Module:
 
 def run_params(model: str, output: Output) -> None:
     module = build_for_inspection(model)
-    rows = sorted(inspect_model(module), key=lambda r: KINDS.index(r.kind))
+    with user_code(f"--model {model}: forward()"):  # (runs it: its prints go to stderr)
+        rows = sorted(inspect_model(module), key=lambda r: KINDS.index(r.kind))
+        found = claims(module, rows)
     fmt = output.resolved_format()
     if fmt == "table":
-        lessons.params_table(output.console(sys.stdout), model, rows, claims(module, rows))
+        lessons.params_table(output.console(sys.stdout), model, rows, found)
     else:
         dicts = lessons.param_dicts(rows)
         write_rows(sys.stdout, fmt, dicts, list(dicts[0]) if dicts else [])
@@ -38,7 +41,8 @@ def run_params(model: str, output: Output) -> None:
 
 def run_graph(model: str, output: Output) -> None:
     module = build_for_inspection(model)
-    nodes = autograd_graph(module, module())
+    with user_code(f"--model {model}: forward()"):
+        nodes = autograd_graph(module, module())
     fmt = output.resolved_format()
     if fmt == "table":
         lessons.graph_tree(output.console(sys.stdout), model, nodes)

@@ -52,10 +52,10 @@ def dot(nodes: list[Node]) -> str:
     lines = ["digraph autograd {", "  rankdir=BT;", '  node [shape=box, fontname="monospace"];']
     constants = 0
     for node in nodes:
-        label = node.name
+        label = _quoted(node.name)
         style = ""
         if node.parameter is not None:
-            label += f"\\n{node.parameter} {list(node.shape or ())}"
+            label += f"\\n{_quoted(node.parameter)} {list(node.shape or ())}"
             style = ", style=filled, fillcolor=lightblue"
         lines.append(f'  n{node.id} [label="{label}"{style}];')
         for source in node.inputs:
@@ -67,3 +67,9 @@ def dot(nodes: list[Node]) -> str:
                 lines.append(f"  n{source} -> n{node.id};")
     lines.append("}")
     return "\n".join(lines) + "\n"
+
+
+def _quoted(text: str) -> str:
+    """``text`` inside a DOT string: its backslashes and quotes escaped, newlines as \\n (a
+    parameter's name is the user's: ``x"y`` must not end the label)."""
+    return text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")

@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from gradcli.errors import GradcliError
+from gradcli.usercode import UserCodeFailed, describe, user_code
 
 _DATA_SEED = 20240601
 
@@ -210,7 +211,9 @@ def build(name: str, *, seed: int, dtype: torch.dtype, device: torch.device) -> 
     torch.manual_seed(seed)
     if ":" not in name:
         return BUILTINS[name]().to(device=device, dtype=dtype)
-    model = _call(name, load_factory(name)).to(device=device, dtype=dtype)
+    model = _call(name, load_factory(name))
+    check_parameters(name, model)
+    model = model.to(device=device, dtype=dtype)
     check_protocol(name, model)
     return model
 
@@ -232,18 +235,20 @@ def load_factory(target: str) -> Callable[[], object]:
         if spec is None or spec.loader is None:
             raise GradcliError(f"{fail}: cannot import {location}")
         module = importlib.util.module_from_spec(spec)
-        try:
+        with user_code(f"{fail}: importing {location}"):
             spec.loader.exec_module(module)
-        except Exception as e:
-            raise GradcliError(f"{fail}: importing {location} raised {_describe(e)}") from None
     else:
         _import_path_first(os.getcwd())
         try:
-            module = importlib.import_module(location)
-        except ModuleNotFoundError as e:
-            raise GradcliError(f"{fail}: no module named {e.name or location!r}") from None
-        except Exception as e:
-            raise GradcliError(f"{fail}: importing {location} raised {_describe(e)}") from None
+            with user_code(f"{fail}: importing {location}"):
+                module = importlib.import_module(location)
+        except UserCodeFailed as e:
+            missing = e.__context__
+            if isinstance(missing, ModuleNotFoundError) and f"{location}.".startswith(
+                f"{missing.name}."
+            ):
+                raise GradcliError(f"{fail}: no module named {missing.name!r}") from None
+            raise
     factory = getattr(module, attr, None)
     if factory is None:
         raise GradcliError(f"{fail}: {location} has no attribute {attr!r}")
@@ -265,16 +270,9 @@ def _a(value: object) -> str:
     return ("an " if name[:1].lower() in "aeiou" else "a ") + name
 
 
-def _describe(e: BaseException) -> str:
-    first = str(e).strip().splitlines()[0] if str(e).strip() else ""
-    return f"{type(e).__name__}: {first}" if first else type(e).__name__
-
-
 def _call(target: str, factory: Callable[[], object]) -> nn.Module:
-    try:
+    with user_code(f"--model {target}: the factory"):
         model = factory()
-    except Exception as e:
-        raise GradcliError(f"--model {target}: the factory raised {_describe(e)}") from None
     if not isinstance(model, nn.Module):
         raise GradcliError(f"--model {target}: the factory returned {_a(model)}, not an nn.Module")
     return model
@@ -283,23 +281,51 @@ def _call(target: str, factory: Callable[[], object]) -> nn.Module:
 def check_protocol(target: str, model: nn.Module) -> None:
     """``forward()`` takes no arguments and returns a scalar that requires grad."""
     fail = f"--model {target}"
-    probe = copy.deepcopy(model)
+    with user_code(f"{fail}: copying the model (copy.deepcopy, to try forward() on)"):
+        probe = copy.deepcopy(model)
     try:
-        loss = probe()
-    except TypeError as e:
-        raise GradcliError(
-            f"{fail}: forward() must take no arguments and return the loss ({_describe(e)})"
-        ) from None
-    except Exception as e:
-        raise GradcliError(f"{fail}: forward() raised {_describe(e)}") from None
+        with user_code(f"{fail}: forward()"):
+            loss = probe()
+    except UserCodeFailed as e:
+        if isinstance(e.__context__, TypeError) and "argument" in str(e.__context__):
+            raise GradcliError(
+                f"{fail}: forward() must take no arguments and return the loss "
+                f"({describe(e.__context__)})"
+            ) from None
+        raise
     if not isinstance(loss, Tensor):
         raise GradcliError(f"{fail}: forward() returned {_a(loss)}, not a tensor")
     if loss.dim() != 0:
         raise GradcliError(
             f"{fail}: forward() returned a tensor of shape {list(loss.shape)}, not a scalar loss"
         )
+    if loss.is_complex() or not loss.is_floating_point():
+        dtype = str(loss.dtype).removeprefix("torch.")
+        raise GradcliError(
+            f"{fail}: forward() returned a {dtype} loss, not a real floating-point one"
+        )
     if not loss.requires_grad:
         raise GradcliError(
             f"{fail}: the loss does not require grad (no parameter that "
             "requires grad takes part in it)"
         )
+    if not any(p.requires_grad for p in model.parameters()):
+        raise GradcliError(
+            f"{fail}: the loss requires grad, but the model has no parameter that does "
+            "(nn.Parameter attributes are what gets trained)"
+        )
+
+
+def check_parameters(target: str, model: nn.Module) -> None:
+    """Parameters gradcli can train and show: real floating point, holding data (not on the
+    meta device), with at least one element — checked before the model is converted, so a
+    complex parameter is not silently cast to a real one."""
+    for name, param in model.named_parameters():
+        where = f"--model {target}: parameter {name!r}"
+        if param.is_meta:
+            raise GradcliError(f"{where} is on the meta device (it holds no values)")
+        if param.is_complex() or not param.is_floating_point():
+            dtype = str(param.dtype).removeprefix("torch.")
+            raise GradcliError(f"{where} is {dtype}; gradcli trains real floating-point ones")
+        if param.numel() == 0:
+            raise GradcliError(f"{where} has no elements (shape {list(param.shape)})")

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from rich import box
 from rich.console import Console
-from rich.markup import escape
+from rich.markup import escape  # names come from the user's model: x[/] is not markup
 from rich.table import Table
 from rich.text import Text
 
@@ -49,7 +49,7 @@ def state_table(record: StepRecord) -> Table:
     table.add_column("value")
     for p in record.params:
         for key, value in (p.state or {}).items():
-            table.add_row(p.name, key, shown(value))
+            table.add_row(escape(p.name), key, shown(value))
     return table
 
 
@@ -70,7 +70,7 @@ class TableSink:
             f" · {escape(what)}" for what in (info.schedule, info.clipping) if what is not None
         )
         self.console.print(
-            f"[bold]gradcli {info.command}[/] · model {info.model} · {info.optimizer} "
+            f"[bold]gradcli {info.command}[/] · model {escape(info.model)} · {info.optimizer} "
             f"lr={info.lr:g}{hyper}{extras} · {info.device} {info.dtype} · {steps}"
         )
 
@@ -108,14 +108,14 @@ class TableSink:
         for p in record.params:
             own = [shown(r.grads[p.name]) for r in ranks]
             table.add_row(
-                p.name, shape(p.shape), shown(p.value), *own, shown(p.grad), shown(p.update)
+                escape(p.name), shape(p.shape), shown(p.value), *own, shown(p.grad), shown(p.update)
             )
         self.console.print(table)
         if any(p.state for p in record.params):
             self.console.print(state_table(record))
         for line in record.explain:
             element, _, parts = line.partition(": ")
-            self.console.print(f"[bold]{element}[/]")
+            self.console.print(f"[bold]{escape(element)}[/]")
             for part in parts.split("; "):
                 self.console.print("  " + part, highlight=False, markup=False)
         self.console.print()
@@ -130,7 +130,7 @@ class TableSink:
         table.add_row("loss at start", fmt(summary.first_loss))
         table.add_row("loss at end", fmt(summary.final_loss))
         for name, metric in summary.metrics.items():
-            table.add_row(name, fmt(metric))
+            table.add_row(escape(name), fmt(metric))
         if summary.clip_fired is not None:
             fired = f"fired on {summary.clip_fired} of {summary.clip_steps} steps"
             table.add_row("clipping", fired)
@@ -142,7 +142,7 @@ class TableSink:
             ref.add_column(summary.reference_label)
             ref.add_column("max |diff|")
             for name, r in summary.reference.items():
-                ref.add_row(name, shown(r.learned), shown(r.target), fmt(r.max_abs_diff))
+                ref.add_row(escape(name), shown(r.learned), shown(r.target), fmt(r.max_abs_diff))
             self.console.print(ref)
 
 
@@ -175,7 +175,7 @@ class CompareTableSink:
             )
             gap = "0 (bit-identical)" if s.bit_identical else fmt(s.max_abs_diff)
             table.add_row(
-                s.label,
+                escape(s.label),
                 f"{s.lr:g}",
                 fmt(s.final_loss),
                 fmt(s.best_loss),

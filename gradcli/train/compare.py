@@ -20,6 +20,7 @@ from gradcli.spec import RunSpec, labels
 from gradcli.train.loop import Training
 from gradcli.train.setup import prepare
 from gradcli.train.trajectory import distance_metrics
+from gradcli.usercode import user_code
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,7 +168,7 @@ class Comparison:
                 self.stopped_at = step
                 return
         for (_, optim), summary in zip(self.pairs, self.summaries, strict=True):
-            with torch.no_grad():
+            with torch.no_grad(), user_code("forward()"):
                 summary.losses.append(optim.problem().item())
             summary.distance = distance_metrics(optim.problem).get(DISTANCE)
 

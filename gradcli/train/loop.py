@@ -37,6 +37,7 @@ from gradcli.train.clipping import Clipped
 from gradcli.train.clipping import explain as explain_clip
 from gradcli.train.trajectory import distance_metrics
 from gradcli.train.updates import ManualUpdate, OptimUpdate
+from gradcli.usercode import user_code
 
 
 def _finite(record: StepRecord) -> bool:
@@ -212,6 +213,9 @@ class Training:
             torch.stack([loss.detach().float(), *[n.float() for n in norms]])
         ).all()
         loss_value, all_finite = torch.stack([loss.detach().double(), finite.double()]).tolist()
+        if not all_finite and math.isfinite(loss_value):  # a float32 norm overflows for
+            # elements near 1e20, all finite: then look at the elements themselves (rare)
+            all_finite = all(bool(g.isfinite().all()) for g in present)
         return loss_value, bool(all_finite)
 
     @staticmethod
@@ -230,8 +234,9 @@ class Training:
         """Zero the gradients (the optim path's way), compute the loss, backpropagate,
         clip (``self.clipped``: what clipping saw)."""
         self.update.zero_grad()
-        loss = (self.forward or self.problem)()
-        loss.backward()
+        with user_code("forward() or backward()"):
+            loss = (self.forward or self.problem)()
+            loss.backward()
         self.after_backward()
         self.clipped = self.update.clip()
         return loss
@@ -326,7 +331,7 @@ class Training:
 
     def summary(self) -> Summary:
         """Call after iterating: loss at the start and at the final parameters."""
-        with torch.no_grad():
+        with torch.no_grad(), user_code("forward()"):
             final_loss = self.problem().item()
         params = dict(self.problem.named_parameters())
         reference = getattr(self.problem, "reference", dict)()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from gradcli._startup import collector
 from gradcli.errors import Diverged, Interrupted
 from gradcli.render import make_compare_sink, make_sink
@@ -9,9 +11,11 @@ from gradcli.runs_io import Run
 from gradcli.spec import RunSpec
 from gradcli.train import drawing
 from gradcli.train.compare import Comparison
-from gradcli.train.interrupt import interruptible
+from gradcli.train.interrupt import deferred, interruptible
+from gradcli.train.loop import Training
 from gradcli.train.setup import prepare, save_checkpoint
 from gradcli.train.trajectory import axis_names
+from gradcli.usercode import UserCodeFailed
 
 
 def run_training(spec: RunSpec, path: str, pictures: drawing.Request | None = None) -> None:
@@ -29,24 +33,55 @@ def run_training(spec: RunSpec, path: str, pictures: drawing.Request | None = No
         output.progress(spec.steps, f"gradcli {path}", thinned=spec.every > 1) as progress,
     ):
         training.should_stop = interrupt.is_set
-        training.on_step = lambda step: progress(step - training.start)
-        for record in training:
-            with progress.aside():
-                sink.step(record)
+        completed = [training.start]  # the last step whose update is done
+
+        def on_step(step: int) -> None:
+            completed[0] = step
+            progress(step - training.start)
+
+        training.on_step = on_step
+        try:
+            for record in training:
+                completed[0] = record.step  # (its update is done before it is yielded)
+                with progress.aside():
+                    sink.step(record)
+        except (UserCodeFailed, OSError) as failure:
+            # the user's code failed, or stdout did (a closed pipe, a full disk, a terminal
+            # gone): the steps done are kept, and saved
+            training.stopped_at = done = completed[0]
+            if spec.save is not None:
+                _save(training, spec, f" (after step {done})")
+            if isinstance(failure, UserCodeFailed):
+                raise UserCodeFailed(f"--model {spec.model}: step {done + 1}: {failure}") from None
+            if interrupt.is_set():  # SIGHUP: the terminal, stdout with it, is gone
+                raise Interrupted(f"stopped after step {done}", interrupt.signum) from None
+            raise
     if training.diverged:
         lr = info.lr
         raise Diverged(f"{training.diverged}; try a smaller --lr (this run used {lr:g})")
     last = training.start + spec.steps
     interrupted = training.stopped_at is not None and training.stopped_at < last
-    if spec.save is not None:  # at the end of the run, and when Ctrl-C stopped it
-        output.say(f"gradcli: saving checkpoint {spec.save}")
-        save_checkpoint(training, spec)
+    if spec.save is not None:  # at the end of the run, and when a signal stopped it
+        _save(training, spec)
     if interrupted:
-        raise Interrupted(f"stopped after step {training.stopped_at} of {last}")
-    sink.finish(training.summary())
+        raise Interrupted(f"stopped after step {training.stopped_at} of {last}", interrupt.signum)
+    try:
+        summary = training.summary()
+    except UserCodeFailed as failure:
+        raise UserCodeFailed(f"--model {spec.model}: after step {last}: {failure}") from None
+    sink.finish(summary)
     if pictures is not None and kept is not None:
         run = Run(info.optimizer, kept.records, info.lr)
         drawing.show(pictures, [run], training.problem, output)
+
+
+def _save(training: Training, spec: RunSpec, when: str = "") -> None:
+    """Write the checkpoint whatever signals come meanwhile, and whether or not the line that
+    says so can be written (SIGHUP: the terminal may be gone)."""
+    with contextlib.suppress(OSError):
+        spec.output.say(f"gradcli: saving checkpoint {spec.save}{when}")
+    with deferred():
+        save_checkpoint(training, spec)
 
 
 def run_compare(
@@ -62,12 +97,17 @@ def run_compare(
     collector.resume()  # start-up is over
     with interruptible() as interrupt:
         comparison.should_stop = interrupt.is_set
-        for record in comparison:
-            sink.step(record)
+        try:
+            for record in comparison:
+                sink.step(record)
+        except UserCodeFailed as failure:
+            raise UserCodeFailed(f"--model {specs[0].model}: {failure}") from None
     if comparison.diverged is not None:
         raise Diverged(f"{comparison.diverged}; try a smaller --lr")
     if comparison.stopped_at is not None:
-        raise Interrupted(f"stopped after step {comparison.stopped_at} of {specs[0].steps}")
+        raise Interrupted(
+            f"stopped after step {comparison.stopped_at} of {specs[0].steps}", interrupt.signum
+        )
     sink.finish(comparison.summaries)
     if pictures is not None:
         runs = comparison.runs()

@@ -17,6 +17,7 @@ from gradcli.spec import RunSpec, check_schedule_and_clipping
 from gradcli.train import checkpoint
 from gradcli.train.clipping import Clipping
 from gradcli.train.loop import Training
+from gradcli.train.resuming import check_state_fits
 from gradcli.train.updates import ManualUpdate, OptimUpdate, impl_kwargs
 
 
@@ -111,18 +112,22 @@ def prepare(spec: RunSpec, path: str) -> tuple[Training, RunInfo]:
         # torch's default, made explicit: else each sparse tensor built warns that it is
         torch.sparse.check_sparse_tensor_invariants.disable()
     params = list(problem.parameters())
-    update: ManualUpdate | OptimUpdate
     clipping = Clipping.of(spec)
-    if path == "manual":
-        update = ManualUpdate(params, optimizer, lr, hyperparameters, spec.impl, clipping)
-    else:
-        impl = impl_kwargs(optimizer, spec.impl, device)
-        update = OptimUpdate(params, optimizer, lr, hyperparameters, impl, clipping)
+    impl = spec.impl if path == "manual" else impl_kwargs(optimizer, spec.impl, device)
+
+    def make_update(params: list[nn.Parameter]) -> ManualUpdate | OptimUpdate:
+        if path == "manual":
+            return ManualUpdate(params, optimizer, lr, hyperparameters, spec.impl, clipping)
+        return OptimUpdate(params, optimizer, lr, hyperparameters, impl, clipping)
+
+    update = make_update(params)
     start = 0
     fed: list[float] = []
     if spec.resume is not None:
         saved = checkpoint.load(spec.resume)
-        update.load_state(checkpoint.restore(spec.resume, saved, problem, params, asdict(spec)))
+        state = checkpoint.restore(spec.resume, saved, problem, params, asdict(spec))
+        check_state_fits(spec.resume, problem, make_update, state, saved["config"], hyperparameters)
+        update.load_state(state)
         start = int(saved["step"])
         fed = checkpoint.schedule_losses(spec.resume, saved, spec.schedule)
     schedule = spec.schedule_spec

@@ -1,0 +1,102 @@
+"""Signals at awkward moments: before the command line runs (imports), while a checkpoint
+is written. Each ends with one line and 128 + the signal's number, never a traceback, and
+a checkpoint is never cut short. (Signals mid-run: test_process, test_config_checkpoint.)"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+import torch
+
+import gradcli.train.checkpoint as checkpoint
+from tests.helpers import gradcli_process, jsonl
+
+
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP], ids=str)
+def test_a_signal_while_gradcli_imports_is_one_line(stop):
+    # what the gradcli command does first, then a signal in the middle of an import
+    code = (
+        "import os, signal\n"
+        "from gradcli.entry import install\n"
+        "install()\n"
+        f"os.kill(os.getpid(), {int(stop)})\n"
+        "import typer\n"
+        "print('not reached')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=60)
+    assert done.returncode == 128 + stop
+    assert done.stdout == b""
+    said = "interrupted" if stop == signal.SIGINT else f"stopped by {stop.name}"
+    assert done.stderr.decode() == f"gradcli: {said}\n"
+
+
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=str)
+def test_a_signal_while_the_checkpoint_is_written_waits_for_it(invoke, tmp_path, monkeypatch, stop):
+    real_save = torch.save
+
+    def save_with_a_signal(*args: object, **kwargs: object) -> None:
+        os.kill(os.getpid(), stop)  # delivered at once, in the middle of the write
+        os.kill(os.getpid(), stop)  # and a second one, which would stop a run at once
+        real_save(*args, **kwargs)
+
+    monkeypatch.setattr(checkpoint.torch, "save", save_with_a_signal)
+    target = tmp_path / "ck.pt"
+    result = invoke("optim", "-m", "seed", "--steps", "3", "-f", "jsonl", "--save", str(target))
+    assert result.exit_code == 128 + stop
+    named = "" if stop == signal.SIGINT else f" ({stop.name})"
+    assert result.stderr.splitlines() == [
+        f"gradcli: saving checkpoint {target}",
+        f"gradcli: interrupted: stopped once the checkpoint was written{named}",
+    ]
+    monkeypatch.undo()
+    assert torch.load(target, weights_only=True)["step"] == 3
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ck.pt"]
+
+
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=str)
+def test_a_second_signal_stops_at_once_with_its_status(stop):
+    proc = gradcli_process(
+        "optim",
+        "-m",
+        "mlp",
+        "--steps",
+        "100000000",
+        "-f",
+        "jsonl",
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    first = proc.stdout.readline()  # the run is under way
+    proc.send_signal(stop)
+    proc.send_signal(stop)
+    out = first + proc.stdout.read()
+    err = proc.stderr.read().decode()
+    proc.wait(timeout=60)
+    assert proc.returncode == 128 + stop
+    assert out.endswith(b"\n")  # whole records only
+    jsonl(out.decode())
+    lines = err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("gradcli: "), err
+
+
+def test_a_closed_terminal_ends_the_run_with_its_checkpoint(tmp_path):
+    """The terminal closes under a run (SIGHUP, and stdout and stderr gone with it): the
+    checkpoint is still written, and the status is 129."""
+    import pty
+
+    target = tmp_path / "hup.pt"
+    pid, terminal = pty.fork()
+    if pid == 0:  # the child: gradcli on the new terminal
+        command = ["optim", "-m", "mlp", "--steps", "100000000", "-f", "jsonl"]
+        os.execv(sys.executable, [sys.executable, "-m", "gradcli", *command, "--save", str(target)])
+    shown = b""
+    while shown.count(b"\n") < 3:  # the run is under way
+        shown += os.read(terminal, 4096)
+    os.close(terminal)  # the terminal goes away: the kernel sends SIGHUP
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 128 + signal.SIGHUP
+    assert torch.load(target, weights_only=True)["step"] >= 1

@@ -1,0 +1,135 @@
+"""Smaller inputs that crashed: config files that nest too deeply or never end, a ddp
+timeout that is no timedelta, names that look like rich markup or end a DOT string, --help
+into a closed pipe, float32 gradients whose norm overflows."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+
+import pytest
+
+from tests.helpers import gradcli_process, jsonl
+
+
+def _one_error_line(result, fragment: str) -> None:
+    assert result.exit_code == 2, (result.stderr, result.exception)
+    assert result.stdout == ""
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("gradcli: error: ") and fragment in lines[0], lines[0]
+
+
+def _deep(tmp_path) -> str:
+    path = tmp_path / "deep.toml"
+    path.write_text("steps = " + "[" * 100_000 + "]" * 100_000 + "\n")
+    return str(path)
+
+
+def _fifo(tmp_path) -> str:
+    path = tmp_path / "fifo.toml"
+    os.mkfifo(path)
+    return str(path)
+
+
+def _huge(tmp_path) -> str:
+    path = tmp_path / "huge.toml"
+    path.write_text("# " + "x" * (2 << 20) + "\n")
+    return str(path)
+
+
+@pytest.mark.parametrize(
+    ("make", "fragment"),
+    [
+        (_deep, "not a config: its values nest too deeply"),
+        (lambda tmp_path: "/dev/zero", "--config /dev/zero: not a regular file"),
+        (_fifo, "not a regular file"),
+        (_huge, "bytes; not a config file"),
+    ],
+    ids=["nested", "dev-zero", "fifo", "huge"],
+)
+def test_config_files_that_are_no_config_are_one_line(invoke, tmp_path, make, fragment):
+    _one_error_line(invoke("optim", "--config", make(tmp_path)), fragment)
+
+
+@pytest.mark.parametrize("timeout", ["inf", "nan", "1e300", "0"])
+def test_a_ddp_timeout_that_is_no_duration_is_one_line(invoke, timeout):
+    _one_error_line(invoke("ddp", "--timeout", timeout), "--timeout must be a number of seconds")
+
+
+ODD_NAMES = """\
+import torch
+from torch import nn
+
+class Odd(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.register_parameter("x[/]", nn.Parameter(torch.ones(2)))
+        self.register_parameter('q"[bold]', nn.Parameter(torch.ones(1)))
+
+    def forward(self):
+        return sum((p ** 2).sum() for p in self.parameters())
+
+def build():
+    return Odd()
+"""
+
+
+@pytest.fixture
+def odd_model(tmp_path, monkeypatch) -> str:
+    folder = tmp_path / "exp[v2]"
+    folder.mkdir()
+    (folder / "odd.py").write_text(ODD_NAMES)
+    monkeypatch.chdir(tmp_path)
+    return "exp[v2]/odd.py:build"
+
+
+@pytest.mark.parametrize("command", ["optim", "compare"])
+def test_names_are_shown_as_they_are_not_as_markup(invoke, odd_model, command):
+    result = invoke(command, "-m", odd_model, "--steps", "1", "-f", "table", "-o", "sgd")
+    assert result.exit_code == 0, (result.stderr, result.exception)
+    if command == "optim":
+        assert f"model {odd_model}" in result.stdout
+        assert "x[/]" in result.stdout and 'q"[bold]' in result.stdout
+
+
+def test_dot_labels_quote_the_names(invoke, odd_model):
+    result = invoke("graph", "-m", odd_model, "-f", "dot")
+    assert result.exit_code == 0, (result.stderr, result.exception)
+    assert '\\nq\\"[bold] [1]"' in result.stdout  # the quote escaped, the label closed after
+
+
+def test_help_into_a_closed_pipe_is_exit_141():
+    read, write = os.pipe()
+    os.close(read)
+    proc = gradcli_process("optim", "--help", stdout=write, stderr=subprocess.PIPE)
+    os.close(write)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 141
+    assert err == b""
+
+
+HUGE_GRADIENT = """\
+import torch
+from torch import nn
+
+class Steep(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.w = nn.Parameter(torch.ones(300))
+
+    def forward(self):
+        return (self.w * 1e20).sum()  # every gradient element 1e20: its float32 norm is inf
+
+def build():
+    return Steep()
+"""
+
+
+def test_every_holds_where_a_float32_norm_overflows(invoke, tmp_path, monkeypatch):
+    (tmp_path / "steep.py").write_text(HUGE_GRADIENT)
+    monkeypatch.chdir(tmp_path)
+    args = ("-m", "steep.py:build", "--lr", "0", "--steps", "10", "-f", "jsonl")
+    result = invoke("optim", *args, "--every", "5")
+    assert result.exit_code == 0, result.stderr
+    assert [r["step"] for r in jsonl(result.stdout)] == [0, 5, 10]
