@@ -35,8 +35,6 @@ step 2/2   loss 1.99967
                       2.99933]                  0.333333]                  -0.000333309,
                                                                            -0.000333309]
 
-loss, grad: before this step's update · value: after it · update = after − before
-
 summary
 
   steps           2
@@ -55,6 +53,33 @@ def test_seed_table_at_width_100(invoke):
     assert result.exit_code == 0
     assert stripped(result.stdout) == SEED_TABLE
     assert result.stderr == ""
+
+
+def test_a_table_shows_about_ten_steps_and_one_legend(invoke):
+    """The quick start on a terminal: 100 steps are 11 tables (every 10th, step 0 and the
+    last), the columns explained once, the summary last; --every 1 still shows them all."""
+    result = invoke("optim", "--steps", "100", "-f", "table")
+    assert result.exit_code == 0 and result.stderr == ""
+    lines = result.stdout.splitlines()
+    titles = [line.split()[1] for line in lines if line.startswith("step ")]
+    assert titles == [f"{n}/100" for n in range(0, 101, 10)]
+    assert sum("loss, grad: before this step's update" in line for line in lines) == 1
+    assert lines.index("summary") > max(i for i, x in enumerate(lines) if x.startswith("step "))
+    assert len(lines) < 200  # the same run printed 1,223 lines at 80 columns
+    every = invoke("optim", "--steps", "100", "-f", "table", "--every", "1").stdout
+    assert sum(line.startswith("step ") for line in every.splitlines()) == 101
+    odd = invoke("optim", "--steps", "37", "-f", "table").stdout  # every 4th, and step 37
+    assert [x.split()[1] for x in odd.splitlines() if x.startswith("step ")][-2:] == [
+        "36/37",
+        "37/37",
+    ]
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "csv"])
+def test_machine_formats_keep_every_step(invoke, fmt):
+    result = invoke("optim", "--steps", "100", "-f", fmt)
+    rows = result.stdout.splitlines()
+    assert len(rows) == (101 if fmt == "jsonl" else 1 + 101 * 2)  # csv: a header, 2 params
 
 
 def test_table_shows_statistics_for_large_tensors_and_a_reference(invoke):
@@ -260,3 +285,24 @@ def test_num_and_the_digits_of_a_line():
     assert _digits_apart(1.0, 1.0) == 6
     assert _digits_apart(1.0, 0.9999996423721313) == 7
     assert _digits_apart(1.0, 1.0 + 2**-52) == 16  # one float64 ULP apart
+
+
+def test_a_long_formula_wraps_under_its_own_indentation(invoke):
+    result = invoke(
+        "manual",
+        "-m",
+        "linear",
+        "-o",
+        "adam",
+        "--steps",
+        "1",
+        "--explain",
+        "-f",
+        "table",
+        COLUMNS="60",
+    )
+    lines = result.stdout.splitlines()
+    start = lines.index("linear.weight[0]")
+    formula = lines[start + 1 : lines.index("linear.bias[0]")]
+    assert len(formula) > 3  # three formulas, wrapped at 60 columns
+    assert all(line.startswith("  ") and line[2] != " " for line in formula)

@@ -220,7 +220,7 @@ def _training_command(path: str) -> Callable[..., None]:
         seed: opt.Seed = 0,
         device: opt.Device = "auto",
         dtype: opt.Dtype = "float32",
-        every: opt.Every = 1,
+        every: opt.Every = None,
         state: opt.State = False,
         explain: opt.Explain = False,
         impl: opt.Impl = None,

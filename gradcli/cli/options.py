@@ -89,11 +89,13 @@ Seed = Annotated[
 Device = Annotated[str, typer.Option(help="auto (CUDA when available), cpu, cuda, cuda:N.")]
 Dtype = Annotated[str, typer.Option(help=f"Parameter and data dtype: {_choices(DTYPES)}.")]
 Every = Annotated[
-    int,
+    int | None,
     typer.Option(
         parser=_integer,
         metavar="INT",
-        help="Print every Nth step (step 0 and the last are always printed).",
+        show_default=False,
+        help="Print every Nth step; step 0 and the last are always printed (default: every "
+        "step in jsonl, csv and tsv; about ten step tables in a table).",
     ),
 ]
 Format = Annotated[

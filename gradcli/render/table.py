@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from rich import box
 from rich.console import Console
+from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
@@ -63,6 +64,7 @@ class TableSink:
     def __init__(self, console: Console) -> None:
         self.console = console
         self.steps = 0
+        self.legend_shown = False  # the legend of the columns goes under the first step only
 
     def start(self, info: RunInfo) -> None:
         self.steps = info.steps
@@ -79,18 +81,22 @@ class TableSink:
         loss = "" if record.loss is None else f"   loss {fmt(record.loss)}"
         if record.evaluations is not None:  # LBFGS: the loss evaluated this many times
             loss += f"   {record.evaluations} evaluation" + "s" * (record.evaluations != 1)
-        caption = START_CAPTION if record.step == 0 else STEP_CAPTION
+        if record.step == 0:
+            caption = START_CAPTION
+        else:
+            caption = "" if self.legend_shown else STEP_CAPTION
+            self.legend_shown = True
         ranks = record.ranks or ()
         if record.ranks is not None:  # gradcli ddp
             loss += " (mean over ranks)" if loss else ""
             caption += (
-                "\nparameters identical on every rank: max |difference| "
+                "\n" * bool(caption) + "parameters identical on every rank: max |difference| "
                 f"{fmt(record.max_param_diff_across_ranks or 0.0)}"
             )
         table = Table(
             title=f"[bold]step {record.step}/{self.steps}[/]{loss}",
             title_justify="left",
-            caption=caption,
+            caption=caption or None,
             caption_justify="left",
             box=box.SIMPLE_HEAD,
         )
@@ -112,9 +118,10 @@ class TableSink:
         for line in record.explain:
             element, _, parts = line.partition(": ")
             self.console.print(f"[bold]{element}[/]")
-            for part in parts.split("; "):
-                self.console.print("  " + part, highlight=False, markup=False)
-        self.console.print()
+            for part in parts.split("; "):  # a long formula wraps under its own indentation
+                self.console.print(Padding(Text(part), (0, 0, 0, 2)))
+        if caption or record.explain or any(p.state for p in record.params):
+            self.console.print()  # (a table without a caption ends on a blank line itself)
 
     def finish(self, summary: Summary) -> None:
         table = Table(

@@ -12,6 +12,7 @@ from gradcli.train.setup import prepare, save_checkpoint
 
 
 def run_training(spec: RunSpec, path: str) -> None:
+    spec = spec.with_every()
     training, info = prepare(spec, path)  # errors (e.g. no CUDA) surface before any output
     output = spec.output
     sink = make_sink(output)
