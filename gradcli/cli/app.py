@@ -26,6 +26,7 @@ except ImportError:  # pragma: no cover
 from gradcli import optimizers
 from gradcli._startup import coercion, collector
 from gradcli.cli import options as opt
+from gradcli.cli.resumed import with_checkpoint_run
 from gradcli.config import load as load_config
 from gradcli.config import to_toml
 from gradcli.output import Output
@@ -237,7 +238,7 @@ def _training_command(path: str) -> Callable[..., None]:
             **{k: v for k, v in locals().items() if k not in _NOT_RUN_OPTIONS},
             **hyperparameters,
         }
-        merged = _with_config(ctx, given, config)
+        merged = with_checkpoint_run(ctx, _with_config(ctx, given, config))
         with _blame_config(ctx, config):
             flags = _hyperparameter_flags(merged)
             name, lr, settings = choose_optimizer(merged.pop("optimizer"), flags)

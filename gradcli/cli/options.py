@@ -167,7 +167,8 @@ Resume = Annotated[
         metavar="FILE",
         show_default=False,
         rich_help_panel="Checkpoints and config",
-        help="Go on from this checkpoint: --steps more steps, numbered on from it.",
+        help="Go on from this checkpoint with the run it holds (model, optimizer, lr, "
+        "--steps more steps, seed, dtype), numbered on from it; options given here win.",
     ),
 ]
 Config = Annotated[

@@ -94,8 +94,7 @@ class CompareJsonlSink:
 
 
 def summary_line(summary: Summary) -> str:
-    steps = f"{summary.steps} step" + ("" if summary.steps == 1 else "s")
-    return f"gradcli: {steps}, loss {summary.first_loss:.6g} -> {summary.final_loss:.6g}"
+    return f"gradcli: {summary.span()}, loss {summary.first_loss:.6g} -> {summary.final_loss:.6g}"
 
 
 def compare_summary_lines(summaries: list[MethodSummary]) -> list[str]:

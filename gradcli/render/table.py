@@ -129,7 +129,8 @@ class TableSink:
         )
         table.add_column("what", style="bold")
         table.add_column("value")
-        table.add_row("steps", str(summary.steps))
+        resumed = summary.span().removeprefix("steps ")
+        table.add_row("steps", resumed if summary.resumed_from else str(summary.steps))
         table.add_row("loss at start", fmt(summary.first_loss))
         table.add_row("loss at end", fmt(summary.final_loss))
         for name, metric in summary.metrics.items():
