@@ -228,7 +228,13 @@ def test_version_names_gradcli_torch_python_and_cuda(invoke):
 
 
 @pytest.mark.parametrize(
-    "command", [[], ["optim"], ["manual"], ["compare"], ["params"], ["graph"], ["ddp"]]
+    "command",
+    [
+        [],
+        *([c] for c in ["optim", "manual", "compare", "params", "graph", "ddp", "pitfalls"]),
+        ["optimizers"],
+        ["schedule"],
+    ],
 )
 def test_help_names_values_like_argparse(invoke, command):
     """A value option shows a placeholder (its own metavar, else its name in capitals); a
@@ -249,6 +255,8 @@ def test_help_names_values_like_argparse(invoke, command):
         assert rows["--nesterov"][0] == "--no-nesterov"  # Muon's is on by default
     if command:
         assert rows["--format"][:2] == ["-f", "FORMAT"]
+    if command == ["ddp"]:
+        assert rows["--path"][0] == "manual|ddp"  # choices, not a file's path
 
 
 def _explained(invoke, *args: str) -> list[str]:

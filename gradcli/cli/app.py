@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from typing import Annotated, Any
 
 import typer
-from typer.core import TyperGroup
+from typer.core import TyperArgument, TyperGroup
 
 from gradcli.errors import EXIT_CLOSED_PIPE, EXIT_IO_ERROR, GradcliError
 
@@ -112,12 +112,15 @@ def _before_parsing(command: Any, ctx: Any) -> None:
     """Ready ``command`` for its arguments (and ``--help``, printed while parsing): its values
     converted by gradcli (see coercion.py), and argparse-style placeholders in the help where
     an option names none — a value option shows its name in capitals (``--device DEVICE``), a
-    flag nothing — where Typer 0.29 would print ``<str>`` and ``<bool>``."""
+    flag nothing — where Typer 0.29 would print ``<str>`` and ``<bool>`` (and an argument
+    its name alone, ``NAME``, not ``NAME <str>``)."""
     coercion.install(command, ctx)
     for param in command.get_params(ctx):
         descriptor = getattr(param, "type_descriptor", None)
         if param.metavar is None and descriptor is not None:
             param.metavar = "" if descriptor.annotation is bool else param.name.upper()
+        if isinstance(param, TyperArgument):  # NAME is its placeholder: no <str> beside it
+            param.display_type_rich = lambda ctx: None  # type: ignore[method-assign]
 
 
 class _ClosedPipe(Exception):
@@ -345,6 +348,7 @@ def compare(
             "-o",
             show_default=False,
             metavar="NAME|CONSTRUCTOR",
+            autocompletion=opt.completion("all", optimizers.names),
             help="The runs to compare, repeatable or comma-separated: names or torch's "
             "constructors, e.g. -o 'SGD(lr=0.01)' -o 'SGD(lr=0.01, momentum=0.9)' "
             "(default: sgd, adam, adamw, rmsprop, adagrad; all: every optimizer).",
@@ -409,7 +413,13 @@ compare = opt.with_hyperparameter_options(compare)
 )
 def optimizers_command(
     name: Annotated[
-        str | None, typer.Argument(help="An optimizer's name.", show_default=False)
+        str | None,
+        typer.Argument(
+            metavar="NAME",
+            autocompletion=opt.OPTIMIZER_COMPLETION,
+            help="An optimizer's name.",
+            show_default=False,
+        ),
     ] = None,
     format: opt.Format = "auto",
     quiet: opt.Quiet = False,
@@ -503,6 +513,7 @@ InspectModel = Annotated[
     typer.Option(
         "--model",
         "-m",
+        autocompletion=opt.completion("demo", *MODELS, opt.model_files),
         help="demo (one tensor of each kind), " + ", ".join(MODELS) + f", or {opt.YOUR_MODEL}.",
     ),
 ]
@@ -559,6 +570,7 @@ def graph(
             "--format",
             "-f",
             rich_help_panel="Output",
+            autocompletion=opt.completion(*FORMATS, "dot"),
             help=f"{', '.join(FORMATS)}, dot (Graphviz).",
         ),
     ] = "auto",
@@ -583,7 +595,13 @@ def graph(
 )
 def pitfalls(
     name: Annotated[
-        str | None, typer.Argument(help="The pitfall to run.", show_default=False)
+        str | None,
+        typer.Argument(
+            metavar="NAME",
+            autocompletion=opt.completion(*PITFALLS),
+            help="The pitfall to run.",
+            show_default=False,
+        ),
     ] = None,
     format: opt.Format = "auto",
     quiet: opt.Quiet = False,
@@ -622,8 +640,10 @@ def ddp(
     path: Annotated[
         str,
         typer.Option(
+            metavar="manual|ddp",
+            autocompletion=opt.completion("manual", "ddp"),
             help="How the gradients are averaged: manual (all_reduce by hand), "
-            "ddp (DistributedDataParallel)."
+            "ddp (DistributedDataParallel).",
         ),
     ] = "manual",
     timeout: Annotated[
@@ -644,6 +664,7 @@ def ddp(
             "--format",
             "-f",
             rich_help_panel="Output",
+            autocompletion=opt.completion("auto", "table", "jsonl"),
             help="auto (a table on a terminal, JSON lines otherwise), table, jsonl.",
         ),
     ] = "auto",
