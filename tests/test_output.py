@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import pytest
 from helpers import jsonl
@@ -19,21 +20,21 @@ initial parameters, before any update
 
 step 1/2   loss 2
 
-  parameter   shape   value                     grad                       update
+  parameter   shape   value                    grad                     update
  ──────────────────────────────────────────────────────────────────────────────────────────────────
-  w           3       [0.999667, 1.99967,       [0.333333, 0.333333,       [-0.000333309,
-                      2.99967]                  0.333333]                  -0.000333309,
-                                                                           -0.000333309]
+  w           3       [0.999667, 1.99967,      [0.333333, 0.333333,     [-0.000333309,
+                      2.99967]                 0.333333]                -0.000333309,
+                                                                        -0.000333309]
 
 loss, grad: before this step's update · value: after it · update = after − before
 
 step 2/2   loss 1.99967
 
-  parameter   shape   value                     grad                       update
+  parameter   shape   value                    grad                     update
  ──────────────────────────────────────────────────────────────────────────────────────────────────
-  w           3       [0.999333, 1.99933,       [0.333333, 0.333333,       [-0.000333309,
-                      2.99933]                  0.333333]                  -0.000333309,
-                                                                           -0.000333309]
+  w           3       [0.999333, 1.99933,      [0.333333, 0.333333,     [-0.000333309,
+                      2.99933]                 0.333333]                -0.000333309,
+                                                                        -0.000333309]
 
 summary
 
@@ -314,3 +315,27 @@ def test_a_long_formula_wraps_under_its_own_indentation(invoke):
     formula = lines[start + 1 : lines.index("linear.bias[0]")]
     assert len(formula) > 3  # three formulas, wrapped at 60 columns
     assert all(line.startswith("  ") and line[2] != " " for line in formula)
+
+
+NUMBER = re.compile(r"(?<![\w.])-?\d+(?:\.\d+)?(?:e[-+]?\d+)?(?![\w.])")
+NARROW_RUNS = [
+    ["optim", "-m", "mlp", "-o", "adam", "--steps", "2", "--state"],  # statistics, state
+    ["manual", "-m", "linear", "--steps", "3"],  # lists, the least-squares table
+    ["compare", "--steps", "20", "--tol", "1"],  # compare's widest table
+]
+
+
+@pytest.mark.parametrize("args", NARROW_RUNS, ids=lambda a: " ".join(a[:3]))
+def test_narrow_terminals_wrap_or_stack_and_never_cut_a_number(invoke, args):
+    """At 60 and 80 columns every number of the 200-column table is still there, whole
+    (wrapped, or each row stacked as header: value lines), and no column is dropped."""
+    wide = invoke(*args, "-f", "table", COLUMNS="200").stdout
+    assert max(map(len, wide.splitlines())) <= 200
+    for width in (60, 80):
+        narrow = invoke(*args, "-f", "table", COLUMNS=str(width)).stdout
+        assert "…" not in narrow
+        assert max(map(len, narrow.splitlines())) <= width
+        assert sorted(NUMBER.findall(narrow)) == sorted(NUMBER.findall(wide)), width
+        if args[0] == "compare":
+            words = " ".join(narrow.split())
+            assert all(w in words for w in ("ULPs", "to tol", "|manual", "optim|"))

@@ -12,6 +12,7 @@ from rich.text import Text
 
 from gradcli.optimizers.catalog import plain
 from gradcli.records import Stats, Values
+from gradcli.render.fit import fitted
 from gradcli.render.plot import MARKERS, plot
 
 MARKER_STYLES = dict(
@@ -35,11 +36,16 @@ def fmt(x: float) -> str:
     return f"{x:.6g}"
 
 
-def shown(v: Values | None) -> str:
+def shown(v: Values | None) -> str | Table:
     if v is None:
         return "—"
-    if isinstance(v, Stats):
-        return f"norm {fmt(v.norm)}\nmean {fmt(v.mean)}\nmin  {fmt(v.min)}\nmax  {fmt(v.max)}"
+    if isinstance(v, Stats):  # a grid: a label never wraps away from its number
+        grid = Table.grid(padding=(0, 1))
+        grid.add_column(no_wrap=True)
+        grid.add_column(no_wrap=True)
+        for label, x in [("norm", v.norm), ("mean", v.mean), ("min", v.min), ("max", v.max)]:
+            grid.add_row(label, fmt(x))
+        return grid
     return "[" + ", ".join(fmt(x) for x in v) + "]"
 
 
@@ -112,9 +118,9 @@ class TableSink:
             table.add_row(
                 p.name, shape(p.shape), shown(p.value), *own, shown(p.grad), shown(p.update)
             )
-        self.console.print(table)
+        self.console.print(fitted(self.console, table))
         if any(p.state for p in record.params):
-            self.console.print(state_table(record))
+            self.console.print(fitted(self.console, state_table(record)))
         for line in record.explain:
             element, _, parts = line.partition(": ")
             self.console.print(f"[bold]{element}[/]")
@@ -135,7 +141,7 @@ class TableSink:
         table.add_row("loss at end", fmt(summary.final_loss))
         for name, metric in summary.metrics.items():
             table.add_row(name, fmt(metric))
-        self.console.print(table)
+        self.console.print(fitted(self.console, table))
         if summary.reference:
             ref = Table(box=box.SIMPLE_HEAD)
             ref.add_column("parameter", style="bold", no_wrap=True)
@@ -144,7 +150,7 @@ class TableSink:
             ref.add_column("max |diff|")
             for name, r in summary.reference.items():
                 ref.add_row(name, shown(r.learned), shown(r.target), fmt(r.max_abs_diff))
-            self.console.print(ref)
+            self.console.print(fitted(self.console, ref))
 
 
 class CompareTableSink:
@@ -169,7 +175,7 @@ class CompareTableSink:
         columns = ["optimizer", "lr", "final loss", "best loss"]
         columns += [] if tol is None else ["steps to tol"]  # without --tol: nothing to say
         for column in (*columns, "max |manual − optim|", "ULPs"):
-            table.add_column(column, no_wrap=column != "max |manual − optim|")
+            table.add_column(column)  # (no number is cut: see render/fit.py)
         for s in summaries:
             reached = (
                 [] if tol is None else ["never" if s.steps_to_tol is None else str(s.steps_to_tol)]
@@ -184,7 +190,7 @@ class CompareTableSink:
                 gap,
                 str(s.max_ulps),
             )
-        self.console.print(table)
+        self.console.print(fitted(self.console, table))
         width = min(self.console.width, 100)
         for line in plot({s.label: s.losses for s in summaries}, width=width):
             text = Text(line)

@@ -1,0 +1,87 @@
+"""Tables that fit the terminal: a table too wide to show every number whole is stacked.
+
+rich shrinks a table that is wider than the console by wrapping its cells, and where a
+word (a number) is wider than its column it cuts it (``0.01119…``) or squeezes a column out
+of sight. Rather than that, a table whose narrowest form does not fit is shown stacked:
+each row as a block of ``header  cell`` lines, so every number stays whole at any width.
+"""
+
+from __future__ import annotations
+
+from rich import box
+from rich.columns import Columns
+from rich.console import Console, ConsoleOptions, RenderableType
+from rich.measure import Measurement
+from rich.table import Column, Table
+from rich.text import Text
+
+
+def fitted(console: Console, table: Table) -> RenderableType:
+    """``table`` where each cell can be shown whole at the console's width, else stacked.
+    A table that fits only wrapped gets its column widths here: each column at least its
+    widest word (a ``no_wrap`` column its widest cell), then the room left shared out, the
+    columns that want least more served first. (rich narrows the widest columns first, and
+    cuts a number in a column narrowed below its widest word.)"""
+    unbounded = console.options.update_width(1 << 20)  # (rich clamps a measure to the width)
+    whole = Measurement.get(console, unbounded, table)
+    if whole.maximum <= console.width:
+        return table
+    sizes = [_content(console, unbounded, table, column) for column in table.columns]
+    # what the table adds to its columns' content: padding, edges and rules
+    frame = whole.minimum - sum(max(m.minimum for m in column) for column in sizes)
+    widest = [max(m.maximum for m in column) for column in sizes]
+    least = [
+        w if c.no_wrap else max(m.minimum for m in column)
+        for c, column, w in zip(table.columns, sizes, widest, strict=True)
+    ]
+    spare = console.width - frame - sum(least)
+    if spare < 0:
+        return stacked(table)
+    by_need = sorted(range(len(least)), key=lambda i: widest[i] - least[i])
+    for left, i in enumerate(by_need):  # the modest first: a short header stays one line
+        extra = min(widest[i] - least[i], spare // (len(by_need) - left))
+        table.columns[i].width = least[i] + extra
+        spare -= extra
+    return table
+
+
+def _content(
+    console: Console, options: ConsoleOptions, table: Table, column: Column
+) -> list[Measurement]:
+    """How narrow and how wide each cell of a column can be (its header included)."""
+    cells = [*column.cells, *([column.header] if table.show_header else [])]
+    return [Measurement.get(console, options, cell) for cell in cells]
+
+
+def stacked(table: Table) -> Table:
+    """One block per row of ``table``: each column's header beside its cell."""
+    columns = table.columns
+    blocks = Table(
+        title=table.title,
+        title_justify=table.title_justify,
+        caption=table.caption,
+        caption_justify=table.caption_justify,
+        box=box.SIMPLE,
+        show_header=False,
+    )
+    blocks.add_column(style="bold", no_wrap=True)
+    blocks.add_column()
+    rows = [list(column.cells) for column in columns]
+    count = len(rows[0]) if rows else 0
+    for i in range(count):
+        for column, cells in zip(columns, rows, strict=True):
+            header = str(column.header).replace("\n", " ")
+            blocks.add_row(header, _side_by_side(cells[i]), end_section=column is columns[-1])
+    return blocks
+
+
+def _side_by_side(cell: RenderableType) -> RenderableType:
+    """A grid of ``label value`` rows (statistics) laid out along the line, as many pairs
+    to a line as fit, so a stacked block stays short; any other cell as it is."""
+    if not isinstance(cell, Table) or len(cell.columns) != 2:
+        return cell
+    labels, values = (list(column.cells) for column in cell.columns)
+    pairs = [
+        Text(f"{label} {value}", no_wrap=True) for label, value in zip(labels, values, strict=True)
+    ]
+    return Columns(pairs, padding=(0, 3))
