@@ -19,9 +19,9 @@ from rich.text import Text
 def fitted(console: Console, table: Table) -> RenderableType:
     """``table`` where each cell can be shown whole at the console's width, else stacked.
     A table that fits only wrapped gets its column widths here: each column at least its
-    widest word (a ``no_wrap`` column its widest cell), then the room left shared out, the
-    columns that want least more served first. (rich narrows the widest columns first, and
-    cuts a number in a column narrowed below its widest word.)"""
+    widest word (a ``no_wrap`` column its widest cell): as rich does, the widest columns are
+    narrowed first, but none below that. (rich would cut a number in a column it narrowed
+    below its widest word.)"""
     unbounded = console.options.update_width(1 << 20)  # (rich clamps a measure to the width)
     whole = Measurement.get(console, unbounded, table)
     if whole.maximum <= console.width:
@@ -34,14 +34,17 @@ def fitted(console: Console, table: Table) -> RenderableType:
         w if c.no_wrap else max(m.minimum for m in column)
         for c, column, w in zip(table.columns, sizes, widest, strict=True)
     ]
-    spare = console.width - frame - sum(least)
-    if spare < 0:
+    room = console.width - frame
+    if sum(least) > room:
         return stacked(table)
-    by_need = sorted(range(len(least)), key=lambda i: widest[i] - least[i])
-    for left, i in enumerate(by_need):  # the modest first: a short header stays one line
-        extra = min(widest[i] - least[i], spare // (len(by_need) - left))
-        table.columns[i].width = least[i] + extra
-        spare -= extra
+    widths = list(widest)
+    while sum(widths) > room:  # narrow the widest column that can still give, by one
+        giving = max(
+            (i for i in range(len(widths)) if widths[i] > least[i]), key=widths.__getitem__
+        )
+        widths[giving] -= 1
+    for column, width in zip(table.columns, widths, strict=True):
+        column.width = width
     return table
 
 
