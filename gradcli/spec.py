@@ -57,6 +57,7 @@ class RunSpec:
     impl: str | None = None
     state: bool = False
     explain: bool = False
+    show_code: bool = False
     steps: int = 100
     seed: int = 0
     device: str = "auto"

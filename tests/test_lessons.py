@@ -261,3 +261,13 @@ def test_csv_writes_a_shape_as_the_training_commands_do(invoke):
         shapes("graph", key="parameter"),
     ):
         assert {name: found[name] for name in expected} == expected
+
+
+def test_params_shows_the_source_of_the_module_it_inspects(invoke, tmp_path):
+    """Each row can be traced to a line of the class: the demo's source, or a problem's."""
+    out = invoke("params", "-f", "table").stdout
+    assert out.startswith("the module (gradcli/lessons/inspection.py)\nclass Demo(nn.Module):\n")
+    assert "self.offset = torch.tensor([0.5])" in out
+    assert out.index("def forward(self)") < out.index("the tensors model demo holds")
+    assert "class Linear" in invoke("params", "-m", "linear", "-f", "table").stdout
+    assert invoke("params", "-f", "jsonl").stdout.startswith('{"name"')  # data only

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import math
 import re
 
@@ -339,3 +340,28 @@ def test_narrow_terminals_wrap_or_stack_and_never_cut_a_number(invoke, args):
         if args[0] == "compare":
             words = " ".join(narrow.split())
             assert all(w in words for w in ("ULPs", "tol", "|manual", "optim|", "final"))
+
+
+def test_show_code_prints_the_loop_each_path_runs(invoke):
+    """--show-code: optim's four torch.optim lines; manual's loop (the update under
+    torch.no_grad(), p.grad = None) and the source of the rule it calls, which is the
+    function the run uses."""
+    from gradcli.optimizers import sgd
+
+    optim = invoke("optim", "--steps", "1", "--show-code", "-f", "table").stdout
+    head = optim[: optim.index("step 0/1")]
+    assert "optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0" in head
+    order = ["optimizer.zero_grad()", "loss = model()", "loss.backward()", "optimizer.step()"]
+    assert [head.index(line) for line in order] == sorted(head.index(line) for line in order)
+    manual = invoke("manual", "--steps", "1", "--show-code", "-f", "table").stdout
+    head = manual[: manual.index("step 0/1")]
+    assert "with torch.no_grad():" in head and "p.grad = None" in head
+    assert "sgd(params, grads, states, lr=0.1, momentum=0" in head
+    assert inspect.getsource(sgd.sgd).strip() in head  # the rule as it is in its module
+    assert "param.add_(grad, alpha=-lr)" in head
+    # beside machine output the code is words: on stderr, the data unchanged
+    plain = invoke("manual", "--steps", "1", "-f", "jsonl")
+    shown = invoke("manual", "--steps", "1", "-f", "jsonl", "--show-code")
+    assert shown.stdout == plain.stdout
+    assert "with torch.no_grad():" in shown.stderr
+    assert invoke("manual", "--steps", "1", "-f", "jsonl", "--show-code", "-q").stderr == ""

@@ -227,6 +227,7 @@ def _training_command(path: str) -> Callable[..., None]:
         every: opt.Every = None,
         state: opt.State = False,
         explain: opt.Explain = False,
+        show_code: opt.ShowCode = False,
         impl: opt.Impl = None,
         format: opt.Format = "auto",
         quiet: opt.Quiet = False,

@@ -195,6 +195,14 @@ Explain = Annotated[
         "with the numbers filled into the formula.",
     ),
 ]
+ShowCode = Annotated[
+    bool,
+    typer.Option(
+        "--show-code",
+        help="Print the loop this run executes, as Python, before the first step: torch.optim's "
+        "four lines, or the hand-written loop and the source of its update rule.",
+    ),
+]
 Save = Annotated[
     str | None,
     typer.Option(

@@ -5,9 +5,11 @@ from __future__ import annotations
 from gradcli._startup import collector
 from gradcli.errors import Diverged, Interrupted
 from gradcli.render import make_compare_sink, make_sink
+from gradcli.render.listing import show_listing
 from gradcli.spec import RunSpec
 from gradcli.train.compare import Comparison
 from gradcli.train.interrupt import interruptible
+from gradcli.train.listing import listing
 from gradcli.train.setup import prepare, save_checkpoint
 
 
@@ -17,6 +19,8 @@ def run_training(spec: RunSpec, path: str) -> None:
     output = spec.output
     sink = make_sink(output)
     sink.start(info)
+    if spec.show_code:
+        show_listing(output, listing(training.update, spec.model, spec.steps))
     collector.resume()  # start-up is over
     with (
         interruptible() as interrupt,
