@@ -10,22 +10,27 @@ from __future__ import annotations
 
 from rich import box
 from rich.columns import Columns
-from rich.console import Console, ConsoleOptions, RenderableType
+from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
 from rich.measure import Measurement
 from rich.table import Column, Table
 from rich.text import Text
 
 
 def fitted(console: Console, table: Table) -> RenderableType:
-    """``table`` where each cell can be shown whole at the console's width, else stacked.
-    A table that fits only wrapped gets its column widths here: each column at least its
-    widest word (a ``no_wrap`` column its widest cell): as rich does, the widest columns are
-    narrowed first, but none below that. (rich would cut a number in a column it narrowed
-    below its widest word.)"""
+    """``table`` where each cell can be shown whole at the console's width (its columns
+    sized by ``fit_columns``), else stacked."""
+    return table if fit_columns(console, table, console.width) else stacked(table)
+
+
+def fit_columns(console: Console, table: Table, width: int) -> bool:
+    """Whether ``table`` can show every cell whole in ``width``; if it can only wrapped, its
+    column widths are set here: each column at least its widest word (a ``no_wrap`` column
+    its widest cell), and as rich does, the widest columns narrowed first, but none below
+    that. (rich would cut a number in a column it narrowed below its widest word.)"""
     unbounded = console.options.update_width(1 << 20)  # (rich clamps a measure to the width)
     whole = Measurement.get(console, unbounded, table)
-    if whole.maximum <= console.width:
-        return table
+    if whole.maximum <= width:
+        return True
     sizes = [_content(console, unbounded, table, column) for column in table.columns]
     # what the table adds to its columns' content: padding, edges and rules
     frame = whole.minimum - sum(max(m.minimum for m in column) for column in sizes)
@@ -34,18 +39,27 @@ def fitted(console: Console, table: Table) -> RenderableType:
         w if c.no_wrap else max(m.minimum for m in column)
         for c, column, w in zip(table.columns, sizes, widest, strict=True)
     ]
-    room = console.width - frame
+    room = width - frame
     if sum(least) > room:
-        return stacked(table)
+        return False
     widths = list(widest)
     while sum(widths) > room:  # narrow the widest column that can still give, by one
         giving = max(
             (i for i in range(len(widths)) if widths[i] > least[i]), key=widths.__getitem__
         )
         widths[giving] -= 1
-    for column, width in zip(table.columns, widths, strict=True):
-        column.width = width
-    return table
+    for column, width_ in zip(table.columns, widths, strict=True):
+        column.width = width_
+    return True
+
+
+class FittingTable(Table):
+    """A Table that sizes its columns by ``fit_columns`` when drawn: typer's help panels,
+    whose long option names (``--initial-accumulator-value``) rich would cut at 80 columns."""
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        fit_columns(console, self, options.max_width)
+        yield from super().__rich_console__(console, options)
 
 
 def _content(
