@@ -365,3 +365,18 @@ def test_show_code_prints_the_loop_each_path_runs(invoke):
     assert shown.stdout == plain.stdout
     assert "with torch.no_grad():" in shown.stderr
     assert invoke("manual", "--steps", "1", "-f", "jsonl", "--show-code", "-q").stderr == ""
+
+
+@pytest.mark.parametrize("optimizer", ["muon", "lbfgs"])
+@pytest.mark.parametrize("path", ["optim", "manual"])
+def test_show_code_of_split_and_closure_optimizers(invoke, path, optimizer):
+    """Muon's two optimizers (the matrices, AdamW for the rest) and LBFGS's closure."""
+    result = invoke(path, "-o", optimizer, "--steps", "0", "--show-code", "-f", "jsonl")
+    assert result.exit_code == 0, result.stderr
+    code = result.stderr
+    if optimizer == "lbfgs":
+        assert "def closure():" in code
+    elif path == "optim":
+        assert "optimizers = [muon_optimizer, adamw_optimizer]" in code
+    else:
+        assert "# muon, from gradcli/optimizers/muon.py:" in code and "adamw(params" in code

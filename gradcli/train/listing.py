@@ -35,6 +35,7 @@ def _model(model: str) -> str:
 
 def optim_listing(update: OptimUpdate, model: str, steps: int) -> str:
     lines = [_model(model)]
+    names: list[str] = []
     for optimizer in update.optimizers:
         (group,) = optimizer.param_groups
         described = next(
@@ -44,15 +45,17 @@ def optim_listing(update: OptimUpdate, model: str, steps: int) -> str:
         keys += [k for k in ("foreach", "fused") if group.get(k) is not None]  # --impl
         settings = {k: group[k] for k in keys if k in group}
         lr = group["lr"]
-        params = "model.parameters()"
+        params, name = "model.parameters()", "optimizer"
         if len(update.optimizers) > 1:  # (Muon: the matrices; the others go to AdamW)
-            params = f"{described.name}_params"
+            params, name = f"{described.name}_params", f"{described.name}_optimizer"
             lines.append(f"# {params}: the parameters {described.name} trains")
+            names.append(name)
         lines += _wrapped(
-            f"optimizer = torch.optim.{type(optimizer).__name__}({params}, "
-            f"{_keywords(lr, settings)})",
+            f"{name} = torch.optim.{type(optimizer).__name__}({params}, {_keywords(lr, settings)})",
             4,
         )
+    if names:  # one optimizer per part, each stepped in turn
+        lines.append(f"optimizers = [{', '.join(names)}]")
     if update.closure:
         body = [
             "def closure():  # the optimizer evaluates the loss itself, several times",
@@ -69,6 +72,11 @@ def optim_listing(update: OptimUpdate, model: str, steps: int) -> str:
             "loss = model()  # forward",
             "loss.backward()  # autograd fills p.grad",
             "optimizer.step()  # the update, in place",
+        ]
+    if names:
+        body = [
+            line.replace("optimizer.", "for optimizer in optimizers: optimizer.", 1)
+            for line in body
         ]
     lines.append(f"for step in range(1, {steps + 1}):")
     lines += [f"    {line}" if line else "" for line in body]
