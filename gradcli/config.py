@@ -40,14 +40,14 @@ SYNONYMS = {
 }
 
 
-def _types() -> dict[str, Any]:
+def option_types() -> dict[str, Any]:
     """Each key's type; a hyperparameter's option takes any literal (the catalog checks it)."""
     hints = typing.get_type_hints(RunSpec)
     known = {f.name: hints[f.name] for f in fields(RunSpec) if f.name != "settings"}
     return {**known, **dict.fromkeys(optimizers.options(), Any), **EXTRA_KEYS}
 
 
-def _accepts(kind: Any, value: object) -> bool:
+def accepts(kind: Any, value: object) -> bool:
     if kind is Any:
         return True
     options = typing.get_args(kind) if isinstance(kind, types.UnionType) else (kind,)
@@ -98,7 +98,7 @@ def load(path: str, *, allow_list_optimizer: bool = False) -> dict[str, Any]:
         raise GradcliError(f"--config {path}: not valid TOML: {e}") from None
     except RecursionError:
         raise GradcliError(f"--config {path}: not a config: its values nest too deeply") from None
-    known = _types()
+    known = option_types()
     options: dict[str, Any] = {}
     for key, value in raw.items():
         name = key.replace("-", "_")
@@ -116,7 +116,7 @@ def load(path: str, *, allow_list_optimizer: bool = False) -> dict[str, Any]:
         ):
             options[name] = value
             continue
-        if not _accepts(known[name], value):
+        if not accepts(known[name], value):
             expected = _type_name(known[name])
             if name == "optimizer" and allow_list_optimizer:
                 expected += " or a list of strings"

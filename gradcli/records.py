@@ -102,6 +102,15 @@ class Summary:
     metrics: dict[str, float] = field(default_factory=dict)
     clip_fired: int | None = None  # with clipping: on how many of clip_steps it fired
     clip_steps: int | None = None
+    resumed_from: int = 0  # the checkpoint's step, for a run that went on from one
+
+    def span(self) -> str:
+        """The steps this run made: ``100 steps``, or ``steps 51–100 (resumed from step 50)``."""
+        if not self.resumed_from or self.steps == self.resumed_from:
+            done = self.steps - self.resumed_from
+            ago = f" (resumed from step {self.resumed_from})" if self.resumed_from else ""
+            return f"{done} step" + "s" * (done != 1) + ago
+        return f"steps {self.resumed_from + 1}–{self.steps} (resumed from step {self.resumed_from})"
 
 
 class HostCopy:

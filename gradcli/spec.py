@@ -10,7 +10,7 @@ import difflib
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from gradcli import optimizers
@@ -67,11 +67,12 @@ class RunSpec:
     impl: str | None = None
     state: bool = False
     explain: bool = False
+    show_code: bool = False
     steps: int = 100
     seed: int = 0
     device: str = "auto"
     dtype: str = "float32"
-    every: int = 1
+    every: int | None = None  # None: every step for machines, about TABLES tables for a person
     format: str = "auto"
     quiet: bool = False
     color: bool | None = None
@@ -108,7 +109,20 @@ class RunSpec:
     def shows(self, step: int, last: int | None = None) -> bool:
         """Whether ``step`` is printed: every ``every``-th step, and always step 0 and the
         ``last`` (by default ``steps``; a resumed run ends later)."""
-        return step in (0, self.steps if last is None else last) or step % self.every == 0
+        every = self.every if self.every is not None else 1
+        return step in (0, self.steps if last is None else last) or step % every == 0
+
+    def with_every(self) -> RunSpec:
+        """This run with ``every`` decided: as given, else every step in the machine formats
+        (a script wants them all) and about ``TABLES`` step tables in a table, which a person
+        reads (100 steps: every 10th; step 0 and the last are shown as well)."""
+        if self.every is not None:
+            return self
+        table = self.output.resolved_format() == "table"
+        return replace(self, every=max(1, math.ceil(self.steps / TABLES)) if table else 1)
+
+
+TABLES = 10
 
 
 def _option(name: str) -> str:
@@ -170,7 +184,7 @@ def validate(spec: RunSpec) -> RunSpec:
         )
     if spec.steps < 0:
         raise GradcliError(f"--steps must be an integer >= 0, got {spec.steps}")
-    if spec.every < 1:
+    if spec.every is not None and spec.every < 1:
         raise GradcliError(f"--every must be an integer >= 1, got {spec.every}")
     if not 0 <= spec.seed < 2**63:
         raise GradcliError(f"--seed must be an integer in [0, 2**63), got {spec.seed}")

@@ -309,6 +309,38 @@ def test_a_checkpoint_resumes_on_the_other_path(invoke, tmp_path):
     assert by_manual.stdout == by_optim.stdout
 
 
+def test_resume_alone_goes_on_with_the_checkpoints_run(invoke, tmp_path):
+    """--resume FILE without options: the model, optimizer (with its lr and keywords), steps
+    and seed of the checkpoint; the two halves print what the whole run prints."""
+    ckpt = tmp_path / "a.pt"
+    run = ["-m", "mlp", "-o", "Adam(lr=0.02, betas=(0.8, 0.99))", "--seed", "3", "-f", "jsonl"]
+    whole = invoke("optim", *run, "--steps", "20").stdout
+    first = invoke("optim", *run, "--steps", "10", "--save", str(ckpt))
+    second = invoke("optim", "--resume", str(ckpt), "-f", "jsonl")
+    assert second.exit_code == 0, second.stderr
+    assert first.stdout + second.stdout == whole
+    assert second.stderr.startswith("gradcli: steps 11–20 (resumed from step 10), loss ")
+    table = invoke("manual", "--resume", str(ckpt), "-f", "table").stdout
+    assert "steps           11–20 (resumed from step 10)" in table
+
+
+def test_options_given_with_resume_win_and_are_checked(invoke, tmp_path):
+    ckpt = tmp_path / "a.pt"
+    invoke("optim", "-m", "mlp", "-o", "adam", "--steps", "10", "--save", str(ckpt))
+    shorter = invoke("optim", "--resume", str(ckpt), "--steps", "2", "--lr", "0.5", "-f", "jsonl")
+    assert [r["step"] for r in jsonl(shorter.stdout)] == [11, 12]
+    slower = invoke("optim", "--resume", str(ckpt), "--steps", "2", "--lr", "0", "-f", "jsonl")
+    assert jsonl(slower.stdout)[-1]["params"] != jsonl(shorter.stdout)[-1]["params"]
+    for args, message in [
+        (["-m", "linear"], "the checkpoint is for --model mlp, this run has --model linear"),
+        (["-o", "sgd"], "the checkpoint is for --optimizer adam, this run has --optimizer sgd"),
+        (["--momentum", "0.9"], "--momentum does not apply to --optimizer adam"),
+    ]:
+        result = invoke("optim", "--resume", str(ckpt), *args)
+        assert result.exit_code == 2 and result.stdout == ""
+        assert message in result.stderr and len(result.stderr.splitlines()) == 1
+
+
 def test_checkpoint_contents_load_safely(invoke, tmp_path):
     ckpt = tmp_path / "a.pt"
     invoke("manual", "-m", "linear", "-o", "adam", "--steps", "3", "--save", str(ckpt))

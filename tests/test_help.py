@@ -117,3 +117,14 @@ def test_an_option_without_its_value_points_to_its_commands_help(invoke, args, w
     assert result.exit_code == 2 and result.stdout == ""
     assert result.stderr.endswith(f"(see '{where} --help')\n")
     assert len(result.stderr.splitlines()) == 1
+
+
+@pytest.mark.parametrize("command", ["optim", "manual", "compare", "ddp"])
+def test_no_option_name_is_cut_at_80_columns(invoke, command):
+    """rich would cut --initial-accumulator-value to --initial-accumulato… at 80 columns."""
+    result = invoke(command, "--help", COLUMNS="80")
+    assert "…" not in result.stdout
+    assert "--initial-accumulator-value" in result.stdout
+    from rich.cells import cell_len  # (a combining accent, as in v̂, takes no cell)
+
+    assert max(map(cell_len, result.stdout.splitlines())) <= 80

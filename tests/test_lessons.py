@@ -244,3 +244,30 @@ def test_bad_input(invoke, args, message):
     result = invoke(*args)
     assert result.exit_code == 2 and result.stdout == ""
     assert len(result.stderr.splitlines()) == 1 and message in result.stderr
+
+
+def test_csv_writes_a_shape_as_the_training_commands_do(invoke):
+    """One form of a shape in every CSV: ``16x2`` in optim, params and graph alike."""
+    import csv
+
+    def shapes(*args: str, key: str) -> dict[str, str]:
+        rows = csv.DictReader(invoke(*args, "-m", "mlp", "-f", "csv").stdout.splitlines())
+        return {row[key]: row["shape"] for row in rows if row[key]}
+
+    expected = {"net.0.weight": "16x2", "net.0.bias": "16", "net.4.weight": "2x16"}
+    for found in (
+        shapes("optim", "--steps", "0", key="param"),
+        shapes("params", key="name"),
+        shapes("graph", key="parameter"),
+    ):
+        assert {name: found[name] for name in expected} == expected
+
+
+def test_params_shows_the_source_of_the_module_it_inspects(invoke, tmp_path):
+    """Each row can be traced to a line of the class: the demo's source, or a problem's."""
+    out = invoke("params", "-f", "table").stdout
+    assert out.startswith("the module (gradcli/lessons/inspection.py)\nclass Demo(nn.Module):\n")
+    assert "self.offset = torch.tensor([0.5])" in out
+    assert out.index("def forward(self)") < out.index("the tensors model demo holds")
+    assert "class Linear" in invoke("params", "-m", "linear", "-f", "table").stdout
+    assert invoke("params", "-f", "jsonl").stdout.startswith('{"name"')  # data only

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import inspect
 import math
+import re
 
 import pytest
 from helpers import jsonl
@@ -19,23 +21,21 @@ initial parameters, before any update
 
 step 1/2   loss 2
 
-  parameter   shape   value                     grad                       update
+  parameter   shape   value                     grad                      update
  ──────────────────────────────────────────────────────────────────────────────────────────────────
-  w           3       [0.999667, 1.99967,       [0.333333, 0.333333,       [-0.000333309,
-                      2.99967]                  0.333333]                  -0.000333309,
-                                                                           -0.000333309]
+  w           3       [0.999667, 1.99967,       [0.333333, 0.333333,      [-0.000333309,
+                      2.99967]                  0.333333]                 -0.000333309,
+                                                                          -0.000333309]
 
 loss, grad: before this step's update · value: after it · update = after − before
 
 step 2/2   loss 1.99967
 
-  parameter   shape   value                     grad                       update
+  parameter   shape   value                     grad                      update
  ──────────────────────────────────────────────────────────────────────────────────────────────────
-  w           3       [0.999333, 1.99933,       [0.333333, 0.333333,       [-0.000333309,
-                      2.99933]                  0.333333]                  -0.000333309,
-                                                                           -0.000333309]
-
-loss, grad: before this step's update · value: after it · update = after − before
+  w           3       [0.999333, 1.99933,       [0.333333, 0.333333,      [-0.000333309,
+                      2.99933]                  0.333333]                 -0.000333309,
+                                                                          -0.000333309]
 
 summary
 
@@ -55,6 +55,33 @@ def test_seed_table_at_width_100(invoke):
     assert result.exit_code == 0
     assert stripped(result.stdout) == SEED_TABLE
     assert result.stderr == ""
+
+
+def test_a_table_shows_about_ten_steps_and_one_legend(invoke):
+    """The quick start on a terminal: 100 steps are 11 tables (every 10th, step 0 and the
+    last), the columns explained once, the summary last; --every 1 still shows them all."""
+    result = invoke("optim", "--steps", "100", "-f", "table")
+    assert result.exit_code == 0 and result.stderr == ""
+    lines = result.stdout.splitlines()
+    titles = [line.split()[1] for line in lines if line.startswith("step ")]
+    assert titles == [f"{n}/100" for n in range(0, 101, 10)]
+    assert sum("loss, grad: before this step's update" in line for line in lines) == 1
+    assert lines.index("summary") > max(i for i, x in enumerate(lines) if x.startswith("step "))
+    assert len(lines) < 200  # the same run printed 1,223 lines at 80 columns
+    every = invoke("optim", "--steps", "100", "-f", "table", "--every", "1").stdout
+    assert sum(line.startswith("step ") for line in every.splitlines()) == 101
+    odd = invoke("optim", "--steps", "37", "-f", "table").stdout  # every 4th, and step 37
+    assert [x.split()[1] for x in odd.splitlines() if x.startswith("step ")][-2:] == [
+        "36/37",
+        "37/37",
+    ]
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "csv"])
+def test_machine_formats_keep_every_step(invoke, fmt):
+    result = invoke("optim", "--steps", "100", "-f", fmt)
+    rows = result.stdout.splitlines()
+    assert len(rows) == (101 if fmt == "jsonl" else 1 + 101 * 2)  # csv: a header, 2 params
 
 
 def test_table_shows_statistics_for_large_tensors_and_a_reference(invoke):
@@ -208,7 +235,13 @@ def test_version_names_gradcli_torch_python_and_cuda(invoke):
 
 
 @pytest.mark.parametrize(
-    "command", [[], ["optim"], ["manual"], ["compare"], ["params"], ["graph"], ["ddp"]]
+    "command",
+    [
+        [],
+        *([c] for c in ["optim", "manual", "compare", "params", "graph", "ddp", "pitfalls"]),
+        ["optimizers"],
+        ["schedule"],
+    ],
 )
 def test_help_names_values_like_argparse(invoke, command):
     """A value option shows a placeholder (its own metavar, else its name in capitals); a
@@ -229,6 +262,8 @@ def test_help_names_values_like_argparse(invoke, command):
         assert rows["--nesterov"][0] == "--no-nesterov"  # Muon's is on by default
     if command:
         assert rows["--format"][:2] == ["-f", "FORMAT"]
+    if command == ["ddp"]:
+        assert rows["--path"][0] == "manual|ddp"  # choices, not a file's path
 
 
 def _explained(invoke, *args: str) -> list[str]:
@@ -265,3 +300,88 @@ def test_num_and_the_digits_of_a_line():
     assert _digits_apart(1.0, 1.0) == 6
     assert _digits_apart(1.0, 0.9999996423721313) == 7
     assert _digits_apart(1.0, 1.0 + 2**-52) == 16  # one float64 ULP apart
+
+
+def test_a_long_formula_wraps_under_its_own_indentation(invoke):
+    result = invoke(
+        "manual",
+        "-m",
+        "linear",
+        "-o",
+        "adam",
+        "--steps",
+        "1",
+        "--explain",
+        "-f",
+        "table",
+        COLUMNS="60",
+    )
+    lines = result.stdout.splitlines()
+    start = lines.index("linear.weight[0]")
+    formula = lines[start + 1 : lines.index("linear.bias[0]")]
+    assert len(formula) > 3  # three formulas, wrapped at 60 columns
+    assert all(line.startswith("  ") and line[2] != " " for line in formula)
+
+
+NUMBER = re.compile(r"(?<![\w.])-?\d+(?:\.\d+)?(?:e[-+]?\d+)?(?![\w.])")
+NARROW_RUNS = [
+    ["optim", "-m", "mlp", "-o", "adam", "--steps", "2", "--state"],  # statistics, state
+    ["manual", "-m", "linear", "--steps", "3"],  # lists, the least-squares table
+    ["compare", "--steps", "20", "--tol", "1"],  # compare's widest table
+]
+
+
+@pytest.mark.parametrize("args", NARROW_RUNS, ids=lambda a: " ".join(a[:3]))
+def test_narrow_terminals_wrap_or_stack_and_never_cut_a_number(invoke, args):
+    """At 60 and 80 columns every number of the 200-column table is still there, whole
+    (wrapped, or each row stacked as header: value lines), and no column is dropped."""
+    wide = invoke(*args, "-f", "table", COLUMNS="200").stdout
+    assert max(map(len, wide.splitlines())) <= 200
+    for width in (60, 80):
+        narrow = invoke(*args, "-f", "table", COLUMNS=str(width)).stdout
+        assert "…" not in narrow
+        assert max(map(len, narrow.splitlines())) <= width
+        assert sorted(NUMBER.findall(narrow)) == sorted(NUMBER.findall(wide)), width
+        if args[0] == "compare":
+            words = " ".join(narrow.split())
+            assert all(w in words for w in ("ULPs", "tol", "|manual", "optim|", "final"))
+
+
+def test_show_code_prints_the_loop_each_path_runs(invoke):
+    """--show-code: optim's four torch.optim lines; manual's loop (the update under
+    torch.no_grad(), p.grad = None) and the source of the rule it calls, which is the
+    function the run uses."""
+    from gradcli.optimizers import sgd
+
+    optim = invoke("optim", "--steps", "1", "--show-code", "-f", "table").stdout
+    head = optim[: optim.index("step 0/1")]
+    assert "optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0" in head
+    order = ["optimizer.zero_grad()", "loss = model()", "loss.backward()", "optimizer.step()"]
+    assert [head.index(line) for line in order] == sorted(head.index(line) for line in order)
+    manual = invoke("manual", "--steps", "1", "--show-code", "-f", "table").stdout
+    head = manual[: manual.index("step 0/1")]
+    assert "with torch.no_grad():" in head and "p.grad = None" in head
+    assert "sgd(params, grads, states, lr=0.1, momentum=0" in head
+    assert inspect.getsource(sgd.sgd).strip() in head  # the rule as it is in its module
+    assert "param.add_(grad, alpha=-lr)" in head
+    # beside machine output the code is words: on stderr, the data unchanged
+    plain = invoke("manual", "--steps", "1", "-f", "jsonl")
+    shown = invoke("manual", "--steps", "1", "-f", "jsonl", "--show-code")
+    assert shown.stdout == plain.stdout
+    assert "with torch.no_grad():" in shown.stderr
+    assert invoke("manual", "--steps", "1", "-f", "jsonl", "--show-code", "-q").stderr == ""
+
+
+@pytest.mark.parametrize("optimizer", ["muon", "lbfgs"])
+@pytest.mark.parametrize("path", ["optim", "manual"])
+def test_show_code_of_split_and_closure_optimizers(invoke, path, optimizer):
+    """Muon's two optimizers (the matrices, AdamW for the rest) and LBFGS's closure."""
+    result = invoke(path, "-o", optimizer, "--steps", "0", "--show-code", "-f", "jsonl")
+    assert result.exit_code == 0, result.stderr
+    code = result.stderr
+    if optimizer == "lbfgs":
+        assert "def closure():" in code
+    elif path == "optim":
+        assert "optimizers = [muon_optimizer, adamw_optimizer]" in code
+    else:
+        assert "# muon, from gradcli/optimizers/muon.py:" in code and "adamw(params" in code

@@ -41,7 +41,11 @@ def test_series_sharing_a_cell_show_the_overlap_marker_and_the_legend_says_so():
     assert MARKERS[0] not in drawn and MARKERS[1] not in drawn  # adam, adamw: always together
     assert drawn.count(OVERLAP) == 4  # their four points (sgd shares the first)
     assert MARKERS[2] in drawn
-    assert lines[-1].strip() == f"• adam   + adamw   x sgd   {OVERLAP} two or more at once"
+    assert [line.strip() for line in lines[-2:]] == [  # the legend wraps between entries
+        "• adam   + adamw   x sgd",
+        f"{OVERLAP} two or more at once",
+    ]
+    assert max(map(len, lines)) <= 40
 
 
 def test_no_overlap_marker_and_no_legend_entry_when_curves_never_meet():

@@ -21,13 +21,35 @@ for args in (["--help"], ["-h"], ["optim", "--help"], ["manual", "-h"], ["pitfal
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, (args, result.output)
     assert "Usage" in result.stdout
+for words, expected in COMPLETIONS:
+    env = {"_GRADCLI_COMPLETE": "complete_bash", "COMP_WORDS": words,
+           "COMP_CWORD": str(len(words.split()) - (not words.endswith(" ")))}
+    result = CliRunner().invoke(app, [], env=env)
+    assert result.stdout.split() == expected, (words, result.output)
 print(json.dumps(sorted(m for m in sys.modules if m == "torch" or m.startswith("torch."))))
 """
+COMPLETIONS = [
+    ("gradcli optim -o ada", ["adadelta", "adafactor", "adagrad", "adam", "adamax", "adamw"]),
+    (
+        "gradcli compare -o a",
+        ["all", "adadelta", "adafactor", "adagrad", "adam", "adamax", "adamw", "asgd"],
+    ),
+    ("gradcli manual --model m", ["mlp"]),
+    ("gradcli optim --format ", ["auto", "table", "jsonl", "csv", "tsv"]),
+    ("gradcli graph -f d", ["dot"]),
+    (
+        "gradcli pitfalls ",
+        ["data-zero", "no-zero-grad", "inplace-leaf", "plain-tensor", "set-to-none", "variable"],
+    ),
+    ("gradcli ddp --path ", ["manual", "ddp"]),
+    ("gradcli optim --dtype ", ["float32", "float64"]),
+]
 
 
-def test_help_does_not_import_torch():
+def test_help_and_completion_do_not_import_torch():
+    """--help, and shell completion of values (-o <TAB>, --model <TAB>, pitfalls <TAB>)."""
     out = subprocess.run(
-        [sys.executable, "-c", "import json\n" + HELP_WITHOUT_TORCH],
+        [sys.executable, "-c", f"import json\nCOMPLETIONS = {COMPLETIONS!r}\n{HELP_WITHOUT_TORCH}"],
         capture_output=True,
         text=True,
         check=True,

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from typing import Annotated, Any
 
 import typer
-from typer.core import TyperGroup
+from typer.core import TyperArgument, TyperGroup
 
 from gradcli.errors import EXIT_CLOSED_PIPE, EXIT_IO_ERROR, GradcliError
 
@@ -27,6 +27,7 @@ except ImportError:  # pragma: no cover
 from gradcli import optimizers
 from gradcli._startup import coercion, collector
 from gradcli.cli import options as opt
+from gradcli.cli.resumed import with_checkpoint_run
 from gradcli.config import load as load_config
 from gradcli.config import to_toml
 from gradcli.output import Output
@@ -122,12 +123,31 @@ def _before_parsing(command: Any, ctx: Any) -> None:
     """Ready ``command`` for its arguments (and ``--help``, printed while parsing): its values
     converted by gradcli (see coercion.py), and argparse-style placeholders in the help where
     an option names none — a value option shows its name in capitals (``--device DEVICE``), a
-    flag nothing — where Typer 0.29 would print ``<str>`` and ``<bool>``."""
+    flag nothing — where Typer 0.29 would print ``<str>`` and ``<bool>`` (and an argument
+    its name alone, ``NAME``, not ``NAME <str>``)."""
     coercion.install(command, ctx)
+    if "format_help" not in vars(command):
+        command.format_help = _fitting_help(command.format_help)
     for param in command.get_params(ctx):
         descriptor = getattr(param, "type_descriptor", None)
         if param.metavar is None and descriptor is not None:
             param.metavar = "" if descriptor.annotation is bool else param.name.upper()
+        if isinstance(param, TyperArgument):  # NAME is its placeholder: no <str> beside it
+            param.display_type_rich = lambda ctx: None  # type: ignore[method-assign]
+
+
+def _fitting_help(format_help: Callable[[Any, Any], None]) -> Callable[[Any, Any], None]:
+    """``format_help`` with typer's option tables sized so that no option name is cut."""
+
+    def fitting(ctx: Any, formatter: Any) -> None:
+        from typer import rich_utils
+
+        from gradcli.render.fit import FittingTable
+
+        rich_utils.Table = FittingTable  # type: ignore[misc]
+        format_help(ctx, formatter)
+
+    return fitting
 
 
 class _ClosedPipe(Exception):
@@ -242,9 +262,10 @@ def _training_command(path: str) -> Callable[..., None]:
         seed: opt.Seed = 0,
         device: opt.Device = "auto",
         dtype: opt.Dtype = "float32",
-        every: opt.Every = 1,
+        every: opt.Every = None,
         state: opt.State = False,
         explain: opt.Explain = False,
+        show_code: opt.ShowCode = False,
         impl: opt.Impl = None,
         schedule: opt.Schedule = None,
         clip_norm: opt.ClipNorm = None,
@@ -267,7 +288,7 @@ def _training_command(path: str) -> Callable[..., None]:
             **{k: v for k, v in locals().items() if k not in _NOT_RUN_OPTIONS},
             **hyperparameters,
         }
-        merged = _with_config(ctx, given, config)
+        merged = with_checkpoint_run(ctx, _with_config(ctx, given, config))
         with _blame_config(ctx, config):
             flags = _hyperparameter_flags(merged)
             name, lr, settings = choose_optimizer(merged.pop("optimizer"), flags)
@@ -391,6 +412,7 @@ def compare(
             "-o",
             show_default=False,
             metavar="NAME|CONSTRUCTOR",
+            autocompletion=opt.completion("all", optimizers.names),
             help="The runs to compare, repeatable or comma-separated: names or torch's "
             "constructors, e.g. -o 'SGD(lr=0.01)' -o 'SGD(lr=0.01, momentum=0.9)' "
             "(default: sgd, adam, adamw, rmsprop, adagrad; all: every optimizer).",
@@ -462,7 +484,13 @@ compare = opt.with_hyperparameter_options(compare)
 )
 def optimizers_command(
     name: Annotated[
-        str | None, typer.Argument(help="An optimizer's name.", show_default=False)
+        str | None,
+        typer.Argument(
+            metavar="NAME",
+            autocompletion=opt.OPTIMIZER_COMPLETION,
+            help="An optimizer's name.",
+            show_default=False,
+        ),
     ] = None,
     format: opt.Format = "auto",
     quiet: opt.Quiet = False,
@@ -648,6 +676,7 @@ InspectModel = Annotated[
     typer.Option(
         "--model",
         "-m",
+        autocompletion=opt.completion("demo", *MODELS, opt.model_files),
         help="demo (one tensor of each kind), " + ", ".join(MODELS) + f", or {opt.YOUR_MODEL}.",
     ),
 ]
@@ -704,6 +733,7 @@ def graph(
             "--format",
             "-f",
             rich_help_panel="Output",
+            autocompletion=opt.completion(*FORMATS, "dot"),
             help=f"{', '.join(FORMATS)}, dot (Graphviz).",
         ),
     ] = "auto",
@@ -728,7 +758,13 @@ def graph(
 )
 def pitfalls(
     name: Annotated[
-        str | None, typer.Argument(help="The pitfall to run.", show_default=False)
+        str | None,
+        typer.Argument(
+            metavar="NAME",
+            autocompletion=opt.completion(*PITFALLS),
+            help="The pitfall to run.",
+            show_default=False,
+        ),
     ] = None,
     format: opt.Format = "auto",
     quiet: opt.Quiet = False,
@@ -767,8 +803,10 @@ def ddp(
     path: Annotated[
         str,
         typer.Option(
+            metavar="manual|ddp",
+            autocompletion=opt.completion("manual", "ddp"),
             help="How the gradients are averaged: manual (all_reduce by hand), "
-            "ddp (DistributedDataParallel)."
+            "ddp (DistributedDataParallel).",
         ),
     ] = "manual",
     timeout: Annotated[
@@ -793,6 +831,7 @@ def ddp(
             "--format",
             "-f",
             rich_help_panel="Output",
+            autocompletion=opt.completion("auto", "table", "jsonl"),
             help="auto (a table on a terminal, JSON lines otherwise), table, jsonl.",
         ),
     ] = "auto",

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import ast
 import inspect
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from functools import cache
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -42,19 +43,46 @@ def _choices(names: Sequence[str] | dict[str, Any]) -> str:
     return ", ".join(names)
 
 
+def completion(*values: str | Callable[[], Iterable[str]]) -> Callable[[str], list[str]]:
+    """Shell completion of an option's or argument's value (``-o <TAB>``): the values
+    given, or made by a callable at completion time. Nothing here may import torch."""
+
+    def complete(incomplete: str) -> list[str]:
+        found = [v for given in values for v in ([given] if isinstance(given, str) else given())]
+        return [v for v in found if v.startswith(incomplete)]
+
+    return complete
+
+
+def model_files() -> list[str]:
+    """``file.py:`` for each Python file here: the start of ``--model file.py:FACTORY``."""
+    return sorted(f"{p.name}:" for p in Path.cwd().glob("*.py"))
+
+
+MODEL_COMPLETION = completion(*MODELS, model_files)
+OPTIMIZER_COMPLETION = completion(optimizers.names)
+FORMAT_COMPLETION = completion(*FORMATS)
+
+
 YOUR_MODEL = (
     "your own: module:FACTORY or path/to/file.py:FACTORY, FACTORY() returning an nn.Module "
     "whose forward() returns the loss"
 )
 Model = Annotated[
     str,
-    typer.Option("--model", "-m", help=f"Problem: {_choices(MODELS)}, or {YOUR_MODEL}."),
+    typer.Option(
+        "--model",
+        "-m",
+        autocompletion=MODEL_COMPLETION,
+        help=f"Problem: {_choices(MODELS)}, or {YOUR_MODEL}.",
+    ),
 ]
 DdpModel = Annotated[
     str,
     typer.Option(
         "--model",
         "-m",
+        autocompletion=completion(*DDP_MODELS, model_files),
         help=f"A problem with data to shard across the workers: {_choices(DDP_MODELS)}, or "
         f"{YOUR_MODEL}, with samples() and shard(rank, world) as the built-ins have.",
     ),
@@ -65,6 +93,7 @@ Optimizer = Annotated[
         "--optimizer",
         "-o",
         metavar="NAME|CONSTRUCTOR",
+        autocompletion=OPTIMIZER_COMPLETION,
         help="An optimizer of torch.optim by name (sgd, Adam, ...) or as torch's constructor: "
         "'Adam(lr=0.01, betas=(0.9, 0.99))'. Options below win over the same keyword. "
         "(gradcli optimizers lists them.)",
@@ -86,14 +115,27 @@ Steps = Annotated[
 Seed = Annotated[
     int, typer.Option(parser=_integer, metavar="INT", help="Seed for the initial parameters.")
 ]
-Device = Annotated[str, typer.Option(help="auto (CUDA when available), cpu, cuda, cuda:N.")]
-Dtype = Annotated[str, typer.Option(help=f"Parameter and data dtype: {_choices(DTYPES)}.")]
+Device = Annotated[
+    str,
+    typer.Option(
+        autocompletion=completion("auto", "cpu", "cuda"),
+        help="auto (CUDA when available), cpu, cuda, cuda:N.",
+    ),
+]
+Dtype = Annotated[
+    str,
+    typer.Option(
+        autocompletion=completion(*DTYPES), help=f"Parameter and data dtype: {_choices(DTYPES)}."
+    ),
+]
 Every = Annotated[
-    int,
+    int | None,
     typer.Option(
         parser=_integer,
         metavar="INT",
-        help="Print every Nth step (step 0 and the last are always printed).",
+        show_default=False,
+        help="Print every Nth step; step 0 and the last are always printed (default: every "
+        "step in jsonl, csv and tsv; about ten step tables in a table).",
     ),
 ]
 Format = Annotated[
@@ -102,6 +144,7 @@ Format = Annotated[
         "--format",
         "-f",
         rich_help_panel="Output",
+        autocompletion=FORMAT_COMPLETION,
         help=f"{_choices(FORMATS)}; auto is a table on a terminal, JSON lines otherwise.",
     ),
 ]
@@ -126,6 +169,7 @@ Color = Annotated[
 Impl = Annotated[
     str | None,
     typer.Option(
+        autocompletion=completion(*IMPLS),
         help=f"torch.optim's implementation: {_choices(IMPLS)} (default: torch's choice).",
         show_default=False,
     ),
@@ -136,6 +180,7 @@ ManualImpl = Annotated[
     str | None,
     typer.Option(
         "--impl",
+        autocompletion=completion("forloop", "foreach"),
         help="The rule, written by hand as torch.optim's implementation: forloop, foreach "
         "(default: the one torch.optim picks on the device).",
         show_default=False,
@@ -193,6 +238,14 @@ Explain = Annotated[
         "with the numbers filled into the formula.",
     ),
 ]
+ShowCode = Annotated[
+    bool,
+    typer.Option(
+        "--show-code",
+        help="Print the loop this run executes, as Python, before the first step: torch.optim's "
+        "four lines, or the hand-written loop and the source of its update rule.",
+    ),
+]
 Save = Annotated[
     str | None,
     typer.Option(
@@ -208,7 +261,8 @@ Resume = Annotated[
         metavar="FILE",
         show_default=False,
         rich_help_panel="Checkpoints and config",
-        help="Go on from this checkpoint: --steps more steps, numbered on from it.",
+        help="Go on from this checkpoint with the run it holds (model, optimizer, lr, "
+        "--steps more steps, seed, dtype), numbered on from it; options given here win.",
     ),
 ]
 Config = Annotated[

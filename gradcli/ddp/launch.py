@@ -66,6 +66,7 @@ def tolerance(dtype: str) -> float:
 
 def launch(spec: RunSpec, options: DdpOptions) -> None:
     """Run the workers: in this process under torchrun, else as ``nproc`` child processes."""
+    spec = spec.with_every()  # decided here, where stdout is the user's terminal or pipe
     resolve_device(spec.device)  # no CUDA here: one line, before any worker starts
     if "RANK" in os.environ and "WORLD_SIZE" in os.environ:  # torchrun started us
         world = int(os.environ["WORLD_SIZE"])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+import os
 import sys
 
 import torch
@@ -26,6 +28,18 @@ def build_for_inspection(model: str) -> nn.Module:
     return problems.build(model, seed=0, dtype=torch.float32, device=torch.device("cpu"))
 
 
+def source_of(module: nn.Module) -> tuple[str, str] | None:
+    """Where the module's class is written (a path under gradcli/, or the file's own) and
+    its source; None where Python cannot find it (a class made at run time)."""
+    try:
+        text = inspect.getsource(type(module))
+        where = inspect.getsourcefile(type(module)) or "?"
+    except (OSError, TypeError):
+        return None
+    inside = where.rfind("gradcli/")
+    return (where[inside:] if inside >= 0 else os.path.relpath(where)), text
+
+
 def run_params(model: str, output: Output) -> None:
     module = build_for_inspection(model)
     with user_code(f"--model {model}: forward()"):  # (runs it: its prints go to stderr)
@@ -33,7 +47,8 @@ def run_params(model: str, output: Output) -> None:
         found = claims(module, rows)
     fmt = output.resolved_format()
     if fmt == "table":
-        lessons.params_table(output.console(sys.stdout), model, rows, found)
+        console = output.console(sys.stdout)
+        lessons.params_table(console, model, rows, found, source_of(module))
     else:
         dicts = lessons.param_dicts(rows)
         write_rows(sys.stdout, fmt, dicts, list(dicts[0]) if dicts else [])

@@ -96,7 +96,7 @@ class CompareJsonlSink:
 
 
 def summary_line(summary: Summary) -> str:
-    steps = f"{summary.steps} step" + ("" if summary.steps == 1 else "s")
+    steps = summary.span()
     distance = summary.metrics.get(DISTANCE)  # (before the loss, which scripts read last)
     where = "" if distance is None else f", ends {distance:.3g} from the nearest minimum"
     line = f"gradcli: {steps}{where}, loss {summary.first_loss:.6g} -> {summary.final_loss:.6g}"

@@ -9,9 +9,11 @@ from typing import TYPE_CHECKING, Any
 from rich import box
 from rich.console import Console
 from rich.markup import escape
+from rich.syntax import Syntax
 from rich.table import Table
 from rich.tree import Tree
 
+from gradcli.render.fit import fitted
 from gradcli.render.rows import write_rows
 from gradcli.spec import PITFALLS
 
@@ -38,7 +40,26 @@ def yes(flag: bool) -> str:
     return "[green]yes[/]" if flag else "[dim]no[/]"
 
 
-def params_table(console: Console, model: str, rows: list[TensorRow], claims: list[str]) -> None:
+def module_source(console: Console, source: tuple[str, str] | None) -> None:
+    """The module's class as written (``source``: where it is, its text), so each row below
+    can be traced to a line of it."""
+    if source is None:
+        return
+    where, text = source
+    console.print(f"[bold]the module[/] ({escape(where)})")
+    console.print(
+        Syntax(text, "python", theme="ansi_dark", background_color="default", word_wrap=True)
+    )
+
+
+def params_table(
+    console: Console,
+    model: str,
+    rows: list[TensorRow],
+    claims: list[str],
+    source: tuple[str, str] | None = None,
+) -> None:
+    module_source(console, source)
     held = Table(
         title=f"[bold]the tensors model {model} holds[/]", title_justify="left", box=box.SIMPLE_HEAD
     )
@@ -69,8 +90,8 @@ def params_table(console: Console, model: str, rows: list[TensorRow], claims: li
             listed or "[dim]nothing[/]",
             *(yes(getattr(row, key)) for key in FOUND_COLUMNS),
         )
-    console.print(held)
-    console.print(found)
+    console.print(fitted(console, held))
+    console.print(fitted(console, found))
     for claim in claims:
         console.print(f"• {claim}", markup=False)
 

@@ -81,5 +81,12 @@ def plot(
     legend = [f"{m} {name}" for m, name in zip(MARKERS * 8, series, strict=False)]
     if any(len(through) > 1 for through in passing.values()):
         legend.append(f"{OVERLAP} two or more at once")
-    lines.append(" " * label_width + "   ".join(legend))
+    shelf = ""  # the legend, wrapped between its entries to the plot's width
+    for entry in legend:
+        if shelf and label_width + len(shelf) + 3 + len(entry) > width:
+            lines.append(" " * label_width + shelf)
+            shelf = entry
+        else:
+            shelf = f"{shelf}   {entry}" if shelf else entry
+    lines.append(" " * label_width + shelf)
     return lines

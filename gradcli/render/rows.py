@@ -1,8 +1,9 @@
 """Machine formats for commands whose data is a list of flat rows (params, graph, pitfalls).
 
 JSON lines: one object per row. CSV/TSV: a header of the row's keys, then one line per row;
-a list becomes its items space-separated, None an empty cell, a bool ``true``/``false``,
-a float its full-precision repr.
+a list becomes its items space-separated (a ``shape`` is written ``16x2`` as in the training
+commands' CSV, empty for a scalar), None an empty cell, a bool ``true``/``false``, a float
+its full-precision repr.
 """
 
 from __future__ import annotations
@@ -38,5 +39,12 @@ def write_rows(
         writer = csv.writer(out, delimiter="," if fmt == "csv" else "\t", lineterminator="\n")
         writer.writerow(header)
         for row in rows:
-            writer.writerow([_field(row[key]) for key in header])
+            writer.writerow(
+                [
+                    "x".join(map(str, row[key]))
+                    if key == "shape" and row[key] is not None
+                    else _field(row[key])
+                    for key in header
+                ]
+            )
     out.flush()

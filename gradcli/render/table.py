@@ -7,11 +7,13 @@ from typing import TYPE_CHECKING
 from rich import box
 from rich.console import Console
 from rich.markup import escape  # names come from the user's model: x[/] is not markup
+from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
 from gradcli.optimizers.catalog import plain
 from gradcli.records import Stats, Values
+from gradcli.render.fit import fitted
 from gradcli.render.plot import plot
 from gradcli.render.styles import MARKER_STYLES
 
@@ -28,11 +30,16 @@ def fmt(x: float) -> str:
     return f"{x:.6g}"
 
 
-def shown(v: Values | None) -> str:
+def shown(v: Values | None) -> str | Table:
     if v is None:
         return "—"
-    if isinstance(v, Stats):
-        return f"norm {fmt(v.norm)}\nmean {fmt(v.mean)}\nmin  {fmt(v.min)}\nmax  {fmt(v.max)}"
+    if isinstance(v, Stats):  # a grid: a label never wraps away from its number
+        grid = Table.grid(padding=(0, 1))
+        grid.add_column(no_wrap=True)
+        grid.add_column(no_wrap=True)
+        for label, x in [("norm", v.norm), ("mean", v.mean), ("min", v.min), ("max", v.max)]:
+            grid.add_row(label, fmt(x))
+        return grid
     return "[" + ", ".join(fmt(x) for x in v) + "]"
 
 
@@ -58,6 +65,7 @@ class TableSink:
         self.console = console
         self.steps = 0
         self.scheduled = False
+        self.legend_shown = False  # the legend of the columns goes under the first step only
 
     def start(self, info: RunInfo) -> None:
         self.steps = info.steps
@@ -84,17 +92,21 @@ class TableSink:
             loss += f"   grad norm {fmt(record.grad_norm)}" + " (clipped)" * bool(record.clipped)
         if record.evaluations is not None:  # LBFGS: the loss evaluated this many times
             loss += f"   {record.evaluations} evaluation" + "s" * (record.evaluations != 1)
-        caption = START_CAPTION if record.step == 0 else STEP_CAPTION
+        if record.step == 0:
+            caption = START_CAPTION
+        else:
+            caption = "" if self.legend_shown else STEP_CAPTION
+            self.legend_shown = True
         ranks = record.ranks or ()
         if record.ranks is not None:
             caption += (
-                "\nparameters identical on every rank: max |difference| "
+                "\n" * bool(caption) + "parameters identical on every rank: max |difference| "
                 f"{fmt(record.max_param_diff_across_ranks or 0.0)}"
             )
         table = Table(
             title=f"[bold]step {record.step}/{self.steps}[/]{loss}",
             title_justify="left",
-            caption=caption,
+            caption=caption or None,
             caption_justify="left",
             box=box.SIMPLE_HEAD,
         )
@@ -110,15 +122,16 @@ class TableSink:
             table.add_row(
                 escape(p.name), shape(p.shape), shown(p.value), *own, shown(p.grad), shown(p.update)
             )
-        self.console.print(table)
+        self.console.print(fitted(self.console, table))
         if any(p.state for p in record.params):
-            self.console.print(state_table(record))
+            self.console.print(fitted(self.console, state_table(record)))
         for line in record.explain:
             element, _, parts = line.partition(": ")
             self.console.print(f"[bold]{escape(element)}[/]")
-            for part in parts.split("; "):
-                self.console.print("  " + part, highlight=False, markup=False)
-        self.console.print()
+            for part in parts.split("; "):  # a long formula wraps under its own indentation
+                self.console.print(Padding(Text(part), (0, 0, 0, 2)))
+        if caption or record.explain or any(p.state for p in record.params):
+            self.console.print()  # (a table without a caption ends on a blank line itself)
 
     def finish(self, summary: Summary) -> None:
         table = Table(
@@ -126,7 +139,8 @@ class TableSink:
         )
         table.add_column("what", style="bold")
         table.add_column("value")
-        table.add_row("steps", str(summary.steps))
+        resumed = summary.span().removeprefix("steps ")
+        table.add_row("steps", resumed if summary.resumed_from else str(summary.steps))
         table.add_row("loss at start", fmt(summary.first_loss))
         table.add_row("loss at end", fmt(summary.final_loss))
         for name, metric in summary.metrics.items():
@@ -134,7 +148,7 @@ class TableSink:
         if summary.clip_fired is not None:
             fired = f"fired on {summary.clip_fired} of {summary.clip_steps} steps"
             table.add_row("clipping", fired)
-        self.console.print(table)
+        self.console.print(fitted(self.console, table))
         if summary.reference:
             ref = Table(box=box.SIMPLE_HEAD)
             ref.add_column("parameter", style="bold", no_wrap=True)
@@ -143,7 +157,7 @@ class TableSink:
             ref.add_column("max |diff|")
             for name, r in summary.reference.items():
                 ref.add_row(escape(name), shown(r.learned), shown(r.target), fmt(r.max_abs_diff))
-            self.console.print(ref)
+            self.console.print(fitted(self.console, ref))
 
 
 class CompareTableSink:
@@ -168,7 +182,7 @@ class CompareTableSink:
         columns = ["optimizer", "lr", "final loss", "best loss"]
         columns += [] if tol is None else ["steps to tol"]  # without --tol: nothing to say
         for column in (*columns, "max |manual − optim|", "ULPs"):
-            table.add_column(column, no_wrap=column != "max |manual − optim|")
+            table.add_column(column)  # (no number is cut: see render/fit.py)
         for s in summaries:
             reached = (
                 [] if tol is None else ["never" if s.steps_to_tol is None else str(s.steps_to_tol)]
@@ -183,7 +197,7 @@ class CompareTableSink:
                 gap,
                 str(s.max_ulps),
             )
-        self.console.print(table)
+        self.console.print(fitted(self.console, table))
         distances = [f"{s.label} {s.distance:.3g}" for s in summaries if s.distance is not None]
         if distances:  # a problem that knows its minima (train/trajectory.py)
             self.console.print(

@@ -352,4 +352,5 @@ class Training:
             },
             reference_label=getattr(self.problem, "reference_label", "optimum"),
             metrics=metrics,
+            resumed_from=self.start,
         )

@@ -7,11 +7,13 @@ import contextlib
 from gradcli._startup import collector
 from gradcli.errors import Diverged, Interrupted
 from gradcli.render import make_compare_sink, make_sink
+from gradcli.render.listing import show_listing
 from gradcli.runs_io import Run
 from gradcli.spec import RunSpec
 from gradcli.train import drawing
 from gradcli.train.compare import Comparison
 from gradcli.train.interrupt import deferred, interruptible
+from gradcli.train.listing import listing
 from gradcli.train.loop import Training
 from gradcli.train.setup import prepare, save_checkpoint
 from gradcli.train.trajectory import axis_names
@@ -19,6 +21,7 @@ from gradcli.usercode import UserCodeFailed
 
 
 def run_training(spec: RunSpec, path: str, pictures: drawing.Request | None = None) -> None:
+    spec = spec.with_every()
     training, info = prepare(spec, path)  # errors (e.g. no CUDA) surface before any output
     output = spec.output
     if pictures is not None:
@@ -27,6 +30,8 @@ def run_training(spec: RunSpec, path: str, pictures: drawing.Request | None = No
     kept = None if pictures is None else drawing.Keeping(sink)  # the records, for pictures
     sink = kept or sink
     sink.start(info)
+    if spec.show_code:
+        show_listing(output, listing(training.update, spec.model, spec.steps))
     collector.resume()  # start-up is over
     with (
         interruptible() as interrupt,

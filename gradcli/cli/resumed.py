@@ -1,0 +1,46 @@
+"""``--resume FILE`` on its own goes on with the run the checkpoint holds.
+
+A checkpoint keeps its run's configuration; the options that make the run (the model, the
+optimizer with its lr and hyperparameters, the steps, the seed, the dtype, the
+implementation) come from there unless given on the command line or in a config file. What
+is given wins, and is checked against the checkpoint where it must match (the model, the
+optimizer, the dtype: see ``gradcli.train.checkpoint.restore``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import typer
+
+from gradcli.config import accepts, option_types
+from gradcli.spec import constructor
+
+RUN_OPTIONS = ("model", "steps", "seed", "dtype", "impl")
+
+
+def _given(ctx: typer.Context, key: str) -> bool:
+    source = ctx.get_parameter_source(key)
+    on_command_line = source is not None and source.name in ("COMMANDLINE", "ENVIRONMENT")
+    return on_command_line or key in ctx.meta.get("from_config", ())
+
+
+def with_checkpoint_run(ctx: typer.Context, options: dict[str, Any]) -> dict[str, Any]:
+    """``options`` with the checkpoint's run configuration where they were left at their
+    defaults (no ``--resume``: ``options`` as they are). Imports torch, to read the file."""
+    path = options.get("resume")
+    if path is None:
+        return options
+    from gradcli.train import checkpoint
+
+    saved = checkpoint.load(path)["config"]  # a foreign or broken file: one line, exit 2
+    types = option_types()
+    merged = dict(options)
+    for key in RUN_OPTIONS:
+        if not _given(ctx, key) and key in saved and accepts(types[key], saved[key]):
+            merged[key] = saved[key]
+    settings, lr = saved.get("settings"), saved.get("lr")
+    readable = isinstance(settings, dict) and (lr is None or accepts(types["lr"], lr))
+    if not _given(ctx, "optimizer") and readable:
+        merged["optimizer"] = constructor(saved["optimizer"], lr, settings)
+    return merged

@@ -1,0 +1,104 @@
+"""Tables that fit the terminal: a table too wide to show every number whole is stacked.
+
+rich shrinks a table that is wider than the console by wrapping its cells, and where a
+word (a number) is wider than its column it cuts it (``0.01119…``) or squeezes a column out
+of sight. Rather than that, a table whose narrowest form does not fit is shown stacked:
+each row as a block of ``header  cell`` lines, so every number stays whole at any width.
+"""
+
+from __future__ import annotations
+
+from rich import box
+from rich.columns import Columns
+from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
+from rich.measure import Measurement
+from rich.table import Column, Table
+from rich.text import Text
+
+
+def fitted(console: Console, table: Table) -> RenderableType:
+    """``table`` where each cell can be shown whole at the console's width (its columns
+    sized by ``fit_columns``), else stacked."""
+    return table if fit_columns(console, table, console.width) else stacked(table)
+
+
+def fit_columns(console: Console, table: Table, width: int) -> bool:
+    """Whether ``table`` can show every cell whole in ``width``; if it can only wrapped, its
+    column widths are set here: each column at least its widest word (a ``no_wrap`` column
+    its widest cell), and as rich does, the widest columns narrowed first, but none below
+    that. (rich would cut a number in a column it narrowed below its widest word.)"""
+    unbounded = console.options.update_width(1 << 20)  # (rich clamps a measure to the width)
+    whole = Measurement.get(console, unbounded, table)
+    if whole.maximum <= width:
+        return True
+    sizes = [_content(console, unbounded, table, column) for column in table.columns]
+    # what the table adds to its columns' content: padding, edges and rules
+    frame = whole.minimum - sum(max(m.minimum for m in column) for column in sizes)
+    widest = [max(m.maximum for m in column) for column in sizes]
+    least = [
+        w if c.no_wrap else max(m.minimum for m in column)
+        for c, column, w in zip(table.columns, sizes, widest, strict=True)
+    ]
+    room = width - frame
+    if sum(least) > room:
+        return False
+    widths = list(widest)
+    while sum(widths) > room:  # narrow the widest column that can still give, by one
+        giving = max(
+            (i for i in range(len(widths)) if widths[i] > least[i]), key=widths.__getitem__
+        )
+        widths[giving] -= 1
+    for column, width_ in zip(table.columns, widths, strict=True):
+        column.width = width_
+    return True
+
+
+class FittingTable(Table):
+    """A Table that sizes its columns by ``fit_columns`` when drawn: typer's help panels,
+    whose long option names (``--initial-accumulator-value``) rich would cut at 80 columns."""
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        fit_columns(console, self, options.max_width)
+        yield from super().__rich_console__(console, options)
+
+
+def _content(
+    console: Console, options: ConsoleOptions, table: Table, column: Column
+) -> list[Measurement]:
+    """How narrow and how wide each cell of a column can be (its header included)."""
+    cells = [*column.cells, *([column.header] if table.show_header else [])]
+    return [Measurement.get(console, options, cell) for cell in cells]
+
+
+def stacked(table: Table) -> Table:
+    """One block per row of ``table``: each column's header beside its cell."""
+    columns = table.columns
+    blocks = Table(
+        title=table.title,
+        title_justify=table.title_justify,
+        caption=table.caption,
+        caption_justify=table.caption_justify,
+        box=box.SIMPLE,
+        show_header=False,
+    )
+    blocks.add_column(style="bold", no_wrap=True)
+    blocks.add_column()
+    rows = [list(column.cells) for column in columns]
+    count = len(rows[0]) if rows else 0
+    for i in range(count):
+        for column, cells in zip(columns, rows, strict=True):
+            header = str(column.header).replace("\n", " ")
+            blocks.add_row(header, _side_by_side(cells[i]), end_section=column is columns[-1])
+    return blocks
+
+
+def _side_by_side(cell: RenderableType) -> RenderableType:
+    """A grid of ``label value`` rows (statistics) laid out along the line, as many pairs
+    to a line as fit, so a stacked block stays short; any other cell as it is."""
+    if not isinstance(cell, Table) or len(cell.columns) != 2:
+        return cell
+    labels, values = (list(column.cells) for column in cell.columns)
+    pairs = [
+        Text(f"{label} {value}", no_wrap=True) for label, value in zip(labels, values, strict=True)
+    ]
+    return Columns(pairs, padding=(0, 3))
