@@ -39,7 +39,16 @@ COMPLETIONS = [
     ("gradcli graph -f d", ["dot"]),
     (
         "gradcli pitfalls ",
-        ["data-zero", "no-zero-grad", "inplace-leaf", "plain-tensor", "set-to-none", "variable"],
+        [
+            "data-zero",
+            "no-zero-grad",
+            "inplace-leaf",
+            "plain-tensor",
+            "set-to-none",
+            "variable",
+            "scheduler-first",
+            "clip-after-step",
+        ],
     ),
     ("gradcli ddp --path ", ["manual", "ddp"]),
     ("gradcli optim --dtype ", ["float32", "float64"]),

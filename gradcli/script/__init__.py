@@ -57,7 +57,7 @@ def print_script(spec: RunSpec, path: str) -> str:
         )
     from gradcli.script.program import program
 
-    return program(spec, path)
+    return program(spec.with_every(), path)
 
 
 def written_problems() -> list[str]:

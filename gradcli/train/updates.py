@@ -249,10 +249,15 @@ class OptimUpdate:
 
     def schedule_step(self, loss: float | None) -> None:
         for scheduler in self.schedulers:
-            if self.needs_loss:
-                scheduler.step(loss)
-            else:
-                scheduler.step()
+            try:
+                if self.needs_loss:
+                    scheduler.step(loss)
+                else:
+                    scheduler.step()
+            except (ArithmeticError, ValueError) as error:  # torch's, as one line
+                message = " ".join(str(error).split()) or type(error).__name__
+                name = type(scheduler).__name__
+                raise GradcliError(f"--schedule: torch's {name} fails: {message}") from None
 
     def clip(self) -> Clipped | None:
         """Clip the gradients in place with torch.nn.utils."""
