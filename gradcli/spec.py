@@ -200,14 +200,23 @@ def check_schedule_and_clipping(spec: RunSpec, start: int = 0) -> None:
     ``--clip-norm`` / ``--norm-type`` / ``--clip-value`` are in range and not mixed."""
     schedule = spec.schedule_spec
     if schedule is not None:
-        hyperparameters = spec.hyperparameters()
-        if schedule.drives_momentum and not {"momentum", "betas"} & set(hyperparameters):
-            own = schedule.scheduler.drives_momentum or "cycle_momentum"
-            raise GradcliError(
-                f"--schedule {schedule.text}: it sets the optimizer's momentum or β1 "
-                f"({own}=True), and {spec.optimizer_info.torch_class} has neither; choose "
-                f"another -o, or set {own}=False"
-            )
+        from gradcli.schedules.spec import lacks_momentum
+
+        wrong = lacks_momentum(
+            schedule, spec.hyperparameters(), spec.optimizer_info.torch_class
+        )
+        if wrong:
+            raise GradcliError(f"--schedule {schedule.text}: {wrong}")
+        if schedule.drives_momentum and spec.optimizer_info.name == "rmsprop":
+            from gradcli.schedules import Schedule
+
+            first = Schedule(schedule, spec.lr or 0.01, spec.hyperparameters()).momentum
+            if first == 0:  # torch's RMSprop then never makes the buffer: a KeyError later
+                raise GradcliError(
+                    f"--schedule {schedule.text}: it starts RMSprop's momentum at 0, and torch's "
+                    "RMSprop makes its momentum buffer only when momentum > 0 at the first "
+                    "step; give the schedule a first momentum > 0"
+                )
         most = schedule.most_steps
         if most is not None and start + spec.steps > most:
             run = f"{spec.steps}" if start == 0 else f"{start} + {spec.steps}"

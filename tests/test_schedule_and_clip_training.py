@@ -13,11 +13,12 @@ from dataclasses import replace
 import pytest
 import torch
 from helpers import bits, jsonl
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from schedule_strategies import spec_of
 
 from gradcli import schedules
+from gradcli.errors import GradcliError
 from gradcli.spec import RunSpec, validate
 from gradcli.train.clipping import Clipping, clip_by_hand, clip_with_torch
 from gradcli.train.setup import prepare
@@ -73,6 +74,11 @@ def test_every_schedule_trains_bit_for_bit_on_both_paths(name, data):
         device="cpu",
         **data.draw(st.sampled_from(CLIPS)),
     )
+    try:
+        validate(spec)
+    except GradcliError as refused:  # torch's RMSprop cannot start its momentum at 0
+        assume("momentum buffer" not in str(refused))
+        raise
     lrs = []
     for manual, optim in _both(spec):
         assert _same(manual.lr, optim.lr), (schedule.text, manual.step)

@@ -217,7 +217,7 @@ def run(
     """``gradcli schedule``: check everything (no torch yet), run both ways, render."""
     from gradcli import optimizers
     from gradcli.render.schedules import show_schedule
-    from gradcli.schedules.spec import parse_schedule
+    from gradcli.schedules.spec import lacks_momentum, parse_schedule
     from gradcli.spec import choose_optimizer
 
     spec = parse_schedule(text, "schedule")
@@ -249,17 +249,9 @@ def run(
         )
     if spec.scheduler.needs_loss and losses is None:
         losses = synthetic_losses(steps, spec.keywords["mode"])
-    hyperparameters = {**optimizer.defaults, **settings}
-    if (
-        spec.drives_momentum
-        and "momentum" not in hyperparameters
-        and "betas" not in hyperparameters
-    ):
-        raise GradcliError(
-            f"schedule {text}: it sets the optimizer's momentum or β1 (cycle_momentum=True), "
-            f"and {optimizer.torch_class} has neither; choose another -o, or set "
-            "cycle_momentum=False"
-        )
+    wrong = lacks_momentum(spec, {**optimizer.defaults, **settings}, optimizer.torch_class)
+    if wrong:
+        raise GradcliError(f"schedule {text}: {wrong}")
     rows, key = side_by_side(spec, steps, base_lr, optimizer, settings, losses)
     note = ""
     if spec.scheduler.sets_lr:

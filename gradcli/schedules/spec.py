@@ -73,6 +73,20 @@ class ScheduleSpec:
         return self.scheduler.most_steps(self.keywords)
 
 
+def lacks_momentum(
+    spec: ScheduleSpec, hyperparameters: Mapping[str, Any], torch_class: str
+) -> str | None:
+    """What is wrong where ``spec`` sets the optimizer's momentum or β1 and the optimizer
+    (``torch_class``, with these keywords) has neither; None where nothing is."""
+    if not spec.drives_momentum or {"momentum", "betas"} & set(hyperparameters):
+        return None
+    own = spec.scheduler.drives_momentum or "cycle_momentum"
+    return (
+        f"it sets the optimizer's momentum or β1 ({own}=True), and {torch_class} has neither; "
+        f"choose another -o, or set {own}=False"
+    )
+
+
 def parse_schedule(text: str, where: str = "--schedule") -> ScheduleSpec:
     """``StepLR(step_size=30, gamma=0.5)`` (torch's constructor, keywords by torch's names)
     → its checked spec. ``where`` starts every error's line."""
