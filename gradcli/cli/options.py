@@ -17,7 +17,9 @@ from typing import Annotated, Any
 import typer
 
 from gradcli import optimizers
+from gradcli.errors import GradcliError
 from gradcli.optimizers.catalog import Flag, Integer, Real, plain
+from gradcli.output import Output
 from gradcli.spec import DDP_MODELS, DTYPES, FORMATS, IMPLS, MODELS
 
 
@@ -61,7 +63,6 @@ def model_files() -> list[str]:
 
 MODEL_COMPLETION = completion(*MODELS, model_files)
 OPTIMIZER_COMPLETION = completion(optimizers.names)
-FORMAT_COMPLETION = completion(*FORMATS)
 
 
 YOUR_MODEL = (
@@ -138,16 +139,26 @@ Every = Annotated[
         "step in jsonl, csv and tsv; about ten step tables in a table).",
     ),
 ]
-Format = Annotated[
-    str,
-    typer.Option(
-        "--format",
-        "-f",
-        rich_help_panel="Output",
-        autocompletion=FORMAT_COMPLETION,
-        help=f"{_choices(FORMATS)}; auto is a table on a terminal, JSON lines otherwise.",
-    ),
-]
+
+
+def format_option(*formats: str, help: str | None = None) -> Any:
+    """The one ``--format``/``-f`` option: ``formats`` offered to shell completion, and
+    ``help`` (default: the formats, auto explained). A command checks the value it gets with
+    ``output_of(..., formats)``, so completion, help and check name the same formats."""
+    return Annotated[
+        str,
+        typer.Option(
+            "--format",
+            "-f",
+            rich_help_panel="Output",
+            autocompletion=completion(*formats),
+            help=help
+            or f"{_choices(formats)}; auto is a table on a terminal, JSON lines otherwise.",
+        ),
+    ]
+
+
+Format = format_option(*FORMATS)
 Quiet = Annotated[
     bool,
     typer.Option(
@@ -330,6 +341,33 @@ PlotFile = Annotated[
 ]
 
 
+def output_of(
+    format: str, quiet: bool, color: bool | None, formats: Sequence[str] = FORMATS
+) -> Output:
+    """The output options (``--format``, ``--quiet``, ``--color``) as an ``Output``; a format
+    outside ``formats`` is one line and exit 2."""
+    if format not in formats:
+        raise GradcliError(
+            f"--format: unknown format {format!r}; choose one of: {_choices(formats)}"
+        )
+    return Output(format, quiet, color)
+
+
+def pictures_of(plot: list[str] | None, plot_file: str | None) -> Any:
+    """``--plot`` and ``--plot-file`` checked (exit 2 before the run), or None when neither is
+    given (and then nothing is imported: the request module needs torch)."""
+    if not plot and plot_file is None:
+        return None
+    from gradcli.train.drawing import Request
+
+    return Request.of(plot, plot_file)
+
+
+def examples(*lines: str) -> str:
+    """A command's epilog: its example command lines."""
+    return "[bold]Examples[/]\n\n" + "\n\n".join(f"  {line}" for line in lines)
+
+
 def _literal(value: str | object) -> object:
     """A literal as in Python (``0.9``, ``(0.9, 0.99)``, ``0.9,0.99``, ``None``, ``True``),
     else the text itself (``strong_wolfe``); the catalog checks what the keyword allows."""
@@ -414,3 +452,8 @@ def with_hyperparameter_options(command: Callable[..., None]) -> Callable[..., N
         parameters=[*own, *hyperparameter_options()]
     )
     return command
+
+
+def hyperparameter_flags(options: dict[str, Any]) -> dict[str, Any]:
+    """Take ``--lr`` and the options that set a hyperparameter out of ``options``."""
+    return {name: options.pop(name) for name in ["lr", *optimizers.options()] if name in options}

@@ -11,8 +11,11 @@ its own shard's loss. Before the update the gradients are averaged across worker
 With equal shards, the average of the shards' mean losses is the full batch's mean loss, so
 both paths follow single-process full-batch training — up to rounding, since the order of a
 reduction changes the last bits. Rank 0 prints; every rank checks it holds the same parameters.
+
+Its options (``gradcli.ddp.options``) are checked without torch; ``gradcli.ddp.launch`` starts
+the workers, ``gradcli.ddp.worker`` is one of them.
 """
 
-from gradcli.ddp.launch import DdpOptions, launch
+from gradcli.ddp.options import DdpOptions
 
-__all__ = ["DdpOptions", "launch"]
+__all__ = ["DdpOptions"]

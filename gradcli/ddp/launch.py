@@ -1,5 +1,6 @@
-"""The launcher of ``gradcli ddp``: checks first, then starts the workers and reports how
-they ended, as one line and the documented exit status.
+"""The launcher of ``gradcli ddp``: starts the workers (the options and the run are checked
+before, in ``gradcli.ddp.options``) and reports how they ended, as one line and the
+documented exit status.
 
 The workers leave their news in the launcher's temporary folder: ``stopped`` (Ctrl-C, with
 the last step), ``diverged`` (what went non-finite), ``closed`` (stdout's reader went away)
@@ -12,51 +13,14 @@ import logging
 import os
 import signal
 import tempfile
-from dataclasses import dataclass
 
-import torch
-
-from gradcli import problems
 from gradcli._startup import collector
+from gradcli.ddp.options import DdpOptions, torchrun_world
 from gradcli.errors import Diverged, GradcliError, Interrupted
 from gradcli.spec import RunSpec
 from gradcli.train.interrupt import ignored, interruptible
-from gradcli.train.setup import check_gradients, resolve_device
 
-PATHS = ("manual", "ddp")
-
-
-@dataclass(frozen=True)
-class DdpOptions:
-    nproc: int
-    path: str
-    timeout: float
-
-
-def check_shardable(spec: RunSpec, world: int) -> None:
-    """Fail in the launcher, before any worker starts, for a problem that cannot be split."""
-    model = problems.build(
-        spec.model, seed=spec.seed, dtype=torch.float32, device=torch.device("cpu")
-    )
-    shard = getattr(model, "shard", None)
-    if shard is None:
-        raise GradcliError(
-            f"--model {spec.model} has no data to shard across workers; "
-            "choose a model that owns a data set (linear, mlp)"
-        )
-    optimizer = spec.optimizer_info
-    if optimizer.closure:  # each rank would end its iterations on its own shard's loss
-        raise GradcliError(
-            f"--optimizer {optimizer.name}: gradcli ddp does not run an optimizer that "
-            "evaluates the loss itself: the ranks would stop at different evaluations"
-        )
-    check_gradients(spec, model)
-    samples = model.samples()
-    if samples % world:
-        raise GradcliError(
-            f"--nproc {world}: model {spec.model} has {samples} samples, which "
-            f"do not split evenly; choose --nproc dividing {samples}"
-        )
+__all__ = ["DdpOptions", "launch", "tolerance"]  # (DdpOptions: the workers import it here)
 
 
 def tolerance(dtype: str) -> float:
@@ -65,17 +29,15 @@ def tolerance(dtype: str) -> float:
 
 
 def launch(spec: RunSpec, options: DdpOptions) -> None:
-    """Run the workers: in this process under torchrun, else as ``nproc`` child processes."""
+    """Run the workers: in this process under torchrun, else as ``nproc`` child processes.
+    The options and the run are checked already (``gradcli.ddp.options``)."""
     spec = spec.with_every()  # decided here, where stdout is the user's terminal or pipe
-    resolve_device(spec.device)  # no CUDA here: one line, before any worker starts
-    if "RANK" in os.environ and "WORLD_SIZE" in os.environ:  # torchrun started us
-        world = int(os.environ["WORLD_SIZE"])
-        check_shardable(spec, world)
+    world = torchrun_world()
+    if world is not None:  # torchrun started us
         from gradcli.ddp.worker import worker
 
         worker(int(os.environ["RANK"]), world, spec, options, "env://")
         return
-    check_shardable(spec, options.nproc)
     import torch.multiprocessing as mp
 
     # gradcli says how a worker ended, in one line; torch's "Terminating process" is noise

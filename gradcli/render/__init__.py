@@ -2,15 +2,22 @@
 
 A training sink gets ``start(info)`` once, ``step(record)`` for each shown step and
 ``finish(summary)`` at the end; a compare sink gets ``step`` and ``finish(summaries)``.
-Data goes to stdout; words go to stderr through ``Output.say``.
+A listing (optimizers, params, graph, pitfalls) is shown by ``show_rows``: a table for a
+person, flat rows for machines. Data goes to stdout; words go to stderr through
+``Output.say``.
 """
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
+from gradcli.render.rows import write_rows
+
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from gradcli.output import Output
     from gradcli.records import StepRecord, Summary
     from gradcli.train.compare import CompareRecord, MethodSummary
@@ -56,3 +63,26 @@ def make_sink(output: Output) -> Sink:
 
 def make_compare_sink(output: Output) -> CompareSink:
     return _make(output, compare=True)  # type: ignore[no-any-return]
+
+
+def show_rows(
+    output: Output,
+    table: Callable[[Console], None],
+    rows: Callable[[str], Sequence[dict[str, Any]]],
+    header: Sequence[str] | None = None,
+    own: Mapping[str, Callable[[], str]] | None = None,
+) -> None:
+    """The one place a listing's format becomes its writer: ``table(console)`` draws it for a
+    person; ``rows(fmt)`` gives its rows for jsonl, csv and tsv (see ``render.rows``), under
+    ``header`` (default: the first row's keys); ``own`` maps a format of the listing's own
+    (graph's dot) to its text."""
+    fmt = output.resolved_format()
+    if fmt == "table":
+        table(output.console(sys.stdout))
+    elif own is not None and fmt in own:
+        sys.stdout.write(own[fmt]())
+    else:
+        found = rows(fmt)
+        if header is None:
+            header = list(found[0]) if found else []
+        write_rows(sys.stdout, fmt, found, header)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
@@ -14,14 +13,12 @@ from rich.table import Table
 from rich.tree import Tree
 
 from gradcli.render.fit import fitted
-from gradcli.render.rows import write_rows
 from gradcli.spec import PITFALLS
 
 if TYPE_CHECKING:
     from gradcli.lessons.graph import Node
     from gradcli.lessons.inspection import TensorRow
     from gradcli.lessons.pitfalls import Cell, Outcome
-    from gradcli.output import Output
 
 LISTED_IN = {
     "in_parameters": "parameters()",
@@ -150,14 +147,9 @@ def node_dicts(nodes: list[Node]) -> list[dict[str, Any]]:
     ]
 
 
-def list_pitfalls(output: Output) -> None:
-    """``gradcli pitfalls``: the names and what goes wrong, without importing torch."""
-    fmt = output.resolved_format()
-    if fmt == "table":
-        pitfall_list(output.console(sys.stdout), PITFALLS)
-    else:
-        rows = [{"name": n, "summary": s} for n, s in PITFALLS.items()]
-        write_rows(sys.stdout, fmt, rows, ["name", "summary"])
+def pitfall_summaries() -> list[dict[str, Any]]:
+    """The pitfalls, one row each: name and what goes wrong."""
+    return [{"name": n, "summary": s} for n, s in PITFALLS.items()]
 
 
 def pitfall_list(console: Console, summaries: dict[str, str]) -> None:

@@ -1,17 +1,18 @@
-"""``gradcli optimizers [NAME]``: the catalog as a table, rows or one optimizer's page.
+"""The views of ``gradcli optimizers [NAME]``: the catalog as a table or rows, one optimizer's
+page or its keywords as rows.
 
 Reads only the torch-free catalog: listing the optimizers never imports torch.
 """
 
 from __future__ import annotations
 
-import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gradcli.optimizers import catalog
 from gradcli.optimizers.catalog import Optimizer, plain
-from gradcli.output import Output
-from gradcli.render.rows import write_rows
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 
 def _json_value(value: object) -> object:
@@ -22,24 +23,27 @@ def _keywords(optimizer: Optimizer) -> str:
     return ", ".join(f"{h.name}={plain(h.default)}" for h in optimizer.hyperparameters)
 
 
-def list_optimizers(output: Output) -> None:
-    fmt = output.resolved_format()
-    if fmt == "table":
-        from rich import box
-        from rich.table import Table
+def catalog_table(console: Console) -> None:
+    """Every optimizer in one table: its name, torch class, lr and keywords."""
+    from rich import box
+    from rich.table import Table
 
-        table = Table(
-            title="[bold]optimizers[/] (one page each: gradcli optimizers NAME)",
-            title_justify="left",
-            box=box.SIMPLE_HEAD,
-        )
-        for column in ("name", "torch.optim", "lr", "keywords and torch's defaults"):
-            table.add_column(column, no_wrap=column != "keywords and torch's defaults")
-        for o in catalog().values():
-            table.add_row(f"[bold]{o.name}[/]", o.torch_class, f"{o.lr:g}", _keywords(o))
-        output.console(sys.stdout).print(table)
-        return
-    rows: list[dict[str, Any]] = [
+    table = Table(
+        title="[bold]optimizers[/] (one page each: gradcli optimizers NAME)",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+    )
+    for column in ("name", "torch.optim", "lr", "keywords and torch's defaults"):
+        table.add_column(column, no_wrap=column != "keywords and torch's defaults")
+    for o in catalog().values():
+        table.add_row(f"[bold]{o.name}[/]", o.torch_class, f"{o.lr:g}", _keywords(o))
+    console.print(table)
+
+
+def catalog_rows(fmt: str) -> list[dict[str, Any]]:
+    """One row per optimizer; its hyperparameters an object in jsonl, ``k=v`` words in a
+    csv or tsv cell."""
+    return [
         {
             "name": o.name,
             "torch_class": o.torch_class,
@@ -54,32 +58,34 @@ def list_optimizers(output: Output) -> None:
         }
         for o in catalog().values()
     ]
-    write_rows(sys.stdout, fmt, rows, list(rows[0]))
 
 
-def show_optimizer(optimizer: Optimizer, output: Output) -> None:
-    fmt = output.resolved_format()
-    call = (
-        f"torch.optim.{optimizer.torch_class}(params, lr={optimizer.lr:g}, {_keywords(optimizer)})"
-    )
-    if fmt != "table":
-        rows = [
-            {
-                "name": optimizer.name,
-                "keyword": h.name,
-                "default": _json_value(h.default) if fmt == "jsonl" else plain(h.default),
-                "allowed": h.allowed.describe(),
-                "meaning": h.help,
-            }
-            for h in optimizer.hyperparameters
-        ]
-        write_rows(sys.stdout, fmt, rows, ["name", "keyword", "default", "allowed", "meaning"])
-        return
+KEYWORD_FIELDS = ("name", "keyword", "default", "allowed", "meaning")
+
+
+def keyword_rows(optimizer: Optimizer, fmt: str) -> list[dict[str, Any]]:
+    """One row per keyword of ``optimizer``."""
+    return [
+        {
+            "name": optimizer.name,
+            "keyword": h.name,
+            "default": _json_value(h.default) if fmt == "jsonl" else plain(h.default),
+            "allowed": h.allowed.describe(),
+            "meaning": h.help,
+        }
+        for h in optimizer.hyperparameters
+    ]
+
+
+def optimizer_page(optimizer: Optimizer, console: Console) -> None:
+    """One optimizer's page: what it mirrors, its rule as math, its keywords, its state."""
     from rich import box
     from rich.markup import escape
     from rich.table import Table
 
-    console = output.console(sys.stdout)
+    call = (
+        f"torch.optim.{optimizer.torch_class}(params, lr={optimizer.lr:g}, {_keywords(optimizer)})"
+    )
     console.print(f"[bold]{optimizer.name}[/]: {escape(optimizer.summary)}")
     console.print(f"mirrors {escape(call)}", highlight=False)
     console.print()

@@ -1,4 +1,6 @@
-"""Drives each command: spec -> engine -> records -> sink, with Ctrl-C and divergence."""
+"""One training run and one comparison, end to end: spec -> engine -> records -> sink, with
+Ctrl-C, divergence, checkpoints and pictures. Called by ``gradcli optim``/``manual`` and
+``gradcli compare`` (``gradcli.cli.commands``)."""
 
 from __future__ import annotations
 

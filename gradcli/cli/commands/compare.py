@@ -1,0 +1,99 @@
+"""``gradcli compare``: several optimizers, each by hand and with torch.optim, from one start.
+
+Options -> one ``RunSpec`` per optimizer (config file merged in) -> ``--print-config`` or the
+comparison, with ``--tol`` and the pictures after it.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from gradcli import optimizers
+from gradcli.cli import options as opt
+from gradcli.cli.commands.train import NOT_RUN_OPTIONS
+from gradcli.cli.config_file import blame_config, with_config
+from gradcli.config import to_toml
+from gradcli.spec import specs_for_compare, split_optimizers
+
+HELP = (
+    "Run several optimizers by hand and with torch.optim from the same start; show "
+    "their losses, how far the two paths drift apart (0 = bit for bit) and the loss curves."
+)
+EXAMPLES = opt.examples(
+    "gradcli compare",
+    "gradcli compare --model rosenbrock -o sgd,adam,rmsprop --steps 300 --tol 0.01",
+    "gradcli compare -o adam --impl fused --dtype float64",
+    "gradcli compare -o sgd -o adam --format jsonl | jq -c 'select(.max_ulps > 0)'",
+)
+
+
+def compare(
+    ctx: typer.Context,
+    model: opt.Model = "linear",
+    optimizer: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--optimizer",
+            "-o",
+            show_default=False,
+            metavar="NAME|CONSTRUCTOR",
+            autocompletion=opt.completion("all", optimizers.names),
+            help="The runs to compare, repeatable or comma-separated: names or torch's "
+            "constructors, e.g. -o 'SGD(lr=0.01)' -o 'SGD(lr=0.01, momentum=0.9)' "
+            "(default: sgd, adam, adamw, rmsprop, adagrad; all: every optimizer).",
+        ),
+    ] = None,
+    lr: opt.Lr = None,
+    steps: opt.Steps = 100,
+    seed: opt.Seed = 0,
+    device: opt.Device = "auto",
+    dtype: opt.Dtype = "float32",
+    tol: Annotated[
+        float | None,
+        typer.Option(
+            parser=opt._real,
+            metavar="FLOAT",
+            show_default=False,
+            help="Report the steps each method needs to reach this loss.",
+        ),
+    ] = None,
+    impl: opt.Impl = None,
+    schedule: opt.Schedule = None,
+    clip_norm: opt.ClipNorm = None,
+    norm_type: opt.NormType = None,
+    clip_value: opt.ClipValue = None,
+    format: opt.Format = "auto",
+    quiet: opt.Quiet = False,
+    color: opt.Color = None,
+    config: opt.Config = None,
+    print_config: opt.PrintConfig = False,
+    plot: opt.ComparePlot = None,
+    plot_file: opt.PlotFile = None,
+    **hyperparameters: Any,
+) -> None:
+    pictures = opt.pictures_of(plot, plot_file)
+    given = {
+        **{k: v for k, v in locals().items() if k not in NOT_RUN_OPTIONS},
+        **hyperparameters,
+    }
+    merged = with_config(ctx, given, config, compare=True)
+    chosen = merged.pop("optimizer")
+    tol = merged.pop("tol")
+    with blame_config(ctx, config):
+        texts = split_optimizers(
+            chosen if isinstance(chosen, list) or chosen is None else [chosen], merged["model"]
+        )
+        flags = opt.hyperparameter_flags(merged)
+        specs = specs_for_compare(texts, flags, merged, tol)
+
+    if print_config:
+        typer.echo(to_toml(specs, {"tol": tol}, keys=given), nl=False)
+        return
+    from gradcli.train.run import run_compare
+
+    run_compare(specs, tol, pictures)
+
+
+compare = opt.with_hyperparameter_options(compare)

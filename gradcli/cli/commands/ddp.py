@@ -1,0 +1,82 @@
+"""``gradcli ddp``: data-parallel training on torch.distributed, by hand and with DDP.
+
+Its own options (``--nproc``, ``--path``, ``--timeout``) are checked in
+``gradcli.ddp.options``; the run's options make a ``RunSpec`` as optim's do.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from gradcli.cli import options as opt
+from gradcli.ddp.options import PATHS, check_run, ddp_options, torchrun_world
+from gradcli.spec import RunSpec, choose_optimizer, validate
+
+HELP = (
+    "Data-parallel training on torch.distributed: N workers, one shard of the data each, "
+    "gradients averaged by hand (all_reduce) or by DistributedDataParallel; rank 0 shows each "
+    "rank's gradient, the average, and that the parameters agree on every rank."
+)
+EXAMPLES = opt.examples(
+    "gradcli ddp --nproc 2 --steps 5",
+    "gradcli ddp --nproc 2 --path ddp --model mlp -o adam --every 10",
+    "torchrun --nproc-per-node 2 -m gradcli ddp --path ddp",
+    "gradcli ddp --nproc 4 --format jsonl | jq -c '[.step, .max_param_diff_across_ranks]'",
+)
+DDP_FORMATS = ("auto", "table", "jsonl")
+DdpFormat = opt.format_option(
+    *DDP_FORMATS, help="auto (a table on a terminal, JSON lines otherwise), table, jsonl."
+)
+NOT_RUN_OPTIONS = ("nproc", "path", "timeout", "hyperparameters")
+
+
+def ddp(
+    nproc: Annotated[
+        int,
+        typer.Option(parser=opt._integer, metavar="INT", help="Worker processes on this machine."),
+    ] = 2,
+    path: Annotated[
+        str,
+        typer.Option(
+            metavar="manual|ddp",
+            autocompletion=opt.completion(*PATHS),
+            help="How the gradients are averaged: manual (all_reduce by hand), "
+            "ddp (DistributedDataParallel).",
+        ),
+    ] = "manual",
+    timeout: Annotated[
+        float,
+        typer.Option(parser=opt._real, metavar="SECONDS", help="Timeout of every collective."),
+    ] = 60.0,
+    model: opt.DdpModel = "linear",
+    optimizer: opt.Optimizer = "sgd",
+    lr: opt.Lr = None,
+    steps: opt.Steps = 20,
+    seed: opt.Seed = 0,
+    device: opt.Device = "cpu",
+    dtype: opt.Dtype = "float32",
+    every: opt.Every = 1,
+    schedule: opt.Schedule = None,
+    clip_norm: opt.ClipNorm = None,
+    norm_type: opt.NormType = None,
+    clip_value: opt.ClipValue = None,
+    format: DdpFormat = "auto",
+    quiet: opt.Quiet = False,
+    color: opt.Color = None,
+    **hyperparameters: Any,
+) -> None:
+    given = {k: v for k, v in locals().items() if k not in NOT_RUN_OPTIONS}
+    flags = {"lr": given.pop("lr"), **hyperparameters}
+    opt.output_of(format, quiet, color, DDP_FORMATS)
+    options = ddp_options(nproc, path, timeout)
+    name, lr, settings = choose_optimizer(given.pop("optimizer"), flags)
+    spec = validate(RunSpec(optimizer=name, lr=lr, settings=settings, **given))
+    check_run(spec, torchrun_world() or options.nproc)
+    from gradcli.ddp.launch import launch
+
+    launch(spec, options)
+
+
+ddp = opt.with_hyperparameter_options(ddp)

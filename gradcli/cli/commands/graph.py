@@ -1,0 +1,42 @@
+"""``gradcli graph``: the autograd graph behind a module's loss."""
+
+from __future__ import annotations
+
+from gradcli.cli import options as opt
+from gradcli.cli.commands.params import InspectModel, inspected_model
+from gradcli.spec import FORMATS
+
+HELP = (
+    "The autograd graph behind the loss, from its grad_fn down to the AccumulateGrad "
+    "leaves of the parameters."
+)
+EXAMPLES = opt.examples(
+    "gradcli graph",
+    "gradcli graph --model mlp",
+    "gradcli graph --format dot | dot -Tpng > graph.png",
+)
+GRAPH_FORMATS = (*FORMATS, "dot")
+NODE_FIELDS = ("id", "node", "parameter", "shape", "inputs")
+GraphFormat = opt.format_option(*GRAPH_FORMATS, help=f"{', '.join(FORMATS)}, dot (Graphviz).")
+
+
+def graph(
+    model: InspectModel = "demo",
+    format: GraphFormat = "auto",
+    quiet: opt.Quiet = False,
+    color: opt.Color = None,
+) -> None:
+    output = opt.output_of(format, quiet, color, GRAPH_FORMATS)
+    from gradcli.lessons import graph_of
+    from gradcli.lessons.graph import dot
+    from gradcli.render import lessons as shown
+    from gradcli.render import show_rows
+
+    nodes = graph_of(inspected_model(model))
+    show_rows(
+        output,
+        lambda console: shown.graph_tree(console, model, nodes),
+        lambda fmt: shown.node_dicts(nodes),
+        NODE_FIELDS,
+        own={"dot": lambda: dot(nodes)},
+    )

@@ -1,0 +1,102 @@
+"""``gradcli plot [FILE...]``: the pictures of runs read back from gradcli's JSON lines. No
+torch: the surface of a built-in 2-D problem is computed from its formula."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from gradcli.cli import options as opt
+from gradcli.errors import GradcliError
+from gradcli.output import Output
+
+HELP = (
+    "Draw runs from gradcli's JSON lines (one run per FILE; - or none: stdin): the loss, "
+    "each parameter's gradient norm and, for a problem with two trainable elements, the "
+    "path on its loss surface. No torch needed."
+)
+EXAMPLES = opt.examples(
+    "gradcli optim -m mlp -f jsonl | gradcli plot -",
+    "gradcli optim -m rosenbrock -o adam -f jsonl | tee adam.jsonl | gradcli plot",
+    "gradcli plot sgd.jsonl adam.jsonl --plot loss,path",
+    "gradcli plot run.jsonl --plot grad-norm,update-norm --plot-file run.svg",
+)
+
+
+def plot(
+    files: Annotated[
+        list[str] | None,
+        typer.Argument(
+            metavar="FILE",
+            show_default=False,
+            help="JSON lines of gradcli optim or manual, one run each (of gradcli compare: "
+            "one run per label); - is stdin.",
+        ),
+    ] = None,
+    label: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--label",
+            metavar="TEXT",
+            show_default=False,
+            help="A run's name in the legends, repeatable, in the order of the files "
+            "(default: the file's name).",
+        ),
+    ] = None,
+    plot: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--plot",
+            metavar="PICTURE",
+            show_default=False,
+            help="The pictures, repeatable or comma-separated: loss, grad-norm, update-norm, "
+            "lr, or path (default: loss, path where the records hold two elements, grad-norm).",
+        ),
+    ] = None,
+    surface: Annotated[
+        str | None,
+        typer.Option(
+            metavar="NAME",
+            show_default=False,
+            help="The loss surface under the path: rosenbrock, beale, himmelblau, rastrigin, "
+            "none (default: the built-in whose start the records start from).",
+        ),
+    ] = None,
+    plot_file: opt.PlotFile = None,
+    quiet: opt.Quiet = False,
+    color: opt.Color = None,
+) -> None:
+    output = Output("table", quiet, color)  # pictures are for a person, on stdout
+    from gradcli.plotting import choose_surface, default_kinds
+    from gradcli.render import pictures as drawn
+    from gradcli.render import svg
+    from gradcli.runs_io import STDIN, read_runs
+
+    kinds = drawn.parse_kinds(plot)
+    if plot_file is not None:
+        svg.check_target(plot_file)
+    sources = list(files or []) or [STDIN]
+    if not files and sys.stdin.isatty():
+        raise GradcliError(
+            "no FILE given and stdin is a terminal: name the JSON lines files, or pipe "
+            "them in (gradcli optim -f jsonl | gradcli plot -)"
+        )
+    runs = read_runs(sources, label or [])
+    kinds = kinds or default_kinds(runs)
+    surface_map = None
+    axes = drawn.axes_of(runs[0].records[-1])
+    if axes is not None:
+        chosen = choose_surface(surface, runs, output) if "path" in kinds else None
+        surface_map = drawn.SurfaceMap(
+            axes,
+            None if chosen is None else chosen.loss,
+            () if chosen is None else chosen.minima,
+        )
+    width = drawn.width_of(sys.stdout, output)
+    pictures = drawn.draw(runs, kinds, width=width, surface_map=surface_map)
+    drawn.show(pictures, output, sys.stdout)
+    if plot_file is not None:
+        svg.write(plot_file, pictures, f"gradcli plot: {', '.join(r.label for r in runs)}")
+        output.say(f"gradcli: wrote {', '.join(kinds)} to {plot_file}")

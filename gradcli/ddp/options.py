@@ -1,0 +1,78 @@
+"""``gradcli ddp``'s own options, checked: ``--nproc``, ``--path``, ``--timeout``; and the checks
+of a run against the workers before any starts. Importing this module never imports torch."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from gradcli.errors import GradcliError
+
+if TYPE_CHECKING:
+    from gradcli.spec import RunSpec
+
+PATHS = ("manual", "ddp")
+MOST_WORKERS = 64
+MAX_TIMEOUT = 365 * 24 * 3600  # a year, in seconds: --timeout at most
+
+
+@dataclass(frozen=True)
+class DdpOptions:
+    nproc: int
+    path: str
+    timeout: float
+
+
+def ddp_options(nproc: int, path: str, timeout: float) -> DdpOptions:
+    """``--nproc``, ``--path`` and ``--timeout`` checked: a bad one is one line and exit 2."""
+    if path not in PATHS:
+        raise GradcliError(f"--path: unknown path {path!r}; choose one of: {', '.join(PATHS)}")
+    if not 1 <= nproc <= MOST_WORKERS:
+        raise GradcliError(f"--nproc must be an integer in [1, {MOST_WORKERS}], got {nproc}")
+    if not 0 < timeout <= MAX_TIMEOUT:  # (False for nan; inf is no timedelta)
+        raise GradcliError(
+            f"--timeout must be a number of seconds in (0, {MAX_TIMEOUT}], got {timeout}"
+        )
+    return DdpOptions(nproc, path, timeout)
+
+
+def torchrun_world() -> int | None:
+    """The number of workers torchrun started, where it started this process; else None."""
+    if "RANK" in os.environ and "WORLD_SIZE" in os.environ:
+        return int(os.environ["WORLD_SIZE"])
+    return None
+
+
+def check_run(spec: RunSpec, world: int) -> None:
+    """Fail here, before any worker starts: no such device, or a problem that cannot be split
+    across ``world`` workers (no data, an optimizer that evaluates the loss itself, samples
+    that do not split evenly). Imports torch, to build the problem."""
+    import torch
+
+    from gradcli import problems
+    from gradcli.train.setup import check_gradients, resolve_device
+
+    resolve_device(spec.device)  # no CUDA here: one line
+    model = problems.build(
+        spec.model, seed=spec.seed, dtype=torch.float32, device=torch.device("cpu")
+    )
+    shard = getattr(model, "shard", None)
+    if shard is None:
+        raise GradcliError(
+            f"--model {spec.model} has no data to shard across workers; "
+            "choose a model that owns a data set (linear, mlp)"
+        )
+    optimizer = spec.optimizer_info
+    if optimizer.closure:  # each rank would end its iterations on its own shard's loss
+        raise GradcliError(
+            f"--optimizer {optimizer.name}: gradcli ddp does not run an optimizer that "
+            "evaluates the loss itself: the ranks would stop at different evaluations"
+        )
+    check_gradients(spec, model)
+    samples = model.samples()
+    if samples % world:
+        raise GradcliError(
+            f"--nproc {world}: model {spec.model} has {samples} samples, which "
+            f"do not split evenly; choose --nproc dividing {samples}"
+        )
