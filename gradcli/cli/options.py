@@ -1,4 +1,8 @@
-"""The command-line options shared by the commands, as typed annotations (no torch here).
+"""The command-line options shared by the commands, as typed annotations (no torch here),
+each defined once: ``--format`` (``format_option``, one per set of formats), ``--quiet``,
+``--color``, the plot options, the run's options; and what turns them into values for the
+layers below: ``output_of`` (the output options as an ``Output``, the format checked),
+``pictures_of`` (``--plot``, ``--plot-file``), ``hyperparameter_flags``.
 
 The options that set an optimizer's hyperparameters are not written here: they are made
 from the catalog (``hyperparameter_options``), one per keyword any optimizer takes, so a new
