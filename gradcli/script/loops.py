@@ -162,8 +162,9 @@ def manual_loop(
             ]
             continue
         update += [
-            f"# {optimizer.name}'s rule as gradcli's manual path calls it: the parameters with a",
-            "# gradient (torch.optim skips the others), their gradients, states, hyperparameters",
+            f"# {optimizer.name} (above), as gradcli's manual path calls it: the parameters",
+            "# with a gradient (torch.optim skips the others), their gradients, states and",
+            "# hyperparameters",
             f"stepped = [p for p in {chosen} if p.grad is not None]",
             *call(
                 rule.__name__,

@@ -14,7 +14,6 @@ listing itself. No torch here: this reads source text only.
 from __future__ import annotations
 
 import ast
-import builtins
 import importlib
 import inspect
 import textwrap
@@ -136,7 +135,7 @@ def _read_names(tree: ast.AST, skip: set[str]) -> list[str]:
         if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load) and node.id not in skip
     ]
     found.sort(key=lambda n: (n.lineno, n.col_offset))
-    return list(dict.fromkeys(n.id for n in found if not hasattr(builtins, n.id)))
+    return list(dict.fromkeys(n.id for n in found))
 
 
 def _gradcli_function(module: str | None, name: str) -> FunctionType | None:
@@ -233,7 +232,7 @@ def gather(*functions: Callable[..., Any]) -> Gathered:
                 for called in needed:
                     visit(called)
             return []
-        return []
+        return []  # a builtin (zip, max): nothing to gather
 
     for function in functions:
         assert isinstance(function, FunctionType), function
