@@ -362,7 +362,7 @@ def pictures_of(plot: list[str] | None, plot_file: str | None) -> Any:
     given (and then nothing is imported: the request module needs torch)."""
     if not plot and plot_file is None:
         return None
-    from gradcli.train.drawing import Request
+    from gradcli.pictures.live import Request
 
     return Request.of(plot, plot_file)
 

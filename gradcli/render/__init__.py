@@ -19,9 +19,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from gradcli.output import Output
-    from gradcli.records import StepRecord, Summary
-    from gradcli.train.compare import CompareRecord, MethodSummary
-    from gradcli.train.setup import RunInfo
+    from gradcli.records import CompareRecord, MethodSummary, RunInfo, StepRecord, Summary
 
 
 class Sink(Protocol):

@@ -1,12 +1,13 @@
 """``gradcli compare``: several optimizers, each by hand and with torch.optim, from one start.
 
 Options -> one ``RunSpec`` per optimizer (config file merged in) -> ``--print-config`` or the
-comparison, with ``--tol`` and the pictures after it.
+comparison (``run_compare``), with ``--tol`` and the pictures after it. The engine is imported
+inside the functions: importing this module never imports torch.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -15,7 +16,10 @@ from gradcli.cli import options as opt
 from gradcli.cli.commands.train import NOT_RUN_OPTIONS
 from gradcli.cli.config_file import blame_config, with_config
 from gradcli.config import to_toml
-from gradcli.spec import specs_for_compare, split_optimizers
+from gradcli.spec import RunSpec, specs_for_compare, split_optimizers
+
+if TYPE_CHECKING:
+    from gradcli.pictures.live import Request
 
 HELP = (
     "Run several optimizers by hand and with torch.optim from the same start; show "
@@ -91,9 +95,47 @@ def compare(
     if print_config:
         typer.echo(to_toml(specs, {"tol": tol}, keys=given), nl=False)
         return
-    from gradcli.train.run import run_compare
-
     run_compare(specs, tol, pictures)
 
 
 compare = opt.with_hyperparameter_options(compare)
+
+
+def run_compare(specs: list[RunSpec], tol: float | None, pictures: Request | None = None) -> None:
+    """Every method of ``specs``, by hand and with torch.optim, stepped together: records ->
+    sink, then the summaries (steps to ``tol``) and the pictures; Ctrl-C and divergence end it
+    the documented way."""
+    from gradcli._startup import collector
+    from gradcli.errors import Diverged, Interrupted
+    from gradcli.pictures import live as drawing
+    from gradcli.problems.plane import axis_names
+    from gradcli.render import make_compare_sink
+    from gradcli.train.compare import Comparison
+    from gradcli.train.interrupt import interruptible
+    from gradcli.usercode import UserCodeFailed
+
+    comparison = Comparison(specs, tol)
+    output = specs[0].output
+    if pictures is not None:
+        problem = comparison.pairs[0][1].problem
+        pictures.check_compare(problem, specs[0].model)
+        comparison.track = axis_names(problem) is not None
+    sink = make_compare_sink(output)
+    collector.resume()  # start-up is over
+    with interruptible() as interrupt:
+        comparison.should_stop = interrupt.is_set
+        try:
+            for record in comparison:
+                sink.step(record)
+        except UserCodeFailed as failure:
+            raise UserCodeFailed(f"--model {specs[0].model}: {failure}") from None
+    if comparison.diverged is not None:
+        raise Diverged(f"{comparison.diverged}; try a smaller --lr")
+    if comparison.stopped_at is not None:
+        raise Interrupted(
+            f"stopped after step {comparison.stopped_at} of {specs[0].steps}", interrupt.signum
+        )
+    sink.finish(comparison.summaries)
+    if pictures is not None:
+        runs = comparison.runs()
+        drawing.show(pictures, runs, comparison.pairs[0][1].problem, output, compare=True)

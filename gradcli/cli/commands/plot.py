@@ -69,10 +69,10 @@ def plot(
     color: opt.Color = None,
 ) -> None:
     output = Output("table", quiet, color)  # pictures are for a person, on stdout
-    from gradcli.plotting import choose_surface, default_kinds
-    from gradcli.render import pictures as drawn
-    from gradcli.render import svg
-    from gradcli.runs_io import STDIN, read_runs
+    from gradcli.pictures import drawing as drawn
+    from gradcli.pictures import svg
+    from gradcli.pictures.saved import choose_surface, default_kinds
+    from gradcli.saved_runs import STDIN, read_runs
 
     kinds = drawn.parse_kinds(plot)
     if plot_file is not None:

@@ -2,14 +2,17 @@
 
 Both commands share every option and the engine; they differ in the path (and manual offers
 no fused ``--impl``). Options -> ``RunSpec`` (config file and checkpoint merged in, checked by
-``gradcli.spec``) -> ``--print-config``, ``--print-script`` or the run itself.
+``gradcli.spec``) -> ``--print-config``, ``--print-script`` or the run itself
+(``run_training``: the engine's records to a sink). The engine is imported inside the
+functions: importing this module never imports torch.
 """
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -18,6 +21,10 @@ from gradcli.cli.config_file import blame_config, with_config
 from gradcli.cli.resumed import with_checkpoint_run
 from gradcli.config import to_toml
 from gradcli.spec import RunSpec, choose_optimizer, validate
+
+if TYPE_CHECKING:
+    from gradcli.pictures.live import Request
+    from gradcli.train.loop import Training
 
 OPTIM_HELP = "Train with torch.optim: zero_grad(), loss = model(), loss.backward(), step()."
 OPTIM_EXAMPLES = opt.examples(
@@ -95,8 +102,6 @@ def training_command(path: str) -> Callable[..., None]:
 
             typer.echo(script(spec, path), nl=False)
             return
-        from gradcli.train.run import run_training
-
         run_training(spec, path, pictures)
 
     if path == "manual":  # no fused rules by hand: --impl offers forloop and foreach
@@ -112,3 +117,89 @@ def training_command(path: str) -> Callable[..., None]:
 
 optim = training_command("optim")
 manual = training_command("manual")
+
+
+def run_training(spec: RunSpec, path: str, pictures: Request | None = None) -> None:
+    """One run, end to end: spec -> engine -> records -> sink. Ctrl-C, a signal, a closed
+    pipe, the user's code failing and divergence each end it the documented way, with the
+    checkpoint saved (``--save``) and the steps done kept."""
+    from gradcli._startup import collector
+    from gradcli.errors import Diverged, Interrupted
+    from gradcli.pictures import live as drawing
+    from gradcli.render import make_sink
+    from gradcli.render.listing import show_listing
+    from gradcli.saved_runs import Run
+    from gradcli.script.show_code import listing
+    from gradcli.train.interrupt import interruptible
+    from gradcli.train.setup import prepare
+    from gradcli.usercode import UserCodeFailed
+
+    spec = spec.with_every()
+    training, info = prepare(spec, path)  # errors (e.g. no CUDA) surface before any output
+    output = spec.output
+    if pictures is not None:
+        pictures.check(training.problem, spec.model)
+    sink = make_sink(output)
+    kept = None if pictures is None else drawing.Keeping(sink)  # the records, for pictures
+    sink = kept or sink
+    sink.start(info)
+    if spec.show_code:
+        show_listing(output, listing(training.update, spec.model, spec.steps))
+    collector.resume()  # start-up is over
+    with (
+        interruptible() as interrupt,
+        output.progress(spec.steps, f"gradcli {path}", thinned=spec.every > 1) as progress,
+    ):
+        training.should_stop = interrupt.is_set
+        completed = [training.start]  # the last step whose update is done
+
+        def on_step(step: int) -> None:
+            completed[0] = step
+            progress(step - training.start)
+
+        training.on_step = on_step
+        try:
+            for record in training:
+                completed[0] = record.step  # (its update is done before it is yielded)
+                with progress.aside():
+                    sink.step(record)
+        except (UserCodeFailed, OSError) as failure:
+            # the user's code failed, or stdout did (a closed pipe, a full disk, a terminal
+            # gone): the steps done are kept, and saved
+            training.stopped_at = done = completed[0]
+            if spec.save is not None:
+                _save(training, spec, f" (after step {done})")
+            if isinstance(failure, UserCodeFailed):
+                raise UserCodeFailed(f"--model {spec.model}: step {done + 1}: {failure}") from None
+            if interrupt.is_set():  # SIGHUP: the terminal, stdout with it, is gone
+                raise Interrupted(f"stopped after step {done}", interrupt.signum) from None
+            raise
+    if training.diverged:
+        lr = info.lr
+        raise Diverged(f"{training.diverged}; try a smaller --lr (this run used {lr:g})")
+    last = training.start + spec.steps
+    interrupted = training.stopped_at is not None and training.stopped_at < last
+    if spec.save is not None:  # at the end of the run, and when a signal stopped it
+        _save(training, spec)
+    if interrupted:
+        raise Interrupted(f"stopped after step {training.stopped_at} of {last}", interrupt.signum)
+    try:
+        summary = training.summary()
+    except UserCodeFailed as failure:
+        raise UserCodeFailed(f"--model {spec.model}: after step {last}: {failure}") from None
+    sink.finish(summary)
+    if pictures is not None and kept is not None:
+        run = Run(info.optimizer, kept.records, info.lr)
+        drawing.show(pictures, [run], training.problem, output)
+
+
+def _save(training: Training, spec: RunSpec, when: str = "") -> None:
+    """Write the checkpoint whatever signals come meanwhile, and whether or not the line that
+    says so can be written (SIGHUP: the terminal may be gone)."""
+    from gradcli.train.interrupt import deferred
+    from gradcli.train.setup import save_checkpoint
+
+    with contextlib.suppress(OSError):
+        spec.output.say(f"gradcli: saving checkpoint {spec.save}{when}")
+    with deferred():
+        save_checkpoint(training, spec)
