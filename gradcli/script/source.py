@@ -1,0 +1,232 @@
+"""The source that runs: a function's own code (``inspect.getsource``) and, found through its
+syntax tree, the code of every gradcli function and constant it uses, transitively; so that
+``--show-code`` and ``--print-script`` print what gradcli runs instead of a retyped copy.
+
+A gradcli import inside a function body (``from gradcli.optimizers._common import
+scalar_dtype``) is dropped and the definition it imports written out beside it; any other
+import in a body (``import torch``) is dropped and listed with the imports, as is each name
+the code takes from its module (``math``, ``partial``, ``Tensor`` in an annotation): a script
+imports each once, at its top. No torch here.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import importlib
+import inspect
+import sys
+import textwrap
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from types import FunctionType, ModuleType
+from typing import Any
+
+from gradcli.errors import GradcliError
+
+
+@dataclass(frozen=True)
+class Definition:
+    """One function or constant as it stands in gradcli, less its gradcli imports."""
+
+    name: str
+    where: str  # its file, from ``gradcli/`` on
+    source: str
+
+
+@dataclass(frozen=True)
+class Gathered:
+    """Functions and the code they need: the definitions (constants first, then functions in
+    the order they are first used), and the import lines outside gradcli that they use."""
+
+    definitions: tuple[Definition, ...]
+    imports: tuple[str, ...]
+
+    @property
+    def code(self) -> str:
+        """The definitions as one piece of code: the constants together, then each function,
+        two blank lines apart."""
+        constants = "".join(d.source for d in self.definitions if not d.source.startswith("def"))
+        functions = [d.source.rstrip("\n") for d in self.definitions if d.source.startswith("def")]
+        return "\n\n\n".join([constants.rstrip("\n")] * bool(constants) + functions) + "\n"
+
+
+def gather(*functions: Callable[..., Any]) -> Gathered:
+    """``functions`` and, transitively, every gradcli function and constant they use."""
+    found: dict[str, Definition] = {}
+    origin: dict[str, object] = {}
+    imports: list[str] = []
+    waiting: list[tuple[str, object, ModuleType]] = [
+        (f.__name__, f, sys.modules[f.__module__]) for f in functions
+    ]
+    while waiting:
+        name, value, module = waiting.pop(0)
+        if name in origin:
+            if origin[name] != value:  # two definitions, one name: the code would lie
+                raise GradcliError(f"two gradcli definitions are called {name}")
+            continue
+        origin[name] = value
+        if isinstance(value, FunctionType):
+            definition, used = _function(value, module, imports)
+        else:
+            definition, used = _constant(name, module), _free_names(_constant_node(name, module))
+        found[name] = definition
+        for used_name in used:
+            resolved = _resolve(used_name, module)
+            if resolved is None:
+                continue
+            if isinstance(resolved, str):
+                imports.append(resolved)
+            else:
+                waiting.append(resolved)
+    constants_first = sorted(found.values(), key=lambda d: d.source.startswith("def "))
+    return Gathered(tuple(constants_first), tuple(dict.fromkeys(imports)))
+
+
+def _function(
+    function: FunctionType, module: ModuleType, imports: list[str]
+) -> tuple[Definition, set[str]]:
+    """``function``'s source less its imports, and the free names it uses (the names a
+    gradcli import brings count as used: they are written out). Its other imports go to
+    ``imports``: a script has them once, at its top."""
+    source = textwrap.dedent(inspect.getsource(function))
+    (node,) = ast.parse(source).body
+    lines = source.splitlines()
+    dropped: set[int] = set()
+    used = _free_names(node)
+    for statement in ast.walk(node):
+        if not isinstance(statement, ast.Import | ast.ImportFrom):
+            continue
+        dropped.update(range(statement.lineno - 1, statement.end_lineno or statement.lineno))
+        for alias in statement.names:
+            if isinstance(statement, ast.Import):
+                imports.append(ast.unparse(ast.Import(names=[alias])))
+            elif (statement.module or "").startswith("gradcli"):
+                used.add(f"{statement.module}:{alias.name}")  # written out instead
+            else:
+                imports.append(f"from {statement.module} import {ast.unparse(alias)}")
+    kept: list[str] = []
+    for i, line in enumerate(lines):
+        if i in dropped:
+            continue
+        if not line.strip() and kept and (not kept[-1].strip() or kept[-1].endswith(":")):
+            continue  # (the blank lines around a dropped import: one is enough)
+        kept.append(line)
+    where = inspect.getsourcefile(function) or ""
+    where = where[where.rfind("gradcli/") :] if "gradcli/" in where else where
+    return Definition(function.__name__, where, "\n".join(kept).rstrip() + "\n"), used
+
+
+def _free_names(node: ast.AST) -> set[str]:
+    """The names ``node`` reads and does not bind itself (nor are Python's builtins)."""
+    bound: set[str] = set()
+    read: set[str] = set()
+    for child in ast.walk(node):
+        if isinstance(child, ast.Name):
+            (read if isinstance(child.ctx, ast.Load) else bound).add(child.id)
+        elif isinstance(child, ast.arg):
+            bound.add(child.arg)
+        elif isinstance(child, ast.alias):
+            bound.add((child.asname or child.name).split(".")[0])
+        elif isinstance(child, ast.FunctionDef | ast.ClassDef) and child is not node:
+            bound.add(child.name)
+    return read - bound - set(dir(builtins))
+
+
+def _module_tree(module: ModuleType) -> ast.Module:
+    return ast.parse(inspect.getsource(module))
+
+
+def _constant_node(name: str, module: ModuleType) -> ast.stmt:
+    for statement in _module_tree(module).body:
+        targets = getattr(statement, "targets", [getattr(statement, "target", None)])
+        if any(isinstance(t, ast.Name) and t.id == name for t in targets):
+            return statement
+    raise LookupError(name)
+
+
+def _constant(name: str, module: ModuleType) -> Definition:
+    """A module-level ``NAME = value`` as it stands, with its comment (the line above it)."""
+    statement = _constant_node(name, module)
+    lines = inspect.getsource(module).splitlines()
+    first = statement.lineno - 1
+    while first > 0 and lines[first - 1].startswith("#"):
+        first -= 1
+    source = "\n".join(lines[first : statement.end_lineno]) + "\n"
+    return Definition(name, module.__name__.replace(".", "/") + ".py", source)
+
+
+def _resolve(name: str, module: ModuleType) -> tuple[str, object, ModuleType] | str | None:
+    """What ``name`` is in ``module``: gradcli code to write out (its name, the object and
+    its module), an import line, or None (a name bound where gradcli does not look).
+    ``module:name`` is a name a gradcli import in a function body brings."""
+    if ":" in name:
+        where, _, name = name.partition(":")
+        module = importlib.import_module(where)
+        value = getattr(module, name)
+        if not isinstance(value, FunctionType):
+            raise GradcliError(f"gradcli writes functions out, not {where}.{name}")
+        return name, value, sys.modules[value.__module__]
+    tree = _module_tree(module)
+    for statement in ast.walk(tree):
+        if isinstance(statement, ast.Import | ast.ImportFrom):
+            for alias in statement.names:
+                if (alias.asname or alias.name.split(".")[0]) != name:
+                    continue
+                if isinstance(statement, ast.ImportFrom) and (
+                    statement.module or ""
+                ).startswith("gradcli"):
+                    return _resolve(f"{statement.module}:{alias.name}", module)
+                return ast.unparse(ast.Import(names=[alias])) if isinstance(
+                    statement, ast.Import
+                ) else f"from {statement.module} import {ast.unparse(alias)}"
+    for statement in tree.body:
+        if isinstance(statement, ast.FunctionDef) and statement.name == name:
+            return name, getattr(module, name), module
+        targets = getattr(statement, "targets", [getattr(statement, "target", None)])
+        if any(isinstance(t, ast.Name) and t.id == name for t in targets):
+            return name, _Constant(module.__name__, name), module
+    return None
+
+
+@dataclass(frozen=True)
+class _Constant:
+    """A module-level constant, known by where it is (its value may be any object)."""
+
+    module: str
+    name: str
+
+
+def import_lines(lines: Iterable[str]) -> list[str]:
+    """Import lines as ruff's isort lays them out: Python's own modules, then the others, a
+    blank line apart; in each, ``import x`` lines before ``from x import ...`` ones, sorted,
+    the names one module gives merged into one line."""
+    plain: dict[bool, set[str]] = {True: set(), False: set()}
+    given: dict[tuple[bool, str], set[str]] = {}
+    for line in lines:
+        (statement,) = ast.parse(line).body
+        assert isinstance(statement, ast.Import | ast.ImportFrom)
+        top = (getattr(statement, "module", None) or statement.names[0].name).split(".")[0]
+        own = top in sys.stdlib_module_names
+        if isinstance(statement, ast.Import):
+            plain[own].add(line)
+        else:
+            given.setdefault((own, statement.module or ""), set()).update(
+                ast.unparse(alias) for alias in statement.names
+            )
+    sections = []
+    for own in (True, False):
+        section = sorted(plain[own], key=str.lower)
+        for (mine, module), names in sorted(given.items(), key=lambda k: k[0][1].lower()):
+            if mine is own:
+                section.append(f"from {module} import {', '.join(sorted(names, key=_by_type))}")
+        if section:
+            sections.append("\n".join(section))
+    return "\n\n".join(sections).splitlines()
+
+
+def _by_type(name: str) -> tuple[int, str]:
+    """isort's order of imported names: CONSTANTS, then Classes, then the rest."""
+    if name.isupper() and len(name) > 1:
+        return 0, name
+    return (1 if name[:1].isupper() else 2), name
