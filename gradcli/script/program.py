@@ -1,18 +1,22 @@
-"""The text of a script: a docstring, the imports, the problem, how the JSON lines are made,
-the set-up, and the loop (``loops.py``)."""
+"""The text of a script: a docstring, the imports, the problem (``problems.py``), the gradcli
+functions the loop calls (the rules, written out by ``source.gather``), how the JSON lines
+are made, the set-up, and the loop (``loops.py``)."""
 
 from __future__ import annotations
 
+import ast
 import textwrap
 from string import Template
 
 import torch
 
 from gradcli import problems
-from gradcli.optimizers import _snippet as snip
+from gradcli.errors import GradcliError
 from gradcli.records import SMALL
+from gradcli.script.layout import import_lines, literal
 from gradcli.script.loops import manual_loop, optim_loop
 from gradcli.script.problems import problem_code
+from gradcli.script.source import gather
 from gradcli.spec import RunSpec
 from gradcli.train.setup import prepare
 from gradcli.train.updates import assign
@@ -55,16 +59,27 @@ ${evaluations}    line["params"] = record
 ''')
 
 
+def _defined(code: str) -> set[str]:
+    """The names ``code`` defines at its top level."""
+    names = set()
+    for statement in ast.parse(code).body:
+        if isinstance(statement, ast.FunctionDef | ast.ClassDef):
+            names.add(statement.name)
+        for target in getattr(statement, "targets", []):
+            names.update(n.id for n in ast.walk(target) if isinstance(n, ast.Name))
+    return names
+
+
 def _command(spec: RunSpec, path: str, lr: float) -> str:
     """The gradcli command this script repeats (the optimizer in torch's constructor form
     where a keyword is set)."""
     optimizer = spec.optimizer
     if spec.settings:
-        keywords = ", ".join(f"{k}={snip.literal(v)}" for k, v in spec.settings.items())
+        keywords = ", ".join(f"{k}={literal(v)}" for k, v in spec.settings.items())
         optimizer = f"'{spec.optimizer_info.torch_class}({keywords})'"
     words = [f"gradcli {path}", f"-m {spec.model}", f"-o {optimizer}"]
     if spec.lr is not None:
-        words.append(f"--lr {snip.literal(lr)}")
+        words.append(f"--lr {literal(lr)}")
     words.append(f"--steps {spec.steps}")
     for option, value, default in (
         ("--seed", spec.seed, 0),
@@ -86,14 +101,18 @@ def program(spec: RunSpec, path: str) -> str:
     sparse = bool(problems.sparse_gradients(problem))
     code = problem_code(spec.model)
     parts = assign(list(problem.parameters()), spec.optimizer_info, spec.hyperparameters())
-    needed: list[str] = []
     if path == "optim":
-        body, settings = optim_loop(parts, spec, device, own)
+        body, settings, functions = optim_loop(parts, spec, device, own)
     else:
-        body, settings, needed = manual_loop(parts, spec, own, sparse)
-    needed += ["import copy"] if own else []
-    imports = sorted({"import json", *(i for i in [*code.imports, *needed] if "torch" not in i)})
-    torch_imports = ["import torch", *(i for i in code.imports if "torch" in i)]
+        body, settings, functions = manual_loop(parts, spec, own)
+    written = gather(*functions)
+    clash = {d.name for d in written.definitions} & (_NAMES | _defined(code.code))
+    if clash:  # (a test runs every optimizer's script: this is for a rule yet to come)
+        raise GradcliError(f"--print-script: gradcli's {', '.join(sorted(clash))} would clash")
+    imports = import_lines(
+        ["import json", "import torch", *code.imports, *written.imports]
+        + (["import copy"] if own else [])
+    )
     head = [
         '"""This gradcli run as a plain PyTorch script:',
         "",
@@ -116,12 +135,11 @@ def program(spec: RunSpec, path: str) -> str:
         "",
         *imports,
         "",
-        *torch_imports,
-        "",
         *([""] if code.code.startswith(("class ", "def ")) else []),  # (as isort has it)
         code.code.rstrip("\n"),
         "",
         "",
+        *([written.code.rstrip("\n"), "", ""] if written.definitions else []),
         _NUMBERS.substitute(
             small=SMALL,
             dense=".to_dense()" if sparse else "",
@@ -144,7 +162,7 @@ def program(spec: RunSpec, path: str) -> str:
         *(_PROBE if own else []),
         "params = list(model.parameters())",
         f"steps = {spec.steps}",
-        f"lr = {snip.literal(info.lr)}",
+        f"lr = {literal(info.lr)}",
         *settings,
     ]
     loop = [
@@ -161,6 +179,11 @@ def program(spec: RunSpec, path: str) -> str:
     else:
         loop.append("    log(step, loss.item(), grads, before)")
     return "\n".join([*head, *setup, *loop]) + "\n"
+
+
+# The names a script's own lines define at its top level.
+_NAMES = {"numbers", "log", "model", "params", "steps", "lr", "states", "closure", "loss"}
+_NAMES |= {"grads", "before", "step", "evaluations", "stepped", "again", "DATA_SEED"}
 
 
 # gradcli.problems.check_protocol, as a script has it

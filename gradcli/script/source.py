@@ -17,7 +17,7 @@ import importlib
 import inspect
 import sys
 import textwrap
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import FunctionType, ModuleType
 from typing import Any
@@ -173,13 +173,15 @@ def _resolve(name: str, module: ModuleType) -> tuple[str, object, ModuleType] | 
             for alias in statement.names:
                 if (alias.asname or alias.name.split(".")[0]) != name:
                     continue
-                if isinstance(statement, ast.ImportFrom) and (
-                    statement.module or ""
-                ).startswith("gradcli"):
+                if isinstance(statement, ast.ImportFrom) and (statement.module or "").startswith(
+                    "gradcli"
+                ):
                     return _resolve(f"{statement.module}:{alias.name}", module)
-                return ast.unparse(ast.Import(names=[alias])) if isinstance(
-                    statement, ast.Import
-                ) else f"from {statement.module} import {ast.unparse(alias)}"
+                return (
+                    ast.unparse(ast.Import(names=[alias]))
+                    if isinstance(statement, ast.Import)
+                    else f"from {statement.module} import {ast.unparse(alias)}"
+                )
     for statement in tree.body:
         if isinstance(statement, ast.FunctionDef) and statement.name == name:
             return name, getattr(module, name), module
@@ -195,38 +197,3 @@ class _Constant:
 
     module: str
     name: str
-
-
-def import_lines(lines: Iterable[str]) -> list[str]:
-    """Import lines as ruff's isort lays them out: Python's own modules, then the others, a
-    blank line apart; in each, ``import x`` lines before ``from x import ...`` ones, sorted,
-    the names one module gives merged into one line."""
-    plain: dict[bool, set[str]] = {True: set(), False: set()}
-    given: dict[tuple[bool, str], set[str]] = {}
-    for line in lines:
-        (statement,) = ast.parse(line).body
-        assert isinstance(statement, ast.Import | ast.ImportFrom)
-        top = (getattr(statement, "module", None) or statement.names[0].name).split(".")[0]
-        own = top in sys.stdlib_module_names
-        if isinstance(statement, ast.Import):
-            plain[own].add(line)
-        else:
-            given.setdefault((own, statement.module or ""), set()).update(
-                ast.unparse(alias) for alias in statement.names
-            )
-    sections = []
-    for own in (True, False):
-        section = sorted(plain[own], key=str.lower)
-        for (mine, module), names in sorted(given.items(), key=lambda k: k[0][1].lower()):
-            if mine is own:
-                section.append(f"from {module} import {', '.join(sorted(names, key=_by_type))}")
-        if section:
-            sections.append("\n".join(section))
-    return "\n\n".join(sections).splitlines()
-
-
-def _by_type(name: str) -> tuple[int, str]:
-    """isort's order of imported names: CONSTANTS, then Classes, then the rest."""
-    if name.isupper() and len(name) > 1:
-        return 0, name
-    return (1 if name[:1].isupper() else 2), name
