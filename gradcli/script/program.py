@@ -107,8 +107,10 @@ def program(spec: RunSpec, path: str) -> str:
         body, settings, functions = manual_loop(parts, spec, own)
     written = gather(*functions)
     clash = {d.name for d in written.definitions} & (_NAMES | _defined(code.code))
-    if clash:  # (a test runs every optimizer's script: this is for a rule yet to come)
-        raise GradcliError(f"--print-script: gradcli's {', '.join(sorted(clash))} would clash")
+    needs_gradcli = [line for line in written.imports if line.split()[1].startswith("gradcli")]
+    if clash or needs_gradcli:  # (for a rule yet to come: a test writes every optimizer's)
+        why = f"its {', '.join(sorted(clash))} would clash" if clash else "it imports gradcli"
+        raise GradcliError(f"--print-script: gradcli cannot write this run's rules out: {why}")
     imports = import_lines(
         ["import json", "import torch", *code.imports, *written.imports]
         + (["import copy"] if own else [])

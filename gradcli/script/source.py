@@ -105,13 +105,16 @@ def _function(
                 used.add(f"{statement.module}:{alias.name}")  # written out instead
             else:
                 imports.append(f"from {statement.module} import {ast.unparse(alias)}")
+    signature_end = node.body[0].lineno - 2  # (the line before the body)
     kept: list[str] = []
+    last = -1  # the last line kept
     for i, line in enumerate(lines):
         if i in dropped:
             continue
-        if not line.strip() and kept and (not kept[-1].strip() or kept[-1].endswith(":")):
-            continue  # (the blank lines around a dropped import: one is enough)
+        if not line.strip() and i - 1 in dropped and (last == signature_end or not kept[-1]):
+            continue  # the blank line after a dropped import, where one is not needed
         kept.append(line)
+        last = i
     where = inspect.getsourcefile(function) or ""
     where = where[where.rfind("gradcli/") :] if "gradcli/" in where else where
     return Definition(function.__name__, where, "\n".join(kept).rstrip() + "\n"), used
@@ -164,8 +167,8 @@ def _resolve(name: str, module: ModuleType) -> tuple[str, object, ModuleType] | 
         where, _, name = name.partition(":")
         module = importlib.import_module(where)
         value = getattr(module, name)
-        if not isinstance(value, FunctionType):
-            raise GradcliError(f"gradcli writes functions out, not {where}.{name}")
+        if not isinstance(value, FunctionType):  # (an object: imported, as gradcli has it)
+            return f"from {where} import {name}"
         return name, value, sys.modules[value.__module__]
     tree = _module_tree(module)
     for statement in ast.walk(tree):

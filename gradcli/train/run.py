@@ -9,11 +9,11 @@ from gradcli.errors import Diverged, Interrupted
 from gradcli.render import make_compare_sink, make_sink
 from gradcli.render.listing import show_listing
 from gradcli.runs_io import Run
+from gradcli.script.listing import listing
 from gradcli.spec import RunSpec
 from gradcli.train import drawing
 from gradcli.train.compare import Comparison
 from gradcli.train.interrupt import deferred, interruptible
-from gradcli.train.listing import listing
 from gradcli.train.loop import Training
 from gradcli.train.setup import prepare, save_checkpoint
 from gradcli.train.trajectory import axis_names

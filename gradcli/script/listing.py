@@ -2,18 +2,22 @@
 
 Each path is shown with this run's numbers filled in: ``optim`` as the four lines of
 ``torch.optim``, ``manual`` as the hand-written loop (the update under ``torch.no_grad()``,
-the gradients dropped by ``p.grad = None``) followed by the source of the rule it calls, read
-from the optimizer's module (``inspect.getsource``), so what is shown is what runs.
+the gradients dropped by ``p.grad = None``) followed by the source of the rule it calls and
+of every gradcli function that rule calls, read from their modules (``source.gather``, as
+``--print-script`` writes them), so what is shown is what runs. No torch here.
 """
 
 from __future__ import annotations
 
-import inspect
 import textwrap
+from typing import TYPE_CHECKING
 
 from gradcli import optimizers
 from gradcli.optimizers.catalog import plain
-from gradcli.train.updates import ManualUpdate, OptimUpdate
+from gradcli.script.source import gather
+
+if TYPE_CHECKING:
+    from gradcli.train.updates import ManualUpdate, OptimUpdate
 
 
 def _keywords(lr: float, hyperparameters: dict[str, object]) -> str:
@@ -124,20 +128,20 @@ def manual_listing(update: ManualUpdate, model: str, steps: int) -> str:
         "    for p in model.parameters():",
         "        p.grad = None  # what optimizer.zero_grad() does",
     ]
-    for rule in dict.fromkeys(rules):
-        where = inspect.getsourcefile(rule) or ""
-        name = where[where.rfind("gradcli/") :] if "gradcli/" in where else where
+    for definition in gather(*dict.fromkeys(rules)).definitions:
         lines += [
             "",
             "",
-            f"# {rule.__name__}, from {name}:",
-            textwrap.dedent(inspect.getsource(rule)),
+            f"# {definition.name}, from {definition.where}:",
+            definition.source.rstrip(),
         ]
     return "\n".join(lines).rstrip("\n") + "\n"
 
 
 def listing(update: ManualUpdate | OptimUpdate, model: str, steps: int) -> str:
     """The loop ``update``'s path runs, for ``steps`` steps of ``model``."""
+    from gradcli.train.updates import ManualUpdate
+
     if isinstance(update, ManualUpdate):
         return manual_listing(update, model, steps)
     return optim_listing(update, model, steps)
