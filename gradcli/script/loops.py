@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
-
-import torch
+from typing import TYPE_CHECKING
 
 from gradcli.errors import GradcliError
 from gradcli.script.layout import call, literal
 from gradcli.spec import RunSpec
-from gradcli.train.updates import Part, impl_kwargs, manual_rule
+
+if TYPE_CHECKING:
+    import torch
+
+    from gradcli.train.updates import Part
 
 
 def _changed(part: Part) -> list[str]:
@@ -66,6 +69,10 @@ def optim_loop(
 ) -> tuple[list[str], list[str], list[Callable[..., object]]]:
     """The torch.optim loop: one optimizer (Muon: and AdamW for what it does not take).
     Returns the loop's body, the set-up lines and the functions they call."""
+    import torch
+
+    from gradcli.train.updates import impl_kwargs
+
     chosen, setup, functions = split(parts)
     names = []
     for part, params in zip(parts, chosen, strict=True):
@@ -124,6 +131,8 @@ def manual_loop(
 ) -> tuple[list[str], list[str], list[Callable[..., object]]]:
     """The hand-written loop: each part's for-loop rule called as gradcli's manual path calls
     it. Returns the loop's body, the set-up lines and the functions they call (the rules)."""
+    from gradcli.train.updates import manual_rule
+
     chosen, setup, functions = split(parts)
     setup.append("states = {p: {} for p in params}  # torch.optim's keys, made on first use")
     update: list[str] = []

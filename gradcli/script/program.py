@@ -8,18 +8,12 @@ import ast
 import textwrap
 from string import Template
 
-import torch
-
-from gradcli import problems
 from gradcli.errors import GradcliError
-from gradcli.records import SMALL
 from gradcli.script.layout import import_lines, literal
 from gradcli.script.loops import manual_loop, optim_loop
 from gradcli.script.problems import problem_code
 from gradcli.script.source import gather
 from gradcli.spec import RunSpec
-from gradcli.train.setup import prepare
-from gradcli.train.updates import assign
 
 _NUMBERS = Template('''\
 def numbers(t: torch.Tensor) -> list[float] | dict[str, float]:
@@ -94,6 +88,15 @@ def _command(spec: RunSpec, path: str, lr: float) -> str:
 
 
 def program(spec: RunSpec, path: str) -> str:
+    """The script of ``spec`` on ``path`` (``optim`` or ``manual``): the run is set up as
+    for training, so that its errors are the same, and its problem and parts read from it."""
+    import torch
+
+    from gradcli import problems
+    from gradcli.records import SMALL
+    from gradcli.train.setup import prepare
+    from gradcli.train.updates import assign
+
     training, info = prepare(spec, path)
     problem = training.problem
     device = torch.device(info.device)
@@ -185,7 +188,7 @@ def program(spec: RunSpec, path: str) -> str:
 
 # The names a script's own lines define at its top level.
 _NAMES = {"numbers", "log", "model", "params", "steps", "lr", "states", "closure", "loss"}
-_NAMES |= {"grads", "before", "step", "evaluations", "stepped", "again", "DATA_SEED"}
+_NAMES |= {"grads", "before", "step", "evaluations", "stepped", "again"}
 
 
 # gradcli.problems.check_protocol, as a script has it

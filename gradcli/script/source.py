@@ -53,12 +53,22 @@ class Gathered:
 
 def gather(*functions: Callable[..., Any]) -> Gathered:
     """``functions`` and, transitively, every gradcli function and constant they use."""
+    return _gather([(f.__name__, f, sys.modules[f.__module__]) for f in functions], [])
+
+
+def used_by(code: str, module: ModuleType) -> Gathered:
+    """What ``code``, taken from ``module``, uses: every gradcli function and constant
+    (transitively; not ``code`` itself), and the imports."""
+    waiting: list[tuple[str, object, ModuleType]] = []
+    imports: list[str] = []
+    _follow(_free_names(ast.parse(code)), module, waiting, imports)
+    return _gather(waiting, imports)
+
+
+def _gather(waiting: list[tuple[str, object, ModuleType]], imports: list[str]) -> Gathered:
+    """Write out each ``(name, object, its module)`` waiting, and what it uses, in turn."""
     found: dict[str, Definition] = {}
     origin: dict[str, object] = {}
-    imports: list[str] = []
-    waiting: list[tuple[str, object, ModuleType]] = [
-        (f.__name__, f, sys.modules[f.__module__]) for f in functions
-    ]
     while waiting:
         name, value, module = waiting.pop(0)
         if name in origin:
@@ -71,21 +81,30 @@ def gather(*functions: Callable[..., Any]) -> Gathered:
         else:
             definition, used = _constant(name, module), _free_names(_constant_node(name, module))
         found[name] = definition
-        for used_name in used:
-            resolved = _resolve(used_name, module)
-            if resolved is None:
-                continue
-            if isinstance(resolved, str):
-                imports.append(resolved)
-            else:
-                waiting.append(resolved)
+        _follow(used, module, waiting, imports)
     constants_first = sorted(found.values(), key=lambda d: d.source.startswith("def "))
     return Gathered(tuple(constants_first), tuple(dict.fromkeys(imports)))
 
 
+def _follow(
+    names: list[str],
+    module: ModuleType,
+    waiting: list[tuple[str, object, ModuleType]],
+    imports: list[str],
+) -> None:
+    """Each of ``names`` (used in ``module``) to ``waiting`` if gradcli code, to ``imports``
+    if an import."""
+    for name in names:
+        resolved = _resolve(name, module)
+        if isinstance(resolved, str):
+            imports.append(resolved)
+        elif resolved is not None:
+            waiting.append(resolved)
+
+
 def _function(
     function: FunctionType, module: ModuleType, imports: list[str]
-) -> tuple[Definition, set[str]]:
+) -> tuple[Definition, list[str]]:
     """``function``'s source less its imports, and the free names it uses (the names a
     gradcli import brings count as used: they are written out). Its other imports go to
     ``imports``: a script has them once, at its top."""
@@ -102,7 +121,7 @@ def _function(
             if isinstance(statement, ast.Import):
                 imports.append(ast.unparse(ast.Import(names=[alias])))
             elif (statement.module or "").startswith("gradcli"):
-                used.add(f"{statement.module}:{alias.name}")  # written out instead
+                used.append(f"{statement.module}:{alias.name}")  # written out instead
             else:
                 imports.append(f"from {statement.module} import {ast.unparse(alias)}")
     signature_end = node.body[0].lineno - 2  # (the line before the body)
@@ -120,20 +139,25 @@ def _function(
     return Definition(function.__name__, where, "\n".join(kept).rstrip() + "\n"), used
 
 
-def _free_names(node: ast.AST) -> set[str]:
-    """The names ``node`` reads and does not bind itself (nor are Python's builtins)."""
-    bound: set[str] = set()
-    read: set[str] = set()
+def _free_names(node: ast.AST) -> list[str]:
+    """The names ``node`` reads and does not bind itself (nor are Python's builtins), in the
+    order they first appear."""
+    bound: set[str] = set(dir(builtins))
+    read: list[ast.Name] = []
     for child in ast.walk(node):
         if isinstance(child, ast.Name):
-            (read if isinstance(child.ctx, ast.Load) else bound).add(child.id)
+            if isinstance(child.ctx, ast.Load):
+                read.append(child)
+            else:
+                bound.add(child.id)
         elif isinstance(child, ast.arg):
             bound.add(child.arg)
         elif isinstance(child, ast.alias):
             bound.add((child.asname or child.name).split(".")[0])
         elif isinstance(child, ast.FunctionDef | ast.ClassDef) and child is not node:
             bound.add(child.name)
-    return read - bound - set(dir(builtins))
+    read.sort(key=lambda n: (n.lineno, n.col_offset))
+    return list(dict.fromkeys(n.id for n in read if n.id not in bound))
 
 
 def _module_tree(module: ModuleType) -> ast.Module:
