@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from gradcli import optimizers
 from gradcli.script import written_problems
+from gradcli.script.source import gather
 from gradcli.spec import RunSpec
 from tests.helpers import bits, jsonl
 from tests.strategies import run_specs
@@ -197,6 +198,41 @@ def test_muon_with_adamw_and_the_implementations_torch_offers(invoke, tmp_path):
     assert "eps=1e-07" in muon and "eps=1e-08" in adamw
 
 
+def problem_for(optimizer: optimizers.Optimizer) -> str:
+    """A built-in problem ``optimizer`` trains: its own (SparseAdam: embedding), else linear."""
+    return optimizer.problem or "linear"
+
+
+@pytest.mark.parametrize("name", WRITTEN)
+def test_a_manual_script_writes_the_rule_gradcli_runs(invoke, name):
+    """The script holds the optimizer's rule as it stands in its module, with every gradcli
+    function it calls (no copy retyped for scripts), and calls it once per part."""
+    optimizer = optimizers.find(name)
+    printed = invoke("manual", "-m", problem_for(optimizer), "-o", name, "--print-script")
+    assert printed.exit_code == 0, printed.stderr
+    for definition in gather(optimizer.rule).definitions:
+        assert definition.source in printed.stdout, definition.name
+    assert f"        {optimizer.rule.__name__}(\n" in printed.stdout.split("for step in")[1]
+
+
+def test_the_branches_of_the_rules_are_the_same_run(invoke, tmp_path):
+    """Settings that take the rules' other branches: momentum and Nesterov, amsgrad, weight
+    decay decoupled or not, centered RMSprop, sparse gradients, LBFGS's line search, Muon's
+    other lr scale, Adafactor's ε1 given; float64 too."""
+    runs = [
+        ["-m", "linear", "-o", "SGD(momentum=0.9, nesterov=True, weight_decay=0.01)"],
+        ["-m", "linear", "-o", "Adam(amsgrad=True, weight_decay=0.1)", "--dtype", "float64"],
+        ["-m", "linear", "-o", "RAdam(decoupled_weight_decay=True, weight_decay=0.1)"],
+        ["-m", "linear", "-o", "RMSprop(centered=True, momentum=0.5)", "--lr", "0.001"],
+        ["-m", "embedding", "-o", "Adagrad(lr_decay=0.01)"],
+        ["-m", "embedding", "-o", "SGD(momentum=0.9)"],
+        ["-m", "linear", "-o", "LBFGS(line_search_fn='strong_wolfe', history_size=3)"],
+        ["-m", "mlp", "-o", "Muon(adjust_lr_fn='match_rms_adamw', nesterov=False)"],
+        ["-m", "mlp", "-o", "Adafactor(eps=(1e-30, 0.001), weight_decay=0.1)"],
+    ]
+    check(invoke, tmp_path, [["manual", *args, "--steps", "3"] for args in runs])
+
+
 MODEL_FILE = '''
 import torch
 from torch import nn
@@ -233,6 +269,7 @@ def test_a_users_model_file_and_module_are_the_same_run(invoke, tmp_path, monkey
         ["manual", "-m", file, "-o", "adam", "--steps", "3", "--seed", "4"],
         ["optim", "-m", file, "-o", "SGD(momentum=0.9)", "--lr", "0.01", "--steps", "3"],
         ["manual", "-m", module, "-o", "rmsprop", "--steps", "3", "--every", "2"],
+        ["manual", "-m", file, "-o", "lbfgs", "--steps", "2"],  # every parameter, and None
     ]
     scripts = tmp_path / "scripts"
     scripts.mkdir()
