@@ -19,6 +19,7 @@ import sys
 import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
 from types import FunctionType, ModuleType
 from typing import Any
 
@@ -134,9 +135,7 @@ def _function(
             continue  # the blank line after a dropped import, where one is not needed
         kept.append(line)
         last = i
-    where = inspect.getsourcefile(function) or ""
-    where = where[where.rfind("gradcli/") :] if "gradcli/" in where else where
-    return Definition(function.__name__, where, "\n".join(kept).rstrip() + "\n"), used
+    return Definition(function.__name__, _where(function), "\n".join(kept).rstrip() + "\n"), used
 
 
 def _free_names(node: ast.AST) -> list[str]:
@@ -160,8 +159,15 @@ def _free_names(node: ast.AST) -> list[str]:
     return list(dict.fromkeys(n.id for n in read if n.id not in bound))
 
 
+@cache
 def _module_tree(module: ModuleType) -> ast.Module:
     return ast.parse(inspect.getsource(module))
+
+
+def _where(thing: FunctionType | ModuleType) -> str:
+    """The file ``thing`` is in, from ``gradcli/`` on."""
+    where = inspect.getsourcefile(thing) or ""
+    return where[where.rfind("gradcli/") :] if "gradcli/" in where else where
 
 
 def _constant_node(name: str, module: ModuleType) -> ast.stmt:
@@ -180,7 +186,7 @@ def _constant(name: str, module: ModuleType) -> Definition:
     while first > 0 and lines[first - 1].startswith("#"):
         first -= 1
     source = "\n".join(lines[first : statement.end_lineno]) + "\n"
-    return Definition(name, module.__name__.replace(".", "/") + ".py", source)
+    return Definition(name, _where(module), source)
 
 
 def _resolve(name: str, module: ModuleType) -> tuple[str, object, ModuleType] | str | None:
@@ -194,28 +200,41 @@ def _resolve(name: str, module: ModuleType) -> tuple[str, object, ModuleType] | 
         if not isinstance(value, FunctionType):  # (an object: imported, as gradcli has it)
             return f"from {where} import {name}"
         return name, value, sys.modules[value.__module__]
+    what = _module_names(module).get(name)
+    if what is None or what.startswith(("import ", "from ")):
+        return what
+    if what.startswith("gradcli"):
+        return _resolve(what, module)
+    if what == "def":
+        return name, getattr(module, name), module
+    return name, _Constant(module.__name__, name), module
+
+
+@cache
+def _module_names(module: ModuleType) -> dict[str, str]:
+    """What each name ``module`` imports (anywhere in it) or defines at its top level is:
+    an import line, ``gradcli.module:name`` (a gradcli import), ``def`` or ``constant``."""
+    names: dict[str, str] = {}
     tree = _module_tree(module)
     for statement in ast.walk(tree):
-        if isinstance(statement, ast.Import | ast.ImportFrom):
-            for alias in statement.names:
-                if (alias.asname or alias.name.split(".")[0]) != name:
-                    continue
-                if isinstance(statement, ast.ImportFrom) and (statement.module or "").startswith(
-                    "gradcli"
-                ):
-                    return _resolve(f"{statement.module}:{alias.name}", module)
-                return (
-                    ast.unparse(ast.Import(names=[alias]))
-                    if isinstance(statement, ast.Import)
-                    else f"from {statement.module} import {ast.unparse(alias)}"
-                )
+        if not isinstance(statement, ast.Import | ast.ImportFrom):
+            continue
+        for alias in statement.names:
+            bound = alias.asname or alias.name.split(".")[0]
+            if isinstance(statement, ast.Import):
+                names.setdefault(bound, ast.unparse(ast.Import(names=[alias])))
+            elif (statement.module or "").startswith("gradcli"):
+                names.setdefault(bound, f"{statement.module}:{alias.name}")
+            else:
+                names.setdefault(bound, f"from {statement.module} import {ast.unparse(alias)}")
     for statement in tree.body:
-        if isinstance(statement, ast.FunctionDef) and statement.name == name:
-            return name, getattr(module, name), module
+        if isinstance(statement, ast.FunctionDef):
+            names.setdefault(statement.name, "def")
         targets = getattr(statement, "targets", [getattr(statement, "target", None)])
-        if any(isinstance(t, ast.Name) and t.id == name for t in targets):
-            return name, _Constant(module.__name__, name), module
-    return None
+        for target in targets:
+            if isinstance(target, ast.Name):
+                names.setdefault(target.id, "constant")
+    return names
 
 
 @dataclass(frozen=True)
