@@ -44,7 +44,7 @@ def _keep(own_model: bool) -> list[str]:
     ]
 
 
-def split(parts: list[Part]) -> tuple[list[str], list[str], list[Callable[..., bool]]]:
+def split(parts: list[Part]) -> tuple[list[str], list[str], list[Callable[..., object]]]:
     """Which parameters each part trains, as ``gradcli.train.updates.assign`` decides: all of
     them (one part), or those the first optimizer's ``takes`` function takes and the others
     (Muon: the matrices; AdamW the rest). Returns each part's list name, the set-up lines,
