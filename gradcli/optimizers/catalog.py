@@ -201,6 +201,9 @@ class Optimizer:
     (SparseAdam); ``sparse_check`` returns what torch refuses with sparse gradients (weight
     decay), if anything. ``problem`` is the built-in problem it needs (SparseAdam:
     ``embedding``), where the usual ones (``linear``, ...) will not do.
+
+    ``--show-code`` and ``--print-script`` print ``rule`` (and ``takes``) from its own source
+    (``gradcli.script.source``): nothing here is written twice.
     """
 
     name: str

@@ -1,11 +1,12 @@
-"""``--print-script``: a run of ``gradcli optim`` or ``gradcli manual`` as the plain PyTorch
-program a person would write, which prints the run's JSON lines bit for bit.
+"""``--print-script`` and ``--show-code``: the code a run executes, taken from the code itself
+(``inspect.getsource``), never retyped.
 
-The problem comes from ``problems.py``; the hand-written rules are gradcli's own functions,
-written out from their modules with every gradcli function they call (``source.py``); the
-loop that calls them as gradcli does is ``loops.py``, the whole text with its JSON lines
-``program.py``. What a script cannot repeat is refused here, in one line, before anything
-is printed.
+``--print-script`` writes a run of ``gradcli optim`` or ``gradcli manual`` as a plain PyTorch
+program, which prints the run's JSON lines bit for bit: the problem comes from
+``problems.py``, the loop and the JSON lines from ``program.py`` and ``loops.py``, and on
+the manual path the optimizer's own for-loop rule and the gradcli helpers it calls, read
+from their modules by ``source.py`` (which ``--show-code`` uses too). What a script cannot
+repeat is refused here, in one line, before anything is printed.
 """
 
 from __future__ import annotations

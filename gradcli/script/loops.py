@@ -1,26 +1,27 @@
-"""The loop of a script, in commented phases: torch.optim's (``optim_loop``) or gradcli's own
-for-loop rules called by hand (``manual_loop``), with the set-up lines each needs.
+"""The loop of a script, in commented phases: torch.optim's (``optim_loop``) or gradcli's
+hand-written rules (``manual_loop``), with the set-up lines each needs and the gradcli
+functions the script must define (the rules, the ``Optimizer.takes`` that splits the
+parameters), whose source ``source.gather`` reads from their modules.
 
-The manual loop calls each rule the way ``gradcli.train.updates.ManualUpdate.step`` does: the
-parameters (those with a gradient, where a user's model may leave one without), their
-gradients, their state dicts, ``lr`` and the hyperparameters as keywords. The rules
-themselves are written out from their modules (``source.gather``), not retyped.
+The manual loop calls each optimizer's for-loop rule the way gradcli's manual path calls it
+(``gradcli/train/updates.py``): the parameters that have a gradient, their gradients, their
+state dicts, ``lr`` and the hyperparameters as keywords (literals that keep every bit).
 """
 
 from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import Any
+
+import torch
 
 from gradcli.errors import GradcliError
-from gradcli.script.layout import call, literal
+from gradcli.script.literals import call, literal
 from gradcli.spec import RunSpec
+from gradcli.train.updates import Part, impl_kwargs, manual_rule
 
-if TYPE_CHECKING:
-    import torch
-
-    from gradcli.train.updates import Part
+Functions = list[Callable[..., Any]]
 
 
 def _changed(part: Part) -> list[str]:
@@ -44,38 +45,35 @@ def _keep(own_model: bool) -> list[str]:
     ]
 
 
-def split(parts: list[Part]) -> tuple[list[str], list[str], list[Callable[..., object]]]:
-    """Which parameters each part trains, as ``gradcli.train.updates.assign`` decides: all of
-    them (one part), or those the first optimizer's ``takes`` function takes and the others
-    (Muon: the matrices; AdamW the rest). Returns each part's list name, the set-up lines,
-    and the function a script writes out (``takes``)."""
+def _chosen(parts: list[Part], i: int) -> str:
+    """The name of the list of parameters part ``i`` trains."""
+    return "params" if len(parts) == 1 else f"{parts[i][1].name}_params"
+
+
+def _split(parts: list[Part]) -> tuple[list[str], Functions]:
+    """Where an optimizer takes only some parameters (Muon: ``takes``, the 2-D ones), the
+    lines that split them as ``gradcli.train.updates.assign`` does, and the function they
+    call."""
     if len(parts) == 1:
-        return ["params"], [], []
-    (_, first, _), (_, rest, _) = parts
-    takes = first.takes
+        return [], []
+    (_, optimizer, _), (_, rest, _) = parts
+    takes = optimizer.takes
     assert takes is not None
-    mine, others = f"{first.name}_params", f"{rest.name}_params"
-    lines = [
-        f"# {first.torch_class} trains the parameters {takes.__name__}() takes; "
-        f"{rest.torch_class}, at torch's defaults, the others",
-        f"{mine} = [p for p in params if {takes.__name__}(tuple(p.shape))]",
-        f"{others} = [p for p in params if not {takes.__name__}(tuple(p.shape))]",
-    ]
-    return [mine, others], lines, [takes]
+    return [
+        f"# {optimizer.name} trains the parameters {takes.__name__}() takes; {rest.name}, at "
+        "torch's defaults, the rest",
+        f"{_chosen(parts, 0)} = [p for p in params if {takes.__name__}(tuple(p.shape))]",
+        f"{_chosen(parts, 1)} = [p for p in params if not {takes.__name__}(tuple(p.shape))]",
+    ], [takes]
 
 
 def optim_loop(
     parts: list[Part], spec: RunSpec, device: torch.device, own_model: bool
-) -> tuple[list[str], list[str], list[Callable[..., object]]]:
-    """The torch.optim loop: one optimizer (Muon: and AdamW for what it does not take).
-    Returns the loop's body, the set-up lines and the functions they call."""
-    import torch
-
-    from gradcli.train.updates import impl_kwargs
-
-    chosen, setup, functions = split(parts)
+) -> tuple[list[str], list[str], Functions]:
+    """The torch.optim loop: one optimizer (Muon: and AdamW for what it does not take)."""
+    setup, functions = _split(parts)
     names = []
-    for part, params in zip(parts, chosen, strict=True):
+    for i, part in enumerate(parts):
         optimizer = part[1]
         name = "optimizer" if len(parts) == 1 else f"optimizer_{optimizer.name}"
         names.append(name)
@@ -84,8 +82,8 @@ def optim_loop(
         flags = [
             f"{k}={v}" for k, v in impl_kwargs(optimizer, spec.impl, device).items() if k in takes
         ]
-        arguments = [params, "lr=lr", *_changed(part), *flags]
-        setup += call(f"{name} = torch.optim.{optimizer.torch_class}", arguments)
+        arguments = [_chosen(parts, i), "lr=lr", *_changed(part), *flags]
+        setup += call(f"{name} = torch.optim.{optimizer.torch_class}", arguments, 0)
     step = [f"{n}.step()" for n in names]
     if parts[0][1].closure:
         setup += _closure("optimizer.zero_grad()")
@@ -105,9 +103,9 @@ def optim_loop(
     return body, setup, functions
 
 
-def _closure(zero_grad: str) -> list[str]:
-    """The closure LBFGS calls: the step's own loss first, then the loss at each point its
-    line search tries (``gradcli.train.loop.Training._update``)."""
+def _closure(*zero_grad: str) -> list[str]:
+    """The closure of an optimizer that evaluates the loss itself (LBFGS), which drops the
+    gradients with ``zero_grad`` (lines) before it evaluates again."""
     return [
         "",
         "",
@@ -118,7 +116,7 @@ def _closure(zero_grad: str) -> list[str]:
         "    evaluations += 1",
         "    if evaluations == 1:",
         "        return loss",
-        *(f"    {line}" for line in zero_grad.splitlines()),
+        *(f"    {line}" for line in zero_grad),
         "    again = model()",
         "    again.backward()",
         "    return again",
@@ -128,16 +126,15 @@ def _closure(zero_grad: str) -> list[str]:
 
 def manual_loop(
     parts: list[Part], spec: RunSpec, own_model: bool
-) -> tuple[list[str], list[str], list[Callable[..., object]]]:
-    """The hand-written loop: each part's for-loop rule called as gradcli's manual path calls
-    it. Returns the loop's body, the set-up lines and the functions they call (the rules)."""
-    from gradcli.train.updates import manual_rule
-
-    chosen, setup, functions = split(parts)
-    setup.append("states = {p: {} for p in params}  # torch.optim's keys, made on first use")
-    update: list[str] = []
+) -> tuple[list[str], list[str], Functions]:
+    """The hand-written loop: each part's for-loop rule, called as gradcli calls it."""
+    setup, functions = _split(parts)
+    setup.append("states = {p: {} for p in params}  # each parameter's state, under torch's keys")
     closure = parts[0][1].closure
-    for (part, optimizer, hyperparameters), params in zip(parts, chosen, strict=True):
+    if closure:
+        setup += _closure("for p in params:  # as optimizer.zero_grad()", "    p.grad = None")
+    update: list[str] = []
+    for i, (part, optimizer, hyperparameters) in enumerate(parts):
         rule = manual_rule(optimizer, spec.impl, part)
         if rule is not optimizer.rule:
             raise GradcliError(
@@ -145,34 +142,51 @@ def manual_loop(
                 f"use {optimizer.name}'s foreach rule; add --impl forloop"
             )
         functions.append(rule)
-        if own_model and not closure:
-            update += [
-                "# torch.optim skips a parameter without a gradient",
-                f"stepped = [p for p in {params} if p.grad is not None]",
-            ]
-            params = "stepped"
+        chosen = _chosen(parts, i)
         keywords = [f"{k}={literal(v)}" for k, v in hyperparameters.items()]
-        arguments = [
-            params,
-            f"[p.grad for p in {params}]",
-            f"[states[p] for p in {params}]",
-            "lr=lr",
-            *(["closure=closure"] if closure else []),
-            *keywords,
+        if closure:  # like torch's LBFGS: every parameter, and the closure
+            update += [
+                "evaluations = 0",
+                *call(
+                    rule.__name__,
+                    [
+                        chosen,
+                        f"[p.grad for p in {chosen}]",
+                        f"[states[p] for p in {chosen}]",
+                        "lr=lr",
+                        "closure=closure",
+                        *keywords,
+                    ],
+                    8,
+                ),
+            ]
+            continue
+        update += [
+            f"# {optimizer.name} (above), as gradcli's manual path calls it: the parameters",
+            "# with a gradient (torch.optim skips the others), their gradients, states and",
+            "# hyperparameters",
+            f"stepped = [p for p in {chosen} if p.grad is not None]",
+            *call(
+                rule.__name__,
+                [
+                    "stepped",
+                    "[p.grad for p in stepped]",
+                    "[states[p] for p in stepped]",
+                    "lr=lr",
+                    *keywords,
+                ],
+                8,
+            ),
         ]
-        update += call(rule.__name__, arguments, width=92)  # (in the loop, in the with)
-    if closure:
-        setup += _closure("for p in params:\n    p.grad = None")
-        update = ["evaluations = 0", *update]
     body = [
         "# 1. forward: the loss at the current parameters",
         "loss = model()",
         "# 2. backward: autograd puts the gradient of the loss into each p.grad",
         "loss.backward()",
         *_keep(own_model),
-        "# 3. update by hand, in place, where autograd does not look: gradcli's rule",
+        "# 3. update by hand, in place, where autograd does not look",
         "with torch.no_grad():",
-        *(f"    {line}" for line in update),
+        *("    " + line for line in update),
         "# 4. zero the gradients: drop them, as optimizer.zero_grad() does (since torch 2.0)",
         "for p in params:",
         "    p.grad = None",

@@ -12,11 +12,11 @@ import ast
 import inspect
 import json
 import os
-import sys
 import textwrap
 from dataclasses import dataclass
 
-from gradcli.script.source import used_by
+from gradcli.problems import BUILTINS
+from gradcli.problems.builtin import _DATA_SEED, two_moons
 
 
 @dataclass(frozen=True)
@@ -40,12 +40,8 @@ def _class_code(problem: type) -> str:
     used = {a.attr for f in kept for a in ast.walk(f) if isinstance(a, ast.Attribute)}
     drop: set[int] = set()
     for item in node.body[1:]:  # (the docstring stays)
-        names = {
-            t.id
-            for t in getattr(item, "targets", [])
-            for t in ast.walk(t)
-            if isinstance(t, ast.Name)
-        }
+        names = {t.id for t in getattr(item, "targets", []) for t in ast.walk(t)
+                 if isinstance(t, ast.Name)}
         if item in kept or (isinstance(item, ast.Assign) and names & used):
             continue
         first = min([item.lineno, *(d.lineno for d in getattr(item, "decorator_list", []))])
@@ -59,18 +55,21 @@ def _class_code(problem: type) -> str:
 
 
 _METHODS = ("__init__", "forward")
+_DATA = f"DATA_SEED = {_DATA_SEED}  # the data set is fixed: its own generator, always this seed\n"
 
 
 def _builtin(name: str) -> ProblemCode:
-    """A built-in's class and, before it, the gradcli functions and constants it uses (the
-    data's generator and seed), with the imports they all need."""
-    from gradcli.problems import BUILTINS
-
     problem = BUILTINS[name]
-    code = _class_code(problem)
-    needed = used_by(code, sys.modules[problem.__module__])
-    text = code if not needed.definitions else f"{needed.code}\n\n{code}"
-    return ProblemCode(needed.imports, text, f"{problem.__name__}()")
+    code = _class_code(problem).replace("_DATA_SEED", "DATA_SEED")
+    helpers = [inspect.getsource(two_moons)] if "two_moons(" in code else []
+    pieces = ([_DATA] if "DATA_SEED" in code else []) + helpers + [code]
+    text = "\n\n".join(piece.rstrip("\n") + "\n" for piece in pieces)
+    imports = [
+        *(["import math"] if "math." in text else []),
+        *(["import torch.nn.functional as F"] if "F." in text else []),
+        "from torch import Tensor, nn",
+    ]
+    return ProblemCode(tuple(imports), text, f"{problem.__name__}()")
 
 
 def _comment(text: str) -> str:
@@ -88,18 +87,11 @@ def problem_code(model: str) -> ProblemCode:
     ``file.py:factory`` from that file (its path as given, from the folder the script runs
     in), its folder first on the import path (as ``python file.py`` would have it);
     ``package.module:factory`` from the current folder."""
-    from gradcli.problems import BUILTINS
-
     if model in BUILTINS:
         return _builtin(model)
     location, _, factory = model.rpartition(":")
-    imports = (
-        "import importlib.util"
-        if location.endswith(".py") or "/" in location
-        else "import importlib",
-        "import os",
-        "import sys",
-    )
+    imports = ("import importlib.util" if location.endswith(".py") or "/" in location
+               else "import importlib", "import os", "import sys")
     if location.endswith(".py") or "/" in location:
         stem = os.path.splitext(os.path.basename(location))[0]
         path = f"path = {_string(location)}"

@@ -1,19 +1,24 @@
-"""The text of a script: a docstring, the imports, the problem (``problems.py``), the gradcli
-functions the loop calls (the rules, written out by ``source.gather``), how the JSON lines
-are made, the set-up, and the loop (``loops.py``)."""
+"""The text of a script: a docstring, the imports, the problem, how the JSON lines are made,
+the gradcli functions the loop calls (their own source, ``source.py``), the set-up, and the
+loop (``loops.py``)."""
 
 from __future__ import annotations
 
-import ast
+import sys
 import textwrap
 from string import Template
 
-from gradcli.errors import GradcliError
-from gradcli.script.layout import import_lines, literal
+import torch
+
+from gradcli import problems
+from gradcli.records import SMALL
+from gradcli.script.literals import literal
 from gradcli.script.loops import manual_loop, optim_loop
 from gradcli.script.problems import problem_code
-from gradcli.script.source import gather
+from gradcli.script.source import Gathered, gather
 from gradcli.spec import RunSpec
+from gradcli.train.setup import prepare
+from gradcli.train.updates import assign
 
 _NUMBERS = Template('''\
 def numbers(t: torch.Tensor) -> list[float] | dict[str, float]:
@@ -53,17 +58,6 @@ ${evaluations}    line["params"] = record
 ''')
 
 
-def _defined(code: str) -> set[str]:
-    """The names ``code`` defines at its top level."""
-    names = set()
-    for statement in ast.parse(code).body:
-        if isinstance(statement, ast.FunctionDef | ast.ClassDef):
-            names.add(statement.name)
-        for target in getattr(statement, "targets", []):
-            names.update(n.id for n in ast.walk(target) if isinstance(n, ast.Name))
-    return names
-
-
 def _command(spec: RunSpec, path: str, lr: float) -> str:
     """The gradcli command this script repeats (the optimizer in torch's constructor form
     where a keyword is set)."""
@@ -87,16 +81,45 @@ def _command(spec: RunSpec, path: str, lr: float) -> str:
     return " ".join(words)
 
 
+def import_lines(lines: list[str]) -> list[str]:
+    """``lines`` (``import x``, ``from x import a``) merged and ordered as ruff's isort
+    orders them: the standard library, then the rest (torch), a blank line between; in each,
+    ``import x`` before ``from x import ...``; the names of one module together."""
+    straight: set[str] = set()
+    names: dict[str, set[str]] = {}
+    for line in lines:
+        if line.startswith("from "):
+            module, _, imported = line[5:].partition(" import ")
+            names.setdefault(module, set()).update(n.strip() for n in imported.split(","))
+        else:
+            straight.add(line)
+
+    def kind(name: str) -> tuple[int, str]:  # constants, classes, the rest (order-by-type)
+        rank = 0 if name.isupper() and len(name) > 1 else 1 if name[0].isupper() else 2
+        return rank, name.lower()
+
+    sections: list[list[str]] = [[], []]
+    for line in sorted(straight, key=lambda line: line.split()[1].lower()):
+        sections[line.split()[1].split(".")[0] not in sys.stdlib_module_names].append(line)
+    for module in sorted(names, key=str.lower):
+        imported = ", ".join(sorted(names[module], key=kind))
+        sections[module.split(".")[0] not in sys.stdlib_module_names].append(
+            f"from {module} import {imported}"
+        )
+    return [*sections[0], *([""] if all(sections) else []), *sections[1]]
+
+
+def _definitions(gathered: Gathered | None) -> list[str]:
+    """gradcli's functions (and constants) that the script calls, as in their modules."""
+    if gathered is None:
+        return []
+    lines = []
+    for definition in gathered.definitions:
+        lines += [f"# {definition.name}, from {definition.where}", definition.code, ""]
+    return lines
+
+
 def program(spec: RunSpec, path: str) -> str:
-    """The script of ``spec`` on ``path`` (``optim`` or ``manual``): the run is set up as
-    for training, so that its errors are the same, and its problem and parts read from it."""
-    import torch
-
-    from gradcli import problems
-    from gradcli.records import SMALL
-    from gradcli.train.setup import prepare
-    from gradcli.train.updates import assign
-
     training, info = prepare(spec, path)
     problem = training.problem
     device = torch.device(info.device)
@@ -108,15 +131,15 @@ def program(spec: RunSpec, path: str) -> str:
         body, settings, functions = optim_loop(parts, spec, device, own)
     else:
         body, settings, functions = manual_loop(parts, spec, own)
-    written = gather(*functions)
-    clash = {d.name for d in written.definitions} & (_NAMES | _defined(code.code))
-    needs_gradcli = [line for line in written.imports if line.split()[1].startswith("gradcli")]
-    if clash or needs_gradcli:  # (for a rule yet to come: a test writes every optimizer's)
-        why = f"its {', '.join(sorted(clash))} would clash" if clash else "it imports gradcli"
-        raise GradcliError(f"--print-script: gradcli cannot write this run's rules out: {why}")
+    gathered = gather(*functions) if functions else None
     imports = import_lines(
-        ["import json", "import torch", *code.imports, *written.imports]
-        + (["import copy"] if own else [])
+        [
+            "import json",
+            "import torch",
+            *code.imports,
+            *(gathered.imports if gathered else ()),
+            *(["import copy"] if own else []),
+        ]
     )
     head = [
         '"""This gradcli run as a plain PyTorch script:',
@@ -144,7 +167,6 @@ def program(spec: RunSpec, path: str) -> str:
         code.code.rstrip("\n"),
         "",
         "",
-        *([written.code.rstrip("\n"), "", ""] if written.definitions else []),
         _NUMBERS.substitute(
             small=SMALL,
             dense=".to_dense()" if sparse else "",
@@ -152,6 +174,7 @@ def program(spec: RunSpec, path: str) -> str:
         ).rstrip("\n"),
         "",
         "",
+        *_definitions(gathered),
     ]
     setup = [
         *(
@@ -184,11 +207,6 @@ def program(spec: RunSpec, path: str) -> str:
     else:
         loop.append("    log(step, loss.item(), grads, before)")
     return "\n".join([*head, *setup, *loop]) + "\n"
-
-
-# The names a script's own lines define at its top level.
-_NAMES = {"numbers", "log", "model", "params", "steps", "lr", "states", "closure", "loss"}
-_NAMES |= {"grads", "before", "step", "evaluations", "stepped", "again"}
 
 
 # gradcli.problems.check_protocol, as a script has it

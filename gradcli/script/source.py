@@ -1,245 +1,242 @@
-"""The source that runs: a function's own code (``inspect.getsource``) and, found through its
-syntax tree, the code of every gradcli function and constant it uses, transitively; so that
-``--show-code`` and ``--print-script`` print what gradcli runs instead of a retyped copy.
+"""The source of functions as they run, with the gradcli helpers they call: what
+``--show-code`` lists and ``--print-script`` writes into a script, read from the code
+(``inspect.getsource``), never retyped.
 
-A gradcli import inside a function body (``from gradcli.optimizers._common import
-scalar_dtype``) is dropped and the definition it imports written out beside it; any other
-import in a body (``import torch``) is dropped and listed with the imports, as is each name
-the code takes from its module (``math``, ``partial``, ``Tensor`` in an annotation): a script
-imports each once, at its top. No torch here.
+``gather(adam)`` finds, through each function's syntax tree, the names it reads that its
+module defines or imports, and follows them: a gradcli function it calls (``_start``, and
+from there ``scalar_dtype`` of ``optimizers/_scalars.py``, imported inside ``_start``'s body)
+is gathered too, and so are module-level constants it reads (LBFGS's ``C1``); anything else
+(``math``, ``torch.Tensor``) becomes an import line. An import inside a function body of a
+gradcli function gathered here is dropped from that body, its definition being in the
+listing itself. No torch here: this reads source text only.
 """
 
 from __future__ import annotations
 
 import ast
-import builtins
 import importlib
 import inspect
-import sys
 import textwrap
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cache
 from types import FunctionType, ModuleType
 from typing import Any
 
-from gradcli.errors import GradcliError
-
 
 @dataclass(frozen=True)
 class Definition:
-    """One function or constant as it stands in gradcli, less its gradcli imports."""
+    """One top-level definition: a function, or a module-level constant, as its source
+    (``code``), by its ``name``, from the file ``where`` (``gradcli/optimizers/adam.py``)."""
 
     name: str
-    where: str  # its file, from ``gradcli/`` on
-    source: str
+    where: str
+    code: str
 
 
 @dataclass(frozen=True)
 class Gathered:
-    """Functions and the code they need: the definitions (constants first, then functions in
-    the order they are first used), and the import lines outside gradcli that they use."""
+    """What ``gather`` found: the definitions, in the order a reader meets them (each
+    function before the helpers it calls; constants first), and the import lines they need
+    (``import math``, ``from torch import Tensor``)."""
 
     definitions: tuple[Definition, ...]
     imports: tuple[str, ...]
 
-    @property
-    def code(self) -> str:
-        """The definitions as one piece of code: the constants together, then each function,
-        two blank lines apart."""
-        constants = "".join(d.source for d in self.definitions if not d.source.startswith("def"))
-        functions = [d.source.rstrip("\n") for d in self.definitions if d.source.startswith("def")]
-        return "\n\n\n".join([constants.rstrip("\n")] * bool(constants) + functions) + "\n"
+
+def _is_gradcli(module: str | None) -> bool:
+    return module is not None and (module == "gradcli" or module.startswith("gradcli."))
 
 
-def gather(*functions: Callable[..., Any]) -> Gathered:
-    """``functions`` and, transitively, every gradcli function and constant they use."""
-    return _gather([(f.__name__, f, sys.modules[f.__module__]) for f in functions], [])
-
-
-def used_by(code: str, module: ModuleType) -> Gathered:
-    """What ``code``, taken from ``module``, uses: every gradcli function and constant
-    (transitively; not ``code`` itself), and the imports."""
-    waiting: list[tuple[str, object, ModuleType]] = []
-    imports: list[str] = []
-    _follow(_free_names(ast.parse(code)), module, waiting, imports)
-    return _gather(waiting, imports)
-
-
-def _gather(waiting: list[tuple[str, object, ModuleType]], imports: list[str]) -> Gathered:
-    """Write out each ``(name, object, its module)`` waiting, and what it uses, in turn."""
-    found: dict[str, Definition] = {}
-    origin: dict[str, object] = {}
-    while waiting:
-        name, value, module = waiting.pop(0)
-        if name in origin:
-            if origin[name] != value:  # two definitions, one name: the code would lie
-                raise GradcliError(f"two gradcli definitions are called {name}")
-            continue
-        origin[name] = value
-        if isinstance(value, FunctionType):
-            definition, used = _function(value, module, imports)
-        else:
-            definition, used = _constant(name, module), _free_names(_constant_node(name, module))
-        found[name] = definition
-        _follow(used, module, waiting, imports)
-    constants_first = sorted(found.values(), key=lambda d: d.source.startswith("def "))
-    return Gathered(tuple(constants_first), tuple(dict.fromkeys(imports)))
-
-
-def _follow(
-    names: list[str],
-    module: ModuleType,
-    waiting: list[tuple[str, object, ModuleType]],
-    imports: list[str],
-) -> None:
-    """Each of ``names`` (used in ``module``) to ``waiting`` if gradcli code, to ``imports``
-    if an import."""
-    for name in names:
-        resolved = _resolve(name, module)
-        if isinstance(resolved, str):
-            imports.append(resolved)
-        elif resolved is not None:
-            waiting.append(resolved)
-
-
-def _function(
-    function: FunctionType, module: ModuleType, imports: list[str]
-) -> tuple[Definition, list[str]]:
-    """``function``'s source less its imports, and the free names it uses (the names a
-    gradcli import brings count as used: they are written out). Its other imports go to
-    ``imports``: a script has them once, at its top."""
-    source = textwrap.dedent(inspect.getsource(function))
-    (node,) = ast.parse(source).body
-    lines = source.splitlines()
-    dropped: set[int] = set()
-    used = _free_names(node)
-    for statement in ast.walk(node):
-        if not isinstance(statement, ast.Import | ast.ImportFrom):
-            continue
-        dropped.update(range(statement.lineno - 1, statement.end_lineno or statement.lineno))
-        for alias in statement.names:
-            if isinstance(statement, ast.Import):
-                imports.append(ast.unparse(ast.Import(names=[alias])))
-            elif (statement.module or "").startswith("gradcli"):
-                used.append(f"{statement.module}:{alias.name}")  # written out instead
-            else:
-                imports.append(f"from {statement.module} import {ast.unparse(alias)}")
-    signature_end = node.body[0].lineno - 2  # (the line before the body)
-    kept: list[str] = []
-    last = -1  # the last line kept
-    for i, line in enumerate(lines):
-        if i in dropped:
-            continue
-        if not line.strip() and i - 1 in dropped and (last == signature_end or not kept[-1]):
-            continue  # the blank line after a dropped import, where one is not needed
-        kept.append(line)
-        last = i
-    return Definition(function.__name__, _where(function), "\n".join(kept).rstrip() + "\n"), used
-
-
-def _free_names(node: ast.AST) -> list[str]:
-    """The names ``node`` reads and does not bind itself (nor are Python's builtins), in the
-    order they first appear."""
-    bound: set[str] = set(dir(builtins))
-    read: list[ast.Name] = []
-    for child in ast.walk(node):
-        if isinstance(child, ast.Name):
-            if isinstance(child.ctx, ast.Load):
-                read.append(child)
-            else:
-                bound.add(child.id)
-        elif isinstance(child, ast.arg):
-            bound.add(child.arg)
-        elif isinstance(child, ast.alias):
-            bound.add((child.asname or child.name).split(".")[0])
-        elif isinstance(child, ast.FunctionDef | ast.ClassDef) and child is not node:
-            bound.add(child.name)
-    read.sort(key=lambda n: (n.lineno, n.col_offset))
-    return list(dict.fromkeys(n.id for n in read if n.id not in bound))
-
-
-@cache
-def _module_tree(module: ModuleType) -> ast.Module:
-    return ast.parse(inspect.getsource(module))
-
-
-def _where(thing: FunctionType | ModuleType) -> str:
-    """The file ``thing`` is in, from ``gradcli/`` on."""
-    where = inspect.getsourcefile(thing) or ""
-    return where[where.rfind("gradcli/") :] if "gradcli/" in where else where
-
-
-def _constant_node(name: str, module: ModuleType) -> ast.stmt:
-    for statement in _module_tree(module).body:
-        targets = getattr(statement, "targets", [getattr(statement, "target", None)])
-        if any(isinstance(t, ast.Name) and t.id == name for t in targets):
-            return statement
-    raise LookupError(name)
-
-
-def _constant(name: str, module: ModuleType) -> Definition:
-    """A module-level ``NAME = value`` as it stands, with its comment (the line above it)."""
-    statement = _constant_node(name, module)
-    lines = inspect.getsource(module).splitlines()
-    first = statement.lineno - 1
-    while first > 0 and lines[first - 1].startswith("#"):
-        first -= 1
-    source = "\n".join(lines[first : statement.end_lineno]) + "\n"
-    return Definition(name, _where(module), source)
-
-
-def _resolve(name: str, module: ModuleType) -> tuple[str, object, ModuleType] | str | None:
-    """What ``name`` is in ``module``: gradcli code to write out (its name, the object and
-    its module), an import line, or None (a name bound where gradcli does not look).
-    ``module:name`` is a name a gradcli import in a function body brings."""
-    if ":" in name:
-        where, _, name = name.partition(":")
-        module = importlib.import_module(where)
-        value = getattr(module, name)
-        if not isinstance(value, FunctionType):  # (an object: imported, as gradcli has it)
-            return f"from {where} import {name}"
-        return name, value, sys.modules[value.__module__]
-    what = _module_names(module).get(name)
-    if what is None or what.startswith(("import ", "from ")):
-        return what
-    if what.startswith("gradcli"):
-        return _resolve(what, module)
-    if what == "def":
-        return name, getattr(module, name), module
-    return name, _Constant(module.__name__, name), module
-
-
-@cache
-def _module_names(module: ModuleType) -> dict[str, str]:
-    """What each name ``module`` imports (anywhere in it) or defines at its top level is:
-    an import line, ``gradcli.module:name`` (a gradcli import), ``def`` or ``constant``."""
-    names: dict[str, str] = {}
-    tree = _module_tree(module)
-    for statement in ast.walk(tree):
-        if not isinstance(statement, ast.Import | ast.ImportFrom):
-            continue
-        for alias in statement.names:
-            bound = alias.asname or alias.name.split(".")[0]
-            if isinstance(statement, ast.Import):
-                names.setdefault(bound, ast.unparse(ast.Import(names=[alias])))
-            elif (statement.module or "").startswith("gradcli"):
-                names.setdefault(bound, f"{statement.module}:{alias.name}")
-            else:
-                names.setdefault(bound, f"from {statement.module} import {ast.unparse(alias)}")
-    for statement in tree.body:
-        if isinstance(statement, ast.FunctionDef):
-            names.setdefault(statement.name, "def")
-        targets = getattr(statement, "targets", [getattr(statement, "target", None)])
-        for target in targets:
-            if isinstance(target, ast.Name):
-                names.setdefault(target.id, "constant")
-    return names
+def where(function: Callable[..., Any]) -> str:
+    """The file that defines ``function``, from ``gradcli/`` on."""
+    path = (inspect.getsourcefile(function) or "").replace("\\", "/")
+    return path[path.rfind("gradcli/") :] if "gradcli/" in path else path
 
 
 @dataclass(frozen=True)
-class _Constant:
-    """A module-level constant, known by where it is (its value may be any object)."""
+class _Module:
+    """What a module's top level binds: its functions, constants (their statements' source)
+    and imports (name → the import line that binds it alone)."""
 
-    module: str
-    name: str
+    functions: frozenset[str]
+    constants: dict[str, str]
+    imports: dict[str, tuple[str | None, str, str]]  # name → (from-module, imported, as)
+
+
+def _import_line(source: str | None, imported: str, bound: str) -> str:
+    """The line that binds ``bound``: ``import math``, ``from torch import Tensor``."""
+    if source is None:
+        plain = bound == imported.split(".")[0]
+        return f"import {imported}" if plain else f"import {imported} as {bound}"
+    return f"from {source} import {imported}" + (f" as {bound}" if bound != imported else "")
+
+
+def _bindings(node: ast.Import | ast.ImportFrom) -> Iterator[tuple[str | None, str, str]]:
+    """(from-module, imported name, bound name) for each name ``node`` binds."""
+    for alias in node.names:
+        if isinstance(node, ast.ImportFrom):
+            yield node.module, alias.name, alias.asname or alias.name
+        else:
+            yield None, alias.name, alias.asname or alias.name.split(".")[0]
+
+
+@cache
+def _module(module: ModuleType) -> _Module:
+    source = inspect.getsource(module)
+    lines = source.splitlines()
+    functions: set[str] = set()
+    constants: dict[str, str] = {}
+    imports: dict[str, tuple[str | None, str, str]] = {}
+
+    def visit(body: list[ast.stmt]) -> None:
+        for node in body:
+            if isinstance(node, ast.FunctionDef):
+                functions.add(node.name)
+            elif isinstance(node, ast.Import | ast.ImportFrom):
+                for binding in _bindings(node):
+                    imports[binding[2]] = binding
+            elif isinstance(node, ast.Assign | ast.AnnAssign):
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                text = "\n".join(lines[node.lineno - 1 : node.end_lineno])  # (its comment too)
+                for target in targets:
+                    for name in ast.walk(target):
+                        if isinstance(name, ast.Name):
+                            constants[name.id] = text
+            elif isinstance(node, ast.If | ast.Try):  # if TYPE_CHECKING:, try: ... except
+                visit(node.body)
+
+    visit(ast.parse(source).body)
+    return _Module(frozenset(functions), constants, imports)
+
+
+def _local_names(tree: ast.AST) -> set[str]:
+    """The names a function binds itself: its arguments, assignments, loops, local imports."""
+    bound: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.arg):
+            bound.add(node.arg)
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store | ast.Del):
+            bound.add(node.id)
+        elif isinstance(node, ast.Import | ast.ImportFrom):
+            bound.update(b[2] for b in _bindings(node))
+        elif isinstance(node, ast.FunctionDef | ast.ClassDef) and node is not tree:
+            bound.add(node.name)
+        elif isinstance(node, ast.Global | ast.Nonlocal):
+            bound.difference_update(node.names)
+    return bound
+
+
+def _read_names(tree: ast.AST, skip: set[str]) -> list[str]:
+    """The names ``tree`` reads that it does not bind, in the order they appear."""
+    found = [
+        node
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load) and node.id not in skip
+    ]
+    found.sort(key=lambda n: (n.lineno, n.col_offset))
+    return list(dict.fromkeys(n.id for n in found))
+
+
+def _gradcli_function(module: str | None, name: str) -> FunctionType | None:
+    """The gradcli function ``from module import name`` binds, if it is one."""
+    if not _is_gradcli(module):
+        return None
+    assert module is not None
+    found = getattr(importlib.import_module(module), name, None)
+    if isinstance(found, FunctionType) and _is_gradcli(found.__module__):
+        return found
+    return None
+
+
+def _own_source(function: FunctionType) -> tuple[str, list[FunctionType]]:
+    """``function``'s source, less the body's imports of gradcli functions (gathered
+    instead), and the functions those imports named."""
+    source = textwrap.dedent(inspect.getsource(function))
+    tree = ast.parse(source)
+    lines = source.splitlines()
+    inlined: list[FunctionType] = []
+    replaced: dict[int, list[str]] = {}  # first line (0-based) → its replacement
+    dropped: set[int] = set()
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.ImportFrom) or not _is_gradcli(node.module):
+            continue
+        found = [(a, _gradcli_function(node.module, a.name)) for a in node.names]
+        inlined += [f for _, f in found if f is not None]
+        kept = [a for a, f in found if f is None]
+        if len(kept) == len(node.names):
+            continue
+        first, last = node.lineno - 1, (node.end_lineno or node.lineno) - 1
+        dropped.update(range(first, last + 1))
+        if kept:
+            indent = lines[first][: len(lines[first]) - len(lines[first].lstrip())]
+            names = ", ".join(a.name + (f" as {a.asname}" if a.asname else "") for a in kept)
+            replaced[first] = [f"{indent}from {node.module} import {names}"]
+    out: list[str] = []
+    for i, line in enumerate(lines):
+        if i in replaced:
+            out += replaced[i]
+        elif i not in dropped and not (not line.strip() and out and not out[-1].strip()):
+            out.append(line)  # (a dropped line leaves one blank line, not two)
+    return "\n".join(out).rstrip() + "\n", inlined
+
+
+def gather(*functions: Callable[..., Any]) -> Gathered:
+    """``functions``' sources and those of the gradcli helpers they call, transitively, with
+    the import lines all of them need. Two different helpers of one name cannot share a
+    listing: that is a ``ValueError``."""
+    done: dict[str, FunctionType] = {}
+    constants: dict[tuple[str, str], Definition] = {}
+    order: list[Definition] = []
+    imports: dict[str, None] = {}
+
+    def visit(function: FunctionType) -> None:
+        name = function.__name__
+        if name in done:
+            if done[name] is not function:
+                raise ValueError(f"two functions named {name} in one listing")
+            return
+        done[name] = function
+        code, inlined = _own_source(function)
+        order.append(Definition(name, where(function), code))
+        module = _module(inspect.getmodule(function))  # type: ignore[arg-type]
+        tree = ast.parse(code)
+        calls = list(inlined)
+        for read in _read_names(tree, _local_names(tree.body[0])):
+            calls += resolve(function, module, read)
+        for called in calls:
+            visit(called)
+
+    def resolve(function: FunctionType, module: _Module, name: str) -> list[FunctionType]:
+        """Record what ``name`` in ``function`` needs; the functions to gather for it."""
+        namespace = function.__globals__
+        if name in module.functions and isinstance(namespace.get(name), FunctionType):
+            return [namespace[name]]
+        if name in module.imports:
+            source, imported, bound = module.imports[name]
+            found = _gradcli_function(source, imported) if source else None
+            if found is not None:
+                return [found]
+            imports[_import_line(source, imported, bound)] = None
+            return []
+        if name in module.constants:
+            key = (function.__module__, name)
+            if key not in constants:
+                text = module.constants[name]
+                constants[key] = Definition(name, where(function), text + "\n")
+                tree = ast.parse(text)
+                needed: list[FunctionType] = []
+                for read in _read_names(tree, set()):
+                    if read != name:
+                        needed += resolve(function, module, read)
+                for called in needed:
+                    visit(called)
+            return []
+        return []  # a builtin (zip, max): nothing to gather
+
+    for function in functions:
+        assert isinstance(function, FunctionType), function
+        visit(function)
+    unique = {c.code: c for c in constants.values()}  # (``a, b = ...`` binds two names)
+    definitions = (*unique.values(), *order)
+    return Gathered(tuple(definitions), tuple(imports))

@@ -3,21 +3,20 @@
 Each path is shown with this run's numbers filled in: ``optim`` as the four lines of
 ``torch.optim``, ``manual`` as the hand-written loop (the update under ``torch.no_grad()``,
 the gradients dropped by ``p.grad = None``) followed by the source of the rule it calls and
-of every gradcli function that rule calls, read from their modules (``source.gather``, as
-``--print-script`` writes them), so what is shown is what runs. No torch here.
+of the gradcli helpers that rule calls, read from their modules by
+``gradcli.script.source`` (as ``--print-script`` reads them), so what is shown is what runs.
 """
 
 from __future__ import annotations
 
 import textwrap
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import Any
 
 from gradcli import optimizers
 from gradcli.optimizers.catalog import plain
 from gradcli.script.source import gather
-
-if TYPE_CHECKING:
-    from gradcli.train.updates import ManualUpdate, OptimUpdate
+from gradcli.train.updates import ManualUpdate, OptimUpdate
 
 
 def _keywords(lr: float, hyperparameters: dict[str, object]) -> str:
@@ -108,12 +107,14 @@ def manual_listing(update: ManualUpdate, model: str, steps: int) -> str:
             "",
         ]
     lines.append("    with torch.no_grad():  # the update is not part of the graph")
-    rules = []
+    rules: list[Callable[..., Any]] = []
     for (part, described, hyperparameters), rule in zip(update.parts, update.rules, strict=True):
         kept = "model.parameters()"
         if len(update.parts) > 1:  # (Muon: the matrices; the others go to AdamW)
             kept = f"{described.name}_params"
             lines.append(f"        # {kept}: the {len(part)} parameters {described.name} trains")
+            if described.takes is not None:  # (which: the function below says)
+                rules.append(described.takes)
         if update.closure:
             call = f"{rule.__name__}(params, grads, states, closure=closure, "
         else:
@@ -129,19 +130,13 @@ def manual_listing(update: ManualUpdate, model: str, steps: int) -> str:
         "        p.grad = None  # what optimizer.zero_grad() does",
     ]
     for definition in gather(*dict.fromkeys(rules)).definitions:
-        lines += [
-            "",
-            "",
-            f"# {definition.name}, from {definition.where}:",
-            definition.source.rstrip(),
-        ]
+        lines += ["", "", f"# {definition.name}, from {definition.where}:"]
+        lines.append(definition.code.rstrip("\n"))
     return "\n".join(lines).rstrip("\n") + "\n"
 
 
 def listing(update: ManualUpdate | OptimUpdate, model: str, steps: int) -> str:
     """The loop ``update``'s path runs, for ``steps`` steps of ``model``."""
-    from gradcli.train.updates import ManualUpdate
-
     if isinstance(update, ManualUpdate):
         return manual_listing(update, model, steps)
     return optim_listing(update, model, steps)
