@@ -385,17 +385,3 @@ def test_show_code_of_split_and_closure_optimizers(invoke, path, optimizer):
         assert "optimizers = [muon_optimizer, adamw_optimizer]" in code
     else:
         assert "# muon, from gradcli/optimizers/muon.py:" in code and "adamw(params" in code
-
-
-def test_show_code_prints_the_gradcli_functions_a_rule_calls(invoke):
-    """Adam's rule calls ``_start``, which calls ``scalar_dtype`` from another module: each
-    is shown once, as it stands, under where it comes from (the gradcli imports that bring
-    them are left out)."""
-    from gradcli.optimizers import _common, adam
-
-    code = invoke("manual", "-o", "adam", "--steps", "0", "--show-code", "-f", "jsonl").stderr
-    for function in (adam.adam, adam._start, _common.scalar_dtype):
-        where = function.__module__.replace(".", "/")
-        assert code.count(f"# {function.__name__}, from {where}.py:\n") == 1
-    assert inspect.getsource(_common.scalar_dtype).strip() in code
-    assert "from gradcli.optimizers" not in code  # (an import; the headers name files)

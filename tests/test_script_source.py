@@ -1,79 +1,41 @@
-"""``gradcli.script.source``: one way to print the code that runs, for ``--show-code`` and
-``--print-script``. A rule is written out as it stands in its module with every gradcli
-function and constant it calls; the code written out runs on its own and updates the
-parameters bit for bit as gradcli's rule does. And the layout helpers write what ruff writes."""
+"""``gradcli.script``'s pieces on their own, without running a script: each rule written out
+by ``source.gather`` runs by itself and updates the parameters bit for bit as gradcli's rule
+does; values, calls and import lines are written as ruff writes them."""
 
 from __future__ import annotations
-
-import inspect
-import subprocess
-import sys
 
 import pytest
 import torch
 
 from gradcli import optimizers
-from gradcli.errors import GradcliError
-from gradcli.optimizers import adadelta, adam, lbfgs
-from gradcli.script.layout import call, import_lines, literal
+from gradcli.script.literals import call, literal
+from gradcli.script.program import import_lines
 from gradcli.script.source import gather
 from tests.helpers import bits
-
-
-def without_imports(source: str) -> list[str]:
-    """``source``'s lines less its import lines and blank lines."""
-    return [
-        line
-        for line in source.splitlines()
-        if line.strip() and not line.strip().startswith(("import ", "from "))
-    ]
-
-
-def test_a_rule_comes_with_the_gradcli_functions_it_calls_as_they_stand():
-    """AdamW's rule calls Adam's, which calls ``_start``, which imports ``scalar_dtype`` from
-    another module: all four, each its own source less its imports, in the order used."""
-    from gradcli.optimizers import _common
-
-    gathered = gather(adam.adamw)
-    assert [d.name for d in gathered.definitions] == ["adamw", "adam", "_start", "scalar_dtype"]
-    originals = [adam.adamw, adam.adam, adam._start, _common.scalar_dtype]
-    for definition, original in zip(gathered.definitions, originals, strict=True):
-        assert without_imports(definition.source) == without_imports(inspect.getsource(original))
-        assert "import" not in definition.source.split('"""')[-1]  # (the body: none left)
-    assert gathered.definitions[-1].where == "gradcli/optimizers/_common.py"
-    assert set(gathered.imports) == {"import torch", "from torch import Tensor"}
-
-
-def test_constants_come_first_and_every_name_the_code_reads_is_defined():
-    """LBFGS's line search reads the module's constants C1 and C2: written out first, with
-    their comment. The code compiles and names nothing it does not define or import."""
-    gathered = gather(lbfgs.lbfgs)
-    names = [d.name for d in gathered.definitions]
-    assert names[:2] == ["C1", "C2"] and {"strong_wolfe", "cubic_interpolate"} <= set(names)
-    assert gathered.code.startswith("# The constants of torch's _strong_wolfe")
-    namespace: dict[str, object] = {}
-    exec("\n".join([*gathered.imports, gathered.code]), namespace)
-    assert namespace["C1"] == lbfgs.C1 and callable(namespace["lbfgs"])
-
-
-def test_two_functions_of_one_name_are_refused():
-    with pytest.raises(GradcliError, match="two gradcli definitions are called _start"):
-        gather(adam._start, adadelta._start)
-
 
 STEPPED = [o for o in optimizers.catalog().values() if not o.closure and o.gradients != "sparse"]
 
 
+def same(mine: object, theirs: object) -> bool:
+    """Equal, a floating-point tensor bit for bit."""
+    if isinstance(mine, torch.Tensor) and isinstance(theirs, torch.Tensor):
+        if mine.is_floating_point():
+            return mine.dtype == theirs.dtype and torch.equal(bits(mine), bits(theirs))
+        return torch.equal(mine, theirs)
+    return mine == theirs
+
+
 @pytest.mark.parametrize("optimizer", STEPPED, ids=lambda o: o.name)
-def test_the_code_written_out_is_the_same_update(optimizer):
-    """Each rule, written out and run on its own (its imports, no gradcli), makes three
-    updates bit for bit equal to gradcli's own rule's, state included."""
+def test_a_rule_written_out_runs_alone_and_is_the_same_update(optimizer):
+    """Each rule, written out with what it gathers (its imports, no gradcli) and run on its
+    own, makes three updates bit for bit equal to gradcli's own rule's, state included; in a
+    second, not the minutes of printing and running whole scripts."""
     gathered = gather(optimizer.rule)
     assert not [line for line in gathered.imports if "gradcli" in line]
     namespace: dict[str, object] = {}
-    exec("\n".join([*gathered.imports, gathered.code]), namespace)
+    exec("\n".join([*gathered.imports, *(d.code for d in gathered.definitions)]), namespace)
     written = namespace[optimizer.rule.__name__]
-    assert callable(written)
+    assert callable(written) and written is not optimizer.rule
     generator = torch.Generator().manual_seed(0)
     start = [torch.randn(3, 2, generator=generator), torch.randn(4, generator=generator)]
     start = [p for p in start if optimizer.takes is None or optimizer.takes(tuple(p.shape))]
@@ -88,19 +50,10 @@ def test_the_code_written_out_is_the_same_update(optimizer):
         runs.append((params, states))
     (gradcli_params, gradcli_states), (written_params, written_states) = runs
     for mine, theirs in zip(written_params, gradcli_params, strict=True):
-        assert torch.equal(bits(mine), bits(theirs))
+        assert same(mine, theirs)
     for mine, theirs in zip(written_states, gradcli_states, strict=True):
         assert mine.keys() == theirs.keys()
         assert all(same(mine[k], theirs[k]) for k in mine)
-
-
-def same(mine: object, theirs: object) -> bool:
-    """Equal, a floating-point tensor bit for bit."""
-    if isinstance(mine, torch.Tensor) and isinstance(theirs, torch.Tensor):
-        if mine.is_floating_point():
-            return mine.dtype == theirs.dtype and torch.equal(bits(mine), bits(theirs))
-        return torch.equal(mine, theirs)
-    return mine == theirs
 
 
 def test_values_read_back_as_the_same_bits():
@@ -110,18 +63,19 @@ def test_values_read_back_as_the_same_bits():
 
 
 def test_calls_break_as_ruff_format_breaks_them():
-    assert call("f", ["a", "b"]) == ["f(a, b)"]
-    wide = ["a" * 40, "b" * 40]  # 86 columns indented, 97 on the call's line
-    assert call("function_name", wide, width=90) == [
+    """On one line; else the arguments on a line of their own; else one a line."""
+    wide = ["a" * 45, "b" * 45]  # 96 columns on a line of their own, 109 on the call's
+    assert call("f", ["a", "b"], indent=0) == ["f(a, b)"]
+    assert call("function_name", wide, indent=0) == [
         "function_name(",
         f"    {', '.join(wide)}",
         ")",
     ]
-    assert call("x = f", ["a" * 40, "b" * 40], indent=4, width=50) == [
-        "    x = f(",
-        f"        {'a' * 40},",
-        f"        {'b' * 40},",
-        "    )",
+    assert call("function_name", wide, indent=8) == [
+        "function_name(",
+        f"    {wide[0]},",
+        f"    {wide[1]},",
+        ")",
     ]
 
 
@@ -146,17 +100,3 @@ def test_import_lines_are_laid_out_as_isort_lays_them_out():
         "import torch.nn.functional as F",
         "from torch import Tensor, nn",
     ]
-
-
-def test_the_script_package_imports_no_torch():
-    """``gradcli/script`` reads source and writes text: torch is imported only once a script
-    is set up (DESIGN.md: the script layer imports no torch)."""
-    code = (
-        "import importlib, pkgutil, sys\n"
-        "import gradcli.script as s\n"
-        "for m in pkgutil.iter_modules(s.__path__):\n"
-        "    importlib.import_module('gradcli.script.' + m.name)\n"
-        "print('torch' in sys.modules)"
-    )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert (done.stdout, done.stderr) == ("False\n", "")
