@@ -314,7 +314,7 @@ def test_a_rule_is_gathered_with_the_gradcli_helpers_it_calls():
     assert [d.name for d in gathered.definitions] == ["adamw", "adam", "_start", "scalar_dtype"]
     assert {d.where for d in gathered.definitions} == {
         "gradcli/optimizers/adam.py",
-        "gradcli/optimizers/_common.py",
+        "gradcli/optimizers/_scalars.py",
     }
     start = gathered.definitions[2].code
     assert "from gradcli" not in start and "\n\n\n" not in start
