@@ -709,6 +709,22 @@ def test_the_failure_message_names_the_readme_line_and_the_number():
     assert "+step 100/100   loss 0.0133" in message
 
 
+def test_a_failure_names_the_page_and_its_line(tmp_path, monkeypatch):
+    monkeypatch.setattr(sys.modules[__name__], "ROOT", tmp_path)
+    (tmp_path / "docs").mkdir()
+    page = tmp_path / "docs" / "page.md"
+    page.write_text("# A page\n\n```console\n$ gradcli optim\n" + "\n".join(OPTIM) + "\n```\n")
+    (example,) = examples(page)
+    assert (example.document, example.line, example.expected) == ("docs/page.md", 4, OPTIM)
+    shown = edited(OPTIM, "loss 0.0111993", "loss 0.0133")
+    problems = output_problems(example.expected, shown, dtype="float32")
+    message = explain(
+        example.command, example.line, example.expected, shown, problems, example.document
+    )
+    assert message.startswith("`gradcli optim` does not print what docs/page.md shows:")
+    assert "docs/page.md:14: 0.0111993 expected, 0.0133 shown" in message
+
+
 # --- re-rendering a document's examples ------------------------------------------------------
 
 
