@@ -725,6 +725,34 @@ def test_a_failure_names_the_page_and_its_line(tmp_path, monkeypatch):
     assert "docs/page.md:14: 0.0111993 expected, 0.0133 shown" in message
 
 
+LINK = re.compile(r"\]\(([^)\s]+)\)")
+
+
+def anchors(path: Path) -> set[str]:
+    """The anchors GitHub makes for a page's headings (code blocks aside)."""
+    found, inside = set(), False
+    for line in path.read_text().splitlines():
+        if line.startswith("```"):
+            inside = not inside
+        elif not inside and line.startswith("#"):
+            title = line.lstrip("#").strip().lower()
+            found.add(re.sub(r"[^\w\- ]", "", title).replace(" ", "-"))
+    return found
+
+
+def test_the_links_between_pages_resolve():
+    broken = []
+    for path in documents():
+        for target in LINK.findall(path.read_text()):
+            if re.match(r"[a-z]+:", target):
+                continue
+            file, _, anchor = target.partition("#")
+            linked = (path.parent / file).resolve() if file else path
+            if not linked.exists() or (anchor and anchor not in anchors(linked)):
+                broken.append(f"{path.relative_to(ROOT)}: {target}")
+    assert broken == []
+
+
 # --- re-rendering a document's examples ------------------------------------------------------
 
 
