@@ -23,13 +23,13 @@ Structure (must match exactly)
     lines is joined, so a wider number that moves a column or re-wraps a cell is not a
     difference. Plots: axis labels are numbers, and each marker may sit one row higher or
     lower (a value next to a row boundary), or be in a cell it shares with another series
-    (``&``) or alone where the README shows one.
+    (``&``) or alone where the document shows one.
 
 Numbers
     Integers (both written without `.` or exponent: steps, shapes, counts, `[0]`) must be
-    equal; so must `steps to tol` (in the README's `compare`, the loss one step before it
+    equal; so must `steps to tol` (in the documented `compare`, the loss one step before it
     reaches `--tol` is 0.2% or more above it, far more than rounding moves it). Non-finite
-    values must be spelled the same. Every other pair `e` (README), `s` (shown) must
+    values must be spelled the same. Every other pair `e` (documented), `s` (shown) must
     satisfy ``|e - s| <= q + rel * max(|e|, |s|) + floor * scale``, where
     - ``q`` is the rounding of the printed digits (half a unit of the 6th significant digit,
       or of the last digit shown for fixed-point numbers and the 3-digit plot labels);
@@ -37,7 +37,7 @@ Numbers
     - ``scale`` is the largest magnitude among the non-integer numbers of the same table
       (or of the same line outside a table).
     Why: float32 rounds at 6e-8 relative; after up to 100 steps, a different rounding of one
-    operation has grown to ~1e-4 relative in the README examples (1.3e-3 for a gradient near
+    operation has grown to ~1e-4 relative in the documented examples (1.3e-3 for a gradient near
     zero at the optimum). A value that is a difference of larger ones (a gradient near the
     optimum, an update of 5.96e-08 where another CPU rounds to 0: half a float32 ULP of 1.0)
     carries an absolute error of a few ULPs of those larger values, hence the floor: 1e-6 is
