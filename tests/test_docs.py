@@ -70,7 +70,7 @@ from typing import Any
 
 import pytest
 
-from gradcli.render.plot import OVERLAP
+from gradcli.pictures.plot import OVERLAP
 
 ROOT = Path(__file__).resolve().parent.parent
 WIDTH = "80"  # the terminal width every example is rendered at, as README.md says
