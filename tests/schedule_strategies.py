@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from gradcli import schedules
 from gradcli.errors import GradcliError
 from gradcli.optimizers.catalog import Choice, Flag, Integer, Maybe, Real
-from gradcli.schedules import ScheduleSpec, parse_schedule
+from gradcli.schedules.spec import ScheduleSpec, parse_schedule
 from gradcli.schedules.catalog import REQUIRED, Integers, Scheduler, Schedulers
 
 STEPS = 200

@@ -55,7 +55,8 @@ def test_a_flag_wins_over_the_same_keyword_in_the_constructor(invoke):
 BAD_CONSTRUCTORS = [
     (
         'Adam(lr=__import__("os").system("touch /tmp/gradcli-pwned"))',
-        "lr must be a literal value (a number, string, True/False, None or a tuple of them), "
+        "lr must be a literal value (a number, string, True/False, None, or a list or tuple of "
+        "them), "
         "got __import__('os').system('touch /tmp/gradcli-pwned')",
     ),
     ("Adam(momentum=0.9)", "Adam has no keyword 'momentum'; it takes: lr, betas, eps"),
@@ -64,9 +65,12 @@ BAD_CONSTRUCTORS = [
     ("Adam(amsgrad=1)", "amsgrad must be True or False, got 1"),
     ("SGD(lr=-1)", "lr must be a finite number >= 0, got -1.0"),
     ("SGD(lr='fast')", "lr must be a finite number >= 0, got 'fast'"),
-    ("SGD(0.1)", "give the hyperparameters by keyword"),
+    ("SGD(0.1)", "give the keywords by name, e.g. SGD(lr=0.001)"),
+    ("SGD(params, 0.1)", "give the keywords by name"),
     ("SGD(lr=0.1, lr=0.2)", "lr is given twice"),
-    ("SGD(**{'lr': 1})", "give the hyperparameters by keyword, not **mapping"),
+    ("SGD(**{'lr': 1})", "give the keywords by name, not **mapping"),
+    ("SGD(params=[1])", "the parameters are the problem's (-m); leave them out"),
+    ("Adam(lr=0.1, bets=(0.9, 0.99))", "Adam has no keyword 'bets' (did you mean betas?)"),
     ("SGD(foreach=True)", "foreach chooses torch's implementation, not the update; use --impl"),
     ("torch.optim.SGD(lr=0.1)", "not an optimizer name or a constructor like 'Adam(lr=0.01)'"),
     ("Adam(lr=0.1", "not an optimizer name or a constructor"),

@@ -214,6 +214,17 @@ def explain(e: Element, h: dict[str, Any]) -> list[str]:
     return parts
 
 
+def _schedule_starts_momentum(first: dict[str, Any]) -> str | None:
+    """torch's RMSprop makes its momentum buffer only when momentum > 0 at the first step: a
+    schedule that starts momentum at 0 and raises it later would meet no buffer (KeyError)."""
+    if first.get("momentum") == 0:
+        return (
+            "it starts RMSprop's momentum at 0, and torch's RMSprop makes its momentum buffer "
+            "only when momentum > 0 at the first step; give the schedule a first momentum > 0"
+        )
+    return None
+
+
 RMSPROP = Optimizer(
     name="rmsprop",
     torch_class="RMSprop",
@@ -239,5 +250,6 @@ RMSPROP = Optimizer(
     script=script,
     lrs={"linear": 0.05, "mlp": 0.01, "rosenbrock": 0.01},
     compared_by_default=True,
+    schedule_check=_schedule_starts_momentum,
 )
 OPTIMIZERS = (RMSPROP,)

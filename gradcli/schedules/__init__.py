@@ -7,9 +7,11 @@ hand-written rules are plain Python on floats and import nothing heavy, so the c
 its help and its errors read names, keywords, defaults, ranges and help at the cost of a few
 small imports. Adding a scheduler is adding a module; nothing else changes.
 
-For a training loop: ``parse_schedule(text)`` gives a ``ScheduleSpec``; ``Schedule(spec, lr,
-hyperparameters)`` runs it by hand (``.lr``, ``.momentum``, ``.step(loss)``, ``state_dict()``)
-and ``build_torch_scheduler(spec, optimizer)`` builds torch's own from the same spec.
+This index imports only ``catalog.py``; the modules that use it import it, never the other
+way. For a training loop: ``spec.parse_schedule(text)`` gives a ``ScheduleSpec``;
+``schedule.Schedule(spec, lr, hyperparameters)`` runs it by hand (``.lr``, ``.momentum``,
+``.step(loss)``, ``state_dict()``) and ``torch_side.build(spec, optimizer)`` builds torch's
+own from the same spec.
 """
 
 from __future__ import annotations
@@ -18,13 +20,11 @@ import difflib
 import importlib
 import pkgutil
 from functools import cache
-from typing import Any
 
 from gradcli.errors import GradcliError
 from gradcli.schedules.catalog import Scheduler
-from gradcli.schedules.schedule import Schedule
-from gradcli.schedules.spec import ScheduleSpec, parse_schedule
 
+# the modules here that hold no scheduler (and import this index)
 _NOT_MODULES = ("catalog", "spec", "schedule", "torch_side", "side_by_side")
 
 
@@ -58,20 +58,4 @@ def find(name: str, where: str = "--schedule") -> Scheduler:
     return scheduler
 
 
-def build_torch_scheduler(spec: ScheduleSpec, optimizer: Any) -> Any:
-    """torch's own scheduler for ``spec`` on ``optimizer`` (imports torch)."""
-    from gradcli.schedules.torch_side import build
-
-    return build(spec, optimizer)
-
-
-__all__ = [
-    "Schedule",
-    "ScheduleSpec",
-    "Scheduler",
-    "build_torch_scheduler",
-    "catalog",
-    "find",
-    "names",
-    "parse_schedule",
-]
+__all__ = ["Scheduler", "catalog", "find", "names"]
