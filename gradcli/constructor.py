@@ -59,12 +59,14 @@ def parse_constructor(
     ``where`` starts every error's line (``--optimizer Adam(...)``); ``shape`` says what the
     text should look like (``a scheduler like 'StepLR(step_size=30)'``). A bare name is the
     constructor with no keywords."""
-    where = f"{where} {text}"
+    label = f"{where} {text}"
     try:
         tree = ast.parse(text.strip(), mode="eval").body
     except SyntaxError:
-        raise GradcliError(f"{where}: not {shape}") from None
-    return _call(tree, where, find, build, shape, nested=False)
+        raise GradcliError(f"{label}: not {shape}") from None
+    if isinstance(tree, ast.Name):  # an unknown bare name: "--optimizer: unknown ... 'lion'"
+        find(tree.id, where)
+    return _call(tree, label, find, build, shape, nested=False)
 
 
 def _call(

@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 from gradcli import schedules
 from gradcli.errors import GradcliError
 from gradcli.optimizers.catalog import Choice, Flag, Integer, Maybe, Real
-from gradcli.schedules.spec import ScheduleSpec, parse_schedule
 from gradcli.schedules.catalog import REQUIRED, Integers, Scheduler, Schedulers
+from gradcli.schedules.spec import ScheduleSpec, parse_schedule
 
 STEPS = 200
 # Where an unbounded keyword is drawn from (a bounded one: its allowed range).

@@ -227,7 +227,15 @@ ADAGRAD = Optimizer(
     foreach_rule=adagrad_foreach,
     explain=explain,
     script=script,
-    lrs={"linear": 0.5, "mlp": 0.1, "rosenbrock": 0.5, "embedding": 0.5},
+    lrs={
+        "linear": 0.5,
+        "mlp": 0.1,
+        "rosenbrock": 0.5,
+        "embedding": 0.5,
+        "beale": 0.5,
+        "himmelblau": 0.5,
+        "rastrigin": 0.5,
+    },
     compared_by_default=True,
     gradients="both",  # torch's sparse branch, repeated in the rule
     sparse_check=without_weight_decay,

@@ -248,7 +248,14 @@ RMSPROP = Optimizer(
     foreach_rule=rmsprop_foreach,
     explain=explain,
     script=script,
-    lrs={"linear": 0.05, "mlp": 0.01, "rosenbrock": 0.01},
+    lrs={
+        "linear": 0.05,
+        "mlp": 0.01,
+        "rosenbrock": 0.01,
+        "beale": 0.01,
+        "himmelblau": 0.05,
+        "rastrigin": 0.05,
+    },
     compared_by_default=True,
     schedule_check=_schedule_starts_momentum,
 )

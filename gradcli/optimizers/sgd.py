@@ -195,7 +195,15 @@ SGD = Optimizer(
     rule=sgd,
     foreach_rule=sgd_foreach,
     explain=explain,
-    lrs={"linear": 0.1, "mlp": 1.0, "rosenbrock": 0.001, "embedding": 1.0},
+    lrs={
+        "linear": 0.1,
+        "mlp": 1.0,
+        "rosenbrock": 0.001,
+        "embedding": 1.0,
+        "beale": 0.01,
+        "himmelblau": 0.01,
+        "rastrigin": 0.001,
+    },
     check=_nesterov_needs_momentum,
     compared_by_default=True,
     gradients="both",  # a sparse g (and so b) works as it is, without weight decay
