@@ -306,14 +306,14 @@ def runs_on(optimizer: Optimizer, model: str) -> bool:
 
 def split_optimizers(values: list[str] | None, model: str = "linear") -> list[str]:
     """``-o sgd,adam -o 'SGD(lr=0.1, momentum=0.9)'`` → one text per run: commas separate
-    runs outside parentheses only. None given → the classics: SGD, Adam, AdamW, RMSprop and
-    Adagrad (``compared_by_default`` in their modules; ``-o all`` runs every optimizer);
-    either way only those that take ``model``'s gradients (dense or sparse)."""
+    runs outside parentheses only. None given → the classics (``compared_by_default`` in
+    their modules; ``-o all`` runs every optimizer); either way only those that take
+    ``model``'s gradients (dense or sparse)."""
     if not values:
         return [
-            o.name
-            for o in optimizers.catalog().values()
-            if o.compared_by_default and runs_on(o, model)
+            name
+            for name in optimizers.compared_by_default()
+            if runs_on(optimizers.find(name), model)
         ]
     if [v.strip().lower() for v in values] == ["all"]:
         return [o.name for o in optimizers.catalog().values() if runs_on(o, model)]

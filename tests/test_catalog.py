@@ -10,8 +10,10 @@ import textwrap
 
 import pytest
 import torch
+import typer
 from helpers import jsonl
 
+from gradcli.cli import app
 from gradcli.optimizers import catalog, options
 from gradcli.spec import choose_optimizer, parse_optimizer, split_optimizers
 
@@ -227,6 +229,16 @@ def test_one_optimizer_page(invoke):
     assert unknown.exit_code == 2 and "did you mean sgd?" in unknown.stderr
 
 
+def test_compare_runs_and_lists_the_classics_the_catalog_marks():
+    classics = [o.name for o in catalog().values() if o.compared_by_default]
+    assert classics == ["adagrad", "adam", "adamw", "rmsprop", "sgd"]
+    assert split_optimizers(None) == classics
+    option = next(
+        p for p in typer.main.get_command(app).commands["compare"].params if p.name == "optimizer"
+    )
+    assert f"(default: {', '.join(classics)}; all: every optimizer)" in option.help
+
+
 def test_the_optimizer_list_does_not_import_torch():
     code = (
         "import sys; from gradcli.cli import app\n"
@@ -260,6 +272,7 @@ OPTIMIZERS = (
         state={},
         rule=plainsgd,
         explain=lambda e, h: ["θ − lr·(g + λ·θ)"],
+        compared_by_default=True,
     ),
 )
 '''
@@ -296,6 +309,10 @@ def test_a_new_optimizer_module_appears_everywhere_without_other_changes(tmp_pat
     # w = [1, 2, 3], g = 1/3: w − 0.001·(1/3 + 0.5·w), in float32
     expected = [w - 0.001 * (1 / 3 + 0.5 * w) for w in (1.0, 2.0, 3.0)]
     assert jsonl(run.stdout)[1]["params"]["w"]["value"] == pytest.approx(expected, rel=1e-6)
+    helped = " ".join(gradcli("compare", "--help").stdout.replace("│", " ").split())
+    assert "(default: adagrad, adam, adamw, plainsgd, rmsprop, sgd; all: every" in helped
+    defaults = gradcli("compare", "-m", "linear", "--steps", "1", "-f", "jsonl")
+    assert "plainsgd" in {r.get("optimizer") for r in jsonl(defaults.stdout)}, defaults.stderr
     compared = gradcli("compare", "-m", "linear", "-o", "plainsgd(weight_decay=0.5)", "-f", "jsonl")
     assert compared.returncode == 0, compared.stderr
     assert all(r["bit_identical"] for r in jsonl(compared.stdout))  # equals torch.optim.SGD

@@ -50,6 +50,12 @@ def find(name: str, where: str = "--optimizer") -> Optimizer:
     return optimizer
 
 
+def compared_by_default() -> list[str]:
+    """The classics ``gradcli compare`` runs without ``-o`` (``compared_by_default`` in their
+    modules), in catalog order."""
+    return [o.name for o in catalog().values() if o.compared_by_default]
+
+
 @cache
 def options() -> dict[str, list[tuple[Optimizer, Hyperparameter, int | None]]]:
     """Every command-line option a hyperparameter gives, in catalog order: its name (torch's
