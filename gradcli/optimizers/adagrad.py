@@ -214,10 +214,14 @@ ADAGRAD = Optimizer(
     summary="steps of g/√s, s the sum of every g² so far: each element slows on its own",
     lr=1e-2,
     hyperparameters=(
-        Hyperparameter("lr_decay", 0.0, Real(), "Learning-rate decay >= 0."),
+        Hyperparameter("lr_decay", 0.0, Real(), "Learning-rate decay >= 0.", tested=(0.0, 0.5)),
         weight_decay(),
         Hyperparameter(
-            "initial_accumulator_value", 0.0, Real(), "Starting value of the sum, >= 0."
+            "initial_accumulator_value",
+            0.0,
+            Real(),
+            "Starting value of the sum, >= 0.",
+            tested=(0.0, 1.0),
         ),
         eps(1e-10),
         MAXIMIZE,

@@ -190,7 +190,10 @@ class Hyperparameter:
     ``shorthands`` name command-line options for the parts of a tuple (``--beta1`` is
     ``betas[0]``). ``tested`` is where the property tests draw an unbounded value from (or
     narrow a bounded one), so that their runs stay finite and still do something; for a
-    tuple it holds for every part (see ``tested_part``), or is one range per part."""
+    tuple it holds for every part (see ``tested_part``), or is one range per part. A torch
+    default outside it (LBFGS's 20 iterations a step) is never tested: the tests always draw
+    a value. ``tested_values``: the tests draw from these instead, where the parts of a tuple
+    only work together."""
 
     name: str
     default: Value
@@ -198,6 +201,7 @@ class Hyperparameter:
     help: str
     shorthands: tuple[str, ...] = ()
     tested: tuple[float, float] | tuple[tuple[float, float], ...] | None = None
+    tested_values: tuple[Value, ...] = ()
 
     def tested_part(self, index: int) -> tuple[float, float] | None:
         """The test range of part ``index`` of a tuple (``betas[1]``)."""
@@ -321,7 +325,9 @@ NOT_TAKEN = {
 
 # Keywords that many optimizers share, with the same meaning and range everywhere.
 def weight_decay(default: float = 0.0) -> Hyperparameter:
-    return Hyperparameter("weight_decay", default, Real(), "Weight decay λ >= 0.")
+    return Hyperparameter(
+        "weight_decay", default, Real(), "Weight decay λ >= 0.", tested=(0.0, 0.1)
+    )
 
 
 def without_weight_decay(h: dict[str, Any]) -> str | None:
@@ -332,7 +338,9 @@ def without_weight_decay(h: dict[str, Any]) -> str | None:
 
 
 def eps(default: float) -> Hyperparameter:
-    return Hyperparameter("eps", default, Real(), "Term ε >= 0 added to the denominator.")
+    return Hyperparameter(
+        "eps", default, Real(), "Term ε >= 0 added to the denominator.", tested=(1e-10, 1e-3)
+    )
 
 
 MAXIMIZE = Hyperparameter("maximize", False, Flag(), "Ascend the loss instead.")
@@ -342,4 +350,5 @@ BETAS = Hyperparameter(
     Several((Real(0, 1, high_open=True), Real(0, 1, high_open=True)), metavar="B1,B2"),
     "Decays (β1, β2) of the first and second moments, each in [0, 1).",
     shorthands=("beta1", "beta2"),
+    tested=((0.0, 0.99), (0.5, 0.9999)),
 )

@@ -231,10 +231,18 @@ RMSPROP = Optimizer(
     summary="steps of g/√v, v a running mean of g² (optionally centered, with momentum)",
     lr=1e-2,
     hyperparameters=(
-        Hyperparameter("alpha", 0.99, Real(0, 1), "Smoothing constant α in [0, 1]."),
+        Hyperparameter(
+            "alpha", 0.99, Real(0, 1), "Smoothing constant α in [0, 1].", tested=(0.5, 0.999)
+        ),
         eps(1e-8),
         weight_decay(),
-        Hyperparameter("momentum", 0.0, Real(0, 1, high_open=True), "Momentum μ in [0, 1)."),
+        Hyperparameter(
+            "momentum",
+            0.0,
+            Real(0, 1, high_open=True),
+            "Momentum μ in [0, 1).",
+            tested=(0.0, 0.95),
+        ),
         Hyperparameter("centered", False, Flag(), "Normalise by the variance."),
         MAXIMIZE,
     ),

@@ -185,7 +185,13 @@ SGD = Optimizer(
     summary="gradient descent: θ ← θ − lr·g, optionally with (Nesterov) momentum",
     lr=1e-3,
     hyperparameters=(
-        Hyperparameter("momentum", 0.0, Real(0, 1, high_open=True), "Momentum μ in [0, 1)."),
+        Hyperparameter(
+            "momentum",
+            0.0,
+            Real(0, 1, high_open=True),
+            "Momentum μ in [0, 1).",
+            tested=(0.0, 0.95),
+        ),
         Hyperparameter("dampening", 0.0, Real(0, 1), "Dampening τ in [0, 1]."),
         weight_decay(),
         Hyperparameter("nesterov", False, Flag(), "Nesterov momentum (needs μ > 0, τ = 0)."),
