@@ -201,3 +201,79 @@ def test_the_help_does_not_import_torch():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert "ReduceLROnPlateau" in done.stdout
     assert done.stderr.strip().splitlines()[-1] == "False"
+
+
+TOY = '''
+"""StepLR written again as a module of its own: what adding a scheduler takes."""
+
+from gradcli.schedules.catalog import REQUIRED, Hyperparameter, Integer, Real, Rule, Scheduler
+
+
+class PlainStepLRRule(Rule):
+    def __init__(self, group, *, step_size, gamma):
+        self.step_size = step_size
+        self.gamma = gamma
+        super().__init__(group)
+
+    def get_lr(self):
+        """lr_e = lr_{e−1}·γ where e > 0 is a multiple of step_size, else lr_{e−1}"""
+        if self.last_epoch == 0 or self.last_epoch % self.step_size != 0:
+            return self.group["lr"]
+        return self.group["lr"] * self.gamma
+
+
+SCHEDULERS = (
+    Scheduler(
+        name="plainsteplr",
+        torch_class="StepLR",
+        summary="the lr times γ every step_size steps (a module added by a test)",
+        hyperparameters=(
+            Hyperparameter("step_size", REQUIRED, Integer(1), "Steps between decays, >= 1."),
+            Hyperparameter("gamma", 0.1, Real(0, 1), "Factor γ in [0, 1]."),
+        ),
+        rule=PlainStepLRRule,
+    ),
+)
+'''
+
+
+def test_a_new_schedule_module_appears_everywhere_without_other_changes(tmp_path):
+    """A module beside the others in gradcli/schedules (here: its folder added to the
+    package's path) is in gradcli schedule's list and --schedule, and runs by hand and by
+    torch (its torch_class, StepLR), nothing else edited."""
+    (tmp_path / "plainsteplr.py").write_text(TOY)
+    launcher = (
+        "import sys; import gradcli.schedules as package\n"
+        f"package.__path__.append({str(tmp_path)!r})\n"
+        "from gradcli.cli import main; sys.argv[0] = 'gradcli'; main()\n"
+    )
+
+    def gradcli(*args):
+        return subprocess.run(
+            [sys.executable, "-c", launcher, *args],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=tmp_path,
+        )
+
+    listed = gradcli("schedule", "Nope")
+    assert listed.returncode == 2 and listed.stdout == ""
+    assert ", plainsteplr, " in listed.stderr.splitlines()[-1]
+    toy = "PlainStepLR(step_size=2, gamma=0.5)"
+    both = gradcli("schedule", toy, "--steps", "5", "-f", "jsonl")
+    assert both.returncode == 0, both.stderr
+    rows = jsonl(both.stdout)
+    assert [r["lr"] for r in rows] == [0.1, 0.1, 0.05, 0.05, 0.025]
+    assert all(r["bit_identical"] for r in rows)  # equals torch's StepLR
+    runs = {
+        path: gradcli(path, "-m", "seed", "--schedule", toy, "--steps", "4", "-f", "jsonl")
+        for path in ("manual", "optim")
+    }
+    for run in runs.values():
+        assert run.returncode == 0, run.stderr
+    assert runs["manual"].stdout == runs["optim"].stdout
+    assert [r["lr"] for r in jsonl(runs["manual"].stdout)] == [None, 1e-3, 1e-3, 5e-4, 5e-4]
+    bad = gradcli("optim", "--schedule", "PlainStepLR(step_size=0)")
+    assert bad.returncode == 2 and bad.stdout == ""
+    assert "PlainStepLR(step_size=0): step_size must be an integer >= 1, got 0" in bad.stderr

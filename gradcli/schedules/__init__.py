@@ -43,7 +43,15 @@ def catalog() -> dict[str, Scheduler]:
 
 
 def names() -> list[str]:
-    return [s.torch_class for s in catalog().values()]
+    """The schedulers as a user writes them: torch's class names (``StepLR``)."""
+    return [_called(s) for s in catalog().values()]
+
+
+def _called(scheduler: Scheduler) -> str:
+    """torch's class name, or the module's own name where it is not that class's (a module
+    that runs torch's StepLR by another rule, as a test's toy does)."""
+    same = scheduler.torch_class.lower() == scheduler.name
+    return scheduler.torch_class if same else scheduler.name
 
 
 def find(name: str, where: str = "--schedule") -> Scheduler:
@@ -51,7 +59,7 @@ def find(name: str, where: str = "--schedule") -> Scheduler:
     scheduler = catalog().get(name.strip().lower())
     if scheduler is None:
         close = difflib.get_close_matches(name.lower(), list(catalog()), n=1, cutoff=0.6)
-        hint = f" (did you mean {catalog()[close[0]].torch_class}?)" if close else ""
+        hint = f" (did you mean {_called(catalog()[close[0]])}?)" if close else ""
         raise GradcliError(
             f"{where}: unknown scheduler {name!r}{hint}; choose one of: {', '.join(names())}"
         )

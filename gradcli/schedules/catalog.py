@@ -260,15 +260,19 @@ class Scheduler:
 
 # Keywords several schedulers share, with the same meaning and range everywhere.
 def gamma(default: Any = 0.1) -> Hyperparameter:
-    return Hyperparameter("gamma", default, Real(), "Multiplicative factor of the decay, >= 0.")
+    return Hyperparameter(
+        "gamma", default, Real(), "Multiplicative factor of the decay, >= 0.", tested=(0.0, 1.2)
+    )
 
 
 def total_iters(default: int = 5, meaning: str = "") -> Hyperparameter:
-    return Hyperparameter("total_iters", default, Integer(0), meaning)
+    return Hyperparameter("total_iters", default, Integer(0), meaning, tested=(1, 60))
 
 
 def eta_min() -> Hyperparameter:
-    return Hyperparameter("eta_min", 0.0, Real(), "Minimum learning rate η_min >= 0.")
+    return Hyperparameter(
+        "eta_min", 0.0, Real(), "Minimum learning rate η_min >= 0.", tested=(0.0, 0.05)
+    )
 
 
 MOMENTUM_RANGE = Real(0, 1, high_open=True)
