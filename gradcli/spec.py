@@ -286,7 +286,7 @@ def choose_optimizer(
             parts[part] = checked(_option(option), h.allowed.parts[part], value)  # type: ignore[union-attr]
             settings[h.name] = checked(_option(option), h.allowed, tuple(parts))
     if optimizer.check is not None:
-        given_lr = {} if lr is None else {"lr": lr}  # (SparseAdam refuses lr = 0)
+        given_lr = {} if lr is None else {"lr": lr}  # (a check may refuse lr = 0)
         wrong = optimizer.check({**optimizer.defaults, **settings, **given_lr})
         if wrong:
             raise GradcliError(f"--optimizer {optimizer.name}: {wrong}")

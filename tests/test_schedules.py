@@ -9,6 +9,7 @@ import io
 import random
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from helpers import jsonl
@@ -277,3 +278,25 @@ def test_a_new_schedule_module_appears_everywhere_without_other_changes(tmp_path
     bad = gradcli("optim", "--schedule", "PlainStepLR(step_size=0)")
     assert bad.returncode == 2 and bad.stdout == ""
     assert "PlainStepLR(step_size=0): step_size must be an integer >= 1, got 0" in bad.stderr
+
+
+def test_an_optimizer_refuses_a_schedule_through_its_own_check(invoke):
+    """RMSprop's check lives in its module (``schedule_check``); the run spec only calls it:
+    torch's RMSprop makes its momentum buffer only when momentum > 0 at the first step."""
+    text = "OneCycleLR(max_lr=0.1, total_steps=100, base_momentum=0.0, max_momentum=0.0)"
+    refused = invoke("optim", "-o", "rmsprop", "--steps", "3", "--schedule", text)
+    assert refused.exit_code == 2 and refused.stdout == ""
+    assert refused.stderr == (
+        "gradcli: error: --schedule OneCycleLR(max_lr=0.1, total_steps=100, base_momentum=0, "
+        "max_momentum=0): it starts RMSprop's momentum at 0, and torch's RMSprop makes its "
+        "momentum buffer only when momentum > 0 at the first step; give the schedule a first "
+        "momentum > 0\n"
+    )
+    sgd = invoke("optim", "-o", "SGD(momentum=0.9)", "--steps", "3", "--schedule", text)
+    assert sgd.exit_code == 0, sgd.stderr
+    starts = text.replace("base_momentum=0.0, max_momentum=0.0", "max_momentum=0.9")
+    assert invoke("optim", "-o", "rmsprop", "--steps", "3", "--schedule", starts).exit_code == 0
+    checks = [o.name for o in optimizers.catalog().values() if o.schedule_check is not None]
+    assert checks == ["rmsprop"]
+    spec_source = (Path(optimizers.__file__).parent.parent / "spec.py").read_text().lower()
+    assert "rmsprop" not in spec_source
