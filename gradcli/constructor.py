@@ -62,7 +62,7 @@ def parse_constructor(
     label = f"{where} {text}"
     try:
         tree = ast.parse(text.strip(), mode="eval").body
-    except SyntaxError:
+    except (SyntaxError, ValueError, RecursionError, MemoryError):  # (ValueError: a NUL)
         raise GradcliError(f"{label}: not {shape}") from None
     if isinstance(tree, ast.Name):  # an unknown bare name: "--optimizer: unknown ... 'lion'"
         find(tree.id, where)
@@ -109,7 +109,7 @@ def _call(
         else:
             try:
                 value = ast.literal_eval(keyword.value)
-            except (ValueError, SyntaxError, TypeError):
+            except (ValueError, SyntaxError, TypeError, RecursionError, MemoryError):
                 raise GradcliError(
                     f"{where}: {name} must be {LITERALS}, got {ast.unparse(keyword.value)}"
                 ) from None

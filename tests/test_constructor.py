@@ -102,3 +102,10 @@ def test_keywords_gradcli_does_not_take_say_why():
         parse_optimizer("SGD(foreach=True)")
     with pytest.raises(GradcliError, match="last_epoch is for resuming torch's scheduler"):
         parse_schedule("StepLR(step_size=3, last_epoch=4)")
+
+
+@pytest.mark.parametrize("text", ["SGD(lr=0.1\x00)", "SGD(lr=" + "(" * 300 + ")" * 300 + ")"])
+def test_odd_text_is_one_line_too(text):
+    with pytest.raises(GradcliError) as raised:
+        parse_optimizer(text)
+    assert "\n" not in str(raised.value).replace(text, "")
