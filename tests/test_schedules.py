@@ -300,3 +300,40 @@ def test_an_optimizer_refuses_a_schedule_through_its_own_check(invoke):
     assert checks == ["rmsprop"]
     spec_source = (Path(optimizers.__file__).parent.parent / "spec.py").read_text().lower()
     assert "rmsprop" not in spec_source
+
+
+def _imports_within(package: Path, name: str) -> dict[str, set[str]]:
+    """Module → the modules of ``name`` it imports (anywhere in it, TYPE_CHECKING too)."""
+    import ast
+
+    found: dict[str, set[str]] = {}
+    for path in package.glob("*.py"):
+        module = name if path.stem == "__init__" else f"{name}.{path.stem}"
+        targets = found.setdefault(module, set())
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                for alias in node.names:
+                    for target in (node.module, f"{node.module}.{alias.name}"):
+                        if target == name or target.startswith(name + "."):
+                            targets.add(target)
+            elif isinstance(node, ast.Import):
+                targets |= {a.name for a in node.names if a.name.startswith(name)}
+    return {m: {t for t in ts if t in found and t != m} for m, ts in found.items()}
+
+
+def test_the_schedules_package_imports_one_way():
+    """The index (``__init__``) imports ``catalog`` alone; the modules that use the index
+    import it, never the other way: no circle among gradcli.schedules' modules."""
+    graph = _imports_within(Path(schedules.__file__).parent, "gradcli.schedules")
+    assert graph["gradcli.schedules"] == {"gradcli.schedules.catalog"}
+    done: set[str] = set()
+
+    def visit(module: str, path: tuple[str, ...]) -> None:
+        assert module not in path, " -> ".join((*path, module))
+        if module not in done:
+            for target in graph[module]:
+                visit(target, (*path, module))
+            done.add(module)
+
+    for module in graph:
+        visit(module, ())
