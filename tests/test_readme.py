@@ -63,7 +63,7 @@ from pathlib import Path
 
 import pytest
 
-from gradcli.render.plot import OVERLAP
+from gradcli.pictures.plot import OVERLAP
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 

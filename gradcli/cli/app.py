@@ -327,7 +327,7 @@ def _pictures(plot: list[str] | None, plot_file: str | None) -> Any:
     """--plot and --plot-file checked (exit 2 before the run), or None when not given."""
     if not plot and plot_file is None:
         return None  # (nothing imported: the request module needs torch)
-    from gradcli.train.drawing import Request
+    from gradcli.pictures.live import Request
 
     return Request.of(plot, plot_file)
 
@@ -634,7 +634,7 @@ def plot_command(
     quiet: opt.Quiet = False,
     color: opt.Color = None,
 ) -> None:
-    from gradcli.plotting import run
+    from gradcli.pictures.saved import run
 
     run(files or [], label or [], plot, surface, plot_file, Output("table", quiet, color))
 

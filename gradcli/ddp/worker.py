@@ -37,13 +37,14 @@ from gradcli import optimizers, problems
 from gradcli._startup import collector, threads
 from gradcli.ddp.launch import DdpOptions, tolerance
 from gradcli.errors import Diverged, GradcliError, Interrupted
-from gradcli.records import RankRecord, StepRecord, values_of
+from gradcli.measure import values_of
+from gradcli.records import RankRecord, RunInfo, StepRecord
 from gradcli.render import make_sink
 from gradcli.spec import RunSpec
 from gradcli.train.clipping import Clipping
 from gradcli.train.interrupt import Request, interruptible
 from gradcli.train.loop import Training
-from gradcli.train.setup import RunInfo, resolve_device
+from gradcli.train.setup import resolve_device
 from gradcli.train.updates import ManualUpdate, OptimUpdate
 from gradcli.usercode import UserCodeFailed
 

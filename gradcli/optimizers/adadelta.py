@@ -6,13 +6,11 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any
 
-from gradcli.optimizers import _snippet as snip
 from gradcli.optimizers.catalog import (
     MAXIMIZE,
     Hyperparameter,
     Optimizer,
     Real,
-    Snippet,
     eps,
     weight_decay,
 )
@@ -130,26 +128,6 @@ def adadelta_foreach(
         foreach.add_(device_params, deltas, alpha=-lr)
 
 
-def script(h: dict[str, Any], sparse: bool) -> Snippet:
-    """``adadelta`` as plain code for these hyperparameters (``--print-script``)."""
-    start = snip.start("square_avg", "acc_delta")
-    lines = [
-        'square_avg, acc_delta = state["square_avg"], state["acc_delta"]',
-        'state["step"] += 1',
-        *snip.maximize(h),
-        *snip.weight_decay(h),
-        "square_avg.mul_(rho).addcmul_(grad, grad, value=1 - rho)",
-        "# ε sits under both roots: at the first step u = 0, so Adadelta starts slowly",
-        "std = square_avg.add(eps).sqrt_()",
-        "delta = acc_delta.add(eps).sqrt_()",
-        "delta.div_(std).mul_(grad)",
-        "acc_delta.mul_(rho).addcmul_(delta, delta, value=1 - rho)",
-        "p.add_(delta, alpha=-lr)",
-    ]
-    names = snip.used(h, "rho", "eps", "weight_decay")
-    return Snippet(snip.settings(h, *names), start, tuple(lines))
-
-
 def explain(e: Element, h: dict[str, Any]) -> list[str]:
     parts: list[str] = []
     g = effective_grad(e, h, parts)
@@ -192,7 +170,6 @@ ADADELTA = Optimizer(
     rule=adadelta,
     foreach_rule=adadelta_foreach,
     explain=explain,
-    script=script,
     lrs={"linear": 10.0, "mlp": 3.0, "rosenbrock": 3.0},
 )
 OPTIMIZERS = (ADADELTA,)

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from gradcli.optimizers import _snippet as snip
 from gradcli.optimizers.catalog import (
     MAXIMIZE,
     Hyperparameter,
     Optimizer,
     Real,
-    Snippet,
     eps,
     weight_decay,
     without_weight_decay,
@@ -159,36 +157,6 @@ def adagrad_foreach(
         foreach.addcdiv_(device_params, numerator, std)
 
 
-def script(h: dict[str, Any], sparse: bool) -> Snippet:
-    """``adagrad`` as plain code for these hyperparameters (``--print-script``)."""
-    start = snip.start(sum="torch.full_like(p, initial_accumulator_value)")
-    lines = [
-        'state["step"] += 1',
-        't = state["step"]',
-        *snip.maximize(h),
-        *snip.weight_decay(h),
-        "clr = lr / (1 + (t - 1) * lr_decay)",
-    ]
-    if sparse:
-        lines += [
-            "# a sparse g: s and θ change on its entries only, duplicates summed first",
-            "grad = grad.coalesce()",
-            "indices, values = grad._indices(), grad._values()",
-            'state["sum"].add_(torch.sparse_coo_tensor(indices, values.pow(2), grad.size()))',
-            'std_values = state["sum"].sparse_mask(grad)._values().sqrt_().add_(eps)',
-            "update = torch.sparse_coo_tensor(indices, values / std_values, grad.size())",
-            "p.add_(update, alpha=-clr)",
-        ]
-    else:
-        lines += [
-            'state["sum"].addcmul_(grad, grad, value=1)',
-            'std = state["sum"].sqrt().add_(eps)',
-            "p.addcdiv_(grad, std, value=-clr)",
-        ]
-    names = snip.used(h, "lr_decay", "weight_decay", "initial_accumulator_value", "eps")
-    return Snippet(snip.settings(h, *names), start, tuple(lines))
-
-
 def explain(e: Element, h: dict[str, Any]) -> list[str]:
     parts: list[str] = []
     g = effective_grad(e, h, parts)
@@ -230,7 +198,6 @@ ADAGRAD = Optimizer(
     rule=adagrad,
     foreach_rule=adagrad_foreach,
     explain=explain,
-    script=script,
     lrs={
         "linear": 0.5,
         "mlp": 0.1,

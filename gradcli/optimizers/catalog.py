@@ -168,23 +168,6 @@ Allowed = Real | Integer | Flag | Choice | Maybe | Several
 
 
 @dataclass(frozen=True)
-class Snippet:
-    """The hand-written rule as the lines of a plain PyTorch script (``--print-script``), for
-    one run's hyperparameters: only the branches those take, the numbers as Python literals.
-
-    ``settings`` name the hyperparameters the lines read (``momentum = 0.9``); ``state`` is
-    the expression of one parameter ``p``'s state before its first step (a dict under
-    torch's keys; None for a rule without state); ``update`` changes ``p`` in place from
-    ``grad`` (and ``state``), under ``torch.no_grad()``, with ``lr`` in scope; ``imports``
-    are what the lines need beyond torch (``import math``)."""
-
-    settings: tuple[str, ...]
-    state: str | None
-    update: tuple[str, ...]
-    imports: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
 class Hyperparameter:
     """One keyword of torch's constructor: its default, what it may be, what it means.
     ``shorthands`` name command-line options for the parts of a tuple (``--beta1`` is
@@ -242,9 +225,8 @@ class Optimizer:
     decay), if anything. ``problem`` is the built-in problem it needs (SparseAdam:
     ``embedding``), where the usual ones (``linear``, ...) will not do.
 
-    ``script`` writes ``rule`` out as plain code for ``--print-script`` (a ``Snippet``), for
-    one run's hyperparameters and whether its gradients are sparse; None where gradcli
-    cannot write it (the command says so).
+    ``--show-code`` and ``--print-script`` print ``rule`` (and ``takes``) from its own source
+    (``gradcli.script.source``): nothing here is written twice.
 
     ``schedule_check`` returns what is wrong, if anything, with the hyperparameters that a
     schedule driving momentum (OneCycleLR, CyclicLR) gives the first step: torch's RMSprop
@@ -270,7 +252,6 @@ class Optimizer:
     gradients: str = "dense"
     sparse_check: Callable[[dict[str, Any]], str | None] | None = None
     problem: str | None = None
-    script: Callable[[dict[str, Any], bool], Snippet] | None = None
     schedule_check: Callable[[dict[str, Any]], str | None] | None = None
 
     @property

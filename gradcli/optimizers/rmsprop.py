@@ -4,14 +4,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from gradcli.optimizers import _snippet as snip
 from gradcli.optimizers.catalog import (
     MAXIMIZE,
     Flag,
     Hyperparameter,
     Optimizer,
     Real,
-    Snippet,
     eps,
     weight_decay,
 )
@@ -149,39 +147,6 @@ def rmsprop_foreach(
             foreach.addcdiv_(device_params, device_grads, avg, value=-lr)
 
 
-def script(h: dict[str, Any], sparse: bool) -> Snippet:
-    """``rmsprop`` as plain code for these hyperparameters (``--print-script``)."""
-    momentum, centered = h["momentum"] > 0, h["centered"]
-    keys = ["square_avg", *(["momentum_buffer"] if momentum else [])]
-    keys += ["grad_avg"] if centered else []
-    lines = [
-        *snip.maximize(h),
-        'state["step"] += 1',
-        *snip.weight_decay(h),
-        'square_avg = state["square_avg"]',
-        "square_avg.mul_(alpha).addcmul_(grad, grad, value=1 - alpha)",
-    ]
-    if centered:
-        lines += [
-            'grad_avg = state["grad_avg"]',
-            "grad_avg.lerp_(grad, 1 - alpha)",
-            "avg = square_avg.addcmul(grad_avg, grad_avg, value=-1).sqrt_()",
-        ]
-    else:
-        lines.append("avg = square_avg.sqrt()")
-    lines.append("avg = avg.add_(eps)")
-    if momentum:
-        lines += [
-            'buf = state["momentum_buffer"]',
-            "buf.mul_(momentum).addcdiv_(grad, avg)",
-            "p.add_(buf, alpha=-lr)",
-        ]
-    else:
-        lines.append("p.addcdiv_(grad, avg, value=-lr)")
-    names = snip.used(h, "alpha", "eps", "weight_decay", *(["momentum"] if momentum else []))
-    return Snippet(snip.settings(h, *names), snip.start(*keys), tuple(lines))
-
-
 def explain(e: Element, h: dict[str, Any]) -> list[str]:
     parts: list[str] = []
     g = effective_grad(e, h, parts)
@@ -255,7 +220,6 @@ RMSPROP = Optimizer(
     rule=rmsprop,
     foreach_rule=rmsprop_foreach,
     explain=explain,
-    script=script,
     lrs={
         "linear": 0.05,
         "mlp": 0.01,

@@ -5,14 +5,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from gradcli.optimizers import _snippet as snip
 from gradcli.optimizers.catalog import (
     MAXIMIZE,
     Hyperparameter,
     Optimizer,
     Real,
     Several,
-    Snippet,
 )
 from gradcli.optimizers.formula import Element, effective_grad, hyper, num
 
@@ -140,32 +138,6 @@ def rprop_foreach(
         foreach.addcmul_(device_params, grad_signs, sizes, value=-1)
 
 
-def script(h: dict[str, Any], sparse: bool) -> Snippet:
-    """``rprop`` as plain code for these hyperparameters (``--print-script``)."""
-    start = snip.start("prev", step_size="torch.full_like(p, lr)")
-    lines = [
-        *snip.maximize(h),
-        'prev, step_size = state["prev"], state["step_size"]',
-        'state["step"] += 1',
-        "sign = grad.mul(prev).sign()",
-        "sign[sign.gt(0)] = etaplus",
-        "sign[sign.lt(0)] = etaminus",
-        "sign[sign.eq(0)] = 1",
-        "step_size.mul_(sign).clamp_(step_size_min, step_size_max)",
-        "# where the sign flipped, no step now (and p = 0 keeps Δ from shrinking twice)",
-        "grad = grad.clone()",
-        "grad[sign.eq(etaminus)] = 0",
-        "p.addcmul_(grad.sign(), step_size, value=-1)",
-        "prev.copy_(grad)",
-    ]
-    settings = (
-        f"etaminus, etaplus = {snip.literal(h['etas'][0])}, {snip.literal(h['etas'][1])}",
-        f"step_size_min, step_size_max = {snip.literal(h['step_sizes'][0])}, "
-        f"{snip.literal(h['step_sizes'][1])}",
-    )
-    return Snippet(settings, start, tuple(lines))
-
-
 def explain(e: Element, h: dict[str, Any]) -> list[str]:
     parts: list[str] = []
     g = effective_grad(e, h, parts)
@@ -238,7 +210,6 @@ RPROP = Optimizer(
     rule=rprop,
     foreach_rule=rprop_foreach,
     explain=explain,
-    script=script,
     lrs={"linear": 0.01, "mlp": 0.01, "rosenbrock": 0.01},
 )
 OPTIMIZERS = (RPROP,)

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from gradcli.optimizers import _snippet as snip
 from gradcli.optimizers.catalog import (
     MAXIMIZE,
     Flag,
     Hyperparameter,
     Optimizer,
     Real,
-    Snippet,
     weight_decay,
     without_weight_decay,
 )
@@ -121,27 +119,6 @@ def sgd_foreach(
             foreach.add_(device_params, device_grads, alpha=-lr)
 
 
-def script(h: dict[str, Any], sparse: bool) -> Snippet:
-    """``sgd`` as plain code for these hyperparameters (``--print-script``)."""
-    lines = [*snip.maximize(h), *snip.weight_decay(h)]
-    names = snip.used(h, "weight_decay")
-    if h["momentum"] != 0:
-        names = ("momentum", "dampening", *names)
-        lines += [
-            'buf = state.get("momentum_buffer")',
-            "if buf is None:",
-            "    # torch's quirk: the buffer starts at the first gradient, not at zero,",
-            "    # so dampening is skipped on the first step",
-            '    buf = state["momentum_buffer"] = grad.detach().clone()',
-            "else:",
-            "    buf.mul_(momentum).add_(grad, alpha=1 - dampening)",
-            "grad = grad.add(buf, alpha=momentum)" if h["nesterov"] else "grad = buf",
-        ]
-    # (p -= lr * grad rounds lr·grad first: not always the same bits)
-    lines.append("p.add_(grad, alpha=-lr)  # p ← p − lr·grad, as torch.optim.SGD writes it")
-    return Snippet(snip.settings(h, *names), "{}" if h["momentum"] != 0 else None, tuple(lines))
-
-
 def explain(e: Element, h: dict[str, Any]) -> list[str]:
     parts: list[str] = []
     g = effective_grad(e, h, parts)
@@ -214,6 +191,5 @@ SGD = Optimizer(
     compared_by_default=True,
     gradients="both",  # a sparse g (and so b) works as it is, without weight decay
     sparse_check=without_weight_decay,
-    script=script,
 )
 OPTIMIZERS = (SGD,)

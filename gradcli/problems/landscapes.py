@@ -11,7 +11,7 @@ from typing import ClassVar
 import torch
 from torch import Tensor, nn
 
-from gradcli.problems import Problem
+from gradcli.problems.base import Problem
 from gradcli.surfaces import SURFACES, Surface, nearest
 
 

@@ -18,9 +18,7 @@ from gradcli.render.jsonl import compare_summary_lines, summary_line
 
 if TYPE_CHECKING:
     from gradcli.output import Output
-    from gradcli.records import StepRecord, Summary
-    from gradcli.train.compare import CompareRecord, MethodSummary
-    from gradcli.train.setup import RunInfo
+    from gradcli.records import CompareRecord, MethodSummary, RunInfo, StepRecord, Summary
 
 QUANTITIES = ("value", "grad", "update")
 STATS = ("norm", "mean", "min", "max")

@@ -15,7 +15,8 @@ import os
 import textwrap
 from dataclasses import dataclass
 
-from gradcli.problems import _DATA_SEED, BUILTINS, two_moons
+from gradcli.problems import BUILTINS
+from gradcli.problems.builtin import _DATA_SEED, two_moons
 
 
 @dataclass(frozen=True)

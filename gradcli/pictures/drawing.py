@@ -133,9 +133,9 @@ def draw(
     surface_map: SurfaceMap | None = None,
 ) -> list[list[str]]:
     """The pictures, each as its lines, in the order of ``kinds``."""
-    from gradcli.render.plot import plot
-    from gradcli.render.sparks import spark_rows
-    from gradcli.render.surface import path_picture
+    from gradcli.pictures.plot import plot
+    from gradcli.pictures.sparks import spark_rows
+    from gradcli.pictures.surface import path_picture
 
     pictures = []
     for kind in kinds:
@@ -193,7 +193,7 @@ def show(pictures: list[list[str]], output: Output, stream: TextIO) -> None:
     each plot's canvas (right of its axis) styled, unless NO_COLOR or --no-color."""
     from rich.text import Text
 
-    from gradcli.render.styles import STYLES
+    from gradcli.pictures.styles import STYLES
 
     console = output.console(stream)
     for lines in pictures:
