@@ -297,7 +297,7 @@ def test_a_rule_is_gathered_with_the_gradcli_helpers_it_calls():
     }
     start = gathered.definitions[2].code
     assert "from gradcli" not in start and "\n\n\n" not in start
-    dropped = "\n\n    from gradcli.optimizers._common import scalar_dtype\n\n    if not state"
+    dropped = "\n\n    from gradcli.optimizers._scalars import scalar_dtype\n\n    if not state"
     assert start.replace("\n\n    if not state", dropped) == inspect.getsource(adam._start)
     assert set(gathered.imports) == {"import torch", "from torch import Tensor"}
 
@@ -309,7 +309,7 @@ def test_constants_and_what_a_body_import_still_needs_are_kept():
     assert names[:2] == ["C1", "C2"] and "strong_wolfe" in names
     foreach = gather(sgd.sgd_foreach)
     body = foreach.definitions[[d.name for d in foreach.definitions].index("sgd_foreach")].code
-    assert "    from gradcli._private import foreach\n" in body
+    assert "    from gradcli.private_api import foreach\n" in body
     assert "group_by_device_and_dtype" in [d.name for d in foreach.definitions]
 
 

@@ -65,7 +65,7 @@ def _start(param: Tensor, state: dict[str, Tensor]) -> None:
     """torch's state at the first step: ``step`` a CPU scalar, v and u zero."""
     import torch
 
-    from gradcli.optimizers._common import scalar_dtype
+    from gradcli.optimizers._scalars import scalar_dtype
 
     if not state:
         state["step"] = torch.zeros((), dtype=scalar_dtype())
@@ -88,7 +88,7 @@ def adadelta_foreach(
     device and dtype. Repeats torch's ``_multi_tensor_adadelta``."""
     import torch
 
-    from gradcli._private import foreach, group_by_device_and_dtype
+    from gradcli.private_api import foreach, group_by_device_and_dtype
 
     if not params:
         return

@@ -102,7 +102,7 @@ def _start(grad: Tensor, state: dict[str, Tensor]) -> None:
     """torch's state at the first step: ``step`` a CPU scalar, R and C (or v) zero."""
     import torch
 
-    from gradcli.optimizers._common import scalar_dtype
+    from gradcli.optimizers._scalars import scalar_dtype
 
     if not state:
         state["step"] = torch.tensor(0.0, dtype=scalar_dtype())
@@ -138,7 +138,7 @@ def adafactor_foreach(
     ``_multi_tensor_adafactor``."""
     import torch
 
-    from gradcli._private import foreach
+    from gradcli.private_api import foreach
 
     if not params:
         return
@@ -205,7 +205,7 @@ def adafactor_foreach(
 def _by_kind(tensorlists: list[list[Any]]) -> dict[tuple[Any, Any, bool], list[list[Any]]]:
     """torch's groups for Adafactor (``_group_tensors_by_device_dtype_and_is_multidim``):
     by device and dtype, then matrices (2 or more dimensions of g) apart from vectors."""
-    from gradcli._private import group_by_device_and_dtype
+    from gradcli.private_api import group_by_device_and_dtype
 
     kinds: dict[tuple[Any, Any, bool], list[list[Any]]] = {}
     for (device, dtype), (lists, _) in group_by_device_and_dtype(tensorlists).items():

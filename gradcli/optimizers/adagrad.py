@@ -82,7 +82,7 @@ def _start(param: Tensor, state: dict[str, Tensor], initial_accumulator_value: f
     """torch's state (made when torch.optim.Adagrad is built; here at the first step)."""
     import torch
 
-    from gradcli.optimizers._common import scalar_dtype
+    from gradcli.optimizers._scalars import scalar_dtype
 
     if not state:
         state["step"] = torch.tensor(0.0, dtype=scalar_dtype())
@@ -110,7 +110,7 @@ def adagrad_foreach(
     ``_multi_tensor_adagrad``."""
     import torch
 
-    from gradcli._private import foreach, group_by_device_and_dtype
+    from gradcli.private_api import foreach, group_by_device_and_dtype
 
     if not params:
         return

@@ -82,7 +82,7 @@ def _start(param: Tensor, state: dict[str, Tensor], amsgrad: bool) -> None:
     """torch's state at the first step: ``step`` a CPU scalar, the moments zero."""
     import torch
 
-    from gradcli.optimizers._common import scalar_dtype
+    from gradcli.optimizers._scalars import scalar_dtype
 
     if not state:
         state["step"] = torch.tensor(0.0, dtype=scalar_dtype())
@@ -110,7 +110,7 @@ def adam_foreach(
     ``addcdiv`` as a list. Repeats torch's ``_multi_tensor_adam``."""
     import torch
 
-    from gradcli._private import foreach, group_by_device_and_dtype
+    from gradcli.private_api import foreach, group_by_device_and_dtype
 
     if not params:
         return

@@ -63,7 +63,7 @@ def _start(param: Tensor, state: dict[str, Tensor]) -> None:
     """torch's state at the first step: ``step`` a CPU scalar, m and u zero."""
     import torch
 
-    from gradcli.optimizers._common import scalar_dtype
+    from gradcli.optimizers._scalars import scalar_dtype
 
     if not state:
         state["step"] = torch.tensor(0.0, dtype=scalar_dtype())
@@ -87,7 +87,7 @@ def adamax_foreach(
     ``_multi_tensor_adamax``."""
     import torch
 
-    from gradcli._private import foreach, group_by_device_and_dtype
+    from gradcli.private_api import foreach, group_by_device_and_dtype
 
     if not params:
         return

@@ -79,7 +79,7 @@ def _start(param: Tensor, state: dict[str, Tensor], lr: float) -> None:
     """torch's state at the first step."""
     import torch
 
-    from gradcli.optimizers._common import scalar_dtype
+    from gradcli.optimizers._scalars import scalar_dtype
 
     if not state:
         # Unlike most optimizers, ASGD keeps its scalars on the parameter's device.
@@ -113,7 +113,7 @@ def asgd_foreach(
     Repeats torch's ``_multi_tensor_asgd``."""
     import torch
 
-    from gradcli._private import foreach, group_by_device_and_dtype
+    from gradcli.private_api import foreach, group_by_device_and_dtype
 
     if not params:
         return

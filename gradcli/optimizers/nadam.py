@@ -84,7 +84,7 @@ def _start(param: Tensor, state: dict[str, Tensor]) -> None:
     """torch's state at the first step."""
     import torch
 
-    from gradcli.optimizers._common import scalar_dtype
+    from gradcli.optimizers._scalars import scalar_dtype
 
     if not state:
         # torch keeps step and mu_product on the CPU, in float32 unless the default dtype
@@ -115,7 +115,7 @@ def nadam_foreach(
     Repeats torch's ``_multi_tensor_nadam``."""
     import torch
 
-    from gradcli._private import foreach, group_by_device_and_dtype
+    from gradcli.private_api import foreach, group_by_device_and_dtype
 
     if not params:
         return

@@ -73,7 +73,7 @@ def _start(param: Tensor, state: dict[str, Tensor], momentum: float, centered: b
     """torch's state at the first step: ``step`` a CPU scalar, the rest zero."""
     import torch
 
-    from gradcli.optimizers._common import scalar_dtype
+    from gradcli.optimizers._scalars import scalar_dtype
 
     if not state:
         state["step"] = torch.zeros((), dtype=scalar_dtype())
@@ -101,7 +101,7 @@ def rmsprop_foreach(
     device and dtype. Repeats torch's ``_multi_tensor_rmsprop``."""
     import torch
 
-    from gradcli._private import foreach, group_by_device_and_dtype
+    from gradcli.private_api import foreach, group_by_device_and_dtype
 
     if not params:
         return

@@ -69,7 +69,7 @@ def _start(param: Tensor, grad: Tensor, state: dict[str, Tensor], lr: float) -> 
     """torch's state at the first step: ``step`` a CPU scalar, p zero, Δ = lr."""
     import torch
 
-    from gradcli.optimizers._common import scalar_dtype
+    from gradcli.optimizers._scalars import scalar_dtype
 
     if not state:
         state["step"] = torch.zeros((), dtype=scalar_dtype())
@@ -93,7 +93,7 @@ def rprop_foreach(
     ``_multi_tensor_rprop``."""
     import torch
 
-    from gradcli._private import foreach, group_by_device_and_dtype
+    from gradcli.private_api import foreach, group_by_device_and_dtype
 
     if not params:
         return

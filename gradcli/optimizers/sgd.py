@@ -78,7 +78,7 @@ def sgd_foreach(
     started and updated one by one, as torch does; so is θ where a g is sparse. With
     Nesterov momentum and neither maximize nor weight decay, g + μ·b is written into the
     gradient tensors themselves, as torch does. Repeats torch's ``_multi_tensor_sgd``."""
-    from gradcli._private import foreach, group_by_device_and_dtype
+    from gradcli.private_api import foreach, group_by_device_and_dtype
 
     if not params:
         return

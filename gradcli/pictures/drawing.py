@@ -1,7 +1,7 @@
 """The pictures of a run (`--plot` and `gradcli plot`), drawn from its step records.
 
 The same records make the same pictures whether they were just trained or read back from
-JSON lines (``gradcli.runs_io``): the loss curve, the path on the loss surface of a
+JSON lines (``gradcli.saved_runs``): the loss curve, the path on the loss surface of a
 problem with two trainable elements, per-parameter gradient and update norms, the lr.
 No torch here: ``gradcli plot`` draws without it.
 """
@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TextIO
 
 from gradcli.errors import GradcliError
-from gradcli.runs_io import Record, Run
+from gradcli.saved_runs import Record, Run
 from gradcli.surfaces import Point
 
 if TYPE_CHECKING:

@@ -14,7 +14,7 @@ from gradcli.pictures import drawing as drawn
 from gradcli.pictures import svg
 from gradcli.problems.plane import axis_names, loss_at, minima_of, require_two
 from gradcli.render.jsonl import step_object
-from gradcli.runs_io import Run
+from gradcli.saved_runs import Run
 
 if TYPE_CHECKING:
     from gradcli.output import Output

@@ -10,7 +10,7 @@ from gradcli.errors import GradcliError
 from gradcli.output import Output
 from gradcli.pictures import drawing as drawn
 from gradcli.pictures import svg
-from gradcli.runs_io import STDIN, Run, read_runs
+from gradcli.saved_runs import STDIN, Run, read_runs
 from gradcli.surfaces import SURFACES, Surface
 
 NO_SURFACE = "none"

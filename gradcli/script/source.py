@@ -4,7 +4,7 @@
 
 ``gather(adam)`` finds, through each function's syntax tree, the names it reads that its
 module defines or imports, and follows them: a gradcli function it calls (``_start``, and
-from there ``scalar_dtype`` of ``optimizers/_common.py``, imported inside ``_start``'s body)
+from there ``scalar_dtype`` of ``optimizers/_scalars.py``, imported inside ``_start``'s body)
 is gathered too, and so are module-level constants it reads (LBFGS's ``C1``); anything else
 (``math``, ``torch.Tensor``) becomes an import line. An import inside a function body of a
 gradcli function gathered here is dropped from that body, its definition being in the

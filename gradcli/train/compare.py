@@ -16,7 +16,7 @@ from torch import Tensor
 
 from gradcli.problems.plane import distance_metrics
 from gradcli.records import DISTANCE, CompareRecord, MethodSummary
-from gradcli.runs_io import Run
+from gradcli.saved_runs import Run
 from gradcli.spec import RunSpec, labels
 from gradcli.train.loop import Training
 from gradcli.train.setup import prepare

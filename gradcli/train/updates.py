@@ -27,9 +27,9 @@ import torch
 from torch import Tensor, nn
 
 from gradcli import optimizers
-from gradcli._private import default_foreach, fused_devices
 from gradcli.errors import GradcliError
 from gradcli.optimizers.catalog import Optimizer, Value
+from gradcli.private_api import default_foreach, fused_devices
 from gradcli.schedules.schedule import Schedule
 from gradcli.schedules.spec import ScheduleSpec
 from gradcli.schedules.torch_side import build as build_torch_scheduler
