@@ -574,9 +574,11 @@ def schedule(
     color: opt.Color = None,
 ) -> None:
     output = _output(format, quiet, color, FORMATS)
+    from gradcli.render.schedules import show_schedule
     from gradcli.schedules.side_by_side import run
 
-    run(scheduler, steps, lr, optimizer, losses, output)
+    spec, rows, key, note = run(scheduler, steps, lr, optimizer, losses)
+    show_schedule(spec, rows, key, output, note)
 
 
 @app.command(
