@@ -415,7 +415,7 @@ def compare(
             autocompletion=opt.completion("all", optimizers.names),
             help="The runs to compare, repeatable or comma-separated: names or torch's "
             "constructors, e.g. -o 'SGD(lr=0.01)' -o 'SGD(lr=0.01, momentum=0.9)' "
-            "(default: sgd, adam, adamw, rmsprop, adagrad; all: every optimizer).",
+            f"(default: {', '.join(optimizers.compared_by_default())}; all: every optimizer).",
         ),
     ] = None,
     lr: opt.Lr = None,
@@ -574,9 +574,11 @@ def schedule(
     color: opt.Color = None,
 ) -> None:
     output = _output(format, quiet, color, FORMATS)
+    from gradcli.render.schedules import show_schedule
     from gradcli.schedules.side_by_side import run
 
-    run(scheduler, steps, lr, optimizer, losses, output)
+    spec, rows, key, note = run(scheduler, steps, lr, optimizer, losses)
+    show_schedule(spec, rows, key, output, note)
 
 
 @app.command(
