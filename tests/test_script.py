@@ -181,6 +181,26 @@ def test_every_rule_is_written_as_it_is_and_repeats_gradcli(invoke, tmp_path, na
     assert not [line for line in imports if line.startswith(("from gradcli", "import gradcli"))]
 
 
+def test_the_other_branches_of_the_rules_are_the_same_run(invoke, tmp_path):
+    """Settings that take the rules' other branches, which torch's defaults leave out:
+    momentum and Nesterov, amsgrad with weight decay, decoupled decay, centered RMSprop with
+    momentum, sparse gradients, LBFGS's line search, Muon's other lr scale, Adafactor's ε1
+    given; float64 too."""
+    runs = [
+        ["-m", "linear", "-o", "SGD(momentum=0.9, nesterov=True, weight_decay=0.01)"],
+        ["-m", "linear", "-o", "Adam(amsgrad=True, weight_decay=0.1)", "--dtype", "float64"],
+        ["-m", "linear", "-o", "RAdam(decoupled_weight_decay=True, weight_decay=0.1)"],
+        ["-m", "linear", "-o", "RMSprop(centered=True, momentum=0.5)", "--lr", "0.001"],
+        ["-m", "embedding", "-o", "Adagrad(lr_decay=0.01)"],
+        ["-m", "embedding", "-o", "SGD(momentum=0.9)"],
+        ["-m", "linear", "-o", "LBFGS(line_search_fn='strong_wolfe', history_size=3)"],
+        ["-m", "mlp", "-o", "Muon(adjust_lr_fn='match_rms_adamw', nesterov=False)"],
+        ["-m", "mlp", "-o", "Adafactor(eps=(1e-30, 0.001), weight_decay=0.1)"],
+    ]
+    outputs = check(invoke, tmp_path, [["manual", *args, "--steps", "3"] for args in runs])
+    assert len(outputs) == len(runs)  # (check leaves out a run that diverges: none did)
+
+
 def every(names: list[str]):
     """One run of each optimizer in ``names``: its settings, problem, dtype, seed, lr drawn."""
     return st.tuples(*(run_specs([name], models=written_problems(), steps=3) for name in names))
@@ -259,6 +279,7 @@ def test_a_users_model_file_and_module_are_the_same_run(invoke, tmp_path, monkey
         ["manual", "-m", file, "-o", "adam", "--steps", "3", "--seed", "4"],
         ["optim", "-m", file, "-o", "SGD(momentum=0.9)", "--lr", "0.01", "--steps", "3"],
         ["manual", "-m", module, "-o", "rmsprop", "--steps", "3", "--every", "2"],
+        ["manual", "-m", file, "-o", "lbfgs", "--steps", "2"],  # every parameter, one unused
     ]
     scripts = tmp_path / "scripts"
     scripts.mkdir()
@@ -293,7 +314,7 @@ def test_a_rule_is_gathered_with_the_gradcli_helpers_it_calls():
     assert [d.name for d in gathered.definitions] == ["adamw", "adam", "_start", "scalar_dtype"]
     assert {d.where for d in gathered.definitions} == {
         "gradcli/optimizers/adam.py",
-        "gradcli/optimizers/_common.py",
+        "gradcli/optimizers/_scalars.py",
     }
     start = gathered.definitions[2].code
     assert "from gradcli" not in start and "\n\n\n" not in start

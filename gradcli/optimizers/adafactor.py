@@ -281,14 +281,18 @@ ADAFACTOR = Optimizer(
             -0.8,
             _AtMost(-math.inf, 0.0),
             "Decay τ <= 0 of the second-moment schedule: β̂2 = 1 − t^τ.",
+            tested=(-1.0, 0.0),
         ),
         Hyperparameter(
             "eps",
             (None, 1e-3),
             Several((Maybe(Real()), Real()), metavar="EPS1,EPS2"),
             "(ε1, ε2): ε1 floors √v̂ (None: the dtype's machine epsilon), ε2 floors RMS(θ).",
+            tested=(1e-10, 1e-3),
         ),
-        Hyperparameter("d", 1.0, Real(1.0), "Clipping threshold d >= 1 on RMS(u)."),
+        Hyperparameter(
+            "d", 1.0, Real(1.0), "Clipping threshold d >= 1 on RMS(u).", tested=(1.0, 4.0)
+        ),
         weight_decay(),
         MAXIMIZE,
     ),

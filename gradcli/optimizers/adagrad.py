@@ -182,10 +182,14 @@ ADAGRAD = Optimizer(
     summary="steps of g/√s, s the sum of every g² so far: each element slows on its own",
     lr=1e-2,
     hyperparameters=(
-        Hyperparameter("lr_decay", 0.0, Real(), "Learning-rate decay >= 0."),
+        Hyperparameter("lr_decay", 0.0, Real(), "Learning-rate decay >= 0.", tested=(0.0, 0.5)),
         weight_decay(),
         Hyperparameter(
-            "initial_accumulator_value", 0.0, Real(), "Starting value of the sum, >= 0."
+            "initial_accumulator_value",
+            0.0,
+            Real(),
+            "Starting value of the sum, >= 0.",
+            tested=(0.0, 1.0),
         ),
         eps(1e-10),
         MAXIMIZE,
@@ -194,7 +198,15 @@ ADAGRAD = Optimizer(
     rule=adagrad,
     foreach_rule=adagrad_foreach,
     explain=explain,
-    lrs={"linear": 0.5, "mlp": 0.1, "rosenbrock": 0.5, "embedding": 0.5},
+    lrs={
+        "linear": 0.5,
+        "mlp": 0.1,
+        "rosenbrock": 0.5,
+        "embedding": 0.5,
+        "beale": 0.5,
+        "himmelblau": 0.5,
+        "rastrigin": 0.5,
+    },
     compared_by_default=True,
     gradients="both",  # torch's sparse branch, repeated in the rule
     sparse_check=without_weight_decay,

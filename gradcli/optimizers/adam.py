@@ -254,7 +254,14 @@ _STATE = {
     "max_exp_avg_sq": "v_max, the running maximum of v (amsgrad only)",
 }
 _AMSGRAD = Hyperparameter("amsgrad", False, Flag(), "Use the running maximum of v.")
-_LRS = {"linear": 0.1, "mlp": 0.01, "rosenbrock": 0.1}
+_LRS = {
+    "linear": 0.1,
+    "mlp": 0.01,
+    "rosenbrock": 0.1,
+    "beale": 0.1,
+    "himmelblau": 0.1,
+    "rastrigin": 0.1,
+}
 
 ADAM = Optimizer(
     name="adam",

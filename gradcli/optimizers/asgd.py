@@ -192,9 +192,16 @@ ASGD = Optimizer(
     summary="SGD with a decaying step that also keeps ā, a running average of θ, as state",
     lr=1e-2,
     hyperparameters=(
-        Hyperparameter("lambd", 1e-4, Real(), "Decay λ >= 0 of θ and of the step η."),
-        Hyperparameter("alpha", 0.75, Real(), "Power α >= 0 in η = lr/(1 + λ·lr·t)^α."),
-        Hyperparameter("t0", 1e6, Real(), "Step t0 >= 0 after which θ is averaged."),
+        Hyperparameter(
+            "lambd", 1e-4, Real(), "Decay λ >= 0 of θ and of the step η.", tested=(0.0, 0.5)
+        ),
+        Hyperparameter(
+            "alpha", 0.75, Real(), "Power α >= 0 in η = lr/(1 + λ·lr·t)^α.", tested=(0.5, 0.999)
+        ),
+        # (tested mostly below 50 steps, so the averaging (μ < 1) runs too)
+        Hyperparameter(
+            "t0", 1e6, Real(), "Step t0 >= 0 after which θ is averaged.", tested=(0.0, 60.0)
+        ),
         weight_decay(),
         MAXIMIZE,
     ),

@@ -182,16 +182,31 @@ MUON = Optimizer(
     lr=1e-3,
     hyperparameters=(
         weight_decay(0.1),
-        Hyperparameter("momentum", 0.95, Real(0, 1, high_open=True), "Momentum μ in [0, 1)."),
+        Hyperparameter(
+            "momentum",
+            0.95,
+            Real(0, 1, high_open=True),
+            "Momentum μ in [0, 1).",
+            tested=(0.0, 0.95),
+        ),
         Hyperparameter("nesterov", True, Flag(), "Nesterov momentum: orthogonalise g + μ·(m − g)."),
         Hyperparameter(
             "ns_coefficients",
             COEFFICIENTS,
             Several((_Finite(-math.inf),) * 3, metavar="A,B,C"),
             "Coefficients (a, b, c) of the Newton–Schulz step a·X + (b·A + c·A²)·X.",
+            # torch's (Keller Jordan's) quintic, and two whose fixed point σ = 1 is stable
+            # (p(1) = 1, p'(1) = 0), the classical 15/8, −10/8, 3/8 among them
+            tested_values=(COEFFICIENTS, (1.875, -1.25, 0.375), (2.0, -1.5, 0.5)),
         ),
-        Hyperparameter("eps", 1e-7, Real(), "Floor ε >= 0 of ‖u‖_F, which u is divided by."),
-        Hyperparameter("ns_steps", 5, Integer(0), "Newton–Schulz steps, 0 to 99."),
+        Hyperparameter(
+            "eps",
+            1e-7,
+            Real(),
+            "Floor ε >= 0 of ‖u‖_F, which u is divided by.",
+            tested=(1e-10, 1e-3),
+        ),
+        Hyperparameter("ns_steps", 5, Integer(0), "Newton–Schulz steps, 0 to 99.", tested=(1, 8)),
         Hyperparameter(
             "adjust_lr_fn",
             None,

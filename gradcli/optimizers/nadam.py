@@ -220,7 +220,11 @@ NADAM = Optimizer(
         eps(1e-8),
         weight_decay(),
         Hyperparameter(
-            "momentum_decay", 4e-3, Real(), "Momentum decay ψ >= 0 (μ_t's warm-up speed)."
+            "momentum_decay",
+            4e-3,
+            Real(),
+            "Momentum decay ψ >= 0 (μ_t's warm-up speed).",
+            tested=(0.0, 0.1),  # 0 keeps μ_t = β1/2
         ),
         Hyperparameter("decoupled_weight_decay", False, Flag(), "Decay θ directly, as AdamW does."),
         MAXIMIZE,

@@ -179,16 +179,35 @@ def explain(e: Element, h: dict[str, Any]) -> list[str]:
     return parts
 
 
+def _schedule_starts_momentum(first: dict[str, Any]) -> str | None:
+    """torch's RMSprop makes its momentum buffer only when momentum > 0 at the first step: a
+    schedule that starts momentum at 0 and raises it later would meet no buffer (KeyError)."""
+    if first.get("momentum") == 0:
+        return (
+            "it starts RMSprop's momentum at 0, and torch's RMSprop makes its momentum buffer "
+            "only when momentum > 0 at the first step; give the schedule a first momentum > 0"
+        )
+    return None
+
+
 RMSPROP = Optimizer(
     name="rmsprop",
     torch_class="RMSprop",
     summary="steps of g/√v, v a running mean of g² (optionally centered, with momentum)",
     lr=1e-2,
     hyperparameters=(
-        Hyperparameter("alpha", 0.99, Real(0, 1), "Smoothing constant α in [0, 1]."),
+        Hyperparameter(
+            "alpha", 0.99, Real(0, 1), "Smoothing constant α in [0, 1].", tested=(0.5, 0.999)
+        ),
         eps(1e-8),
         weight_decay(),
-        Hyperparameter("momentum", 0.0, Real(0, 1, high_open=True), "Momentum μ in [0, 1)."),
+        Hyperparameter(
+            "momentum",
+            0.0,
+            Real(0, 1, high_open=True),
+            "Momentum μ in [0, 1).",
+            tested=(0.0, 0.95),
+        ),
         Hyperparameter("centered", False, Flag(), "Normalise by the variance."),
         MAXIMIZE,
     ),
@@ -201,7 +220,15 @@ RMSPROP = Optimizer(
     rule=rmsprop,
     foreach_rule=rmsprop_foreach,
     explain=explain,
-    lrs={"linear": 0.05, "mlp": 0.01, "rosenbrock": 0.01},
+    lrs={
+        "linear": 0.05,
+        "mlp": 0.01,
+        "rosenbrock": 0.01,
+        "beale": 0.01,
+        "himmelblau": 0.05,
+        "rastrigin": 0.05,
+    },
     compared_by_default=True,
+    schedule_check=_schedule_starts_momentum,
 )
 OPTIMIZERS = (RMSPROP,)

@@ -191,12 +191,14 @@ RPROP = Optimizer(
             ),
             "Factors (η−, η+) of the step when g flips / keeps its sign, 0 < η− < 1 < η+.",
             shorthands=("etaminus", "etaplus"),
+            tested=((0.0, 1.0), (1.0, 2.0)),  # (torch's η+ is 1.2)
         ),
         Hyperparameter(
             "step_sizes",
             (1e-6, 50.0),
             Several((Real(), Real()), relation=_ordered, metavar="MIN,MAX"),
             "Bounds (Δ_min, Δ_max) of each element's step, 0 <= Δ_min <= Δ_max.",
+            tested=(0.0, 1.0),
         ),
         MAXIMIZE,
     ),

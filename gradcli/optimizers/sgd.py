@@ -162,7 +162,13 @@ SGD = Optimizer(
     summary="gradient descent: θ ← θ − lr·g, optionally with (Nesterov) momentum",
     lr=1e-3,
     hyperparameters=(
-        Hyperparameter("momentum", 0.0, Real(0, 1, high_open=True), "Momentum μ in [0, 1)."),
+        Hyperparameter(
+            "momentum",
+            0.0,
+            Real(0, 1, high_open=True),
+            "Momentum μ in [0, 1).",
+            tested=(0.0, 0.95),
+        ),
         Hyperparameter("dampening", 0.0, Real(0, 1), "Dampening τ in [0, 1]."),
         weight_decay(),
         Hyperparameter("nesterov", False, Flag(), "Nesterov momentum (needs μ > 0, τ = 0)."),
@@ -172,7 +178,15 @@ SGD = Optimizer(
     rule=sgd,
     foreach_rule=sgd_foreach,
     explain=explain,
-    lrs={"linear": 0.1, "mlp": 1.0, "rosenbrock": 0.001, "embedding": 1.0},
+    lrs={
+        "linear": 0.1,
+        "mlp": 1.0,
+        "rosenbrock": 0.001,
+        "embedding": 1.0,
+        "beale": 0.01,
+        "himmelblau": 0.01,
+        "rastrigin": 0.001,
+    },
     check=_nesterov_needs_momentum,
     compared_by_default=True,
     gradients="both",  # a sparse g (and so b) works as it is, without weight decay

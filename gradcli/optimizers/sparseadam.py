@@ -142,7 +142,9 @@ SPARSEADAM = Optimizer(
     lr=1e-3,
     hyperparameters=(
         BETAS,
-        Hyperparameter("eps", 1e-8, Real(0, low_open=True), "Term ε > 0 added to √v."),
+        Hyperparameter(
+            "eps", 1e-8, Real(0, low_open=True), "Term ε > 0 added to √v.", tested=(1e-10, 1e-3)
+        ),
         MAXIMIZE,
     ),
     state={

@@ -1,4 +1,4 @@
-"""CSV and TSV: a header row, then one row per step and parameter (schema in README.md).
+"""CSV and TSV: a header row, then one row per step and parameter (schema in docs/pipelines.md).
 
 Every row carries the L2 norm, mean, min and max of the value, gradient and update, so a
 column means the same for every parameter; tensors of at most 8 elements also carry their

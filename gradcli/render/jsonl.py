@@ -1,4 +1,4 @@
-"""JSON lines: one object per shown step, full precision (schema in README.md)."""
+"""JSON lines: one object per shown step, full precision (schema in docs/pipelines.md)."""
 
 from __future__ import annotations
 

@@ -115,7 +115,7 @@ def torch_run(
     parameter without a gradient (every optimizer skips it: only the lr matters here)."""
     import torch
 
-    from gradcli.schedules import build_torch_scheduler
+    from gradcli.schedules.torch_side import build as build_torch_scheduler
 
     found = []
     with warnings.catch_warnings():

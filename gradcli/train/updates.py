@@ -30,7 +30,9 @@ from gradcli import optimizers
 from gradcli.errors import GradcliError
 from gradcli.optimizers.catalog import Optimizer, Value
 from gradcli.private_api import default_foreach, fused_devices
-from gradcli.schedules import Schedule, ScheduleSpec, build_torch_scheduler
+from gradcli.schedules.schedule import Schedule
+from gradcli.schedules.spec import ScheduleSpec
+from gradcli.schedules.torch_side import build as build_torch_scheduler
 from gradcli.train.clipping import Clipped, Clipping, clip_by_hand, clip_with_torch
 
 State = dict[str, Tensor]

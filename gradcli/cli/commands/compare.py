@@ -46,7 +46,7 @@ def compare(
             autocompletion=opt.completion("all", optimizers.names),
             help="The runs to compare, repeatable or comma-separated: names or torch's "
             "constructors, e.g. -o 'SGD(lr=0.01)' -o 'SGD(lr=0.01, momentum=0.9)' "
-            "(default: sgd, adam, adamw, rmsprop, adagrad; all: every optimizer).",
+            f"(default: {', '.join(optimizers.compared_by_default())}; all: every optimizer).",
         ),
     ] = None,
     lr: opt.Lr = None,
