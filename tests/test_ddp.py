@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -13,6 +14,10 @@ import uuid
 from pathlib import Path
 
 import pytest
+import torch
+
+from gradcli.spec import RunSpec
+from gradcli.train.setup import prepare
 
 
 def run(*args: str, mark: str | None = None, **kwargs) -> subprocess.CompletedProcess:
@@ -37,6 +42,58 @@ def left_behind(mark: str) -> list[int]:
         except OSError:
             continue
     return alive
+
+
+# --- the hooks gradcli ddp plugs into the one loop, in one process (no workers) -------------
+
+
+def test_each_record_is_completed_before_it_is_yielded_and_each_step_told_if_shown():
+    training, _ = prepare(RunSpec(model="linear", steps=4, every=2), "manual", torch.device("cpu"))
+    told: list[tuple[int, bool]] = []
+    training.complete_record = lambda record: dataclasses.replace(
+        record, max_param_diff_across_ranks=float(record.step)
+    )
+    training.before_update = lambda step, shown: told.append((step, shown))
+    records = list(training)
+    assert [r.step for r in records] == [0, 2, 4]
+    assert [r.max_param_diff_across_ranks for r in records] == [0.0, 2.0, 4.0]
+    assert told == [(1, False), (2, True), (3, False), (4, True)]
+
+
+def test_another_process_finding_a_non_finite_gradient_stops_this_one():
+    training, _ = prepare(RunSpec(model="linear", steps=5, every=5), "optim", torch.device("cpu"))
+    training.finite_everywhere = lambda finite: False  # as if another rank diverged
+    records = list(training)
+    assert [r.step for r in records] == [0, 1]  # the step it stopped after is shown
+    assert training.stopped_at == 1 and training.diverged is not None
+
+
+def test_forward_after_backward_and_the_loss_a_schedule_is_fed():
+    spec = RunSpec(model="linear", steps=3, lr=0.1, schedule="ReduceLROnPlateau(patience=0)")
+    training, _ = prepare(spec, "manual", torch.device("cpu"))
+    calls = {"forward": 0, "after_backward": 0}
+
+    def forward() -> torch.Tensor:
+        calls["forward"] += 1
+        return training.problem()
+
+    training.forward = forward
+    training.after_backward = lambda: calls.__setitem__(
+        "after_backward", 1 + calls["after_backward"]
+    )
+    training.schedule_loss = lambda loss: 7.0  # e.g. the mean over ranks
+    list(training)
+    assert calls == {"forward": 3, "after_backward": 3}
+    assert training.fed == [7.0, 7.0, 7.0]
+    # a loss that never improves: with patience 0, the lr is cut tenfold after steps 2 and 3
+    assert training.update.lr == pytest.approx(0.001)
+
+
+def test_the_set_up_runs_on_the_device_its_caller_chose():
+    """A rank picks its own GPU (cuda:rank); the set-up does not resolve --device again."""
+    training, info = prepare(RunSpec(device="cuda:7", steps=1), "optim", torch.device("cpu"))
+    assert info.device == "cpu"
+    assert {p.device.type for p in training.problem.parameters()} == {"cpu"}
 
 
 def check_records(stdout: str, world: int, steps: int) -> list[dict]:
