@@ -48,6 +48,7 @@ path on the loss surface (xy[1] up, xy[0] across; log contours)
 """
 
 
+@pytest.mark.slow
 def test_compare_draws_both_paths_on_the_contours_at_80_columns(invoke):
     args = ["compare", "-m", "rosenbrock", "-o", "sgd,adam", "--plot", "path", "--dtype"]
     result = invoke(*args, "float64", "-f", "table", COLUMNS="80")
