@@ -115,6 +115,7 @@ def check_records(stdout: str, world: int, steps: int) -> list[dict]:
     return records
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("path", "model", "optimizer"), [("manual", "linear", "sgd"), ("ddp", "mlp", "adam")]
 )
@@ -145,6 +146,7 @@ def test_two_workers_agree_with_one_process(path, model, optimizer):
     assert left_behind(mark) == []
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("world", [1, 2])
 def test_torchrun_launches_it_the_usual_way(world):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -191,6 +193,7 @@ def test_bad_input(invoke, args, message):
     assert len(result.stderr.splitlines()) == 1 and message in result.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=str)
 def test_ctrl_c_and_sigterm_stop_every_worker_after_the_same_step(stop):
     mark = uuid.uuid4().hex
@@ -225,6 +228,7 @@ def test_ctrl_c_and_sigterm_stop_every_worker_after_the_same_step(stop):
     assert left_behind(mark) == []
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("ending", "said"),
     [
@@ -269,6 +273,7 @@ def test_a_failing_worker_ends_them_all(tmp_path, ending, said):
     assert left_behind(mark) == []
 
 
+@pytest.mark.slow
 def test_table_on_rank_zero():
     result = run("--nproc", "2", "--steps", "1", "-f", "table", "-q")
     assert result.returncode == 0, result.stderr
@@ -278,6 +283,7 @@ def test_table_on_rank_zero():
     assert result.stderr == ""
 
 
+@pytest.mark.slow
 def test_ctrl_c_on_a_step_not_shown_with_ddp_path():
     """--path ddp --every N: the step Ctrl-C stops at is shown, with each rank's own
     gradient (this used to read it before it was set: exit 2 instead of 130)."""
@@ -313,6 +319,7 @@ def test_ctrl_c_on_a_step_not_shown_with_ddp_path():
     assert err == f"gradcli: interrupted: the workers stopped together after step {last['step']}\n"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", ["manual", "ddp"])
 def test_divergence_ends_ddp_with_exit_3(path):
     result = run("--path", path, "-m", "linear", "--lr", "1e10", "--steps", "10", "-f", "jsonl")
@@ -323,6 +330,7 @@ def test_divergence_ends_ddp_with_exit_3(path):
     assert len(result.stderr.splitlines()) == 1
 
 
+@pytest.mark.slow
 def test_a_closed_pipe_ends_ddp_quietly():
     read, write = os.pipe()
     proc = subprocess.Popen(
@@ -376,6 +384,7 @@ SLOW_IMPORT = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_ctrl_c_while_the_workers_import_is_one_line(tmp_path):
     """The terminal's Ctrl-C reaches every process of the group, twice: the workers, still
     importing, ignore it; the launcher stops them and says so in one line."""
