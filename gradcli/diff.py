@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from itertools import zip_longest
 from typing import Any
 
-from gradcli.runs_io import STDIN, Record, records_of
+from gradcli.saved_runs import STDIN, Record, records_of
 
 Path = tuple[str | int, ...]
 

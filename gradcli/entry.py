@@ -15,7 +15,7 @@ import signal
 import sys
 from types import FrameType  # (imported by Python's start-up already)
 
-STOPPING = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+from gradcli.errors import STOPPING
 
 
 def _end_now(signum: int, frame: FrameType | None) -> None:

@@ -13,6 +13,9 @@ import signal
 
 EXIT_CLOSED_PIPE = 141
 EXIT_IO_ERROR = 74  # sysexits.h's EX_IOERR
+# the signals that stop gradcli: at once during start-up (entry.py), after the current step
+# during a run (train/interrupt.py)
+STOPPING = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 class GradcliError(Exception):

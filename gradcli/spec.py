@@ -5,8 +5,6 @@ No torch here: the CLI builds and checks a spec before paying for ``import torch
 
 from __future__ import annotations
 
-import ast
-import difflib
 import math
 import re
 from collections.abc import Mapping
@@ -14,8 +12,9 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from gradcli import optimizers
+from gradcli.constructor import checked, parse_constructor
 from gradcli.errors import GradcliError
-from gradcli.optimizers.catalog import Optimizer, Real, Refused, Value, plain
+from gradcli.optimizers.catalog import Optimizer, Value, plain
 from gradcli.output import Output
 
 if TYPE_CHECKING:
@@ -207,16 +206,14 @@ def check_schedule_and_clipping(spec: RunSpec, start: int = 0) -> None:
         )
         if wrong:
             raise GradcliError(f"--schedule {schedule.text}: {wrong}")
-        if schedule.drives_momentum and spec.optimizer_info.name == "rmsprop":
-            from gradcli.schedules import Schedule
+        check = spec.optimizer_info.schedule_check
+        if schedule.drives_momentum and check is not None:
+            from gradcli.schedules.schedule import Schedule
 
-            first = Schedule(schedule, spec.lr or 0.01, spec.hyperparameters()).momentum
-            if first == 0:  # torch's RMSprop then never makes the buffer: a KeyError later
-                raise GradcliError(
-                    f"--schedule {schedule.text}: it starts RMSprop's momentum at 0, and torch's "
-                    "RMSprop makes its momentum buffer only when momentum > 0 at the first "
-                    "step; give the schedule a first momentum > 0"
-                )
+            first = Schedule(schedule, spec.lr or 0.01, spec.hyperparameters())
+            wrong = check(first.hyperparameters())
+            if wrong:
+                raise GradcliError(f"--schedule {schedule.text}: {wrong}")
         most = schedule.most_steps
         if most is not None and start + spec.steps > most:
             run = f"{spec.steps}" if start == 0 else f"{start} + {spec.steps}"
@@ -245,70 +242,18 @@ def check_schedule_and_clipping(spec: RunSpec, start: int = 0) -> None:
 
 # The optimizer: a name or torch's constructor, and the options that set its keywords.
 
-LITERALS = "a literal value (a number, string, True/False, None or a tuple of them)"
-# torch.optim keywords that choose an implementation, not the update: --impl says that.
-_IMPLEMENTATION_KEYWORDS = ("foreach", "fused", "capturable", "differentiable")
-
 
 def parse_optimizer(text: str, where: str = "--optimizer") -> tuple[Optimizer, dict[str, Any]]:
     """``adam``, ``Adam`` or torch's constructor ``Adam(lr=0.01, betas=(0.8, 0.99))`` →
-    the optimizer and its keywords as written. Parsed with ``ast``: only literal values,
-    never evaluated."""
-    where = f"{where} {text}"
-    try:
-        tree = ast.parse(text.strip(), mode="eval").body
-    except SyntaxError:
-        raise GradcliError(
-            f"{where}: not an optimizer name or a constructor like 'Adam(lr=0.01)'"
-        ) from None
-    if isinstance(tree, ast.Name):
-        return optimizers.find(tree.id), {}
-    if not isinstance(tree, ast.Call) or not isinstance(tree.func, ast.Name):
-        raise GradcliError(f"{where}: not an optimizer name or a constructor like 'Adam(lr=0.01)'")
-    optimizer = optimizers.find(tree.func.id, where)
-    if tree.args:
-        raise GradcliError(f"{where}: give the hyperparameters by keyword, e.g. lr=0.01")
-    keywords: dict[str, Any] = {}
-    for keyword in tree.keywords:
-        if keyword.arg is None:
-            raise GradcliError(f"{where}: give the hyperparameters by keyword, not **mapping")
-        try:
-            value = ast.literal_eval(keyword.value)
-        except ValueError:
-            raise GradcliError(
-                f"{where}: {keyword.arg} must be {LITERALS}, got {ast.unparse(keyword.value)}"
-            ) from None
-        if keyword.arg in keywords:
-            raise GradcliError(f"{where}: {keyword.arg} is given twice")
-        keywords[keyword.arg] = value
-    return optimizer, keywords
-
-
-def _unknown_keyword(optimizer: Optimizer, keyword: str, where: str) -> GradcliError:
-    takes = ["lr", *(h.name for h in optimizer.hyperparameters)]
-    if keyword in _IMPLEMENTATION_KEYWORDS:
-        return GradcliError(
-            f"{where}: {keyword} chooses torch's implementation, not the update; "
-            "use --impl forloop|foreach|fused"
-        )
-    close = difflib.get_close_matches(keyword, takes, n=1, cutoff=0.6)
-    hint = f" (did you mean {close[0]}?)" if close else ""
-    return GradcliError(
-        f"{where}: {optimizer.torch_class} has no keyword {keyword!r}{hint}; "
-        f"it takes: {', '.join(takes)}"
+    the optimizer and its keywords as given (lr among them), each checked. Parsed by the one
+    constructor parser: only literal values, never evaluated."""
+    return parse_constructor(
+        text,
+        where,
+        find=optimizers.find,
+        build=lambda optimizer, keywords, _: (optimizer, keywords),
+        shape="an optimizer name or a constructor like 'Adam(lr=0.01)'",
     )
-
-
-def _checked(label: str, allowed: Any, value: object) -> Any:
-    try:
-        return allowed.check(value)
-    except Refused as refused:
-        shown = float(value) if isinstance(allowed, Real) and _is_int(value) else value
-        raise GradcliError(f"{label} must be {refused}, got {shown!r}") from None
-
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def choose_optimizer(
@@ -319,17 +264,8 @@ def choose_optimizer(
     (``--lr``, ``--momentum``, ``--beta1``, ...; None when not given): a flag wins over the
     same keyword inside the constructor. With ``strict``, a flag the optimizer does not take
     is an error; otherwise (compare) it goes to the runs that take it."""
-    optimizer, keywords = parse_optimizer(text)
-    where = f"--optimizer {text}"
-    lr = keywords.pop("lr", None)
-    if lr is not None:
-        lr = _checked(f"{where}: lr", Real(), lr)
-    settings: dict[str, Value] = {}
-    for name, value in keywords.items():
-        h = optimizer.hyperparameter(name)
-        if h is None:
-            raise _unknown_keyword(optimizer, name, where)
-        settings[name] = _checked(f"{where}: {name}", h.allowed, value)
+    optimizer, settings = parse_optimizer(text)
+    lr = settings.pop("lr", None)
     catalog = optimizers.options()
     for option, value in flags.items():
         if value is None:
@@ -344,13 +280,13 @@ def choose_optimizer(
             continue
         h, part = mine[0]
         if part is None:
-            settings[h.name] = _checked(_option(option), h.allowed, value)
+            settings[h.name] = checked(_option(option), h.allowed, value)
         else:
-            parts = list(settings.get(h.name, h.default))  # type: ignore[arg-type]
-            parts[part] = _checked(_option(option), h.allowed.parts[part], value)  # type: ignore[union-attr]
-            settings[h.name] = _checked(_option(option), h.allowed, tuple(parts))
+            parts = list(settings.get(h.name, h.default))
+            parts[part] = checked(_option(option), h.allowed.parts[part], value)  # type: ignore[union-attr]
+            settings[h.name] = checked(_option(option), h.allowed, tuple(parts))
     if optimizer.check is not None:
-        given_lr = {} if lr is None else {"lr": lr}  # (SparseAdam refuses lr = 0)
+        given_lr = {} if lr is None else {"lr": lr}  # (a check may refuse lr = 0)
         wrong = optimizer.check({**optimizer.defaults, **settings, **given_lr})
         if wrong:
             raise GradcliError(f"--optimizer {optimizer.name}: {wrong}")
@@ -370,14 +306,14 @@ def runs_on(optimizer: Optimizer, model: str) -> bool:
 
 def split_optimizers(values: list[str] | None, model: str = "linear") -> list[str]:
     """``-o sgd,adam -o 'SGD(lr=0.1, momentum=0.9)'`` → one text per run: commas separate
-    runs outside parentheses only. None given → the classics: SGD, Adam, AdamW, RMSprop and
-    Adagrad (``compared_by_default`` in their modules; ``-o all`` runs every optimizer);
-    either way only those that take ``model``'s gradients (dense or sparse)."""
+    runs outside parentheses only. None given → the classics (``compared_by_default`` in
+    their modules; ``-o all`` runs every optimizer); either way only those that take
+    ``model``'s gradients (dense or sparse)."""
     if not values:
         return [
-            o.name
-            for o in optimizers.catalog().values()
-            if o.compared_by_default and runs_on(o, model)
+            name
+            for name in optimizers.compared_by_default()
+            if runs_on(optimizers.find(name), model)
         ]
     if [v.strip().lower() for v in values] == ["all"]:
         return [o.name for o in optimizers.catalog().values() if runs_on(o, model)]

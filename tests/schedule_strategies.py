@@ -9,48 +9,30 @@ from hypothesis import strategies as st
 
 from gradcli import schedules
 from gradcli.errors import GradcliError
-from gradcli.optimizers.catalog import Choice, Flag, Integer, Maybe, Real
-from gradcli.schedules import ScheduleSpec, parse_schedule
+from gradcli.optimizers.catalog import Choice, Flag, Hyperparameter, Integer, Maybe, Real
 from gradcli.schedules.catalog import REQUIRED, Integers, Scheduler, Schedulers
+from gradcli.schedules.spec import ScheduleSpec, parse_schedule
 
 STEPS = 200
-# Where an unbounded keyword is drawn from (a bounded one: its allowed range).
-TYPICAL = {
-    "gamma": (0.0, 1.2),
-    "eta_min": (0.0, 0.05),
-    "power": (0.0, 3.0),
-    "base_lr": (0.0, 0.5),
-    "max_lr": (0.0, 1.0),
-    "threshold": (0.0, 0.1),
-    "min_lr": (0.0, 0.01),
-    "eps": (0.0, 1e-6),
-    "div_factor": (1.0, 100.0),
-    "final_div_factor": (1.0, 1e5),
-    "step_size": (1, 50),
-    "total_iters": (1, 60),
-    "T_max": (1, 80),
-    "T_0": (1, 40),
-    "T_mult": (1, 3),
-    "step_size_up": (1, 40),
-    "step_size_down": (1, 40),
-    "patience": (0, 15),
-    "cooldown": (0, 5),
-    "total_steps": (STEPS, 2 * STEPS),  # OneCycleLR refuses more steps than total_steps
-}
+# Test ranges the harness sets (the others: ``tested=`` on each keyword's declaration, else
+# its allowed range): OneCycleLR refuses more steps than total_steps.
+HARNESS = {"total_steps": (STEPS, 2 * STEPS)}
 LEFT_AT_NONE = ("epochs", "steps_per_epoch")  # total_steps says it
 SIMPLE = [s for s in schedules.catalog().values() if s.stepped_alone and not s.nests]
 
 
-def value_of(name: str, allowed, children: st.SearchStrategy | None = None):
+def value_of(h: Hyperparameter, allowed=None, children: st.SearchStrategy | None = None):
+    allowed = allowed or h.allowed
+    tested = HARNESS.get(h.name, h.tested)
     if isinstance(allowed, Flag):
         return st.booleans()
     if isinstance(allowed, Choice):
         return st.sampled_from(allowed.names)
     if isinstance(allowed, Maybe):
-        return st.none() | value_of(name, allowed.inner)
+        return st.none() | value_of(h, allowed.inner)
     if isinstance(allowed, Integer):
-        low, high = TYPICAL.get(name, (allowed.low, allowed.low + 50))
-        return st.integers(max(low, allowed.low), high)
+        low, high = tested or (allowed.low, allowed.low + 50)
+        return st.integers(max(int(low), allowed.low), int(high))
     if isinstance(allowed, Integers):
         found = st.lists(st.integers(allowed.low, STEPS), max_size=5)
         return found.map(sorted) if allowed.increasing else found
@@ -58,8 +40,8 @@ def value_of(name: str, allowed, children: st.SearchStrategy | None = None):
         assert children is not None
         return st.lists(children, min_size=1, max_size=3)
     assert isinstance(allowed, Real)
-    low, high = TYPICAL.get(name, (allowed.low, allowed.high))
-    assert high is not None, f"add {name} to TYPICAL"
+    low, high = tested or (allowed.low, allowed.high)
+    assert high is not None, f"declare tested=(low, high) on the keyword {h.name!r}"
     return st.floats(low, high).filter(lambda x: _allows(allowed, x))
 
 
@@ -82,7 +64,7 @@ def spec_of(draw, scheduler: Scheduler) -> ScheduleSpec:
             continue
         if h.default is not REQUIRED and not draw(st.booleans()):
             continue  # torch's default
-        given_[h.name] = draw(value_of(h.name, h.allowed, children))
+        given_[h.name] = draw(value_of(h, children=children))
     if scheduler.torch_class == "SequentialLR":
         count = len(given_["schedulers"])
         given_["milestones"] = sorted(

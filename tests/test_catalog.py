@@ -10,9 +10,11 @@ import textwrap
 
 import pytest
 import torch
+import typer
 from helpers import jsonl
 from lanes import fast_cases
 
+from gradcli.cli import app
 from gradcli.optimizers import catalog, options
 from gradcli.spec import choose_optimizer, parse_optimizer, split_optimizers
 
@@ -57,7 +59,8 @@ def test_a_flag_wins_over_the_same_keyword_in_the_constructor(invoke):
 BAD_CONSTRUCTORS = [
     (
         'Adam(lr=__import__("os").system("touch /tmp/gradcli-pwned"))',
-        "lr must be a literal value (a number, string, True/False, None or a tuple of them), "
+        "lr must be a literal value (a number, string, True/False, None, or a list or tuple of "
+        "them), "
         "got __import__('os').system('touch /tmp/gradcli-pwned')",
     ),
     ("Adam(momentum=0.9)", "Adam has no keyword 'momentum'; it takes: lr, betas, eps"),
@@ -66,9 +69,12 @@ BAD_CONSTRUCTORS = [
     ("Adam(amsgrad=1)", "amsgrad must be True or False, got 1"),
     ("SGD(lr=-1)", "lr must be a finite number >= 0, got -1.0"),
     ("SGD(lr='fast')", "lr must be a finite number >= 0, got 'fast'"),
-    ("SGD(0.1)", "give the hyperparameters by keyword"),
+    ("SGD(0.1)", "give the keywords by name, e.g. SGD(lr=0.001)"),
+    ("SGD(params, 0.1)", "give the keywords by name"),
     ("SGD(lr=0.1, lr=0.2)", "lr is given twice"),
-    ("SGD(**{'lr': 1})", "give the hyperparameters by keyword, not **mapping"),
+    ("SGD(**{'lr': 1})", "give the keywords by name, not **mapping"),
+    ("SGD(params=[1])", "the parameters are the problem's (-m); leave them out"),
+    ("Adam(lr=0.1, bets=(0.9, 0.99))", "Adam has no keyword 'bets' (did you mean betas?)"),
     ("SGD(foreach=True)", "foreach chooses torch's implementation, not the update; use --impl"),
     ("torch.optim.SGD(lr=0.1)", "not an optimizer name or a constructor like 'Adam(lr=0.01)'"),
     ("Adam(lr=0.1", "not an optimizer name or a constructor"),
@@ -230,6 +236,16 @@ def test_one_optimizer_page(invoke):
     assert unknown.exit_code == 2 and "did you mean sgd?" in unknown.stderr
 
 
+def test_compare_runs_and_lists_the_classics_the_catalog_marks():
+    classics = [o.name for o in catalog().values() if o.compared_by_default]
+    assert classics == ["adagrad", "adam", "adamw", "rmsprop", "sgd"]
+    assert split_optimizers(None) == classics
+    option = next(
+        p for p in typer.main.get_command(app).commands["compare"].params if p.name == "optimizer"
+    )
+    assert f"(default: {', '.join(classics)}; all: every optimizer)" in option.help
+
+
 @pytest.mark.slow
 def test_the_optimizer_list_does_not_import_torch():
     code = (
@@ -264,6 +280,7 @@ OPTIMIZERS = (
         state={},
         rule=plainsgd,
         explain=lambda e, h: ["θ − lr·(g + λ·θ)"],
+        compared_by_default=True,
     ),
 )
 '''
@@ -301,6 +318,10 @@ def test_a_new_optimizer_module_appears_everywhere_without_other_changes(tmp_pat
     # w = [1, 2, 3], g = 1/3: w − 0.001·(1/3 + 0.5·w), in float32
     expected = [w - 0.001 * (1 / 3 + 0.5 * w) for w in (1.0, 2.0, 3.0)]
     assert jsonl(run.stdout)[1]["params"]["w"]["value"] == pytest.approx(expected, rel=1e-6)
+    helped = " ".join(gradcli("compare", "--help").stdout.replace("│", " ").split())
+    assert "(default: adagrad, adam, adamw, plainsgd, rmsprop, sgd; all: every" in helped
+    defaults = gradcli("compare", "-m", "linear", "--steps", "1", "-f", "jsonl")
+    assert "plainsgd" in {r.get("optimizer") for r in jsonl(defaults.stdout)}, defaults.stderr
     compared = gradcli("compare", "-m", "linear", "-o", "plainsgd(weight_decay=0.5)", "-f", "jsonl")
     assert compared.returncode == 0, compared.stderr
     assert all(r["bit_identical"] for r in jsonl(compared.stdout))  # equals torch.optim.SGD

@@ -71,7 +71,11 @@ def test_manual_adam_and_fused_adam_part_at_a_step_and_parameter(invoke, tmp_pat
     # the same, for machines: one object per record pair, identical until that step
     rows = jsonl(invoke("diff", str(manual), str(fused), "-f", "jsonl").stdout)
     assert [r["step"] for r in rows] == list(range(31))
-    assert [r["identical"] for r in rows] == [s < step for s in range(31)]
+    # (after it, float32 rounding may bring the two runs' records together again for a step:
+    # how often depends on the CPU's kernels)
+    identical = [r["identical"] for r in rows]
+    assert identical[: step + 1] == [s < step for s in range(step + 1)]
+    assert not all(identical[step:])
     assert rows[step]["first_at"].startswith(found.group(2))
 
 

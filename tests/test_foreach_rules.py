@@ -1,5 +1,5 @@
 """The foreach rules (``gradcli manual --impl foreach``): torch's private helpers behind
-gradcli/_private.py and their fallbacks, and state, --explain, checkpoints and compare with
+gradcli/private_api.py and their fallbacks, and state, --explain, checkpoints and compare with
 either rule. Their bit identity with torch.optim is in test_identity.py."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from helpers import bits, jsonl
 from lanes import fast_cases
 from test_identity import FOREACH, assert_identical
 
-from gradcli import _private
+from gradcli import private_api
 from gradcli.spec import RunSpec, validate
 from gradcli.train.setup import prepare
 
@@ -23,9 +23,11 @@ def test_the_fallbacks_give_torchs_foreach_bits(monkeypatch, optimizer):
     """Without torch's ``_foreach_*`` functions and its grouping, the rules run a loop per
     tensor and group by themselves: on the CPU, the same bits as torch's foreach."""
     monkeypatch.setattr(
-        _private._Foreach, "__getattr__", lambda self, name: partial(_private._one_by_one, name)
+        private_api._Foreach,
+        "__getattr__",
+        lambda self, name: partial(private_api._one_by_one, name),
     )
-    monkeypatch.setattr(_private, "group_by_device_and_dtype", _private._grouped)
+    monkeypatch.setattr(private_api, "group_by_device_and_dtype", private_api._grouped)
     settings = {"momentum": 0.9} if optimizer in ("sgd", "rmsprop") else {}
     spec = RunSpec(model="mlp", optimizer=optimizer, steps=20, impl="foreach", settings=settings)
     assert assert_identical(spec) == 21
@@ -36,8 +38,8 @@ def test_the_grouping_fallback_makes_torchs_groups():
     c, d = torch.ones(1), torch.ones(4, dtype=torch.float64)
     lists = [[a, b, c, d], [a, None, c, None], []]
     for with_indices in (False, True):
-        torch_groups = _private.group_by_device_and_dtype(lists, with_indices)
-        own = _private._grouped(lists, with_indices)
+        torch_groups = private_api.group_by_device_and_dtype(lists, with_indices)
+        own = private_api._grouped(lists, with_indices)
         assert torch_groups.keys() == own.keys()
         for key, (tensorlists, indices) in own.items():
             theirs, their_indices = torch_groups[key]
@@ -48,11 +50,11 @@ def test_the_grouping_fallback_makes_torchs_groups():
 
 
 def test_the_default_is_foreach_on_cuda_only(monkeypatch):
-    assert _private.default_foreach([torch.zeros(2)]) is False
+    assert private_api.default_foreach([torch.zeros(2)]) is False
     import torch.optim.optimizer as torch_optimizer
 
     monkeypatch.delattr(torch_optimizer, "_default_to_fused_or_foreach")
-    assert _private.default_foreach([torch.zeros(2)]) is False
+    assert private_api.default_foreach([torch.zeros(2)]) is False
 
 
 def test_the_per_tensor_loop_covers_every_kind_of_argument():
@@ -71,7 +73,7 @@ def test_the_per_tensor_loop_covers_every_kind_of_argument():
     ]:
         theirs, own = lists(), lists()
         got = getattr(torch, f"_foreach_{name}")(theirs, *args)
-        mine = _private._one_by_one(name, own, *args)
+        mine = private_api._one_by_one(name, own, *args)
         if name.endswith("_"):  # (in place: both hand the list back too)
             got, mine = theirs, own
         assert all(torch.equal(bits(x), bits(y)) for x, y in zip(got, mine, strict=True)), name

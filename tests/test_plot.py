@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from gradcli.render.plot import MARKERS, OVERLAP, plot
+from gradcli.pictures.plot import MARKERS, OVERLAP, plot
 
 
 def labels(lines: list[str]) -> list[str]:

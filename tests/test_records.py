@@ -10,8 +10,9 @@ import pytest
 import torch
 from torch import nn
 
+from gradcli.measure import SEGMENT_MAX, Recorder, measure
 from gradcli.optimizers.sgd import SGD
-from gradcli.records import SEGMENT_MAX, SMALL, Recorder, Stats, measure
+from gradcli.records import SMALL, Stats
 from gradcli.train.loop import Training
 from gradcli.train.updates import ManualUpdate
 

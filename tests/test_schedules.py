@@ -9,6 +9,7 @@ import io
 import random
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from helpers import jsonl
@@ -19,9 +20,10 @@ from schedule_strategies import STEPS, spec_of
 from torch.optim import lr_scheduler
 
 from gradcli import optimizers, schedules
-from gradcli.schedules import Schedule, parse_schedule
 from gradcli.schedules.catalog import REQUIRED
+from gradcli.schedules.schedule import Schedule
 from gradcli.schedules.side_by_side import FIELDS, side_by_side
+from gradcli.schedules.spec import parse_schedule
 
 OPTIMIZERS = [("sgd", {"momentum": 0.9}), ("sgd", {}), ("adam", {}), ("rmsprop", {})]
 
@@ -206,3 +208,138 @@ def test_the_help_does_not_import_torch():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert "ReduceLROnPlateau" in done.stdout
     assert done.stderr.strip().splitlines()[-1] == "False"
+
+
+TOY = '''
+"""StepLR written again as a module of its own: what adding a scheduler takes."""
+
+from gradcli.schedules.catalog import REQUIRED, Hyperparameter, Integer, Real, Rule, Scheduler
+
+
+class PlainStepLRRule(Rule):
+    def __init__(self, group, *, step_size, gamma):
+        self.step_size = step_size
+        self.gamma = gamma
+        super().__init__(group)
+
+    def get_lr(self):
+        """lr_e = lr_{e−1}·γ where e > 0 is a multiple of step_size, else lr_{e−1}"""
+        if self.last_epoch == 0 or self.last_epoch % self.step_size != 0:
+            return self.group["lr"]
+        return self.group["lr"] * self.gamma
+
+
+SCHEDULERS = (
+    Scheduler(
+        name="plainsteplr",
+        torch_class="StepLR",
+        summary="the lr times γ every step_size steps (a module added by a test)",
+        hyperparameters=(
+            Hyperparameter("step_size", REQUIRED, Integer(1), "Steps between decays, >= 1."),
+            Hyperparameter("gamma", 0.1, Real(0, 1), "Factor γ in [0, 1]."),
+        ),
+        rule=PlainStepLRRule,
+    ),
+)
+'''
+
+
+def test_a_new_schedule_module_appears_everywhere_without_other_changes(tmp_path):
+    """A module beside the others in gradcli/schedules (here: its folder added to the
+    package's path) is in gradcli schedule's list and --schedule, and runs by hand and by
+    torch (its torch_class, StepLR), nothing else edited."""
+    (tmp_path / "plainsteplr.py").write_text(TOY)
+    launcher = (
+        "import sys; import gradcli.schedules as package\n"
+        f"package.__path__.append({str(tmp_path)!r})\n"
+        "from gradcli.cli import main; sys.argv[0] = 'gradcli'; main()\n"
+    )
+
+    def gradcli(*args):
+        return subprocess.run(
+            [sys.executable, "-c", launcher, *args],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=tmp_path,
+        )
+
+    listed = gradcli("schedule", "Nope")
+    assert listed.returncode == 2 and listed.stdout == ""
+    assert ", plainsteplr, " in listed.stderr.splitlines()[-1]
+    toy = "PlainStepLR(step_size=2, gamma=0.5)"
+    both = gradcli("schedule", toy, "--steps", "5", "-f", "jsonl")
+    assert both.returncode == 0, both.stderr
+    rows = jsonl(both.stdout)
+    assert [r["lr"] for r in rows] == [0.1, 0.1, 0.05, 0.05, 0.025]
+    assert all(r["bit_identical"] for r in rows)  # equals torch's StepLR
+    runs = {
+        path: gradcli(path, "-m", "seed", "--schedule", toy, "--steps", "4", "-f", "jsonl")
+        for path in ("manual", "optim")
+    }
+    for run in runs.values():
+        assert run.returncode == 0, run.stderr
+    assert runs["manual"].stdout == runs["optim"].stdout
+    assert [r["lr"] for r in jsonl(runs["manual"].stdout)] == [None, 1e-3, 1e-3, 5e-4, 5e-4]
+    bad = gradcli("optim", "--schedule", "PlainStepLR(step_size=0)")
+    assert bad.returncode == 2 and bad.stdout == ""
+    assert "PlainStepLR(step_size=0): step_size must be an integer >= 1, got 0" in bad.stderr
+
+
+def test_an_optimizer_refuses_a_schedule_through_its_own_check(invoke):
+    """RMSprop's check lives in its module (``schedule_check``); the run spec only calls it:
+    torch's RMSprop makes its momentum buffer only when momentum > 0 at the first step."""
+    text = "OneCycleLR(max_lr=0.1, total_steps=100, base_momentum=0.0, max_momentum=0.0)"
+    refused = invoke("optim", "-o", "rmsprop", "--steps", "3", "--schedule", text)
+    assert refused.exit_code == 2 and refused.stdout == ""
+    assert refused.stderr == (
+        "gradcli: error: --schedule OneCycleLR(max_lr=0.1, total_steps=100, base_momentum=0, "
+        "max_momentum=0): it starts RMSprop's momentum at 0, and torch's RMSprop makes its "
+        "momentum buffer only when momentum > 0 at the first step; give the schedule a first "
+        "momentum > 0\n"
+    )
+    sgd = invoke("optim", "-o", "SGD(momentum=0.9)", "--steps", "3", "--schedule", text)
+    assert sgd.exit_code == 0, sgd.stderr
+    starts = text.replace("base_momentum=0.0, max_momentum=0.0", "max_momentum=0.9")
+    assert invoke("optim", "-o", "rmsprop", "--steps", "3", "--schedule", starts).exit_code == 0
+    checks = [o.name for o in optimizers.catalog().values() if o.schedule_check is not None]
+    assert checks == ["rmsprop"]
+    spec_source = (Path(optimizers.__file__).parent.parent / "spec.py").read_text().lower()
+    assert "rmsprop" not in spec_source
+
+
+def _imports_within(package: Path, name: str) -> dict[str, set[str]]:
+    """Module → the modules of ``name`` it imports (anywhere in it, TYPE_CHECKING too)."""
+    import ast
+
+    found: dict[str, set[str]] = {}
+    for path in package.glob("*.py"):
+        module = name if path.stem == "__init__" else f"{name}.{path.stem}"
+        targets = found.setdefault(module, set())
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                for alias in node.names:
+                    for target in (node.module, f"{node.module}.{alias.name}"):
+                        if target == name or target.startswith(name + "."):
+                            targets.add(target)
+            elif isinstance(node, ast.Import):
+                targets |= {a.name for a in node.names if a.name.startswith(name)}
+    return {m: {t for t in ts if t in found and t != m} for m, ts in found.items()}
+
+
+def test_the_schedules_package_imports_one_way():
+    """The index (``__init__``) imports ``catalog`` alone; the modules that use the index
+    import it, never the other way: no circle among gradcli.schedules' modules."""
+    graph = _imports_within(Path(schedules.__file__).parent, "gradcli.schedules")
+    assert graph["gradcli.schedules"] == {"gradcli.schedules.catalog"}
+    done: set[str] = set()
+
+    def visit(module: str, path: tuple[str, ...]) -> None:
+        assert module not in path, " -> ".join((*path, module))
+        if module not in done:
+            for target in graph[module]:
+                visit(target, (*path, module))
+            done.add(module)
+
+    for module in graph:
+        visit(module, ())

@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from gradcli import problems
-from gradcli.render.surface import path_picture
+from gradcli.pictures.surface import path_picture
+from gradcli.problems.plane import axis_names, loss_at
 from gradcli.surfaces import SURFACES, nearest
-from gradcli.train.trajectory import axis_names, loss_at
 
 CPU = torch.device("cpu")
 

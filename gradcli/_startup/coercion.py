@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, get_args, get_origin
 
-from gradcli._private import RuntimeParam, build_runtime_param
+from gradcli.private_api import RuntimeParam, build_runtime_param
 
 if RuntimeParam is not None:
 

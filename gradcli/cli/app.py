@@ -327,7 +327,7 @@ def _pictures(plot: list[str] | None, plot_file: str | None) -> Any:
     """--plot and --plot-file checked (exit 2 before the run), or None when not given."""
     if not plot and plot_file is None:
         return None  # (nothing imported: the request module needs torch)
-    from gradcli.train.drawing import Request
+    from gradcli.pictures.live import Request
 
     return Request.of(plot, plot_file)
 
@@ -415,7 +415,7 @@ def compare(
             autocompletion=opt.completion("all", optimizers.names),
             help="The runs to compare, repeatable or comma-separated: names or torch's "
             "constructors, e.g. -o 'SGD(lr=0.01)' -o 'SGD(lr=0.01, momentum=0.9)' "
-            "(default: sgd, adam, adamw, rmsprop, adagrad; all: every optimizer).",
+            f"(default: {', '.join(optimizers.compared_by_default())}; all: every optimizer).",
         ),
     ] = None,
     lr: opt.Lr = None,
@@ -574,9 +574,11 @@ def schedule(
     color: opt.Color = None,
 ) -> None:
     output = _output(format, quiet, color, FORMATS)
+    from gradcli.render.schedules import show_schedule
     from gradcli.schedules.side_by_side import run
 
-    run(scheduler, steps, lr, optimizer, losses, output)
+    spec, rows, key, note = run(scheduler, steps, lr, optimizer, losses)
+    show_schedule(spec, rows, key, output, note)
 
 
 @app.command(
@@ -634,7 +636,7 @@ def plot_command(
     quiet: opt.Quiet = False,
     color: opt.Color = None,
 ) -> None:
-    from gradcli.plotting import run
+    from gradcli.pictures.saved import run
 
     run(files or [], label or [], plot, surface, plot_file, Output("table", quiet, color))
 

@@ -37,7 +37,8 @@ from torch import Tensor, nn
 from gradcli._startup import collector
 from gradcli.ddp.launch import DdpOptions, tolerance
 from gradcli.errors import Diverged, GradcliError, Interrupted
-from gradcli.records import RankRecord, StepRecord, values_of
+from gradcli.measure import values_of
+from gradcli.records import RankRecord, StepRecord
 from gradcli.render import make_sink
 from gradcli.spec import RunSpec
 from gradcli.train.interrupt import Request, interruptible

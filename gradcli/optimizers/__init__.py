@@ -50,6 +50,12 @@ def find(name: str, where: str = "--optimizer") -> Optimizer:
     return optimizer
 
 
+def compared_by_default() -> list[str]:
+    """The classics ``gradcli compare`` runs without ``-o`` (``compared_by_default`` in their
+    modules), in catalog order."""
+    return [o.name for o in catalog().values() if o.compared_by_default]
+
+
 @cache
 def options() -> dict[str, list[tuple[Optimizer, Hyperparameter, int | None]]]:
     """Every command-line option a hyperparameter gives, in catalog order: its name (torch's
@@ -65,8 +71,9 @@ def options() -> dict[str, list[tuple[Optimizer, Hyperparameter, int | None]]]:
 
 
 def default_lr(optimizer: Optimizer, model: str, problem: Any = None) -> float:
-    """The learning rate a run starts from: the problem's own choice (a user's module may
-    say ``default_lrs = {"sgd": 0.1}``), else the catalog's for a built-in, else torch's."""
+    """The learning rate a run starts from: a user's problem's own choice (its module may
+    say ``default_lrs = {"sgd": 0.1}``), else the optimizer's for a built-in problem (its
+    module's ``lrs``: the one place they are kept), else torch's."""
     own = getattr(problem, "default_lrs", None) or {}
     if optimizer.name in own:
         return float(own[optimizer.name])

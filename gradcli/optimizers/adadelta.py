@@ -6,13 +6,11 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any
 
-from gradcli.optimizers import _snippet as snip
 from gradcli.optimizers.catalog import (
     MAXIMIZE,
     Hyperparameter,
     Optimizer,
     Real,
-    Snippet,
     eps,
     weight_decay,
 )
@@ -67,7 +65,7 @@ def _start(param: Tensor, state: dict[str, Tensor]) -> None:
     """torch's state at the first step: ``step`` a CPU scalar, v and u zero."""
     import torch
 
-    from gradcli.optimizers._common import scalar_dtype
+    from gradcli.optimizers._scalars import scalar_dtype
 
     if not state:
         state["step"] = torch.zeros((), dtype=scalar_dtype())
@@ -90,7 +88,7 @@ def adadelta_foreach(
     device and dtype. Repeats torch's ``_multi_tensor_adadelta``."""
     import torch
 
-    from gradcli._private import foreach, group_by_device_and_dtype
+    from gradcli.private_api import foreach, group_by_device_and_dtype
 
     if not params:
         return
@@ -128,26 +126,6 @@ def adadelta_foreach(
         foreach.mul_(acc_deltas, rho)
         foreach.addcmul_(acc_deltas, deltas, deltas, value=1 - rho)
         foreach.add_(device_params, deltas, alpha=-lr)
-
-
-def script(h: dict[str, Any], sparse: bool) -> Snippet:
-    """``adadelta`` as plain code for these hyperparameters (``--print-script``)."""
-    start = snip.start("square_avg", "acc_delta")
-    lines = [
-        'square_avg, acc_delta = state["square_avg"], state["acc_delta"]',
-        'state["step"] += 1',
-        *snip.maximize(h),
-        *snip.weight_decay(h),
-        "square_avg.mul_(rho).addcmul_(grad, grad, value=1 - rho)",
-        "# ε sits under both roots: at the first step u = 0, so Adadelta starts slowly",
-        "std = square_avg.add(eps).sqrt_()",
-        "delta = acc_delta.add(eps).sqrt_()",
-        "delta.div_(std).mul_(grad)",
-        "acc_delta.mul_(rho).addcmul_(delta, delta, value=1 - rho)",
-        "p.add_(delta, alpha=-lr)",
-    ]
-    names = snip.used(h, "rho", "eps", "weight_decay")
-    return Snippet(snip.settings(h, *names), start, tuple(lines))
 
 
 def explain(e: Element, h: dict[str, Any]) -> list[str]:
@@ -192,7 +170,6 @@ ADADELTA = Optimizer(
     rule=adadelta,
     foreach_rule=adadelta_foreach,
     explain=explain,
-    script=script,
     lrs={"linear": 10.0, "mlp": 3.0, "rosenbrock": 3.0},
 )
 OPTIMIZERS = (ADADELTA,)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any
 
-from gradcli.optimizers import _snippet as snip
 from gradcli.optimizers.catalog import (
     MAXIMIZE,
     Hyperparameter,
@@ -19,7 +18,6 @@ from gradcli.optimizers.catalog import (
     Optimizer,
     Real,
     Several,
-    Snippet,
     weight_decay,
 )
 from gradcli.optimizers.formula import Element, decayed_theta, effective_grad, hyper, num
@@ -104,7 +102,7 @@ def _start(grad: Tensor, state: dict[str, Tensor]) -> None:
     """torch's state at the first step: ``step`` a CPU scalar, R and C (or v) zero."""
     import torch
 
-    from gradcli.optimizers._common import scalar_dtype
+    from gradcli.optimizers._scalars import scalar_dtype
 
     if not state:
         state["step"] = torch.tensor(0.0, dtype=scalar_dtype())
@@ -140,7 +138,7 @@ def adafactor_foreach(
     ``_multi_tensor_adafactor``."""
     import torch
 
-    from gradcli._private import foreach
+    from gradcli.private_api import foreach
 
     if not params:
         return
@@ -207,7 +205,7 @@ def adafactor_foreach(
 def _by_kind(tensorlists: list[list[Any]]) -> dict[tuple[Any, Any, bool], list[list[Any]]]:
     """torch's groups for Adafactor (``_group_tensors_by_device_dtype_and_is_multidim``):
     by device and dtype, then matrices (2 or more dimensions of g) apart from vectors."""
-    from gradcli._private import group_by_device_and_dtype
+    from gradcli.private_api import group_by_device_and_dtype
 
     kinds: dict[tuple[Any, Any, bool], list[list[Any]]] = {}
     for (device, dtype), (lists, _) in group_by_device_and_dtype(tensorlists).items():
@@ -216,51 +214,6 @@ def _by_kind(tensorlists: list[list[Any]]) -> dict[tuple[Any, Any, bool], list[l
             for into, whole in zip(mine, lists, strict=True):
                 into.append(whole[j])
     return kinds
-
-
-def script(h: dict[str, Any], sparse: bool) -> Snippet:
-    """``adafactor`` as plain code for these hyperparameters (``--print-script``): a matrix
-    and a vector each take their branch."""
-    eps1, eps2 = h["eps"]
-    lines = [
-        *snip.maximize(h),
-        'state["step"] += 1',
-        't = state["step"]',
-        *(["eps1 = torch.finfo(p.dtype).eps  # None: the dtype's machine epsilon"]
-          if eps1 is None else []),
-        "one_minus_beta2_t = t**beta2_decay",
-        "rho_t = min(lr, 1 / (t**0.5))",
-        "alpha = max(eps2, p.norm(2).item() / (p.numel() ** 0.5)) * rho_t",
-        *(["p.mul_(1 - lr * weight_decay)"] if h["weight_decay"] != 0 else []),
-        "if grad.dim() > 1:  # factored: one second moment per row and one per column",
-        '    if "row_var" not in state:',
-        '        state["row_var"] = grad.new_zeros([*grad.shape[:-1], 1])',
-        '        state["col_var"] = grad.new_zeros([*grad.shape[:-2], 1, grad.shape[-1]])',
-        '    row_var, col_var = state["row_var"], state["col_var"]',
-        "    row_mean = torch.norm(grad, dim=-1, keepdim=True).square_().div_(grad.size(-1))",
-        "    row_var.lerp_(row_mean, one_minus_beta2_t)",
-        "    col_mean = torch.norm(grad, dim=-2, keepdim=True).square_().div_(grad.size(-2))",
-        "    col_var.lerp_(col_mean, one_minus_beta2_t)",
-        "    var_estimate = row_var @ col_var",
-        "    var_estimate.div_(row_var.mean(dim=-2, keepdim=True).clamp_(min=eps1))",
-        "else:",
-        '    if "variance" not in state:',
-        '        state["variance"] = torch.zeros_like(grad)',
-        '    variance = state["variance"]',
-        "    variance.lerp_(grad * grad, one_minus_beta2_t)",
-        "    var_estimate = variance.clone()",
-        "# ε1 squared, as the root comes after: √max(v̂, ε1²) = max(√v̂, ε1)",
-        "update = var_estimate.clamp_(min=eps1 * eps1).rsqrt_()",
-        "update.mul_(grad)",
-        "denom = max(1.0, update.norm(2).item() / ((update.numel() ** 0.5) * d))",
-        "p.add_(update, alpha=-alpha / denom)",
-    ]
-    settings = (
-        *snip.settings(h, *snip.used(h, "beta2_decay", "d", "weight_decay")),
-        *([f"eps1 = {snip.literal(eps1)}"] if eps1 is not None else []),
-        f"eps2 = {snip.literal(eps2)}",
-    )
-    return Snippet(settings, '{"step": 0}', tuple(lines))
 
 
 def explain(e: Element, h: dict[str, Any]) -> list[str]:
@@ -328,14 +281,18 @@ ADAFACTOR = Optimizer(
             -0.8,
             _AtMost(-math.inf, 0.0),
             "Decay τ <= 0 of the second-moment schedule: β̂2 = 1 − t^τ.",
+            tested=(-1.0, 0.0),
         ),
         Hyperparameter(
             "eps",
             (None, 1e-3),
             Several((Maybe(Real()), Real()), metavar="EPS1,EPS2"),
             "(ε1, ε2): ε1 floors √v̂ (None: the dtype's machine epsilon), ε2 floors RMS(θ).",
+            tested=(1e-10, 1e-3),
         ),
-        Hyperparameter("d", 1.0, Real(1.0), "Clipping threshold d >= 1 on RMS(u)."),
+        Hyperparameter(
+            "d", 1.0, Real(1.0), "Clipping threshold d >= 1 on RMS(u).", tested=(1.0, 4.0)
+        ),
         weight_decay(),
         MAXIMIZE,
     ),
@@ -349,7 +306,6 @@ ADAFACTOR = Optimizer(
     foreach_rule=adafactor_foreach,
     foreach_by_default=False,
     explain=explain,
-    script=script,
     lrs={"linear": 0.3, "mlp": 0.1, "rosenbrock": 0.3},
 )
 OPTIMIZERS = (ADAFACTOR,)

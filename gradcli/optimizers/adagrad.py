@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from gradcli.optimizers import _snippet as snip
 from gradcli.optimizers.catalog import (
     MAXIMIZE,
     Hyperparameter,
     Optimizer,
     Real,
-    Snippet,
     eps,
     weight_decay,
     without_weight_decay,
@@ -84,7 +82,7 @@ def _start(param: Tensor, state: dict[str, Tensor], initial_accumulator_value: f
     """torch's state (made when torch.optim.Adagrad is built; here at the first step)."""
     import torch
 
-    from gradcli.optimizers._common import scalar_dtype
+    from gradcli.optimizers._scalars import scalar_dtype
 
     if not state:
         state["step"] = torch.tensor(0.0, dtype=scalar_dtype())
@@ -112,7 +110,7 @@ def adagrad_foreach(
     ``_multi_tensor_adagrad``."""
     import torch
 
-    from gradcli._private import foreach, group_by_device_and_dtype
+    from gradcli.private_api import foreach, group_by_device_and_dtype
 
     if not params:
         return
@@ -159,36 +157,6 @@ def adagrad_foreach(
         foreach.addcdiv_(device_params, numerator, std)
 
 
-def script(h: dict[str, Any], sparse: bool) -> Snippet:
-    """``adagrad`` as plain code for these hyperparameters (``--print-script``)."""
-    start = snip.start(sum="torch.full_like(p, initial_accumulator_value)")
-    lines = [
-        'state["step"] += 1',
-        't = state["step"]',
-        *snip.maximize(h),
-        *snip.weight_decay(h),
-        "clr = lr / (1 + (t - 1) * lr_decay)",
-    ]
-    if sparse:
-        lines += [
-            "# a sparse g: s and θ change on its entries only, duplicates summed first",
-            "grad = grad.coalesce()",
-            "indices, values = grad._indices(), grad._values()",
-            'state["sum"].add_(torch.sparse_coo_tensor(indices, values.pow(2), grad.size()))',
-            'std_values = state["sum"].sparse_mask(grad)._values().sqrt_().add_(eps)',
-            "update = torch.sparse_coo_tensor(indices, values / std_values, grad.size())",
-            "p.add_(update, alpha=-clr)",
-        ]
-    else:
-        lines += [
-            'state["sum"].addcmul_(grad, grad, value=1)',
-            'std = state["sum"].sqrt().add_(eps)',
-            "p.addcdiv_(grad, std, value=-clr)",
-        ]
-    names = snip.used(h, "lr_decay", "weight_decay", "initial_accumulator_value", "eps")
-    return Snippet(snip.settings(h, *names), start, tuple(lines))
-
-
 def explain(e: Element, h: dict[str, Any]) -> list[str]:
     parts: list[str] = []
     g = effective_grad(e, h, parts)
@@ -214,10 +182,14 @@ ADAGRAD = Optimizer(
     summary="steps of g/√s, s the sum of every g² so far: each element slows on its own",
     lr=1e-2,
     hyperparameters=(
-        Hyperparameter("lr_decay", 0.0, Real(), "Learning-rate decay >= 0."),
+        Hyperparameter("lr_decay", 0.0, Real(), "Learning-rate decay >= 0.", tested=(0.0, 0.5)),
         weight_decay(),
         Hyperparameter(
-            "initial_accumulator_value", 0.0, Real(), "Starting value of the sum, >= 0."
+            "initial_accumulator_value",
+            0.0,
+            Real(),
+            "Starting value of the sum, >= 0.",
+            tested=(0.0, 1.0),
         ),
         eps(1e-10),
         MAXIMIZE,
@@ -226,8 +198,15 @@ ADAGRAD = Optimizer(
     rule=adagrad,
     foreach_rule=adagrad_foreach,
     explain=explain,
-    script=script,
-    lrs={"linear": 0.5, "mlp": 0.1, "rosenbrock": 0.5, "embedding": 0.5},
+    lrs={
+        "linear": 0.5,
+        "mlp": 0.1,
+        "rosenbrock": 0.5,
+        "embedding": 0.5,
+        "beale": 0.5,
+        "himmelblau": 0.5,
+        "rastrigin": 0.5,
+    },
     compared_by_default=True,
     gradients="both",  # torch's sparse branch, repeated in the rule
     sparse_check=without_weight_decay,

@@ -5,14 +5,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from gradcli.optimizers import _snippet as snip
 from gradcli.optimizers.catalog import (
     BETAS,
     MAXIMIZE,
     Flag,
     Hyperparameter,
     Optimizer,
-    Snippet,
     eps,
     weight_decay,
 )
@@ -84,7 +82,7 @@ def _start(param: Tensor, state: dict[str, Tensor], amsgrad: bool) -> None:
     """torch's state at the first step: ``step`` a CPU scalar, the moments zero."""
     import torch
 
-    from gradcli.optimizers._common import scalar_dtype
+    from gradcli.optimizers._scalars import scalar_dtype
 
     if not state:
         state["step"] = torch.tensor(0.0, dtype=scalar_dtype())
@@ -112,7 +110,7 @@ def adam_foreach(
     ``addcdiv`` as a list. Repeats torch's ``_multi_tensor_adam``."""
     import torch
 
-    from gradcli._private import foreach, group_by_device_and_dtype
+    from gradcli.private_api import foreach, group_by_device_and_dtype
 
     if not params:
         return
@@ -223,42 +221,6 @@ def adamw_foreach(
     )
 
 
-def script(h: dict[str, Any], sparse: bool) -> Snippet:
-    """``adam`` (and ``adamw``: decoupled weight decay) as plain code for these
-    hyperparameters (``--print-script``)."""
-    decoupled = h.get("decoupled_weight_decay", True)  # AdamW has no such keyword
-    moments = ["exp_avg", "exp_avg_sq", *(["max_exp_avg_sq"] if h["amsgrad"] else [])]
-    lines = [
-        *snip.maximize(h),
-        'state["step"] += 1',
-        't = state["step"]',
-        *snip.weight_decay(h, decoupled),
-
-        'exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]',
-        "# m ← β1·m + (1 − β1)·g as a lerp: not the same rounding as the textbook form",
-        "exp_avg.lerp_(grad, 1 - beta1)",
-        "exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)",
-        "bias_correction1 = 1 - beta1**t",
-        "bias_correction2 = 1 - beta2**t",
-        "step_size = lr / bias_correction1",
-        "bias_correction2_sqrt = bias_correction2**0.5",
-    ]
-    if h["amsgrad"]:
-        lines += [
-            'max_exp_avg_sq = state["max_exp_avg_sq"]',
-            "torch.maximum(max_exp_avg_sq, exp_avg_sq, out=max_exp_avg_sq)",
-            "denom = (max_exp_avg_sq.sqrt() / bias_correction2_sqrt).add_(eps)",
-        ]
-    else:
-        lines += [
-            "# ε is added after the bias correction, not to √v before it",
-            "denom = (exp_avg_sq.sqrt() / bias_correction2_sqrt).add_(eps)",
-        ]
-    lines.append("p.addcdiv_(exp_avg, denom, value=-step_size)")
-    names = snip.used(h, "betas", "eps", "weight_decay")
-    return Snippet(snip.settings(h, *names), snip.start(*moments), tuple(lines))
-
-
 def explain(e: Element, h: dict[str, Any]) -> list[str]:
     parts: list[str] = []
     decoupled = bool(h.get("decoupled_weight_decay", True))  # AdamW has no such keyword
@@ -292,7 +254,14 @@ _STATE = {
     "max_exp_avg_sq": "v_max, the running maximum of v (amsgrad only)",
 }
 _AMSGRAD = Hyperparameter("amsgrad", False, Flag(), "Use the running maximum of v.")
-_LRS = {"linear": 0.1, "mlp": 0.01, "rosenbrock": 0.1}
+_LRS = {
+    "linear": 0.1,
+    "mlp": 0.01,
+    "rosenbrock": 0.1,
+    "beale": 0.1,
+    "himmelblau": 0.1,
+    "rastrigin": 0.1,
+}
 
 ADAM = Optimizer(
     name="adam",
@@ -313,7 +282,6 @@ ADAM = Optimizer(
     explain=explain,
     lrs=_LRS,
     compared_by_default=True,
-    script=script,
 )
 ADAMW = Optimizer(
     name="adamw",
@@ -327,6 +295,5 @@ ADAMW = Optimizer(
     explain=explain,
     lrs=_LRS,
     compared_by_default=True,
-    script=script,
 )
 OPTIMIZERS = (ADAM, ADAMW)

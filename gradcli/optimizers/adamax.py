@@ -5,12 +5,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from gradcli.optimizers import _snippet as snip
 from gradcli.optimizers.catalog import (
     BETAS,
     MAXIMIZE,
     Optimizer,
-    Snippet,
     eps,
     weight_decay,
 )
@@ -65,7 +63,7 @@ def _start(param: Tensor, state: dict[str, Tensor]) -> None:
     """torch's state at the first step: ``step`` a CPU scalar, m and u zero."""
     import torch
 
-    from gradcli.optimizers._common import scalar_dtype
+    from gradcli.optimizers._scalars import scalar_dtype
 
     if not state:
         state["step"] = torch.tensor(0.0, dtype=scalar_dtype())
@@ -89,7 +87,7 @@ def adamax_foreach(
     ``_multi_tensor_adamax``."""
     import torch
 
-    from gradcli._private import foreach, group_by_device_and_dtype
+    from gradcli.private_api import foreach, group_by_device_and_dtype
 
     if not params:
         return
@@ -131,24 +129,6 @@ def adamax_foreach(
         foreach.addcdiv_(device_params, exp_avgs, exp_infs, step_size)
 
 
-def script(h: dict[str, Any], sparse: bool) -> Snippet:
-    """``adamax`` as plain code for these hyperparameters (``--print-script``)."""
-    start = snip.start("exp_avg", "exp_inf")
-    lines = [
-        *snip.maximize(h),
-        'exp_avg, exp_inf = state["exp_avg"], state["exp_inf"]',
-        'state["step"] += 1',
-        *snip.weight_decay(h),
-        "exp_avg.lerp_(grad, 1 - beta1)",
-        "# ε is inside the max, added to |g|: u >= ε always, and u gets no bias correction",
-        "torch.maximum(exp_inf.mul_(beta2), grad.abs().add_(eps), out=exp_inf)",
-        'clr = lr / (1 - beta1 ** state["step"])',
-        "p.addcdiv_(exp_avg, exp_inf, value=-clr)",
-    ]
-    names = snip.used(h, "betas", "eps", "weight_decay")
-    return Snippet(snip.settings(h, *names), start, tuple(lines))
-
-
 def explain(e: Element, h: dict[str, Any]) -> list[str]:
     parts: list[str] = []
     g = effective_grad(e, h, parts)
@@ -184,7 +164,6 @@ ADAMAX = Optimizer(
     rule=adamax,
     foreach_rule=adamax_foreach,
     explain=explain,
-    script=script,
     lrs={"linear": 0.3, "mlp": 0.1, "rosenbrock": 0.3},
 )
 OPTIMIZERS = (ADAMAX,)

@@ -5,13 +5,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from gradcli.optimizers import _snippet as snip
 from gradcli.optimizers.catalog import (
     MAXIMIZE,
     Hyperparameter,
     Optimizer,
     Real,
-    Snippet,
     weight_decay,
 )
 from gradcli.optimizers.formula import Element, effective_grad, hyper, num
@@ -81,7 +79,7 @@ def _start(param: Tensor, state: dict[str, Tensor], lr: float) -> None:
     """torch's state at the first step."""
     import torch
 
-    from gradcli.optimizers._common import scalar_dtype
+    from gradcli.optimizers._scalars import scalar_dtype
 
     if not state:
         # Unlike most optimizers, ASGD keeps its scalars on the parameter's device.
@@ -115,7 +113,7 @@ def asgd_foreach(
     Repeats torch's ``_multi_tensor_asgd``."""
     import torch
 
-    from gradcli._private import foreach, group_by_device_and_dtype
+    from gradcli.private_api import foreach, group_by_device_and_dtype
 
     if not params:
         return
@@ -161,33 +159,6 @@ def asgd_foreach(
         foreach.copy_(mus, new_mus)
 
 
-def script(h: dict[str, Any], sparse: bool) -> Snippet:
-    """``asgd`` as plain code for these hyperparameters (``--print-script``)."""
-    start = snip.start(
-        "ax", eta="torch.tensor(lr, device=p.device)", mu="torch.ones((), device=p.device)"
-    )
-    lines = [
-        *snip.maximize(h),
-        'mu, ax, eta = state["mu"], state["ax"], state["eta"]',
-        'state["step"] += 1',
-        *snip.weight_decay(h),
-        "# η is a float32 scalar tensor, as torch keeps it: rounded before it scales anything",
-        "eta_value = eta.item()",
-        "p.mul_(1 - lambd * eta_value)",
-        "p.add_(grad, alpha=-eta_value)",
-        "if mu.item() != 1:",
-        "    ax.add_(p.sub(ax).mul_(mu))",
-        "else:  # μ = 1 up to step t0 + 1: the average is a plain copy",
-        "    ax.copy_(p)",
-        "# η and μ for the next step, from t",
-        't = state["step"]',
-        "eta.copy_(torch.as_tensor(lr / ((1 + lambd * lr * t) ** alpha)))",
-        "mu.copy_(torch.as_tensor(1 / max(1, t - t0)))",
-    ]
-    names = snip.used(h, "lambd", "alpha", "t0", "weight_decay")
-    return Snippet(snip.settings(h, *names), start, tuple(lines))
-
-
 def explain(e: Element, h: dict[str, Any]) -> list[str]:
     parts: list[str] = []
     g = effective_grad(e, h, parts)
@@ -221,9 +192,16 @@ ASGD = Optimizer(
     summary="SGD with a decaying step that also keeps ā, a running average of θ, as state",
     lr=1e-2,
     hyperparameters=(
-        Hyperparameter("lambd", 1e-4, Real(), "Decay λ >= 0 of θ and of the step η."),
-        Hyperparameter("alpha", 0.75, Real(), "Power α >= 0 in η = lr/(1 + λ·lr·t)^α."),
-        Hyperparameter("t0", 1e6, Real(), "Step t0 >= 0 after which θ is averaged."),
+        Hyperparameter(
+            "lambd", 1e-4, Real(), "Decay λ >= 0 of θ and of the step η.", tested=(0.0, 0.5)
+        ),
+        Hyperparameter(
+            "alpha", 0.75, Real(), "Power α >= 0 in η = lr/(1 + λ·lr·t)^α.", tested=(0.5, 0.999)
+        ),
+        # (tested mostly below 50 steps, so the averaging (μ < 1) runs too)
+        Hyperparameter(
+            "t0", 1e6, Real(), "Step t0 >= 0 after which θ is averaged.", tested=(0.0, 60.0)
+        ),
         weight_decay(),
         MAXIMIZE,
     ),
@@ -236,7 +214,6 @@ ASGD = Optimizer(
     rule=asgd,
     foreach_rule=asgd_foreach,
     explain=explain,
-    script=script,
     lrs={"linear": 0.1, "mlp": 1.0, "rosenbrock": 0.0005},
 )
 OPTIMIZERS = (ASGD,)

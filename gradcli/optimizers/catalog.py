@@ -17,6 +17,16 @@ from typing import Any
 Value = float | int | bool | str | None | tuple[Any, ...]
 
 
+class _Required:
+    """The default of a keyword torch's constructor has no default for (StepLR's step_size)."""
+
+    def __repr__(self) -> str:
+        return "required"
+
+
+REQUIRED: Any = _Required()
+
+
 def plain(value: object) -> str:
     """A setting as a person reads it: ``0.9``, ``(0.9, 0.999)``, ``True``, ``None``."""
     if isinstance(value, float):
@@ -158,33 +168,29 @@ Allowed = Real | Integer | Flag | Choice | Maybe | Several
 
 
 @dataclass(frozen=True)
-class Snippet:
-    """The hand-written rule as the lines of a plain PyTorch script (``--print-script``), for
-    one run's hyperparameters: only the branches those take, the numbers as Python literals.
-
-    ``settings`` name the hyperparameters the lines read (``momentum = 0.9``); ``state`` is
-    the expression of one parameter ``p``'s state before its first step (a dict under
-    torch's keys; None for a rule without state); ``update`` changes ``p`` in place from
-    ``grad`` (and ``state``), under ``torch.no_grad()``, with ``lr`` in scope; ``imports``
-    are what the lines need beyond torch (``import math``)."""
-
-    settings: tuple[str, ...]
-    state: str | None
-    update: tuple[str, ...]
-    imports: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
 class Hyperparameter:
     """One keyword of torch's constructor: its default, what it may be, what it means.
     ``shorthands`` name command-line options for the parts of a tuple (``--beta1`` is
-    ``betas[0]``)."""
+    ``betas[0]``). ``tested`` is where the property tests draw an unbounded value from (or
+    narrow a bounded one), so that their runs stay finite and still do something; for a
+    tuple it holds for every part (see ``tested_part``), or is one range per part. A torch
+    default outside it (LBFGS's 20 iterations a step) is never tested: the tests always draw
+    a value. ``tested_values``: the tests draw from these instead, where the parts of a tuple
+    only work together."""
 
     name: str
     default: Value
     allowed: Allowed
     help: str
     shorthands: tuple[str, ...] = ()
+    tested: tuple[float, float] | tuple[tuple[float, float], ...] | None = None
+    tested_values: tuple[Value, ...] = ()
+
+    def tested_part(self, index: int) -> tuple[float, float] | None:
+        """The test range of part ``index`` of a tuple (``betas[1]``)."""
+        if self.tested is None or not isinstance(self.tested[0], tuple):
+            return self.tested  # type: ignore[return-value]
+        return self.tested[index]  # type: ignore[return-value]
 
     def check(self, value: object) -> Value:
         return self.allowed.check(value)  # type: ignore[return-value]
@@ -219,9 +225,12 @@ class Optimizer:
     decay), if anything. ``problem`` is the built-in problem it needs (SparseAdam:
     ``embedding``), where the usual ones (``linear``, ...) will not do.
 
-    ``script`` writes ``rule`` out as plain code for ``--print-script`` (a ``Snippet``), for
-    one run's hyperparameters and whether its gradients are sparse; None where gradcli
-    cannot write it (the command says so).
+    ``--show-code`` and ``--print-script`` print ``rule`` (and ``takes``) from its own source
+    (``gradcli.script.source``): nothing here is written twice.
+
+    ``schedule_check`` returns what is wrong, if anything, with the hyperparameters that a
+    schedule driving momentum (OneCycleLR, CyclicLR) gives the first step: torch's RMSprop
+    makes its momentum buffer only when momentum > 0 at the first step.
     """
 
     name: str
@@ -243,11 +252,24 @@ class Optimizer:
     gradients: str = "dense"
     sparse_check: Callable[[dict[str, Any]], str | None] | None = None
     problem: str | None = None
-    script: Callable[[dict[str, Any], bool], Snippet] | None = None
+    schedule_check: Callable[[dict[str, Any]], str | None] | None = None
 
     @property
     def defaults(self) -> dict[str, Value]:
         return {h.name: h.default for h in self.hyperparameters}
+
+    @property
+    def keywords(self) -> tuple[Hyperparameter, ...]:
+        """Every keyword of its constructor on the command line: lr, then the others."""
+        return (Hyperparameter("lr", self.lr, Real(), "Learning rate."), *self.hyperparameters)
+
+    @property
+    def not_taken(self) -> Mapping[str, str]:
+        return NOT_TAKEN
+
+    @property
+    def constructor_example(self) -> str:
+        return f"{self.torch_class}(lr={plain(self.lr)})"
 
     def hyperparameter(self, name: str) -> Hyperparameter | None:
         return next((h for h in self.hyperparameters if h.name == name), None)
@@ -271,9 +293,22 @@ class Optimizer:
         return inspect.cleandoc(self.rule.__doc__ or "")
 
 
+# torch.optim keywords gradcli does not take, and why
+NOT_TAKEN = {
+    **{
+        name: f"{name} chooses torch's implementation, not the update; "
+        "use --impl forloop|foreach|fused"
+        for name in ("foreach", "fused", "capturable", "differentiable")
+    },
+    "params": "the parameters are the problem's (-m); leave them out",
+}
+
+
 # Keywords that many optimizers share, with the same meaning and range everywhere.
 def weight_decay(default: float = 0.0) -> Hyperparameter:
-    return Hyperparameter("weight_decay", default, Real(), "Weight decay λ >= 0.")
+    return Hyperparameter(
+        "weight_decay", default, Real(), "Weight decay λ >= 0.", tested=(0.0, 0.1)
+    )
 
 
 def without_weight_decay(h: dict[str, Any]) -> str | None:
@@ -284,7 +319,9 @@ def without_weight_decay(h: dict[str, Any]) -> str | None:
 
 
 def eps(default: float) -> Hyperparameter:
-    return Hyperparameter("eps", default, Real(), "Term ε >= 0 added to the denominator.")
+    return Hyperparameter(
+        "eps", default, Real(), "Term ε >= 0 added to the denominator.", tested=(1e-10, 1e-3)
+    )
 
 
 MAXIMIZE = Hyperparameter("maximize", False, Flag(), "Ascend the loss instead.")
@@ -294,4 +331,5 @@ BETAS = Hyperparameter(
     Several((Real(0, 1, high_open=True), Real(0, 1, high_open=True)), metavar="B1,B2"),
     "Decays (β1, β2) of the first and second moments, each in [0, 1).",
     shorthands=("beta1", "beta2"),
+    tested=((0.0, 0.99), (0.5, 0.9999)),
 )

@@ -468,24 +468,40 @@ LBFGS = Optimizer(
     lr=1.0,
     hyperparameters=(
         Hyperparameter(
-            "max_iter", 20, Integer(1), "Iterations (moves θ ← θ + t·d) per step, >= 1."
+            "max_iter",
+            20,
+            Integer(1),
+            "Iterations (moves θ ← θ + t·d) per step, >= 1.",
+            tested=(1, 4),  # (torch's 20 and 25 evaluations make examples slow)
         ),
         Hyperparameter(
             "max_eval",
             None,
             Maybe(Integer(1)),
             "Evaluations per step, >= 1 (a line search may make one more); None: ⌊max_iter·5/4⌋.",
+            tested=(1, 6),
         ),
         Hyperparameter(
-            "tolerance_grad", 1e-7, Real(), "Stop when max|g| <= this (first-order optimal)."
+            "tolerance_grad",
+            1e-7,
+            Real(),
+            "Stop when max|g| <= this (first-order optimal).",
+            tested=(0.0, 1e-5),
         ),
         Hyperparameter(
             "tolerance_change",
             1e-9,
             Real(),
             "Stop when the loss, or max|t·d|, changes by less than this.",
+            tested=(0.0, 1e-5),
         ),
-        Hyperparameter("history_size", 100, Integer(1), "(s, y) pairs kept to estimate H, >= 1."),
+        Hyperparameter(
+            "history_size",
+            100,
+            Integer(1),
+            "(s, y) pairs kept to estimate H, >= 1.",
+            tested=(1, 8),  # below the iterations of a run, so the oldest pairs go too
+        ),
         Hyperparameter(
             "line_search_fn",
             None,

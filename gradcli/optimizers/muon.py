@@ -18,7 +18,6 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any
 
-from gradcli.optimizers import _snippet as snip
 from gradcli.optimizers.catalog import (
     Choice,
     Flag,
@@ -27,7 +26,6 @@ from gradcli.optimizers.catalog import (
     Optimizer,
     Real,
     Several,
-    Snippet,
     weight_decay,
 )
 from gradcli.optimizers.formula import Element, decayed_theta, hyper, num
@@ -128,41 +126,6 @@ def muon(
         param.add_(update, alpha=-lr_here)
 
 
-def script(h: dict[str, Any], sparse: bool) -> Snippet:
-    """``muon`` as plain code for these hyperparameters (``--print-script``), for the 2-D
-    parameters (the others are AdamW's)."""
-    a, b, c = h["ns_coefficients"]
-    lines = [
-        'buf = state["momentum_buffer"]',
-        "buf.lerp_(grad, 1 - momentum)",
-        "update = grad.lerp(buf, momentum)  # nesterov" if h["nesterov"] else "update = buf",
-        "# orthogonalise: Newton–Schulz steps in bfloat16, on the wide side of the matrix",
-        "x = update.bfloat16()",
-        "tall = grad.size(0) > grad.size(1)",
-        "if tall:",
-        "    x = x.T",
-        "x.div_(x.norm().clamp(min=eps))",
-        "for _ in range(ns_steps):",
-        "    gram_matrix = x @ x.T",
-        "    gram_update = torch.addmm(gram_matrix, gram_matrix, gram_matrix, beta=b, alpha=c)",
-        "    x = torch.addmm(x, gram_update, x, beta=a)",
-        "if tall:",
-        "    x = x.T",
-        "rows, cols = p.shape",
-    ]
-    if h["adjust_lr_fn"] == "match_rms_adamw":
-        lines.append("lr_here = lr * (0.2 * math.sqrt(max(rows, cols)))  # AdamW's RMS")
-    else:
-        lines.append("lr_here = lr * math.sqrt(max(1, rows / cols))")
-    lines += ["p.mul_(1 - lr * weight_decay)", "p.add_(x, alpha=-lr_here)"]
-    settings = (
-        *snip.settings(h, "momentum", "weight_decay", "eps", "ns_steps"),
-        f"a, b, c = {snip.literal(a)}, {snip.literal(b)}, {snip.literal(c)}",
-    )
-    state = '{"momentum_buffer": torch.zeros_like(p)}'
-    return Snippet(settings, state, tuple(lines), ("import math",))
-
-
 def explain(e: Element, h: dict[str, Any]) -> list[str]:
     if "momentum_buffer" not in e.state_after:  # not 2-D: AdamW's step
         from gradcli.optimizers import find
@@ -219,16 +182,31 @@ MUON = Optimizer(
     lr=1e-3,
     hyperparameters=(
         weight_decay(0.1),
-        Hyperparameter("momentum", 0.95, Real(0, 1, high_open=True), "Momentum μ in [0, 1)."),
+        Hyperparameter(
+            "momentum",
+            0.95,
+            Real(0, 1, high_open=True),
+            "Momentum μ in [0, 1).",
+            tested=(0.0, 0.95),
+        ),
         Hyperparameter("nesterov", True, Flag(), "Nesterov momentum: orthogonalise g + μ·(m − g)."),
         Hyperparameter(
             "ns_coefficients",
             COEFFICIENTS,
             Several((_Finite(-math.inf),) * 3, metavar="A,B,C"),
             "Coefficients (a, b, c) of the Newton–Schulz step a·X + (b·A + c·A²)·X.",
+            # torch's (Keller Jordan's) quintic, and two whose fixed point σ = 1 is stable
+            # (p(1) = 1, p'(1) = 0), the classical 15/8, −10/8, 3/8 among them
+            tested_values=(COEFFICIENTS, (1.875, -1.25, 0.375), (2.0, -1.5, 0.5)),
         ),
-        Hyperparameter("eps", 1e-7, Real(), "Floor ε >= 0 of ‖u‖_F, which u is divided by."),
-        Hyperparameter("ns_steps", 5, Integer(0), "Newton–Schulz steps, 0 to 99."),
+        Hyperparameter(
+            "eps",
+            1e-7,
+            Real(),
+            "Floor ε >= 0 of ‖u‖_F, which u is divided by.",
+            tested=(1e-10, 1e-3),
+        ),
+        Hyperparameter("ns_steps", 5, Integer(0), "Newton–Schulz steps, 0 to 99.", tested=(1, 8)),
         Hyperparameter(
             "adjust_lr_fn",
             None,
@@ -244,7 +222,6 @@ MUON = Optimizer(
     },
     rule=muon,
     explain=explain,
-    script=script,
     lrs={"linear": 0.3, "mlp": 0.1, "rosenbrock": 0.1},
     check=_fewer_than_100_steps,
     takes=_two_dimensional,

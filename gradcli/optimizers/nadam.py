@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from gradcli.optimizers import _snippet as snip
 from gradcli.optimizers.catalog import (
     BETAS,
     MAXIMIZE,
@@ -13,7 +12,6 @@ from gradcli.optimizers.catalog import (
     Hyperparameter,
     Optimizer,
     Real,
-    Snippet,
     eps,
     weight_decay,
 )
@@ -86,7 +84,7 @@ def _start(param: Tensor, state: dict[str, Tensor]) -> None:
     """torch's state at the first step."""
     import torch
 
-    from gradcli.optimizers._common import scalar_dtype
+    from gradcli.optimizers._scalars import scalar_dtype
 
     if not state:
         # torch keeps step and mu_product on the CPU, in float32 unless the default dtype
@@ -117,7 +115,7 @@ def nadam_foreach(
     Repeats torch's ``_multi_tensor_nadam``."""
     import torch
 
-    from gradcli._private import foreach, group_by_device_and_dtype
+    from gradcli.private_api import foreach, group_by_device_and_dtype
 
     if not params:
         return
@@ -173,37 +171,6 @@ def nadam_foreach(
         foreach.addcdiv_(device_params, exp_avgs, exp_avg_sq_sqrt, step_size_exp_avg)
 
 
-def script(h: dict[str, Any], sparse: bool) -> Snippet:
-    """``nadam`` as plain code for these hyperparameters (``--print-script``)."""
-    start = snip.start("exp_avg", "exp_avg_sq", mu_product="torch.tensor(1.0)")
-    lines = [
-        *snip.maximize(h),
-        'exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]',
-        'mu_product = state["mu_product"]',
-        'state["step"] += 1',
-        't = state["step"]',
-        "bias_correction2 = 1 - beta2**t",
-    ]
-    lines += snip.weight_decay(h, h["decoupled_weight_decay"])
-    lines += [
-        "# the momentum cache, in Python floats",
-        "mu = beta1 * (1.0 - 0.5 * (0.96 ** (t * momentum_decay)))",
-        "mu_next = beta1 * (1.0 - 0.5 * (0.96 ** ((t + 1) * momentum_decay)))",
-        "# Π is a float32 scalar tensor, as torch keeps it: it rounds to float32 each step",
-        "mu_product *= mu",
-        "exp_avg.lerp_(grad, 1 - beta1)",
-        "exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)",
-        "# unlike Adam: v is divided by the bias correction before the square root",
-        "denom = exp_avg_sq.div(bias_correction2).sqrt()",
-        "mu_product_next = mu_product.item() * mu_next",
-        "denom.add_(eps)",
-        "p.addcdiv_(grad, denom, value=(-lr * (1.0 - mu) / (1.0 - mu_product.item())))",
-        "p.addcdiv_(exp_avg, denom, value=(-lr * mu_next) / (1.0 - mu_product_next))",
-    ]
-    names = snip.used(h, "betas", "eps", "weight_decay", "momentum_decay")
-    return Snippet(snip.settings(h, *names), start, tuple(lines))
-
-
 def explain(e: Element, h: dict[str, Any]) -> list[str]:
     parts: list[str] = []
     decoupled = bool(h["decoupled_weight_decay"])
@@ -253,7 +220,11 @@ NADAM = Optimizer(
         eps(1e-8),
         weight_decay(),
         Hyperparameter(
-            "momentum_decay", 4e-3, Real(), "Momentum decay ψ >= 0 (μ_t's warm-up speed)."
+            "momentum_decay",
+            4e-3,
+            Real(),
+            "Momentum decay ψ >= 0 (μ_t's warm-up speed).",
+            tested=(0.0, 0.1),  # 0 keeps μ_t = β1/2
         ),
         Hyperparameter("decoupled_weight_decay", False, Flag(), "Decay θ directly, as AdamW does."),
         MAXIMIZE,
@@ -267,7 +238,6 @@ NADAM = Optimizer(
     rule=nadam,
     foreach_rule=nadam_foreach,
     explain=explain,
-    script=script,
     lrs={"linear": 0.1, "mlp": 0.1, "rosenbrock": 0.1},
 )
 OPTIMIZERS = (NADAM,)

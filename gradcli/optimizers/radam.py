@@ -5,14 +5,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from gradcli.optimizers import _snippet as snip
 from gradcli.optimizers.catalog import (
     BETAS,
     MAXIMIZE,
     Flag,
     Hyperparameter,
     Optimizer,
-    Snippet,
     eps,
     weight_decay,
 )
@@ -95,7 +93,7 @@ def _start(param: Tensor, state: dict[str, Tensor]) -> None:
     """torch's state at the first step: ``step`` a CPU scalar, the moments zero."""
     import torch
 
-    from gradcli.optimizers._common import scalar_dtype
+    from gradcli.optimizers._scalars import scalar_dtype
 
     if not state:
         state["step"] = torch.tensor(0.0, dtype=scalar_dtype())
@@ -127,7 +125,7 @@ def radam_foreach(
     """
     import torch
 
-    from gradcli._private import foreach, group_by_device_and_dtype
+    from gradcli.private_api import foreach, group_by_device_and_dtype
 
     if not params:
         return
@@ -182,39 +180,6 @@ def radam_foreach(
         foreach.reciprocal_(buffer)
         foreach.add_(buffer, unrect_step_size)
         foreach.addcmul_(device_params, exp_avgs, buffer)
-
-
-def script(h: dict[str, Any], sparse: bool) -> Snippet:
-    """``radam`` as plain code for these hyperparameters (``--print-script``): both of its
-    branches, since which one runs depends on the step."""
-    start = snip.start("exp_avg", "exp_avg_sq")
-    lines = [
-        *snip.maximize(h),
-        'exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]',
-        'state["step"] += 1',
-        't = state["step"]',
-    ]
-    lines += snip.weight_decay(h, h["decoupled_weight_decay"])
-    lines += [
-        "exp_avg.lerp_(grad, 1 - beta1)",
-        "exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)",
-        "bias_correction1 = 1 - beta1**t",
-        "bias_correction2 = 1 - beta2**t",
-        "bias_corrected_exp_avg = exp_avg / bias_correction1",
-        "rho_inf = 2 / (1 - beta2) - 1",
-        "rho_t = rho_inf - 2 * t * (beta2**t) / bias_correction2",
-        "if rho_t > 5.0:  # the variance is tractable: an adaptive step, rectified",
-        "    scaled = bias_corrected_exp_avg * lr",
-        "    adaptive_lr = (bias_correction2**0.5) / exp_avg_sq.sqrt().add_(eps)",
-        "    rect = (",
-        "        (rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t)",
-        "    ) ** 0.5",
-        "    p.add_(scaled * adaptive_lr * rect, alpha=-1.0)",
-        "else:  # early steps: momentum SGD",
-        "    p.add_(bias_corrected_exp_avg * lr, alpha=-1.0)",
-    ]
-    names = snip.used(h, "betas", "eps", "weight_decay")
-    return Snippet(snip.settings(h, *names), start, tuple(lines))
 
 
 def explain(e: Element, h: dict[str, Any]) -> list[str]:
@@ -279,7 +244,6 @@ RADAM = Optimizer(
     rule=radam,
     foreach_rule=radam_foreach,
     explain=explain,
-    script=script,
     lrs={"linear": 0.3, "mlp": 0.3, "rosenbrock": 1e-4},
 )
 OPTIMIZERS = (RADAM,)

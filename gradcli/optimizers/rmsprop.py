@@ -4,14 +4,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from gradcli.optimizers import _snippet as snip
 from gradcli.optimizers.catalog import (
     MAXIMIZE,
     Flag,
     Hyperparameter,
     Optimizer,
     Real,
-    Snippet,
     eps,
     weight_decay,
 )
@@ -75,7 +73,7 @@ def _start(param: Tensor, state: dict[str, Tensor], momentum: float, centered: b
     """torch's state at the first step: ``step`` a CPU scalar, the rest zero."""
     import torch
 
-    from gradcli.optimizers._common import scalar_dtype
+    from gradcli.optimizers._scalars import scalar_dtype
 
     if not state:
         state["step"] = torch.zeros((), dtype=scalar_dtype())
@@ -103,7 +101,7 @@ def rmsprop_foreach(
     device and dtype. Repeats torch's ``_multi_tensor_rmsprop``."""
     import torch
 
-    from gradcli._private import foreach, group_by_device_and_dtype
+    from gradcli.private_api import foreach, group_by_device_and_dtype
 
     if not params:
         return
@@ -149,39 +147,6 @@ def rmsprop_foreach(
             foreach.addcdiv_(device_params, device_grads, avg, value=-lr)
 
 
-def script(h: dict[str, Any], sparse: bool) -> Snippet:
-    """``rmsprop`` as plain code for these hyperparameters (``--print-script``)."""
-    momentum, centered = h["momentum"] > 0, h["centered"]
-    keys = ["square_avg", *(["momentum_buffer"] if momentum else [])]
-    keys += ["grad_avg"] if centered else []
-    lines = [
-        *snip.maximize(h),
-        'state["step"] += 1',
-        *snip.weight_decay(h),
-        'square_avg = state["square_avg"]',
-        "square_avg.mul_(alpha).addcmul_(grad, grad, value=1 - alpha)",
-    ]
-    if centered:
-        lines += [
-            'grad_avg = state["grad_avg"]',
-            "grad_avg.lerp_(grad, 1 - alpha)",
-            "avg = square_avg.addcmul(grad_avg, grad_avg, value=-1).sqrt_()",
-        ]
-    else:
-        lines.append("avg = square_avg.sqrt()")
-    lines.append("avg = avg.add_(eps)")
-    if momentum:
-        lines += [
-            'buf = state["momentum_buffer"]',
-            "buf.mul_(momentum).addcdiv_(grad, avg)",
-            "p.add_(buf, alpha=-lr)",
-        ]
-    else:
-        lines.append("p.addcdiv_(grad, avg, value=-lr)")
-    names = snip.used(h, "alpha", "eps", "weight_decay", *(["momentum"] if momentum else []))
-    return Snippet(snip.settings(h, *names), snip.start(*keys), tuple(lines))
-
-
 def explain(e: Element, h: dict[str, Any]) -> list[str]:
     parts: list[str] = []
     g = effective_grad(e, h, parts)
@@ -214,16 +179,35 @@ def explain(e: Element, h: dict[str, Any]) -> list[str]:
     return parts
 
 
+def _schedule_starts_momentum(first: dict[str, Any]) -> str | None:
+    """torch's RMSprop makes its momentum buffer only when momentum > 0 at the first step: a
+    schedule that starts momentum at 0 and raises it later would meet no buffer (KeyError)."""
+    if first.get("momentum") == 0:
+        return (
+            "it starts RMSprop's momentum at 0, and torch's RMSprop makes its momentum buffer "
+            "only when momentum > 0 at the first step; give the schedule a first momentum > 0"
+        )
+    return None
+
+
 RMSPROP = Optimizer(
     name="rmsprop",
     torch_class="RMSprop",
     summary="steps of g/√v, v a running mean of g² (optionally centered, with momentum)",
     lr=1e-2,
     hyperparameters=(
-        Hyperparameter("alpha", 0.99, Real(0, 1), "Smoothing constant α in [0, 1]."),
+        Hyperparameter(
+            "alpha", 0.99, Real(0, 1), "Smoothing constant α in [0, 1].", tested=(0.5, 0.999)
+        ),
         eps(1e-8),
         weight_decay(),
-        Hyperparameter("momentum", 0.0, Real(0, 1, high_open=True), "Momentum μ in [0, 1)."),
+        Hyperparameter(
+            "momentum",
+            0.0,
+            Real(0, 1, high_open=True),
+            "Momentum μ in [0, 1).",
+            tested=(0.0, 0.95),
+        ),
         Hyperparameter("centered", False, Flag(), "Normalise by the variance."),
         MAXIMIZE,
     ),
@@ -236,8 +220,15 @@ RMSPROP = Optimizer(
     rule=rmsprop,
     foreach_rule=rmsprop_foreach,
     explain=explain,
-    script=script,
-    lrs={"linear": 0.05, "mlp": 0.01, "rosenbrock": 0.01},
+    lrs={
+        "linear": 0.05,
+        "mlp": 0.01,
+        "rosenbrock": 0.01,
+        "beale": 0.01,
+        "himmelblau": 0.05,
+        "rastrigin": 0.05,
+    },
     compared_by_default=True,
+    schedule_check=_schedule_starts_momentum,
 )
 OPTIMIZERS = (RMSPROP,)

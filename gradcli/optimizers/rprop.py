@@ -5,14 +5,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from gradcli.optimizers import _snippet as snip
 from gradcli.optimizers.catalog import (
     MAXIMIZE,
     Hyperparameter,
     Optimizer,
     Real,
     Several,
-    Snippet,
 )
 from gradcli.optimizers.formula import Element, effective_grad, hyper, num
 
@@ -71,7 +69,7 @@ def _start(param: Tensor, grad: Tensor, state: dict[str, Tensor], lr: float) -> 
     """torch's state at the first step: ``step`` a CPU scalar, p zero, Δ = lr."""
     import torch
 
-    from gradcli.optimizers._common import scalar_dtype
+    from gradcli.optimizers._scalars import scalar_dtype
 
     if not state:
         state["step"] = torch.zeros((), dtype=scalar_dtype())
@@ -95,7 +93,7 @@ def rprop_foreach(
     ``_multi_tensor_rprop``."""
     import torch
 
-    from gradcli._private import foreach, group_by_device_and_dtype
+    from gradcli.private_api import foreach, group_by_device_and_dtype
 
     if not params:
         return
@@ -138,32 +136,6 @@ def rprop_foreach(
             grad.copy_(torch.where(sign.eq(etaminus), 0, grad))
         grad_signs = [grad.sign() for grad in device_grads]
         foreach.addcmul_(device_params, grad_signs, sizes, value=-1)
-
-
-def script(h: dict[str, Any], sparse: bool) -> Snippet:
-    """``rprop`` as plain code for these hyperparameters (``--print-script``)."""
-    start = snip.start("prev", step_size="torch.full_like(p, lr)")
-    lines = [
-        *snip.maximize(h),
-        'prev, step_size = state["prev"], state["step_size"]',
-        'state["step"] += 1',
-        "sign = grad.mul(prev).sign()",
-        "sign[sign.gt(0)] = etaplus",
-        "sign[sign.lt(0)] = etaminus",
-        "sign[sign.eq(0)] = 1",
-        "step_size.mul_(sign).clamp_(step_size_min, step_size_max)",
-        "# where the sign flipped, no step now (and p = 0 keeps Δ from shrinking twice)",
-        "grad = grad.clone()",
-        "grad[sign.eq(etaminus)] = 0",
-        "p.addcmul_(grad.sign(), step_size, value=-1)",
-        "prev.copy_(grad)",
-    ]
-    settings = (
-        f"etaminus, etaplus = {snip.literal(h['etas'][0])}, {snip.literal(h['etas'][1])}",
-        f"step_size_min, step_size_max = {snip.literal(h['step_sizes'][0])}, "
-        f"{snip.literal(h['step_sizes'][1])}",
-    )
-    return Snippet(settings, start, tuple(lines))
 
 
 def explain(e: Element, h: dict[str, Any]) -> list[str]:
@@ -219,12 +191,14 @@ RPROP = Optimizer(
             ),
             "Factors (η−, η+) of the step when g flips / keeps its sign, 0 < η− < 1 < η+.",
             shorthands=("etaminus", "etaplus"),
+            tested=((0.0, 1.0), (1.0, 2.0)),  # (torch's η+ is 1.2)
         ),
         Hyperparameter(
             "step_sizes",
             (1e-6, 50.0),
             Several((Real(), Real()), relation=_ordered, metavar="MIN,MAX"),
             "Bounds (Δ_min, Δ_max) of each element's step, 0 <= Δ_min <= Δ_max.",
+            tested=(0.0, 1.0),
         ),
         MAXIMIZE,
     ),
@@ -236,7 +210,6 @@ RPROP = Optimizer(
     rule=rprop,
     foreach_rule=rprop_foreach,
     explain=explain,
-    script=script,
     lrs={"linear": 0.01, "mlp": 0.01, "rosenbrock": 0.01},
 )
 OPTIMIZERS = (RPROP,)

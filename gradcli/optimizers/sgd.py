@@ -4,14 +4,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from gradcli.optimizers import _snippet as snip
 from gradcli.optimizers.catalog import (
     MAXIMIZE,
     Flag,
     Hyperparameter,
     Optimizer,
     Real,
-    Snippet,
     weight_decay,
     without_weight_decay,
 )
@@ -80,7 +78,7 @@ def sgd_foreach(
     started and updated one by one, as torch does; so is θ where a g is sparse. With
     Nesterov momentum and neither maximize nor weight decay, g + μ·b is written into the
     gradient tensors themselves, as torch does. Repeats torch's ``_multi_tensor_sgd``."""
-    from gradcli._private import foreach, group_by_device_and_dtype
+    from gradcli.private_api import foreach, group_by_device_and_dtype
 
     if not params:
         return
@@ -119,27 +117,6 @@ def sgd_foreach(
                 param.add_(grad, alpha=-lr)
         else:
             foreach.add_(device_params, device_grads, alpha=-lr)
-
-
-def script(h: dict[str, Any], sparse: bool) -> Snippet:
-    """``sgd`` as plain code for these hyperparameters (``--print-script``)."""
-    lines = [*snip.maximize(h), *snip.weight_decay(h)]
-    names = snip.used(h, "weight_decay")
-    if h["momentum"] != 0:
-        names = ("momentum", "dampening", *names)
-        lines += [
-            'buf = state.get("momentum_buffer")',
-            "if buf is None:",
-            "    # torch's quirk: the buffer starts at the first gradient, not at zero,",
-            "    # so dampening is skipped on the first step",
-            '    buf = state["momentum_buffer"] = grad.detach().clone()',
-            "else:",
-            "    buf.mul_(momentum).add_(grad, alpha=1 - dampening)",
-            "grad = grad.add(buf, alpha=momentum)" if h["nesterov"] else "grad = buf",
-        ]
-    # (p -= lr * grad rounds lr·grad first: not always the same bits)
-    lines.append("p.add_(grad, alpha=-lr)  # p ← p − lr·grad, as torch.optim.SGD writes it")
-    return Snippet(snip.settings(h, *names), "{}" if h["momentum"] != 0 else None, tuple(lines))
 
 
 def explain(e: Element, h: dict[str, Any]) -> list[str]:
@@ -185,7 +162,13 @@ SGD = Optimizer(
     summary="gradient descent: θ ← θ − lr·g, optionally with (Nesterov) momentum",
     lr=1e-3,
     hyperparameters=(
-        Hyperparameter("momentum", 0.0, Real(0, 1, high_open=True), "Momentum μ in [0, 1)."),
+        Hyperparameter(
+            "momentum",
+            0.0,
+            Real(0, 1, high_open=True),
+            "Momentum μ in [0, 1).",
+            tested=(0.0, 0.95),
+        ),
         Hyperparameter("dampening", 0.0, Real(0, 1), "Dampening τ in [0, 1]."),
         weight_decay(),
         Hyperparameter("nesterov", False, Flag(), "Nesterov momentum (needs μ > 0, τ = 0)."),
@@ -195,11 +178,18 @@ SGD = Optimizer(
     rule=sgd,
     foreach_rule=sgd_foreach,
     explain=explain,
-    lrs={"linear": 0.1, "mlp": 1.0, "rosenbrock": 0.001, "embedding": 1.0},
+    lrs={
+        "linear": 0.1,
+        "mlp": 1.0,
+        "rosenbrock": 0.001,
+        "embedding": 1.0,
+        "beale": 0.01,
+        "himmelblau": 0.01,
+        "rastrigin": 0.001,
+    },
     check=_nesterov_needs_momentum,
     compared_by_default=True,
     gradients="both",  # a sparse g (and so b) works as it is, without weight decay
     sparse_check=without_weight_decay,
-    script=script,
 )
 OPTIMIZERS = (SGD,)

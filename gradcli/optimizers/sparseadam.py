@@ -12,14 +12,12 @@ import math
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from gradcli.optimizers import _snippet as snip
 from gradcli.optimizers.catalog import (
     BETAS,
     MAXIMIZE,
     Hyperparameter,
     Optimizer,
     Real,
-    Snippet,
 )
 from gradcli.optimizers.formula import Element, hyper, num
 
@@ -100,38 +98,6 @@ def _make_sparse(grad: Tensor, indices: Tensor, values: Tensor) -> Tensor:
     return grad.new(indices, values, grad.size())
 
 
-def script(h: dict[str, Any], sparse: bool) -> Snippet:
-    """``sparseadam`` as plain code for these hyperparameters (``--print-script``)."""
-    start = snip.start("exp_avg", "exp_avg_sq")
-    lines = [
-        'state["step"] += 1',
-        't = state["step"]',
-        'exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]',
-        *snip.maximize(h),
-        "grad = grad.coalesce()  # one value per index: the update is not linear",
-        "indices, values = grad._indices(), grad._values()",
-        "if values.numel() > 0:  # (nothing looked up: nothing changes, the step counts)",
-        "    # m and v change on g's entries only",
-        "    old_exp_avg_values = exp_avg.sparse_mask(grad)._values()",
-        "    exp_avg_update_values = values.sub(old_exp_avg_values).mul_(1 - beta1)",
-        "    exp_avg.add_(torch.sparse_coo_tensor(indices, exp_avg_update_values, grad.size()))",
-        "    old_exp_avg_sq_values = exp_avg_sq.sparse_mask(grad)._values()",
-        "    exp_avg_sq_update_values = values.pow(2).sub_(old_exp_avg_sq_values).mul_(1 - beta2)",
-        "    exp_avg_sq.add_(",
-        "        torch.sparse_coo_tensor(indices, exp_avg_sq_update_values, grad.size())",
-        "    )",
-        "    numer = exp_avg_update_values.add_(old_exp_avg_values)",
-        "    exp_avg_sq_update_values.add_(old_exp_avg_sq_values)",
-        "    # unlike Adam, ε is added to √v itself; the bias corrections are in the step size",
-        "    denom = exp_avg_sq_update_values.sqrt_().add_(eps)",
-        "    step_size = lr * math.sqrt(1 - beta2**t) / (1 - beta1**t)",
-        "    update = -step_size * numer.div_(denom)",
-        "    p.add_(torch.sparse_coo_tensor(indices, update, grad.size()))",
-    ]
-    names = ("betas", "eps")
-    return Snippet(snip.settings(h, *names), start, tuple(lines), ("import math",))
-
-
 def explain(e: Element, h: dict[str, Any]) -> list[str]:
     (beta1, beta2), eps, t = h["betas"], float(h["eps"]), e.step
     m, v = e.state_after["exp_avg"], e.state_after["exp_avg_sq"]
@@ -176,7 +142,9 @@ SPARSEADAM = Optimizer(
     lr=1e-3,
     hyperparameters=(
         BETAS,
-        Hyperparameter("eps", 1e-8, Real(0, low_open=True), "Term ε > 0 added to √v."),
+        Hyperparameter(
+            "eps", 1e-8, Real(0, low_open=True), "Term ε > 0 added to √v.", tested=(1e-10, 1e-3)
+        ),
         MAXIMIZE,
     ),
     state={
@@ -186,7 +154,6 @@ SPARSEADAM = Optimizer(
     },
     rule=sparseadam,
     explain=explain,
-    script=script,
     lrs={"embedding": 0.1},
     check=_positive_lr,
     foreach_by_default=False,

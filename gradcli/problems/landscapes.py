@@ -11,7 +11,7 @@ from typing import ClassVar
 import torch
 from torch import Tensor, nn
 
-from gradcli.problems import Problem
+from gradcli.problems.base import Problem
 from gradcli.surfaces import SURFACES, Surface, nearest
 
 
@@ -49,26 +49,12 @@ class Beale(Landscape):
     """Beale's function from (1, 1.5); the minimum is 0 at (3, 0.5)."""
 
     surface = SURFACES["beale"]
-    default_lrs: ClassVar[dict[str, float]] = {
-        "sgd": 0.01,
-        "adam": 0.1,
-        "adamw": 0.1,
-        "rmsprop": 0.01,
-        "adagrad": 0.5,
-    }
 
 
 class Himmelblau(Landscape):
     """Himmelblau's function from (0, 0); four minima of loss 0, (3, 2) among them."""
 
     surface = SURFACES["himmelblau"]
-    default_lrs: ClassVar[dict[str, float]] = {
-        "sgd": 0.01,
-        "adam": 0.1,
-        "adamw": 0.1,
-        "rmsprop": 0.05,
-        "adagrad": 0.5,
-    }
 
 
 class Rastrigin(Landscape):
@@ -76,10 +62,3 @@ class Rastrigin(Landscape):
     local minimum near every point of integer coordinates."""
 
     surface = SURFACES["rastrigin"]
-    default_lrs: ClassVar[dict[str, float]] = {
-        "sgd": 0.001,
-        "adam": 0.1,
-        "adamw": 0.1,
-        "rmsprop": 0.05,
-        "adagrad": 0.5,
-    }

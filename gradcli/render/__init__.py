@@ -12,9 +12,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from gradcli.output import Output
-    from gradcli.records import StepRecord, Summary
-    from gradcli.train.compare import CompareRecord, MethodSummary
-    from gradcli.train.setup import RunInfo
+    from gradcli.records import CompareRecord, MethodSummary, RunInfo, StepRecord, Summary
 
 
 class Sink(Protocol):

@@ -1,4 +1,4 @@
-"""CSV and TSV: a header row, then one row per step and parameter (schema in README.md).
+"""CSV and TSV: a header row, then one row per step and parameter (schema in docs/pipelines.md).
 
 Every row carries the L2 norm, mean, min and max of the value, gradient and update, so a
 column means the same for every parameter; tensors of at most 8 elements also carry their
@@ -18,9 +18,7 @@ from gradcli.render.jsonl import compare_summary_lines, summary_line
 
 if TYPE_CHECKING:
     from gradcli.output import Output
-    from gradcli.records import StepRecord, Summary
-    from gradcli.train.compare import CompareRecord, MethodSummary
-    from gradcli.train.setup import RunInfo
+    from gradcli.records import CompareRecord, MethodSummary, RunInfo, StepRecord, Summary
 
 QUANTITIES = ("value", "grad", "update")
 STATS = ("norm", "mean", "min", "max")

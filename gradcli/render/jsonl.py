@@ -1,18 +1,22 @@
-"""JSON lines: one object per shown step, full precision (schema in README.md)."""
+"""JSON lines: one object per shown step, full precision (schema in docs/pipelines.md)."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, TextIO
 
+from gradcli.records import DISTANCE
 from gradcli.render.numbers import dumps, json_values
-
-DISTANCE = "distance to nearest minimum"  # the summary's metric (train/trajectory.py)
 
 if TYPE_CHECKING:
     from gradcli.output import Output
-    from gradcli.records import ParamRecord, StepRecord, Summary
-    from gradcli.train.compare import CompareRecord, MethodSummary
-    from gradcli.train.setup import RunInfo
+    from gradcli.records import (
+        CompareRecord,
+        MethodSummary,
+        ParamRecord,
+        RunInfo,
+        StepRecord,
+        Summary,
+    )
 
 
 def param_object(p: ParamRecord) -> dict[str, Any]:

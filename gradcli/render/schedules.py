@@ -7,7 +7,7 @@ import math
 import sys
 from typing import TYPE_CHECKING
 
-from gradcli.render.plot import plot
+from gradcli.pictures.plot import plot
 from gradcli.render.rows import write_rows
 
 if TYPE_CHECKING:

@@ -12,15 +12,13 @@ from rich.table import Table
 from rich.text import Text
 
 from gradcli.optimizers.catalog import plain
+from gradcli.pictures.plot import plot
+from gradcli.pictures.styles import MARKER_STYLES
 from gradcli.records import Stats, Values
 from gradcli.render.fit import fitted
-from gradcli.render.plot import plot
-from gradcli.render.styles import MARKER_STYLES
 
 if TYPE_CHECKING:
-    from gradcli.records import StepRecord, Summary
-    from gradcli.train.compare import CompareRecord, MethodSummary
-    from gradcli.train.setup import RunInfo
+    from gradcli.records import CompareRecord, MethodSummary, RunInfo, StepRecord, Summary
 
 STEP_CAPTION = "loss, grad: before this step's update · value: after it · update = after − before"
 START_CAPTION = "initial parameters, before any update"
@@ -199,7 +197,7 @@ class CompareTableSink:
             )
         self.console.print(fitted(self.console, table))
         distances = [f"{s.label} {s.distance:.3g}" for s in summaries if s.distance is not None]
-        if distances:  # a problem that knows its minima (train/trajectory.py)
+        if distances:  # a problem that knows its minima (problems/plane.py)
             self.console.print(
                 "distance to the nearest minimum at the end: " + ", ".join(distances)
             )

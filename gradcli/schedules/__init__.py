@@ -7,9 +7,11 @@ hand-written rules are plain Python on floats and import nothing heavy, so the c
 its help and its errors read names, keywords, defaults, ranges and help at the cost of a few
 small imports. Adding a scheduler is adding a module; nothing else changes.
 
-For a training loop: ``parse_schedule(text)`` gives a ``ScheduleSpec``; ``Schedule(spec, lr,
-hyperparameters)`` runs it by hand (``.lr``, ``.momentum``, ``.step(loss)``, ``state_dict()``)
-and ``build_torch_scheduler(spec, optimizer)`` builds torch's own from the same spec.
+This index imports only ``catalog.py``; the modules that use it import it, never the other
+way. For a training loop: ``spec.parse_schedule(text)`` gives a ``ScheduleSpec``;
+``schedule.Schedule(spec, lr, hyperparameters)`` runs it by hand (``.lr``, ``.momentum``,
+``.step(loss)``, ``state_dict()``) and ``torch_side.build(spec, optimizer)`` builds torch's
+own from the same spec.
 """
 
 from __future__ import annotations
@@ -18,13 +20,11 @@ import difflib
 import importlib
 import pkgutil
 from functools import cache
-from typing import Any
 
 from gradcli.errors import GradcliError
 from gradcli.schedules.catalog import Scheduler
-from gradcli.schedules.schedule import Schedule
-from gradcli.schedules.spec import ScheduleSpec, parse_schedule
 
+# the modules here that hold no scheduler (and import this index)
 _NOT_MODULES = ("catalog", "spec", "schedule", "torch_side", "side_by_side")
 
 
@@ -43,7 +43,15 @@ def catalog() -> dict[str, Scheduler]:
 
 
 def names() -> list[str]:
-    return [s.torch_class for s in catalog().values()]
+    """The schedulers as a user writes them: torch's class names (``StepLR``)."""
+    return [_called(s) for s in catalog().values()]
+
+
+def _called(scheduler: Scheduler) -> str:
+    """torch's class name, or the module's own name where it is not that class's (a module
+    that runs torch's StepLR by another rule, as a test's toy does)."""
+    same = scheduler.torch_class.lower() == scheduler.name
+    return scheduler.torch_class if same else scheduler.name
 
 
 def find(name: str, where: str = "--schedule") -> Scheduler:
@@ -51,27 +59,11 @@ def find(name: str, where: str = "--schedule") -> Scheduler:
     scheduler = catalog().get(name.strip().lower())
     if scheduler is None:
         close = difflib.get_close_matches(name.lower(), list(catalog()), n=1, cutoff=0.6)
-        hint = f" (did you mean {catalog()[close[0]].torch_class}?)" if close else ""
+        hint = f" (did you mean {_called(catalog()[close[0]])}?)" if close else ""
         raise GradcliError(
             f"{where}: unknown scheduler {name!r}{hint}; choose one of: {', '.join(names())}"
         )
     return scheduler
 
 
-def build_torch_scheduler(spec: ScheduleSpec, optimizer: Any) -> Any:
-    """torch's own scheduler for ``spec`` on ``optimizer`` (imports torch)."""
-    from gradcli.schedules.torch_side import build
-
-    return build(spec, optimizer)
-
-
-__all__ = [
-    "Schedule",
-    "ScheduleSpec",
-    "Scheduler",
-    "build_torch_scheduler",
-    "catalog",
-    "find",
-    "names",
-    "parse_schedule",
-]
+__all__ = ["Scheduler", "catalog", "find", "names"]

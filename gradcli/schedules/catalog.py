@@ -19,9 +19,10 @@ import inspect
 import itertools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, ClassVar
 
 from gradcli.optimizers.catalog import (
+    REQUIRED,
     Choice,
     Flag,
     Hyperparameter,
@@ -33,10 +34,8 @@ from gradcli.optimizers.catalog import (
     plain,
 )
 
-if TYPE_CHECKING:
-    from gradcli.schedules.spec import ScheduleSpec
-
 __all__ = [
+    "NOT_TAKEN",
     "REQUIRED",
     "Choice",
     "Flag",
@@ -54,14 +53,15 @@ __all__ = [
 ]
 
 
-class _Required:
-    """The default of a keyword torch's constructor has no default for (StepLR's step_size)."""
-
-    def __repr__(self) -> str:
-        return "required"
-
-
-REQUIRED: Any = _Required()
+# torch keywords gradcli does not take, and why
+NOT_TAKEN = {
+    "last_epoch": "last_epoch is for resuming torch's scheduler; gradcli starts at step 1",
+    "optimizer": "the optimizer is gradcli's own (-o); leave it out",
+    "scale_fn": "scale_fn is a Python callable; choose mode='triangular', 'triangular2' or "
+    "'exp_range'",
+    "scale_mode": "scale_mode only applies with scale_fn, a Python callable; mode sets it",
+    "lr_lambda": "a Python callable cannot be given on the command line",
+}
 
 
 def shown(value: object) -> str:
@@ -103,9 +103,10 @@ class Integers:
 class Schedulers:
     """A list of schedulers, each in torch's constructor syntax (SequentialLR, ChainedScheduler):
     ``[LinearLR(start_factor=0.1, total_iters=5), CosineAnnealingLR(T_max=95)]``. The parser
-    builds the specs; this checks the list."""
+    builds the specs (ScheduleSpecs); this checks the list."""
 
     metavar: str = "[SCHEDULER(...), ...]"
+    constructors: ClassVar[bool] = True  # the values are constructors, parsed as such
 
     def describe(self) -> str:
         return (
@@ -113,7 +114,7 @@ class Schedulers:
             "ChainedScheduler or ReduceLROnPlateau)"
         )
 
-    def check(self, value: object) -> list[ScheduleSpec]:
+    def check(self, value: object) -> list[Any]:
         if not isinstance(value, list) or not value or not all(hasattr(v, "rule") for v in value):
             raise Refused(self.describe())
         if any(v.scheduler.nests or not v.scheduler.stepped_alone for v in value):
@@ -238,6 +239,19 @@ class Scheduler:
         return next((h for h in self.hyperparameters if h.name == name), None)
 
     @property
+    def keywords(self) -> tuple[Hyperparameter, ...]:
+        """Every keyword of its constructor on the command line."""
+        return self.hyperparameters
+
+    @property
+    def not_taken(self) -> Mapping[str, str]:
+        return NOT_TAKEN
+
+    @property
+    def constructor_example(self) -> str:
+        return self.example or f"{self.torch_class}()"
+
+    @property
     def math(self) -> str:
         """The rule's ``get_lr`` (or ``step``) docstring: the schedule written as math."""
         method = self.rule.get_lr if self.rule.get_lr is not Rule.get_lr else self.rule.step
@@ -246,15 +260,19 @@ class Scheduler:
 
 # Keywords several schedulers share, with the same meaning and range everywhere.
 def gamma(default: Any = 0.1) -> Hyperparameter:
-    return Hyperparameter("gamma", default, Real(), "Multiplicative factor of the decay, >= 0.")
+    return Hyperparameter(
+        "gamma", default, Real(), "Multiplicative factor of the decay, >= 0.", tested=(0.0, 1.2)
+    )
 
 
 def total_iters(default: int = 5, meaning: str = "") -> Hyperparameter:
-    return Hyperparameter("total_iters", default, Integer(0), meaning)
+    return Hyperparameter("total_iters", default, Integer(0), meaning, tested=(1, 60))
 
 
 def eta_min() -> Hyperparameter:
-    return Hyperparameter("eta_min", 0.0, Real(), "Minimum learning rate η_min >= 0.")
+    return Hyperparameter(
+        "eta_min", 0.0, Real(), "Minimum learning rate η_min >= 0.", tested=(0.0, 0.05)
+    )
 
 
 MOMENTUM_RANGE = Real(0, 1, high_open=True)

@@ -72,7 +72,9 @@ SCHEDULERS = (
         torch_class="CosineAnnealingLR",
         summary="a cosine from the base lr down to η_min over T_max steps",
         hyperparameters=(
-            Hyperparameter("T_max", REQUIRED, Integer(1), "Steps of the half cosine, >= 1."),
+            Hyperparameter(
+                "T_max", REQUIRED, Integer(1), "Steps of the half cosine, >= 1.", tested=(1, 80)
+            ),
             eta_min(),
         ),
         rule=CosineAnnealingLRRule,

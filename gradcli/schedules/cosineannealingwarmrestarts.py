@@ -57,8 +57,12 @@ SCHEDULERS = (
         torch_class="CosineAnnealingWarmRestarts",
         summary="cosine annealing restarted every T_i steps, T_i growing by T_mult (SGDR)",
         hyperparameters=(
-            Hyperparameter("T_0", REQUIRED, Integer(1), "Steps until the first restart, >= 1."),
-            Hyperparameter("T_mult", 1, Integer(1), "Factor of each period over the last, >= 1."),
+            Hyperparameter(
+                "T_0", REQUIRED, Integer(1), "Steps until the first restart, >= 1.", tested=(1, 40)
+            ),
+            Hyperparameter(
+                "T_mult", 1, Integer(1), "Factor of each period over the last, >= 1.", tested=(1, 3)
+            ),
             eta_min(),
         ),
         rule=CosineAnnealingWarmRestartsRule,

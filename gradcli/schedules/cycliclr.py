@@ -98,11 +98,19 @@ SCHEDULERS = (
         torch_class="CyclicLR",
         summary="the lr cycles between base_lr and max_lr (and the momentum the other way)",
         hyperparameters=(
-            Hyperparameter("base_lr", REQUIRED, Real(), "Lowest lr (replaces --lr), >= 0."),
-            Hyperparameter("max_lr", REQUIRED, Real(), "Highest lr, >= 0."),
-            Hyperparameter("step_size_up", 2000, Integer(1), "Steps from base_lr up to max_lr."),
             Hyperparameter(
-                "step_size_down", None, Maybe(Integer(1)), "Steps down (None: step_size_up)."
+                "base_lr", REQUIRED, Real(), "Lowest lr (replaces --lr), >= 0.", tested=(0.0, 0.5)
+            ),
+            Hyperparameter("max_lr", REQUIRED, Real(), "Highest lr, >= 0.", tested=(0.0, 1.0)),
+            Hyperparameter(
+                "step_size_up", 2000, Integer(1), "Steps from base_lr up to max_lr.", tested=(1, 40)
+            ),
+            Hyperparameter(
+                "step_size_down",
+                None,
+                Maybe(Integer(1)),
+                "Steps down (None: step_size_up).",
+                tested=(1, 40),
             ),
             Hyperparameter(
                 "mode",
@@ -110,7 +118,7 @@ SCHEDULERS = (
                 Choice(("triangular", "triangular2", "exp_range")),
                 "Amplitude per cycle: constant, halved each cycle, or times γ^step.",
             ),
-            Hyperparameter("gamma", 1.0, Real(), "γ of mode 'exp_range', >= 0."),
+            Hyperparameter("gamma", 1.0, Real(), "γ of mode 'exp_range', >= 0.", tested=(0.0, 1.2)),
             Hyperparameter("cycle_momentum", True, Flag(), "Cycle the momentum (or β1) too."),
             Hyperparameter("base_momentum", 0.8, MOMENTUM_RANGE, "Lowest momentum, in [0, 1)."),
             Hyperparameter("max_momentum", 0.9, MOMENTUM_RANGE, "Highest momentum, in [0, 1)."),

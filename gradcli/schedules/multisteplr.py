@@ -35,9 +35,7 @@ class MultiStepLRRule(Rule):
 
     def closed_text(self) -> str:
         passed = bisect_right(sorted(Counter(self.milestones).elements()), self.last_epoch)
-        return (
-            f"base_lr·γ^(milestones passed) = {self.base_lr:g}·{self.gamma:g}^{passed}"
-        )
+        return f"base_lr·γ^(milestones passed) = {self.base_lr:g}·{self.gamma:g}^{passed}"
 
 
 SCHEDULERS = (

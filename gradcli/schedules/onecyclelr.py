@@ -157,7 +157,9 @@ SCHEDULERS = (
         torch_class="OneCycleLR",
         summary="the 1cycle policy: up to max_lr, then far below the start; momentum the other way",
         hyperparameters=(
-            Hyperparameter("max_lr", REQUIRED, Real(), "Peak lr, >= 0 (replaces --lr)."),
+            Hyperparameter(
+                "max_lr", REQUIRED, Real(), "Peak lr, >= 0 (replaces --lr).", tested=(0.0, 1.0)
+            ),
             Hyperparameter("total_steps", None, Maybe(Integer(1)), "Steps of the cycle, >= 1."),
             Hyperparameter("epochs", None, Maybe(Integer(1)), "With steps_per_epoch: the steps."),
             Hyperparameter("steps_per_epoch", None, Maybe(Integer(1)), "With epochs: the steps."),
@@ -173,13 +175,18 @@ SCHEDULERS = (
                 "max_momentum", 0.95, MOMENTUM_RANGE, "Momentum at the ends, in [0, 1)."
             ),
             Hyperparameter(
-                "div_factor", 25.0, Real(0, low_open=True), "initial_lr = max_lr/div_factor, > 0."
+                "div_factor",
+                25.0,
+                Real(0, low_open=True),
+                "initial_lr = max_lr/div_factor, > 0.",
+                tested=(1.0, 100.0),
             ),
             Hyperparameter(
                 "final_div_factor",
                 1e4,
                 Real(0, low_open=True),
                 "min_lr = initial_lr/final_div_factor, > 0.",
+                tested=(1.0, 1e5),
             ),
             Hyperparameter("three_phase", False, Flag(), "Up, back down to initial_lr, then down."),
         ),

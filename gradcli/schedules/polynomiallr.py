@@ -53,7 +53,9 @@ SCHEDULERS = (
         summary="the lr decays polynomially to 0 at total_iters",
         hyperparameters=(
             total_iters(5, "Steps to reach 0, >= 0."),
-            Hyperparameter("power", 1.0, Real(), "The power p >= 0 of the polynomial."),
+            Hyperparameter(
+                "power", 1.0, Real(), "The power p >= 0 of the polynomial.", tested=(0.0, 3.0)
+            ),
         ),
         rule=PolynomialLRRule,
         example="PolynomialLR(total_iters=100, power=2.0)",

@@ -88,14 +88,32 @@ SCHEDULERS = (
         hyperparameters=(
             Hyperparameter("mode", "min", Choice(("min", "max")), "'min': a loss; 'max': a score."),
             Hyperparameter("factor", 0.1, Real(0, 1, high_open=True), "lr ← lr·factor, in [0, 1)."),
-            Hyperparameter("patience", 10, Integer(0), "Steps without improvement allowed."),
-            Hyperparameter("threshold", 1e-4, Real(), "What counts as an improvement, >= 0."),
+            Hyperparameter(
+                "patience", 10, Integer(0), "Steps without improvement allowed.", tested=(0, 15)
+            ),
+            Hyperparameter(
+                "threshold", 1e-4, Real(), "What counts as an improvement, >= 0.", tested=(0.0, 0.1)
+            ),
             Hyperparameter(
                 "threshold_mode", "rel", Choice(("rel", "abs")), "Threshold relative or absolute."
             ),
-            Hyperparameter("cooldown", 0, Integer(0), "Steps to wait after a reduction."),
-            Hyperparameter("min_lr", 0, Real(), "Lowest lr, >= 0 (torch's default: the int 0)."),
-            Hyperparameter("eps", 1e-8, Real(), "Smaller changes of the lr are skipped, >= 0."),
+            Hyperparameter(
+                "cooldown", 0, Integer(0), "Steps to wait after a reduction.", tested=(0, 5)
+            ),
+            Hyperparameter(
+                "min_lr",
+                0,
+                Real(),
+                "Lowest lr, >= 0 (torch's default: the int 0).",
+                tested=(0.0, 0.01),
+            ),
+            Hyperparameter(
+                "eps",
+                1e-8,
+                Real(),
+                "Smaller changes of the lr are skipped, >= 0.",
+                tested=(0.0, 1e-6),
+            ),
         ),
         rule=ReduceLROnPlateauRule,
         stepped_alone=False,

@@ -115,7 +115,7 @@ def torch_run(
     parameter without a gradient (every optimizer skips it: only the lr matters here)."""
     import torch
 
-    from gradcli.schedules import build_torch_scheduler
+    from gradcli.schedules.torch_side import build as build_torch_scheduler
 
     found = []
     with warnings.catch_warnings():
@@ -212,11 +212,11 @@ def run(
     lr: float | None,
     optimizer_text: str,
     losses_text: str | None,
-    output: Any,
-) -> None:
-    """``gradcli schedule``: check everything (no torch yet), run both ways, render."""
+) -> tuple[ScheduleSpec, list[ScheduleRow], str | None, str]:
+    """``gradcli schedule``: check everything (no torch yet) and run both ways → what
+    ``render.schedules.show_schedule`` shows: the spec, its rows, the momentum key and a
+    note."""
     from gradcli import optimizers
-    from gradcli.render.schedules import show_schedule
     from gradcli.schedules.spec import lacks_momentum, parse_schedule
     from gradcli.spec import choose_optimizer
 
@@ -256,4 +256,4 @@ def run(
     note = ""
     if spec.scheduler.sets_lr:
         note = f"{spec.scheduler.torch_class} sets the lr itself: the optimizer's lr is not used"
-    show_schedule(spec, rows, key, output, note)
+    return spec, rows, key, note

@@ -42,7 +42,9 @@ SCHEDULERS = (
         torch_class="StepLR",
         summary="the lr times γ every step_size steps",
         hyperparameters=(
-            Hyperparameter("step_size", REQUIRED, Integer(1), "Steps between two decays, >= 1."),
+            Hyperparameter(
+                "step_size", REQUIRED, Integer(1), "Steps between two decays, >= 1.", tested=(1, 50)
+            ),
             gamma(0.1),
         ),
         rule=StepLRRule,

@@ -1,32 +1,22 @@
-"""``--print-script``: a run of ``gradcli optim`` or ``gradcli manual`` as the plain PyTorch
-program a person would write, which prints the run's JSON lines bit for bit.
+"""``--print-script`` and ``--show-code``: the code a run executes, taken from the code itself
+(``inspect.getsource``), never retyped.
 
-The problem comes from ``problems.py``, a hand-written rule from its optimizer's module
-(``Optimizer.script``), the loop and the JSON lines from ``program.py``. What a script
-cannot repeat is refused here, in one line, before anything is printed.
+``--print-script`` writes a run of ``gradcli optim`` or ``gradcli manual`` as a plain PyTorch
+program, which prints the run's JSON lines bit for bit: the problem comes from
+``problems.py``, the loop and the JSON lines from ``program.py`` and ``loops.py``, and on
+the manual path the optimizer's own for-loop rule and the gradcli helpers it calls, read
+from their modules by ``source.py`` (which ``--show-code`` uses too). What a script cannot
+repeat is refused here, in one line, before anything is printed.
 """
 
 from __future__ import annotations
 
-from gradcli import optimizers
 from gradcli.errors import GradcliError
 from gradcli.spec import RunSpec
 
 
 def refusal(spec: RunSpec, path: str) -> str | None:
     """Why ``spec`` cannot be printed as a script (torch-free checks), if it cannot."""
-    optimizer = spec.optimizer_info
-    written = [
-        name
-        for name, o in optimizers.catalog().items()
-        if o.script is not None or path == "optim"
-    ]
-    if optimizer.name not in written:
-        why = " (its closure and line search)" if optimizer.closure else ""
-        return (
-            f"--print-script: gradcli {path} cannot write {optimizer.name}{why} as a script "
-            f"yet; it writes {', '.join(written[:-1])} and {written[-1]}"
-        )
     for given, option in (
         (spec.state, "--state"),
         (spec.explain, "--explain"),

@@ -1,9 +1,10 @@
 """The problems as a script writes them: the built-ins' code inlined, a user's factory
 imported from its file.
 
-A built-in is its own source in ``gradcli/problems/__init__.py`` (read with ``inspect``, so
+A built-in is its own source in ``gradcli/problems/builtin.py`` (read with ``inspect``, so
 it is written once), less what only gradcli needs: the reference optimum, the metrics,
-ddp's data buffers; its data is made by the same generator and seed.
+ddp's data buffers; what its methods use from gradcli (the data's generator and seed) comes
+with it as the rules' helpers come with them (``source.gather``), and so do the imports.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ import os
 import textwrap
 from dataclasses import dataclass
 
-from gradcli.problems import _DATA_SEED, BUILTINS, two_moons
+from gradcli.problems import BUILTINS
+from gradcli.script.source import gather
 
 
 @dataclass(frozen=True)
@@ -54,21 +56,19 @@ def _class_code(problem: type) -> str:
 
 
 _METHODS = ("__init__", "forward")
-_DATA = f"DATA_SEED = {_DATA_SEED}  # the data set is fixed: its own generator, always this seed\n"
 
 
 def _builtin(name: str) -> ProblemCode:
+    """A built-in's class and, before it, what its methods use from gradcli (the data's
+    generator, its seed), gathered as the rules are (``source.gather``), with the imports
+    they all need."""
     problem = BUILTINS[name]
-    code = _class_code(problem).replace("_DATA_SEED", "DATA_SEED")
-    helpers = [inspect.getsource(two_moons)] if "two_moons(" in code else []
-    pieces = ([_DATA] if "DATA_SEED" in code else []) + helpers + [code]
-    text = "\n\n".join(piece.rstrip("\n") + "\n" for piece in pieces)
-    imports = [
-        *(["import math"] if "math." in text else []),
-        *(["import torch.nn.functional as F"] if "F." in text else []),
-        "from torch import Tensor, nn",
-    ]
-    return ProblemCode(tuple(imports), text, f"{problem.__name__}()")
+    methods = [vars(problem)[m] for m in _METHODS if m in vars(problem)]
+    gathered = gather(*methods)
+    own = {method.__name__ for method in methods}  # (the class holds those itself)
+    helpers = [d.code.rstrip("\n") for d in gathered.definitions if d.name not in own]
+    text = "\n\n\n".join([*helpers, _class_code(problem).rstrip("\n")]) + "\n"
+    return ProblemCode((*gathered.imports, "from torch import nn"), text, f"{problem.__name__}()")
 
 
 def _comment(text: str) -> str:

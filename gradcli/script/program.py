@@ -1,18 +1,21 @@
 """The text of a script: a docstring, the imports, the problem, how the JSON lines are made,
-the set-up, and the loop (``loops.py``)."""
+the gradcli functions the loop calls (their own source, ``source.py``), the set-up, and the
+loop (``loops.py``)."""
 
 from __future__ import annotations
 
+import sys
 import textwrap
 from string import Template
 
 import torch
 
 from gradcli import problems
-from gradcli.optimizers import _snippet as snip
 from gradcli.records import SMALL
+from gradcli.script.literals import literal
 from gradcli.script.loops import manual_loop, optim_loop
 from gradcli.script.problems import problem_code
+from gradcli.script.source import Gathered, gather
 from gradcli.spec import RunSpec
 from gradcli.train.setup import prepare
 from gradcli.train.updates import assign
@@ -60,11 +63,11 @@ def _command(spec: RunSpec, path: str, lr: float) -> str:
     where a keyword is set)."""
     optimizer = spec.optimizer
     if spec.settings:
-        keywords = ", ".join(f"{k}={snip.literal(v)}" for k, v in spec.settings.items())
+        keywords = ", ".join(f"{k}={literal(v)}" for k, v in spec.settings.items())
         optimizer = f"'{spec.optimizer_info.torch_class}({keywords})'"
     words = [f"gradcli {path}", f"-m {spec.model}", f"-o {optimizer}"]
     if spec.lr is not None:
-        words.append(f"--lr {snip.literal(lr)}")
+        words.append(f"--lr {literal(lr)}")
     words.append(f"--steps {spec.steps}")
     for option, value, default in (
         ("--seed", spec.seed, 0),
@@ -78,6 +81,44 @@ def _command(spec: RunSpec, path: str, lr: float) -> str:
     return " ".join(words)
 
 
+def import_lines(lines: list[str]) -> list[str]:
+    """``lines`` (``import x``, ``from x import a``) merged and ordered as ruff's isort
+    orders them: the standard library, then the rest (torch), a blank line between; in each,
+    ``import x`` before ``from x import ...``; the names of one module together."""
+    straight: set[str] = set()
+    names: dict[str, set[str]] = {}
+    for line in lines:
+        if line.startswith("from "):
+            module, _, imported = line[5:].partition(" import ")
+            names.setdefault(module, set()).update(n.strip() for n in imported.split(","))
+        else:
+            straight.add(line)
+
+    def kind(name: str) -> tuple[int, str]:  # constants, classes, the rest (order-by-type)
+        rank = 0 if name.isupper() and len(name) > 1 else 1 if name[0].isupper() else 2
+        return rank, name.lower()
+
+    sections: list[list[str]] = [[], []]
+    for line in sorted(straight, key=lambda line: line.split()[1].lower()):
+        sections[line.split()[1].split(".")[0] not in sys.stdlib_module_names].append(line)
+    for module in sorted(names, key=str.lower):
+        imported = ", ".join(sorted(names[module], key=kind))
+        sections[module.split(".")[0] not in sys.stdlib_module_names].append(
+            f"from {module} import {imported}"
+        )
+    return [*sections[0], *([""] if all(sections) else []), *sections[1]]
+
+
+def _definitions(gathered: Gathered | None) -> list[str]:
+    """gradcli's functions (and constants) that the script calls, as in their modules."""
+    if gathered is None:
+        return []
+    lines = []
+    for definition in gathered.definitions:
+        lines += [f"# {definition.name}, from {definition.where}", definition.code, ""]
+    return lines
+
+
 def program(spec: RunSpec, path: str) -> str:
     training, info = prepare(spec, path)
     problem = training.problem
@@ -86,14 +127,20 @@ def program(spec: RunSpec, path: str) -> str:
     sparse = bool(problems.sparse_gradients(problem))
     code = problem_code(spec.model)
     parts = assign(list(problem.parameters()), spec.optimizer_info, spec.hyperparameters())
-    needed: list[str] = []
     if path == "optim":
-        body, settings = optim_loop(parts, spec, device, own)
+        body, settings, functions = optim_loop(parts, spec, device, own)
     else:
-        body, settings, needed = manual_loop(parts, spec, own, sparse)
-    needed += ["import copy"] if own else []
-    imports = sorted({"import json", *(i for i in [*code.imports, *needed] if "torch" not in i)})
-    torch_imports = ["import torch", *(i for i in code.imports if "torch" in i)]
+        body, settings, functions = manual_loop(parts, spec, own)
+    gathered = gather(*functions) if functions else None
+    imports = import_lines(
+        [
+            "import json",
+            "import torch",
+            *code.imports,
+            *(gathered.imports if gathered else ()),
+            *(["import copy"] if own else []),
+        ]
+    )
     head = [
         '"""This gradcli run as a plain PyTorch script:',
         "",
@@ -116,8 +163,6 @@ def program(spec: RunSpec, path: str) -> str:
         "",
         *imports,
         "",
-        *torch_imports,
-        "",
         *([""] if code.code.startswith(("class ", "def ")) else []),  # (as isort has it)
         code.code.rstrip("\n"),
         "",
@@ -129,6 +174,7 @@ def program(spec: RunSpec, path: str) -> str:
         ).rstrip("\n"),
         "",
         "",
+        *_definitions(gathered),
     ]
     setup = [
         *(
@@ -144,7 +190,7 @@ def program(spec: RunSpec, path: str) -> str:
         *(_PROBE if own else []),
         "params = list(model.parameters())",
         f"steps = {spec.steps}",
-        f"lr = {snip.literal(info.lr)}",
+        f"lr = {literal(info.lr)}",
         *settings,
     ]
     loop = [

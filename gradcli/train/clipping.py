@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from gradcli._private import group_by_device_and_dtype
+from gradcli.private_api import group_by_device_and_dtype
 from gradcli.spec import RunSpec
 
 EPS = 1e-6  # torch's, in max_norm / (total_norm + 1e-6)

@@ -9,65 +9,18 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 
 import torch
 from torch import Tensor
 
-from gradcli.render.jsonl import DISTANCE
-from gradcli.runs_io import Run
+from gradcli.problems.plane import distance_metrics
+from gradcli.records import DISTANCE, CompareRecord, MethodSummary
+from gradcli.saved_runs import Run
 from gradcli.spec import RunSpec, labels
 from gradcli.train.loop import Training
 from gradcli.train.setup import prepare
-from gradcli.train.trajectory import distance_metrics
 from gradcli.usercode import user_code
-
-
-@dataclass(frozen=True, slots=True)
-class CompareRecord:
-    """One method at one step. Losses are at the parameters before the step's update
-    (None at step 0); the gaps are between the two paths' parameters after it."""
-
-    step: int
-    optimizer: str
-    label: str  # tells runs of one optimizer apart: sgd(momentum=0.9)
-    lr: float
-    manual_loss: float | None
-    optim_loss: float | None
-    max_abs_diff: float
-    max_ulps: int
-    bit_identical: bool
-
-
-@dataclass
-class MethodSummary:
-    """One method over the whole run; ``losses[t]`` is torch.optim's loss at θ_t."""
-
-    optimizer: str
-    label: str
-    lr: float
-    losses: list[float] = field(default_factory=list)
-    max_abs_diff: float = 0.0
-    max_ulps: int = 0
-    bit_identical: bool = True
-    tol: float | None = None
-    distance: float | None = None  # from the nearest minimum at the end, where one is known
-
-    @property
-    def final_loss(self) -> float:
-        return self.losses[-1]
-
-    @property
-    def best_loss(self) -> float:
-        finite = [x for x in self.losses if not math.isnan(x)]
-        return min(finite) if finite else math.nan
-
-    @property
-    def steps_to_tol(self) -> int | None:
-        """Updates until the loss is first at or below ``tol`` (None: never, or no tol)."""
-        if self.tol is None:
-            return None
-        return next((t for t, loss in enumerate(self.losses) if loss <= self.tol), None)
 
 
 def _ordered(t: Tensor) -> Tensor:

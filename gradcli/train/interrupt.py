@@ -15,8 +15,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import FrameType
 
-from gradcli.entry import STOPPING
-from gradcli.errors import Interrupted
+from gradcli.errors import STOPPING, Interrupted
 
 Handler = Callable[[int, FrameType | None], None]
 

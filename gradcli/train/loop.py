@@ -23,22 +23,13 @@ from dataclasses import dataclass, field, replace
 import torch
 from torch import Tensor, nn
 
-from gradcli._private import foreach_norm
+from gradcli.measure import HostCopy, Recorder, dense, measure, values_of
 from gradcli.optimizers.formula import Element
-from gradcli.records import (
-    HostCopy,
-    Recorder,
-    Reference,
-    Stats,
-    StepRecord,
-    Summary,
-    dense,
-    measure,
-    values_of,
-)
+from gradcli.private_api import foreach_norm
+from gradcli.problems.plane import distance_metrics
+from gradcli.records import Reference, Stats, StepRecord, Summary
 from gradcli.train.clipping import Clipped
 from gradcli.train.clipping import explain as explain_clip
-from gradcli.train.trajectory import distance_metrics
 from gradcli.train.updates import ManualUpdate, OptimUpdate
 from gradcli.usercode import user_code
 

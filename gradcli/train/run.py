@@ -6,17 +6,17 @@ import contextlib
 
 from gradcli._startup import collector
 from gradcli.errors import Diverged, Interrupted
+from gradcli.pictures import live as drawing
+from gradcli.problems.plane import axis_names
 from gradcli.render import make_compare_sink, make_sink
 from gradcli.render.listing import show_listing
-from gradcli.runs_io import Run
+from gradcli.saved_runs import Run
+from gradcli.script.show_code import listing
 from gradcli.spec import RunSpec
-from gradcli.train import drawing
 from gradcli.train.compare import Comparison
 from gradcli.train.interrupt import deferred, interruptible
-from gradcli.train.listing import listing
 from gradcli.train.loop import Training
 from gradcli.train.setup import prepare, save_checkpoint
-from gradcli.train.trajectory import axis_names
 from gradcli.usercode import UserCodeFailed
 
 

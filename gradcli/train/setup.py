@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from functools import partial
 
 import torch
@@ -12,6 +12,7 @@ from gradcli import optimizers, problems
 from gradcli._startup import threads
 from gradcli.errors import GradcliError
 from gradcli.optimizers.formula import explain_line
+from gradcli.records import RunInfo
 from gradcli.schedules.schedule import explain_lr
 from gradcli.spec import RunSpec, check_schedule_and_clipping
 from gradcli.train import checkpoint
@@ -75,22 +76,6 @@ def check_gradients(spec: RunSpec, problem: nn.Module) -> None:
             f"{where}: {optimizer.refuses(False, hyperparameters)} (nn.Embedding(sparse=True)), "
             f"and --model {spec.model} gives dense ones to {', '.join(dense)}{hint}"
         )
-
-
-@dataclass(frozen=True)
-class RunInfo:
-    """What a sink may show about the run before the first record."""
-
-    command: str
-    model: str
-    optimizer: str
-    lr: float
-    hyperparameters: dict[str, float | bool]
-    device: str
-    dtype: str
-    steps: int
-    schedule: str | None = None  # torch's constructor of the schedule
-    clipping: str | None = None  # torch's call that clips
 
 
 def prepare(

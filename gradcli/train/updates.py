@@ -27,10 +27,12 @@ import torch
 from torch import Tensor, nn
 
 from gradcli import optimizers
-from gradcli._private import default_foreach, fused_devices
 from gradcli.errors import GradcliError
 from gradcli.optimizers.catalog import Optimizer, Value
-from gradcli.schedules import Schedule, ScheduleSpec, build_torch_scheduler
+from gradcli.private_api import default_foreach, fused_devices
+from gradcli.schedules.schedule import Schedule
+from gradcli.schedules.spec import ScheduleSpec
+from gradcli.schedules.torch_side import build as build_torch_scheduler
 from gradcli.train.clipping import Clipped, Clipping, clip_by_hand, clip_with_torch
 
 State = dict[str, Tensor]

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from gradcli.errors import GradcliError
-from gradcli.render.jsonl import DISTANCE
+from gradcli.records import DISTANCE
 from gradcli.surfaces import Point, nearest
 
 

@@ -13,7 +13,7 @@ import itertools
 import math
 from collections.abc import Callable, Sequence
 
-from gradcli.render.plot import LABEL_WIDTH, MARKERS, OVERLAP, axis_labels
+from gradcli.pictures.plot import LABEL_WIDTH, MARKERS, OVERLAP, axis_labels
 from gradcli.surfaces import Point, nearest
 
 SHADES = " .:-=≡"  # low to high loss: the valley floor stays blank, the paths show on it

@@ -1,4 +1,6 @@
-"""What several rules share and that needs torch (imported by the rules, inside their bodies)."""
+"""torch.optim's scalar state (``step``; ASGD's ``eta`` and ``mu``): tensors of one dtype.
+
+The rules import this inside their bodies, so ``--print-script`` gathers it with them."""
 
 from __future__ import annotations
 

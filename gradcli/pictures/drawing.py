@@ -1,7 +1,7 @@
 """The pictures of a run (`--plot` and `gradcli plot`), drawn from its step records.
 
 The same records make the same pictures whether they were just trained or read back from
-JSON lines (``gradcli.runs_io``): the loss curve, the path on the loss surface of a
+JSON lines (``gradcli.saved_runs``): the loss curve, the path on the loss surface of a
 problem with two trainable elements, per-parameter gradient and update norms, the lr.
 No torch here: ``gradcli plot`` draws without it.
 """
@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TextIO
 
 from gradcli.errors import GradcliError
-from gradcli.runs_io import Record, Run
+from gradcli.saved_runs import Record, Run
 from gradcli.surfaces import Point
 
 if TYPE_CHECKING:
@@ -133,9 +133,9 @@ def draw(
     surface_map: SurfaceMap | None = None,
 ) -> list[list[str]]:
     """The pictures, each as its lines, in the order of ``kinds``."""
-    from gradcli.render.plot import plot
-    from gradcli.render.sparks import spark_rows
-    from gradcli.render.surface import path_picture
+    from gradcli.pictures.plot import plot
+    from gradcli.pictures.sparks import spark_rows
+    from gradcli.pictures.surface import path_picture
 
     pictures = []
     for kind in kinds:
@@ -193,7 +193,7 @@ def show(pictures: list[list[str]], output: Output, stream: TextIO) -> None:
     each plot's canvas (right of its axis) styled, unless NO_COLOR or --no-color."""
     from rich.text import Text
 
-    from gradcli.render.styles import STYLES
+    from gradcli.pictures.styles import STYLES
 
     console = output.console(stream)
     for lines in pictures:

@@ -2,17 +2,20 @@
 
 Each path is shown with this run's numbers filled in: ``optim`` as the four lines of
 ``torch.optim``, ``manual`` as the hand-written loop (the update under ``torch.no_grad()``,
-the gradients dropped by ``p.grad = None``) followed by the source of the rule it calls, read
-from the optimizer's module (``inspect.getsource``), so what is shown is what runs.
+the gradients dropped by ``p.grad = None``) followed by the source of the rule it calls and
+of the gradcli helpers that rule calls, read from their modules by
+``gradcli.script.source`` (as ``--print-script`` reads them), so what is shown is what runs.
 """
 
 from __future__ import annotations
 
-import inspect
 import textwrap
+from collections.abc import Callable
+from typing import Any
 
 from gradcli import optimizers
 from gradcli.optimizers.catalog import plain
+from gradcli.script.source import gather
 from gradcli.train.updates import ManualUpdate, OptimUpdate
 
 
@@ -104,12 +107,14 @@ def manual_listing(update: ManualUpdate, model: str, steps: int) -> str:
             "",
         ]
     lines.append("    with torch.no_grad():  # the update is not part of the graph")
-    rules = []
+    rules: list[Callable[..., Any]] = []
     for (part, described, hyperparameters), rule in zip(update.parts, update.rules, strict=True):
         kept = "model.parameters()"
         if len(update.parts) > 1:  # (Muon: the matrices; the others go to AdamW)
             kept = f"{described.name}_params"
             lines.append(f"        # {kept}: the {len(part)} parameters {described.name} trains")
+            if described.takes is not None:  # (which: the function below says)
+                rules.append(described.takes)
         if update.closure:
             call = f"{rule.__name__}(params, grads, states, closure=closure, "
         else:
@@ -124,15 +129,9 @@ def manual_listing(update: ManualUpdate, model: str, steps: int) -> str:
         "    for p in model.parameters():",
         "        p.grad = None  # what optimizer.zero_grad() does",
     ]
-    for rule in dict.fromkeys(rules):
-        where = inspect.getsourcefile(rule) or ""
-        name = where[where.rfind("gradcli/") :] if "gradcli/" in where else where
-        lines += [
-            "",
-            "",
-            f"# {rule.__name__}, from {name}:",
-            textwrap.dedent(inspect.getsource(rule)),
-        ]
+    for definition in gather(*dict.fromkeys(rules)).definitions:
+        lines += ["", "", f"# {definition.name}, from {definition.where}:"]
+        lines.append(definition.code.rstrip("\n"))
     return "\n".join(lines).rstrip("\n") + "\n"
 
 

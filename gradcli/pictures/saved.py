@@ -8,9 +8,9 @@ from collections.abc import Sequence
 
 from gradcli.errors import GradcliError
 from gradcli.output import Output
-from gradcli.render import pictures as drawn
-from gradcli.render import svg
-from gradcli.runs_io import STDIN, Run, read_runs
+from gradcli.pictures import drawing as drawn
+from gradcli.pictures import svg
+from gradcli.saved_runs import STDIN, Run, read_runs
 from gradcli.surfaces import SURFACES, Surface
 
 NO_SURFACE = "none"

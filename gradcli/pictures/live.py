@@ -10,17 +10,16 @@ from typing import TYPE_CHECKING, Any
 from torch import nn
 
 from gradcli.errors import GradcliError
-from gradcli.render import pictures as drawn
-from gradcli.render import svg
+from gradcli.pictures import drawing as drawn
+from gradcli.pictures import svg
+from gradcli.problems.plane import axis_names, loss_at, minima_of, require_two
 from gradcli.render.jsonl import step_object
-from gradcli.runs_io import Run
-from gradcli.train.trajectory import axis_names, loss_at, minima_of, require_two
+from gradcli.saved_runs import Run
 
 if TYPE_CHECKING:
     from gradcli.output import Output
-    from gradcli.records import StepRecord, Summary
+    from gradcli.records import RunInfo, StepRecord, Summary
     from gradcli.render import Sink
-    from gradcli.train.setup import RunInfo
 
 COMPARE_KINDS = ("loss", "path")
 

@@ -1,5 +1,5 @@
 """gradcli's own JSON lines read back: one run per file, each line checked to be a step
-record of ``gradcli optim``/``manual`` (the schema in README.md), or several runs in a file
+record of ``gradcli optim``/``manual`` (the schema in docs/pipelines.md), or several runs in a file
 of ``gradcli compare``'s records, one per label. No torch here.
 
 A run read from a file and a run just trained are the same thing to the pictures: the

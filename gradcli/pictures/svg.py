@@ -10,7 +10,7 @@ from pathlib import Path
 from xml.sax.saxutils import escape
 
 from gradcli.errors import GradcliError
-from gradcli.render.styles import STYLES
+from gradcli.pictures.styles import STYLES
 
 CHAR_WIDTH = 8.4  # px per character at font-size 14 of a typical monospace font
 LINE_HEIGHT = 17

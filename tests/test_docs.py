@@ -1,10 +1,15 @@
-"""Every `console` example in README.md is a real command with its real output.
+"""Every `console` example in README.md and docs/*.md is a real command with its real output.
 
-Each example is run and what it prints is compared with the README: its structure exactly,
-its numbers within tolerances. float32 results differ in the last digits between CPUs
-(AVX2 or AVX-512 kernels, the order of a BLAS reduction) though they are identical run to run
-on one machine, so a digit-for-digit comparison only passes on the machine that wrote the
-README.
+Each example is run at 80 columns (``COLUMNS=80``, what the documents say they show) and what
+it prints is compared with the document: its structure exactly, its numbers within
+tolerances. float32 results differ in the last digits between CPUs (AVX2 or AVX-512 kernels,
+the order of a BLAS reduction) though they are identical run to run on one machine, so a
+digit-for-digit comparison only passes on the machine that wrote the documents.
+
+To re-render the examples of a document from what the commands print now (after a change of
+output; never edit the numbers by hand):
+
+    PYTHONPATH=. python tests/test_docs.py README.md docs/compare.md
 
 Structure (must match exactly)
     Every character that is not part of a number: words, punctuation, `—`, `0 (bit-identical)`,
@@ -18,13 +23,13 @@ Structure (must match exactly)
     lines is joined, so a wider number that moves a column or re-wraps a cell is not a
     difference. Plots: axis labels are numbers, and each marker may sit one row higher or
     lower (a value next to a row boundary), or be in a cell it shares with another series
-    (``&``) or alone where the README shows one.
+    (``&``) or alone where the document shows one.
 
 Numbers
     Integers (both written without `.` or exponent: steps, shapes, counts, `[0]`) must be
-    equal; so must `steps to tol` (in the README's `compare`, the loss one step before it
+    equal; so must `steps to tol` (in the documented `compare`, the loss one step before it
     reaches `--tol` is 0.2% or more above it, far more than rounding moves it). Non-finite
-    values must be spelled the same. Every other pair `e` (README), `s` (shown) must
+    values must be spelled the same. Every other pair `e` (documented), `s` (shown) must
     satisfy ``|e - s| <= q + rel * max(|e|, |s|) + floor * scale``, where
     - ``q`` is the rounding of the printed digits (half a unit of the 6th significant digit,
       or of the last digit shown for fixed-point numbers and the 3-digit plot labels);
@@ -32,7 +37,7 @@ Numbers
     - ``scale`` is the largest magnitude among the non-integer numbers of the same table
       (or of the same line outside a table).
     Why: float32 rounds at 6e-8 relative; after up to 100 steps, a different rounding of one
-    operation has grown to ~1e-4 relative in the README examples (1.3e-3 for a gradient near
+    operation has grown to ~1e-4 relative in the documented examples (1.3e-3 for a gradient near
     zero at the optimum). A value that is a difference of larger ones (a gradient near the
     optimum, an update of 5.96e-08 where another CPU rounds to 0: half a float32 ULP of 1.0)
     carries an absolute error of a few ULPs of those larger values, hence the floor: 1e-6 is
@@ -58,40 +63,57 @@ import re
 import shlex
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from gradcli.render.plot import OVERLAP
+from gradcli.pictures.plot import OVERLAP
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+ROOT = Path(__file__).resolve().parent.parent
+WIDTH = "80"  # the terminal width every example is rendered at, as README.md says
+
+
+def documents() -> list[Path]:
+    """README.md and every page of docs/."""
+    return [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 
 
 @dataclass
 class Example:
     command: str
     expected: list[str]
-    line: int  # README line number of the command
+    line: int  # the document's line number of the command
+    document: str = "README.md"  # relative to the repository's root
+
+    def __str__(self) -> str:  # the test's id: where it is, what it runs
+        return f"{self.document}:{self.line} {self.command[8:60]}"
 
 
-def examples() -> list[Example]:
+def examples(path: Path = ROOT / "README.md") -> list[Example]:
     """Each `$ ...` line of a console block, with the lines under it."""
     found: list[Example] = []
     current: Example | None = None
     inside = False
-    for number, line in enumerate(README.read_text().splitlines(), start=1):
+    document = path.relative_to(ROOT).as_posix()
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
         if not inside:
             inside = line == "```console"
             continue
         if line.startswith("```"):
             inside, current = False, None
         elif line.startswith("$ "):
-            current = Example(line[2:], [], number)
+            current = Example(line[2:], [], number, document)
             found.append(current)
         elif current is not None:
             current.expected.append(line.rstrip())
     return found
+
+
+def all_examples() -> list[Example]:
+    return [e for path in documents() for e in examples(path)]
 
 
 def runnable(command: str) -> bool:
@@ -412,18 +434,23 @@ def table_problems(e: Block, s: Block, *, dtype: str) -> list[str]:
 
 
 def explain(
-    command: str, readme_line: int, expected: list[str], shown: list[str], problems: list[str]
+    command: str,
+    readme_line: int,
+    expected: list[str],
+    shown: list[str],
+    problems: list[str],
+    document: str = "README.md",
 ) -> str:
-    """The failure message: each problem (with its README line), then a diff."""
+    """The failure message: each problem (with its document and line), then a diff."""
 
-    def readme(p: str) -> str:
+    def where(p: str) -> str:
         number, rest = re.fullmatch(r"line (\d+)(.*)", p, flags=re.S).groups()
-        return f"README.md:{readme_line + int(number)}{rest}"
+        return f"{document}:{readme_line + int(number)}{rest}"
 
-    diff = list(difflib.unified_diff(expected, shown, "README.md", "shown", n=1, lineterm=""))
+    diff = list(difflib.unified_diff(expected, shown, document, "shown", n=1, lineterm=""))
     return "\n".join(
-        [f"`{command}` does not print what README.md shows:"]
-        + [f"  {readme(p)}" for p in problems[:20]]
+        [f"`{command}` does not print what {document} shows:"]
+        + [f"  {where(p)}" for p in problems[:20]]
         + ([f"  ... and {len(problems) - 20} more"] if len(problems) > 20 else [])
         + [""]
         + diff[:60]
@@ -433,46 +460,76 @@ def explain(
 # --- the examples ----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "example", [e for e in examples() if runnable(e.command)], ids=lambda e: e.command[8:60]
-)
-def test_readme_example(invoke, example):
+def arguments(example: Example) -> tuple[list[str], bool]:
+    """The example's arguments after `gradcli`, and whether its stdout goes to /dev/null."""
     command = example.command.split("  #")[0]
-    expected = list(example.expected)
     to_devnull = command.endswith("> /dev/null")
-    args = shlex.split(command.removesuffix("> /dev/null"))[1:]
-    if "--device" in args and "cuda" in args[args.index("--device") + 1]:
-        pytest.skip("shows the CPU-only message")
+    return shlex.split(command.removesuffix("> /dev/null"))[1:], to_devnull
+
+
+def output_of(example: Example, invoke: Callable[..., Any]) -> list[str]:
+    """What the example's command prints at ``WIDTH`` columns: stdout (unless sent to
+    /dev/null), then stderr; trailing spaces and blank lines dropped."""
+    args, to_devnull = arguments(example)
     if args[0] == "ddp":  # worker processes write to the real stdout: run it for real
         done = subprocess.run(
             [sys.executable, "-m", "gradcli", *args],
             capture_output=True,
             text=True,
-            env={**os.environ, "COLUMNS": "100"},
+            env={**os.environ, "COLUMNS": WIDTH},
             timeout=180,
         )
         stdout, stderr = done.stdout, done.stderr
     else:
-        result = invoke(*args)
+        result = invoke(*args, COLUMNS=WIDTH)
         stdout, stderr = result.stdout, result.stderr
     shown = ([] if to_devnull else stdout.splitlines()) + stderr.splitlines()
-
     shown = [line.rstrip() for line in shown]
     while shown and not shown[-1]:
         shown.pop()
+    return shown
+
+
+def shows_the_cpu_only_message(example: Example) -> bool:
+    args, _ = arguments(example)
+    return "--device" in args and "cuda" in args[args.index("--device") + 1]
+
+
+@pytest.mark.parametrize("example", [e for e in all_examples() if runnable(e.command)], ids=str)
+def test_documented_example(invoke, example):
+    if shows_the_cpu_only_message(example):
+        pytest.skip("shows the CPU-only message")
+    shown = output_of(example, invoke)
+    expected = list(example.expected)
     while expected and not expected[-1]:
         expected = expected[:-1]
-    if expected and expected[-1] == "…":  # the README shows the start of the output
+    if expected and expected[-1] == "…":  # the document shows the start of the output
         expected = expected[:-1]
         shown = shown[: len(expected)]
+    args, _ = arguments(example)
     dtype = "float64" if "float64" in args else "float32"
     problems = output_problems(expected, shown, dtype=dtype)
-    assert not problems, explain(command, example.line, expected, shown, problems)
+    assert not problems, explain(
+        example.command, example.line, expected, shown, problems, example.document
+    )
 
 
-def test_the_readme_has_examples_for_every_command():
-    commands = {shlex.split(e.command)[1] for e in examples() if e.command.startswith("gradcli ")}
-    assert {"optim", "manual", "compare", "params", "graph", "pitfalls"} <= commands
+def test_every_console_command_is_run():
+    """A `$` line in a console block is a gradcli command the test above runs; a pipeline or
+    another program goes in an `sh` block, its output as comments."""
+    others = [f"{e.document}:{e.line}" for e in all_examples() if not runnable(e.command)]
+    assert others == []
+
+
+def test_the_documents_have_examples_for_every_command():
+    commands = {shlex.split(e.command)[1] for e in all_examples()}
+    every = "optim manual compare optimizers schedule params graph pitfalls ddp"
+    assert set(every.split()) <= commands
+
+
+def test_the_readme_tours_the_main_commands():
+    commands = {shlex.split(e.command)[1] for e in examples(ROOT / "README.md")}
+    assert {"optim", "compare"} <= commands
 
 
 # --- the comparison itself -------------------------------------------------------------------
@@ -650,3 +707,98 @@ def test_the_failure_message_names_the_readme_line_and_the_number():
     assert "README.md:50: 0.0111993 expected, 0.0133 shown: off by 0.0021," in message
     assert "-step 100/100   loss 0.0111993" in message
     assert "+step 100/100   loss 0.0133" in message
+
+
+def test_a_failure_names_the_page_and_its_line(tmp_path, monkeypatch):
+    monkeypatch.setattr(sys.modules[__name__], "ROOT", tmp_path)
+    (tmp_path / "docs").mkdir()
+    page = tmp_path / "docs" / "page.md"
+    page.write_text("# A page\n\n```console\n$ gradcli optim\n" + "\n".join(OPTIM) + "\n```\n")
+    (example,) = examples(page)
+    assert (example.document, example.line, example.expected) == ("docs/page.md", 4, OPTIM)
+    shown = edited(OPTIM, "loss 0.0111993", "loss 0.0133")
+    problems = output_problems(example.expected, shown, dtype="float32")
+    message = explain(
+        example.command, example.line, example.expected, shown, problems, example.document
+    )
+    assert message.startswith("`gradcli optim` does not print what docs/page.md shows:")
+    assert "docs/page.md:14: 0.0111993 expected, 0.0133 shown" in message
+
+
+LINK = re.compile(r"\]\(([^)\s]+)\)")
+
+
+def anchors(path: Path) -> set[str]:
+    """The anchors GitHub makes for a page's headings (code blocks aside)."""
+    found, inside = set(), False
+    for line in path.read_text().splitlines():
+        if line.startswith("```"):
+            inside = not inside
+        elif not inside and line.startswith("#"):
+            title = line.lstrip("#").strip().lower()
+            found.add(re.sub(r"[^\w\- ]", "", title).replace(" ", "-"))
+    return found
+
+
+def test_the_links_between_pages_resolve():
+    broken = []
+    for path in documents():
+        for target in LINK.findall(path.read_text()):
+            if re.match(r"[a-z]+:", target):
+                continue
+            file, _, anchor = target.partition("#")
+            linked = (path.parent / file).resolve() if file else path
+            if not linked.exists() or (anchor and anchor not in anchors(linked)):
+                broken.append(f"{path.relative_to(ROOT)}: {target}")
+    assert broken == []
+
+
+# --- re-rendering a document's examples ------------------------------------------------------
+
+
+def render(path: Path, invoke: Callable[..., Any]) -> int:
+    """Rewrite the output under each runnable `$ gradcli ...` line of ``path`` with what the
+    command prints now; an example that ends in `…` keeps the same start (up to its last
+    line's text, or as many lines). Returns how many examples were rendered."""
+    lines = path.read_text().splitlines()
+    done = 0
+    for example in reversed(examples(path)):  # from the end, so line numbers stay valid
+        if not runnable(example.command) or shows_the_cpu_only_message(example):
+            continue
+        expected = list(example.expected)
+        while expected and not expected[-1]:
+            expected.pop()
+        shown = output_of(example, invoke)
+        if expected and expected[-1] == "…":
+            last = expected[-2].strip() if len(expected) > 1 else None
+            texts = [line.strip() for line in shown]
+            end = texts.index(last) + 1 if last in texts else len(expected) - 1
+            shown = [*shown[:end], "…"]
+        start = example.line  # the index of the line after the command
+        lines[start : start + len(expected)] = shown
+        done += 1
+    path.write_text("\n".join(lines) + "\n")
+    return done
+
+
+def main(paths: list[str]) -> None:
+    """As the tests run: one CPU thread, no GPU, in-process through Typer's runner."""
+    import torch
+    from typer.testing import CliRunner
+
+    from gradcli.cli import app
+
+    torch.set_num_threads(1)
+    torch.cuda.is_available = lambda: False  # type: ignore[method-assign]
+    os.environ["CUDA_VISIBLE_DEVICES"] = ""
+    runner = CliRunner()
+
+    def invoke(*args: str, **env: str) -> Any:
+        return runner.invoke(app, list(args), env=env)
+
+    for name in paths:
+        print(f"{name}: {render(Path(name).resolve(), invoke)} examples rendered")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -3,8 +3,8 @@ NO_COLOR or --no-color: the characters alone carry the picture). No torch here."
 
 from __future__ import annotations
 
-from gradcli.render.plot import MARKERS, OVERLAP
-from gradcli.render.surface import ENDS, MINIMUM, SHADES, START
+from gradcli.pictures.plot import MARKERS, OVERLAP
+from gradcli.pictures.surface import ENDS, MINIMUM, SHADES, START
 
 MARKER_STYLES = dict(
     zip(
