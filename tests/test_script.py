@@ -167,6 +167,7 @@ WRITTEN = list(optimizers.catalog())  # every for-loop rule, LBFGS's (with its c
 STEPPED = list(optimizers.catalog())  # torch.optim's loop: every one, LBFGS's closure too
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", WRITTEN)
 def test_every_rule_is_written_as_it_is_and_repeats_gradcli(invoke, tmp_path, name):
     """``manual --print-script`` writes each optimizer's own for-loop rule (its source,
@@ -182,6 +183,7 @@ def test_every_rule_is_written_as_it_is_and_repeats_gradcli(invoke, tmp_path, na
     assert not [line for line in imports if line.startswith(("from gradcli", "import gradcli"))]
 
 
+@pytest.mark.slow
 def test_the_other_branches_of_the_rules_are_the_same_run(invoke, tmp_path):
     """Settings that take the rules' other branches, which torch's defaults leave out:
     momentum and Nesterov, amsgrad with weight decay, decoupled decay, centered RMSprop with
