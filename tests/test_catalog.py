@@ -48,6 +48,7 @@ def test_constructor_and_flags_print_the_same_bytes_on_both_paths(invoke, fmt):
             ]
 
 
+@pytest.mark.slow
 def test_a_flag_wins_over_the_same_keyword_in_the_constructor(invoke):
     via_flag = invoke("optim", "-m", "seed", "-o", "SGD(lr=0.5)", "--lr", "0.1", "--steps", "1")
     plain = invoke("optim", "-m", "seed", "-o", "sgd", "--lr", "0.1", "--steps", "1")

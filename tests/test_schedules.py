@@ -244,6 +244,7 @@ SCHEDULERS = (
 '''
 
 
+@pytest.mark.slow
 def test_a_new_schedule_module_appears_everywhere_without_other_changes(tmp_path):
     """A module beside the others in gradcli/schedules (here: its folder added to the
     package's path) is in gradcli schedule's list and --schedule, and runs by hand and by
