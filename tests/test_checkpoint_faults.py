@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 import torch
 from helpers import jsonl
+from lanes import fast_cases
 
 from gradcli.train import checkpoint
 
@@ -112,7 +113,7 @@ SAVE_REFUSED = [
 
 @pytest.mark.parametrize(
     ("make", "name", "fragment"),
-    [case[1:] for case in SAVE_REFUSED],
+    fast_cases([case[1:] for case in SAVE_REFUSED], 2, several=True),
     ids=[c[0] for c in SAVE_REFUSED],
 )
 def test_save_refuses_what_is_not_a_regular_file_before_training(
@@ -127,13 +128,16 @@ def test_save_refuses_what_is_not_a_regular_file_before_training(
 
 @pytest.mark.parametrize(
     ("links", "final"),
-    [
-        ({"x": "a.pt"}, "a.pt"),  # to a regular file
-        ({"x": "sub/a.pt"}, "sub/a.pt"),  # dangling, into a folder that exists
-        ({"x": "y", "y": "sub/a.pt"}, "sub/a.pt"),  # a chain
-        ({"x": "{d}/sub/a.pt"}, "sub/a.pt"),  # absolute
-        ({"x": "sub/y", "sub/y": "a.pt"}, "sub/a.pt"),  # relative to the link's own folder
-    ],
+    fast_cases(
+        [
+            ({"x": "a.pt"}, "a.pt"),  # to a regular file
+            ({"x": "sub/a.pt"}, "sub/a.pt"),  # dangling, into a folder that exists
+            ({"x": "y", "y": "sub/a.pt"}, "sub/a.pt"),  # a chain
+            ({"x": "{d}/sub/a.pt"}, "sub/a.pt"),  # absolute
+            ({"x": "sub/y", "sub/y": "a.pt"}, "sub/a.pt"),  # relative to the link's own folder
+        ],
+        several=True,
+    ),
     ids=["to-file", "dangling", "chain", "absolute", "relative-to-link"],
 )
 def test_save_follows_symlinks_to_a_regular_file(invoke, tmp_path, links, final):
@@ -186,7 +190,9 @@ RESUME_REFUSED = [
 
 
 @pytest.mark.parametrize(
-    ("make", "fragment"), [case[1:] for case in RESUME_REFUSED], ids=[c[0] for c in RESUME_REFUSED]
+    ("make", "fragment"),
+    fast_cases([case[1:] for case in RESUME_REFUSED], 2, several=True),
+    ids=[c[0] for c in RESUME_REFUSED],
 )
 def test_resume_reads_regular_files_only(invoke, tmp_path, make, fragment):
     make(tmp_path)
@@ -256,16 +262,20 @@ def no_tmpfile(monkeypatch) -> None:
     monkeypatch.setattr(checkpoint, "_save_unnamed", unnamed)
 
 
-@pytest.mark.parametrize("way", ["unnamed", "named"])
+@pytest.mark.parametrize("way", fast_cases(["unnamed", "named"]))
 @pytest.mark.parametrize(
     ("fault", "reason"),
-    [
-        (torch_save_disk_full, NOSPACE),
-        (fsync_disk_full, NOSPACE),
-        (refused_create(errno.EACCES), os.strerror(errno.EACCES)),
-        (refused_create(errno.EROFS), os.strerror(errno.EROFS)),
-        (rename_refused, os.strerror(errno.EACCES)),
-    ],
+    fast_cases(
+        [
+            (torch_save_disk_full, NOSPACE),
+            (fsync_disk_full, NOSPACE),
+            (refused_create(errno.EACCES), os.strerror(errno.EACCES)),
+            (refused_create(errno.EROFS), os.strerror(errno.EROFS)),
+            (rename_refused, os.strerror(errno.EACCES)),
+        ],
+        2,
+        several=True,
+    ),
     ids=["disk-full", "disk-full-at-fsync", "no-permission", "read-only", "rename-refused"],
 )
 def test_a_failing_write_is_one_line_and_keeps_the_old_checkpoint(
@@ -290,7 +300,9 @@ def test_a_failing_write_is_one_line_and_keeps_the_old_checkpoint(
     assert os.listdir(folder) == ["a.pt"]  # no temporary file
 
 
-@pytest.mark.parametrize("stale", ["{pid}", "taken"], ids=["same-pid", "random-name-taken"])
+@pytest.mark.parametrize(
+    "stale", fast_cases(["{pid}", "taken"]), ids=["same-pid", "random-name-taken"]
+)
 def test_a_stale_temporary_file_is_left_alone(invoke, tmp_path, monkeypatch, stale):
     ckpt = tmp_path / "a.pt"
     left = tmp_path / f".a.pt.{stale.format(pid=os.getpid())}.tmp"
@@ -430,9 +442,11 @@ FOREIGN = [
 
 
 @pytest.mark.parametrize(
-    ("mutate", "fragment"), [case[1:] for case in FOREIGN], ids=[c[0] for c in FOREIGN]
+    ("mutate", "fragment"),
+    fast_cases([case[1:] for case in FOREIGN], 2, several=True),
+    ids=[c[0] for c in FOREIGN],
 )
-@pytest.mark.parametrize("path", ["manual", "optim"])
+@pytest.mark.parametrize("path", fast_cases(["manual", "optim"]))
 def test_a_foreign_structure_is_one_line(invoke, tmp_path, good, path, mutate, fragment):
     saved = torch.load(good, weights_only=True)
     mutate(saved)
@@ -477,7 +491,9 @@ def over_the_limit(good: Path, bad: Path, monkeypatch) -> str:
     return ", more than the limit of 4096 bytes"
 
 
-@pytest.mark.parametrize("make", [bomb, over_the_limit], ids=["ratio", "limit"])
+@pytest.mark.parametrize(
+    "make", fast_cases([bomb, over_the_limit], {over_the_limit}), ids=["ratio", "limit"]
+)
 def test_a_zip_bomb_is_refused_before_it_is_unpacked(invoke, tmp_path, good, monkeypatch, make):
     bad = tmp_path / "bad.pt"
     fragment = make(good, bad, monkeypatch)
@@ -490,7 +506,7 @@ def test_a_zip_bomb_is_refused_before_it_is_unpacked(invoke, tmp_path, good, mon
     one_line_error(result, f"--resume {bad}: refused: it would unpack to ", fragment)
 
 
-@pytest.mark.parametrize("form", ["deflated", "legacy"])
+@pytest.mark.parametrize("form", fast_cases(["deflated", "legacy"]))
 def test_checkpoints_in_other_torch_forms_still_resume(invoke, tmp_path, good, form):
     saved = torch.load(good, weights_only=True)
     other = tmp_path / "other.pt"

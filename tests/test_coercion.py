@@ -52,6 +52,7 @@ def test_every_option_converts_as_typer_would(name):
             assert got == expected and type(got) is type(expected), (param.name, value)
 
 
+@pytest.mark.slow
 def test_a_run_builds_no_pydantic_adapter(invoke, monkeypatch):
     def refuse(descriptor):
         raise AssertionError(f"Typer built an adapter for {descriptor.annotation}")

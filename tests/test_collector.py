@@ -6,6 +6,7 @@ from __future__ import annotations
 import gc
 
 import pytest
+from lanes import fast_cases
 
 from gradcli import cli
 from gradcli._startup import collector
@@ -22,11 +23,13 @@ def collector_restored():
 
 @pytest.mark.parametrize(
     "args",
-    [
-        ["optim", "--steps", "3", "-f", "jsonl", "-q"],
-        ["manual", "-m", "mlp", "--steps", "3", "-f", "csv", "-q"],
-        ["compare", "-o", "sgd,adam", "--steps", "3", "-f", "jsonl"],
-    ],
+    fast_cases(
+        [
+            ["optim", "--steps", "3", "-f", "jsonl", "-q"],
+            ["manual", "-m", "mlp", "--steps", "3", "-f", "csv", "-q"],
+            ["compare", "-o", "sgd,adam", "--steps", "3", "-f", "jsonl"],
+        ]
+    ),
 )
 def test_steps_run_with_the_collector_on(args, monkeypatch, capsys, collector_restored):
     seen: list[bool] = []
@@ -63,6 +66,7 @@ def test_resume_without_pause_leaves_a_disabled_collector_alone(collector_restor
     assert not gc.isenabled()
 
 
+@pytest.mark.slow
 def test_ddp_parent_resumes_once_its_workers_run(monkeypatch, capfd, collector_restored):
     monkeypatch.setattr("sys.argv", ["gradcli", "ddp", "--nproc", "2", "--steps", "1", "-q"])
     before = gc.get_freeze_count()

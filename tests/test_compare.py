@@ -6,12 +6,14 @@ import re
 
 import pytest
 from helpers import jsonl
+from lanes import fast_cases
 
 from gradcli.optimizers import catalog
 from gradcli.spec import RunSpec, runs_on
 from gradcli.train.compare import Comparison, gaps
 
 
+@pytest.mark.slow
 def test_jsonl_has_one_record_per_step_and_method(invoke):
     result = invoke("compare", "-o", "sgd,adam", "-o", "rmsprop", "--steps", "4", "-f", "jsonl")
     assert result.exit_code == 0
@@ -39,6 +41,7 @@ def test_jsonl_has_one_record_per_step_and_method(invoke):
     assert result.stderr.splitlines()[0].startswith("gradcli: sgd: loss ")
 
 
+@pytest.mark.slow
 def test_table_and_plot(invoke):
     result = invoke("compare", "-m", "rosenbrock", "--steps", "50", "--tol", "10", "-f", "table")
     assert result.exit_code == 0
@@ -120,7 +123,7 @@ COMPARE_ERRORS = [
 ]
 
 
-@pytest.mark.parametrize(("args", "message"), COMPARE_ERRORS)
+@pytest.mark.parametrize(("args", "message"), fast_cases(COMPARE_ERRORS, 2, several=True))
 def test_compare_bad_input(invoke, args, message):
     result = invoke("compare", *args)
     assert result.exit_code == 2

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 from helpers import gradcli_process, jsonl
+from lanes import fast_cases
 
 from gradcli.optimizers import catalog
 
@@ -30,6 +31,7 @@ def one_line_error(result, *fragments: str) -> None:
 # --- config files -----------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_config_sets_options_and_flags_win(invoke, tmp_path):
     config = tmp_path / "run.toml"
     config.write_text('model = "seed"\nlr = 0.01\nsteps = 5\n')
@@ -101,16 +103,20 @@ def test_compare_config_round_trip(invoke, tmp_path):
 
 @pytest.mark.parametrize(
     ("text", "fragments"),
-    [
-        ("stpes = 3\n", ["unknown key 'stpes'", "did you mean 'steps'?"]),
-        ("learning_rate = 0.1\n", ["unknown key 'learning_rate'", "did you mean 'lr'?"]),
-        ('lr = "fast"\n', ["key 'lr' must be a number, got 'fast'"]),
-        ("steps = 2.5\n", ["key 'steps' must be an integer, got 2.5"]),
-        ("nesterov = 1\n", ["--nesterov must be True or False, got 1"]),
-        ("steps = [\n", ["not valid TOML"]),
-        ("tol = 1.0\n", ["key 'tol' does not apply to gradcli optim"]),
-        ("steps = -4\n", ["--steps must be an integer >= 0, got -4"]),
-    ],
+    fast_cases(
+        [
+            ("stpes = 3\n", ["unknown key 'stpes'", "did you mean 'steps'?"]),
+            ("learning_rate = 0.1\n", ["unknown key 'learning_rate'", "did you mean 'lr'?"]),
+            ('lr = "fast"\n', ["key 'lr' must be a number, got 'fast'"]),
+            ("steps = 2.5\n", ["key 'steps' must be an integer, got 2.5"]),
+            ("nesterov = 1\n", ["--nesterov must be True or False, got 1"]),
+            ("steps = [\n", ["not valid TOML"]),
+            ("tol = 1.0\n", ["key 'tol' does not apply to gradcli optim"]),
+            ("steps = -4\n", ["--steps must be an integer >= 0, got -4"]),
+        ],
+        3,
+        several=True,
+    ),
 )
 def test_bad_config_is_one_line_naming_file_and_key(invoke, tmp_path, text, fragments):
     config = tmp_path / "bad.toml"
@@ -218,17 +224,21 @@ def test_shipped_example_model(invoke):
 
 @pytest.mark.parametrize(
     ("target", "fragment"),
-    [
-        ("{dir}/absent.py:build", "no such file"),
-        ("no_such_module_xyz:build", "no module named 'no_such_module_xyz'"),
-        ("{file}:missing", "has no attribute 'missing'"),
-        ("{file}:not_callable", "not_callable is an int, not a callable"),
-        ("{file}:broken", "the factory raised ValueError: no data here"),
-        ("{file}:not_a_module", "the factory returned an int, not an nn.Module"),
-        ("{file}:vector", "forward() returned a tensor of shape [2], not a scalar loss"),
-        ("{file}:args", "forward() must take no arguments"),
-        ("{file}:frozen", "the loss does not require grad"),
-    ],
+    fast_cases(
+        [
+            ("{dir}/absent.py:build", "no such file"),
+            ("no_such_module_xyz:build", "no module named 'no_such_module_xyz'"),
+            ("{file}:missing", "has no attribute 'missing'"),
+            ("{file}:not_callable", "not_callable is an int, not a callable"),
+            ("{file}:broken", "the factory raised ValueError: no data here"),
+            ("{file}:not_a_module", "the factory returned an int, not an nn.Module"),
+            ("{file}:vector", "forward() returned a tensor of shape [2], not a scalar loss"),
+            ("{file}:args", "forward() must take no arguments"),
+            ("{file}:frozen", "the loss does not require grad"),
+        ],
+        3,
+        several=True,
+    ),
 )
 def test_bad_model_factory_is_one_line(invoke, factory_file, target, fragment):
     target = target.format(dir=factory_file.parent, file=factory_file)
@@ -237,6 +247,7 @@ def test_bad_model_factory_is_one_line(invoke, factory_file, target, fragment):
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("target", ["mymodels:build", "mymodels.py:build"])
 def test_your_model_in_the_current_directory(tmp_path, target):
     """`gradcli` (a console script: the current directory is not on sys.path, unlike with
@@ -255,8 +266,10 @@ def test_your_model_in_the_current_directory(tmp_path, target):
     assert [r["step"] for r in jsonl(out.stdout)] == [0, 1]
 
 
-@pytest.mark.parametrize("command", ["optim", "compare", "params", "graph"])
-@pytest.mark.parametrize("model", ["mymodels.py", "models/mymodels.py", "pkg.mymodels"])
+@pytest.mark.parametrize("command", fast_cases(["optim", "compare", "params", "graph"]))
+@pytest.mark.parametrize(
+    "model", fast_cases(["mymodels.py", "models/mymodels.py", "pkg.mymodels"], 2)
+)
 def test_a_model_without_its_factory_says_how_to_name_it(invoke, command, model):
     one_line_error(
         invoke(command, "--model", model),
@@ -277,8 +290,8 @@ def test_params_and_graph_take_your_model(invoke, factory_file):
 # --- checkpoints ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("path", ["manual", "optim"])
-@pytest.mark.parametrize("optimizer", list(catalog()))
+@pytest.mark.parametrize("path", fast_cases(["manual", "optim"]))
+@pytest.mark.parametrize("optimizer", fast_cases(list(catalog()), {"adam"}))
 def test_resume_continues_byte_identically(invoke, tmp_path, path, optimizer):
     extra = {
         "sgd": ["--momentum", "0.9"],
@@ -309,6 +322,7 @@ def test_a_checkpoint_resumes_on_the_other_path(invoke, tmp_path):
     assert by_manual.stdout == by_optim.stdout
 
 
+@pytest.mark.slow
 def test_resume_alone_goes_on_with_the_checkpoints_run(invoke, tmp_path):
     """--resume FILE without options: the model, optimizer (with its lr and keywords), steps
     and seed of the checkpoint; the two halves print what the whole run prints."""
@@ -360,12 +374,16 @@ class Evil:
 
 @pytest.mark.parametrize(
     ("make", "fragment"),
-    [
-        (lambda p, good: p.write_bytes(good.read_bytes()[:700]), "not a readable checkpoint"),
-        (lambda p, good: p.write_text("hello"), "not a readable checkpoint"),
-        (lambda p, good: torch.save({"format": "other"}, p), "not a gradcli checkpoint"),
-        (lambda p, good: torch.save(Evil(), p), "not a readable checkpoint"),
-    ],
+    fast_cases(
+        [
+            (lambda p, good: p.write_bytes(good.read_bytes()[:700]), "not a readable checkpoint"),
+            (lambda p, good: p.write_text("hello"), "not a readable checkpoint"),
+            (lambda p, good: torch.save({"format": "other"}, p), "not a gradcli checkpoint"),
+            (lambda p, good: torch.save(Evil(), p), "not a readable checkpoint"),
+        ],
+        2,
+        several=True,
+    ),
     ids=["truncated", "text", "foreign", "unsafe-pickle"],
 )
 def test_damaged_or_foreign_checkpoints_are_refused(invoke, tmp_path, make, fragment):
@@ -419,6 +437,7 @@ def test_other_shapes_are_refused(invoke, tmp_path):
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP], ids=str)
 def test_ctrl_c_sigterm_and_sighup_save_a_checkpoint_that_resumes(tmp_path, stop):
     """SIGTERM (timeout, kill, a batch scheduler) and SIGHUP (a closed terminal) end a run as
@@ -470,6 +489,7 @@ BIG = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_sigkill_while_saving_leaves_the_old_checkpoint_and_no_temporary_file(tmp_path):
     model = tmp_path / "big.py"
     model.write_text(BIG)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -13,6 +14,10 @@ import uuid
 from pathlib import Path
 
 import pytest
+import torch
+
+from gradcli.spec import RunSpec
+from gradcli.train.setup import prepare
 
 
 def run(*args: str, mark: str | None = None, **kwargs) -> subprocess.CompletedProcess:
@@ -39,6 +44,58 @@ def left_behind(mark: str) -> list[int]:
     return alive
 
 
+# --- the hooks gradcli ddp plugs into the one loop, in one process (no workers) -------------
+
+
+def test_each_record_is_completed_before_it_is_yielded_and_each_step_told_if_shown():
+    training, _ = prepare(RunSpec(model="linear", steps=4, every=2), "manual", torch.device("cpu"))
+    told: list[tuple[int, bool]] = []
+    training.complete_record = lambda record: dataclasses.replace(
+        record, max_param_diff_across_ranks=float(record.step)
+    )
+    training.before_update = lambda step, shown: told.append((step, shown))
+    records = list(training)
+    assert [r.step for r in records] == [0, 2, 4]
+    assert [r.max_param_diff_across_ranks for r in records] == [0.0, 2.0, 4.0]
+    assert told == [(1, False), (2, True), (3, False), (4, True)]
+
+
+def test_another_process_finding_a_non_finite_gradient_stops_this_one():
+    training, _ = prepare(RunSpec(model="linear", steps=5, every=5), "optim", torch.device("cpu"))
+    training.finite_everywhere = lambda finite: False  # as if another rank diverged
+    records = list(training)
+    assert [r.step for r in records] == [0, 1]  # the step it stopped after is shown
+    assert training.stopped_at == 1 and training.diverged is not None
+
+
+def test_forward_after_backward_and_the_loss_a_schedule_is_fed():
+    spec = RunSpec(model="linear", steps=3, lr=0.1, schedule="ReduceLROnPlateau(patience=0)")
+    training, _ = prepare(spec, "manual", torch.device("cpu"))
+    calls = {"forward": 0, "after_backward": 0}
+
+    def forward() -> torch.Tensor:
+        calls["forward"] += 1
+        return training.problem()
+
+    training.forward = forward
+    training.after_backward = lambda: calls.__setitem__(
+        "after_backward", 1 + calls["after_backward"]
+    )
+    training.schedule_loss = lambda loss: 7.0  # e.g. the mean over ranks
+    list(training)
+    assert calls == {"forward": 3, "after_backward": 3}
+    assert training.fed == [7.0, 7.0, 7.0]
+    # a loss that never improves: with patience 0, the lr is cut tenfold after steps 2 and 3
+    assert training.update.lr == pytest.approx(0.001)
+
+
+def test_the_set_up_runs_on_the_device_its_caller_chose():
+    """A rank picks its own GPU (cuda:rank); the set-up does not resolve --device again."""
+    training, info = prepare(RunSpec(device="cuda:7", steps=1), "optim", torch.device("cpu"))
+    assert info.device == "cpu"
+    assert {p.device.type for p in training.problem.parameters()} == {"cpu"}
+
+
 def check_records(stdout: str, world: int, steps: int) -> list[dict]:
     records = [json.loads(line) for line in stdout.splitlines()]
     assert [r["step"] for r in records] == list(range(steps + 1))
@@ -58,6 +115,7 @@ def check_records(stdout: str, world: int, steps: int) -> list[dict]:
     return records
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("path", "model", "optimizer"), [("manual", "linear", "sgd"), ("ddp", "mlp", "adam")]
 )
@@ -88,6 +146,7 @@ def test_two_workers_agree_with_one_process(path, model, optimizer):
     assert left_behind(mark) == []
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("world", [1, 2])
 def test_torchrun_launches_it_the_usual_way(world):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -134,6 +193,7 @@ def test_bad_input(invoke, args, message):
     assert len(result.stderr.splitlines()) == 1 and message in result.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=str)
 def test_ctrl_c_and_sigterm_stop_every_worker_after_the_same_step(stop):
     mark = uuid.uuid4().hex
@@ -168,6 +228,7 @@ def test_ctrl_c_and_sigterm_stop_every_worker_after_the_same_step(stop):
     assert left_behind(mark) == []
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("ending", "said"),
     [
@@ -212,6 +273,7 @@ def test_a_failing_worker_ends_them_all(tmp_path, ending, said):
     assert left_behind(mark) == []
 
 
+@pytest.mark.slow
 def test_table_on_rank_zero():
     result = run("--nproc", "2", "--steps", "1", "-f", "table", "-q")
     assert result.returncode == 0, result.stderr
@@ -221,6 +283,7 @@ def test_table_on_rank_zero():
     assert result.stderr == ""
 
 
+@pytest.mark.slow
 def test_ctrl_c_on_a_step_not_shown_with_ddp_path():
     """--path ddp --every N: the step Ctrl-C stops at is shown, with each rank's own
     gradient (this used to read it before it was set: exit 2 instead of 130)."""
@@ -256,6 +319,7 @@ def test_ctrl_c_on_a_step_not_shown_with_ddp_path():
     assert err == f"gradcli: interrupted: the workers stopped together after step {last['step']}\n"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", ["manual", "ddp"])
 def test_divergence_ends_ddp_with_exit_3(path):
     result = run("--path", path, "-m", "linear", "--lr", "1e10", "--steps", "10", "-f", "jsonl")
@@ -266,6 +330,7 @@ def test_divergence_ends_ddp_with_exit_3(path):
     assert len(result.stderr.splitlines()) == 1
 
 
+@pytest.mark.slow
 def test_a_closed_pipe_ends_ddp_quietly():
     read, write = os.pipe()
     proc = subprocess.Popen(
@@ -319,6 +384,7 @@ SLOW_IMPORT = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_ctrl_c_while_the_workers_import_is_one_line(tmp_path):
     """The terminal's Ctrl-C reaches every process of the group, twice: the workers, still
     importing, ignore it; the launcher stops them and says so in one line."""

@@ -32,6 +32,7 @@ def write(path, records) -> str:
     return str(path)
 
 
+@pytest.mark.slow
 def test_two_identical_runs_are_exit_0(invoke, tmp_path):
     args = ["optim", "-m", "mlp", "-o", "adam", "--steps", "10", "-f", "jsonl"]
     a = tmp_path / "a.jsonl"

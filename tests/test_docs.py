@@ -495,6 +495,7 @@ def shows_the_cpu_only_message(example: Example) -> bool:
     return "--device" in args and "cuda" in args[args.index("--device") + 1]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("example", [e for e in all_examples() if runnable(e.command)], ids=str)
 def test_documented_example(invoke, example):
     if shows_the_cpu_only_message(example):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from lanes import fast_cases
 
 BAD = [
     (["--steps", "-1"], "--steps must be an integer >= 0, got -1"),
@@ -41,8 +42,10 @@ BAD = [
 ]
 
 
-@pytest.mark.parametrize("command", ["optim", "manual"])
-@pytest.mark.parametrize(("args", "message"), BAD, ids=[" ".join(a) for a, _ in BAD])
+@pytest.mark.parametrize("command", fast_cases(["optim", "manual"]))
+@pytest.mark.parametrize(
+    ("args", "message"), fast_cases(BAD, 8, several=True), ids=[" ".join(a) for a, _ in BAD]
+)
 def test_bad_input_is_one_line_and_exit_2(invoke, command, args, message):
     result = invoke(command, *args)
     assert result.exit_code == 2
@@ -54,7 +57,7 @@ def test_bad_input_is_one_line_and_exit_2(invoke, command, args, message):
     assert "Traceback" not in result.stderr
 
 
-@pytest.mark.parametrize("device", ["cuda", "cuda:1"])
+@pytest.mark.parametrize("device", fast_cases(["cuda", "cuda:1"]))
 def test_cuda_without_cuda_is_a_clear_error(invoke, device):
     result = invoke("optim", "--device", device)
     assert result.exit_code == 2

@@ -10,6 +10,7 @@ from functools import partial
 import pytest
 import torch
 from helpers import bits, jsonl
+from lanes import fast_cases
 from test_identity import FOREACH, assert_identical
 
 from gradcli import private_api
@@ -17,7 +18,7 @@ from gradcli.spec import RunSpec, validate
 from gradcli.train.setup import prepare
 
 
-@pytest.mark.parametrize("optimizer", FOREACH)
+@pytest.mark.parametrize("optimizer", fast_cases(FOREACH, 2))
 def test_the_fallbacks_give_torchs_foreach_bits(monkeypatch, optimizer):
     """Without torch's ``_foreach_*`` functions and its grouping, the rules run a loop per
     tensor and group by themselves: on the CPU, the same bits as torch's foreach."""
@@ -78,7 +79,7 @@ def test_the_per_tensor_loop_covers_every_kind_of_argument():
         assert all(torch.equal(bits(x), bits(y)) for x, y in zip(got, mine, strict=True)), name
 
 
-@pytest.mark.parametrize("optimizer", FOREACH)
+@pytest.mark.parametrize("optimizer", fast_cases(FOREACH, 2))
 def test_state_and_explain_read_the_same_with_either_rule(invoke, optimizer):
     """Same state keys and dtypes, the same --explain lines: byte for byte the output of
     torch.optim's foreach."""
@@ -92,7 +93,7 @@ def test_state_and_explain_read_the_same_with_either_rule(invoke, optimizer):
     assert last["explain"] and all(p["state"] for p in last["params"].values())
 
 
-@pytest.mark.parametrize("optimizer", FOREACH)
+@pytest.mark.parametrize("optimizer", fast_cases(FOREACH))
 def test_a_checkpoint_resumes_under_either_rule(invoke, tmp_path, optimizer):
     """A checkpoint the foreach rule wrote goes on with torch's foreach as if never
     stopped, and with the for-loop rule as torch's for-loop does."""

@@ -8,6 +8,7 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 import typer
+from lanes import fast_cases
 
 from gradcli.cli import app
 
@@ -64,7 +65,8 @@ def test_the_help_lists_choices_for_the_options_that_have_them():
 
 
 @pytest.mark.parametrize(
-    ("command", "option", "value"), [pytest.param(*c, id=" ".join(c)) for c in choices()]
+    ("command", "option", "value"),
+    fast_cases([pytest.param(*c, id=" ".join(c)) for c in choices()], 10, several=True),
 )
 def test_every_choice_the_help_lists_is_accepted(invoke, monkeypatch, command, option, value):
     if value.startswith("cuda") and not torch.cuda.is_available():
@@ -97,6 +99,7 @@ def test_model_help_names_your_own_factory(command):
     assert "module:FACTORY" in model.help and "file.py:FACTORY" in model.help
 
 
+@pytest.mark.slow
 def test_manual_help_says_what_happens_to_the_gradients(invoke):
     text = " ".join(invoke("manual", "--help").stdout.replace("│", " ").split())
     assert "zeroed" not in text
@@ -119,6 +122,7 @@ def test_an_option_without_its_value_points_to_its_commands_help(invoke, args, w
     assert len(result.stderr.splitlines()) == 1
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("command", ["optim", "manual", "compare", "ddp"])
 def test_no_option_name_is_cut_at_80_columns(invoke, command):
     """rich would cut --initial-accumulator-value to --initial-accumulato… at 80 columns."""

@@ -11,6 +11,7 @@ import pytest
 import torch
 from helpers import bits
 from hypothesis import given, settings
+from lanes import fast_cases
 from strategies import run_specs
 
 from gradcli.optimizers import catalog
@@ -88,6 +89,7 @@ def assert_identical_or_diverged(spec: RunSpec) -> None:
         assert manual.diverged is not None and manual.stopped_at == steps - 1
 
 
+@pytest.mark.slow
 @settings(max_examples=60, deadline=None)
 @given(run_specs())
 def test_manual_equals_torch_optim_bit_for_bit(spec):
@@ -95,13 +97,16 @@ def test_manual_equals_torch_optim_bit_for_bit(spec):
     assert_identical_or_diverged(spec)
 
 
+@pytest.mark.slow
 @settings(max_examples=20, deadline=None)
 @given(run_specs(names=["sgd"]))
 def test_manual_equals_torch_optim_sgd_bit_for_bit(spec):
     assert_identical_or_diverged(spec)
 
 
-@pytest.mark.parametrize(("model", "optimizer"), RUNNABLE)
+@pytest.mark.parametrize(
+    ("model", "optimizer"), fast_cases(RUNNABLE, {("linear", "sgd"), ("mlp", "adam")}, several=True)
+)
 def test_defaults_are_bit_identical_for_100_steps(model, optimizer):
     spec = RunSpec(model=model, optimizer=optimizer, steps=100)
     assert assert_identical(spec) == 101
@@ -117,8 +122,8 @@ FOREACH = [
 ]
 
 
-@pytest.mark.parametrize("dtype", ["float32", "float64"])
-@pytest.mark.parametrize("optimizer", FOREACH)
+@pytest.mark.parametrize("dtype", fast_cases(["float32", "float64"]))
+@pytest.mark.parametrize("optimizer", fast_cases(FOREACH, 2))
 def test_foreach_rules_equal_torch_foreach_bit_for_bit(optimizer, dtype):
     """Every optimizer, the four whose foreach rounds differently from the for-loop too.
     (Muon has no foreach: its AdamW part runs foreach on both paths.)"""
@@ -126,6 +131,7 @@ def test_foreach_rules_equal_torch_foreach_bit_for_bit(optimizer, dtype):
     assert assert_identical(spec) == 31
 
 
+@pytest.mark.slow
 @settings(max_examples=20, deadline=None)
 @given(run_specs(names=FOREACH, models=[m for m in MODELS if m not in SPARSE_MODELS], steps=30))
 def test_foreach_rules_equal_torch_foreach_for_any_settings(spec):
@@ -148,7 +154,7 @@ def default_rules(optimizer: str) -> list:
     return training.update.rules
 
 
-@pytest.mark.parametrize("optimizer", FOREACH)
+@pytest.mark.parametrize("optimizer", fast_cases(FOREACH, 2))
 def test_defaults_follow_torch_where_it_defaults_to_foreach(foreach_on_the_cpu, optimizer):
     """With no --impl, manual runs the rule of the implementation torch.optim picks by
     itself: where the device has foreach kernels, foreach, except Adafactor's (torch runs its
@@ -181,7 +187,7 @@ def test_every_optimizer_torch_runs_with_foreach_has_a_foreach_rule():
 FOREACH_ROUNDS_DIFFERENTLY = {"nadam", "radam", "asgd", "adafactor"}
 
 
-@pytest.mark.parametrize("optimizer", FOREACH)
+@pytest.mark.parametrize("optimizer", fast_cases(FOREACH, 2))
 def test_cpu_foreach_against_the_for_loop_rules(optimizer):
     """On the CPU torch's foreach kernels round like the for-loop for most optimizers, so
     the for-loop rules equal them bit for bit too; where they do not (the four above: their

@@ -7,6 +7,7 @@ import copy
 import pytest
 import torch
 from helpers import jsonl
+from lanes import fast_cases
 from torch import nn
 
 from gradcli.lessons import pitfalls
@@ -88,7 +89,7 @@ def test_claims_hold_and_are_shown_under_the_table(invoke):
     assert "• torch.autograd.Variable(t) returns a torch.Tensor" in out
 
 
-@pytest.mark.parametrize("model", list(MODELS))
+@pytest.mark.parametrize("model", fast_cases(list(MODELS), 2))
 def test_params_works_for_every_problem(invoke, model):
     for fmt in ("csv", "jsonl", "table"):
         result = invoke("params", "--model", model, "-f", fmt)
@@ -217,7 +218,7 @@ def test_a_pitfall_with_an_optimizer_shows_it(invoke, name):
 
 
 @pytest.mark.parametrize("name", list(PITFALLS))
-@pytest.mark.parametrize("fmt", ["table", "jsonl", "csv"])
+@pytest.mark.parametrize("fmt", fast_cases(["table", "jsonl", "csv"]))
 def test_every_pitfall_runs_in_every_format(invoke, name, fmt):
     result = invoke("pitfalls", name, "-f", fmt)
     assert result.exit_code == 0 and result.stderr == ""

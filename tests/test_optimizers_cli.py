@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 from helpers import jsonl
+from lanes import fast_cases
 
 from gradcli.optimizers import catalog
 from gradcli.spec import MODELS, runs_on
@@ -48,6 +49,7 @@ def test_an_option_the_optimizer_does_not_take_is_a_usage_error(invoke, args, me
     assert message in result.stderr
 
 
+@pytest.mark.slow
 def test_manual_impl_is_forloop_or_foreach_never_fused(invoke):
     """manual writes torch's for-loop and foreach implementations by hand, not its fused
     kernels: --impl fused is one line naming what is allowed."""
@@ -73,7 +75,7 @@ def test_fused_where_torch_has_none_is_a_clear_error(invoke):
     )
 
 
-@pytest.mark.parametrize("optimizer", list(catalog()))
+@pytest.mark.parametrize("optimizer", fast_cases(list(catalog()), {"sgd", "adam"}))
 def test_state_is_printed_under_torch_key_names_and_paths_agree(invoke, optimizer):
     extra = {
         "sgd": ["--momentum", "0.9"],
@@ -118,7 +120,7 @@ def test_explain_fills_the_numbers_into_the_formula(invoke):
     ]
 
 
-@pytest.mark.parametrize("optimizer", list(catalog()))
+@pytest.mark.parametrize("optimizer", fast_cases(list(catalog()), {"sgd", "adam", "lbfgs"}))
 def test_explain_ends_on_the_value_in_the_record(invoke, optimizer):
     model = catalog()[optimizer].problem or "linear"
     result = invoke(
@@ -164,7 +166,7 @@ def test_impl_is_really_passed_to_torch(monkeypatch):
         assert (bool(group["foreach"]), bool(group["fused"])) == flags
 
 
-@pytest.mark.parametrize("optimizer", list(catalog()))
+@pytest.mark.parametrize("optimizer", fast_cases(list(catalog()), {"sgd", "adam"}))
 def test_every_optimizer_lowers_every_loss(invoke, optimizer):
     """On every built-in problem whose gradients it takes (seed's loss has no minimum), with
     the learning rate the catalog has for it."""

@@ -8,6 +8,7 @@ import re
 
 import pytest
 from helpers import jsonl
+from lanes import fast_cases
 
 SEED_TABLE = """\
 gradcli manual · model seed · sgd lr=0.001 · cpu float32 · 2 steps
@@ -57,6 +58,7 @@ def test_seed_table_at_width_100(invoke):
     assert result.stderr == ""
 
 
+@pytest.mark.slow
 def test_a_table_shows_about_ten_steps_and_one_legend(invoke):
     """The quick start on a terminal: 100 steps are 11 tables (every 10th, step 0 and the
     last), the columns explained once, the summary last; --every 1 still shows them all."""
@@ -193,6 +195,7 @@ def test_float64_runs_in_float64(invoke):
     assert records[1]["params"]["w"]["grad"] == [1 / 3] * 3
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("command", ["optim", "manual", "compare"])
 def test_help_ends_with_examples(invoke, command):
     result = invoke(command, "--help")
@@ -205,6 +208,7 @@ def test_help_ends_with_examples(invoke, command):
 COMMANDS = ["optim", "manual", "compare", "optimizers", "params", "graph", "pitfalls", "ddp"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("command", [[], *([c] for c in COMMANDS)], ids=lambda c: " ".join(c))
 def test_dash_h_is_help_everywhere(invoke, command):
     long, short = invoke(*command, "--help"), invoke(*command, "-h")
@@ -234,6 +238,7 @@ def test_version_names_gradcli_torch_python_and_cuda(invoke):
     ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "command",
     [
@@ -331,6 +336,7 @@ NARROW_RUNS = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("args", NARROW_RUNS, ids=lambda a: " ".join(a[:3]))
 def test_narrow_terminals_wrap_or_stack_and_never_cut_a_number(invoke, args):
     """At 60 and 80 columns every number of the 200-column table is still there, whole
@@ -347,6 +353,7 @@ def test_narrow_terminals_wrap_or_stack_and_never_cut_a_number(invoke, args):
             assert all(w in words for w in ("ULPs", "tol", "|manual", "optim|", "final"))
 
 
+@pytest.mark.slow
 def test_show_code_prints_the_loop_each_path_runs(invoke):
     """--show-code: optim's four torch.optim lines; manual's loop (the update under
     torch.no_grad(), p.grad = None) and the source of the rule it calls, which is the
@@ -372,8 +379,8 @@ def test_show_code_prints_the_loop_each_path_runs(invoke):
     assert invoke("manual", "--steps", "1", "-f", "jsonl", "--show-code", "-q").stderr == ""
 
 
-@pytest.mark.parametrize("optimizer", ["muon", "lbfgs"])
-@pytest.mark.parametrize("path", ["optim", "manual"])
+@pytest.mark.parametrize("optimizer", fast_cases(["muon", "lbfgs"]))
+@pytest.mark.parametrize("path", fast_cases(["optim", "manual"]))
 def test_show_code_of_split_and_closure_optimizers(invoke, path, optimizer):
     """Muon's two optimizers (the matrices, AdamW for the rest) and LBFGS's closure."""
     result = invoke(path, "-o", optimizer, "--steps", "0", "--show-code", "-f", "jsonl")

@@ -9,6 +9,7 @@ import re
 
 import pytest
 from helpers import jsonl
+from lanes import fast_cases
 
 from gradcli.output import Output
 from gradcli.render.delimited import COMPARE_HEADER, HEADER
@@ -45,8 +46,8 @@ def parse(fmt: str, text: str) -> list:
     return rows
 
 
-@pytest.mark.parametrize("fmt", ["jsonl", "csv", "tsv"])
-@pytest.mark.parametrize("command", list(COMMANDS))
+@pytest.mark.parametrize("fmt", fast_cases(["jsonl", "csv", "tsv"], 2))
+@pytest.mark.parametrize("command", fast_cases(list(COMMANDS)))
 def test_every_line_of_every_format_parses(invoke, command, fmt):
     result = invoke(*COMMANDS[command], "-f", fmt)
     assert result.exit_code == 0, result.stderr
@@ -111,7 +112,7 @@ def test_csv_carries_the_same_numbers_as_jsonl(invoke):
             assert float(cells["grad_mean"]) == pytest.approx(sum(p["grad"]) / 3, rel=1e-15)
 
 
-@pytest.mark.parametrize("fmt", ["jsonl", "csv", "tsv"])
+@pytest.mark.parametrize("fmt", fast_cases(["jsonl", "csv", "tsv"]))
 def test_machine_output_ignores_the_terminal_width(invoke, fmt):
     args = ["optim", "-m", "mlp", "--steps", "3", "-f", fmt]
     narrow = invoke(*args, COLUMNS="40")
@@ -119,8 +120,8 @@ def test_machine_output_ignores_the_terminal_width(invoke, fmt):
     assert narrow.stdout == wide.stdout
 
 
-@pytest.mark.parametrize("fmt", ["jsonl", "csv", "tsv", "table"])
-@pytest.mark.parametrize("command", list(COMMANDS))
+@pytest.mark.parametrize("fmt", fast_cases(["jsonl", "csv", "tsv", "table"], {"jsonl", "table"}))
+@pytest.mark.parametrize("command", fast_cases(list(COMMANDS)))
 def test_quiet_leaves_stderr_empty(invoke, command, fmt):
     result = invoke(*COMMANDS[command], "-f", fmt, "-q")
     assert result.exit_code == 0
@@ -164,7 +165,7 @@ def test_nonfinite_numbers_are_spelled_out_in_every_format(invoke):
     assert rows[-1][HEADER.index("loss")] == "inf"
 
 
-@pytest.mark.parametrize("fmt", ["csv", "tsv", "jsonl"])
+@pytest.mark.parametrize("fmt", fast_cases(["csv", "tsv", "jsonl"]))
 def test_same_arguments_give_byte_identical_output(invoke, fmt):
     args = ["compare", "-o", "adam,rmsprop", "-m", "mlp", "--steps", "10", "-f", fmt]
     assert invoke(*args).stdout == invoke(*args).stdout
@@ -202,6 +203,7 @@ def test_styling_follows_color_flags_no_color_and_term(monkeypatch, color, env, 
         assert text == "bold red\n"
 
 
+@pytest.mark.slow
 def test_no_color_removes_bold_from_the_table(invoke):
     plain = invoke("optim", "-m", "seed", "--steps", "1", "-f", "table", "--no-color")
     forced = invoke("optim", "-m", "seed", "--steps", "1", "-f", "table", "--color")
@@ -212,7 +214,9 @@ def test_no_color_removes_bold_from_the_table(invoke):
     assert "\x1b[1m" in nocolor.stdout  # the flag beats the environment
 
 
-@pytest.mark.parametrize("command", [*COMMANDS, "optimizers", "pitfalls-list", "optimizer-page"])
+@pytest.mark.parametrize(
+    "command", fast_cases([*COMMANDS, "optimizers", "pitfalls-list", "optimizer-page"])
+)
 def test_tables_written_to_a_file_have_no_trailing_spaces(invoke, command):
     """rich pads every line of a table to the table's width; in a file that is noise."""
     args = {"pitfalls-list": ["pitfalls"], "optimizer-page": ["optimizers", "adam"]}.get(

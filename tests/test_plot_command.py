@@ -283,6 +283,7 @@ print(json.dumps([code, torch]), file=sys.stderr)
 """
 
 
+@pytest.mark.slow
 def test_a_real_pipe_into_gradcli_plot_which_needs_no_torch():
     """`gradcli optim -m mlp -f jsonl | gradcli plot -`: loss and per-parameter norms."""
     train = gradcli_process(
@@ -303,6 +304,7 @@ def test_a_real_pipe_into_gradcli_plot_which_needs_no_torch():
     assert "grad norm per parameter" in plot.stdout and "net.0.weight" in plot.stdout
 
 
+@pytest.mark.slow
 def test_compare_records_are_one_run_per_label_and_repeated_labels_are_told_apart(invoke, piped):
     records = invoke("compare", "-m", "seed", "-o", "sgd,adam", "--steps", "5", "-f", "jsonl")
     alone = piped(records.stdout, "plot")

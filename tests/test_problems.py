@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from lanes import fast_cases
 
 from gradcli import optimizers, problems
 from gradcli.optimizers.sgd import SGD
@@ -58,7 +59,11 @@ def train(model: str, path: str = "manual"):
 
 @pytest.mark.parametrize(
     ("model", "fraction"),
-    [("linear", 0.01), ("mlp", 0.2), ("rosenbrock", 0.05), ("seed", 0.99), ("embedding", 0.01)],
+    fast_cases(
+        [("linear", 0.01), ("mlp", 0.2), ("rosenbrock", 0.05), ("seed", 0.99), ("embedding", 0.01)],
+        2,
+        several=True,
+    ),
 )
 def test_loss_falls_under_the_defaults(model, fraction):
     summary = train(model)

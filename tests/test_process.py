@@ -55,6 +55,7 @@ COMPLETIONS = [
 ]
 
 
+@pytest.mark.slow
 def test_help_and_completion_do_not_import_torch():
     """--help, and shell completion of values (-o <TAB>, --model <TAB>, pitfalls <TAB>)."""
     out = subprocess.run(
@@ -87,6 +88,7 @@ def test_the_pitfall_list_does_not_import_torch():
     assert json.loads(out.stdout.splitlines()[-1]) == []
 
 
+@pytest.mark.slow
 def test_python_dash_m_runs_a_training_command():
     out = subprocess.run(
         [sys.executable, "-m", "gradcli", "optim", "--model", "seed", "--steps", "2"],
@@ -98,6 +100,7 @@ def test_python_dash_m_runs_a_training_command():
     assert out.stderr == "gradcli: 2 steps, loss 2 -> 1.99933\n"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "args",
     [
@@ -124,6 +127,7 @@ def test_head_gets_one_line_and_the_run_ends_quietly(args):
         json.loads(first)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fmt", ["jsonl", "table"])
 def test_reader_gone_before_the_first_write(fmt):
     """Even output that is only flushed at interpreter exit ends the same way."""
@@ -138,6 +142,7 @@ def test_reader_gone_before_the_first_write(fmt):
     assert err == b""
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fmt", ["jsonl", "csv"])
 def test_ctrl_c_stops_after_the_current_step(fmt):
     proc = gradcli_process(
@@ -170,6 +175,7 @@ def test_ctrl_c_stops_after_the_current_step(fmt):
     assert err.decode() == f"gradcli: interrupted: stopped after step {last} of 100000000\n"
 
 
+@pytest.mark.slow
 def test_progress_bar_on_a_terminal_stderr_only():
     """stdout to a pipe, stderr to a terminal: a progress bar there, and none in the data."""
     import pty
@@ -212,6 +218,7 @@ def test_progress_bar_on_a_terminal_stderr_only():
     assert b"\x1b" not in out and len(out.splitlines()) == 3001
 
 
+@pytest.mark.slow
 def test_ctrl_c_stops_compare_after_the_current_step():
     """compare keeps the contract of optim: whole steps out, one line, exit 130."""
     proc = gradcli_process(
@@ -265,6 +272,7 @@ def _screen(data: bytes) -> list[str]:
     return ["".join(line).rstrip() for line in lines]
 
 
+@pytest.mark.slow
 def test_progress_bar_steps_aside_for_tables_on_the_same_terminal():
     """stdout and stderr one terminal, --every: each table starts on a line of its own (not
     after the bar), and no bar is left on the screen at the end."""
@@ -309,6 +317,7 @@ def test_progress_bar_steps_aside_for_tables_on_the_same_terminal():
     assert "summary" in screen
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
 @pytest.mark.parametrize(
     "args", [["optim", "-f", "jsonl"], ["optim", "-f", "table"], ["compare", "-f", "csv"]]

@@ -84,6 +84,7 @@ def test_records_match_torch_on_every_path(unused):
     assert names == [p.name for p in record.params]
 
 
+@pytest.mark.slow
 def test_large_tensor_buffers_are_right_at_every_step():
     """The buffers that hold a large tensor's old value and update are reused: every step's
     record matches the step computed directly."""

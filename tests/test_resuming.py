@@ -4,6 +4,7 @@ lacks is one line and exit 2, before the run; one that reads the same state goes
 from __future__ import annotations
 
 import pytest
+from lanes import fast_cases
 
 from tests.helpers import jsonl
 
@@ -14,7 +15,7 @@ NEEDS_STATE = [
 ]
 
 
-@pytest.mark.parametrize("command", ["optim", "manual"])
+@pytest.mark.parametrize("command", fast_cases(["optim", "manual"]))
 @pytest.mark.parametrize(
     ("optimizer", "saved_with", "resumed_with", "key", "setting"),
     NEEDS_STATE,
@@ -37,7 +38,7 @@ def test_resuming_with_settings_that_need_absent_state_is_refused(
     assert key in lines[0] and setting in lines[0]
 
 
-@pytest.mark.parametrize("command", ["optim", "manual"])
+@pytest.mark.parametrize("command", fast_cases(["optim", "manual"]))
 def test_resuming_with_settings_that_read_the_same_state_goes_on(invoke, tmp_path, command):
     checkpoint = str(tmp_path / "ck.pt")
     base = ("-m", "seed", "-o", "adam", "--amsgrad", "--steps", "2", "-f", "jsonl", "-q")

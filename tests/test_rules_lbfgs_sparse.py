@@ -10,6 +10,7 @@ import pytest
 import torch
 from helpers import jsonl
 from hypothesis import given, settings
+from lanes import fast_cases
 from strategies import run_specs
 from test_identity import assert_identical, assert_identical_or_diverged, assert_same_state
 from torch import nn
@@ -81,8 +82,8 @@ def lbfgs_both(steps: int, dtype: torch.dtype = torch.float32, **hyper) -> list[
     return counted
 
 
-@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-@pytest.mark.parametrize("line_search_fn", [None, "strong_wolfe"])
+@pytest.mark.parametrize("dtype", fast_cases([torch.float32, torch.float64]))
+@pytest.mark.parametrize("line_search_fn", fast_cases([None, "strong_wolfe"]))
 def test_lbfgs_repeats_torch_step_by_step(line_search_fn, dtype):
     """History of 2 pairs (the oldest forgotten), no tolerance to stop early: every branch
     of the two-loop recursion and of the line search runs."""
@@ -215,6 +216,7 @@ def test_ddp_refuses_lbfgs_in_one_line(invoke):
     )
 
 
+@pytest.mark.slow
 @settings(max_examples=12, deadline=None)
 @given(run_specs(names=["lbfgs"], steps=30))
 def test_lbfgs_manual_equals_torch_optim_for_any_settings(spec):
@@ -423,6 +425,7 @@ def test_sparse_runs_are_bit_identical(optimizer, dtype):
     assert assert_identical(spec) == 31
 
 
+@pytest.mark.slow
 @settings(max_examples=12, deadline=None)
 @given(run_specs(names=["sgd", "adagrad", "sparseadam", "lbfgs"], models=["embedding"], steps=30))
 def test_sparse_runs_are_bit_identical_for_any_settings(spec):

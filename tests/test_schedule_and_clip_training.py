@@ -15,6 +15,7 @@ import torch
 from helpers import bits, jsonl
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
+from lanes import fast_cases
 from schedule_strategies import spec_of
 
 from gradcli import schedules
@@ -50,7 +51,7 @@ def _same(a: float | None, b: float | None) -> bool:
     return (a is None and b is None) or (a is not None and b is not None and a.hex() == b.hex())
 
 
-@pytest.mark.parametrize("name", list(schedules.catalog()))
+@pytest.mark.parametrize("name", fast_cases(list(schedules.catalog()), {"steplr"}))
 @settings(
     max_examples=4,
     deadline=None,
@@ -142,7 +143,7 @@ SCHEDULES = [
 ]
 
 
-@pytest.mark.parametrize("schedule", SCHEDULES)
+@pytest.mark.parametrize("schedule", fast_cases(SCHEDULES))
 def test_manual_and_optim_print_the_same_json_lines(invoke, schedule):
     args = ["-m", "mlp", "-o", "SGD(momentum=0.9)", "--steps", "40", "--schedule", schedule]
     args += ["--clip-norm", "0.3", "--explain", "--state", "-f", "jsonl"]
@@ -242,10 +243,13 @@ def test_the_table_shows_the_lr_and_the_clipping(invoke):
     )
 
 
-@pytest.mark.parametrize("path", ["manual", "optim"])
+@pytest.mark.parametrize("path", fast_cases(["manual", "optim"]))
 @pytest.mark.parametrize(
     "schedule",
-    ["OneCycleLR(max_lr=0.1, total_steps=60)", "ReduceLROnPlateau(patience=1, factor=0.5)"],
+    fast_cases(
+        ["OneCycleLR(max_lr=0.1, total_steps=60)", "ReduceLROnPlateau(patience=1, factor=0.5)"],
+        {"ReduceLROnPlateau(patience=1, factor=0.5)"},
+    ),
 )
 def test_a_schedule_resumes_byte_identically(invoke, tmp_path, path, schedule):
     args = [path, "-m", "mlp", "-o", "adam", "--schedule", schedule, "--clip-norm", "0.5"]
@@ -288,21 +292,28 @@ def test_compare_follows_the_schedule_on_both_paths(invoke):
 
 @pytest.mark.parametrize(
     "args, says",
-    [
-        (["--schedule", "StepLR()"], "--schedule StepLR(): StepLR needs step_size"),
-        (["--schedule", "StepLR(step_size=__import__('os'))"], "step_size must be a literal"),
-        (["--schedule", "Nope(x=1)"], "unknown scheduler 'Nope'"),
-        (["--schedule", "OneCycleLR(max_lr=0.1, total_steps=10)", "--steps", "11"], "at most 10"),
-        (["--schedule", "OneCycleLR(max_lr=0.1, total_steps=10)", "-o", "adagrad"], "momentum"),
-        (["--clip-norm", "0"], "--clip-norm must be a finite number > 0, got 0.0"),
-        (["--clip-value", "nan"], "--clip-value must be a finite number > 0"),
-        (["--norm-type", "2"], "--norm-type applies with --clip-norm only"),
-        (["--clip-norm", "1", "--norm-type", "-1"], "--norm-type must be a number > 0 or inf"),
-        (["--clip-norm", "1", "--clip-value", "1"], "give one of them"),
-        (["-m", "embedding", "-o", "sparseadam", "--clip-norm", "1"], "cannot clip sparse"),
-    ],
+    fast_cases(
+        [
+            (["--schedule", "StepLR()"], "--schedule StepLR(): StepLR needs step_size"),
+            (["--schedule", "StepLR(step_size=__import__('os'))"], "step_size must be a literal"),
+            (["--schedule", "Nope(x=1)"], "unknown scheduler 'Nope'"),
+            (
+                ["--schedule", "OneCycleLR(max_lr=0.1, total_steps=10)", "--steps", "11"],
+                "at most 10",
+            ),
+            (["--schedule", "OneCycleLR(max_lr=0.1, total_steps=10)", "-o", "adagrad"], "momentum"),
+            (["--clip-norm", "0"], "--clip-norm must be a finite number > 0, got 0.0"),
+            (["--clip-value", "nan"], "--clip-value must be a finite number > 0"),
+            (["--norm-type", "2"], "--norm-type applies with --clip-norm only"),
+            (["--clip-norm", "1", "--norm-type", "-1"], "--norm-type must be a number > 0 or inf"),
+            (["--clip-norm", "1", "--clip-value", "1"], "give one of them"),
+            (["-m", "embedding", "-o", "sparseadam", "--clip-norm", "1"], "cannot clip sparse"),
+        ],
+        4,
+        several=True,
+    ),
 )
-@pytest.mark.parametrize("command", ["optim", "manual"])
+@pytest.mark.parametrize("command", fast_cases(["optim", "manual"]))
 def test_bad_schedule_and_clipping_are_one_line_and_exit_2(invoke, command, args, says):
     result = invoke(command, "--steps", "5", *args, "-f", "jsonl")
     assert result.exit_code == 2
@@ -336,6 +347,7 @@ def test_the_schedule_in_a_config_file_and_print_config(invoke, tmp_path):
     assert one.exit_code == 0 and one.stdout == two.stdout
 
 
+@pytest.mark.slow
 def test_ddp_trains_with_a_schedule_and_clipping():
     """Two workers clip the averaged gradient and keep one lr (ReduceLROnPlateau is fed the
     mean of their losses); rank 0 checks the result against one process."""

@@ -138,6 +138,7 @@ def check(invoke, folder: Path, runs: list[list[str]]) -> list[str]:
     return [outputs[str(path)] for path in paths]
 
 
+@pytest.mark.slow
 def test_the_seed_example_is_the_same_run_on_both_paths(invoke, tmp_path):
     """The issue's example: one SGD step on w = [1, 2, 3], loss = mean(w)."""
     runs = [
@@ -166,6 +167,7 @@ WRITTEN = list(optimizers.catalog())  # every for-loop rule, LBFGS's (with its c
 STEPPED = list(optimizers.catalog())  # torch.optim's loop: every one, LBFGS's closure too
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", WRITTEN)
 def test_every_rule_is_written_as_it_is_and_repeats_gradcli(invoke, tmp_path, name):
     """``manual --print-script`` writes each optimizer's own for-loop rule (its source,
@@ -181,6 +183,7 @@ def test_every_rule_is_written_as_it_is_and_repeats_gradcli(invoke, tmp_path, na
     assert not [line for line in imports if line.startswith(("from gradcli", "import gradcli"))]
 
 
+@pytest.mark.slow
 def test_the_other_branches_of_the_rules_are_the_same_run(invoke, tmp_path):
     """Settings that take the rules' other branches, which torch's defaults leave out:
     momentum and Nesterov, amsgrad with weight decay, decoupled decay, centered RMSprop with
@@ -208,6 +211,7 @@ def every(names: list[str]):
 
 # No shrinking: every example runs dozens of scripts (the failing run's arguments are printed).
 # The first example is each optimizer at torch's defaults, the second drawn settings.
+@pytest.mark.slow
 @settings(
     max_examples=2,
     deadline=None,
@@ -222,6 +226,7 @@ def test_printed_scripts_repeat_gradcli_bit_for_bit(invoke, tmp_path_factory, ma
     runs += [command_line("optim", s) for s in optim]
     check(invoke, tmp_path_factory.mktemp("scripts"), runs)
 
+@pytest.mark.slow
 def test_muon_with_adamw_and_the_implementations_torch_offers(invoke, tmp_path):
     """Muon trains the matrices of the MLP, AdamW its biases: two optimizers, two rules,
     their settings apart (Muon's eps and AdamW's). And --impl: torch.optim's foreach and
@@ -268,6 +273,7 @@ def build() -> nn.Module:
 '''
 
 
+@pytest.mark.slow
 def test_a_users_model_file_and_module_are_the_same_run(invoke, tmp_path, monkeypatch):
     """``--model file.py:factory`` and ``package.module:factory``: the script imports the
     user's factory the way gradcli does, skips a parameter without a gradient, and draws

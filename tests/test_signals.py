@@ -11,12 +11,15 @@ import sys
 
 import pytest
 import torch
+from lanes import fast_cases
 
 import gradcli.train.checkpoint as checkpoint
 from tests.helpers import gradcli_process, jsonl
 
 
-@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP], ids=str)
+@pytest.mark.parametrize(
+    "stop", fast_cases([signal.SIGINT, signal.SIGTERM, signal.SIGHUP]), ids=str
+)
 def test_a_signal_while_gradcli_imports_is_one_line(stop):
     # what the gradcli command does first, then a signal in the middle of an import
     code = (
@@ -34,6 +37,7 @@ def test_a_signal_while_gradcli_imports_is_one_line(stop):
     assert done.stderr.decode() == f"gradcli: {said}\n"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=str)
 def test_a_signal_while_the_checkpoint_is_written_waits_for_it(invoke, tmp_path, monkeypatch, stop):
     real_save = torch.save
@@ -57,6 +61,7 @@ def test_a_signal_while_the_checkpoint_is_written_waits_for_it(invoke, tmp_path,
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ck.pt"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=str)
 def test_a_second_signal_stops_at_once_with_its_status(stop):
     proc = gradcli_process(
@@ -83,6 +88,7 @@ def test_a_second_signal_stops_at_once_with_its_status(stop):
     assert len(lines) == 1 and lines[0].startswith("gradcli: "), err
 
 
+@pytest.mark.slow
 def test_a_closed_terminal_ends_the_run_with_its_checkpoint(tmp_path):
     """The terminal closes under a run (SIGHUP, and stdout and stderr gone with it): the
     checkpoint is still written, and the status is 129."""

@@ -8,6 +8,7 @@ import os
 import subprocess
 
 import pytest
+from lanes import fast_cases
 
 from tests.helpers import gradcli_process, jsonl
 
@@ -84,7 +85,7 @@ def odd_model(tmp_path, monkeypatch) -> str:
     return "exp[v2]/odd.py:build"
 
 
-@pytest.mark.parametrize("command", ["optim", "compare"])
+@pytest.mark.parametrize("command", fast_cases(["optim", "compare"]))
 def test_names_are_shown_as_they_are_not_as_markup(invoke, odd_model, command):
     result = invoke(command, "-m", odd_model, "--steps", "1", "-f", "table", "-o", "sgd")
     assert result.exit_code == 0, (result.stderr, result.exception)
@@ -99,6 +100,7 @@ def test_dot_labels_quote_the_names(invoke, odd_model):
     assert '\\nq\\"[bold] [1]"' in result.stdout  # the quote escaped, the label closed after
 
 
+@pytest.mark.slow
 def test_help_into_a_closed_pipe_is_exit_141():
     read, write = os.pipe()
     os.close(read)

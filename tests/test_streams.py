@@ -14,6 +14,9 @@ import torch
 
 from tests.helpers import gradcli_process, jsonl
 
+# every test here starts gradcli in a process of its own (or takes seconds): the full suite only
+pytestmark = pytest.mark.slow
+
 RUN = ("optim", "-m", "seed", "--steps", "2")
 
 

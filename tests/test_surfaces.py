@@ -6,6 +6,7 @@ import math
 
 import pytest
 import torch
+from lanes import fast_cases
 
 from gradcli import problems
 from gradcli.pictures.surface import path_picture
@@ -48,6 +49,7 @@ path on the loss surface (xy[1] up, xy[0] across; log contours)
 """
 
 
+@pytest.mark.slow
 def test_compare_draws_both_paths_on_the_contours_at_80_columns(invoke):
     args = ["compare", "-m", "rosenbrock", "-o", "sgd,adam", "--plot", "path", "--dtype"]
     result = invoke(*args, "float64", "-f", "table", COLUMNS="80")
@@ -96,7 +98,7 @@ def test_himmelblau_knows_its_four_minima_and_the_summary_names_the_nearest(invo
     assert point == SURFACES["himmelblau"].minima[1] and distance < 0.2
 
 
-@pytest.mark.parametrize("name", ["beale", "himmelblau", "rastrigin"])
+@pytest.mark.parametrize("name", fast_cases(["beale", "himmelblau", "rastrigin"]))
 def test_the_classics_lower_the_loss_of_the_new_problems(invoke, name):
     import json
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from lanes import fast_cases
 
 from tests.helpers import jsonl
 
@@ -52,8 +53,8 @@ def _model_file(tmp_path, monkeypatch, **code: str) -> str:
     return "model.py"
 
 
-@pytest.mark.parametrize("command", ["optim", "manual", "compare"])
-@pytest.mark.parametrize("where", WHERE)
+@pytest.mark.parametrize("command", fast_cases(["optim", "manual", "compare"]))
+@pytest.mark.parametrize("where", fast_cases(WHERE))
 @pytest.mark.parametrize("ending", ENDINGS)
 def test_user_code_that_exits_or_raises_is_one_line_and_exit_2(
     invoke, tmp_path, monkeypatch, command, where, ending
@@ -87,10 +88,14 @@ RUNS = ("--steps", "4", "-o", "sgd")
 
 @pytest.mark.parametrize(
     ("command", "more"),
-    [("optim", RUNS), ("manual", RUNS), ("compare", RUNS), ("params", ()), ("graph", ())],
+    fast_cases(
+        [("optim", RUNS), ("manual", RUNS), ("compare", RUNS), ("params", ()), ("graph", ())],
+        2,
+        several=True,
+    ),
     ids=lambda v: v if isinstance(v, str) else "",
 )
-@pytest.mark.parametrize("fmt", ["jsonl", "csv"])
+@pytest.mark.parametrize("fmt", fast_cases(["jsonl", "csv"]))
 def test_prints_in_user_code_go_to_stderr(invoke, tmp_path, monkeypatch, command, more, fmt):
     file = _model_file(
         tmp_path,
@@ -157,7 +162,7 @@ def build():
 """
 
 
-@pytest.mark.parametrize("command", ["optim", "manual", "compare"])
+@pytest.mark.parametrize("command", fast_cases(["optim", "manual", "compare"]))
 @pytest.mark.parametrize("case", BAD_MODELS)
 def test_models_gradcli_cannot_train_are_refused_before_the_run(
     invoke, tmp_path, monkeypatch, command, case

@@ -1,7 +1,8 @@
-"""One worker of ``gradcli ddp``: the training loop of every command, plus what a rank adds.
+"""One worker of ``gradcli ddp``: the set-up and the loop of every command, plus what a rank
+adds.
 
-Each rank builds the problem, keeps its shard of the data and runs ``Training`` — the loop
-of ``optim`` and ``manual`` — with four hooks:
+Each rank sets the run up as ``optim`` and ``manual`` do (``prepare``, on its own device),
+keeps its shard of the data and runs ``Training`` — the one loop — with these hooks:
 
 - ``forward``: ``DistributedDataParallel``'s wrapper on ``--path ddp`` (it averages the
   gradients during ``backward()``);
@@ -9,11 +10,11 @@ of ``optim`` and ``manual`` — with four hooks:
   hand: ``all_reduce(grad, SUM)``, ``grad /= world_size``;
 - ``before_update``: on ``--path ddp``, for a step that is shown, this rank's own gradient
   (DDP averaged it away), from a second backward of the unwrapped model;
-- ``should_stop`` and ``agree``: Ctrl-C and divergence decided by all ranks together, so
-  that every rank stops after the same step and gathers the same steps.
-
-Each shown step's record is the loop's own, completed on rank 0 with every rank's loss and
-gradient and how far the ranks' parameters differ, and rendered by the usual sinks.
+- ``should_stop`` and ``finite_everywhere``: Ctrl-C and divergence decided by all ranks
+  together, so that every rank stops after the same step and gathers the same steps;
+- ``schedule_loss``: ReduceLROnPlateau is fed the mean loss over ranks (one lr for all);
+- ``complete_record``: each shown step's record, completed on rank 0 with every rank's loss
+  and gradient and how far the ranks' parameters differ, for the usual sinks.
 """
 
 from __future__ import annotations
@@ -33,19 +34,15 @@ import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 
-from gradcli import optimizers, problems
-from gradcli._startup import collector, threads
+from gradcli._startup import collector
 from gradcli.ddp.launch import DdpOptions, tolerance
 from gradcli.errors import Diverged, GradcliError, Interrupted
 from gradcli.measure import values_of
-from gradcli.records import RankRecord, RunInfo, StepRecord
+from gradcli.records import RankRecord, StepRecord
 from gradcli.render import make_sink
 from gradcli.spec import RunSpec
-from gradcli.train.clipping import Clipping
 from gradcli.train.interrupt import Request, interruptible
-from gradcli.train.loop import Training
-from gradcli.train.setup import resolve_device
-from gradcli.train.updates import ManualUpdate, OptimUpdate
+from gradcli.train.setup import prepare, resolve_device
 from gradcli.usercode import UserCodeFailed
 
 
@@ -125,15 +122,11 @@ def _train(
     stop_event: Any,
     folder: str | None,
 ) -> None:
-    dtype = getattr(torch, spec.dtype)
-    model = problems.build(spec.model, seed=spec.seed, dtype=dtype, device=device)
-    threads.suit(model, device)  # each worker: one thread for a small model
-
-    optimizer = spec.optimizer_info
-    lr = optimizers.default_lr(optimizer, spec.model, model) if spec.lr is None else spec.lr
+    # the set-up of every run, on this rank's device; the problem whole until it is sharded
+    training, info = prepare(spec, "manual" if options.path == "manual" else "optim", device)
+    model = training.problem
     params = list(model.parameters())
     names = [n for n, _ in model.named_parameters()]
-    hyper = spec.hyperparameters()
     own_grads: list[Tensor] = []  # this rank's gradient of the current step, before averaging
 
     def average_by_hand() -> None:
@@ -146,7 +139,6 @@ def _train(
         if shown:  # DDP already averaged: this rank's own gradient, from its own shard
             own_grads[:] = [g.detach() for g in torch.autograd.grad(model(), params)]
 
-    update: ManualUpdate | OptimUpdate
     if options.path == "ddp":
         from torch.nn.parallel import DistributedDataParallel
 
@@ -159,15 +151,10 @@ def _train(
             if "forward_sync_buffers" in takes
             else {"broadcast_buffers": False}
         )  # the name before torch 2.11
-        wrapped = DistributedDataParallel(model, **no_sync)
-        update = OptimUpdate(params, optimizer, lr, hyper, clipping=Clipping.of(spec))
-        hooks: dict[str, Any] = {"forward": wrapped, "before_update": own_gradient}
+        training.forward = DistributedDataParallel(model, **no_sync)
+        training.before_update = own_gradient
     else:
-        update = ManualUpdate(params, optimizer, lr, hyper, clipping=Clipping.of(spec))
-        hooks = {"after_backward": average_by_hand}
-    schedule = spec.schedule_spec
-    if schedule is not None:
-        update.start_schedule(schedule, [])
+        training.after_backward = average_by_hand
     model.shard(rank, world)  # type: ignore[operator]
 
     sink = make_sink(spec.output) if rank == 0 else None
@@ -180,48 +167,30 @@ def _train(
             asked = closed or interrupt.is_set() or bool(stop_event and stop_event.is_set())
             return _any_rank(asked, device)
 
-        training = Training(
-            model,
-            update,
-            spec.steps,
-            spec.shows,
-            should_stop=should_stop,
-            agree=lambda finite: not _any_rank(not finite, device),
-            shared_loss=lambda loss: _mean_over_ranks(loss, world, device),
-            **hooks,
+        training.should_stop = should_stop
+        training.finite_everywhere = lambda finite: not _any_rank(not finite, device)
+        training.schedule_loss = lambda loss: _mean_over_ranks(loss, world, device)
+        training.complete_record = lambda record: _gather(
+            rank, world, record, names, params, own_grads, device
         )
         if sink is not None:
-            sink.start(
-                RunInfo(
-                    "ddp",
-                    spec.model,
-                    spec.optimizer,
-                    lr,
-                    hyper,
-                    str(device),
-                    spec.dtype,
-                    spec.steps,
-                    None if schedule is None else schedule.text,
-                    None if update.clipping is None else update.clipping.describe(),
-                )
-            )
+            sink.start(replace(info, command="ddp"))
         collector.resume()  # start-up is over (also in a process that torchrun started)
         for record in training:
-            whole = _gather(rank, world, record, names, params, own_grads, device)
-            if sink is not None and whole is not None and not closed:
+            if sink is not None and not closed:
                 try:
-                    sink.step(whole)
+                    sink.step(record)
                 except BrokenPipeError:
                     closed = True
                     _quiet_stdout(folder)
     if closed:
         return
     if training.diverged is not None:
-        raise Diverged(f"{training.diverged}; try a smaller --lr (this run used {lr:g})")
+        raise Diverged(f"{training.diverged}; try a smaller --lr (this run used {info.lr:g})")
     if training.stopped_at is not None:
         raise Stopped(training.stopped_at, spec.steps)
     if rank == 0:
-        _compare_with_single_process(spec, options, world, model, lr)
+        _compare_with_single_process(spec, options, world, model, info.lr)
 
 
 def _mean_over_ranks(loss: float, world: int, device: torch.device) -> float:
@@ -255,9 +224,10 @@ def _gather(
     params: list[nn.Parameter],
     own_grads: list[Tensor],
     device: torch.device,
-) -> StepRecord | None:
+) -> StepRecord:
     """Bring every rank's loss, own gradient and parameters to rank 0; there, the record
-    with the ranks' part filled in (elsewhere None)."""
+    with the ranks' part filled in (elsewhere, as it is: only rank 0 shows records). A
+    collective: every rank calls it for every record."""
     pieces = [_flat(list(params))]
     if record.step > 0:
         loss = torch.tensor([record.loss or 0.0], dtype=torch.float64, device=device)
@@ -266,7 +236,7 @@ def _gather(
     everyone = [torch.empty_like(mine) for _ in range(world)] if rank == 0 else None
     dist.gather(mine, everyone, dst=0)
     if everyone is None:
-        return None
+        return record
     everyone = [e.cpu() for e in everyone]
     count = sum(p.numel() for p in params)
     values_at = 0 if record.step == 0 else 1 + count
@@ -293,8 +263,6 @@ def _compare_with_single_process(
     spec: RunSpec, options: DdpOptions, world: int, model: nn.Module, lr: float
 ) -> None:
     """Train the whole problem in this one process and say how close the workers came."""
-    from gradcli.train.setup import prepare
-
     single, _ = prepare(
         replace(
             spec,

@@ -9,6 +9,9 @@ The two paths differ only in the update (``gradcli.train.updates``):
 An optimizer that evaluates the loss itself (LBFGS) gets ``step(closure)`` on both paths; its
 first evaluation is the step's forward and backward above, so a record shows the loss and
 gradient before the step, as for any other optimizer, and how many evaluations it made.
+
+What a caller adds (Ctrl-C, progress; ``gradcli ddp``'s averaging across processes, its
+shard's own gradient, its gathered records) plugs into the hooks of ``Training``.
 """
 
 from __future__ import annotations
@@ -83,14 +86,21 @@ class Training:
     record_state: bool = False
     explainer: Callable[[Element], str] | None = None
     explain_lr: Callable[[int, float], str] | None = None  # the lr's line, with a schedule
-    should_stop: Callable[[], bool] = lambda: False
-    on_step: Callable[[int], None] = lambda step: None
-    # Where gradcli ddp plugs in (one process needs none of them):
-    forward: Callable[[], Tensor] | None = None  # what computes the loss (DDP's wrapper)
-    after_backward: Callable[[], None] = lambda: None  # e.g. average gradients across ranks
-    before_update: Callable[[int, bool], None] = lambda step, shown: None
-    agree: Callable[[bool], bool] = lambda finite: finite  # every rank's verdict, not one's
-    shared_loss: Callable[[float], float] = lambda loss: loss  # what ReduceLROnPlateau is fed
+    # Hooks, where a caller plugs in (``run_training`` sets the first two, ``gradcli ddp`` the
+    # rest). Each is called only when set: one left unset costs one attribute check a step.
+    should_stop: Callable[[], bool] | None = None  # asked each step: stop after it (Ctrl-C)
+    on_step: Callable[[int], None] | None = None  # told each step once it is done
+    forward: Callable[[], Tensor] | None = None  # computes the loss in the problem's place
+    # (e.g. DistributedDataParallel's wrapper of it, which averages gradients in backward())
+    after_backward: Callable[[], None] | None = None  # before clipping: e.g. average the
+    # gradients across processes by hand
+    before_update: Callable[[int, bool], None] | None = None  # (step, shown), before the update
+    finite_everywhere: Callable[[bool], bool] | None = None  # this process's verdict (loss and
+    # gradients finite) -> the run's (e.g. of every process), so that all stop together
+    schedule_loss: Callable[[float], float] | None = None  # this process's loss -> the one a
+    # scheduler that needs a loss (ReduceLROnPlateau) is fed (e.g. the mean over processes)
+    complete_record: Callable[[StepRecord], StepRecord] | None = None  # each record, before it
+    # is yielded (e.g. with every process's loss and gradient gathered into it)
     first_loss: float | None = None
     stopped_at: int | None = None  # set when the run ended early
     diverged: str | None = None  # what went non-finite, when that ended it
@@ -103,8 +113,10 @@ class Training:
         params = [param for _, param in self.problem.named_parameters()]
         recorder = Recorder(names, params)
         kept = _GradientCopies(len(params))
+        complete = self.complete_record
         if self.start == 0:
-            yield measure(0, names, params)
+            first = measure(0, names, params)
+            yield first if complete is None else complete(first)
         for step in range(self.start + 1, self.start + self.steps + 1):
             # 1. forward, backward and clipping at the current parameters; the lr the
             #    update will use (a schedule moves it after the update)
@@ -115,13 +127,15 @@ class Training:
             # 2. decide whether the step is shown: by --every, by Ctrl-C, or because the loss
             #    or a gradient went non-finite (checked here only for steps not shown anyway;
             #    a shown step's record carries the same facts)
-            stop = self.should_stop()
+            stop = self.should_stop is not None and self.should_stop()
             shown = self.shows(step) or stop
             if not shown:
                 loss_value, finite = self._check(loss, grads, clipped)  # the step's one sync
-                finite = self.agree(finite)
+                if self.finite_everywhere is not None:
+                    finite = self.finite_everywhere(finite)
                 shown = not finite
-            self.before_update(step, shown)
+            if self.before_update is not None:
+                self.before_update(step, shown)
             # 3. keep what the record needs: the parameters before the update, and the
             #    gradients as they were (torch's foreach SGD with Nesterov momentum writes
             #    g + μ·b into p.grad; zero_grad() drops the tensors, it does not zero them)
@@ -154,19 +168,22 @@ class Training:
                         extra.append(
                             explain_clip(self.update.clipping, grad_norm, bool(fired), c_value)
                         )
-                loss_value, finite = record.loss or 0.0, self.agree(_finite(record))
+                loss_value, finite = record.loss or 0.0, _finite(record)
+                if self.finite_everywhere is not None:
+                    finite = self.finite_everywhere(finite)
                 if prior is not None:
                     if self.explain_lr is not None:
                         extra.insert(0, self.explain_lr(step, lr))
                     params_before = recorder.unpack(before)
                     lines = self._explain(step, lr, names, params, grads, params_before, prior)
                     record = replace(record, explain=(*extra, *lines))
-                yield record
+                yield record if complete is None else complete(record)
             # 6. the schedule: scheduler.step() after optimizer.step()
             self._schedule_step(loss_value)
             if step == self.start + 1:
                 self.first_loss = loss_value
-            self.on_step(step)
+            if self.on_step is not None:
+                self.on_step(step)
             stop = stop or not finite
             if stop:
                 self.stopped_at = step
@@ -181,7 +198,8 @@ class Training:
 
     def _schedule_step(self, loss: float) -> None:
         if self.update.needs_loss:
-            loss = self.shared_loss(loss)
+            if self.schedule_loss is not None:
+                loss = self.schedule_loss(loss)
             self.fed.append(loss)
             self.update.schedule_step(loss)
         else:
@@ -228,7 +246,8 @@ class Training:
         with user_code("forward() or backward()"):
             loss = (self.forward or self.problem)()
             loss.backward()
-        self.after_backward()
+        if self.after_backward is not None:
+            self.after_backward()
         self.clipped = self.update.clip()
         return loss
 

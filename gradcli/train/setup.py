@@ -78,10 +78,13 @@ def check_gradients(spec: RunSpec, problem: nn.Module) -> None:
         )
 
 
-def prepare(spec: RunSpec, path: str) -> tuple[Training, RunInfo]:
+def prepare(
+    spec: RunSpec, path: str, device: torch.device | None = None
+) -> tuple[Training, RunInfo]:
     """Build the problem and the update for ``spec`` on ``path`` (manual or optim), and
-    load ``spec.resume`` into them if given."""
-    device = resolve_device(spec.device)
+    load ``spec.resume`` into them if given. ``device``: where to run when the caller has
+    chosen (a ``gradcli ddp`` rank: its own GPU); by default ``spec.device``."""
+    device = resolve_device(spec.device) if device is None else device
     if spec.save is not None:
         checkpoint.check_target(spec.save)
     problem = problems.build(
