@@ -128,6 +128,7 @@ print(json.dumps(sorted(m for m in sys.modules if m == "torch" or m.startswith("
 """
 
 
+@pytest.mark.slow  # a process
 def test_the_command_modules_and_ddp_options_do_not_import_torch():
     done = subprocess.run(
         [sys.executable, "-c", IMPORTS_WITHOUT_TORCH], capture_output=True, text=True, check=True
