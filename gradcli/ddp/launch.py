@@ -20,13 +20,6 @@ from gradcli.errors import Diverged, GradcliError, Interrupted
 from gradcli.spec import RunSpec
 from gradcli.train.interrupt import ignored, interruptible
 
-__all__ = ["DdpOptions", "launch", "tolerance"]  # (DdpOptions: the workers import it here)
-
-
-def tolerance(dtype: str) -> float:
-    """How close distributed and single-process parameters are expected to stay."""
-    return 1e-4 if dtype == "float32" else 1e-10
-
 
 def launch(spec: RunSpec, options: DdpOptions) -> None:
     """Run the workers: in this process under torchrun, else as ``nproc`` child processes.

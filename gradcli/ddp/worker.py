@@ -35,7 +35,7 @@ import torch.distributed as dist
 from torch import Tensor, nn
 
 from gradcli._startup import collector
-from gradcli.ddp.launch import DdpOptions, tolerance
+from gradcli.ddp.options import DdpOptions
 from gradcli.errors import Diverged, GradcliError, Interrupted
 from gradcli.measure import values_of
 from gradcli.records import RankRecord, StepRecord
@@ -44,6 +44,11 @@ from gradcli.spec import RunSpec
 from gradcli.train.interrupt import Request, interruptible
 from gradcli.train.setup import prepare, resolve_device
 from gradcli.usercode import UserCodeFailed
+
+
+def tolerance(dtype: str) -> float:
+    """How close distributed and single-process parameters are expected to stay."""
+    return 1e-4 if dtype == "float32" else 1e-10
 
 
 def worker(
