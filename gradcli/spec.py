@@ -18,7 +18,7 @@ from gradcli.optimizers.catalog import Optimizer, Value, plain
 from gradcli.output import Output
 
 if TYPE_CHECKING:
-    from gradcli.schedules.spec import ScheduleSpec
+    from gradcli.schedules.schedule_spec import ScheduleSpec
 
 MODELS: dict[str, str] = {
     "linear": "linear regression, nn.Linear(3, 1) on 64 noisy samples, MSE loss",
@@ -101,7 +101,7 @@ class RunSpec:
         """The parsed ``--schedule`` (None without one)."""
         if self.schedule is None:
             return None
-        from gradcli.schedules.spec import parse_schedule  # (not for --help)
+        from gradcli.schedules.schedule_spec import parse_schedule  # (not for --help)
 
         return parse_schedule(self.schedule)
 
@@ -199,7 +199,7 @@ def check_schedule_and_clipping(spec: RunSpec, start: int = 0) -> None:
     ``--clip-norm`` / ``--norm-type`` / ``--clip-value`` are in range and not mixed."""
     schedule = spec.schedule_spec
     if schedule is not None:
-        from gradcli.schedules.spec import lacks_momentum
+        from gradcli.schedules.schedule_spec import lacks_momentum
 
         wrong = lacks_momentum(
             schedule, spec.hyperparameters(), spec.optimizer_info.torch_class

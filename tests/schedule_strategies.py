@@ -11,7 +11,7 @@ from gradcli import schedules
 from gradcli.errors import GradcliError
 from gradcli.optimizers.catalog import Choice, Flag, Hyperparameter, Integer, Maybe, Real
 from gradcli.schedules.catalog import REQUIRED, Integers, Scheduler, Schedulers
-from gradcli.schedules.spec import ScheduleSpec, parse_schedule
+from gradcli.schedules.schedule_spec import ScheduleSpec, parse_schedule
 
 STEPS = 200
 # Test ranges the harness sets (the others: ``tested=`` on each keyword's declaration, else

@@ -9,7 +9,7 @@ import pathlib
 import pytest
 
 from gradcli.errors import GradcliError
-from gradcli.schedules.spec import parse_schedule
+from gradcli.schedules.schedule_spec import parse_schedule
 from gradcli.spec import choose_optimizer, parse_optimizer
 
 PACKAGE = pathlib.Path(__file__).resolve().parent.parent / "gradcli"

@@ -22,8 +22,8 @@ from torch.optim import lr_scheduler
 from gradcli import optimizers, schedules
 from gradcli.schedules.catalog import REQUIRED
 from gradcli.schedules.schedule import Schedule
+from gradcli.schedules.schedule_spec import parse_schedule
 from gradcli.schedules.side_by_side import FIELDS, side_by_side
-from gradcli.schedules.spec import parse_schedule
 
 OPTIMIZERS = [("sgd", {"momentum": 0.9}), ("sgd", {}), ("adam", {}), ("rmsprop", {})]
 

@@ -41,7 +41,7 @@ from gradcli.measure import values_of
 from gradcli.records import RankRecord, StepRecord
 from gradcli.render import make_sink
 from gradcli.spec import RunSpec
-from gradcli.train.interrupt import Request, interruptible
+from gradcli.train.interrupt import StopRequest, interruptible
 from gradcli.train.setup import prepare, resolve_device
 from gradcli.usercode import UserCodeFailed
 
@@ -166,7 +166,7 @@ def _train(
     closed = False  # rank 0's reader went away: every rank stops after this step
 
     # under torchrun, this rank's signals are its own; spawned, they are the launcher's
-    with interruptible() if stop_event is None else nullcontext(Request()) as interrupt:
+    with interruptible() if stop_event is None else nullcontext(StopRequest()) as interrupt:
 
         def should_stop() -> bool:
             asked = closed or interrupt.is_set() or bool(stop_event and stop_event.is_set())

@@ -3,14 +3,12 @@ the surface of a built-in 2-D problem is computed from its formula in ``surfaces
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Sequence
 
 from gradcli.errors import GradcliError
 from gradcli.output import Output
 from gradcli.pictures import drawing as drawn
-from gradcli.pictures import svg
-from gradcli.saved_runs import STDIN, Run, read_runs
+from gradcli.saved_runs import Run
 from gradcli.surfaces import SURFACES, Surface
 
 NO_SURFACE = "none"
@@ -51,38 +49,3 @@ def default_kinds(runs: Sequence[Run]) -> tuple[str, ...]:
     two = all(drawn.elements(run.records[-1]) is not None for run in runs)
     return ("loss", *(["path"] if two else []), "grad-norm")
 
-
-def run(
-    files: Sequence[str],
-    labels: Sequence[str],
-    plot: Sequence[str] | None,
-    surface_name: str | None,
-    plot_file: str | None,
-    output: Output,
-) -> None:
-    kinds = drawn.parse_kinds(plot)
-    if plot_file is not None:
-        svg.check_target(plot_file)
-    sources = list(files) or [STDIN]
-    if sources == [STDIN] and not files and sys.stdin.isatty():
-        raise GradcliError(
-            "no FILE given and stdin is a terminal: name the JSON lines files, or pipe "
-            "them in (gradcli optim -f jsonl | gradcli plot -)"
-        )
-    runs = read_runs(sources, labels)
-    kinds = kinds or default_kinds(runs)
-    surface_map = None
-    axes = drawn.axes_of(runs[0].records[-1])
-    if axes is not None:
-        surface = choose_surface(surface_name, runs, output) if "path" in kinds else None
-        surface_map = drawn.SurfaceMap(
-            axes,
-            None if surface is None else surface.loss,
-            () if surface is None else surface.minima,
-        )
-    width = drawn.width_of(sys.stdout, output)
-    pictures = drawn.draw(runs, kinds, width=width, surface_map=surface_map)
-    drawn.show(pictures, output, sys.stdout)
-    if plot_file is not None:
-        svg.write(plot_file, pictures, f"gradcli plot: {', '.join(r.label for r in runs)}")
-        output.say(f"gradcli: wrote {', '.join(kinds)} to {plot_file}")

@@ -12,8 +12,8 @@ from gradcli.render.rows import write_rows
 
 if TYPE_CHECKING:
     from gradcli.output import Output
+    from gradcli.schedules.schedule_spec import ScheduleSpec
     from gradcli.schedules.side_by_side import ScheduleRow
-    from gradcli.schedules.spec import ScheduleSpec
 
 
 def summary(rows: list[ScheduleRow], key: str | None) -> str:

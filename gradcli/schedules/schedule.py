@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from gradcli.errors import GradcliError
-from gradcli.schedules.spec import ScheduleSpec
+from gradcli.schedules.schedule_spec import ScheduleSpec
 
 
 class Schedule:

@@ -13,7 +13,7 @@ from typing import Any
 
 from gradcli.errors import GradcliError
 from gradcli.schedules.schedule import Schedule
-from gradcli.schedules.spec import ScheduleSpec
+from gradcli.schedules.schedule_spec import ScheduleSpec
 
 
 def same_bits(a: float | None, b: float | None) -> bool:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gradcli.schedules.spec import ScheduleSpec
+from gradcli.schedules.schedule_spec import ScheduleSpec
 
 
 def build(spec: ScheduleSpec, optimizer: Any) -> Any:

@@ -20,7 +20,7 @@ from gradcli.errors import STOPPING, Interrupted
 Handler = Callable[[int, FrameType | None], None]
 
 
-class Request(threading.Event):
+class StopRequest(threading.Event):
     """Set by the first stopping signal; ``signum`` says which."""
 
     signum: int = signal.SIGINT
@@ -40,9 +40,9 @@ class StopNow(KeyboardInterrupt):
 
 
 @contextmanager
-def interruptible() -> Iterator[Request]:
+def interruptible() -> Iterator[StopRequest]:
     """A request that is set by the first SIGINT, SIGTERM or SIGHUP while the block runs."""
-    requested = Request()
+    requested = StopRequest()
 
     def handler(signum: int, frame: FrameType | None) -> None:
         if requested.is_set():
@@ -54,10 +54,10 @@ def interruptible() -> Iterator[Request]:
 
 
 @contextmanager
-def deferred(already: Request | None = None) -> Iterator[None]:
+def deferred(already: StopRequest | None = None) -> Iterator[None]:
     """Run the block (a checkpoint's write) to its end whatever signals come; then, if one
     came, or ``already`` was set, stop: Interrupted, with that signal's exit status."""
-    requested = Request()
+    requested = StopRequest()
     with _handling(lambda signum, frame: requested.ask(signum)):
         yield
     for asked in (already, requested):

@@ -31,7 +31,7 @@ from gradcli.errors import GradcliError
 from gradcli.optimizers.catalog import Optimizer, Value
 from gradcli.private_api import default_foreach, fused_devices
 from gradcli.schedules.schedule import Schedule
-from gradcli.schedules.spec import ScheduleSpec
+from gradcli.schedules.schedule_spec import ScheduleSpec
 from gradcli.schedules.torch_side import build as build_torch_scheduler
 from gradcli.train.clipping import Clipped, Clipping, clip_by_hand, clip_with_torch
 

@@ -84,13 +84,13 @@ def schedule(
     output = opt.output_of(format, quiet, color)
     from gradcli import optimizers
     from gradcli.render.schedules import show_schedule
+    from gradcli.schedules.schedule_spec import lacks_momentum, parse_schedule
     from gradcli.schedules.side_by_side import (
         DEFAULT_LR,
         parse_losses,
         side_by_side,
         synthetic_losses,
     )
-    from gradcli.schedules.spec import lacks_momentum, parse_schedule
     from gradcli.spec import choose_optimizer
 
     spec = parse_schedule(scheduler, "schedule")
