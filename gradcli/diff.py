@@ -138,7 +138,7 @@ def compare_records(step: int, a: Record, b: Record) -> StepGap:
 
 
 @dataclass
-class Comparison:
+class RecordsDiff:
     """The whole comparison: a gap for every pair of records, and where one run ends
     before the other (``ends``: the name of the shorter run and the step it ends at)."""
 
@@ -159,7 +159,7 @@ def name_of(source: str) -> str:
     return "stdin" if source == STDIN else source
 
 
-def compare(a: str, b: str) -> Comparison:
+def compare(a: str, b: str) -> RecordsDiff:
     """Read both runs, line by line, and compare each pair of records. A line that is not
     a record is exit 2 naming its file and line."""
     steps: list[StepGap] = []
@@ -179,7 +179,7 @@ def compare(a: str, b: str) -> Comparison:
             steps.append(StepGap(record_a["step"]))
             continue
         steps.append(compare_records(record_a["step"], record_a, record_b))
-    return Comparison(steps, count, ends)
+    return RecordsDiff(steps, count, ends)
 
 
 def _value(v: Any) -> str:
@@ -192,7 +192,7 @@ def _ulps(d: Difference) -> str:
     return f" ({d.ulps} {d.ulp_kind} ULP{'s' * (d.ulps != 1)})"
 
 
-def first_lines(result: Comparison, a: str, b: str) -> list[str]:
+def first_lines(result: RecordsDiff, a: str, b: str) -> list[str]:
     """Where the runs part, in words: the step, parameter, field, both values, the gap."""
     first = result.first
     ending = []
@@ -218,7 +218,7 @@ def first_lines(result: Comparison, a: str, b: str) -> list[str]:
     return lines + ending
 
 
-def growth_lines(result: Comparison) -> list[str]:
+def growth_lines(result: RecordsDiff) -> list[str]:
     """The steps where the largest gap grows, and the last step: how the runs drift."""
     differing = [s for s in result.steps if s.differing]
     if not differing:

@@ -30,7 +30,7 @@ MODELS: dict[str, str] = {
     "himmelblau": "a point starting at (0, 0) on Himmelblau's function (four minima)",
     "rastrigin": "a point starting at (-2, 3.5) on the Rastrigin function (many local minima)",
 }
-PITFALLS: dict[str, str] = {
+PITFALL_SUMMARIES: dict[str, str] = {
     "data-zero": "zeroing the weights instead of the gradients: the weights collapse to −lr·grad",
     "no-zero-grad": "forgetting optimizer.zero_grad(): gradients accumulate across steps",
     "inplace-leaf": "updating a leaf that requires grad outside torch.no_grad(): torch refuses",

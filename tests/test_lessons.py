@@ -13,7 +13,7 @@ from torch import nn
 from gradcli.lessons import pitfalls
 from gradcli.lessons.graph import autograd_graph, dot
 from gradcli.lessons.inspection import Demo, claims, held_tensors, inspect_model
-from gradcli.spec import MODELS, PITFALLS
+from gradcli.spec import MODELS, PITFALL_SUMMARIES
 
 DEMO_ROWS = {
     # name: (kind, parameters(), buffers(), state_dict(), .to converts, grad, forward, step)
@@ -146,10 +146,10 @@ def test_graph_marks_shared_nodes():
 
 def test_pitfall_list(invoke):
     rows = jsonl(invoke("pitfalls", "-f", "jsonl").stdout)
-    assert [r["name"] for r in rows] == list(PITFALLS)
-    assert set(pitfalls.PITFALLS) == set(PITFALLS)
+    assert [r["name"] for r in rows] == list(PITFALL_SUMMARIES)
+    assert set(pitfalls.PITFALL_RUNS) == set(PITFALL_SUMMARIES)
     table = invoke("pitfalls", "-f", "table").stdout
-    assert all(name in table for name in PITFALLS)
+    assert all(name in table for name in PITFALL_SUMMARIES)
 
 
 def test_data_zero_collapses_weights_to_minus_lr_grad():
@@ -217,7 +217,7 @@ def test_a_pitfall_with_an_optimizer_shows_it(invoke, name):
     ]
 
 
-@pytest.mark.parametrize("name", list(PITFALLS))
+@pytest.mark.parametrize("name", list(PITFALL_SUMMARIES))
 @pytest.mark.parametrize("fmt", fast_cases(["table", "jsonl", "csv"]))
 def test_every_pitfall_runs_in_every_format(invoke, name, fmt):
     result = invoke("pitfalls", name, "-f", fmt)
@@ -226,7 +226,7 @@ def test_every_pitfall_runs_in_every_format(invoke, name, fmt):
         rows = jsonl(result.stdout)
         assert {r["pitfall"] for r in rows} == {name}
     elif fmt == "table":
-        assert result.stdout.startswith(f"{name}: {PITFALLS[name]}")
+        assert result.stdout.startswith(f"{name}: {PITFALL_SUMMARIES[name]}")
 
 
 @pytest.mark.parametrize(

@@ -3,7 +3,7 @@
 Each pitfall is a function that really runs both versions and returns what happened, step by
 step: parameter values, gradients, and the exceptions torch raises, caught and shown.
 
-The one-line summaries live in ``gradcli.spec.PITFALLS`` (no torch needed to list them).
+The one-line summaries live in ``gradcli.spec.PITFALL_SUMMARIES`` (no torch needed to list them).
 """
 
 from __future__ import annotations
@@ -329,7 +329,7 @@ def clip_after_step(max_norm: float = 1.0) -> Outcome:
     return out
 
 
-PITFALLS: dict[str, Callable[[], Outcome]] = {
+PITFALL_RUNS: dict[str, Callable[[], Outcome]] = {
     "data-zero": data_zero,
     "no-zero-grad": no_zero_grad,
     "inplace-leaf": inplace_leaf,

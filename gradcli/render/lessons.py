@@ -13,7 +13,7 @@ from rich.table import Table
 from rich.tree import Tree
 
 from gradcli.render.fit import fitted
-from gradcli.spec import PITFALLS
+from gradcli.spec import PITFALL_SUMMARIES
 
 if TYPE_CHECKING:
     from gradcli.lessons.graph import Node
@@ -149,7 +149,7 @@ def node_dicts(nodes: list[Node]) -> list[dict[str, Any]]:
 
 def pitfall_summaries() -> list[dict[str, Any]]:
     """The pitfalls, one row each: name and what goes wrong."""
-    return [{"name": n, "summary": s} for n, s in PITFALLS.items()]
+    return [{"name": n, "summary": s} for n, s in PITFALL_SUMMARIES.items()]
 
 
 def pitfall_list(console: Console, summaries: dict[str, str]) -> None:

@@ -9,11 +9,11 @@ import typer
 
 from gradcli.cli import options as opt
 from gradcli.errors import GradcliError
-from gradcli.spec import PITFALLS
+from gradcli.spec import PITFALL_SUMMARIES
 
 HELP = (
     "Classic mistakes run beside the correct code on the same tensors. Without NAME, "
-    "the list: " + ", ".join(PITFALLS) + "."
+    "the list: " + ", ".join(PITFALL_SUMMARIES) + "."
 )
 EXAMPLES = opt.examples(
     "gradcli pitfalls",
@@ -28,7 +28,7 @@ def pitfalls(
         str | None,
         typer.Argument(
             metavar="NAME",
-            autocompletion=opt.completion(*PITFALLS),
+            autocompletion=opt.completion(*PITFALL_SUMMARIES),
             help="The pitfall to run.",
             show_default=False,
         ),
@@ -44,19 +44,20 @@ def pitfalls(
     if name is None:  # the list: no torch
         show_rows(
             output,
-            lambda console: shown.pitfall_list(console, PITFALLS),
+            lambda console: shown.pitfall_list(console, PITFALL_SUMMARIES),
             lambda fmt: shown.pitfall_summaries(),
             ("name", "summary"),
         )
         return
-    if name not in PITFALLS:
-        raise GradcliError(f"unknown pitfall {name!r}; choose one of: {', '.join(PITFALLS)}")
+    if name not in PITFALL_SUMMARIES:
+        choices = ", ".join(PITFALL_SUMMARIES)
+        raise GradcliError(f"unknown pitfall {name!r}; choose one of: {choices}")
     from gradcli.lessons import pitfalls as lessons
 
-    outcome = lessons.PITFALLS[name]()
+    outcome = lessons.PITFALL_RUNS[name]()
     show_rows(
         output,
-        lambda console: shown.pitfall_table(console, outcome, PITFALLS[name]),
+        lambda console: shown.pitfall_table(console, outcome, PITFALL_SUMMARIES[name]),
         lambda fmt: shown.pitfall_dicts(outcome),
         PITFALL_FIELDS,
     )
