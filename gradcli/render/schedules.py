@@ -4,13 +4,13 @@ it, or as rows for machines (one per step; keys in ``side_by_side.FIELDS``)."""
 from __future__ import annotations
 
 import math
-import sys
 from typing import TYPE_CHECKING
 
 from gradcli.pictures.plot import plot
-from gradcli.render.rows import write_rows
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from gradcli.output import Output
     from gradcli.schedules.schedule_spec import ScheduleSpec
     from gradcli.schedules.side_by_side import ScheduleRow
@@ -55,53 +55,55 @@ def _number(x: float | None, digits: int = 6) -> str:
 def show_schedule(
     spec: ScheduleSpec, rows: list[ScheduleRow], key: str | None, output: Output, note: str
 ) -> None:
-    fmt = output.resolved_format()
-    if fmt != "table":
-        from gradcli.schedules.side_by_side import FIELDS
+    """The schedule's steps: a table, the summary and the curves for a person; its rows in a
+    machine format (``render.show_rows`` picks which), the summary then on stderr."""
+    from gradcli.render import show_rows
+    from gradcli.schedules.side_by_side import FIELDS
 
-        write_rows(sys.stdout, fmt, [r.as_dict() for r in rows], FIELDS)
-        output.say(summary(rows, key))
-        return
-    from rich import box
-    from rich.markup import escape
-    from rich.table import Table
+    def draw(console: Console) -> None:
+        from rich import box
+        from rich.markup import escape
+        from rich.table import Table
 
-    console = output.console(sys.stdout)
-    closed = any(r.closed_form is not None for r in rows)
-    losses = any(r.loss is not None for r in rows)
-    console.print(f"[bold]{escape(spec.text)}[/]: each step's lr by hand and by torch")
-    table = Table(box=box.SIMPLE_HEAD)
-    columns = ["step", "lr", "torch lr", "same bits"]
-    columns += ["closed form − lr"] if closed else []
-    columns += [key, f"torch {key}"] if key else []
-    columns += ["loss"] if losses else []
-    for column in columns:
-        table.add_column(column, no_wrap=True, justify="right" if column == "step" else "left")
-    for r in rows:
-        cells = [str(r.step), _number(r.lr), _number(r.torch_lr)]
-        cells.append("yes" if r.bit_identical else "[bold red]no[/]")
-        if closed:
-            gap = None if r.closed_form is None else r.closed_form - r.torch_lr
-            cells.append("" if not gap else f"{gap:+.3g}")
-        if key:
-            cells += [_number(r.momentum), _number(r.torch_momentum)]
-        if losses:
-            cells.append(_number(r.loss))
-        table.add_row(*cells)
-    console.print(table)
-    lines = [summary(rows, key), closed_form_line(rows), note]
-    for line in lines:
-        if line:
-            console.print(line, highlight=False, markup=False)
-    console.print()
-    width = min(console.width, 100)
-    # a gap at index 0: the x axis reads 0..N, the points sit at steps 1..N
-    for line in plot({"lr": [math.nan] + [r.torch_lr for r in rows]}, width=width, title="lr"):
-        console.print(line, highlight=False, markup=False)
-    if key:
+        closed = any(r.closed_form is not None for r in rows)
+        losses = any(r.loss is not None for r in rows)
+        console.print(f"[bold]{escape(spec.text)}[/]: each step's lr by hand and by torch")
+        table = Table(box=box.SIMPLE_HEAD)
+        columns = ["step", "lr", "torch lr", "same bits"]
+        columns += ["closed form − lr"] if closed else []
+        columns += [key, f"torch {key}"] if key else []
+        columns += ["loss"] if losses else []
+        for column in columns:
+            table.add_column(column, no_wrap=True, justify="right" if column == "step" else "left")
+        for r in rows:
+            cells = [str(r.step), _number(r.lr), _number(r.torch_lr)]
+            cells.append("yes" if r.bit_identical else "[bold red]no[/]")
+            if closed:
+                gap = None if r.closed_form is None else r.closed_form - r.torch_lr
+                cells.append("" if not gap else f"{gap:+.3g}")
+            if key:
+                cells += [_number(r.momentum), _number(r.torch_momentum)]
+            if losses:
+                cells.append(_number(r.loss))
+            table.add_row(*cells)
+        console.print(table)
+        lines = [summary(rows, key), closed_form_line(rows), note]
+        for line in lines:
+            if line:
+                console.print(line, highlight=False, markup=False)
         console.print()
-        curve = [math.nan] + [
-            math.nan if r.torch_momentum is None else r.torch_momentum for r in rows
-        ]
-        for line in plot({key: curve}, width=width, height=8, title=key):
+        width = min(console.width, 100)
+        # a gap at index 0: the x axis reads 0..N, the points sit at steps 1..N
+        for line in plot({"lr": [math.nan] + [r.torch_lr for r in rows]}, width=width, title="lr"):
             console.print(line, highlight=False, markup=False)
+        if key:
+            console.print()
+            curve = [math.nan] + [
+                math.nan if r.torch_momentum is None else r.torch_momentum for r in rows
+            ]
+            for line in plot({key: curve}, width=width, height=8, title=key):
+                console.print(line, highlight=False, markup=False)
+
+    show_rows(output, draw, lambda fmt: [r.as_dict() for r in rows], FIELDS)
+    if output.resolved_format() != "table":  # (the table prints it)
+        output.say(summary(rows, key))
