@@ -147,6 +147,21 @@ def test_imports_point_down_the_layers():
     assert upward == []
 
 
+def test_the_design_page_lists_the_layers_as_this_test_has_them():
+    """docs/design.md's layer table names each layer's modules in this order."""
+    page = (PACKAGE.parent / "docs" / "design.md").read_text(encoding="utf-8")
+    rows = [line for line in page.splitlines() if line.startswith("| ") and " | `" in line]
+    layer_rows = [row for row in rows if row.split("|")[1].strip()[:1].isdigit()]
+    assert len(layer_rows) == len(LAYERS)
+    for level, (row, prefixes) in enumerate(zip(layer_rows, LAYERS, strict=True)):
+        assert row.split("|")[1].strip().startswith(str(level))
+        for prefix in prefixes:
+            if prefix:
+                path = prefix.replace(".", "/")
+                named = f"`{path}/`" in row or f"`{path}.py`" in row
+                assert named, f"layer {level} of docs/design.md does not name {path}"
+
+
 def test_every_top_level_module_has_a_named_layer():
     """A new module or subpackage is placed in a layer on purpose, not by the catch-all."""
     named = {prefix.split(".")[0] for prefixes in LAYERS for prefix in prefixes if prefix}
