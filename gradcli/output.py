@@ -21,7 +21,6 @@ if TYPE_CHECKING:
     from rich.console import Console
     from rich.progress import Progress as RichProgress
 
-MACHINE_FORMATS = ("jsonl", "csv", "tsv")
 
 
 @dataclass(frozen=True)

@@ -81,3 +81,13 @@ def test_linear_reaches_the_least_squares_solution():
 
 def test_mlp_learns_the_moons():
     assert train("mlp").metrics["accuracy"] > 0.95
+
+
+def test_a_users_data_problem_subclasses_what_docs_ddp_names():
+    """docs/ddp.md tells users to subclass gradcli.problems.DataProblem: it stays importable
+    there, and is the class the built-ins with data derive from."""
+    from gradcli.problems import BUILTINS, DataProblem
+
+    assert issubclass(BUILTINS["linear"], DataProblem)
+    assert issubclass(BUILTINS["mlp"], DataProblem)
+    assert not issubclass(BUILTINS["seed"], DataProblem)

@@ -24,10 +24,10 @@ from gradcli import optimizers
 from gradcli.errors import GradcliError
 from gradcli.optimizers.catalog import Flag, Integer, Real, plain
 from gradcli.output import Output
-from gradcli.spec import DDP_MODELS, DTYPES, FORMATS, IMPLS, MODELS
+from gradcli.spec import DDP_MODELS, DTYPES, FORMATS, IMPLS, MODELS, check_model
 
 
-def _integer(value: str | int) -> int:
+def integer(value: str | int) -> int:
     if isinstance(value, int):
         return value
     try:
@@ -36,7 +36,7 @@ def _integer(value: str | int) -> int:
         raise typer.BadParameter(f"{value!r} is not an integer") from None
 
 
-def _real(value: str | float) -> float:
+def real(value: str | float) -> float:
     if isinstance(value, float):
         return value
     try:
@@ -108,17 +108,17 @@ Lr = Annotated[
     float | None,
     typer.Option(
         "--lr",
-        parser=_real,
+        parser=real,
         metavar="FLOAT",
         show_default=False,
         help="Learning rate, >= 0. (default: the problem's own for the optimizer)",
     ),
 ]
 Steps = Annotated[
-    int, typer.Option(parser=_integer, metavar="INT", help="Number of updates, >= 0.")
+    int, typer.Option(parser=integer, metavar="INT", help="Number of updates, >= 0.")
 ]
 Seed = Annotated[
-    int, typer.Option(parser=_integer, metavar="INT", help="Seed for the initial parameters.")
+    int, typer.Option(parser=integer, metavar="INT", help="Seed for the initial parameters.")
 ]
 Device = Annotated[
     str,
@@ -136,7 +136,7 @@ Dtype = Annotated[
 Every = Annotated[
     int | None,
     typer.Option(
-        parser=_integer,
+        parser=integer,
         metavar="INT",
         show_default=False,
         help="Print every Nth step; step 0 and the last are always printed (default: every "
@@ -215,7 +215,7 @@ Schedule = Annotated[
 ClipNorm = Annotated[
     float | None,
     typer.Option(
-        parser=_real,
+        parser=real,
         metavar="MAX",
         show_default=False,
         rich_help_panel="Schedule and clipping",
@@ -226,7 +226,7 @@ ClipNorm = Annotated[
 NormType = Annotated[
     float | None,
     typer.Option(
-        parser=_real,
+        parser=real,
         metavar="P",
         show_default=False,
         rich_help_panel="Schedule and clipping",
@@ -236,7 +236,7 @@ NormType = Annotated[
 ClipValue = Annotated[
     float | None,
     typer.Option(
-        parser=_real,
+        parser=real,
         metavar="V",
         show_default=False,
         rich_help_panel="Schedule and clipping",
@@ -359,10 +359,10 @@ def output_of(
 
 def pictures_of(plot: list[str] | None, plot_file: str | None) -> Any:
     """``--plot`` and ``--plot-file`` checked (exit 2 before the run), or None when neither is
-    given (and then nothing is imported: the request module needs torch)."""
+    given (checked without torch, so a bad value is quick to refuse)."""
     if not plot and plot_file is None:
         return None
-    from gradcli.pictures.live import Request
+    from gradcli.pictures.request import Request
 
     return Request.of(plot, plot_file)
 
@@ -390,9 +390,9 @@ def _hyperparameter_option(name: str) -> tuple[Any, Callable[..., Any] | None, s
     if all(isinstance(k, Flag) for k in kinds):
         return bool | None, None, ""
     if all(isinstance(k, Real) for k in kinds):
-        return float | None, _real, "FLOAT"
+        return float | None, real, "FLOAT"
     if all(isinstance(k, Integer) for k in kinds):
-        return int | None, _integer, "INT"
+        return int | None, integer, "INT"
     return Any, _literal, kinds[0].metavar
 
 
@@ -461,3 +461,26 @@ def with_hyperparameter_options(command: Callable[..., None]) -> Callable[..., N
 def hyperparameter_flags(options: dict[str, Any]) -> dict[str, Any]:
     """Take ``--lr`` and the options that set a hyperparameter out of ``options``."""
     return {name: options.pop(name) for name in ["lr", *optimizers.options()] if name in options}
+
+
+# --model of the commands that inspect a module (params, graph)
+InspectModel = Annotated[
+    str,
+    typer.Option(
+        "--model",
+        "-m",
+        autocompletion=completion("demo", *MODELS, model_files),
+        help="demo (one tensor of each kind), " + ", ".join(MODELS) + f", or {YOUR_MODEL}.",
+    ),
+]
+
+
+def inspected_model(model: str) -> str:
+    """``--model`` of params and graph, checked: demo, a built-in, or a user's factory."""
+    check_model(model, ("demo", *MODELS))
+    return model
+
+
+# the options of optim, manual and compare that are not part of the run spec
+NOT_RUN_OPTIONS = ("ctx", "path", "config", "print_config", "print_script", "hyperparameters")
+NOT_RUN_OPTIONS += ("plot", "plot_file", "pictures")  # --plot, --plot-file: after the run

@@ -1,65 +1,24 @@
-"""``--plot`` and ``--plot-file`` on optim, manual and compare: what was asked, checked
-before the run, the records kept during it, the pictures drawn after it."""
+"""``--plot`` and ``--plot-file`` on optim, manual and compare, around a run being trained:
+the records kept during it and the pictures drawn after it (what was asked, checked before
+the run, is ``request.Request``)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from torch import nn
 
-from gradcli.errors import GradcliError
 from gradcli.pictures import drawing as drawn
 from gradcli.pictures import svg
-from gradcli.problems.plane import axis_names, loss_at, minima_of, require_two
+from gradcli.problems.plane import axis_names, loss_at, minima_of
 from gradcli.render.jsonl import step_object
 from gradcli.saved_runs import Run
 
 if TYPE_CHECKING:
     from gradcli.output import Output
+    from gradcli.pictures.request import Request
     from gradcli.records import RunInfo, StepRecord, Summary
     from gradcli.render import Sink
-
-COMPARE_KINDS = ("loss", "path")
-
-
-@dataclass(frozen=True)
-class Request:
-    """The pictures asked for: ``kinds`` on the terminal, and a ``file`` (SVG)."""
-
-    kinds: tuple[str, ...] = ()
-    file: str | None = None
-
-    @classmethod
-    def of(cls, plot: Sequence[str] | None, plot_file: str | None) -> Request | None:
-        """From the options; None when neither was given. Bad values are exit 2 here,
-        before anything runs."""
-        kinds = drawn.parse_kinds(plot)
-        if plot_file is not None:
-            svg.check_target(plot_file)
-        if not kinds and plot_file is None:
-            return None
-        return cls(kinds, plot_file)
-
-    def file_kinds(self, two_elements: bool, compare: bool) -> tuple[str, ...]:
-        """What the file shows: --plot's pictures, else all that apply."""
-        if self.kinds:
-            return self.kinds
-        return ("loss", *(["path"] if two_elements else []), *([] if compare else ["grad-norm"]))
-
-    def check(self, problem: nn.Module, model: str) -> None:
-        if "path" in self.kinds:
-            require_two(problem, model)
-
-    def check_compare(self, problem: nn.Module, model: str) -> None:
-        for kind in self.kinds:
-            if kind not in COMPARE_KINDS:
-                raise GradcliError(
-                    f"--plot {kind}: gradcli compare draws {', '.join(COMPARE_KINDS)}; "
-                    f"for {kind}, run gradcli optim or manual with --plot {kind}"
-                )
-        self.check(problem, model)
 
 
 def map_of(problem: nn.Module) -> drawn.SurfaceMap | None:

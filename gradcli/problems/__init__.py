@@ -19,10 +19,22 @@ import torch
 from torch import Tensor, nn
 
 from gradcli.errors import GradcliError
-from gradcli.problems.base import Problem
+from gradcli.problems.base import DataProblem, Problem
 from gradcli.problems.builtin import MLP, Embedding, LinearRegression, Seed
 from gradcli.problems.landscapes import Beale, Himmelblau, Rastrigin, Rosenbrock
 from gradcli.usercode import UserCodeFailed, describe, user_code
+
+# what a user's module may subclass, and what the rest of gradcli calls
+__all__ = [
+    "BUILTINS",
+    "DataProblem",
+    "Problem",
+    "build",
+    "check_parameters",
+    "check_protocol",
+    "load_factory",
+    "sparse_gradients",
+]
 
 
 def sparse_gradients(model: nn.Module) -> list[str]:

@@ -8,7 +8,7 @@ its help and its errors read names, keywords, defaults, ranges and help at the c
 small imports. Adding a scheduler is adding a module; nothing else changes.
 
 This index imports only ``catalog.py``; the modules that use it import it, never the other
-way. For a training loop: ``spec.parse_schedule(text)`` gives a ``ScheduleSpec``;
+way. For a training loop: ``schedule_spec.parse_schedule(text)`` gives a ``ScheduleSpec``;
 ``schedule.Schedule(spec, lr, hyperparameters)`` runs it by hand (``.lr``, ``.momentum``,
 ``.step(loss)``, ``state_dict()``) and ``torch_side.build(spec, optimizer)`` builds torch's
 own from the same spec.

@@ -185,8 +185,6 @@ def side_by_side(
     return rows, key
 
 
-DEFAULT_LR = 0.1
-DEFAULT_OPTIMIZER = "SGD(momentum=0.9)"
 
 
 def parse_losses(text: str) -> list[float]:

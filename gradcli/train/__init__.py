@@ -1,2 +1,4 @@
-"""Training: the run's set-up (``setup``), the one loop (``loop``), the two ways to update
-(``updates``), what drives each command (``run``, ``compare``), checkpoints and Ctrl-C."""
+"""Training: the run's set-up (``setup``), the one loop (``loop``) and its hooks, the two ways
+to update (``updates``), clipping, several methods in lockstep (``compare``), checkpoints and
+what a signal does during a run (``interrupt``). The commands that drive them live in
+``gradcli.cli.commands``."""

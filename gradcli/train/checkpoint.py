@@ -322,7 +322,6 @@ def _is_bytes(v: Any) -> bool:
 
 
 _CPU_RNG_SIZE = torch.get_rng_state().numel()
-_ANY = _Leaf("anything", lambda v: True)
 _STR = _Leaf("a str", lambda v: type(v) is str)
 _NAME = _Leaf("a str of one line", lambda v: type(v) is str and v.isprintable())
 _COUNT = _Leaf("an int >= 0", lambda v: type(v) is int and v >= 0)

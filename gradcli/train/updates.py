@@ -11,8 +11,8 @@ others to the catalog optimizer it names (``Optimizer.rest``: AdamW), the same w
 
 Both also clip the gradients (``clip``: ``gradcli.train.clipping``) and follow a learning-rate
 schedule (``start_schedule``, ``schedule_step``): the manual path with the hand-written
-``gradcli.schedules.Schedule`` of each part, the optim path with torch's own scheduler on each
-of its optimizers. ``lr`` is the learning rate the next update uses.
+``gradcli.schedules.schedule.Schedule`` of each part, the optim path with torch's own
+scheduler on each of its optimizers. ``lr`` is the learning rate the next update uses.
 """
 
 from __future__ import annotations

@@ -13,13 +13,12 @@ import typer
 
 from gradcli import optimizers
 from gradcli.cli import options as opt
-from gradcli.cli.commands.train import NOT_RUN_OPTIONS
 from gradcli.cli.config_file import blame_config, with_config
 from gradcli.config import to_toml
 from gradcli.spec import RunSpec, specs_for_compare, split_optimizers
 
 if TYPE_CHECKING:
-    from gradcli.pictures.live import Request
+    from gradcli.pictures.request import Request
 
 HELP = (
     "Run several optimizers by hand and with torch.optim from the same start; show "
@@ -57,7 +56,7 @@ def compare(
     tol: Annotated[
         float | None,
         typer.Option(
-            parser=opt._real,
+            parser=opt.real,
             metavar="FLOAT",
             show_default=False,
             help="Report the steps each method needs to reach this loss.",
@@ -79,7 +78,7 @@ def compare(
 ) -> None:
     pictures = opt.pictures_of(plot, plot_file)
     given = {
-        **{k: v for k, v in locals().items() if k not in NOT_RUN_OPTIONS},
+        **{k: v for k, v in locals().items() if k not in opt.NOT_RUN_OPTIONS},
         **hyperparameters,
     }
     merged = with_config(ctx, given, config, compare=True)

@@ -35,7 +35,7 @@ NOT_RUN_OPTIONS = ("nproc", "path", "timeout", "hyperparameters")
 def ddp(
     nproc: Annotated[
         int,
-        typer.Option(parser=opt._integer, metavar="INT", help="Worker processes on this machine."),
+        typer.Option(parser=opt.integer, metavar="INT", help="Worker processes on this machine."),
     ] = 2,
     path: Annotated[
         str,
@@ -48,7 +48,7 @@ def ddp(
     ] = "manual",
     timeout: Annotated[
         float,
-        typer.Option(parser=opt._real, metavar="SECONDS", help="Timeout of every collective."),
+        typer.Option(parser=opt.real, metavar="SECONDS", help="Timeout of every collective."),
     ] = 60.0,
     model: opt.DdpModel = "linear",
     optimizer: opt.Optimizer = "sgd",

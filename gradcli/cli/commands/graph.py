@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from gradcli.cli import options as opt
-from gradcli.cli.commands.params import InspectModel, inspected_model
 from gradcli.spec import FORMATS
 
 HELP = (
@@ -21,7 +20,7 @@ GraphFormat = opt.format_option(*GRAPH_FORMATS, help=f"{', '.join(FORMATS)}, dot
 
 
 def graph(
-    model: InspectModel = "demo",
+    model: opt.InspectModel = "demo",
     format: GraphFormat = "auto",
     quiet: opt.Quiet = False,
     color: opt.Color = None,
@@ -32,7 +31,7 @@ def graph(
     from gradcli.render import lessons as shown
     from gradcli.render import show_rows
 
-    nodes = graph_of(inspected_model(model))
+    nodes = graph_of(opt.inspected_model(model))
     show_rows(
         output,
         lambda console: shown.graph_tree(console, model, nodes),

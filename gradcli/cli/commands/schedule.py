@@ -11,6 +11,8 @@ import typer
 from gradcli.cli import options as opt
 from gradcli.errors import GradcliError
 
+DEFAULT_LR = 0.1  # the optimizer's lr a schedule starts from, when --lr is not given
+DEFAULT_OPTIMIZER = "SGD(momentum=0.9)"
 HELP = (
     "A learning-rate scheduler of torch.optim.lr_scheduler, in torch's constructor "
     "syntax: the lr of each training step (and the momentum or β1 it sets) computed by hand "
@@ -41,7 +43,7 @@ def schedule(
     steps: Annotated[
         int | None,
         typer.Option(
-            parser=opt._integer,
+            parser=opt.integer,
             metavar="INT",
             show_default=False,
             help="Training steps, >= 1 (default: 100, or one per --losses value).",
@@ -50,10 +52,10 @@ def schedule(
     lr: Annotated[
         float | None,
         typer.Option(
-            parser=opt._real,
+            parser=opt.real,
             metavar="FLOAT",
             show_default=False,
-            help="The optimizer's lr, which the schedule starts from (default: 0.1).",
+            help=f"The optimizer's lr, which the schedule starts from (default: {DEFAULT_LR:g}).",
         ),
     ] = None,
     optimizer: Annotated[
@@ -65,7 +67,7 @@ def schedule(
             help="The torch optimizer the scheduler drives (OneCycleLR and CyclicLR set its "
             "momentum, or β1 with betas).",
         ),
-    ] = "SGD(momentum=0.9)",
+    ] = DEFAULT_OPTIMIZER,
     losses: Annotated[
         str | None,
         typer.Option(
@@ -86,7 +88,6 @@ def schedule(
     from gradcli.render.schedules import show_schedule
     from gradcli.schedules.schedule_spec import lacks_momentum, parse_schedule
     from gradcli.schedules.side_by_side import (
-        DEFAULT_LR,
         parse_losses,
         side_by_side,
         synthetic_losses,

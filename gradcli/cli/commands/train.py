@@ -23,7 +23,7 @@ from gradcli.config import to_toml
 from gradcli.spec import RunSpec, choose_optimizer, validate
 
 if TYPE_CHECKING:
-    from gradcli.pictures.live import Request
+    from gradcli.pictures.request import Request
     from gradcli.train.loop import Training
 
 OPTIM_HELP = "Train with torch.optim: zero_grad(), loss = model(), loss.backward(), step()."
@@ -46,8 +46,6 @@ MANUAL_EXAMPLES = opt.examples(
 )
 
 # the command's parameters that are not fields of the RunSpec (``path`` is the closure's)
-NOT_RUN_OPTIONS = ("ctx", "path", "config", "print_config", "print_script", "hyperparameters")
-NOT_RUN_OPTIONS += ("plot", "plot_file", "pictures")  # --plot, --plot-file: after the run
 
 
 def training_command(path: str) -> Callable[..., None]:
@@ -85,7 +83,7 @@ def training_command(path: str) -> Callable[..., None]:
     ) -> None:
         pictures = opt.pictures_of(plot, plot_file)
         given = {
-            **{k: v for k, v in locals().items() if k not in NOT_RUN_OPTIONS},
+            **{k: v for k, v in locals().items() if k not in opt.NOT_RUN_OPTIONS},
             **hyperparameters,
         }
         merged = with_checkpoint_run(ctx, with_config(ctx, given, config))
@@ -129,7 +127,6 @@ def run_training(spec: RunSpec, path: str, pictures: Request | None = None) -> N
     from gradcli.render import make_sink
     from gradcli.render.listing import show_listing
     from gradcli.saved_runs import Run
-    from gradcli.script.show_code import listing
     from gradcli.train.interrupt import interruptible
     from gradcli.train.setup import prepare
     from gradcli.usercode import UserCodeFailed
@@ -144,6 +141,8 @@ def run_training(spec: RunSpec, path: str, pictures: Request | None = None) -> N
     sink = kept or sink
     sink.start(info)
     if spec.show_code:
+        from gradcli.script.show_code import listing  # (only then: it reads sources)
+
         show_listing(output, listing(training.update, spec.model, spec.steps))
     collector.resume()  # start-up is over
     with (
