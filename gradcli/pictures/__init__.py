@@ -3,4 +3,5 @@
 curves (``sparks.py``), their styles (``styles.py``) and the SVG file (``svg.py``).
 ``drawing.py`` draws the pictures of runs from their records; ``request.py`` checks what
 ``--plot`` asks for before a run, ``live.py`` draws them around a run being trained,
-``saved.py`` for runs read back from JSON lines (``gradcli plot``). No torch here except in ``live.py``."""
+``saved.py`` for runs read back from JSON lines (``gradcli plot``). No torch here except
+in ``live.py``."""
