@@ -135,3 +135,24 @@ def test_every_holds_where_a_float32_norm_overflows(invoke, tmp_path, monkeypatc
     result = invoke("optim", *args, "--every", "5")
     assert result.exit_code == 0, result.stderr
     assert [r["step"] for r in jsonl(result.stdout)] == [0, 5, 10]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("optim", "-o", "Adam(lr=1e39)"),
+        ("manual", "-o", "Adam(lr=1e39)"),
+        ("optim", "-o", "sgd", "--lr", "1e39"),
+        ("compare", "-o", "adam", "--lr", "1e39"),
+    ],
+)
+def test_an_lr_float32_cannot_hold_is_one_line(invoke, args):
+    """torch refuses a number of the update that float32 cannot hold (RuntimeError: value
+    cannot be converted to type float without overflow): one line naming the lr and the way
+    out, exit 2; what was printed before (step 0) stays whole."""
+    result = invoke(*args, "--steps", "2", "-f", "jsonl")
+    assert result.exit_code == 2
+    (line,) = result.stderr.splitlines()
+    assert line.startswith("gradcli: error: the update overflows float32")
+    assert "lr 1e+39" in line and "--dtype float64" in line
+    assert [r["step"] for r in jsonl(result.stdout)] == [0]

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field, replace
 import torch
 from torch import Tensor, nn
 
+from gradcli.errors import GradcliError
 from gradcli.measure import HostCopy, Recorder, dense, measure, values_of
 from gradcli.optimizers.formula import Element
 from gradcli.private_api import foreach_norm
@@ -265,18 +266,35 @@ class Training:
         """The update. One that evaluates the loss itself (LBFGS) gets a closure whose first
         call returns ``loss``, the evaluation already done (its gradients are in place), and
         whose later calls evaluate again; returns how many calls it made (None for others)."""
-        if not self.update.closure:
-            self.update.step()
-            return None
-        calls = 0
+        try:  # (free in Python 3.11 until something raises)
+            if not self.update.closure:
+                self.update.step()
+                return None
+            calls = 0
 
-        def closure() -> Tensor:
-            nonlocal calls
-            calls += 1
-            return loss if calls == 1 else self.forward_backward()
+            def closure() -> Tensor:
+                nonlocal calls
+                calls += 1
+                return loss if calls == 1 else self.forward_backward()
 
-        self.update.step(closure)
-        return calls
+            self.update.step(closure)
+            return calls
+        except RuntimeError as error:
+            if "overflow" not in str(error):
+                raise
+            raise self._overflowed(error) from None
+
+    def _overflowed(self, error: RuntimeError) -> GradcliError:
+        """torch refuses a number the update computes from the hyperparameters (lr = 1e39:
+        Adam's lr/(1 − β1ᵗ), SGD's −lr) that the parameters' dtype cannot hold."""
+        dtype = next(self.problem.parameters()).dtype
+        name = str(dtype).removeprefix("torch.")
+        return GradcliError(
+            f"the update overflows {name} (torch: {error}): a number it makes from the "
+            f"hyperparameters (lr {self.update.lr:g}) is beyond {name}'s largest, "
+            f"{torch.finfo(dtype).max:.3g}; choose a smaller --lr or hyperparameter, or "
+            "--dtype float64"
+        )
 
     def _first_elements_of_state(self, params: list[Tensor]) -> list[dict[str, Tensor]]:
         """Each parameter's first element of each state value (a number as it is; lists,
