@@ -27,7 +27,7 @@ LAYERS: list[tuple[str, ...]] = [
     # the run spec and its config file
     ("spec", "config"),
     # what a run trains, and measuring a step
-    ("problems", "measure"),
+    ("problems", "data", "measure"),
     # the engines: the one set-up and loop, the lessons, comparing schedules and runs
     ("train", "lessons", "schedules.side_by_side", "diff"),
     # sinks and pictures
