@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from gradcli.data import CLASSIFICATION, Request
+from gradcli.data.dataset import CLASSIFICATION, Request
 from gradcli.errors import GradcliError
 
 NAMED = ("digits", "mnist", "fashion-mnist")
@@ -52,11 +52,11 @@ def read(request: Request) -> Raw:
     if name == "digits":
         return digits()
     if name in ("mnist", "fashion-mnist"):
-        from gradcli.data import idx
+        from gradcli.data.dataset import idx
 
         return idx.read(name, request.data_dir)
     if _is_table(name):
-        from gradcli.data import table
+        from gradcli.data.dataset import table
 
         return table.read(name, request.target, request.task)
     raise GradcliError(

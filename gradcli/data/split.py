@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import torch
 
-from gradcli.data import DataSet, Request
+from gradcli.data.dataset import DataSet, Request
 from gradcli.data.sources import Raw
 from gradcli.errors import GradcliError
 
