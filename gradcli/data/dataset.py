@@ -6,7 +6,6 @@ from dataclasses import dataclass
 
 from torch import Tensor
 
-
 CLASSIFICATION = "classification"
 REGRESSION = "regression"
 
