@@ -84,8 +84,8 @@ class DataSet:
             what = f"{self.outputs} classes"
             notes = [_labels(self.labels)] if self.labels else []
         else:
-            what = f"{self.outputs} target" + "s" * (self.outputs != 1) + " (regression)"
-            notes = []
+            what = f"{self.outputs} target" + "s" * (self.outputs != 1)
+            notes = ["regression"]
         if self.task_reason:
             notes.append(self.task_reason)
         if notes:
@@ -98,7 +98,7 @@ class DataSet:
         if self.target is not None:
             line += f", target column {self.target!r}"
         if self.scaled:
-            line += ", inputs standardised with the training rows' mean and deviation"
+            line += ", inputs standardised on the training rows"
         if self.folder is not None:
             line += f", files in {self.folder}"
         return line
