@@ -22,7 +22,6 @@ if TYPE_CHECKING:
     from rich.progress import Progress as RichProgress
 
 
-
 @dataclass(frozen=True)
 class Output:
     format: str = "auto"

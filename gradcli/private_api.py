@@ -144,4 +144,3 @@ def default_foreach(params: list[Tensor]) -> bool:
     return all(  # pragma: no cover
         type(p) in (torch.Tensor, torch.nn.Parameter) and p.device.type == "cuda" for p in params
     )
-

@@ -76,6 +76,25 @@ class StepRecord:
     lr: float | None = None
     grad_norm: float | None = None
     clipped: bool | None = None
+    epoch: int | None = None  # with --data: the epoch (from 1) and the batch of it (from 1)
+    batch: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EpochRecord:
+    """The end of an epoch of a run on ``--data``, after its last step (``step``): the
+    training loss and accuracy as its batches saw them (the mean over the samples, each
+    batch at the parameters before its update), and the held-out loss and accuracy at the
+    parameters after the epoch (``model.eval()``, ``torch.no_grad()``). Accuracies are
+    fractions, None for regression; the held-out ones None without held-out data."""
+
+    epoch: int
+    step: int
+    train_loss: float
+    train_accuracy: float | None
+    val_loss: float | None
+    val_accuracy: float | None
+    lr: float | None = None  # the lr after the epoch (a schedule may have moved it)
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +120,7 @@ class Summary:
     clip_fired: int | None = None  # with clipping: on how many of clip_steps it fired
     clip_steps: int | None = None
     resumed_from: int = 0  # the checkpoint's step, for a run that went on from one
+    epochs: float | None = None  # with --data: the passes over the training data, all told
 
     def span(self) -> str:
         """The steps this run made: ``100 steps``, or ``steps 51–100 (resumed from step 50)``."""
@@ -125,6 +145,8 @@ class RunInfo:
     steps: int
     schedule: str | None = None  # torch's constructor of the schedule
     clipping: str | None = None  # torch's call that clips
+    data: str | None = None  # with --data: the data set and its split, in words
+    batches: str | None = None  # with --data: the batches and epochs, in words
 
 
 @dataclass(frozen=True, slots=True)

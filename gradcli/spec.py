@@ -42,6 +42,20 @@ PITFALL_SUMMARIES: dict[str, str] = {
     "clip-after-step": "clipping after optimizer.step(): the update already used the unclipped "
     "gradient",
 }
+DATASETS: dict[str, str] = {
+    "digits": "scikit-learn's 1,797 8×8 hand-written digits, 10 classes (pip install "
+    "'gradcli[data]')",
+    "mnist": "MNIST's 70,000 28×28 digits from their IDX files (downloaded once, or --data-dir)",
+    "fashion-mnist": "Fashion-MNIST's 70,000 28×28 clothes from their IDX files",
+    "FILE.csv": "a table of yours: --target COLUMN, every other column an input",
+}
+DATA_MODELS: dict[str, str] = {  # what --model names with --data (gradcli/data/models.py)
+    "linear": "Flatten → Linear(inputs, outputs): logistic or linear regression",
+    "mlp": "Flatten → 64 → ReLU → 64 → ReLU → outputs",
+    "cnn": "two 3×3 convolutions (16, 32 channels) with ReLU and 2×2 max-pooling → outputs",
+}
+LOSSES = ("cross-entropy", "mse")
+SCHEDULE_PER = ("batch", "epoch")
 DDP_MODELS = ("linear", "mlp")  # the built-ins that own a data set to shard
 SPARSE_MODELS = ("embedding",)  # the built-ins whose gradients are sparse
 DTYPES = ("float32", "float64")
@@ -83,6 +97,18 @@ class RunSpec:
     clip_norm: float | None = None
     norm_type: float | None = None  # None: 2.0, torch's default
     clip_value: float | None = None
+    # the mini-batch loop (issue 22): a data set, its batches and epochs, held-out data
+    data: str | None = None  # None: the model is a problem with its own data (forward())
+    target: str | None = None  # a table's target column
+    data_dir: str | None = None  # where MNIST's files are (or go)
+    val_fraction: float | None = None  # None: the set's own test split, else 0.2
+    data_seed: int = 0  # the held-out rows and the batches' order
+    batch_size: int | None = None  # None: the whole training set in one batch
+    epochs: int | None = None  # when given, steps = epochs × batches per epoch
+    shuffle: bool = True
+    drop_last: bool = False
+    loss: str | None = None  # None: the task's (cross-entropy, mse)
+    schedule_per: str = "batch"  # with --data: scheduler.step() after each batch or epoch
 
     @property
     def output(self) -> Output:
@@ -172,7 +198,11 @@ def check_model(model: str, builtins: tuple[str, ...] = tuple(MODELS)) -> None:
 
 def validate(spec: RunSpec) -> RunSpec:
     """Check every field of ``spec``; raise GradcliError naming the first bad one."""
-    check_model(spec.model)  # a user's factory is loaded (and checked) with torch
+    if spec.data is None:
+        check_model(spec.model)  # a user's factory is loaded (and checked) with torch
+    else:
+        check_model(spec.model, tuple(DATA_MODELS))
+    check_data_options(spec)
 
     optimizers.find(spec.optimizer)
     _choice("dtype", spec.dtype, DTYPES)
@@ -194,6 +224,42 @@ def validate(spec: RunSpec) -> RunSpec:
     return spec
 
 
+def check_data_options(spec: RunSpec) -> None:
+    """The mini-batch options: in range, and only with ``--data``."""
+    if spec.data is None:
+        given = [name for name, default in DATA_OPTIONS.items() if getattr(spec, name) != default]
+        if given:
+            raise GradcliError(
+                f"{_option(given[0])} applies with --data only (a data set to draw batches "
+                f"from: {', '.join(DATASETS)})"
+            )
+        return
+    if spec.batch_size is not None and spec.batch_size < 1:
+        raise GradcliError(f"--batch-size must be an integer >= 1, got {spec.batch_size}")
+    if spec.epochs is not None and spec.epochs < 1:
+        raise GradcliError(f"--epochs must be an integer >= 1, got {spec.epochs}")
+    _number("val_fraction", spec.val_fraction, 0.0, 1.0, high_open=True)
+    if not 0 <= spec.data_seed < 2**63:
+        raise GradcliError(f"--data-seed must be an integer in [0, 2**63), got {spec.data_seed}")
+    if spec.loss is not None:
+        _choice("loss", spec.loss, LOSSES)
+    _choice("schedule_per", spec.schedule_per, SCHEDULE_PER)
+
+
+DATA_OPTIONS: dict[str, object] = {  # the options that need --data, with their defaults
+    "target": None,
+    "data_dir": None,
+    "val_fraction": None,
+    "data_seed": 0,
+    "batch_size": None,
+    "epochs": None,
+    "shuffle": True,
+    "drop_last": False,
+    "loss": None,
+    "schedule_per": "batch",
+}
+
+
 def check_schedule_and_clipping(spec: RunSpec, start: int = 0) -> None:
     """``--schedule`` parses and lasts the run (steps ``start + 1`` to ``start + steps``);
     ``--clip-norm`` / ``--norm-type`` / ``--clip-value`` are in range and not mixed."""
@@ -201,9 +267,7 @@ def check_schedule_and_clipping(spec: RunSpec, start: int = 0) -> None:
     if schedule is not None:
         from gradcli.schedules.schedule_spec import lacks_momentum
 
-        wrong = lacks_momentum(
-            schedule, spec.hyperparameters(), spec.optimizer_info.torch_class
-        )
+        wrong = lacks_momentum(schedule, spec.hyperparameters(), spec.optimizer_info.torch_class)
         if wrong:
             raise GradcliError(f"--schedule {schedule.text}: {wrong}")
         check = spec.optimizer_info.schedule_check

@@ -24,7 +24,18 @@ from gradcli import optimizers
 from gradcli.errors import GradcliError
 from gradcli.optimizers.catalog import Flag, Integer, Real, plain
 from gradcli.output import Output
-from gradcli.spec import DDP_MODELS, DTYPES, FORMATS, IMPLS, MODELS, check_model
+from gradcli.spec import (
+    DATA_MODELS,
+    DATASETS,
+    DDP_MODELS,
+    DTYPES,
+    FORMATS,
+    IMPLS,
+    LOSSES,
+    MODELS,
+    SCHEDULE_PER,
+    check_model,
+)
 
 
 def integer(value: str | int) -> int:
@@ -114,9 +125,7 @@ Lr = Annotated[
         help="Learning rate, >= 0. (default: the problem's own for the optimizer)",
     ),
 ]
-Steps = Annotated[
-    int, typer.Option(parser=integer, metavar="INT", help="Number of updates, >= 0.")
-]
+Steps = Annotated[int, typer.Option(parser=integer, metavar="INT", help="Number of updates, >= 0.")]
 Seed = Annotated[
     int, typer.Option(parser=integer, metavar="INT", help="Seed for the initial parameters.")
 ]
@@ -242,6 +251,119 @@ ClipValue = Annotated[
         rich_help_panel="Schedule and clipping",
         help="Clip each gradient element to [-V, V] before each update, as "
         "torch.nn.utils.clip_grad_value_ does.",
+    ),
+]
+DATA_PANEL = "Data: mini-batches and epochs"
+Data = Annotated[
+    str | None,
+    typer.Option(
+        "--data",
+        "-d",
+        metavar="NAME|FILE.csv",
+        show_default=False,
+        autocompletion=completion(*(d for d in DATASETS if d != "FILE.csv")),
+        rich_help_panel=DATA_PANEL,
+        help=f"Train on a data set in mini-batches: {_choices(DATASETS)}. --model then names "
+        f"an architecture ({_choices(DATA_MODELS)}) or FACTORY() returning an nn.Module whose "
+        "forward(x) returns outputs.",
+    ),
+]
+Target = Annotated[
+    str | None,
+    typer.Option(
+        metavar="COLUMN",
+        show_default=False,
+        rich_help_panel=DATA_PANEL,
+        help="The column of --data FILE.csv to predict; every other column is an input.",
+    ),
+]
+DataDir = Annotated[
+    str | None,
+    typer.Option(
+        metavar="DIR",
+        show_default=False,
+        rich_help_panel=DATA_PANEL,
+        help="Where MNIST's IDX files are, or are downloaded to once (default: "
+        "$GRADCLI_DATA, else ~/.cache/gradcli/NAME).",
+    ),
+]
+BatchSize = Annotated[
+    int | None,
+    typer.Option(
+        parser=integer,
+        metavar="B",
+        show_default=False,
+        rich_help_panel=DATA_PANEL,
+        help="Samples per batch (default: all the training data in one batch).",
+    ),
+]
+Epochs = Annotated[
+    int | None,
+    typer.Option(
+        parser=integer,
+        metavar="E",
+        show_default=False,
+        rich_help_panel=DATA_PANEL,
+        help="Passes over the training data; the run is E × batches-per-epoch steps (give "
+        "--steps instead to stop at a step, or both when they agree).",
+    ),
+]
+Shuffle = Annotated[
+    bool,
+    typer.Option(
+        "--shuffle/--no-shuffle",
+        rich_help_panel=DATA_PANEL,
+        help="Draw each epoch's batches in a new order (DataLoader(shuffle=True)).",
+    ),
+]
+DropLast = Annotated[
+    bool,
+    typer.Option(
+        "--drop-last",
+        rich_help_panel=DATA_PANEL,
+        help="Leave out each epoch's last, smaller batch (DataLoader(drop_last=True)).",
+    ),
+]
+ValFraction = Annotated[
+    float | None,
+    typer.Option(
+        parser=real,
+        metavar="F",
+        show_default=False,
+        rich_help_panel=DATA_PANEL,
+        help="Hold out this fraction of the samples, evaluated after every epoch under "
+        "model.eval() and torch.no_grad() (default: the set's own test split, else 0.2; 0: "
+        "none).",
+    ),
+]
+DataSeed = Annotated[
+    int,
+    typer.Option(
+        parser=integer,
+        metavar="INT",
+        rich_help_panel=DATA_PANEL,
+        help="Seed of the held-out split and of the DataLoader's generator (the batches' "
+        "order); --seed draws the initial parameters only.",
+    ),
+]
+Loss = Annotated[
+    str | None,
+    typer.Option(
+        metavar="NAME",
+        show_default=False,
+        autocompletion=completion(*LOSSES),
+        rich_help_panel=DATA_PANEL,
+        help=f"The loss: {_choices(LOSSES)} (default: cross-entropy for classes, mse for targets).",
+    ),
+]
+SchedulePer = Annotated[
+    str,
+    typer.Option(
+        metavar="batch|epoch",
+        autocompletion=completion(*SCHEDULE_PER),
+        rich_help_panel=DATA_PANEL,
+        help="With --data and --schedule: scheduler.step() after every batch, or after every "
+        "epoch (ReduceLROnPlateau is then fed the held-out loss).",
     ),
 ]
 State = Annotated[bool, typer.Option("--state", help="Add the optimizer state to each step.")]

@@ -16,10 +16,30 @@ import typer
 from gradcli.config import accepts, option_types
 from gradcli.spec import constructor
 
-RUN_OPTIONS = ("model", "steps", "seed", "dtype", "impl")
+RUN_OPTIONS = (
+    "model",
+    "steps",
+    "seed",
+    "dtype",
+    "impl",
+    # the data and its batches: a run goes on with the same ones
+    "data",
+    "target",
+    "data_dir",
+    "val_fraction",
+    "data_seed",
+    "batch_size",
+    "epochs",
+    "shuffle",
+    "drop_last",
+    "loss",
+    "schedule_per",
+)
 
 
-def _given(ctx: typer.Context, key: str) -> bool:
+def given(ctx: typer.Context, key: str) -> bool:
+    """The option ``key`` was given: on the command line, in the environment or in the
+    config file (not left at its default, nor taken from a checkpoint)."""
     source = ctx.get_parameter_source(key)
     on_command_line = source is not None and source.name in ("COMMANDLINE", "ENVIRONMENT")
     return on_command_line or key in ctx.meta.get("from_config", ())
@@ -37,10 +57,10 @@ def with_checkpoint_run(ctx: typer.Context, options: dict[str, Any]) -> dict[str
     types = option_types()
     merged = dict(options)
     for key in RUN_OPTIONS:
-        if not _given(ctx, key) and key in saved and accepts(types[key], saved[key]):
+        if not given(ctx, key) and key in saved and accepts(types[key], saved[key]):
             merged[key] = saved[key]
     settings, lr = saved.get("settings"), saved.get("lr")
     readable = isinstance(settings, dict) and (lr is None or accepts(types["lr"], lr))
-    if not _given(ctx, "optimizer") and readable:
+    if not given(ctx, "optimizer") and readable:
         merged["optimizer"] = constructor(saved["optimizer"], lr, settings)
     return merged

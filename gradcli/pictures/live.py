@@ -11,13 +11,13 @@ from torch import nn
 from gradcli.pictures import drawing as drawn
 from gradcli.pictures import svg
 from gradcli.problems.plane import axis_names, loss_at, minima_of
-from gradcli.render.jsonl import step_object
+from gradcli.render.jsonl import epoch_object, step_object
 from gradcli.saved_runs import Run
 
 if TYPE_CHECKING:
     from gradcli.output import Output
     from gradcli.pictures.request import Request
-    from gradcli.records import RunInfo, StepRecord, Summary
+    from gradcli.records import EpochRecord, RunInfo, StepRecord, Summary
     from gradcli.render import Sink
 
 
@@ -42,6 +42,10 @@ class Keeping:
     def step(self, record: StepRecord) -> None:
         self.records.append(step_object(record))
         self.sink.step(record)
+
+    def epoch(self, record: EpochRecord) -> None:
+        self.records.append(epoch_object(record))
+        self.sink.epoch(record)
 
     def finish(self, summary: Summary) -> None:
         self.sink.finish(summary)

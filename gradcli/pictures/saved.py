@@ -48,4 +48,3 @@ def default_kinds(runs: Sequence[Run]) -> tuple[str, ...]:
         return ("loss",)
     two = all(drawn.elements(run.records[-1]) is not None for run in runs)
     return ("loss", *(["path"] if two else []), "grad-norm")
-

@@ -159,11 +159,7 @@ def path_picture(
         grid[r][c] = MINIMUM
     passing: dict[tuple[int, int], set[int]] = {}
     for index, points in enumerate(finite.values()):
-        cells = [
-            cell
-            for a, b in itertools.pairwise(points)
-            for cell in _segment(region, a, b)
-        ]
+        cells = [cell for a, b in itertools.pairwise(points) for cell in _segment(region, a, b)]
         cells += [c for c in [region.cell(points[0])] if c is not None]
         for cell in cells:
             passing.setdefault(cell, set()).add(index)

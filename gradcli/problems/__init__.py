@@ -34,6 +34,7 @@ __all__ = [
     "check_protocol",
     "load_factory",
     "sparse_gradients",
+    "user_model",
 ]
 
 
@@ -69,10 +70,16 @@ def build(name: str, *, seed: int, dtype: torch.dtype, device: torch.device) -> 
     torch.manual_seed(seed)
     if ":" not in name:
         return BUILTINS[name]().to(device=device, dtype=dtype)
+    model = user_model(name).to(device=device, dtype=dtype)
+    check_protocol(name, model)
+    return model
+
+
+def user_model(name: str) -> nn.Module:
+    """The ``nn.Module`` a user's ``module:factory`` or ``file.py:factory`` returns, its
+    parameters checked (torch's global generator as the caller seeded it)."""
     model = _call(name, load_factory(name))
     check_parameters(name, model)
-    model = model.to(device=device, dtype=dtype)
-    check_protocol(name, model)
     return model
 
 

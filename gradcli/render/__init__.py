@@ -1,7 +1,8 @@
 """Sinks: one per output format, all fed the same records.
 
-A training sink gets ``start(info)`` once, ``step(record)`` for each shown step and
-``finish(summary)`` at the end; a compare sink gets ``step`` and ``finish(summaries)``.
+A training sink gets ``start(info)`` once, ``step(record)`` for each shown step,
+``epoch(record)`` at the end of each epoch of a run on ``--data``, and ``finish(summary)``
+at the end; a compare sink gets ``step`` and ``finish(summaries)``.
 A listing (optimizers, params, graph, pitfalls) is shown by ``show_rows``: a table for a
 person, flat rows for machines. Data goes to stdout; words go to stderr through
 ``Output.say``.
@@ -19,13 +20,22 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from gradcli.output import Output
-    from gradcli.records import CompareRecord, MethodSummary, RunInfo, StepRecord, Summary
+    from gradcli.records import (
+        CompareRecord,
+        EpochRecord,
+        MethodSummary,
+        RunInfo,
+        StepRecord,
+        Summary,
+    )
 
 
 class Sink(Protocol):
     def start(self, info: RunInfo) -> None: ...
 
     def step(self, record: StepRecord) -> None: ...
+
+    def epoch(self, record: EpochRecord) -> None: ...
 
     def finish(self, summary: Summary) -> None: ...
 

@@ -18,7 +18,14 @@ from gradcli.render.jsonl import compare_summary_lines, summary_line
 
 if TYPE_CHECKING:
     from gradcli.output import Output
-    from gradcli.records import CompareRecord, MethodSummary, RunInfo, StepRecord, Summary
+    from gradcli.records import (
+        CompareRecord,
+        EpochRecord,
+        MethodSummary,
+        RunInfo,
+        StepRecord,
+        Summary,
+    )
 
 QUANTITIES = ("value", "grad", "update")
 STATS = ("norm", "mean", "min", "max")
@@ -35,6 +42,9 @@ HEADER = [
     "total_grad_norm",
     "clipped",
 ]
+# with --data, after those: where the step is, and (on the row that ends an epoch, whose
+# param is empty and whose loss is the epoch's training loss) the epoch's evaluation
+DATA_HEADER = ["epoch", "batch", "train_accuracy", "val_loss", "val_accuracy"]
 COMPARE_HEADER = [
     "step",
     "optimizer",
@@ -63,11 +73,14 @@ def elements(v: Values | None) -> str:
 
 
 class _Writer:
-    def __init__(self, out: TextIO, output: Output, delimiter: str, header: list[str]) -> None:
+    def __init__(
+        self, out: TextIO, output: Output, delimiter: str, header: list[str] | None
+    ) -> None:
         self.out = out
         self.output = output
         self.writer = csv.writer(out, delimiter=delimiter, lineterminator="\n")
-        self.writer.writerow(header)
+        if header is not None:
+            self.writer.writerow(header)
 
     def row(self, cells: list[str]) -> None:
         self.writer.writerow(cells)
@@ -75,10 +88,12 @@ class _Writer:
 
 class DelimitedSink(_Writer):
     def __init__(self, out: TextIO, output: Output, delimiter: str) -> None:
-        super().__init__(out, output, delimiter, HEADER)
+        super().__init__(out, output, delimiter, None)  # the header once start() says more
+        self.data = False
 
     def start(self, info: RunInfo) -> None:
-        pass
+        self.data = info.data is not None
+        self.row(HEADER + DATA_HEADER * self.data)
 
     def step(self, record: StepRecord) -> None:
         for p in record.params:
@@ -99,8 +114,27 @@ class DelimitedSink(_Writer):
                     csv_number(record.lr),
                     csv_number(record.grad_norm),
                     "" if record.clipped is None else str(record.clipped).lower(),
+                    *([str(record.epoch), str(record.batch), "", "", ""] if self.data else []),
                 ]
             )
+        self.out.flush()
+
+    def epoch(self, record: EpochRecord) -> None:
+        self.row(
+            [
+                str(record.step),
+                csv_number(record.train_loss),
+                *[""] * (len(HEADER) - 5),  # param ... update_max: no parameter's
+                csv_number(record.lr),
+                "",
+                "",
+                str(record.epoch),
+                "",
+                csv_number(record.train_accuracy),
+                csv_number(record.val_loss),
+                csv_number(record.val_accuracy),
+            ]
+        )
         self.out.flush()
 
     def finish(self, summary: Summary) -> None:

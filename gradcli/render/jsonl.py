@@ -11,6 +11,7 @@ if TYPE_CHECKING:
     from gradcli.output import Output
     from gradcli.records import (
         CompareRecord,
+        EpochRecord,
         MethodSummary,
         ParamRecord,
         RunInfo,
@@ -33,6 +34,9 @@ def param_object(p: ParamRecord) -> dict[str, Any]:
 
 def step_object(record: StepRecord) -> dict[str, Any]:
     obj: dict[str, Any] = {"step": record.step, "loss": record.loss, "lr": record.lr}
+    if record.epoch is not None:  # --data: the epoch and the batch of it
+        obj["epoch"] = record.epoch
+        obj["batch"] = record.batch
     if record.grad_norm is not None:  # --clip-norm / --clip-value
         obj["grad_norm"] = record.grad_norm
         obj["clipped"] = record.clipped
@@ -52,6 +56,19 @@ def step_object(record: StepRecord) -> dict[str, Any]:
         ]
         obj["max_param_diff_across_ranks"] = record.max_param_diff_across_ranks
     return obj
+
+
+def epoch_object(record: EpochRecord) -> dict[str, Any]:
+    """The end of an epoch: ``epoch_end`` tells it from a step's object."""
+    return {
+        "epoch_end": record.epoch,
+        "step": record.step,
+        "lr": record.lr,
+        "train_loss": record.train_loss,
+        "train_accuracy": record.train_accuracy,
+        "val_loss": record.val_loss,
+        "val_accuracy": record.val_accuracy,
+    }
 
 
 def compare_object(record: CompareRecord) -> dict[str, Any]:
@@ -80,6 +97,10 @@ class JsonlSink:
         self.out.write(dumps(step_object(record)) + "\n")
         self.out.flush()
 
+    def epoch(self, record: EpochRecord) -> None:
+        self.out.write(dumps(epoch_object(record)) + "\n")
+        self.out.flush()
+
     def finish(self, summary: Summary) -> None:
         # The summary is words for a person; the records on stdout already hold the data.
         self.output.say(summary_line(summary))
@@ -101,9 +122,29 @@ class CompareJsonlSink:
 
 def summary_line(summary: Summary) -> str:
     steps = summary.span()
+    if summary.epochs is not None:
+        return data_summary_line(summary)
     distance = summary.metrics.get(DISTANCE)  # (before the loss, which scripts read last)
     where = "" if distance is None else f", ends {distance:.3g} from the nearest minimum"
     line = f"gradcli: {steps}{where}, loss {summary.first_loss:.6g} -> {summary.final_loss:.6g}"
+    return line + clipping_summary(summary)
+
+
+def data_summary_line(summary: Summary) -> str:
+    """``gradcli: 115 steps (5 epochs), training loss 2.31 -> 0.0412, accuracy 99.2%;
+    held out: loss 0.0913, accuracy 97.2%``."""
+    epochs = f"{summary.epochs:.3g} epoch" + "s" * (summary.epochs != 1)
+    line = (
+        f"gradcli: {summary.span()} ({epochs}), training loss {summary.first_loss:.6g} -> "
+        f"{summary.final_loss:.6g}"
+    )
+    metrics = summary.metrics
+    if "train accuracy" in metrics:
+        line += f", accuracy {metrics['train accuracy']:.1%}"
+    if "val loss" in metrics:
+        line += f"; held out: loss {metrics['val loss']:.6g}"
+        if "val accuracy" in metrics:
+            line += f", accuracy {metrics['val accuracy']:.1%}"
     return line + clipping_summary(summary)
 
 

@@ -18,7 +18,14 @@ from gradcli.records import Stats, Values
 from gradcli.render.fit import fitted
 
 if TYPE_CHECKING:
-    from gradcli.records import CompareRecord, MethodSummary, RunInfo, StepRecord, Summary
+    from gradcli.records import (
+        CompareRecord,
+        EpochRecord,
+        MethodSummary,
+        RunInfo,
+        StepRecord,
+        Summary,
+    )
 
 STEP_CAPTION = "loss, grad: before this step's update · value: after it · update = after − before"
 START_CAPTION = "initial parameters, before any update"
@@ -79,6 +86,9 @@ class TableSink:
             f"[bold]gradcli {info.command}[/] · model {escape(info.model)} · {info.optimizer} "
             f"lr={info.lr:g}{hyper}{extras} · {info.device} {info.dtype} · {steps}"
         )
+        if info.data is not None:
+            self.console.print(f"data {escape(info.data)}")
+            self.console.print(escape(info.batches or ""))
 
     def step(self, record: StepRecord) -> None:
         loss = "" if record.loss is None else f"   loss {fmt(record.loss)}"
@@ -101,8 +111,9 @@ class TableSink:
                 "\n" * bool(caption) + "parameters identical on every rank: max |difference| "
                 f"{fmt(record.max_param_diff_across_ranks or 0.0)}"
             )
+        where = "" if record.epoch is None else f" · epoch {record.epoch} batch {record.batch}"
         table = Table(
-            title=f"[bold]step {record.step}/{self.steps}[/]{loss}",
+            title=f"[bold]step {record.step}/{self.steps}[/]{where}{loss}",
             title_justify="left",
             caption=caption or None,
             caption_justify="left",
@@ -131,6 +142,22 @@ class TableSink:
         if caption or record.explain or any(p.state for p in record.params):
             self.console.print()  # (a table without a caption ends on a blank line itself)
 
+    def epoch(self, record: EpochRecord) -> None:
+        """One line at the end of an epoch: training and held-out loss and accuracy."""
+        line = f"[bold]epoch {record.epoch}[/] (step {record.step})   training loss " + fmt(
+            record.train_loss
+        )
+        if record.train_accuracy is not None:
+            line += f", accuracy {record.train_accuracy:.1%}"
+        if record.val_loss is not None:
+            line += f"   held out: loss {fmt(record.val_loss)}"
+            if record.val_accuracy is not None:
+                line += f", accuracy {record.val_accuracy:.1%}"
+        if self.scheduled and record.lr is not None:
+            line += f"   lr {fmt(record.lr)}"
+        self.console.print(line)
+        self.console.print()
+
     def finish(self, summary: Summary) -> None:
         table = Table(
             title="[bold]summary[/]", title_justify="left", box=box.SIMPLE_HEAD, show_header=False
@@ -139,10 +166,15 @@ class TableSink:
         table.add_column("value")
         resumed = summary.span().removeprefix("steps ")
         table.add_row("steps", resumed if summary.resumed_from else str(summary.steps))
-        table.add_row("loss at start", fmt(summary.first_loss))
-        table.add_row("loss at end", fmt(summary.final_loss))
+        if summary.epochs is not None:
+            table.add_row("epochs", f"{summary.epochs:.3g}")
+        data = "training " if summary.epochs is not None else ""
+        table.add_row(f"{data}loss at start", fmt(summary.first_loss))
+        table.add_row(f"{data}loss at end", fmt(summary.final_loss))
         for name, metric in summary.metrics.items():
-            table.add_row(escape(name), fmt(metric))
+            percent = summary.epochs is not None and name.endswith("accuracy")
+            shown_metric = f"{metric:.2%}" if percent else fmt(metric)
+            table.add_row(escape(name), shown_metric)
         if summary.clip_fired is not None:
             fired = f"fired on {summary.clip_fired} of {summary.clip_steps} steps"
             table.add_row("clipping", fired)

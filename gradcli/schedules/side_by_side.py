@@ -185,8 +185,6 @@ def side_by_side(
     return rows, key
 
 
-
-
 def parse_losses(text: str) -> list[float]:
     """``--losses '2.5,1.9,1.7'`` → the numbers (finite ones only)."""
     found = []

@@ -41,8 +41,12 @@ def _class_code(problem: type) -> str:
     used = {a.attr for f in kept for a in ast.walk(f) if isinstance(a, ast.Attribute)}
     drop: set[int] = set()
     for item in node.body[1:]:  # (the docstring stays)
-        names = {t.id for t in getattr(item, "targets", []) for t in ast.walk(t)
-                 if isinstance(t, ast.Name)}
+        names = {
+            t.id
+            for t in getattr(item, "targets", [])
+            for t in ast.walk(t)
+            if isinstance(t, ast.Name)
+        }
         if item in kept or (isinstance(item, ast.Assign) and names & used):
             continue
         first = min([item.lineno, *(d.lineno for d in getattr(item, "decorator_list", []))])
@@ -89,8 +93,13 @@ def problem_code(model: str) -> ProblemCode:
     if model in BUILTINS:
         return _builtin(model)
     location, _, factory = model.rpartition(":")
-    imports = ("import importlib.util" if location.endswith(".py") or "/" in location
-               else "import importlib", "import os", "import sys")
+    imports = (
+        "import importlib.util"
+        if location.endswith(".py") or "/" in location
+        else "import importlib",
+        "import os",
+        "import sys",
+    )
     if location.endswith(".py") or "/" in location:
         stem = os.path.splitext(os.path.basename(location))[0]
         path = f"path = {_string(location)}"

@@ -48,6 +48,7 @@ from typing import Any, BinaryIO, NoReturn
 import torch
 from torch import Tensor, nn
 
+from gradcli.data.feed import Feed
 from gradcli.errors import GradcliError
 
 FORMAT = "gradcli-checkpoint"
@@ -357,6 +358,8 @@ _SCHEMA: dict[str, Any] = {
     "config": {"model": _NAME, "optimizer": _NAME, "dtype": _NAME},  # and the other options
     # the losses a ReduceLROnPlateau schedule was fed, one per step (with that schedule only)
     "schedule_losses?": _List(_Leaf("a float", lambda v: type(v) is float)),
+    # with --data: where the DataLoader was (gradcli.data.feed.Feed.state_dict)
+    "feed?": {"epoch": _COUNT, "batch": _COUNT, "generator": _CPU_RNG, "sums": _TENSOR},
 }
 
 
@@ -568,10 +571,13 @@ def _misfit(own: dict[str, Tensor], theirs: dict[str, Tensor]) -> str | None:
     return None
 
 
-def schedule_losses(path: str, checkpoint: dict[str, Any], schedule: str | None) -> list[float]:
+def schedule_losses(
+    path: str, checkpoint: dict[str, Any], schedule: str | None, stepped: int | None = None
+) -> list[float]:
     """The losses the checkpoint's schedule was fed (ReduceLROnPlateau), after checking that
     this run follows the schedule the checkpoint's did: a schedule is replayed over the
-    checkpoint's steps, so another one would not continue the same run."""
+    checkpoint's steps, so another one would not continue the same run. ``stepped``: how
+    many times the schedule stepped (default: once per step)."""
     where = f"--resume {path}"
     saved = checkpoint["config"].get("schedule")
     if saved != schedule:
@@ -583,9 +589,35 @@ def schedule_losses(path: str, checkpoint: dict[str, Any], schedule: str | None)
         )
     losses = list(checkpoint.get("schedule_losses", []))
     step = int(checkpoint["step"])
-    if losses and len(losses) != step:
+    expected = step if stepped is None else stepped
+    if losses and len(losses) != expected:
         raise GradcliError(
             f"{where}: not a valid gradcli checkpoint: schedule_losses has {len(losses)} "
-            f"losses for {step} steps"
+            f"losses for {expected} scheduler steps"
         )
     return losses
+
+
+def restore_feed(path: str, checkpoint: dict[str, Any], feed: Feed, step: int) -> None:
+    """Put ``feed`` where the checkpoint's run left its ``DataLoader``: the same epoch, the
+    same batches taken, the loader's generator as it was when the epoch began."""
+    where = f"--resume {path}"
+    state = checkpoint.get("feed")
+    if state is None:
+        raise GradcliError(
+            f"{where}: the checkpoint was saved by a run without --data; resume it without "
+            "--data (or start this run afresh)"
+        )
+    if state["sums"].shape != (3,) or not state["sums"].is_floating_point():
+        raise GradcliError(f"{where}: not a valid gradcli checkpoint: its feed is malformed")
+    epoch, batch = state["epoch"], state["batch"]
+    if (epoch == 0 and step != 0) or (epoch > 0 and (epoch - 1) * feed.batches + batch != step):
+        raise GradcliError(
+            f"{where}: the checkpoint's batches do not fit this run's: it stopped at batch "
+            f"{batch} of epoch {epoch} (step {step}), and this run has {feed.batches} batches "
+            "per epoch; resume with the checkpoint's --batch-size, --drop-last and data"
+        )
+    try:
+        feed.load_state_dict(state)
+    except (RuntimeError, ValueError) as error:
+        raise GradcliError(f"{where}: its feed cannot be restored: {error}") from None

@@ -23,12 +23,13 @@ from dataclasses import dataclass, field, replace
 import torch
 from torch import Tensor, nn
 
+from gradcli.data.feed import Evaluation, Feed
 from gradcli.errors import GradcliError
 from gradcli.measure import HostCopy, Recorder, dense, measure, values_of
 from gradcli.optimizers.formula import Element
 from gradcli.private_api import foreach_norm
 from gradcli.problems.plane import distance_metrics
-from gradcli.records import Reference, Stats, StepRecord, Summary
+from gradcli.records import EpochRecord, Reference, Stats, StepRecord, Summary
 from gradcli.train.clipping import Clipped
 from gradcli.train.clipping import explain as explain_clip
 from gradcli.train.updates import ManualUpdate, OptimUpdate
@@ -108,19 +109,31 @@ class Training:
     clipped: Clipped | None = None  # the last evaluation's clipping (--clip-norm/--clip-value)
     fired: Tensor | None = None  # on how many steps clipping changed a gradient (on the device)
     fed: list[float] = field(default_factory=list)  # the losses a ReduceLROnPlateau was fed
+    # with --data: the batches (each step takes the next one; ``forward`` is its loss), the
+    # scheduler stepped once an epoch instead of once a step, and the training data's loss
+    # at the parameters this run starts from
+    feed: Feed | None = None
+    schedule_per_epoch: bool = False
+    initial: Evaluation | None = None
 
-    def __iter__(self) -> Iterator[StepRecord]:
+    def __iter__(self) -> Iterator[StepRecord | EpochRecord]:
         names = [name for name, _ in self.problem.named_parameters()]
         params = [param for _, param in self.problem.named_parameters()]
         recorder = Recorder(names, params)
         kept = _GradientCopies(len(params))
         complete = self.complete_record
+        feed = self.feed
+        if feed is not None:
+            self.problem.train()
+            self.initial = feed.evaluate(self.problem, "train")
         if self.start == 0:
             first = measure(0, names, params)
             yield first if complete is None else complete(first)
         for step in range(self.start + 1, self.start + self.steps + 1):
-            # 1. forward, backward and clipping at the current parameters; the lr the
-            #    update will use (a schedule moves it after the update)
+            # 1. forward, backward and clipping at the current parameters (with --data: on
+            #    the next batch); the lr the update will use (a schedule moves it after)
+            if feed is not None:
+                feed.next()
             loss = self.forward_backward()
             clipped, lr = self.clipped, self.update.lr
             self._count(clipped)
@@ -153,6 +166,8 @@ class Training:
                 )
                 record = recorder.measure(step, loss, grads, before, states)
                 record = replace(record, lr=lr, evaluations=evaluations)
+                if feed is not None:
+                    record = replace(record, epoch=feed.epoch, batch=feed.batch)
                 extra: list[str] = []  # --explain: the lr and the clipping, before the rule
                 if clipped is not None:
                     coefficient = clipped.coefficient
@@ -179,18 +194,41 @@ class Training:
                     lines = self._explain(step, lr, names, params, grads, params_before, prior)
                     record = replace(record, explain=(*extra, *lines))
                 yield record if complete is None else complete(record)
-            # 6. the schedule: scheduler.step() after optimizer.step()
-            self._schedule_step(loss_value)
+            # 6. the schedule: scheduler.step() after optimizer.step() (or after the epoch)
+            if not self.schedule_per_epoch:
+                self._schedule_step(loss_value)
             if step == self.start + 1:
                 self.first_loss = loss_value
             if self.on_step is not None:
                 self.on_step(step)
+            # 7. with --data, at the end of an epoch: the held-out data evaluated
+            if feed is not None and feed.epoch_ended and finite:
+                yield self.end_of_epoch(step)
             stop = stop or not finite
             if stop:
                 self.stopped_at = step
                 if not finite:
                     self.diverged = self._what_diverged(step, loss_value, names, grads)
                 return
+
+    def end_of_epoch(self, step: int) -> EpochRecord:
+        """The epoch just ended: its training loss and accuracy as the batches saw them, the
+        held-out data's at the parameters now; the scheduler stepped when it steps once an
+        epoch (ReduceLROnPlateau fed the held-out loss, or the training loss without one)."""
+        assert self.feed is not None
+        trained = self.feed.epoch_training()
+        held_out = self.feed.evaluate(self.problem, "val")
+        if self.schedule_per_epoch:
+            self._schedule_step(trained.loss if held_out is None else held_out.loss)
+        return EpochRecord(
+            self.feed.epoch,
+            step,
+            trained.loss,
+            trained.accuracy,
+            None if held_out is None else held_out.loss,
+            None if held_out is None else held_out.accuracy,
+            self.update.lr,
+        )
 
     def _count(self, clipped: Clipped | None) -> None:
         if clipped is not None:
@@ -256,6 +294,8 @@ class Training:
         """One step with no record (``compare`` steps its runs in lockstep this way):
         forward, backward, clip, update, schedule; returns the loss before the update, on
         the device."""
+        if self.feed is not None:
+            self.feed.next()
         loss = self.forward_backward()
         self._count(self.clipped)
         self._update(loss)
@@ -351,14 +391,14 @@ class Training:
             now = dict(zip(after[i], reader.take(len(after[i])), strict=True))
             if grads[i] is not None:
                 lines.append(
-                    self.explainer(
-                        Element(name, step, lr, theta, grad, theta_new, was, now)
-                    )
+                    self.explainer(Element(name, step, lr, theta, grad, theta_new, was, now))
                 )
         return tuple(lines)
 
     def summary(self) -> Summary:
         """Call after iterating: loss at the start and at the final parameters."""
+        if self.feed is not None:
+            return self._data_summary(self.feed)
         with torch.no_grad(), user_code("forward()"):
             final_loss = self.problem().item()
         params = dict(self.problem.named_parameters())
@@ -381,4 +421,29 @@ class Training:
             reference_label=getattr(self.problem, "reference_label", "optimum"),
             metrics=metrics,
             resumed_from=self.start,
+        )
+
+    def _data_summary(self, feed: Feed) -> Summary:
+        """With --data: the training data's loss at the start and at the end, and the
+        accuracy and held-out loss and accuracy at the end (``model.eval()``, no grad)."""
+        final = feed.evaluate(self.problem, "train")
+        held_out = feed.evaluate(self.problem, "val")
+        assert final is not None
+        metrics: dict[str, float] = {}
+        if final.accuracy is not None:
+            metrics["train accuracy"] = final.accuracy
+        if held_out is not None:
+            metrics["val loss"] = held_out.loss
+            if held_out.accuracy is not None:
+                metrics["val accuracy"] = held_out.accuracy
+        first = final if self.initial is None else self.initial
+        return Summary(
+            steps=self.start + self.steps,
+            clip_fired=None if self.fired is None else int(self.fired.item()),
+            clip_steps=self.steps,
+            first_loss=first.loss,
+            final_loss=final.loss,
+            metrics=metrics,
+            resumed_from=self.start,
+            epochs=(self.start + self.steps) / feed.batches,
         )

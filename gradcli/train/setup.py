@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict
 from functools import partial
+from typing import Any
 
 import torch
 from torch import nn
 
 from gradcli import optimizers, problems
 from gradcli._startup import threads
+from gradcli.data import Request
+from gradcli.data.feed import Feed
 from gradcli.errors import GradcliError
 from gradcli.optimizers.formula import explain_line
 from gradcli.records import RunInfo
@@ -78,6 +82,63 @@ def check_gradients(spec: RunSpec, problem: nn.Module) -> None:
         )
 
 
+def data_request(options: Mapping[str, Any] | RunSpec) -> Request:
+    """What ``--data`` and its options ask to load."""
+    get = options.get if isinstance(options, Mapping) else partial(getattr, options)
+    return Request(
+        get("data"),
+        get("target"),
+        get("val_fraction"),
+        get("data_seed") or 0,
+        get("data_dir"),
+    )
+
+
+def build_problem(spec: RunSpec, device: torch.device) -> tuple[nn.Module, Feed | None]:
+    """What ``spec`` trains: a problem whose ``forward()`` is the loss, or with ``--data``
+    a network and the feed of batches its loss is computed on."""
+    dtype = getattr(torch, spec.dtype)
+    if spec.data is None:
+        return problems.build(spec.model, seed=spec.seed, dtype=dtype, device=device), None
+    from gradcli.data import load, models
+
+    data = load(data_request(spec))
+    model = models.build(spec.model, data, seed=spec.seed, dtype=dtype, device=device)
+    feed = Feed(
+        data,
+        batch_size=spec.batch_size or len(data.x_train),
+        shuffle=spec.shuffle,
+        drop_last=spec.drop_last,
+        data_seed=spec.data_seed,
+        loss=spec.loss,
+        dtype=dtype,
+        device=device,
+    )
+    return model, feed
+
+
+def describe_batches(spec: RunSpec, feed: Feed) -> str:
+    """``batches of 64, 23 per epoch, shuffled · 5 epochs · cross-entropy``."""
+    size = spec.batch_size or len(feed.data.x_train)
+    order = "shuffled" if spec.shuffle else "in order"
+    last = ", last dropped" if spec.drop_last else ""
+    epochs = spec.steps / feed.batches if feed.batches else 0
+    length = f"{epochs:g} epoch" + "s" * (epochs != 1)
+    per = " · scheduler.step() per epoch" if spec.schedule and spec.schedule_per == "epoch" else ""
+    return (
+        f"batches of {size}, {feed.batches} per epoch, {order}{last} · {length} · "
+        f"{feed.loss_name}{per}"
+    )
+
+
+def _scheduler_steps(spec: RunSpec, feed: Feed | None, steps: int) -> int:
+    """How many times the schedule stepped in ``steps`` steps: once each, or once an epoch
+    (``--schedule-per epoch``)."""
+    if feed is not None and spec.schedule_per == "epoch":
+        return steps // feed.batches
+    return steps
+
+
 def prepare(
     spec: RunSpec, path: str, device: torch.device | None = None
 ) -> tuple[Training, RunInfo]:
@@ -87,9 +148,7 @@ def prepare(
     device = resolve_device(spec.device) if device is None else device
     if spec.save is not None:
         checkpoint.check_target(spec.save)
-    problem = problems.build(
-        spec.model, seed=spec.seed, dtype=getattr(torch, spec.dtype), device=device
-    )
+    problem, feed = build_problem(spec, device)
     threads.suit(problem, device)
 
     optimizer = spec.optimizer_info
@@ -117,13 +176,18 @@ def prepare(
         check_state_fits(spec.resume, problem, make_update, state, saved["config"], hyperparameters)
         update.load_state(state)
         start = int(saved["step"])
-        fed = checkpoint.schedule_losses(spec.resume, saved, spec.schedule)
+        fed = checkpoint.schedule_losses(
+            spec.resume, saved, spec.schedule, _scheduler_steps(spec, feed, start)
+        )
+        if feed is not None:
+            checkpoint.restore_feed(spec.resume, saved, feed, start)
     schedule = spec.schedule_spec
     if schedule is not None:
         check_schedule_and_clipping(spec, start)
         # the steps a checkpoint did, replayed: ReduceLROnPlateau with the losses it was fed
         needs_loss = schedule.scheduler.needs_loss
-        update.start_schedule(schedule, list(fed) if needs_loss else [None] * start)
+        stepped = _scheduler_steps(spec, feed, start)
+        update.start_schedule(schedule, list(fed) if needs_loss else [None] * stepped)
     explainer = None
     if spec.explain:
         explainer = partial(explain_line, optimizer.explain, hyperparameters)
@@ -138,6 +202,8 @@ def prepare(
         start + spec.steps,
         None if schedule is None else schedule.text,
         None if clipping is None else clipping.describe(),
+        None if feed is None else feed.data.describe(),
+        None if feed is None else describe_batches(spec, feed),
     )
     last = start + spec.steps
     training = Training(
@@ -150,6 +216,10 @@ def prepare(
         explainer,
     )
     training.fed = list(fed)
+    if feed is not None:
+        training.feed = feed
+        training.forward = partial(feed.loss, problem)
+        training.schedule_per_epoch = spec.schedule is not None and spec.schedule_per == "epoch"
     if spec.explain and schedule is not None:
         training.explain_lr = partial(explain_lr, schedule, lr, hyperparameters)
     return training, info
@@ -165,4 +235,6 @@ def save_checkpoint(training: Training, spec: RunSpec) -> None:
     saved = checkpoint.build(training.problem, params, training.update.state, done, asdict(spec))
     if training.fed:
         saved["schedule_losses"] = list(training.fed)
+    if training.feed is not None:
+        saved["feed"] = training.feed.state_dict()
     checkpoint.save(spec.save, saved)

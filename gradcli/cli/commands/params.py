@@ -14,6 +14,7 @@ EXAMPLES = opt.examples(
     "gradcli params --format jsonl | jq -c 'select(.changed_by_step)'",
 )
 
+
 def params(
     model: opt.InspectModel = "demo",
     format: opt.Format = "auto",

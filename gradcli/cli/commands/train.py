@@ -18,6 +18,7 @@ import typer
 
 from gradcli.cli import options as opt
 from gradcli.cli.config_file import blame_config, with_config
+from gradcli.cli.epochs import with_epochs
 from gradcli.cli.resumed import with_checkpoint_run
 from gradcli.config import to_toml
 from gradcli.spec import RunSpec, choose_optimizer, validate
@@ -69,6 +70,17 @@ def training_command(path: str) -> Callable[..., None]:
         clip_norm: opt.ClipNorm = None,
         norm_type: opt.NormType = None,
         clip_value: opt.ClipValue = None,
+        data: opt.Data = None,
+        target: opt.Target = None,
+        data_dir: opt.DataDir = None,
+        batch_size: opt.BatchSize = None,
+        epochs: opt.Epochs = None,
+        shuffle: opt.Shuffle = True,
+        drop_last: opt.DropLast = False,
+        val_fraction: opt.ValFraction = None,
+        data_seed: opt.DataSeed = 0,
+        loss: opt.Loss = None,
+        schedule_per: opt.SchedulePer = "batch",
         format: opt.Format = "auto",
         quiet: opt.Quiet = False,
         color: opt.Color = None,
@@ -88,6 +100,7 @@ def training_command(path: str) -> Callable[..., None]:
         }
         merged = with_checkpoint_run(ctx, with_config(ctx, given, config))
         with blame_config(ctx, config):
+            merged = with_epochs(ctx, merged)
             flags = opt.hyperparameter_flags(merged)
             name, lr, settings = choose_optimizer(merged.pop("optimizer"), flags)
             spec = validate(RunSpec(optimizer=name, lr=lr, settings=settings, **merged))
@@ -124,6 +137,7 @@ def run_training(spec: RunSpec, path: str, pictures: Request | None = None) -> N
     from gradcli._startup import collector
     from gradcli.errors import Diverged, Interrupted
     from gradcli.pictures import live as drawing
+    from gradcli.records import EpochRecord
     from gradcli.render import make_sink
     from gradcli.render.listing import show_listing
     from gradcli.saved_runs import Run
@@ -161,7 +175,10 @@ def run_training(spec: RunSpec, path: str, pictures: Request | None = None) -> N
             for record in training:
                 completed[0] = record.step  # (its update is done before it is yielded)
                 with progress.aside():
-                    sink.step(record)
+                    if isinstance(record, EpochRecord):
+                        sink.epoch(record)
+                    else:
+                        sink.step(record)
         except (UserCodeFailed, OSError) as failure:
             # the user's code failed, or stdout did (a closed pipe, a full disk, a terminal
             # gone): the steps done are kept, and saved

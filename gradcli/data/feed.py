@@ -1,0 +1,223 @@
+"""The batches a run trains on, and the evaluation at the end of each epoch.
+
+The loop a user writes, which both paths run::
+
+    loader = DataLoader(TensorDataset(x, y), batch_size=B, shuffle=True, drop_last=False,
+                        generator=torch.Generator().manual_seed(data_seed))
+    for epoch in range(epochs):
+        model.train()
+        for x_batch, y_batch in loader:
+            loss = loss_fn(model(x_batch), y_batch)
+            ...                       # zero_grad, backward, the update
+        model.eval()
+        with torch.no_grad():
+            ...                       # the held-out loss and accuracy
+
+The loader's own generator fixes the order of the batches (``--data-seed``; ``--seed`` draws
+the initial parameters only). It draws from that generator when an epoch's iteration
+starts (a base seed, then the shuffled order), so its state at the start of an epoch and the
+number of batches taken since are all a checkpoint needs to go on with the same batches.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from gradcli.data.dataset import CLASSIFICATION, DataSet
+from gradcli.errors import GradcliError
+from gradcli.usercode import user_code
+
+CROSS_ENTROPY, MSE = "cross-entropy", "mse"
+LOSSES = (CROSS_ENTROPY, MSE)
+EVAL_BATCH = 1024  # samples per forward when evaluating (bounds the memory it takes)
+
+
+def loss_for(data: DataSet, loss: str | None) -> str:
+    """The task's loss (cross-entropy for classes, mean squared error for targets), or the
+    one asked for where it applies."""
+    if loss is None:
+        return CROSS_ENTROPY if data.task == CLASSIFICATION else MSE
+    if loss == CROSS_ENTROPY and data.task != CLASSIFICATION:
+        raise GradcliError(
+            f"--loss cross-entropy: needs class labels, and {data.name} is a regression "
+            "task; use --loss mse"
+        )
+    return loss
+
+
+@dataclass(frozen=True, slots=True)
+class Evaluation:
+    """Loss (the mean over the samples) and, for classification, the fraction right."""
+
+    loss: float
+    accuracy: float | None
+
+
+class Feed:
+    """The run's ``DataLoader`` and where it is: epoch ``epoch`` (from 1), ``batch``
+    batches of it taken. ``loss(model)`` is the current batch's loss, for the loop's
+    forward."""
+
+    def __init__(
+        self,
+        data: DataSet,
+        *,
+        batch_size: int,
+        shuffle: bool,
+        drop_last: bool,
+        data_seed: int,
+        loss: str | None,
+        dtype: torch.dtype,
+        device: torch.device,
+    ) -> None:
+        self.data = data
+        self.loss_name = loss_for(data, loss)
+        self.classification = data.task == CLASSIFICATION
+        self.dtype, self.device = dtype, device
+        x, y = self._tensors(data.x_train, data.y_train)
+        if drop_last and len(x) < batch_size:
+            raise GradcliError(
+                f"--batch-size {batch_size} with --drop-last: {data.name} has {len(x)} training "
+                "samples, so every batch would be dropped; choose a smaller --batch-size"
+            )
+        self.generator = torch.Generator().manual_seed(data_seed)
+        self.loader = DataLoader(
+            TensorDataset(x, y),
+            batch_size=batch_size,
+            shuffle=shuffle,
+            drop_last=drop_last,
+            generator=self.generator,
+        )
+        self.batches = len(self.loader)  # per epoch
+        self.epoch, self.batch = 0, self.batches  # the first next() starts epoch 1
+        self._iterator: Any = None
+        self._epoch_state = self.generator.get_state()
+        self.x_batch: Tensor | None = None
+        self.y_batch: Tensor | None = None
+        self._counted = True
+        self._sums = torch.zeros(3, dtype=torch.float64, device=device)  # loss·n, right, n
+
+    def _tensors(self, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+        """Inputs in the run's dtype, targets as the loss wants them (on the CPU: batches move
+        to the device one at a time)."""
+        x = x.to(self.dtype)
+        y = y if self.classification else y.to(self.dtype)
+        return x, y
+
+    @property
+    def epoch_ended(self) -> bool:
+        """The last batch of the current epoch is taken."""
+        return self.batch == self.batches
+
+    def next(self) -> None:
+        """Take the next batch (starting a new epoch after the last one)."""
+        if self.batch == self.batches:
+            self.epoch, self.batch = self.epoch + 1, 0
+            self._epoch_state = self.generator.get_state()
+            self._iterator = iter(self.loader)
+            self._sums.zero_()
+        x, y = next(self._iterator)
+        self.batch += 1
+        self.x_batch = x.to(self.device, non_blocking=True)
+        self.y_batch = y.to(self.device, non_blocking=True)
+        self._counted = False
+
+    def _loss(self, outputs: Tensor, y: Tensor, reduction: str = "mean") -> Tensor:
+        if self.loss_name == CROSS_ENTROPY:
+            return F.cross_entropy(outputs, y, reduction=reduction)
+        if self.classification:  # mean squared error against one-hot targets
+            y = F.one_hot(y, self.data.outputs).to(outputs.dtype)
+        return F.mse_loss(outputs, y, reduction=reduction)
+
+    def loss(self, model: nn.Module) -> Tensor:
+        """The current batch's loss (the mean over its samples); the first evaluation of a
+        batch also counts towards the epoch's training loss and accuracy."""
+        assert self.x_batch is not None and self.y_batch is not None
+        outputs = model(self.x_batch)
+        loss = self._loss(outputs, self.y_batch)
+        if not self._counted:
+            self._counted = True
+            n = len(self.y_batch)
+            with torch.no_grad():
+                right = (
+                    (outputs.argmax(dim=1) == self.y_batch).sum()
+                    if self.classification
+                    else torch.zeros((), device=self.device)
+                )
+                self._sums += torch.stack(
+                    [
+                        loss.detach().double() * n,
+                        right.double(),
+                        torch.tensor(float(n), dtype=torch.float64, device=self.device),
+                    ]
+                )
+        return loss
+
+    def epoch_training(self) -> Evaluation:
+        """The epoch's training loss and accuracy so far, as the batches saw them (each at
+        the parameters before its update)."""
+        loss_sum, right, n = self._sums.tolist()
+        return Evaluation(loss_sum / n, right / n if self.classification else None)
+
+    def evaluate(self, model: nn.Module, split: str = "val") -> Evaluation | None:
+        """The loss and accuracy on the held-out data (``split="train"``: the training
+        data) under ``model.eval()`` and ``torch.no_grad()``; None without held-out data."""
+        x, y = (
+            (self.data.x_val, self.data.y_val)
+            if split == "val"
+            else (self.data.x_train, self.data.y_train)
+        )
+        if x is None or y is None:
+            return None
+        x, y = self._tensors(x, y)
+        was_training = model.training
+        model.eval()
+        try:
+            loss_sum = torch.zeros((), dtype=torch.float64, device=self.device)
+            right = torch.zeros((), dtype=torch.int64, device=self.device)
+            with torch.no_grad(), user_code("forward(x)"):
+                for start in range(0, len(x), EVAL_BATCH):
+                    xb = x[start : start + EVAL_BATCH].to(self.device)
+                    yb = y[start : start + EVAL_BATCH].to(self.device)
+                    outputs = model(xb)
+                    loss_sum += self._loss(outputs, yb, "sum").double()
+                    if self.classification:
+                        right += (outputs.argmax(dim=1) == yb).sum()
+        finally:
+            model.train(was_training)
+        # mse's mean is over every element (outputs per sample), as in training
+        per_sample = self.data.outputs if self.loss_name == MSE else 1
+        total, correct = torch.stack([loss_sum / per_sample, right.double()]).tolist()
+        return Evaluation(total / len(x), correct / len(x) if self.classification else None)
+
+    def state_dict(self) -> dict[str, Any]:
+        """Where the feed is, for a checkpoint: the epoch, the batches taken, the loader's
+        generator at the start of the epoch, and the epoch's sums so far."""
+        return {
+            "epoch": self.epoch,
+            "batch": self.batch,
+            "generator": self._epoch_state.clone(),
+            "sums": self._sums.cpu().clone(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Go on where ``state_dict()`` was taken: the same epoch's iteration, replayed to
+        the same batch, so the next batch is the one the uninterrupted run took."""
+        epoch, batch = int(state["epoch"]), int(state["batch"])
+        self.epoch, self.batch = epoch, batch
+        self._epoch_state = state["generator"].clone()
+        self._sums = state["sums"].to(device=self.device, dtype=torch.float64).clone()
+        if epoch == 0:
+            self.generator.set_state(self._epoch_state)
+            self.batch = self.batches
+            return
+        self.generator.set_state(self._epoch_state)
+        self._iterator = iter(self.loader)
+        for _ in range(batch):
+            next(self._iterator)
