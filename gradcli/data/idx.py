@@ -17,6 +17,7 @@ Offline, the error says which files to put where.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import http.client
 import os
@@ -110,6 +111,7 @@ def _download(name: str, folder: Path, file: str, say: Callable[[str], None]) ->
     url = f"{base.rstrip('/')}/{file}.gz"
     target = folder / f"{file}.gz"
     say(f"gradcli: downloading {name}'s {file}.gz from {url} into {folder}")
+    created = not folder.exists()
     try:
         folder.mkdir(parents=True, exist_ok=True)
         handle, temp = tempfile.mkstemp(prefix=f".{file}.", suffix=".part", dir=folder)
@@ -138,6 +140,9 @@ def _download(name: str, folder: Path, file: str, say: Callable[[str], None]) ->
         ) from None
     finally:
         Path(temp).unlink(missing_ok=True)
+        if created and not target.exists():
+            with contextlib.suppress(OSError):
+                folder.rmdir()  # made for this download, and left empty
     return target
 
 
