@@ -202,7 +202,7 @@ def _target(
         )
         raise GradcliError(
             f"{path}: line {line}, column {name!r}: {text!r} is not an integer; a "
-            "classification target holds integer classes or words (or ask for regression)"
+            "classification target holds integer classes or words (or --task regression)"
         )
     y = torch.from_numpy(np.searchsorted(distinct_values, values).astype(np.int64))
     labels = tuple(_show(v) for v in distinct_values)
