@@ -523,3 +523,38 @@ def test_a_table_takes_either_task(tmp_path, task):
     steps, _ = records(result.stdout)
     outputs = 3 if task == "classification" else 1
     assert steps[0]["params"]["linear.weight"]["shape"] == [outputs, 1]
+
+
+@pytest.mark.slow
+def test_a_run_stopped_by_its_models_failure_resumes_with_the_batch_it_failed_on(tmp_path):
+    """The checkpoint written when the user's forward(x) raises in step 5 holds the steps
+    done (4) and gives back the batch step 5 took, so going on repeats the whole run."""
+    (tmp_path / "flaky.py").write_text(
+        "import pathlib, torch\n"
+        "MARK = pathlib.Path(__file__).with_name('fail')\n"
+        "class Net(torch.nn.Module):\n"
+        "    def __init__(self):\n"
+        "        super().__init__()\n"
+        "        self.linear = torch.nn.Linear(64, 10)\n"
+        "        self.calls = 0\n"
+        "    def forward(self, x):\n"
+        "        if torch.is_grad_enabled():\n"
+        "            self.calls += 1\n"
+        "            if self.calls == 5 and MARK.exists():\n"
+        "                raise ValueError('flaky')\n"
+        "        return self.linear(x.flatten(1))\n"
+        "def build():\n"
+        "    return Net()\n"
+    )
+    model = f"{tmp_path}/flaky.py:build"
+    args = [*SMALL, "-m", model, "-o", "adam", "--batch-size", "300", "--steps", "8"]
+    whole = run("optim", *args)
+    (tmp_path / "fail").touch()
+    ck = str(tmp_path / "ck.pt")
+    failed = run("optim", *args, "--save", ck)
+    assert failed.exit_code == 2
+    assert "step 5: forward() or backward() raised ValueError: flaky" in failed.stderr
+    (tmp_path / "fail").unlink()
+    rest = run("optim", "--resume", ck, "-m", model, "--steps", "4", "-f", "jsonl")
+    assert rest.exit_code == 0, rest.stderr
+    assert failed.stdout + rest.stdout == whole.stdout

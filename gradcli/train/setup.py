@@ -237,5 +237,5 @@ def save_checkpoint(training: Training, spec: RunSpec) -> None:
     if training.fed:
         saved["schedule_losses"] = list(training.fed)
     if training.feed is not None:
-        saved["feed"] = training.feed.state_dict()
+        saved["feed"] = training.feed.state_dict(done)
     checkpoint.save(spec.save, saved)
