@@ -34,6 +34,7 @@ from gradcli.spec import (
     LOSSES,
     MODELS,
     SCHEDULE_PER,
+    TASKS,
     check_model,
 )
 
@@ -354,6 +355,17 @@ Loss = Annotated[
         autocompletion=completion(*LOSSES),
         rich_help_panel=DATA_PANEL,
         help=f"The loss: {_choices(LOSSES)} (default: cross-entropy for classes, mse for targets).",
+    ),
+]
+Task = Annotated[
+    str | None,
+    typer.Option(
+        metavar="KIND",
+        show_default=False,
+        autocompletion=completion(*TASKS),
+        rich_help_panel=DATA_PANEL,
+        help=f"What --data FILE.csv's --target is: {_choices(TASKS)} (default: classes when "
+        "it holds at most 20 distinct integers or any text, else regression).",
     ),
 ]
 SchedulePer = Annotated[

@@ -196,6 +196,22 @@ class Feed:
         total, correct = torch.stack([loss_sum / per_sample, right.double()]).tolist()
         return Evaluation(total / len(x), correct / len(x) if self.classification else None)
 
+    def least_squares(self, model: nn.Module) -> dict[str, Tensor]:
+        """For the built-in ``linear`` model on a regression task with the mean squared
+        error: the least-squares weights and bias on the training data (float64), the optimum
+        the run should reach; else nothing."""
+        names = [name for name, _ in model.named_parameters()]
+        if (
+            self.classification
+            or self.loss_name != MSE
+            or names != ["linear.weight", "linear.bias"]
+        ):
+            return {}
+        x = self.data.x_train.double().reshape(len(self.data.x_train), -1)
+        design = torch.cat([x, torch.ones(len(x), 1, dtype=x.dtype)], dim=1)
+        solution = torch.linalg.lstsq(design, self.data.y_train.double()).solution
+        return {"linear.weight": solution[:-1].T.contiguous(), "linear.bias": solution[-1]}
+
     def state_dict(self) -> dict[str, Any]:
         """Where the feed is, for a checkpoint: the epoch, the batches taken, the loader's
         generator at the start of the epoch, and the epoch's sums so far."""

@@ -91,6 +91,7 @@ def data_request(options: Mapping[str, Any] | RunSpec) -> Request:
         get("val_fraction"),
         get("data_seed") or 0,
         get("data_dir"),
+        get("task"),
     )
 
 
