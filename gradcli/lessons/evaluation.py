@@ -109,13 +109,13 @@ def evaluated(model: nn.Module, d: Digits) -> tuple[float, float]:
     return loss.item(), (out.argmax(dim=1) == d.y_val).double().mean().item()
 
 
-def running_mean(model: nn.Module) -> Tensor:
+def running_mean(model: nn.Sequential) -> Tensor:
     norm = model[NORM]
     assert isinstance(norm, nn.BatchNorm1d) and norm.running_mean is not None
     return norm.running_mean.clone()
 
 
-def tracked(model: nn.Module) -> int:
+def tracked(model: nn.Sequential) -> int:
     norm = model[NORM]
     assert isinstance(norm, nn.BatchNorm1d) and norm.num_batches_tracked is not None
     return int(norm.num_batches_tracked)
