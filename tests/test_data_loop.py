@@ -495,3 +495,31 @@ def test_bad_csvs_are_one_line_and_exit_2(tmp_path, text, args, message):
     assert result.exit_code == 2 and result.stdout == ""
     assert result.stderr.startswith("gradcli: error: ") and result.stderr.count("\n") == 1
     assert message in result.stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--loss", "cross-entropy"],
+        ["--loss", "mse"],
+        ["--schedule", "StepLR(step_size=1)", "--schedule-per", "batch"],
+        ["--schedule", "StepLR(step_size=1)", "--schedule-per", "epoch"],
+        ["-m", "linear"],
+        ["-m", "mlp"],
+        ["-m", "cnn"],
+    ],
+)
+def test_every_data_choice_the_help_lists_is_accepted(args):
+    result = run("optim", *SMALL, "--batch-size", "900", "--steps", "1", *args)
+    assert result.exit_code == 0, result.stderr
+
+
+@pytest.mark.parametrize("task", ["classification", "regression"])
+def test_a_table_takes_either_task(tmp_path, task):
+    table = tmp_path / "t.csv"
+    table.write_text("a,y\n" + "".join(f"{i},{i % 3}\n" for i in range(30)))
+    result = run("optim", "--data", str(table), "--target", "y", "--task", task, "--steps", "1")
+    assert result.exit_code == 0, result.stderr
+    steps, _ = records(result.stdout)
+    outputs = 3 if task == "classification" else 1
+    assert steps[0]["params"]["linear.weight"]["shape"] == [outputs, 1]

@@ -314,7 +314,7 @@ Shuffle = Annotated[
     typer.Option(
         "--shuffle/--no-shuffle",
         rich_help_panel=DATA_PANEL,
-        help="Draw each epoch's batches in a new order (DataLoader(shuffle=True)).",
+        help="Draw each epoch's batches in a new order (DataLoader's shuffle=True).",
     ),
 ]
 DropLast = Annotated[
@@ -322,7 +322,7 @@ DropLast = Annotated[
     typer.Option(
         "--drop-last",
         rich_help_panel=DATA_PANEL,
-        help="Leave out each epoch's last, smaller batch (DataLoader(drop_last=True)).",
+        help="Leave out each epoch's last, smaller batch (DataLoader's drop_last=True).",
     ),
 ]
 ValFraction = Annotated[
