@@ -41,6 +41,9 @@ PITFALL_SUMMARIES: dict[str, str] = {
     "skipped",
     "clip-after-step": "clipping after optimizer.step(): the update already used the unclipped "
     "gradient",
+    "eval-mode": "evaluating without model.eval(): dropout and batch norm still act as in training",
+    "no-grad": "evaluating without torch.no_grad(): autograd keeps a graph, and a stray "
+    "backward() runs",
 }
 DATASETS: dict[str, str] = {
     "digits": "scikit-learn's 1,797 8×8 hand-written digits, 10 classes (pip install "
