@@ -158,7 +158,7 @@ def run_training(spec: RunSpec, path: str, pictures: Request | None = None) -> N
     if spec.show_code:
         from gradcli.script.show_code import listing  # (only then: it reads sources)
 
-        show_listing(output, listing(training.update, spec.model, spec.steps))
+        show_listing(output, listing(training.update, spec.model, spec.steps, training.feed))
     collector.resume()  # start-up is over
     with (
         interruptible() as interrupt,
