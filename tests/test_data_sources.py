@@ -8,6 +8,7 @@ import dataclasses
 import gzip
 import http.server
 import io
+import json
 import os
 import socket
 import tempfile
@@ -477,3 +478,40 @@ def test_a_corrupt_file_is_one_line_naming_it(tmp_path, file, content, words):
     path = _spoil(folder, file, content)
     message = _error(Request("mnist", data_dir=str(folder)))
     assert message.startswith(f"{path}: ") and words in message
+
+
+def test_gradcli_trains_a_cnn_on_mnist_files_in_data_dir(tmp_path, invoke):
+    folder = _put(tmp_path / "mnist", _mnist_files(train=40, test=10), gz=True)
+    args = [
+        "--data",
+        "mnist",
+        "--data-dir",
+        str(folder),
+        "-m",
+        "cnn",
+        "-o",
+        "adam",
+        "--batch-size",
+        "16",
+        "--epochs",
+        "2",
+        "-f",
+        "jsonl",
+    ]
+    optim, manual = invoke("optim", *args), invoke("manual", *args)
+    assert optim.exit_code == 0, optim.stderr
+    assert optim.stdout == manual.stdout
+    objects = [json.loads(line) for line in optim.stdout.splitlines()]
+    ends = [o for o in objects if "epoch_end" in o]
+    assert [(o["epoch_end"], o["step"]) for o in ends] == [(1, 3), (2, 6)]  # 40 = 16+16+8
+    assert objects[0]["params"]["output.weight"]["shape"] == [10, 32 * 7 * 7]
+    assert "held out: loss" in optim.stderr  # the t10k files
+
+
+def test_gradcli_offline_without_the_files_is_one_line(invoke, tmp_path):
+    result = invoke("optim", "--data", "mnist", "--data-dir", str(tmp_path / "none"))
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr.count("\n") == 2  # the download tried, then the error
+    error = result.stderr.splitlines()[-1]
+    assert error.startswith("gradcli: error: --data mnist: needs train-images-idx3-ubyte")
+    assert f"put them in {tmp_path / 'none'}" in error
