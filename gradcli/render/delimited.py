@@ -13,6 +13,7 @@ import csv
 import math
 from typing import TYPE_CHECKING, TextIO
 
+from gradcli.printable import printable
 from gradcli.records import Stats, Values
 from gradcli.render.jsonl import compare_summary_lines, summary_line
 
@@ -83,7 +84,7 @@ class _Writer:
             self.writer.writerow(header)
 
     def row(self, cells: list[str]) -> None:
-        self.writer.writerow(cells)
+        self.writer.writerow([printable(cell) for cell in cells])
 
 
 class DelimitedSink(_Writer):

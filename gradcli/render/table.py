@@ -6,7 +6,6 @@ from typing import TYPE_CHECKING
 
 from rich import box
 from rich.console import Console
-from rich.markup import escape  # names come from the user's model: x[/] is not markup
 from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
@@ -16,6 +15,7 @@ from gradcli.pictures.plot import plot
 from gradcli.pictures.styles import MARKER_STYLES
 from gradcli.records import Stats, Values
 from gradcli.render.fit import fitted
+from gradcli.render.markup import escape  # names come from the user: x[/] is not markup
 
 if TYPE_CHECKING:
     from gradcli.records import (
