@@ -74,7 +74,9 @@ def _values_ok(values: Any) -> bool:
 
 
 def _is_number(v: Any) -> bool:
-    return (isinstance(v, int | float) and not isinstance(v, bool)) or v in SPELLED
+    return (isinstance(v, int | float) and not isinstance(v, bool)) or (
+        isinstance(v, str) and v in SPELLED
+    )
 
 
 def is_epoch(obj: Any) -> bool:
