@@ -93,6 +93,7 @@ def compare(
     val_fraction: opt.ValFraction = None,
     data_seed: opt.DataSeed = 0,
     loss: opt.Loss = None,
+    task: opt.Task = None,
     schedule_per: opt.SchedulePer = "batch",
     target_accuracy: TargetAccuracy = None,
     format: opt.Format = "auto",
