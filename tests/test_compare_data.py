@@ -382,3 +382,30 @@ def test_diff_compares_epoch_lines_bit_for_bit(tmp_path):
         (4, 2, "val_accuracy")
     ]
     assert sum("epoch_end" in p for p in pairs) == 4
+
+
+def test_a_regression_table_has_no_accuracy_and_a_gap_in_ulps(tmp_path):
+    """On a regression table: no accuracy columns, --tol on the held-out loss; with torch's
+    fused Adam against the hand-written rule, the gap and its ULPs."""
+    rows = [f"{i % 7 / 7},{i % 5 / 5},{2 * (i % 7) / 7 - (i % 5) / 5}" for i in range(120)]
+    table = tmp_path / "t.csv"
+    table.write_text("a,b,y\n" + "\n".join(rows) + "\n")
+    args = ["compare", "--data", str(table), "--target", "y", "--model", "linear"]
+    args += ["--batch-size", "32", "--epochs", "2", "-o", "sgd", "-o", "adam"]
+    result = run(*args, "--impl", "fused", "--device", "cpu", "--tol", "1e9", "-f", "table")
+    assert result.exit_code == 0, result.stderr
+    lines = result.stdout.splitlines()
+    header = lines[2].split("   ")
+    assert [h.strip() for h in header if h.strip()] == [
+        "optimizer",
+        "lr",
+        "train loss",
+        "val loss",
+        "epochs to 1e+09",
+        "manual vs optim",
+    ]
+    sgd, adam = lines[4], lines[5]
+    assert sgd.split()[4] == adam.split()[4] == "1"  # any loss is under 1e9 after epoch 1
+    assert sgd.endswith("identical")  # (no fused SGD on the CPU: the for-loop on both)
+    assert adam.endswith(" ULPs") or adam.endswith("identical")
+    assert "val loss is ≤ 1e+09" in result.stdout

@@ -55,10 +55,13 @@ def _make(output: Output, compare: bool, data: bool = False) -> Any:
     compare's runs are on --data)."""
     fmt = output.resolved_format()
     if fmt == "table":
-        from gradcli.render import table
+        if compare:
+            from gradcli.render.compare_table import CompareTableSink
 
-        cls = table.CompareTableSink if compare else table.TableSink
-        return cls(output.console(sys.stdout))
+            return CompareTableSink(output.console(sys.stdout))
+        from gradcli.render.table import TableSink
+
+        return TableSink(output.console(sys.stdout))
     if fmt in ("csv", "tsv"):
         from gradcli.render import delimited
 

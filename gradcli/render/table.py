@@ -12,19 +12,12 @@ from rich.table import Table
 from rich.text import Text
 
 from gradcli.optimizers.catalog import plain
-from gradcli.pictures.drawing import draw
-from gradcli.pictures.plot import plot
-from gradcli.pictures.styles import MARKER_STYLES
 from gradcli.records import Stats, Values
 from gradcli.render.fit import fitted
-from gradcli.saved_runs import Run
 
 if TYPE_CHECKING:
     from gradcli.records import (
-        CompareEpochRecord,
-        CompareRecord,
         EpochRecord,
-        MethodSummary,
         RunInfo,
         StepRecord,
         Summary,
@@ -191,126 +184,3 @@ class TableSink:
             for name, r in summary.reference.items():
                 ref.add_row(escape(name), shown(r.learned), shown(r.target), fmt(r.max_abs_diff))
             self.console.print(fitted(self.console, ref))
-
-
-class CompareTableSink:
-    """The comparison table and the loss curves, printed once all methods have run."""
-
-    def __init__(self, console: Console) -> None:
-        self.console = console
-
-    def step(self, record: CompareRecord) -> None:
-        pass
-
-    def epoch(self, record: CompareEpochRecord) -> None:
-        pass
-
-    def finish(self, summaries: list[MethodSummary]) -> None:
-        if summaries and summaries[0].final is not None:
-            self._finish_data(summaries)
-            return
-        table = Table(
-            title="[bold]manual vs torch.optim[/]",
-            title_justify="left",
-            box=box.SIMPLE_HEAD,
-            caption="losses: torch.optim path · max |manual − optim|: largest gap "
-            "between the two paths' parameters over the run (0: bit-identical)",
-            caption_justify="left",
-        )
-        tol = summaries[0].tol if summaries else None
-        columns = ["optimizer", "lr", "final loss", "best loss"]
-        columns += [] if tol is None else ["steps to tol"]  # without --tol: nothing to say
-        for column in (*columns, "max |manual − optim|", "ULPs"):
-            table.add_column(column)  # (no number is cut: see render/fit.py)
-        for s in summaries:
-            reached = (
-                [] if tol is None else ["never" if s.steps_to_tol is None else str(s.steps_to_tol)]
-            )
-            gap = "0 (bit-identical)" if s.bit_identical else fmt(s.max_abs_diff)
-            table.add_row(
-                escape(s.label),
-                f"{s.lr:g}",
-                fmt(s.final_loss),
-                fmt(s.best_loss),
-                *reached,
-                gap,
-                str(s.max_ulps),
-            )
-        self.console.print(fitted(self.console, table))
-        distances = [f"{s.label} {s.distance:.3g}" for s in summaries if s.distance is not None]
-        if distances:  # a problem that knows its minima (problems/plane.py)
-            self.console.print(
-                "distance to the nearest minimum at the end: " + ", ".join(distances)
-            )
-        width = min(self.console.width, 100)
-        self._curves(plot({s.label: s.losses for s in summaries}, width=width))
-
-    def _curves(self, lines: list[str]) -> None:
-        for line in lines:
-            text = Text(line)
-            for i, char in enumerate(line):
-                if char in MARKER_STYLES:
-                    text.stylize(MARKER_STYLES[char], i, i + 1)
-            self.console.print(text, crop=True)
-
-    def _finish_data(self, summaries: list[MethodSummary]) -> None:
-        """On --data: each method's training and held-out loss and accuracy at the end, the
-        epochs it took to reach --target-accuracy / --tol, the gap between the two paths;
-        then each method's training and held-out loss per epoch."""
-        from gradcli.render.jsonl import epoch_object, target_text
-
-        first = summaries[0]
-        columns = ["optimizer", "lr", "train loss", "train acc", "val loss", "val acc"]
-        notes = ["at the end, torch.optim path · val: held out"]
-        if first.target_accuracy is not None:
-            target = target_text(first.target_accuracy)
-            columns.append(f"epochs to {target}")
-            notes.append(f"epochs to {target}: the first whose val acc is ≥ {target}")
-        if first.tol is not None:
-            loss = "val" if first.final and first.final.val_loss is not None else "train"
-            columns.append(f"epochs to {first.tol:g}")
-            notes.append(f"epochs to {first.tol:g}: the first whose {loss} loss is ≤ {first.tol:g}")
-        notes.append(
-            "manual vs optim: the largest gap between the two paths' parameters over the run "
-            "(identical: bit for bit)"
-        )
-        table = Table(
-            title="[bold]manual vs torch.optim[/]",
-            title_justify="left",
-            box=box.SIMPLE_HEAD,
-            caption=" · ".join(notes),
-            caption_justify="left",
-        )
-        for column in (*columns, "manual vs optim"):
-            table.add_column(column)
-        for s in summaries:
-            final = s.final
-            assert final is not None
-            epochs = [s.epochs_to_target] if s.target_accuracy is not None else []
-            epochs += [s.epochs_to_tol] if s.tol is not None else []
-            gap = f"{s.max_abs_diff:.3g}, {s.max_ulps} ULPs"
-            table.add_row(
-                escape(s.label),
-                f"{s.lr:g}",
-                _short(final.train_loss),
-                _percent(final.train_accuracy),
-                _short(final.val_loss),
-                _percent(final.val_accuracy),
-                *("never" if e is None else str(e) for e in epochs),
-                "identical" if s.bit_identical else gap,
-            )
-        self.console.print(fitted(self.console, table))
-        runs = [Run(s.label, epochs=[epoch_object(e) for e in s.epochs]) for s in summaries]
-        if all(run.epochs for run in runs):  # (a run shorter than an epoch has none)
-            for picture in draw(runs, ["loss"], width=min(self.console.width, 100)):
-                self.console.print()
-                self._curves(picture)
-
-
-def _short(x: float | None) -> str:
-    """A loss in four significant digits (compare's table, where each column counts)."""
-    return "—" if x is None else f"{x:.4g}"
-
-
-def _percent(x: float | None) -> str:
-    return "—" if x is None else f"{x:.1%}"
