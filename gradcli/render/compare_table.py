@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING
 
 from rich import box
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
@@ -18,6 +17,7 @@ from gradcli.pictures.plot import plot
 from gradcli.pictures.styles import MARKER_STYLES
 from gradcli.render.fit import fitted
 from gradcli.render.jsonl import epoch_object, target_text
+from gradcli.render.markup import escape
 from gradcli.render.table import fmt
 from gradcli.saved_runs import Run
 
