@@ -306,7 +306,7 @@ def check_schedule_and_clipping(spec: RunSpec, start: int = 0) -> None:
     if spec.norm_type is not None:
         if spec.clip_norm is None:
             raise GradcliError("--norm-type applies with --clip-norm only")
-        if not (spec.norm_type > 0 or math.isinf(spec.norm_type)) or math.isnan(spec.norm_type):
+        if not spec.norm_type > 0 or math.isnan(spec.norm_type):  # (+inf: the largest |g|)
             raise GradcliError(
                 f"--norm-type must be a number > 0 or inf (2: Euclidean, inf: largest |g|), "
                 f"got {spec.norm_type!r}"

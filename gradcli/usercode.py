@@ -41,7 +41,8 @@ def user_code(what: str) -> Iterator[None]:
         raise
     except SystemExit as e:
         raise UserCodeFailed(f"{what} called {describe(e)}") from None
-    except Exception as e:
+    except BaseException as e:  # (an exception of the user's own that derives from
+        # BaseException rather than Exception is still the user's code failing)
         raise UserCodeFailed(f"{what} raised {describe(e)}") from None
     finally:
         sys.stdout = stdout

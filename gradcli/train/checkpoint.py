@@ -39,6 +39,7 @@ import os
 import secrets
 import stat
 import tempfile
+import warnings
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -235,7 +236,9 @@ def load(path: str) -> dict[str, Any]:
     with _open_regular(path) as file:
         _check_unpacked_size(path, file)
         try:
-            checkpoint = torch.load(file, map_location="cpu", weights_only=True)
+            with warnings.catch_warnings():  # (a foreign pickle's protocol: the error says)
+                warnings.simplefilter("ignore")
+                checkpoint = torch.load(file, map_location="cpu", weights_only=True)
         except Exception as e:  # torch raises many kinds for a damaged or foreign file
             _unreadable(path, e)
     _validate(path, checkpoint)
