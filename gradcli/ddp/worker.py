@@ -15,6 +15,11 @@ keeps its shard of the data and runs ``Training`` — the one loop — with thes
 - ``schedule_loss``: ReduceLROnPlateau is fed the mean loss over ranks (one lr for all);
 - ``complete_record``: each shown step's record, completed on rank 0 with every rank's loss
   and gradient and how far the ranks' parameters differ, for the usual sinks.
+
+With ``--data`` a rank does not shard a problem: its ``Feed`` draws its own batches through a
+``DistributedSampler`` (``Shard(rank, world)``, ``set_epoch`` each epoch), and the feed's sums
+are all-reduced, so an epoch's record holds the training loss and accuracy over every rank's
+batches and the held-out loss and accuracy evaluated on all ranks, each its contiguous share.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ import time
 from contextlib import nullcontext
 from dataclasses import replace
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 import torch
@@ -35,14 +41,16 @@ import torch.distributed as dist
 from torch import Tensor, nn
 
 from gradcli._startup import collector
+from gradcli.data.feed import Shard
 from gradcli.ddp.options import DdpOptions
+from gradcli.ddp.together import AllRanks
 from gradcli.errors import Diverged, GradcliError, Interrupted
 from gradcli.measure import values_of
-from gradcli.records import RankRecord, StepRecord
+from gradcli.records import EpochRecord, RankRecord, StepRecord
 from gradcli.render import make_sink
 from gradcli.spec import RunSpec
 from gradcli.train.interrupt import StopRequest, interruptible
-from gradcli.train.setup import prepare, resolve_device
+from gradcli.train.setup import feed_options, prepare, resolve_device
 from gradcli.usercode import UserCodeFailed
 
 
@@ -128,7 +136,13 @@ def _train(
     folder: str | None,
 ) -> None:
     # the set-up of every run, on this rank's device; the problem whole until it is sharded
-    training, info = prepare(spec, "manual" if options.path == "manual" else "optim", device)
+    # (with --data: the rank's batches drawn by a DistributedSampler from the start)
+    path = "manual" if options.path == "manual" else "optim"
+    shard = Shard(rank, world) if spec.data is not None else None
+    training, info = prepare(spec, path, device, shard)
+    feed = training.feed
+    if feed is not None:  # the epoch's sums and the evaluations, over every rank
+        feed.reduce = partial(dist.all_reduce, op=dist.ReduceOp.SUM)
     model = training.problem
     params = list(model.parameters())
     names = [n for n, _ in model.named_parameters()]
@@ -142,9 +156,15 @@ def _train(
 
     def own_gradient(step: int, shown: bool) -> None:
         if shown:  # DDP already averaged: this rank's own gradient, from its own shard
-            own_grads[:] = [g.detach() for g in torch.autograd.grad(model(), params)]
+            loss = model() if feed is None else feed.loss(model)
+            own_grads[:] = [g.detach() for g in torch.autograd.grad(loss, params)]
 
-    if options.path == "ddp":
+    if options.path == "ddp" and feed is not None:  # a network on its batches: DDP as usual
+        from torch.nn.parallel import DistributedDataParallel
+
+        training.forward = partial(feed.loss, DistributedDataParallel(model))
+        training.before_update = own_gradient
+    elif options.path == "ddp":
         from torch.nn.parallel import DistributedDataParallel
 
         # The data are buffers and differ by rank: DDP must not broadcast rank 0's over them
@@ -160,7 +180,8 @@ def _train(
         training.before_update = own_gradient
     else:
         training.after_backward = average_by_hand
-    model.shard(rank, world)  # type: ignore[operator]
+    if feed is None:
+        model.shard(rank, world)  # type: ignore[operator]
 
     sink = make_sink(spec.output) if rank == 0 else None
     closed = False  # rank 0's reader went away: every rank stops after this step
@@ -184,7 +205,10 @@ def _train(
         for record in training:
             if sink is not None and not closed:
                 try:
-                    sink.step(record)
+                    if isinstance(record, EpochRecord):
+                        sink.epoch(record)
+                    else:
+                        sink.step(record)
                 except BrokenPipeError:
                     closed = True
                     _quiet_stdout(folder)
@@ -267,7 +291,8 @@ def _gather(
 def _compare_with_single_process(
     spec: RunSpec, options: DdpOptions, world: int, model: nn.Module, lr: float
 ) -> None:
-    """Train the whole problem in this one process and say how close the workers came."""
+    """Train the whole problem in this one process and say how close the workers came (with
+    ``--data``: on every rank's batches joined, ``AllRanks``)."""
     single, _ = prepare(
         replace(
             spec,
@@ -280,6 +305,13 @@ def _compare_with_single_process(
         ),
         "manual" if options.path == "manual" else "optim",
     )
+    batch = "the full batch"
+    if single.feed is not None:  # every rank's batch k, joined, is this process's batch k
+        data, where = single.feed.data, {"dtype": single.feed.dtype, "device": single.feed.device}
+        joined = AllRanks(data, world, **feed_options(spec, data), **where)
+        single.feed = joined
+        single.forward = partial(joined.loss, single.problem)
+        batch = "every rank's batches joined"
     for _ in single:
         pass
     gap = max(
@@ -290,8 +322,8 @@ def _compare_with_single_process(
     within = gap <= limit  # (False for NaN too)
     steps = f"{spec.steps} step" + ("" if spec.steps == 1 else "s")
     spec.output.say(
-        f"gradcli: ddp ({options.path}, {world} workers) vs one process on the "
-        f"full batch: max |difference| {gap:.3g} after {steps}, "
+        f"gradcli: ddp ({options.path}, {world} workers) vs one process on "
+        f"{batch}: max |difference| {gap:.3g} after {steps}, "
         f"{'within' if within else 'OUTSIDE'} the tolerance {limit:g} for {spec.dtype}"
     )
     if not within:
