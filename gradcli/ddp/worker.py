@@ -30,6 +30,7 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import replace
 from datetime import timedelta
@@ -41,9 +42,9 @@ import torch.distributed as dist
 from torch import Tensor, nn
 
 from gradcli._startup import collector
-from gradcli.data.feed import Shard
+from gradcli.data.feed import Feed, Shard
 from gradcli.ddp.options import DdpOptions
-from gradcli.ddp.together import AllRanks
+from gradcli.ddp.together import AllRanks, JoinedGradient
 from gradcli.errors import Diverged, GradcliError, Interrupted
 from gradcli.measure import values_of
 from gradcli.records import EpochRecord, RankRecord, StepRecord
@@ -180,6 +181,11 @@ def _train(
         training.before_update = own_gradient
     else:
         training.after_backward = average_by_hand
+    check = None
+    if feed is not None and rank == 0:  # each step: the average vs every rank's batch joined
+        joined = AllRanks(feed.data, world, **feed_options(spec, feed.data), **_where(feed))
+        check = JoinedGradient(model, joined)
+        training.after_backward = _then(training.after_backward, check)
     if feed is None:
         model.shard(rank, world)  # type: ignore[operator]
 
@@ -218,8 +224,26 @@ def _train(
         raise Diverged(f"{training.diverged}; try a smaller --lr (this run used {info.lr:g})")
     if training.stopped_at is not None:
         raise Stopped(training.stopped_at, spec.steps)
-    if rank == 0:
+    if check is not None:
+        _report_gradient_check(spec, options, world, check)
+    elif rank == 0:
         _compare_with_single_process(spec, options, world, model, info.lr)
+
+
+def _where(feed: Feed) -> dict[str, Any]:
+    return {"dtype": feed.dtype, "device": feed.device}
+
+
+def _then(first: Callable[[], None] | None, second: Callable[[], None]) -> Callable[[], None]:
+    """``first`` (when there is one), then ``second``."""
+    if first is None:
+        return second
+
+    def both() -> None:
+        first()
+        second()
+
+    return both
 
 
 def _mean_over_ranks(loss: float, world: int, device: torch.device) -> float:
@@ -291,8 +315,7 @@ def _gather(
 def _compare_with_single_process(
     spec: RunSpec, options: DdpOptions, world: int, model: nn.Module, lr: float
 ) -> None:
-    """Train the whole problem in this one process and say how close the workers came (with
-    ``--data``: on every rank's batches joined, ``AllRanks``)."""
+    """Train the whole problem in this one process and say how close the workers came."""
     single, _ = prepare(
         replace(
             spec,
@@ -305,13 +328,6 @@ def _compare_with_single_process(
         ),
         "manual" if options.path == "manual" else "optim",
     )
-    batch = "the full batch"
-    if single.feed is not None:  # every rank's batch k, joined, is this process's batch k
-        data, where = single.feed.data, {"dtype": single.feed.dtype, "device": single.feed.device}
-        joined = AllRanks(data, world, **feed_options(spec, data), **where)
-        single.feed = joined
-        single.forward = partial(joined.loss, single.problem)
-        batch = "every rank's batches joined"
     for _ in single:
         pass
     gap = max(
@@ -322,12 +338,32 @@ def _compare_with_single_process(
     within = gap <= limit  # (False for NaN too)
     steps = f"{spec.steps} step" + ("" if spec.steps == 1 else "s")
     spec.output.say(
-        f"gradcli: ddp ({options.path}, {world} workers) vs one process on "
-        f"{batch}: max |difference| {gap:.3g} after {steps}, "
+        f"gradcli: ddp ({options.path}, {world} workers) vs one process on the "
+        f"full batch: max |difference| {gap:.3g} after {steps}, "
         f"{'within' if within else 'OUTSIDE'} the tolerance {limit:g} for {spec.dtype}"
     )
     if not within:
         raise GradcliError(
             f"the distributed run drifted {gap:.3g} from single-process "
             f"training, more than {limit:g}"
+        )
+
+
+def _report_gradient_check(
+    spec: RunSpec, options: DdpOptions, world: int, check: JoinedGradient
+) -> None:
+    """Say how close each step's averaged gradient came to one process's gradient of every
+    rank's batch joined (``gradcli.ddp.together``); out of the tolerance: an error."""
+    gap, limit = check.largest(), tolerance(spec.dtype)
+    within = gap <= limit  # (False for NaN too)
+    steps = f"{check.steps} step" + ("" if check.steps == 1 else "s")
+    spec.output.say(
+        f"gradcli: ddp ({options.path}, {world} workers) vs one process on every rank's "
+        f"batches joined: max |gradient difference| {gap:.3g} over {steps}, "
+        f"{'within' if within else 'OUTSIDE'} the tolerance {limit:g} for {spec.dtype}"
+    )
+    if not within:
+        raise GradcliError(
+            f"the averaged gradient drifted {gap:.3g} from one process's gradient of every "
+            f"rank's batches joined, more than {limit:g}"
         )
