@@ -37,7 +37,7 @@ class AllRanks(Feed):
     def next(self) -> None:
         if self.batch == self.batches:
             self.epoch, self.batch = self.epoch + 1, 0
-            self._sums.zero_()
+            self._sums = torch.zeros_like(self._sums)
         for feed in self.ranks:
             feed.next()
         self.batch += 1
