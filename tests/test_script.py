@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -18,6 +19,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from gradcli import optimizers
+from gradcli.measure import SEGMENT_MAX
 from gradcli.optimizers import adam, adamax, lbfgs, muon, sgd
 from gradcli.script import written_problems
 from gradcli.script.source import gather
@@ -62,17 +64,24 @@ def comparable(script_line: dict, gradcli_line: dict) -> dict:
     return {k: v for k, v in script_line.items() if k in gradcli_line or k not in SCRIPT_ONLY}
 
 
-def same_numbers(mine: object, gradcli: object) -> bool:
+def same_numbers(mine: object, gradcli: object, large: bool = False) -> bool:
     """Equal, every number bit for bit (a parsed float is the same double); but statistics
     of a large tensor sum in another order in gradcli's fast recorder than the script's
     plain ``t.norm()`` and ``t.mean()``: their norm and mean agree to 1e-12, min and max
-    (elements themselves) exactly."""
+    (elements themselves) exactly. Past ``SEGMENT_MAX`` elements (``large``: a --data
+    network's wide layers) the recorder sums in the tensor's own dtype and takes the update
+    in it, not in float64 as the script does: those statistics agree to float32's rounding
+    (the parameters themselves are held equal bit for bit by ``assert_same_parameters``)."""
     if isinstance(mine, dict) and isinstance(gradcli, dict):
         if set(mine) == {"norm", "mean", "min", "max"} == set(gradcli):
+            if large:
+                return all(mine[k] == pytest.approx(gradcli[k], rel=1e-5, abs=1e-9) for k in mine)
             close = all(mine[k] == pytest.approx(gradcli[k], rel=1e-12) for k in ("norm", "mean"))
             return close and (mine["min"], mine["max"]) == (gradcli["min"], gradcli["max"])
+        if "shape" in mine and math.prod(mine["shape"]) > SEGMENT_MAX:
+            large = True
         return mine.keys() == gradcli.keys() and all(
-            same_numbers(mine[k], gradcli[k]) for k in mine
+            same_numbers(mine[k], gradcli[k], large) for k in mine
         )
     return mine == gradcli
 
@@ -357,3 +366,89 @@ def test_show_code_lists_the_rule_and_its_helpers(invoke):
     for definition in gather(adam.adam).definitions:
         assert f"# {definition.name}, from {definition.where}:" in shown
         assert definition.code in shown
+
+
+DATA_RUNS = [
+    ["optim", "-o", "Adam(lr=0.01)", "--batch-size", "64", "--epochs", "2"],
+    ["manual", "-o", "Adam(lr=0.01)", "--batch-size", "64", "--epochs", "2"],
+    ["optim", "-o", "SGD(momentum=0.9)", "--lr", "0.1", "--batch-size", "100", "--no-shuffle"],
+    ["manual", "-o", "sgd", "--lr", "0.1", "--batch-size", "128", "--drop-last", "--seed", "3"],
+    ["optim", "-m", "cnn", "-o", "adam", "--batch-size", "256", "--data-seed", "5"],
+    ["manual", "-m", "linear", "-o", "sgd", "--lr", "0.1", "--batch-size", "64", "--steps", "30"],
+]
+
+
+@pytest.mark.slow
+def test_runs_on_data_are_the_same_run(invoke, tmp_path):
+    """``--data digits``: the script reads the digits itself, holds out the same samples,
+    builds the same network, draws the same batches from its own DataLoader and prints the
+    same step lines (with epoch and batch) and end-of-epoch lines, on both paths: Adam and
+    SGD, batch sizes 64 to 256, in order or shuffled, the last batch dropped, the MLP, the
+    CNN and the linear model, a run that ends inside an epoch."""
+    runs = [
+        [path, "--data", "digits", *(["-m", "mlp"] if "-m" not in rest else []), *rest]
+        for path, *rest in DATA_RUNS
+    ]
+    runs = [run if "--steps" in run or "--epochs" in run else [*run, "--epochs", "1"] for run in runs]
+    outputs = check(invoke, tmp_path, runs)
+    assert len(outputs) == len(runs)
+    for output in outputs:
+        ends = [line for line in jsonl(output) if "epoch_end" in line]
+        assert ends and all(line["val_accuracy"] is not None for line in ends)
+    script = invoke(*runs[0], "--print-script").stdout
+    for piece in ("DataLoader(", "model.eval()", "with torch.no_grad():", "manual_seed(0)"):
+        assert piece in script
+    assert "import gradcli" not in script and "from gradcli" not in script
+
+
+@pytest.mark.slow
+def test_data_runs_with_other_settings_are_the_same_run(invoke, tmp_path):
+    """--every, --loss mse on the labels (one-hot), --val-fraction 0 (no held-out data),
+    LBFGS's closure on the batch, Muon beside AdamW, float64."""
+    base = ["--data", "digits", "-m", "mlp", "--batch-size", "256"]
+    runs = [
+        ["manual", *base, "-o", "sgd", "--lr", "0.5", "--loss", "mse", "--epochs", "1", "--every", "2"],
+        ["optim", *base, "-o", "sgd", "--lr", "0.5", "--val-fraction", "0", "--steps", "8"],
+        ["manual", *base, "-o", "lbfgs", "--steps", "3"],
+        ["optim", *base, "-o", "lbfgs", "--steps", "3"],
+        ["manual", *base, "-o", "muon", "--epochs", "1", "--dtype", "float64"],
+    ]
+    outputs = check(invoke, tmp_path, runs)
+    assert len(outputs) == len(runs)
+    assert [line["val_loss"] for line in jsonl(outputs[1]) if "epoch_end" in line] == [None]
+
+
+@pytest.mark.parametrize("model", ["linear", "mlp", "cnn"])
+def test_an_architecture_is_written_as_the_network_gradcli_builds(model):
+    """The lines a script writes build the network ``gradcli/data/models.py`` builds: the
+    same layers under the same names (the parameters' names in the JSON lines)."""
+    from collections import OrderedDict
+
+    from torch import nn
+
+    from gradcli.data import Request, load
+    from gradcli.data.models import architecture as build
+    from gradcli.script.data import architecture
+
+    built = build(model, load(Request("digits")))
+    namespace = {"nn": nn, "OrderedDict": OrderedDict}
+    exec("\n".join(architecture(built)), namespace)  # noqa: S102
+    written = namespace["model"]
+    assert repr(written) == repr(built)
+    shapes = [(name, p.shape) for name, p in written.named_parameters()]
+    assert shapes == [(name, p.shape) for name, p in built.named_parameters()]
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["-m", "mymodel.py:build"], "not yet your own --model mymodel.py:build"),
+        (["--data", "mnist"], "not yet --data mnist"),
+    ],
+)
+def test_what_a_data_script_cannot_repeat_is_one_line_and_exit_2(invoke, args, says):
+    args = ["--data", "digits", "-m", "mlp", *args] if "--data" not in args else [*args]
+    result = invoke("optim", *args, "--steps", "3", "--print-script")
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert result.stderr.count("\n") == 1 and says in result.stderr, result.stderr

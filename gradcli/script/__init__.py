@@ -30,7 +30,9 @@ def refusal(spec: RunSpec, path: str) -> str | None:
             return f"--print-script: a script does not repeat {option} yet; leave it out"
     if spec.format not in ("auto", "jsonl"):
         return f"--print-script: a script prints JSON lines, not --format {spec.format}"
-    return None
+    from gradcli.script.data import refusal as data_refusal
+
+    return data_refusal(spec)
 
 
 def print_script(spec: RunSpec, path: str) -> str:
@@ -40,7 +42,7 @@ def print_script(spec: RunSpec, path: str) -> str:
     if wrong is not None:
         raise GradcliError(wrong)
     written = written_problems()
-    if ":" not in spec.model and spec.model not in written:
+    if spec.data is None and ":" not in spec.model and spec.model not in written:
         raise GradcliError(
             f"--print-script: gradcli cannot write --model {spec.model} as a script yet (its "
             f"surface is shared code); it writes {', '.join(written)} and your own models"
