@@ -114,8 +114,9 @@ def _evaluate(feed: Feed) -> str:
         if feed.loss_name != CROSS_ENTROPY
         else "loss_sum / len(x)"
     )
+    returns = "tuple[float, float]" if accuracy else "tuple[float, None]"
     lines = [
-        f"def evaluate(x: Tensor, y: Tensor) -> tuple[float, float{'' if accuracy else ' | None'}]:",
+        f"def evaluate(x: Tensor, y: Tensor) -> {returns}:",
         '    """The mean loss ' + ("and the fraction right " if accuracy else "") + "on "
         "(x, y), under model.eval() and",
         f"    torch.no_grad(), {chunk} samples at a time (the sums in gradcli's order)." + '"""',
@@ -192,7 +193,8 @@ def data_code(spec: RunSpec, feed: Feed, model: nn.Module, device: torch.device)
         f"# the held-out samples: {held:,} of the {total:,} ({fraction:.0%}, --val-fraction), "
         "drawn with",
         "# their own generator (--data-seed), so --seed never changes them",
-        f"order = torch.randperm(len(x), generator=torch.Generator().manual_seed({spec.data_seed}))",
+        f"drawn = torch.Generator().manual_seed({spec.data_seed})",
+        "order = torch.randperm(len(x), generator=drawn)",
     ]
     if held:
         split += [
@@ -272,9 +274,7 @@ def data_loop(body: list[str], spec: RunSpec, feed: Feed) -> list[str]:
     """The loop over epochs and their batches around a step's ``body`` (its last line the
     comment of the logging phase), and the end of each epoch: its training loss and
     accuracy as the batches saw them, the held-out ones under ``model.eval()``."""
-    batches = feed.batches
-    epochs = math.ceil(spec.steps / batches)
-    partial = spec.steps % batches != 0
+    partial = spec.steps % feed.batches != 0
     accuracy = feed.classification
     held = feed.data.x_val is not None
     counted = [
@@ -298,7 +298,7 @@ def data_loop(body: list[str], spec: RunSpec, feed: Feed) -> list[str]:
         + (" and accuracy" if accuracy else ""),
         *counted,
         *logged,
-        *(["if step == steps:  # --steps ends the run inside this epoch", "    break"] if partial else []),
+        *(_ENDS_INSIDE if partial else []),
     ]
     sums = "loss_sum, right, seen = 0.0, 0, 0" if accuracy else "loss_sum, seen = 0.0, 0"
     val = (
@@ -307,11 +307,7 @@ def data_loop(body: list[str], spec: RunSpec, feed: Feed) -> list[str]:
         else ["val_loss, val_accuracy = None, None  # (no held-out samples)"]
     )
     end = [
-        *(
-            ["if batch < len(loader):  # (the run ended inside it: no end of an epoch)", "    break"]
-            if partial
-            else []
-        ),
+        *(_ENDED_INSIDE if partial else []),
         "# the end of an epoch: its training loss and accuracy as the batches saw them (each",
         "# before its update), the held-out data's at the parameters now",
         *val,
@@ -337,6 +333,10 @@ def data_loop(body: list[str], spec: RunSpec, feed: Feed) -> list[str]:
         *("        " + line if line else "" for line in inner),
         *("    " + line if line else "" for line in end),
     ]
+
+
+_ENDS_INSIDE = ["if step == steps:  # --steps ends the run inside this epoch", "    break"]
+_ENDED_INSIDE = ["if batch < len(loader):  # (it ended inside this epoch)", "    break"]
 
 
 def counts(spec: RunSpec, feed: Feed) -> list[str]:

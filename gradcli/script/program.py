@@ -91,7 +91,8 @@ def _command(spec: RunSpec, path: str, lr: float) -> str:
         if value != default:
             words.append(f"{option} {value}")
     if spec.data is not None:
-        words += [flag for flag, on in (("--no-shuffle", not spec.shuffle), ("--drop-last", spec.drop_last)) if on]
+        flags = (("--no-shuffle", not spec.shuffle), ("--drop-last", spec.drop_last))
+        words += [flag for flag, on in flags if on]
     return " ".join(words)
 
 
