@@ -91,6 +91,7 @@ def data_request(options: Mapping[str, Any] | RunSpec) -> Request:
         get("val_fraction"),
         get("data_seed") or 0,
         get("data_dir"),
+        get("task"),
     )
 
 
@@ -123,7 +124,7 @@ def describe_batches(spec: RunSpec, feed: Feed) -> str:
     order = "shuffled" if spec.shuffle else "in order"
     last = ", last dropped" if spec.drop_last else ""
     epochs = spec.steps / feed.batches if feed.batches else 0
-    length = f"{epochs:g} epoch" + "s" * (epochs != 1)
+    length = f"{epochs:.3g} epoch" + "s" * (epochs != 1)
     per = " · scheduler.step() per epoch" if spec.schedule and spec.schedule_per == "epoch" else ""
     return (
         f"batches of {size}, {feed.batches} per epoch, {order}{last} · {length} · "
@@ -236,5 +237,5 @@ def save_checkpoint(training: Training, spec: RunSpec) -> None:
     if training.fed:
         saved["schedule_losses"] = list(training.fed)
     if training.feed is not None:
-        saved["feed"] = training.feed.state_dict()
+        saved["feed"] = training.feed.state_dict(done)
     checkpoint.save(spec.save, saved)

@@ -80,6 +80,7 @@ def training_command(path: str) -> Callable[..., None]:
         val_fraction: opt.ValFraction = None,
         data_seed: opt.DataSeed = 0,
         loss: opt.Loss = None,
+        task: opt.Task = None,
         schedule_per: opt.SchedulePer = "batch",
         format: opt.Format = "auto",
         quiet: opt.Quiet = False,
@@ -157,7 +158,7 @@ def run_training(spec: RunSpec, path: str, pictures: Request | None = None) -> N
     if spec.show_code:
         from gradcli.script.show_code import listing  # (only then: it reads sources)
 
-        show_listing(output, listing(training.update, spec.model, spec.steps))
+        show_listing(output, listing(training.update, spec.model, spec.steps, training.feed))
     collector.resume()  # start-up is over
     with (
         interruptible() as interrupt,
