@@ -6,6 +6,7 @@ in one process. And ``gradcli.script.source``, which reads the rules (and their 
 
 from __future__ import annotations
 
+import gzip
 import inspect
 import json
 import math
@@ -19,6 +20,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from gradcli import optimizers
+from gradcli.data import idx
 from gradcli.measure import SEGMENT_MAX
 from gradcli.optimizers import adam, adamax, lbfgs, muon, sgd
 from gradcli.script import written_problems
@@ -389,7 +391,7 @@ DATA_RUNS = [
     ["optim", "-o", "Adam(lr=0.01)", "--batch-size", "64", "--steps", "46"],  # 2 epochs
     ["manual", "-o", "Adam(lr=0.01)", "--batch-size", "64", "--steps", "46"],
     ["optim", "-o", "SGD(momentum=0.9)", "--lr", "0.1", "--batch-size", "100", "--no-shuffle"],
-    ["manual", "-o", "sgd", "--lr", "0.1", "--batch-size", "128", "--drop-last", "--seed", "3"],
+    ["manual", "-o", "sgd", "--lr", "0.1", "--batch-size", "128", "--drop-last", "--epochs", "2"],
     ["optim", "-m", "cnn", "-o", "adam", "--batch-size", "256", "--data-seed", "5"],
     ["manual", "-m", "linear", "-o", "sgd", "--lr", "0.1", "--batch-size", "64", "--steps", "30"],
 ]
@@ -457,16 +459,79 @@ def test_an_architecture_is_written_as_the_network_gradcli_builds(model):
     assert shapes == [(name, p.shape) for name, p in built.named_parameters()]
 
 
-@pytest.mark.parametrize(
-    ("args", "says"),
-    [
-        (["-m", "mymodel.py:build"], "not yet your own --model mymodel.py:build"),
-        (["--data", "mnist"], "not yet --data mnist"),
-    ],
-)
-def test_what_a_data_script_cannot_repeat_is_one_line_and_exit_2(invoke, args, says):
-    args = ["--data", "digits", "-m", "mlp", *args] if "--data" not in args else [*args]
-    result = invoke("optim", *args, "--steps", "3", "--print-script")
+def test_a_users_own_network_on_data_is_refused_in_one_line(invoke):
+    says = "not yet your own --model mymodel.py:build"
+    args = ["--data", "digits", "-m", "mymodel.py:build", "--steps", "3"]
+    result = invoke("optim", *args, "--print-script")
     assert result.exit_code == 2
     assert result.stdout == ""
     assert result.stderr.count("\n") == 1 and says in result.stderr, result.stderr
+
+
+def _write_table(path: Path, header: list[str], rows: list[list[object]]) -> str:
+    delimiter = "\t" if ".tsv" in path.name else ","
+    text = "\n".join(delimiter.join(map(str, row)) for row in [header, *rows]) + "\n"
+    if path.name.endswith(".gz"):
+        path.write_bytes(gzip.compress(text.encode()))
+    else:
+        path.write_text(text.replace("\n", "\n\n", 1))  # (a blank line, skipped)
+    return path.name
+
+
+def _idx(array: torch.Tensor) -> bytes:
+    """An IDX file of unsigned bytes: magic 0x0000080N, each dimension, the bytes."""
+    dims = b"".join(d.to_bytes(4, "big") for d in array.shape)
+    return (0x800 | array.dim()).to_bytes(4, "big") + dims + array.to(torch.uint8).numpy().tobytes()
+
+
+@pytest.mark.slow
+def test_tables_and_idx_files_are_the_same_run(invoke, tmp_path, monkeypatch):
+    """A CSV whose target is words, a gzipped TSV with a regression target, integer classes
+    with --loss mse: read with the csv module, the columns standardised on the training
+    rows; MNIST's and Fashion-MNIST's IDX files (raw and gzipped) from --data-dir, the test
+    split held out or --val-fraction drawn from the training files."""
+    monkeypatch.chdir(tmp_path)
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(120, 3, generator=gen, dtype=torch.float64) * torch.tensor([1.0, 10, 0.1])
+    names = ["setosa", "versicolor", "virginica"]
+    words = [names[int(a > 0) + int(b > 0)] for a, b, _ in x.tolist()]
+    price = (x @ torch.tensor([1.0, -0.2, 3.0], dtype=torch.float64)).tolist()
+    iris = _write_table(
+        tmp_path / "iris.csv", ["a", "species", "b", "c"],
+        [[a, w, b, c] for (a, b, c), w in zip(x.tolist(), words, strict=True)],
+    )  # fmt: skip
+    prices = _write_table(
+        tmp_path / "prices.tsv.gz", ["a", "b", "c", "price"],
+        [[*r, p] for r, p in zip(x.tolist(), price, strict=True)],
+    )  # fmt: skip
+    counts = _write_table(
+        tmp_path / "counts.csv", ["k", "a", "b", "c"],
+        [[1 + 2 * int(r[0] > 0), *r] for r in x.tolist()],
+    )  # fmt: skip
+    folder = tmp_path / "mn"
+    folder.mkdir()
+    images = torch.randint(0, 256, (150, 28, 28), generator=gen)
+    labels = torch.randint(0, 10, (150,), generator=gen)
+    arrays = [images[:100], labels[:100], images[100:], labels[100:]]
+    for i, (file, array) in enumerate(zip(idx.FILES, arrays, strict=True)):
+        raw = _idx(array)
+        (folder / (file + ".gz" * (i % 2))).write_bytes(gzip.compress(raw) if i % 2 else raw)
+    mnist = ["--data-dir", "mn", "--batch-size", "32", "--epochs", "1"]
+    runs = [
+        ["optim", "--data", iris, "--target", "species", "-m", "mlp", "-o", "adam",
+         "--batch-size", "32", "--epochs", "2"],
+        ["manual", "--data", prices, "--target", "price", "-m", "linear", "-o", "sgd",
+         "--lr", "0.01", "--batch-size", "25", "--epochs", "2", "--every", "3"],
+        ["optim", "--data", counts, "--target", "k", "-m", "linear", "-o", "sgd", "--lr", "0.1",
+         "--batch-size", "50", "--epochs", "1", "--loss", "mse", "--no-shuffle"],
+        ["manual", "--data", "mnist", "-m", "cnn", "-o", "adam", *mnist],
+        ["optim", "--data", "fashion-mnist", "-m", "mlp", "-o", "adam", *mnist,
+         "--val-fraction", "0.25"],
+    ]  # fmt: skip
+    scripts = tmp_path / "scripts"
+    scripts.mkdir()
+    outputs = check(invoke, scripts, runs)
+    assert len(outputs) == len(runs)
+    ends = [[line for line in jsonl(output) if "epoch_end" in line] for output in outputs]
+    assert all(ends)
+    assert ends[1][0]["train_accuracy"] is None and ends[1][0]["val_loss"] is not None

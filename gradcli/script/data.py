@@ -5,9 +5,8 @@ batches, and the held-out data evaluated under ``model.eval()`` and ``torch.no_g
 the end of each epoch, in the order of gradcli's sums (``gradcli/data/feed.py``), so that
 every number is the same.
 
-A script reads what it has a reader for (``READERS``: digits, from the file scikit-learn
-ships) and writes the built-in architectures (``WRITTEN``); ``refusal`` says so, torch-free,
-for anything else.
+The samples are read by ``readers.py``; a user's own network on ``--data`` is refused
+before this (``gradcli.script.refusal``).
 """
 
 from __future__ import annotations
@@ -20,30 +19,12 @@ import torch
 from torch import nn
 
 from gradcli._startup.threads import GRAIN
+from gradcli.data.dataset import CLASSIFICATION, DataSet
 from gradcli.data.feed import CROSS_ENTROPY, EVAL_BATCH, Feed
 from gradcli.errors import GradcliError
 from gradcli.script.loops import Forward
+from gradcli.script.readers import reader
 from gradcli.spec import RunSpec
-
-READERS = ("digits",)  # the --data a script reads itself
-WRITTEN = ("linear", "mlp", "cnn")  # the architectures it writes out
-
-
-def refusal(spec: RunSpec) -> str | None:
-    """Why a run on ``--data`` cannot be a script yet (torch-free), if it cannot."""
-    if spec.data is None:
-        return None
-    if spec.data not in READERS:
-        return (
-            f"--print-script: a script reads --data {', '.join(READERS)} itself, not yet "
-            f"--data {spec.data}"
-        )
-    if spec.model not in WRITTEN:
-        return (
-            f"--print-script: with --data a script writes the architectures "
-            f"{', '.join(WRITTEN)}, not yet your own --model {spec.model}"
-        )
-    return None
 
 
 @dataclass(frozen=True)
@@ -56,27 +37,6 @@ class DataCode:
     definitions: str
     setup: list[str]
     forward: Forward
-
-
-_DIGITS = '''\
-def read_digits() -> tuple[Tensor, Tensor]:
-    """scikit-learn's 1,797 8×8 digits, from the file its package ships (found without
-    importing scikit-learn): pixels 0–16 scaled to [0, 1], as images 1×8×8; labels 0–9."""
-    sklearn = importlib.util.find_spec("sklearn")
-    folder = Path(next(iter(sklearn.submodule_search_locations)))
-    with gzip.open(folder / "datasets/data/digits.csv.gz", "rt") as file:
-        table = np.loadtxt(file, delimiter=",", dtype=np.float64)
-    x = torch.from_numpy(table[:, :64] / 16.0).reshape(-1, 1, 8, 8)
-    y = torch.from_numpy(table[:, 64].astype(np.int64))
-    return x, y
-'''
-_DIGITS_IMPORTS = (
-    "import gzip",
-    "import importlib.util",
-    "from pathlib import Path",
-    "import numpy as np",
-    "from torch import Tensor",
-)
 
 
 def _loss(feed: Feed, outputs: str, y: str, reduction: str | None = None) -> str:
@@ -182,14 +142,23 @@ def architecture(model: nn.Module) -> list[str]:
     ]
 
 
-def data_code(spec: RunSpec, feed: Feed, model: nn.Module, device: torch.device) -> DataCode:
-    """The reader, the split, the loader and the network of ``spec``'s run, whose set-up
-    gradcli made (``feed``, ``model``)."""
-    data = feed.data
+def _threads(model: nn.Module, device: torch.device) -> list[str]:
+    """One CPU thread where gradcli takes one (``gradcli/_startup/threads.py``)."""
+    if device.type != "cpu" or any(p.numel() > GRAIN for p in model.parameters()):
+        return []
+    return [
+        "# one CPU thread, as gradcli takes for a model this small: split across threads, a",
+        "# matrix product sums in another order (and takes longer)",
+        "torch.set_num_threads(1)",
+    ]
+
+
+def _split(spec: RunSpec, data: DataSet) -> list[str]:
+    """The held-out samples drawn as ``gradcli/data/split.py`` draws them."""
     held = 0 if data.x_val is None else len(data.x_val)
     total = held + len(data.x_train)
     fraction = spec.val_fraction if spec.val_fraction is not None else held / total
-    split = [
+    lines = [
         f"# the held-out samples: {held:,} of the {total:,} ({fraction:.0%}, --val-fraction), "
         "drawn with",
         "# their own generator (--data-seed), so --seed never changes them",
@@ -197,45 +166,63 @@ def data_code(spec: RunSpec, feed: Feed, model: nn.Module, device: torch.device)
         "order = torch.randperm(len(x), generator=drawn)",
     ]
     if held:
-        split += [
+        return [
+            *lines,
             f"x_val, y_val = x[order[:{held}]], y[order[:{held}]]",
             f"x_train, y_train = x[order[{held}:]], y[order[{held}:]]",
         ]
+    return [*lines, "x_train, y_train = x[order], y[order]  # (none held out: all, reordered)"]
+
+
+def _scaling(data: DataSet) -> list[str]:
+    """A table's columns standardised with the training rows' statistics."""
+    return [
+        "# each input column standardised with the training rows' mean and standard deviation",
+        "# (the held-out rows with the same numbers); a constant column stays 0",
+        "mean, std = x_train.mean(dim=0), x_train.std(dim=0)",
+        "std = torch.where(std > 0, std, torch.ones_like(std))",
+        "x_train = (x_train - mean) / std",
+        *(["x_val = (x_val - mean) / std"] if data.x_val is not None else []),
+    ]
+
+
+def _in_dtype(data: DataSet, dtype: str) -> list[str]:
+    """The inputs (and regression targets) in the run's dtype; labels stay int64."""
+    if data.x_val is None:
+        lines = [f"x_train = x_train.to({dtype})  # the inputs in the run's dtype (--dtype)"]
     else:
-        split.append("x_train, y_train = x[order], y[order]  # (none held out: all, reordered)")
-    dtype = f"torch.{spec.dtype}"
-    inputs = (
-        [
-            "# the inputs in the run's dtype (--dtype); the labels stay int64",
+        lines = [
+            "# the inputs in the run's dtype (--dtype)"
+            + ("; the labels stay int64" if data.task == CLASSIFICATION else ", the targets too"),
             f"x_train, x_val = x_train.to({dtype}), x_val.to({dtype})",
         ]
-        if held
-        else [f"x_train = x_train.to({dtype})  # the inputs in the run's dtype (--dtype)"]
-    )
-    if not feed.classification:  # targets in the run's dtype too
-        inputs.append(f"y_train = y_train.to({dtype})")
-        if held:
-            inputs.append(f"y_val = y_val.to({dtype})")
+    if data.task != CLASSIFICATION:
+        lines.append(f"y_train = y_train.to({dtype})")
+        if data.x_val is not None:
+            lines.append(f"y_val = y_val.to({dtype})")
+    return lines
+
+
+def data_code(spec: RunSpec, feed: Feed, model: nn.Module, device: torch.device) -> DataCode:
+    """The reader, the split, the loader and the network of ``spec``'s run, whose set-up
+    gradcli made (``feed``, ``model``)."""
+    data = feed.data
+    read = reader(spec, data)
+    dtype = f"torch.{spec.dtype}"
+    setup = [
+        f'device = "{device}"  # --device',
+        *_threads(model, device),
+        "",
+        f"# the data: {data.name} (--data)",
+        *read.lines,
+        *([] if read.split else _split(spec, data)),
+        *(_scaling(data) if data.scaled else []),
+        *_in_dtype(data, dtype),
+    ]
     size = spec.batch_size or len(data.x_train)
     shape = "×".join(map(str, data.shape))
     what = f"{data.outputs} classes" if feed.classification else f"{data.outputs} targets"
-    threads = (
-        [
-            "# one CPU thread, as gradcli takes for a model this small: split across threads, a",
-            "# matrix product sums in another order (and takes longer)",
-            "torch.set_num_threads(1)",
-        ]
-        if device.type == "cpu" and all(p.numel() <= GRAIN for p in model.parameters())
-        else []
-    )
-    setup = [
-        f'device = "{device}"  # --device',
-        *threads,
-        "",
-        f"# the data: {data.name} (--data {spec.data})",
-        "x, y = read_digits()",
-        *split,
-        *inputs,
+    setup += [
         "",
         f"torch.manual_seed({spec.seed})  # the initial parameters (--seed)",
         f"# --model {spec.model}, sized to the data: {shape} inputs, {what}",
@@ -260,13 +247,14 @@ def data_code(spec: RunSpec, feed: Feed, model: nn.Module, device: torch.device)
         depth=8,
     )
     imports = (
-        *_DIGITS_IMPORTS,
+        *read.imports,
         "from collections import OrderedDict",
         "import torch.nn.functional as F",
         "from torch import Tensor, nn",
         "from torch.utils.data import DataLoader, TensorDataset",
     )
-    definitions = _DIGITS + "\n\n" + (_evaluate(feed) if held else "")
+    held = data.x_val is not None
+    definitions = read.definitions + ("\n\n" + _evaluate(feed) if held else "")
     return DataCode(imports, definitions.rstrip("\n") + "\n", setup, forward)
 
 
