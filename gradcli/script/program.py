@@ -69,6 +69,13 @@ def _command(spec: RunSpec, path: str, lr: float) -> str:
     words = [f"gradcli {path}"]
     if spec.data is not None:
         words.append(f"--data {spec.data}")
+        for option, value in (
+            ("--target", spec.target),
+            ("--task", spec.task),
+            ("--data-dir", spec.data_dir),
+        ):
+            if value is not None:
+                words.append(f"{option} {value}")
     words += [f"-m {spec.model}", f"-o {optimizer}"]
     if spec.lr is not None:
         words.append(f"--lr {literal(lr)}")
@@ -161,11 +168,12 @@ def program(spec: RunSpec, path: str) -> str:
             *(["import copy"] if own else []),
         ]
     )
+    measures = "loss and accuracy" if feed is not None and feed.classification else "loss"
     epochs = (
         ""
         if feed is None
-        else " And one at the end of each epoch: its training loss and accuracy as the "
-        "batches saw them, and the held-out data's, under model.eval() and torch.no_grad()."
+        else f" And one at the end of each epoch: its training {measures} as the batches "
+        "saw them, and the held-out data's, under model.eval() and torch.no_grad()."
     )
     head = [
         '"""This gradcli run as a plain PyTorch script:',
