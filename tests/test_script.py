@@ -459,13 +459,57 @@ def test_an_architecture_is_written_as_the_network_gradcli_builds(model):
     assert shapes == [(name, p.shape) for name, p in built.named_parameters()]
 
 
-def test_a_users_own_network_on_data_is_refused_in_one_line(invoke):
-    says = "not yet your own --model mymodel.py:build"
-    args = ["--data", "digits", "-m", "mymodel.py:build", "--steps", "3"]
-    result = invoke("optim", *args, "--print-script")
-    assert result.exit_code == 2
-    assert result.stdout == ""
-    assert result.stderr.count("\n") == 1 and says in result.stderr, result.stderr
+NETWORK_FILE = '''
+import torch
+from torch import nn
+
+
+class Net(nn.Module):
+    """Dropout (random: the same draws, or not the run) and a parameter no loss uses."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.body = nn.Sequential(nn.Flatten(), nn.Linear(64, 32), nn.ReLU(), nn.Dropout(0.2))
+        self.head = nn.Linear(32, 10)
+        self.unused = nn.Parameter(torch.ones(3))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.body(x))
+
+
+def build() -> nn.Module:
+    return Net()
+'''
+
+
+@pytest.mark.slow
+def test_a_users_network_on_data_is_the_same_run(invoke, tmp_path, monkeypatch):
+    """``--model file.py:factory`` with ``--data``: imported as gradcli imports it, tried on
+    two samples before training as gradcli tries it (dropout draws there too), a parameter
+    without a gradient skipped; LBFGS's closure evaluates the batch again."""
+    (tmp_path / "net.py").write_text(NETWORK_FILE)
+    monkeypatch.chdir(tmp_path)
+    base = ["--data", "digits", "-m", "net.py:build"]
+    runs = [
+        ["optim", *base, "-o", "adam", "--batch-size", "64", "--epochs", "2"],
+        [
+            "manual",
+            *base,
+            "-o",
+            "SGD(momentum=0.9)",
+            "--lr",
+            "0.1",
+            "--batch-size",
+            "100",
+            "--epochs",
+            "1",
+        ],
+        ["manual", *base, "-o", "lbfgs", "--batch-size", "500", "--steps", "3"],
+    ]
+    scripts = tmp_path / "scripts"
+    scripts.mkdir()
+    outputs = check(invoke, scripts, runs)
+    assert len(outputs) == len(runs)
 
 
 def _write_table(path: Path, header: list[str], rows: list[list[object]]) -> str:

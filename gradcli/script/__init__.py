@@ -30,11 +30,6 @@ def refusal(spec: RunSpec, path: str) -> str | None:
             return f"--print-script: a script does not repeat {option} yet; leave it out"
     if spec.format not in ("auto", "jsonl"):
         return f"--print-script: a script prints JSON lines, not --format {spec.format}"
-    if spec.data is not None and ":" in spec.model:
-        return (
-            "--print-script: with --data a script writes gradcli's architectures (linear, mlp, "
-            f"cnn), not yet your own --model {spec.model}"
-        )
     return None
 
 

@@ -5,8 +5,9 @@ batches, and the held-out data evaluated under ``model.eval()`` and ``torch.no_g
 the end of each epoch, in the order of gradcli's sums (``gradcli/data/feed.py``), so that
 every number is the same.
 
-The samples are read by ``readers.py``; a user's own network on ``--data`` is refused
-before this (``gradcli.script.refusal``).
+The samples are read by ``readers.py``. A user's own network (``--model file.py:factory``)
+is imported as ``problems.py`` imports a closed problem's factory, and tried on two samples
+as gradcli tries it (``gradcli.data.models.check_outputs``), which may draw random numbers.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from gradcli.data.dataset import CLASSIFICATION, DataSet
 from gradcli.data.feed import CROSS_ENTROPY, EVAL_BATCH, Feed
 from gradcli.errors import GradcliError
 from gradcli.script.loops import Forward
+from gradcli.script.problems import ProblemCode
 from gradcli.script.readers import reader
 from gradcli.spec import RunSpec
 
@@ -48,54 +50,43 @@ def _loss(feed: Feed, outputs: str, y: str, reduction: str | None = None) -> str
     return f"F.mse_loss({outputs}, {y}{how})"
 
 
-def _one_hot(feed: Feed, y: str) -> str:
-    """Labels as the mean squared error compares them: one-hot, in the run's dtype."""
-    return f"F.one_hot({y}, {feed.data.outputs}).to({feed.dtype})"
+def _one_hot(feed: Feed) -> bool:
+    """The mean squared error on class labels: they are compared one-hot."""
+    return feed.classification and feed.loss_name != CROSS_ENTROPY
 
 
 def _targets(feed: Feed, y: str) -> str:
-    """What the loss compares the outputs with: the labels, made one-hot for --loss mse."""
-    one_hot = feed.classification and feed.loss_name != CROSS_ENTROPY
-    return _one_hot(feed, y) if one_hot else y
-
-
-def _short(feed: Feed) -> str:
-    """The name evaluate() gives what the outputs are compared with."""
-    return "labels" if _targets(feed, "labels") == "labels" else "targets"
+    """What the loss compares the outputs with: ``y``, made one-hot in the run's dtype for
+    --loss mse on classes."""
+    return f"F.one_hot({y}, {feed.data.outputs}).to({feed.dtype})" if _one_hot(feed) else y
 
 
 def _evaluate(feed: Feed) -> str:
     """``evaluate(x, y)``: gradcli's held-out evaluation (``Feed.evaluate``), its sums in the
     same order: in float64, ``EVAL_BATCH`` samples at a time."""
-    chunk = EVAL_BATCH
     accuracy = feed.classification
-    mean = (
-        f"loss_sum / {feed.data.outputs} / len(x)"  # mse: the mean over every output
-        if feed.loss_name != CROSS_ENTROPY
-        else "loss_sum / len(x)"
-    )
+    per_output = feed.loss_name != CROSS_ENTROPY and feed.data.outputs > 1
+    mean = f"loss_sum / {feed.data.outputs} / len(x)" if per_output else "loss_sum / len(x)"
+    compared = "targets" if _one_hot(feed) else "labels"
     returns = "tuple[float, float]" if accuracy else "tuple[float, None]"
     lines = [
         f"def evaluate(x: Tensor, y: Tensor) -> {returns}:",
         '    """The mean loss ' + ("and the fraction right " if accuracy else "") + "on "
         "(x, y), under model.eval() and",
-        f"    torch.no_grad(), {chunk} samples at a time (the sums in gradcli's order)." + '"""',
+        f"    torch.no_grad(), {EVAL_BATCH} samples at a time (the sums in gradcli's order)."
+        + '"""',
         "    model.eval()",
         "    loss_sum, right = 0.0, 0" if accuracy else "    loss_sum = 0.0",
         "    with torch.no_grad():",
-        f"        for start in range(0, len(x), {chunk}):",
-        f"            outputs = model(x[start : start + {chunk}].to(device))",
-        f"            labels = y[start : start + {chunk}].to(device)",
-        *(
-            [f"            targets = {_targets(feed, 'labels')}"]
-            if _targets(feed, "labels") != "labels"
-            else []
-        ),
-        f"            loss_sum += {_loss(feed, 'outputs', _short(feed), 'sum')}.item()",
+        f"        for start in range(0, len(x), {EVAL_BATCH}):",
+        f"            outputs = model(x[start : start + {EVAL_BATCH}].to(device))",
+        f"            labels = y[start : start + {EVAL_BATCH}].to(device)",
+        *([f"            targets = {_targets(feed, 'labels')}"] if _one_hot(feed) else []),
+        f"            loss_sum += {_loss(feed, 'outputs', compared, 'sum')}.item()",
     ]
     if accuracy:
         lines.append("            right += (outputs.argmax(dim=1) == labels).sum().item()")
-    if feed.loss_name != CROSS_ENTROPY:
+    if per_output:
         lines.append("    # (the mean squared error is a mean over every output, as in training)")
     lines.append(f"    return {mean}, " + ("right / len(x)" if accuracy else "None"))
     return "\n".join(lines) + "\n"
@@ -203,9 +194,15 @@ def _in_dtype(data: DataSet, dtype: str) -> list[str]:
     return lines
 
 
-def data_code(spec: RunSpec, feed: Feed, model: nn.Module, device: torch.device) -> DataCode:
+def data_code(
+    spec: RunSpec,
+    feed: Feed,
+    model: nn.Module,
+    device: torch.device,
+    own: ProblemCode | None = None,
+) -> DataCode:
     """The reader, the split, the loader and the network of ``spec``'s run, whose set-up
-    gradcli made (``feed``, ``model``)."""
+    gradcli made (``feed``, ``model``); ``own``: the lines that import a user's factory."""
     data = feed.data
     read = reader(spec, data)
     dtype = f"torch.{spec.dtype}"
@@ -222,12 +219,25 @@ def data_code(spec: RunSpec, feed: Feed, model: nn.Module, device: torch.device)
     size = spec.batch_size or len(data.x_train)
     shape = "×".join(map(str, data.shape))
     what = f"{data.outputs} classes" if feed.classification else f"{data.outputs} targets"
+    if own is None:
+        network = [
+            f"torch.manual_seed({spec.seed})  # the initial parameters (--seed)",
+            f"# --model {spec.model}, sized to the data: {shape} inputs, {what}",
+            *architecture(model),
+            f"model.to(device=device, dtype={dtype})",
+        ]
+    else:
+        network = [
+            *own.code.rstrip("\n").splitlines(),
+            "",
+            f"torch.manual_seed({spec.seed})  # the initial parameters (--seed)",
+            f"model = {own.make}",
+            f"model.to(device=device, dtype={dtype})",
+            *_PROBE,
+        ]
     setup += [
         "",
-        f"torch.manual_seed({spec.seed})  # the initial parameters (--seed)",
-        f"# --model {spec.model}, sized to the data: {shape} inputs, {what}",
-        *architecture(model),
-        f"model.to(device=device, dtype={dtype})",
+        *network,
         "",
         "# the batches: a DataLoader with its own generator, so --data-seed alone orders them",
         "loader = DataLoader(",
@@ -248,14 +258,26 @@ def data_code(spec: RunSpec, feed: Feed, model: nn.Module, device: torch.device)
     )
     imports = (
         *read.imports,
-        "from collections import OrderedDict",
         "import torch.nn.functional as F",
-        "from torch import Tensor, nn",
+        "from torch import Tensor",
         "from torch.utils.data import DataLoader, TensorDataset",
+        *(
+            ("from collections import OrderedDict", "from torch import nn")
+            if own is None
+            else (*own.imports, "import copy")
+        ),
     )
     held = data.x_val is not None
     definitions = read.definitions + ("\n\n" + _evaluate(feed) if held else "")
     return DataCode(imports, definitions.rstrip("\n") + "\n", setup, forward)
+
+
+# gradcli.data.models.check_outputs, as a script has it
+_PROBE = [
+    "# gradcli tries forward(x) on two training samples, on a copy, before training: that",
+    "# draws from torch's random numbers if forward(x) does (dropout), so this script does too",
+    "copy.deepcopy(model)(x_train[:2].to(device))",
+]
 
 
 def data_loop(body: list[str], spec: RunSpec, feed: Feed) -> list[str]:

@@ -151,7 +151,7 @@ def program(spec: RunSpec, path: str) -> str:
         code = problem_code(spec.model)
         imported, defined, forward = code.imports, code.code, CLOSED
     else:
-        data = data_code(spec, feed, problem, device)
+        data = data_code(spec, feed, problem, device, problem_code(spec.model) if own else None)
         imported, defined, forward = data.imports, data.definitions, data.forward
     parts = assign(list(problem.parameters()), spec.optimizer_info, spec.hyperparameters())
     if path == "optim":
@@ -165,7 +165,7 @@ def program(spec: RunSpec, path: str) -> str:
             "import torch",
             *imported,
             *(gathered.imports if gathered else ()),
-            *(["import copy"] if own else []),
+            *(["import copy"] if own and feed is None else []),
         ]
     )
     measures = "loss and accuracy" if feed is not None and feed.classification else "loss"
