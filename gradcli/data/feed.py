@@ -173,6 +173,12 @@ class Feed:
     def next(self) -> None:
         """Take the next batch (starting a new epoch after the last one)."""
         if self.batch == self.batches:
+            if self._iterator is not None:  # finish the epoch's iteration, as a for loop over
+                # the loader does: a shuffling sampler asked past its last batch draws from
+                # the generator once more (when the batch size divides the samples, or the
+                # last batch is dropped), and the next epoch's order follows that draw
+                for _ in self._iterator:
+                    pass
             self.epoch, self.batch = self.epoch + 1, 0
             self._epoch_state = self.generator.get_state()
             self._start_epoch()
