@@ -216,8 +216,8 @@ def validate(spec: RunSpec) -> RunSpec:
         raise GradcliError(
             f"--device: unknown device {spec.device!r}; choose one of: auto, cpu, cuda, cuda:N"
         )
-    if spec.steps < 0:
-        raise GradcliError(f"--steps must be an integer >= 0, got {spec.steps}")
+    if not 0 <= spec.steps < 2**63:  # (torch counts steps in int64)
+        raise GradcliError(f"--steps must be an integer in [0, 2**63), got {spec.steps}")
     if spec.every is not None and spec.every < 1:
         raise GradcliError(f"--every must be an integer >= 1, got {spec.every}")
     if not 0 <= spec.seed < 2**63:

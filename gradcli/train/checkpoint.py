@@ -554,9 +554,12 @@ def restore(
         detail = " ".join(line.strip() for line in str(e).strip().splitlines()[:3])[:300]
         raise GradcliError(f"{where}: its parameters do not fit this model: {detail}") from None
     rng = checkpoint["rng"]
-    torch.set_rng_state(rng["torch"])
-    if "cuda" in rng and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(rng["cuda"])
+    try:  # (bytes of the right size may still be no generator's state)
+        torch.set_rng_state(rng["torch"])
+        if "cuda" in rng and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(rng["cuda"])
+    except (RuntimeError, ValueError) as e:
+        raise GradcliError(f"{where}: not a valid gradcli checkpoint: its RNG state: {e}") from None
     return state
 
 
