@@ -176,3 +176,28 @@ def test_models_gradcli_cannot_train_are_refused_before_the_run(
     lines = result.stderr.splitlines()
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith(f"gradcli: error: --model bad.py:build: {said}")
+
+
+@pytest.mark.parametrize("value", ["'abc'", "-1.0", "10**400", "float('nan')", "[1]", "True"])
+def test_a_bad_default_lr_of_the_users_problem_is_one_line(invoke, tmp_path, value):
+    (tmp_path / "dl.py").write_text(
+        "import torch\n"
+        "class P(torch.nn.Module):\n"
+        f"    default_lrs = {{'sgd': {value}}}\n"
+        "    def __init__(self):\n"
+        "        super().__init__()\n"
+        "        self.w = torch.nn.Parameter(torch.ones(2))\n"
+        "    def forward(self):\n"
+        "        return (self.w ** 2).sum()\n"
+        "def build():\n"
+        "    return P()\n"
+    )
+    result = invoke("optim", "-m", f"{tmp_path}/dl.py:build", "--steps", "1")
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr.startswith(
+        f"gradcli: error: --model {tmp_path}/dl.py:build: default_lrs['sgd'] must be a finite "
+        "number >= 0, got "
+    )
+    assert result.stderr.endswith("; fix it, or give --lr\n")
+    given = invoke("optim", "-m", f"{tmp_path}/dl.py:build", "--steps", "1", "--lr", "0.1")
+    assert given.exit_code == 0, given.stderr
