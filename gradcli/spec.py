@@ -401,6 +401,20 @@ def runs_on(optimizer: Optimizer, model: str) -> bool:
     return optimizer.refuses(model in SPARSE_MODELS, optimizer.defaults) is None
 
 
+def left_out_of_all(values: list[str] | None, model: str) -> list[str]:
+    """For ``-o all``: each optimizer it leaves out, with why (torch's optimizer does not
+    take ``model``'s gradients), as ``sparseadam: torch.optim.SparseAdam takes ...``."""
+    if [v.strip().lower() for v in values or ()] != ["all"]:
+        return []
+    sparse = model in SPARSE_MODELS
+    kind = f"model {model}'s are {'sparse' if sparse else 'dense'}"
+    return [
+        f"{o.name}: {reason} ({kind})"
+        for o in optimizers.catalog().values()
+        if (reason := o.refuses(sparse, o.defaults)) is not None
+    ]
+
+
 def split_optimizers(values: list[str] | None, model: str = "linear") -> list[str]:
     """``-o sgd,adam -o 'SGD(lr=0.1, momentum=0.9)'`` → one text per run: commas separate
     runs outside parentheses only. None given → the classics (``compared_by_default`` in

@@ -19,6 +19,8 @@ from gradcli.saved_runs import Record, Run
 from gradcli.surfaces import Point
 
 if TYPE_CHECKING:
+    from rich.text import Text
+
     from gradcli.output import Output
 
 KINDS: dict[str, str] = {
@@ -65,9 +67,9 @@ def _norm(values: Any) -> float | None:
 
 
 def losses(run: Run) -> tuple[list[int], list[float]]:
-    """The loss at the parameters after each step t − 1 (the loss a record of step t
-    shows, at the parameters before its update), against t − 1."""
-    pairs = [(r["step"] - 1, float(r["loss"])) for r in run.records if r["loss"] is not None]
+    """The loss each record shows (at the parameters before its step's update), against
+    the record's step: every picture's x axis is the records' step numbers."""
+    pairs = [(r["step"], float(r["loss"])) for r in run.records if r["loss"] is not None]
     return [s for s, _ in pairs], [v for _, v in pairs]
 
 
@@ -166,44 +168,38 @@ def draw(
     surface_map: SurfaceMap | None = None,
 ) -> list[list[str]]:
     """The pictures, each as its lines, in the order of ``kinds``."""
-    from gradcli.pictures.plot import plot
+    from gradcli.pictures.plot import MARKERS, panels
     from gradcli.pictures.sparks import spark_rows
     from gradcli.pictures.surface import path_picture
 
-    pictures = []
+    pictures: list[list[str]] = []
     for kind in kinds:
         if kind == "loss" and all(run.epochs for run in runs):  # on --data: per epoch
             for title, series in epoch_losses(runs):
-                pictures.append(
-                    plot(
-                        {label: values for label, (_, values) in series.items()},
-                        steps={label: steps for label, (steps, _) in series.items()},
-                        width=width,
-                        title=title,
-                        x_label="epoch",
-                    )
-                )
-        elif kind == "loss":
-            series = {run.label: losses(run) for run in runs}
-            pictures.append(
-                plot(
+                pictures += panels(
                     {label: values for label, (_, values) in series.items()},
                     steps={label: steps for label, (steps, _) in series.items()},
                     width=width,
+                    title=title,
+                    x_label="epoch",
                 )
+        elif kind == "loss":
+            series = {run.label: losses(run) for run in runs}
+            pictures += panels(
+                {label: values for label, (_, values) in series.items()},
+                steps={label: steps for label, (steps, _) in series.items()},
+                width=width,
             )
         elif kind == "lr":
             series = {run.label: lrs(run) for run in runs}
             if not any(values for _, values in series.values()):
                 pictures.append(["lr: these records carry no lr"])
                 continue
-            pictures.append(
-                plot(
-                    {label: values for label, (_, values) in series.items()},
-                    steps={label: steps for label, (steps, _) in series.items()},
-                    width=width,
-                    title="lr",
-                )
+            pictures += panels(
+                {label: values for label, (_, values) in series.items()},
+                steps={label: steps for label, (steps, _) in series.items()},
+                width=width,
+                title="lr",
             )
         elif kind == "path":
             if surface_map is None:
@@ -211,15 +207,21 @@ def draw(
                     "--plot path: needs records of a problem with exactly two trainable "
                     "elements (these have more)"
                 )
-            pictures.append(
-                path_picture(
-                    paths(runs),
-                    axes=surface_map.axes,
-                    loss=surface_map.loss,
-                    minima=surface_map.minima,
-                    width=width,
+            every = paths(runs)
+            count = math.ceil(len(every) / len(MARKERS))  # a marker of its own for each run
+            size = math.ceil(len(every) / count)
+            for k in range(count):
+                part = dict(list(every.items())[k * size : (k + 1) * size])
+                pictures.append(
+                    path_picture(
+                        part,
+                        axes=surface_map.axes,
+                        loss=surface_map.loss,
+                        minima=surface_map.minima,
+                        width=width,
+                        note=f" · panel {k + 1} of {count}" if count > 1 else "",
+                    )
                 )
-            )
         else:
             key = "grad" if kind == "grad-norm" else "update"
             for run in runs:
@@ -233,22 +235,29 @@ def width_of(stream: TextIO, output: Output) -> int:
 
 
 def show(pictures: list[list[str]], output: Output, stream: TextIO) -> None:
-    """Print the pictures to ``stream``, a blank line before each, with the characters of
-    each plot's canvas (right of its axis) styled, unless NO_COLOR or --no-color."""
-    from rich.text import Text
-
-    from gradcli.pictures.styles import STYLES
-
+    """Print the pictures to ``stream``, a blank line before each, their marks styled
+    (unless NO_COLOR or --no-color)."""
     console = output.console(stream)
     for lines in pictures:
         console.print()
-        for line in lines:
-            text = Text(line)
-            axis = min((line.find(a) for a in "┤│" if a in line), default=len(line))
-            for i, char in enumerate(line[axis + 1 :], start=axis + 1):
-                if char in STYLES:
-                    text.stylize(STYLES[char], i, i + 1)
+        for text in styled(lines):
             console.print(text, crop=True, overflow="ignore", no_wrap=True)
+
+
+def styled(lines: list[str]) -> list[Text]:
+    """A picture's lines as rich text, each of its marks (``text.Picture``) in its style:
+    the markers the picture placed, never a letter that looks like one."""
+    from rich.text import Text
+
+    from gradcli.pictures.styles import STYLES
+    from gradcli.pictures.text import marks_of
+
+    texts = [Text(line) for line in lines]
+    for row, column in marks_of(lines):
+        style = STYLES.get(lines[row][column])
+        if style is not None:
+            texts[row].stylize(style, column, column + 1)
+    return texts
 
 
 def show_for(pictures: list[list[str]], output: Output) -> None:

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import math
 
+from gradcli.pictures.text import Picture, wrap, wrapped
+
 MARKERS = "•+x*o#@%"
 OVERLAP = "&"  # a cell that two or more series pass through
 LABEL_WIDTH = 10  # at least: the labels of the y axis and " ┤"
@@ -34,17 +36,23 @@ def plot(
     title: str = "loss",
     steps: dict[str, list[int]] | None = None,
     x_label: str = "step",
-) -> list[str]:
+    spans: tuple[list[float], list[int]] | None = None,
+    note: str = "",
+) -> Picture:
     """Lines of a plot of each series against its index, or against its ``steps`` (the
-    axis named ``x_label``).
+    axis named ``x_label``); its markers and the legend's are the picture's marks.
 
     The y axis is logarithmic when every finite value is positive; non-finite values are
     left out. A cell that several series pass through shows ``OVERLAP`` (the legend says so),
-    so no curve hides another unannounced.
+    so no curve hides another unannounced. ``spans``: the values and steps the axes span,
+    where they are more than these series' (panels of one picture share their axes);
+    ``note`` follows the title.
     """
-    finite = [y for ys in series.values() for y in ys if math.isfinite(y)]
+    xs = steps or {name: list(range(len(ys))) for name, ys in series.items()}
+    values, at = spans or ([y for ys in series.values() for y in ys], [])
+    finite = [y for y in values if math.isfinite(y)]
     if not finite:
-        return [f"{title}: nothing finite to plot"]
+        return Picture(wrapped([f"{title}: nothing finite to plot"], width))
     log = min(finite) > 0
     scale = math.log10 if log else float
     low, high = scale(min(finite)), scale(max(finite))
@@ -56,9 +64,8 @@ def plot(
     )
     label_width = max(LABEL_WIDTH, max(map(len, labels)) + 2)
     columns = max(10, width - label_width - 1)
-    xs = steps or {name: list(range(len(ys))) for name, ys in series.items()}
-    first = min((x for name in series for x in xs[name][:1]), default=0)
-    last = max((x for name in series for x in xs[name][-1:]), default=0)
+    every = at or [x for name in series for x in xs[name]]
+    first, last = min(every, default=0), max(every, default=0)
     passing: dict[tuple[int, int], set[int]] = {}  # (row, column) -> the series through it
     for index, (name, ys) in enumerate(series.items()):
         for x, y in zip(xs[name], ys, strict=True):
@@ -69,26 +76,63 @@ def plot(
             passing.setdefault((row, col), set()).add(index)
     grid = [[" "] * columns for _ in range(height)]
     for (row, col), through in passing.items():
-        grid[row][col] = OVERLAP if len(through) > 1 else (MARKERS * 8)[min(through)]
-    lines = [f"{title}{' (log scale)' if log else ''}"]
+        grid[row][col] = OVERLAP if len(through) > 1 else marker(min(through))
+    picture = Picture(wrapped([f"{title}{' (log scale)' if log else ''}{note}"], width))
     for row, cells in enumerate(grid):
         if row in labelled:
             prefix = labels[labelled.index(row)].rjust(label_width - 2) + " ┤"
         else:
             prefix = " " * (label_width - 2) + " │"
-        lines.append(prefix + "".join(cells))
-    lines.append(" " * (label_width - 1) + "└" + "─" * columns)
-    low, high = str(first), str(last)
-    lines.append(" " * label_width + low + x_label.center(columns - len(low) - len(high)) + high)
-    legend = [f"{m} {name}" for m, name in zip(MARKERS * 8, series, strict=False)]
+        marked = [len(prefix) + c for c, cell in enumerate(cells) if cell != " "]
+        picture.add(prefix + "".join(cells), marked)
+    picture.append(" " * (label_width - 1) + "└" + "─" * columns)
+    picture.append(" " * label_width + x_axis(str(first), x_label, str(last), columns))
+    legend = [f"{marker(i)} {name}" for i, name in enumerate(series)]
     if any(len(through) > 1 for through in passing.values()):
         legend.append(f"{OVERLAP} two or more at once")
-    shelf = ""  # the legend, wrapped between its entries to the plot's width
-    for entry in legend:
-        if shelf and label_width + len(shelf) + 3 + len(entry) > width:
-            lines.append(" " * label_width + shelf)
-            shelf = entry
-        else:
-            shelf = f"{shelf}   {entry}" if shelf else entry
-    lines.append(" " * label_width + shelf)
-    return lines
+    picture.add_all(wrap(legend, width, indent=label_width, keys=1))
+    return picture
+
+
+def marker(index: int) -> str:
+    """The marker of the series at ``index`` (``panels`` keeps a picture to ``MARKERS``)."""
+    return MARKERS[index % len(MARKERS)]
+
+
+def x_axis(low: str, label: str, high: str, columns: int) -> str:
+    """The step numbers at the ends of the x axis, its name between them (a space at
+    least either side of it)."""
+    middle = max(len(label) + 2, columns - len(low) - len(high))
+    return low + label.center(middle) + high
+
+
+def panels(
+    series: dict[str, list[float]],
+    *,
+    steps: dict[str, list[int]] | None = None,
+    title: str = "loss",
+    **how: int | str,
+) -> list[Picture]:
+    """One plot, or, for more series than ``MARKERS``, panels of as few as it takes, each
+    on the same axes, so that every series of a panel has a marker of its own."""
+    names = list(series)
+    count = math.ceil(len(names) / len(MARKERS)) or 1
+    if count == 1:
+        return [plot(series, steps=steps, title=title, **how)]  # type: ignore[arg-type]
+    xs = steps or {name: list(range(len(ys))) for name, ys in series.items()}
+    spans = ([y for ys in series.values() for y in ys], [x for n in names for x in xs[n]])
+    size = math.ceil(len(names) / count)
+    pictures = []
+    for k in range(count):
+        part = names[k * size : (k + 1) * size]
+        pictures.append(
+            plot(  # type: ignore[arg-type]
+                {n: series[n] for n in part},
+                steps={n: xs[n] for n in part},
+                title=title,
+                note=f" · panel {k + 1} of {count}, on the same axes",
+                spans=spans,
+                **how,
+            )
+        )
+    return pictures

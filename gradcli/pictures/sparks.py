@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import math
 
+from gradcli.pictures.plot import x_axis
+from gradcli.pictures.text import wrapped
+
 SPARKS = "▁▂▃▄▅▆▇█"
 ZERO = " "  # a norm of exactly 0 (no log scale reaches it)
 NOT_FINITE = "!"
@@ -43,28 +46,28 @@ def spark_rows(
     positive = [v for _, values in rows.values() for v in values if math.isfinite(v) and v > 0]
     low, high = (min(positive), max(positive)) if positive else (1.0, 1.0)
     ends = {name: f"{values[0]:.3g} → {values[-1]:.3g}" for name, (_, values) in rows.items()}
-    name_width = max(map(len, rows))
+    name_width = min(max(map(len, rows)), width // 3)  # a longer name has a line of its own
     end_width = max(map(len, ends.values()))
     room = max(8, width - name_width - end_width - 6)
     longest = max(len(values) for _, values in rows.values())
     count = min(room, longest)
-    lines = [f"{title} (log scale shared by the rows: ▁ {low:.3g} … █ {high:.3g})"]
+    scale = f"(log scale shared by the rows: ▁ {low:.3g} … █ {high:.3g})"
+    lines = wrapped([title, scale], width, hanging=2, separator=" ")
     for name, (_, values) in rows.items():
         line = "".join(spark(v, low, high) for v in _cells(values, min(count, len(values))))
-        lines.append(f"  {name.ljust(name_width)}  {line.ljust(count)}  {ends[name]}")
+        shown = name
+        if len(name) > name_width:
+            lines += wrapped([name], width, indent=2, hanging=4)
+            shown = ""
+        lines.append(f"  {shown.ljust(name_width)}  {line.ljust(count)}  {ends[name]}")
     steps = [s for s_, _ in rows.values() for s in s_]
     first, last = str(min(steps)), str(max(steps))
-    lines.append(
-        " " * (name_width + 4)
-        + first
-        + "step".center(max(4, count - len(first) - len(last)))
-        + last
-    )
+    lines.append(" " * (name_width + 4) + x_axis(first, "step", last, count))
     notes = []
     if any(v == 0 for _, values in rows.values() for v in values):
         notes.append(f"{ZERO!r}: exactly 0")
     if any(not math.isfinite(v) for _, values in rows.values() for v in values):
         notes.append(f"{NOT_FINITE}: not finite")
     if notes:
-        lines.append(" " * (name_width + 4) + "   ".join(notes))
+        lines += wrapped(notes, width, indent=name_width + 4)
     return lines

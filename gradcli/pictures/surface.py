@@ -13,7 +13,8 @@ import itertools
 import math
 from collections.abc import Callable, Sequence
 
-from gradcli.pictures.plot import LABEL_WIDTH, MARKERS, OVERLAP, axis_labels
+from gradcli.pictures.plot import LABEL_WIDTH, OVERLAP, axis_labels, marker, x_axis
+from gradcli.pictures.text import Picture, wrap, wrapped
 from gradcli.surfaces import Point, nearest
 
 SHADES = " .:-=≡"  # low to high loss: the valley floor stays blank, the paths show on it
@@ -125,15 +126,18 @@ def path_picture(
     minima: Sequence[Point] = (),
     width: int = 80,
     height: int = 20,
-) -> list[str]:
-    """Lines of the picture: each path is the points a run went through, in order."""
+    note: str = "",
+) -> Picture:
+    """Lines of the picture: each path is the points a run went through, in order; its
+    marks are the cells of the paths, minima, starts, ends and contours, and the legend's
+    markers. ``note`` follows the title."""
     finite = {
         label: [p for p in points if all(math.isfinite(v) for v in p)]
         for label, points in paths.items()
     }
     finite = {label: points for label, points in finite.items() if points}
     if not finite:
-        return ["path: no finite point to draw"]
+        return Picture(["path: no finite point to draw"])
     ends = {label: points[-1] for label, points in finite.items()}
     nearest_minima = {label: nearest(end, minima) for label, end in ends.items()} if minima else {}
     around = [p for points in finite.values() for p in points]
@@ -164,7 +168,7 @@ def path_picture(
         for cell in cells:
             passing.setdefault(cell, set()).add(index)
     for (r, c), through in passing.items():
-        grid[r][c] = OVERLAP if len(through) > 1 else (MARKERS * 8)[min(through)]
+        grid[r][c] = OVERLAP if len(through) > 1 else marker(min(through))
     ended: dict[tuple[int, int], list[int]] = {}
     for index, end in enumerate(ends.values()):
         cell = region.cell(end)
@@ -177,50 +181,44 @@ def path_picture(
         grid[r][c] = START
 
     scale = "log " if log else ""
-    lines = [f"path on the loss surface ({axes[1]} up, {axes[0]} across; {scale}contours)"]
+    title = f"path on the loss surface ({axes[1]} up, {axes[0]} across; {scale}contours){note}"
+    picture = Picture(wrapped([title], width, hanging=2, separator=" "))
     labelled = [0, rows // 2, rows - 1]
     for row, cells in enumerate(grid):
         if row in labelled:
             prefix = y_labels[labelled.index(row)].rjust(label_width - 2) + " ┤"
         else:
             prefix = " " * (label_width - 2) + " │"
-        lines.append(prefix + "".join(cells))
-    lines.append(" " * (label_width - 1) + "└" + "─" * columns)
+        marked = [len(prefix) + c for c, cell in enumerate(cells) if cell != " "]
+        picture.add(prefix + "".join(cells), marked)
+    picture.append(" " * (label_width - 1) + "└" + "─" * columns)
     low, high = axis_labels([region.x[0], region.x[1]])
-    middle = columns - len(low) - len(high)
-    lines.append(" " * label_width + low + axes[0].center(middle) + high)
+    picture.append(" " * label_width + x_axis(low, axes[0], high, columns))
     if bounds:
-        levels = "  ".join(f"{SHADES[k + 1]} {fmt(b)}" for k, b in enumerate(bounds))
-        lines.append(" " * label_width + f"contours at loss: {levels}")
+        levels = ["contours at loss:", *(f"{SHADES[k + 1]} {fmt(b)}" for k, b in enumerate(bounds))]
+        picture += wrapped(
+            levels, width, indent=label_width, hanging=label_width + 2, separator="  "
+        )
     legend = [
-        f"{m} {label} (ends at {ENDS[i % len(ENDS)]})"
-        for i, (m, label) in enumerate(zip(MARKERS * 8, finite, strict=False))
+        f"{marker(i)} {label} (ends at {ENDS[i % len(ENDS)]})" for i, label in enumerate(finite)
     ]
     legend.append(f"{START} start")
     if shown_minima:
         legend.append(f"{MINIMUM} minimum")
     if any(len(t) > 1 for t in passing.values()) or any(len(w) > 1 for w in ended.values()):
         legend.append(f"{OVERLAP} two or more at once")
-    lines += _wrapped(legend, label_width, width)
+    picture.add_all(wrap(legend, width, indent=label_width, keys=1))
     for label, end in ends.items():
-        where = f"{label}: ends at {point_text(end)}"
+        where = [f"{label}: ends at {point_text(end)}"]
         if loss is not None:
-            where += f", loss {loss(*end[:2]):.6g}"
+            where.append(f"loss {loss(*end[:2]):.6g}")
         if label in nearest_minima:
             minimum, distance = nearest_minima[label]
-            where += f", {distance:.3g} from the minimum {point_text(minimum)}"
-        lines.append("  " + where)
-    return lines
+            where.append(f"{distance:.3g} from the minimum {point_text(minimum)}")
+        picture += wrapped(_commas(where), width, indent=2, hanging=4, separator=" ")
+    return picture
 
 
-def _wrapped(entries: list[str], indent: int, width: int) -> list[str]:
-    """Legend entries three spaces apart, on as many lines as ``width`` needs."""
-    lines: list[str] = []
-    current = ""
-    for entry in entries:
-        candidate = f"{current}   {entry}" if current else entry
-        if current and indent + len(candidate) > width:
-            lines.append(" " * indent + current)
-            candidate = entry
-        current = candidate
-    return [*lines, " " * indent + current]
+def _commas(parts: list[str]) -> list[str]:
+    """Parts of a sentence, each but the last ending in its comma (the places it may wrap)."""
+    return [f"{part}," for part in parts[:-1]] + parts[-1:]

@@ -11,6 +11,7 @@ from xml.sax.saxutils import escape
 
 from gradcli.errors import GradcliError
 from gradcli.pictures.styles import STYLES
+from gradcli.pictures.text import marks_of
 
 CHAR_WIDTH = 8.4  # px per character at font-size 14 of a typical monospace font
 LINE_HEIGHT = 17
@@ -40,13 +41,12 @@ def _attributes(style: str) -> str:
     return " ".join(out)
 
 
-def _line(text: str) -> str:
-    """One line's characters, runs of one style in a ``tspan`` (canvas characters only:
-    those right of the plot's axis, as on the terminal)."""
-    axis = min((text.find(a) for a in "┤│" if a in text), default=len(text))
+def _line(text: str, marked: set[int]) -> str:
+    """One line's characters, runs of one style in a ``tspan`` (its marks only, as on the
+    terminal: the ``marked`` columns)."""
     pieces: list[tuple[str, str]] = []
     for i, char in enumerate(text):
-        style = STYLES.get(char, "") if i > axis else ""
+        style = STYLES.get(char, "") if i in marked else ""
         if pieces and pieces[-1][0] == style:
             pieces[-1] = (style, pieces[-1][1] + char)
         else:
@@ -60,13 +60,17 @@ def _line(text: str) -> str:
 def document(pictures: list[list[str]], title: str) -> str:
     """The SVG text: each picture's lines, a blank line between pictures."""
     lines: list[str] = []
+    marked: dict[int, set[int]] = {}
     for picture in pictures:
+        for row, column in marks_of(picture):
+            marked.setdefault(len(lines) + row, set()).add(column)
         lines += [*picture, ""]
     columns = max((len(line) for line in lines), default=1)
     width = round(2 * PAD + columns * CHAR_WIDTH)
     height = 2 * PAD + len(lines) * LINE_HEIGHT
     body = [
-        f'<text x="{PAD}" y="{PAD + (k + 1) * LINE_HEIGHT - 4}">{_line(line)}</text>'
+        f'<text x="{PAD}" y="{PAD + (k + 1) * LINE_HEIGHT - 4}">'
+        f"{_line(line, marked.get(k, set()))}</text>"
         for k, line in enumerate(lines)
         if line
     ]

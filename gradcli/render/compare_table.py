@@ -10,11 +10,9 @@ from typing import TYPE_CHECKING
 from rich import box
 from rich.console import Console
 from rich.table import Table
-from rich.text import Text
 
-from gradcli.pictures.drawing import draw
-from gradcli.pictures.plot import plot
-from gradcli.pictures.styles import MARKER_STYLES
+from gradcli.pictures.drawing import draw, styled
+from gradcli.pictures.plot import panels
 from gradcli.render.fit import fitted
 from gradcli.render.jsonl import epoch_object, target_text
 from gradcli.render.markup import escape
@@ -75,15 +73,20 @@ class CompareTableSink:
                 "distance to the nearest minimum at the end: " + ", ".join(distances)
             )
         width = min(self.console.width, 100)
-        self._curves(plot({s.label: s.losses for s in summaries}, width=width))
+        pictures = panels(  # each loss at the step of the record that shows it
+            {s.label: s.losses[:-1] for s in summaries},
+            steps={s.label: list(range(1, len(s.losses))) for s in summaries},
+            width=width,
+        )
+        for k, picture in enumerate(pictures):
+            if k:
+                self.console.print()
+            self._curves(picture)
 
     def _curves(self, lines: list[str]) -> None:
-        for line in lines:
-            text = Text(line)
-            for i, char in enumerate(line):
-                if char in MARKER_STYLES:
-                    text.stylize(MARKER_STYLES[char], i, i + 1)
-            self.console.print(text, crop=True)
+        """A picture's lines, its marks styled (the markers it placed, not letters)."""
+        for text in styled(lines):
+            self.console.print(text, crop=True, overflow="ignore", no_wrap=True)
 
     def _finish_data(self, summaries: list[MethodSummary]) -> None:
         """On --data: each method's training and held-out loss and accuracy at the end (the

@@ -17,7 +17,7 @@ from gradcli.cli import options as opt
 from gradcli.cli.config_file import blame_config, with_config
 from gradcli.cli.epochs import with_epochs
 from gradcli.config import to_toml
-from gradcli.spec import RunSpec, specs_for_compare, split_optimizers
+from gradcli.spec import RunSpec, left_out_of_all, specs_for_compare, split_optimizers
 
 if TYPE_CHECKING:
     from gradcli.pictures.request import Request
@@ -126,6 +126,9 @@ def compare(
         extra = {"tol": tol, "target_accuracy": target_accuracy}
         typer.echo(to_toml(specs, extra, keys=given), nl=False)
         return
+    given_optimizers = chosen if isinstance(chosen, list) or chosen is None else [chosen]
+    for left_out in left_out_of_all(given_optimizers, merged["model"]):
+        specs[0].output.say(f"gradcli: -o all: leaving out {left_out}")
     run_compare(specs, tol, pictures, target_accuracy)
 
 
