@@ -16,6 +16,7 @@ from gradcli.constructor import checked, parse_constructor
 from gradcli.errors import GradcliError
 from gradcli.optimizers.catalog import Optimizer, Value, plain
 from gradcli.output import Output
+from gradcli.printable import printable
 
 if TYPE_CHECKING:
     from gradcli.schedules.schedule_spec import ScheduleSpec
@@ -407,7 +408,7 @@ def left_out_of_all(values: list[str] | None, model: str) -> list[str]:
     if [v.strip().lower() for v in values or ()] != ["all"]:
         return []
     sparse = model in SPARSE_MODELS
-    kind = f"model {model}'s are {'sparse' if sparse else 'dense'}"
+    kind = f"model {printable(model)}'s are {'sparse' if sparse else 'dense'}"
     return [
         f"{o.name}: {reason} ({kind})"
         for o in optimizers.catalog().values()

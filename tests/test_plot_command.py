@@ -72,7 +72,7 @@ loss (log scale)
          │                                                             • • •
    0.536 ┤                                                                  • •
          └─────────────────────────────────────────────────────────────────────
-          0                               step                               39
+          1                               step                               40
           • run.jsonl
 
 grad norm per parameter (log scale shared by the rows: ▁ 0.000133 … █ 14.7)

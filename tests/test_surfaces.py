@@ -152,7 +152,10 @@ def test_paths_alone_without_a_surface_and_non_finite_points_left_out():
         width=40,
         height=6,
     )
-    assert lines[0] == "path on the loss surface (y up, x across; contours)"
+    assert lines[:2] == [  # the title wraps at the picture's width, never cut
+        "path on the loss surface (y up, x",
+        "  across; contours)",
+    ]
     assert not any("contours at loss" in line for line in lines)
     text = "\n".join(lines)
     assert "• a (ends at 1)" in text and "+ b (ends at 2)" in text and "S start" in text

@@ -195,7 +195,8 @@ def path_picture(
     low, high = axis_labels([region.x[0], region.x[1]])
     picture.append(" " * label_width + x_axis(low, axes[0], high, columns))
     if bounds:
-        levels = ["contours at loss:", *(f"{SHADES[k + 1]} {fmt(b)}" for k, b in enumerate(bounds))]
+        levels = [f"{SHADES[k + 1]} {fmt(b)}" for k, b in enumerate(bounds)]
+        levels[0] = f"contours at loss: {levels[0]}"
         picture += wrapped(
             levels, width, indent=label_width, hanging=label_width + 2, separator="  "
         )

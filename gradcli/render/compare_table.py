@@ -13,6 +13,7 @@ from rich.table import Table
 
 from gradcli.pictures.drawing import draw, styled
 from gradcli.pictures.plot import panels
+from gradcli.render.caption import Caption
 from gradcli.render.fit import fitted
 from gradcli.render.jsonl import epoch_object, target_text
 from gradcli.render.markup import escape
@@ -43,8 +44,10 @@ class CompareTableSink:
             title="[bold]manual vs torch.optim[/]",
             title_justify="left",
             box=box.SIMPLE_HEAD,
-            caption="losses: torch.optim path · max |manual − optim|: largest gap "
-            "between the two paths' parameters over the run (0: bit-identical)",
+            caption=Caption(
+                "losses: torch.optim path · max |manual − optim|: largest gap "
+                "between the two paths' parameters over the run (0: bit-identical)"
+            ),
             caption_justify="left",
         )
         tol = summaries[0].tol if summaries else None
@@ -126,7 +129,7 @@ class CompareTableSink:
             title="[bold]manual vs torch.optim[/]",
             title_justify="left",
             box=box.SIMPLE_HEAD,
-            caption=" · ".join(notes),
+            caption=Caption(" · ".join(notes)),
             caption_justify="left",
         )
         for header, _ in columns:

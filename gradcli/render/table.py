@@ -12,6 +12,7 @@ from rich.text import Text
 
 from gradcli.optimizers.catalog import plain
 from gradcli.records import Stats, Values
+from gradcli.render.caption import Caption
 from gradcli.render.fit import fitted
 from gradcli.render.markup import escape  # names come from the user: x[/] is not markup
 
@@ -111,7 +112,7 @@ class TableSink:
         table = Table(
             title=f"[bold]step {record.step}/{self.steps}[/]{where}{loss}",
             title_justify="left",
-            caption=caption or None,
+            caption=Caption(caption) if caption else None,  # wraps between entries
             caption_justify="left",
             box=box.SIMPLE_HEAD,
         )
