@@ -23,7 +23,7 @@ from typing import Any
 
 from gradcli import optimizers
 from gradcli.errors import GradcliError
-from gradcli.spec import RunSpec, constructor
+from gradcli.spec import DATA_OPTIONS, RunSpec, constructor
 
 # Options a config file may set beyond RunSpec's fields, with their types.
 EXTRA_KEYS: dict[str, Any] = {"tol": float | None}
@@ -166,6 +166,8 @@ def to_toml(
     lines = ["# gradcli configuration (gradcli ... --print-config)"]
     for field in fields(first):
         if field.name in ("lr", "settings") or (keys is not None and field.name not in keys):
+            continue
+        if first.data is None and field.name in DATA_OPTIONS:  # (they apply with data only)
             continue
         value = getattr(first, field.name)
         if field.name == "optimizer":

@@ -41,6 +41,9 @@ PITFALL_SUMMARIES: dict[str, str] = {
     "skipped",
     "clip-after-step": "clipping after optimizer.step(): the update already used the unclipped "
     "gradient",
+    "eval-mode": "evaluating without model.eval(): dropout and batch norm still act as in training",
+    "no-grad": "evaluating without torch.no_grad(): autograd keeps a graph, and a stray "
+    "backward() runs",
 }
 DATASETS: dict[str, str] = {
     "digits": "scikit-learn's 1,797 8×8 hand-written digits, 10 classes (pip install "
@@ -55,6 +58,7 @@ DATA_MODELS: dict[str, str] = {  # what --model names with --data (gradcli/data/
     "cnn": "two 3×3 convolutions (16, 32 channels) with ReLU and 2×2 max-pooling → outputs",
 }
 LOSSES = ("cross-entropy", "mse")
+TASKS = ("classification", "regression")
 SCHEDULE_PER = ("batch", "epoch")
 DDP_MODELS = ("linear", "mlp")  # the built-ins that own a data set to shard
 SPARSE_MODELS = ("embedding",)  # the built-ins whose gradients are sparse
@@ -108,6 +112,7 @@ class RunSpec:
     shuffle: bool = True
     drop_last: bool = False
     loss: str | None = None  # None: the task's (cross-entropy, mse)
+    task: str | None = None  # a table's: classification or regression (None: inferred)
     schedule_per: str = "batch"  # with --data: scheduler.step() after each batch or epoch
 
     @property
@@ -229,8 +234,9 @@ def check_data_options(spec: RunSpec) -> None:
     if spec.data is None:
         given = [name for name, default in DATA_OPTIONS.items() if getattr(spec, name) != default]
         if given:
+            option = "--no-shuffle" if given[0] == "shuffle" else _option(given[0])
             raise GradcliError(
-                f"{_option(given[0])} applies with --data only (a data set to draw batches "
+                f"{option} applies with --data only (a data set to draw batches "
                 f"from: {', '.join(DATASETS)})"
             )
         return
@@ -243,6 +249,8 @@ def check_data_options(spec: RunSpec) -> None:
         raise GradcliError(f"--data-seed must be an integer in [0, 2**63), got {spec.data_seed}")
     if spec.loss is not None:
         _choice("loss", spec.loss, LOSSES)
+    if spec.task is not None:
+        _choice("task", spec.task, TASKS)
     _choice("schedule_per", spec.schedule_per, SCHEDULE_PER)
 
 
@@ -256,6 +264,7 @@ DATA_OPTIONS: dict[str, object] = {  # the options that need --data, with their 
     "shuffle": True,
     "drop_last": False,
     "loss": None,
+    "task": None,
     "schedule_per": "batch",
 }
 

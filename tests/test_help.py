@@ -11,6 +11,7 @@ import typer
 from lanes import fast_cases
 
 from gradcli.cli import app
+from gradcli.cli.options import DATA_PANEL
 
 BASE = {  # the smallest run of each command, to which one listed choice is added
     "optim": ["--steps", "1"],
@@ -41,8 +42,9 @@ def choices() -> list[tuple[str, str, str]]:
     found = []
     for name in BASE:
         for param in group.commands[name].params:
-            if getattr(param, "hidden", False) or param.rich_help_panel == (
-                "Optimizer hyperparameters"
+            if getattr(param, "hidden", False) or param.rich_help_panel in (
+                "Optimizer hyperparameters",
+                DATA_PANEL,  # they need --data: tests/test_data_loop.py tries each choice
             ):
                 continue
             found += [(name, param.opts[0], v) for v in listed_choices(param.help or "")]

@@ -10,7 +10,7 @@ from helpers import jsonl
 from lanes import fast_cases
 from torch import nn
 
-from gradcli.lessons import pitfalls
+from gradcli.lessons import evaluation, pitfalls
 from gradcli.lessons.graph import autograd_graph, dot
 from gradcli.lessons.inspection import Demo, claims, held_tensors, inspect_model
 from gradcli.spec import MODELS, PITFALL_SUMMARIES
@@ -272,3 +272,119 @@ def test_params_shows_the_source_of_the_module_it_inspects(invoke, tmp_path):
     assert out.index("def forward(self)") < out.index("the tensors model demo holds")
     assert "class Linear" in invoke("params", "-m", "linear", "-f", "table").stdout
     assert invoke("params", "-f", "jsonl").stdout.startswith('{"name"')  # data only
+
+
+def rows_of(outcome: pitfalls.Outcome) -> dict[tuple[int, str], pitfalls.Row]:
+    return {(r.step, r.quantity): r for r in outcome.rows}
+
+
+def test_eval_mode_train_mode_evaluation_is_random_and_changes_batch_norm():
+    outcome = pitfalls.PITFALL_RUNS["eval-mode"]()
+    rows = rows_of(outcome)
+    mean = next(q for s, q in rows if s == 0)
+    before = rows[0, mean].mistake
+    assert rows[0, mean].correct == before  # two copies of one trained model
+    first, second = rows[1, "val loss"], rows[2, "val loss"]
+    # the mistake: dropout draws new masks, so the same data gives another loss ...
+    assert first.mistake != second.mistake
+    # ... and batch norm folds the held-out batch into its running mean, each pass
+    assert before != rows[1, mean].mistake != rows[2, mean].mistake
+    # the fix: one answer, and nothing in the model moves
+    assert first.correct == second.correct
+    assert rows[1, "val accuracy"].correct == rows[2, "val accuracy"].correct
+    assert rows[1, mean].correct == rows[2, mean].correct == before
+    one = rows[3, "model(x_val[:1])"]
+    assert one.mistake.startswith("ValueError: Expected more than 1 value per channel")
+    assert one.correct.startswith("class ")
+    steps = evaluation.STEPS
+    assert f"num_batches_tracked {steps} → {steps + 2}" in outcome.lesson
+
+
+def test_eval_mode_fix_is_what_the_mini_batch_loop_reports():
+    """The fix's held-out loss and accuracy are those of the loop's own evaluation, which
+    leaves the model as it found it (in train mode, its running statistics untouched)."""
+    from gradcli.data import Request, load
+    from gradcli.data.feed import Feed
+
+    d = evaluation.digits()
+    model = evaluation.trained(d)
+    before = evaluation.running_mean(model)
+    feed = Feed(
+        load(Request("digits")),
+        batch_size=evaluation.BATCH,
+        shuffle=True,
+        drop_last=True,
+        data_seed=0,
+        loss=None,
+        dtype=torch.float32,
+        device=torch.device("cpu"),
+    )
+    reported = feed.evaluate(model)
+    assert reported is not None and model.training
+    assert torch.equal(evaluation.running_mean(model), before)
+    loss, accuracy = evaluation.evaluated(model.eval(), d)
+    assert accuracy == reported.accuracy
+    assert loss == pytest.approx(reported.loss, rel=1e-6)  # a float32 mean vs a float64 sum
+
+
+def test_batch_norm_and_dropout_facts_the_lesson_rests_on():
+    """Asked of torch directly: train mode under no_grad still updates the running
+    statistics and drops units; eval mode does neither."""
+    torch.manual_seed(0)
+    norm, drop = nn.BatchNorm1d(3), nn.Dropout(0.5)
+    x = torch.randn(8, 3) + 5
+    with torch.no_grad():
+        norm(x)
+        assert norm.running_mean.gt(0).all() and int(norm.num_batches_tracked) == 1
+        assert not torch.equal(drop(x), drop(x))
+        norm.eval(), drop.eval()
+        kept = norm.running_mean.clone()
+        norm(x)
+        assert torch.equal(norm.running_mean, kept) and torch.equal(drop(x), x)
+
+
+def test_no_grad_costs_memory_and_lets_a_stray_backward_train_on_held_out_data():
+    outcome = pitfalls.PITFALL_RUNS["no-grad"]()
+    rows = rows_of(outcome)
+    assert rows[1, "loss"].mistake == rows[1, "loss"].correct  # the numbers are the same
+    assert rows[1, "loss.grad_fn"].mistake == "NllLossBackward0"
+    assert rows[1, "loss.grad_fn"].correct == "None"
+    saved, kept = rows[1, "tensors saved for backward"], rows[1, "bytes of activations kept"]
+    assert saved.mistake[0] > 0 and saved.correct == (0,) and kept.correct == (0,)
+    # batch norm's backward needs its input, the last Linear its input (the ReLU's output):
+    # two float32 [held-out, HIDDEN] activations at least
+    held_out = len(evaluation.digits().x_val)
+    assert kept.mistake[0] >= 2 * held_out * evaluation.HIDDEN * 4
+    assert rows[1, "|grad| after evaluating"] == pitfalls.Row(
+        1, "|grad| after evaluating", "None", "None"
+    )  # evaluating never writes .grad
+    stray = rows[2, "|grad| after loss.backward()"]
+    assert stray.mistake[0] > 0
+    assert stray.correct.startswith("RuntimeError: element 0 of tensors does not require grad")
+    used, excess = rows[3, "|grad| the next step uses"], rows[3, "|grad − the batch's grad|"]
+    assert used.mistake != used.correct
+    # what the next step carries on top of its batch's gradient is the held-out gradient
+    # (float32 sums of a few thousand terms: 1e-5 relative)
+    assert excess.mistake[0] == pytest.approx(stray.mistake[0], rel=1e-5)
+    assert excess.correct == (0.0,)
+
+
+def test_saved_tensor_bytes_leave_out_the_model_and_the_data():
+    """activation_bytes counts a storage once and never the parameters, buffers or data."""
+    d = evaluation.digits()
+    model = evaluation.trained(d).eval()
+    _, saved = evaluation.saved_by(model, d)
+    pointers = {t.untyped_storage().data_ptr() for t in saved}
+    assert d.x_val.untyped_storage().data_ptr() in pointers  # the first Linear saves its input
+    total = sum(
+        {t.untyped_storage().data_ptr(): t.untyped_storage().nbytes() for t in saved}.values()
+    )
+    kept = evaluation.activation_bytes(saved, model, d)
+    assert 0 < kept <= total - d.x_val.nbytes
+    assert evaluation.activation_bytes(saved + saved, model, d) == kept
+
+
+@pytest.mark.parametrize("name", ["eval-mode", "no-grad"])
+def test_held_out_pitfalls_give_the_same_rows_twice(name):
+    """Seeded: the table, the JSON lines and the docs show the same numbers every run."""
+    assert pitfalls.PITFALL_RUNS[name]() == pitfalls.PITFALL_RUNS[name]()

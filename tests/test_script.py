@@ -117,15 +117,33 @@ def check(invoke, folder: Path, runs: list[list[str]]) -> list[str]:
         kept.append(args)
     runs = kept
     lint = subprocess.run(
-        [sys.executable, "-m", "ruff", "check", "--no-cache", "--config",
-         str(Path(__file__).parents[1] / "pyproject.toml"), *map(str, paths)],
+        [
+            sys.executable,
+            "-m",
+            "ruff",
+            "check",
+            "--no-cache",
+            "--config",
+            str(Path(__file__).parents[1] / "pyproject.toml"),
+            *map(str, paths),
+        ],
         capture_output=True,
         text=True,
     )
     assert lint.returncode == 0, lint.stdout
     layout = subprocess.run(
-        [sys.executable, "-m", "ruff", "format", "--check", "--diff", "--no-cache", "--config",
-         str(Path(__file__).parents[1] / "pyproject.toml"), *map(str, paths)],
+        [
+            sys.executable,
+            "-m",
+            "ruff",
+            "format",
+            "--check",
+            "--diff",
+            "--no-cache",
+            "--config",
+            str(Path(__file__).parents[1] / "pyproject.toml"),
+            *map(str, paths),
+        ],
         capture_output=True,
         text=True,
     )
@@ -141,9 +159,7 @@ def check(invoke, folder: Path, runs: list[list[str]]) -> list[str]:
 @pytest.mark.slow
 def test_the_seed_example_is_the_same_run_on_both_paths(invoke, tmp_path):
     """The issue's example: one SGD step on w = [1, 2, 3], loss = mean(w)."""
-    runs = [
-        [path, "-m", "seed", "--lr", "0.001", "--steps", "1"] for path in ("manual", "optim")
-    ]
+    runs = [[path, "-m", "seed", "--lr", "0.001", "--steps", "1"] for path in ("manual", "optim")]
     outputs = check(invoke, tmp_path, runs)
     script = invoke(*runs[0], "--print-script").stdout
     assert inspect.getsource(sgd.sgd) in script  # the rule itself, docstring and all
@@ -225,6 +241,7 @@ def test_printed_scripts_repeat_gradcli_bit_for_bit(invoke, tmp_path_factory, ma
     runs = [command_line("manual", s) for s in manual]
     runs += [command_line("optim", s) for s in optim]
     check(invoke, tmp_path_factory.mktemp("scripts"), runs)
+
 
 @pytest.mark.slow
 def test_muon_with_adamw_and_the_implementations_torch_offers(invoke, tmp_path):

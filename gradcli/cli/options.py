@@ -34,6 +34,7 @@ from gradcli.spec import (
     LOSSES,
     MODELS,
     SCHEDULE_PER,
+    TASKS,
     check_model,
 )
 
@@ -313,7 +314,7 @@ Shuffle = Annotated[
     typer.Option(
         "--shuffle/--no-shuffle",
         rich_help_panel=DATA_PANEL,
-        help="Draw each epoch's batches in a new order (DataLoader(shuffle=True)).",
+        help="Draw each epoch's batches in a new order (DataLoader's shuffle=True).",
     ),
 ]
 DropLast = Annotated[
@@ -321,7 +322,7 @@ DropLast = Annotated[
     typer.Option(
         "--drop-last",
         rich_help_panel=DATA_PANEL,
-        help="Leave out each epoch's last, smaller batch (DataLoader(drop_last=True)).",
+        help="Leave out each epoch's last, smaller batch (DataLoader's drop_last=True).",
     ),
 ]
 ValFraction = Annotated[
@@ -354,6 +355,17 @@ Loss = Annotated[
         autocompletion=completion(*LOSSES),
         rich_help_panel=DATA_PANEL,
         help=f"The loss: {_choices(LOSSES)} (default: cross-entropy for classes, mse for targets).",
+    ),
+]
+Task = Annotated[
+    str | None,
+    typer.Option(
+        metavar="KIND",
+        show_default=False,
+        autocompletion=completion(*TASKS),
+        rich_help_panel=DATA_PANEL,
+        help=f"What --data FILE.csv's --target is: {_choices(TASKS)} (default: classes when "
+        "it holds at most 20 distinct integers or any text, else regression).",
     ),
 ]
 SchedulePer = Annotated[

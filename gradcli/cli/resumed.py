@@ -33,6 +33,7 @@ RUN_OPTIONS = (
     "shuffle",
     "drop_last",
     "loss",
+    "task",
     "schedule_per",
 )
 

@@ -102,6 +102,7 @@ class Feed:
         self.y_batch: Tensor | None = None
         self._counted = True
         self._sums = torch.zeros(3, dtype=torch.float64, device=device)  # loss·n, right, n
+        self._sums_before = self._sums  # before the current batch counted (see state_dict)
 
     def _tensors(self, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
         """Inputs in the run's dtype, targets as the loss wants them (on the CPU: batches move
@@ -121,7 +122,7 @@ class Feed:
             self.epoch, self.batch = self.epoch + 1, 0
             self._epoch_state = self.generator.get_state()
             self._iterator = iter(self.loader)
-            self._sums.zero_()
+            self._sums = torch.zeros_like(self._sums)
         x, y = next(self._iterator)
         self.batch += 1
         self.x_batch = x.to(self.device, non_blocking=True)
@@ -143,6 +144,7 @@ class Feed:
         loss = self._loss(outputs, self.y_batch)
         if not self._counted:
             self._counted = True
+            self._sums_before = self._sums.clone()
             n = len(self.y_batch)
             with torch.no_grad():
                 right = (
@@ -196,14 +198,41 @@ class Feed:
         total, correct = torch.stack([loss_sum / per_sample, right.double()]).tolist()
         return Evaluation(total / len(x), correct / len(x) if self.classification else None)
 
-    def state_dict(self) -> dict[str, Any]:
+    def least_squares(self, model: nn.Module) -> dict[str, Tensor]:
+        """For the built-in ``linear`` model on a regression task with the mean squared
+        error: the least-squares weights and bias on the training data (float64), the optimum
+        the run should reach; else nothing."""
+        names = [name for name, _ in model.named_parameters()]
+        if (
+            self.classification
+            or self.loss_name != MSE
+            or names != ["linear.weight", "linear.bias"]
+        ):
+            return {}
+        x = self.data.x_train.double().reshape(len(self.data.x_train), -1)
+        design = torch.cat([x, torch.ones(len(x), 1, dtype=x.dtype)], dim=1)
+        solution = torch.linalg.lstsq(design, self.data.y_train.double()).solution
+        return {"linear.weight": solution[:-1].T.contiguous(), "linear.bias": solution[-1]}
+
+    @property
+    def position(self) -> int:
+        """How many batches have been taken, all epochs told (the steps begun)."""
+        return max(self.epoch - 1, 0) * self.batches + (self.batch if self.epoch else 0)
+
+    def state_dict(self, steps_done: int | None = None) -> dict[str, Any]:
         """Where the feed is, for a checkpoint: the epoch, the batches taken, the loader's
-        generator at the start of the epoch, and the epoch's sums so far."""
+        generator at the start of the epoch, and the epoch's sums so far. ``steps_done``:
+        the steps whose update is done, when the last batch taken was not used (the user's
+        code failed in its step): that batch is given back."""
+        batch, sums = self.batch, self._sums
+        if steps_done is not None and steps_done == self.position - 1 and self.epoch:
+            batch -= 1  # (batch 0 of an epoch: its iteration begun, no batch taken)
+            sums = self._sums_before if self._counted else self._sums
         return {
             "epoch": self.epoch,
-            "batch": self.batch,
+            "batch": batch,
             "generator": self._epoch_state.clone(),
-            "sums": self._sums.cpu().clone(),
+            "sums": sums.cpu().clone(),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:

@@ -4,46 +4,32 @@
   digits.csv.gz``: 1,797 rows of 64 pixels 0–16 and a label), found without importing
   scikit-learn; pixels scaled to [0, 1], as images 1×8×8.
 - ``mnist``, ``fashion-mnist``: their IDX files (``idx.py``).
-- anything ending in ``.csv`` (or ``.tsv``): a user's table (``table.py``).
+- anything ending in ``.csv`` or ``.tsv`` (either gzipped, ``.gz``): a user's table
+  (``table.py``).
 """
 
 from __future__ import annotations
 
 import gzip
 import importlib.util
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
-from torch import Tensor
 
-from gradcli.data.dataset import CLASSIFICATION, Request
+from gradcli.data.dataset import CLASSIFICATION, TASKS, Raw, Request
 from gradcli.errors import GradcliError
 
 NAMED = ("digits", "mnist", "fashion-mnist")
 DATA_EXTRA = "pip install 'gradcli[data]'"
 
 
-@dataclass(frozen=True, eq=False)
-class Raw:
-    """Samples as read: inputs float64 ``[n, *shape]``, targets (int64 labels or float64
-    ``[n, k]``), and the set's own test split where it has one."""
-
-    name: str
-    x: Tensor
-    y: Tensor
-    task: str
-    outputs: int
-    x_test: Tensor | None = None
-    y_test: Tensor | None = None
-    features: tuple[str, ...] = ()
-    target: str | None = None
-    scale: bool = False  # standardise the input columns (a table's)
-
-
 def read(request: Request) -> Raw:
+    """The samples ``request.data`` names, before any split (a one-line error for a name
+    that is none of the sets, or an option that does not fit it)."""
     name = request.data
+    if request.task is not None and request.task not in TASKS:
+        raise GradcliError(f"--task {request.task}: choose one of: {', '.join(TASKS)}")
     if request.target is not None and not _is_table(name):
         raise GradcliError(
             f"--target {request.target}: only a table (--data FILE.csv) has columns to choose; "
@@ -52,11 +38,11 @@ def read(request: Request) -> Raw:
     if name == "digits":
         return digits()
     if name in ("mnist", "fashion-mnist"):
-        from gradcli.data.dataset import idx
+        from gradcli.data import idx
 
         return idx.read(name, request.data_dir)
     if _is_table(name):
-        from gradcli.data.dataset import table
+        from gradcli.data import table
 
         return table.read(name, request.target, request.task)
     raise GradcliError(
@@ -89,4 +75,5 @@ def digits() -> Raw:
         table = np.loadtxt(file, delimiter=",", dtype=np.float64)
     x = torch.from_numpy(table[:, :64] / 16.0).reshape(-1, 1, 8, 8)
     y = torch.from_numpy(table[:, 64].astype(np.int64))
-    return Raw("digits", x, y, CLASSIFICATION, 10)
+    labels = tuple(map(str, range(10)))
+    return Raw("digits", x, y, CLASSIFICATION, 10, labels=labels)

@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import torch
 
-from gradcli.data.dataset import DataSet, Request
-from gradcli.data.sources import Raw
+from gradcli.data.dataset import DataSet, Raw, Request
 from gradcli.errors import GradcliError
 
 DEFAULT_FRACTION = 0.2
 
 
 def prepare(raw: Raw, request: Request) -> DataSet:
+    """``raw`` split into training and held-out samples, its columns scaled if it asks."""
     fraction = request.val_fraction
     if fraction is None and raw.x_test is not None:
         x_train, y_train, x_val, y_val = raw.x, raw.y, raw.x_test, raw.y_test
@@ -55,4 +55,8 @@ def prepare(raw: Raw, request: Request) -> DataSet:
         held_out,
         raw.features,
         raw.target,
+        raw.labels,
+        raw.task_reason,
+        raw.folder,
+        raw.scale,
     )

@@ -3,48 +3,24 @@
 Each pitfall is a function that really runs both versions and returns what happened, step by
 step: parameter values, gradients, and the exceptions torch raises, caught and shown.
 
-The one-line summaries live in ``gradcli.spec.PITFALL_SUMMARIES`` (no torch needed to list them).
+The two about evaluating a held-out set are in ``lessons.evaluation``; what every pitfall
+returns is in ``lessons.outcome``. The one-line summaries live in
+``gradcli.spec.PITFALL_SUMMARIES`` (no torch needed to list them).
 """
 
 from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor, nn
 
-Cell = tuple[float, ...] | str
+from gradcli.lessons import evaluation
+from gradcli.lessons.outcome import Cell, Outcome, Row, elements, error
+
 LR = 0.1
 START = (1.0, 2.0, 3.0)
-
-
-@dataclass(frozen=True)
-class Row:
-    step: int
-    quantity: str
-    mistake: Cell
-    correct: Cell
-
-
-@dataclass
-class Outcome:
-    name: str
-    mistake_code: str
-    correct_code: str
-    labels: tuple[str, str] = ("mistake", "correct")
-    rows: list[Row] = field(default_factory=list)
-    lesson: str = ""
-    setup: str = ""  # what both versions start from: the tensors and the learning rate
-
-
-def elements(t: Tensor | None) -> Cell:
-    return "None" if t is None else tuple(t.detach().reshape(-1).tolist())
-
-
-def error(e: Exception) -> str:
-    return f"{type(e).__name__}: {str(e).splitlines()[0]}"
 
 
 def _w() -> Tensor:
@@ -338,4 +314,6 @@ PITFALL_RUNS: dict[str, Callable[[], Outcome]] = {
     "variable": variable,
     "scheduler-first": scheduler_first,
     "clip-after-step": clip_after_step,
+    "eval-mode": evaluation.eval_mode,
+    "no-grad": evaluation.no_grad,
 }

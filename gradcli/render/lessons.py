@@ -18,7 +18,7 @@ from gradcli.spec import PITFALL_SUMMARIES
 if TYPE_CHECKING:
     from gradcli.lessons.graph import Node
     from gradcli.lessons.inspection import TensorRow
-    from gradcli.lessons.pitfalls import Cell, Outcome
+    from gradcli.lessons.outcome import Cell, Outcome
 
 LISTED_IN = {
     "in_parameters": "parameters()",

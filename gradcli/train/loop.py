@@ -437,6 +437,15 @@ class Training:
             if held_out.accuracy is not None:
                 metrics["val accuracy"] = held_out.accuracy
         first = final if self.initial is None else self.initial
+        params = dict(self.problem.named_parameters())
+        reference = {
+            name: Reference(
+                values_of(params[name]),
+                values_of(optimum),
+                (params[name].detach().double().cpu() - optimum).abs().max().item(),
+            )
+            for name, optimum in feed.least_squares(self.problem).items()
+        }
         return Summary(
             steps=self.start + self.steps,
             clip_fired=None if self.fired is None else int(self.fired.item()),
@@ -444,6 +453,8 @@ class Training:
             first_loss=first.loss,
             final_loss=final.loss,
             metrics=metrics,
+            reference=reference,
+            reference_label="least squares",
             resumed_from=self.start,
             epochs=(self.start + self.steps) / feed.batches,
         )

@@ -91,6 +91,7 @@ def data_request(options: Mapping[str, Any] | RunSpec) -> Request:
         get("val_fraction"),
         get("data_seed") or 0,
         get("data_dir"),
+        get("task"),
     )
 
 
@@ -236,5 +237,5 @@ def save_checkpoint(training: Training, spec: RunSpec) -> None:
     if training.fed:
         saved["schedule_losses"] = list(training.fed)
     if training.feed is not None:
-        saved["feed"] = training.feed.state_dict()
+        saved["feed"] = training.feed.state_dict(done)
     checkpoint.save(spec.save, saved)

@@ -80,6 +80,7 @@ def training_command(path: str) -> Callable[..., None]:
         val_fraction: opt.ValFraction = None,
         data_seed: opt.DataSeed = 0,
         loss: opt.Loss = None,
+        task: opt.Task = None,
         schedule_per: opt.SchedulePer = "batch",
         format: opt.Format = "auto",
         quiet: opt.Quiet = False,
