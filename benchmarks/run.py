@@ -213,7 +213,7 @@ def in_process(case: Case, repeat: int) -> tuple[list[float], list[float]]:
 def measure(case: Case, repeat: int, warmup: int) -> dict[str, object]:
     times_a: list[float] = []
     times_b: list[float] = []
-    mem_a, mem_b = [0], [1]
+    mem_a, mem_b = [0], [1]  # (no memory in-process: shown as 0)
     if case.in_process:
         times_a, times_b = in_process(case, repeat)
     for _ in range(0 if case.in_process else warmup):  # warm the page cache for each side
@@ -282,7 +282,7 @@ def main() -> int:
         results.append(r)
         print(
             f"{r['case']:<5}{r['median_s']:>10.3f}{r['baseline_median_s']:>9.3f}"
-            f"{r['ratio']:>7.2f}{r['goal']:>6.1f}{r['peak_rss_mib']:>9.1f}"
+            f"{r['ratio']:>7.2f}{r['goal']:>6g}{r['peak_rss_mib']:>9.1f}"
             f"{r['baseline_peak_rss_mib']:>9.1f}{r['memory_ratio']:>6.2f}  "
             f"{'yes' if r['meets_goals'] else 'NO '} {r['title']}",
             flush=True,
