@@ -72,6 +72,13 @@ def elements(v: Values | None) -> str:
     return "" if v is None or isinstance(v, Stats) else " ".join(csv_number(x) for x in v)
 
 
+def _where(record: StepRecord) -> list[str]:
+    """The epoch and batch cells: empty at step 0, before any batch."""
+    if record.epoch is None:
+        return ["", ""]
+    return [str(record.epoch), str(record.batch)]
+
+
 class _Writer:
     def __init__(
         self, out: TextIO, output: Output, delimiter: str, header: list[str] | None
@@ -114,7 +121,7 @@ class DelimitedSink(_Writer):
                     csv_number(record.lr),
                     csv_number(record.grad_norm),
                     "" if record.clipped is None else str(record.clipped).lower(),
-                    *([str(record.epoch), str(record.batch), "", "", ""] if self.data else []),
+                    *([*_where(record), "", "", ""] if self.data else []),
                 ]
             )
         self.out.flush()
