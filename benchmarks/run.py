@@ -172,6 +172,15 @@ def cases(device: str) -> list[Case]:
             None,
             in_process=True,
         ),
+        Case(
+            "s2",
+            "steady state as s, gradcli printing 2 of the 2000 steps (--every 2000)",
+            [*STEADY, "--every", "2000"],
+            [],
+            1.05,
+            None,
+            in_process=True,
+        ),
     ]
 
 
@@ -250,7 +259,7 @@ def main() -> int:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--warmup", type=int, default=1, help="untimed runs of each side first")
-    parser.add_argument("--case", action="append", help="only these cases (a, b1, ..., g, s)")
+    parser.add_argument("--case", action="append", help="only these cases (a, b1, ..., g, s, s2)")
     parser.add_argument("--json", help="also write the results here")
     args = parser.parse_args()
     # torch's version from a child: importing torch here would inflate every child's peak
