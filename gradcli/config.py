@@ -26,7 +26,7 @@ from gradcli.errors import GradcliError
 from gradcli.spec import DATA_OPTIONS, RunSpec, constructor
 
 # Options a config file may set beyond RunSpec's fields, with their types.
-EXTRA_KEYS: dict[str, Any] = {"tol": float | None}
+EXTRA_KEYS: dict[str, Any] = {"tol": float | None, "target_accuracy": float | None}
 # What people write for a key that has another name here.
 SYNONYMS = {
     "learning_rate": "lr",

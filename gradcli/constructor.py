@@ -41,6 +41,7 @@ class Entry(Protocol):
     def constructor_example(self) -> str: ...
 
 
+MAX_TEXT = 2000  # characters in one constructor: torch's longest are far shorter
 E = TypeVar("E", bound=Entry)
 T = TypeVar("T")
 
@@ -59,6 +60,10 @@ def parse_constructor(
     ``where`` starts every error's line (``--optimizer Adam(...)``); ``shape`` says what the
     text should look like (``a scheduler like 'StepLR(step_size=30)'``). A bare name is the
     constructor with no keywords."""
+    if len(text) > MAX_TEXT:  # (bounded before parsing: ast's work grows with the text)
+        raise GradcliError(
+            f"{where}: {len(text)} characters; a constructor of at most {MAX_TEXT} is {shape}"
+        )
     label = f"{where} {text}"
     try:
         tree = ast.parse(text.strip(), mode="eval").body
@@ -141,6 +146,10 @@ def checked(label: str, allowed: Any, value: object) -> Any:
         return allowed.check(value)
     except Refused as refused:
         raise GradcliError(f"{label} must be {refused}, got {_shown(allowed, value)}") from None
+    except (OverflowError, ValueError):  # an integer of thousands of digits
+        raise GradcliError(
+            f"{label} must be {allowed.describe()}, got a number too large to use"
+        ) from None
 
 
 def _shown(allowed: Any, value: object) -> str:

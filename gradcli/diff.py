@@ -58,7 +58,8 @@ MISSING = "absent"
 @dataclass
 class StepGap:
     """How two records of one step differ: how many numbers, the largest gap and where,
-    and the first difference in the record's order."""
+    and the first difference in the record's order. ``epoch``: for the records of the end
+    of an epoch (``epoch_end``, after that step), the epoch."""
 
     step: int
     differing: int = 0
@@ -66,6 +67,14 @@ class StepGap:
     max_ulps: int = 0
     largest: Difference | None = None
     first: Difference | None = None
+    epoch: int | None = None
+
+    @property
+    def when(self) -> str:
+        """``step 23``, or ``the end of epoch 1 (step 23)``."""
+        if self.epoch is None:
+            return f"step {self.step}"
+        return f"the end of epoch {self.epoch} (step {self.step})"
 
 
 def flatten(obj: Any, path: Path = ()) -> Iterator[tuple[Path, Any]]:
@@ -116,7 +125,7 @@ def gap(step: int, path: Path, a: Any, b: Any) -> Difference:
 
 
 def compare_records(step: int, a: Record, b: Record) -> StepGap:
-    result = StepGap(step)
+    result = StepGap(step, epoch=_epoch(a))
     left, right = dict(flatten(a)), dict(flatten(b))
     for path in [*left, *(p for p in right if p not in left)]:
         x, y = left.get(path, MISSING), right.get(path, MISSING)
@@ -155,6 +164,11 @@ class RecordsDiff:
         return next((s for s in self.steps if s.differing), None)
 
 
+def _epoch(record: Record) -> int | None:
+    epoch = record.get("epoch_end")
+    return epoch if isinstance(epoch, int) else None
+
+
 def name_of(source: str) -> str:
     return "stdin" if source == STDIN else source
 
@@ -176,7 +190,7 @@ def compare(a: str, b: str) -> RecordsDiff:
         count += 1
         last_a, last_b = record_a["step"], record_b["step"]
         if text_a == text_b:
-            steps.append(StepGap(record_a["step"]))
+            steps.append(StepGap(record_a["step"], epoch=_epoch(record_a)))
             continue
         steps.append(compare_records(record_a["step"], record_a, record_b))
     return RecordsDiff(steps, count, ends)
@@ -209,7 +223,7 @@ def first_lines(result: RecordsDiff, a: str, b: str) -> list[str]:
     where = f"parameter {d.parameter}, {d.field}" if d.parameter is not None else d.field
     width = max(len(name_of(a)), len(name_of(b)))
     lines = [
-        f"gradcli diff: {name_of(a)} and {name_of(b)} part at step {d.step}, {where}:",
+        f"gradcli diff: {name_of(a)} and {name_of(b)} part at {first.when}, {where}:",
         f"  {name_of(a).ljust(width)}  {_value(d.a)}",
         f"  {name_of(b).ljust(width)}  {_value(d.b)}",
     ]
@@ -231,7 +245,7 @@ def growth_lines(result: RecordsDiff) -> list[str]:
     header = ["step", "differing", "max |A − B|", "max ULPs", "largest at"]
     rows = [
         [
-            str(s.step),
+            str(s.step) if s.epoch is None else f"{s.step} (end of epoch {s.epoch})",
             str(s.differing),
             f"{s.max_abs_diff:.3g}",
             str(s.max_ulps),
@@ -258,8 +272,10 @@ def growth_lines(result: RecordsDiff) -> list[str]:
 
 def step_object(s: StepGap) -> dict[str, Any]:
     first, largest = s.first, s.largest
+    epoch = {} if s.epoch is None else {"epoch_end": s.epoch}  # a pair of epochs' ends
     return {
         "step": s.step,
+        **epoch,
         "identical": s.differing == 0,
         "differing": s.differing,
         "max_abs_diff": s.max_abs_diff,

@@ -163,11 +163,37 @@ class CompareRecord:
     max_abs_diff: float
     max_ulps: int
     bit_identical: bool
+    epoch: int | None = None  # with --data: the epoch (from 1) and the batch of it (from 1)
+    batch: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CompareEpochRecord:
+    """One method at the end of an epoch of ``gradcli compare --data``: the torch.optim
+    path's ``EpochRecord``."""
+
+    optimizer: str
+    label: str
+    record: EpochRecord
+
+
+@dataclass(frozen=True, slots=True)
+class Evaluated:
+    """A model's loss and accuracy (a fraction; None for regression) on the training data
+    and on the held-out data (None without any) at the end of a run on ``--data``."""
+
+    train_loss: float
+    train_accuracy: float | None
+    val_loss: float | None
+    val_accuracy: float | None
 
 
 @dataclass
 class MethodSummary:
-    """One method over the whole run; ``losses[t]`` is torch.optim's loss at θ_t."""
+    """One method over the whole run; ``losses[t]`` is torch.optim's loss at θ_t (with
+    ``--data``: the loss of step t + 1's batch, and at the end the training data's). With
+    ``--data`` also the ends of its epochs, the training data's loss at the start
+    (``first_loss``) and the evaluation at the end (``final``)."""
 
     optimizer: str
     label: str
@@ -178,10 +204,41 @@ class MethodSummary:
     bit_identical: bool = True
     tol: float | None = None
     distance: float | None = None  # from the nearest minimum at the end, where one is known
+    epochs: list[EpochRecord] = field(default_factory=list)
+    target_accuracy: float | None = None
+    first_loss: float | None = None
+    final: Evaluated | None = None
 
     @property
     def final_loss(self) -> float:
         return self.losses[-1]
+
+    @property
+    def epochs_to_target(self) -> int | None:
+        """The first epoch whose held-out accuracy is at or above ``target_accuracy`` (None:
+        never, or no target)."""
+        if self.target_accuracy is None:
+            return None
+        target = self.target_accuracy
+        return next(
+            (e.epoch for e in self.epochs if (e.val_accuracy or 0.0) >= target),
+            None,
+        )
+
+    @property
+    def epochs_to_tol(self) -> int | None:
+        """With ``--data``: the first epoch whose held-out loss (the training loss of its
+        batches, without held-out data) is at or below ``tol`` (None: never, or no tol)."""
+        if self.tol is None:
+            return None
+        return next(
+            (
+                e.epoch
+                for e in self.epochs
+                if (e.train_loss if e.val_loss is None else e.val_loss) <= self.tol
+            ),
+            None,
+        )
 
     @property
     def best_loss(self) -> float:

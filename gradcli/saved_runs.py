@@ -1,10 +1,12 @@
 """gradcli's own JSON lines read back: one run per file, each line checked to be a step
-record of ``gradcli optim``/``manual`` (the schema in docs/pipelines.md), or several runs in a file
-of ``gradcli compare``'s records, one per label. No torch here.
+record of ``gradcli optim``/``manual`` or the end of an epoch of one (``epoch_end``; the schema
+in docs/pipelines.md), or several runs in a file of ``gradcli compare``'s records, one per
+label. No torch here.
 
 A run read from a file and a run just trained are the same thing to the pictures: the
-list of step objects (``gradcli.render.jsonl.step_object``), with non-finite numbers
-spelled as JSON lines spell them turned back into floats.
+list of step objects (``gradcli.render.jsonl.step_object``) and, on ``--data``, of epoch
+objects (``epoch_object``), with non-finite numbers spelled as JSON lines spell them turned
+back into floats.
 """
 
 from __future__ import annotations
@@ -26,13 +28,21 @@ Record = dict[str, Any]
 
 @dataclass
 class Run:
-    """One training run: its label and its step records, in order. ``lr``: the constant
-    learning rate, for records that do not carry their own (``"lr"``)."""
+    """One training run: its label and its step records, in order; ``epochs``: its epoch
+    objects, in order (a run on ``--data``; records given with epoch objects among them are
+    sorted into the two lists). ``lr``: the constant learning rate, for records that do not
+    carry their own (``"lr"``)."""
 
     label: str
     records: list[Record] = field(default_factory=list)
     lr: float | None = None
     source: str = ""
+    epochs: list[Record] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if any(is_epoch(r) for r in self.records):
+            self.epochs = [*self.epochs, *(r for r in self.records if is_epoch(r))]
+            self.records = [r for r in self.records if not is_epoch(r)]
 
 
 def _number(value: Any) -> Any:
@@ -64,27 +74,62 @@ def _values_ok(values: Any) -> bool:
 
 
 def _is_number(v: Any) -> bool:
-    return (isinstance(v, int | float) and not isinstance(v, bool)) or v in SPELLED
+    return (isinstance(v, int | float) and not isinstance(v, bool)) or (
+        isinstance(v, str) and v in SPELLED
+    )
+
+
+def is_epoch(obj: Any) -> bool:
+    """The end of an epoch of a run on ``--data`` (``epoch_end``), not a step."""
+    return isinstance(obj, dict) and "epoch_end" in obj
 
 
 def is_compare(obj: Any) -> bool:
-    """A record of ``gradcli compare``: one method at one step, its losses and gaps."""
-    return isinstance(obj, dict) and {"step", "label", "optim_loss"} <= set(obj)
+    """A record of ``gradcli compare``: one method at one step, its losses and gaps, or at
+    the end of an epoch."""
+    return (
+        isinstance(obj, dict)
+        and {"step", "label"} <= set(obj)
+        and ("optim_loss" in obj or "epoch_end" in obj)
+    )
+
+
+EPOCH_NUMBERS = ("train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr")
+
+
+def why_not_an_epoch(obj: Record) -> str | None:
+    """What makes an ``epoch_end`` object not one gradcli writes; None when it is one."""
+    for key in ("epoch_end", "step"):
+        value = obj.get(key)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            return f'"{key}" is not an integer >= 0'
+    for key in EPOCH_NUMBERS:
+        if key not in obj:
+            return f'an epoch\'s end with no "{key}" field'
+        if obj[key] is not None and not _is_number(obj[key]):
+            return f'"{key}" is not a number or null'
+    if obj["train_loss"] is None:
+        return '"train_loss" is not a number'
+    return None
 
 
 def why_not_a_record(obj: Any, compare: bool = False) -> str | None:
-    """What makes ``obj`` not a gradcli step record (or, with ``compare``, not a record of
-    gradcli compare either); None when it is one."""
+    """What makes ``obj`` not a gradcli step or epoch record (or, with ``compare``, not a
+    record of gradcli compare either); None when it is one."""
     if not isinstance(obj, dict):
         return f"a JSON {type(obj).__name__}, not an object"
     if is_compare(obj):
         if not compare:
             return "a record of gradcli compare, not of a training run (optim, manual)"
-        if not isinstance(obj["label"], str) or not (
-            obj["optim_loss"] is None or _is_number(obj["optim_loss"])
-        ):
-            return '"label" is not a string or "optim_loss" not a number or null'
+        if not isinstance(obj["label"], str):
+            return '"label" is not a string'
+        if is_epoch(obj):
+            return why_not_an_epoch(obj)
+        if not (obj["optim_loss"] is None or _is_number(obj["optim_loss"])):
+            return '"optim_loss" is not a number or null'
         return None
+    if is_epoch(obj):
+        return why_not_an_epoch(obj)
     for key in ("step", "loss", "params"):
         if key not in obj:
             return f'no "{key}" field'
@@ -158,12 +203,16 @@ def records_of(source: str, compare: bool = False) -> Iterator[tuple[int, str, R
 
 def compare_runs(records: list[Record], prefix: str) -> list[Run]:
     """The runs of gradcli compare's records, one per label (the torch.optim path: its
-    loss before each step's update, as a training record has it; no parameters)."""
+    loss before each step's update, as a training record has it; no parameters; and its
+    epoch objects, as a training run's)."""
     runs: dict[str, Run] = {}
     for r in records:
         label = r["label"]
         run = runs.setdefault(label, Run(prefix + label, lr=r.get("lr"), source=prefix))
-        run.records.append({"step": r["step"], "loss": r["optim_loss"], "params": {}})
+        if is_epoch(r):
+            run.epochs.append({k: v for k, v in r.items() if k not in ("optimizer", "label")})
+        else:
+            run.records.append({"step": r["step"], "loss": r["optim_loss"], "params": {}})
     return list(runs.values())
 
 

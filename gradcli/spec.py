@@ -444,10 +444,26 @@ def labels(specs: list[RunSpec]) -> list[str]:
 
 
 def specs_for_compare(
-    texts: list[str], flags: Mapping[str, Any], options: Mapping[str, Any], tol: float | None
+    texts: list[str],
+    flags: Mapping[str, Any],
+    options: Mapping[str, Any],
+    tol: float | None,
+    target_accuracy: float | None = None,
 ) -> list[RunSpec]:
     """One validated spec per run; each flag goes to the runs whose optimizer takes it, and
-    one that none of them takes is an error."""
+    one that none of them takes is an error. ``target_accuracy`` (a held-out accuracy) needs
+    ``--data``."""
+    if target_accuracy is not None:
+        if options.get("data") is None:
+            raise GradcliError(
+                "--target-accuracy applies with --data only (the held-out accuracy of a data "
+                f"set: {', '.join(DATASETS)}); without it, --tol gives the steps to a loss"
+            )
+        if not (math.isfinite(target_accuracy) and 0 < target_accuracy <= 1):
+            raise GradcliError(
+                "--target-accuracy must be a fraction in (0, 1] (0.95 for 95%), got "
+                f"{target_accuracy!r}"
+            )
     chosen = [optimizers.find(parse_optimizer(text)[0].name) for text in texts]
     for option, value in flags.items():
         takes = {o.name for o, _, _ in optimizers.options().get(option, [])}

@@ -19,7 +19,15 @@ PACKAGE = Path(__file__).resolve().parent.parent / "gradcli"
 # layer and the layers below it, never one above.
 LAYERS: list[tuple[str, ...]] = [
     # what everything may use: errors and exit statuses, torch/Typer private names, start-up
-    ("", "errors", "private_api", "_startup", "streams", "usercode"),  # "": __init__ (__version__)
+    (
+        "",
+        "errors",
+        "private_api",
+        "_startup",
+        "streams",
+        "usercode",
+        "printable",
+    ),  # "": __init__ (__version__)
     # torch-free facts: catalogs, record types, output settings, the 2-D test functions,
     # saved runs read back, the constructor syntax
     ("optimizers", "schedules", "records", "output", "surfaces", "saved_runs", "constructor"),

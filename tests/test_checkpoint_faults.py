@@ -518,3 +518,46 @@ def test_checkpoints_in_other_torch_forms_still_resume(invoke, tmp_path, good, f
     assert result.exit_code == 0, result.stderr
     assert result.stderr == ""
     assert [r["step"] for r in jsonl(result.stdout)] == [2]
+
+
+def _user_model_checkpoint(tmp_path, invoke) -> tuple[str, str]:
+    (tmp_path / "mine.py").write_text(
+        "import pathlib, torch\n"
+        "pathlib.Path(__file__).with_name('ran').touch()\n"
+        "class P(torch.nn.Module):\n"
+        "    def __init__(self):\n"
+        "        super().__init__()\n"
+        "        self.w = torch.nn.Parameter(torch.ones(2))\n"
+        "    def forward(self):\n"
+        "        return (self.w ** 2).sum()\n"
+        "def build():\n"
+        "    return P()\n"
+    )
+    model, ck = f"{tmp_path}/mine.py:build", str(tmp_path / "ck.pt")
+    saved = invoke("optim", "-m", model, "--steps", "2", "--save", ck, "-f", "jsonl")
+    assert saved.exit_code == 0, saved.stderr
+    (tmp_path / "ran").unlink()
+    return model, ck
+
+
+def test_a_checkpoint_never_chooses_code_that_runs(tmp_path, invoke):
+    """A checkpoint of a run on the user's model is resumed only when the user names the
+    model again; a crafted one naming any module is refused before anything is imported."""
+    model, ck = _user_model_checkpoint(tmp_path, invoke)
+    refused = invoke("optim", "--resume", ck)
+    assert refused.exit_code == 2 and refused.stdout == ""
+    assert refused.stderr == (
+        f"gradcli: error: --resume {ck}: the checkpoint was trained on --model {model}, code "
+        f"of yours; gradcli runs no code a checkpoint names: resume with --model {model} to "
+        "run it\n"
+    )
+    assert not (tmp_path / "ran").exists()  # the file was not imported
+    named = invoke("optim", "--resume", ck, "-m", model, "-f", "jsonl")
+    assert named.exit_code == 0, named.stderr
+    crafted = torch.load(ck, weights_only=True)
+    crafted["config"]["model"] = "os:abort"
+    torch.save(crafted, tmp_path / "crafted.pt")
+    for command in ("optim", "manual"):
+        result = invoke(command, "--resume", str(tmp_path / "crafted.pt"))
+        assert result.exit_code == 2 and result.stdout == ""
+        assert "--model os:abort, code of yours; gradcli runs no code" in result.stderr

@@ -109,3 +109,21 @@ def test_odd_text_is_one_line_too(text):
     with pytest.raises(GradcliError) as raised:
         parse_optimizer(text)
     assert "\n" not in str(raised.value).replace(text, "")
+
+
+@pytest.mark.parametrize(
+    ("option", "text", "says"),
+    [
+        ("-o", "Adam(lr=" + "9" * 4000 + ")", "4009 characters; a constructor of at most 2000"),
+        ("-o", "Adam(lr=" + "-" * 100_000 + "1)", "characters; a constructor of at most 2000"),
+        ("-o", "Adam(lr=" + "9" * 400 + ")", "lr must be a finite number >= 0, got a number too"),
+        ("-o", "LBFGS(history_size=" + "9" * 30 + ")", "must be an integer in [1, 1000000]"),
+        ("--schedule", "StepLR(step_size=" + "9" * 3000 + ")", "characters; a constructor"),
+    ],
+)
+def test_huge_constructors_are_one_line(invoke, option, text, says):
+    """Bounded before parsing; numbers too large for what takes them refused by name."""
+    result = invoke("optim", option, text, "--steps", "1")
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr.startswith("gradcli: error: ") and result.stderr.count("\n") == 1
+    assert says in result.stderr

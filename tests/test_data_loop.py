@@ -561,3 +561,27 @@ def test_a_run_stopped_by_its_models_failure_resumes_with_the_batch_it_failed_on
     rest = run("optim", "--resume", ck, "-m", model, "--steps", "4", "-f", "jsonl")
     assert rest.exit_code == 0, rest.stderr
     assert failed.stdout + rest.stdout == whole.stdout
+
+
+@pytest.mark.parametrize("path", ["optim", "manual"])
+def test_show_code_shows_the_dataloader_loop(path):
+    result = run(
+        path,
+        *SMALL[:4],
+        "--batch-size",
+        "300",
+        "--steps",
+        "4",
+        "--show-code",
+        "--data-seed",
+        "7",
+        "-f",
+        "table",
+    )
+    assert result.exit_code == 0, result.stderr
+    out = result.stdout
+    assert "batch_size=300," in out and "generator=torch.Generator().manual_seed(7)" in out
+    assert "    for x, y in loader:" in out
+    assert "F.cross_entropy(model(x), y)" in out and "F.cross_entropy(model(x_val), y_val)" in out
+    assert "if step == 4:" in out  # 4 steps: one epoch of 3 batches and one batch more
+    assert "for epoch in range(1, 3):" in out

@@ -8,6 +8,7 @@ import dataclasses
 import gzip
 import http.server
 import io
+import json
 import os
 import socket
 import tempfile
@@ -313,7 +314,7 @@ def test_idx_files_raw_or_gzip_read_back_bit_for_bit(tmp_path, gz):
     _same_as(ds, arrays)
     assert ds.shape == (1, 28, 28) and ds.folder == str(folder)
     assert ds.held_out == "its own test split, 10 samples" and ds.labels == tuple("0123456789")
-    assert ds.describe().endswith(f"10 classes (0, 1, 2, 3, 4, 5, 6, 7, 8, 9), files in {folder}")
+    assert ds.describe().endswith(f"10 classes, files in {folder}")
     drawn = data.load(Request("mnist", data_dir=str(folder), val_fraction=0.2))
     assert (len(drawn.x_train), len(drawn.x_val)) == (16, 4)  # from the training files
 
@@ -477,3 +478,40 @@ def test_a_corrupt_file_is_one_line_naming_it(tmp_path, file, content, words):
     path = _spoil(folder, file, content)
     message = _error(Request("mnist", data_dir=str(folder)))
     assert message.startswith(f"{path}: ") and words in message
+
+
+def test_gradcli_trains_a_cnn_on_mnist_files_in_data_dir(tmp_path, invoke):
+    folder = _put(tmp_path / "mnist", _mnist_files(train=40, test=10), gz=True)
+    args = [
+        "--data",
+        "mnist",
+        "--data-dir",
+        str(folder),
+        "-m",
+        "cnn",
+        "-o",
+        "adam",
+        "--batch-size",
+        "16",
+        "--epochs",
+        "2",
+        "-f",
+        "jsonl",
+    ]
+    optim, manual = invoke("optim", *args), invoke("manual", *args)
+    assert optim.exit_code == 0, optim.stderr
+    assert optim.stdout == manual.stdout
+    objects = [json.loads(line) for line in optim.stdout.splitlines()]
+    ends = [o for o in objects if "epoch_end" in o]
+    assert [(o["epoch_end"], o["step"]) for o in ends] == [(1, 3), (2, 6)]  # 40 = 16+16+8
+    assert objects[0]["params"]["output.weight"]["shape"] == [10, 32 * 7 * 7]
+    assert "held out: loss" in optim.stderr  # the t10k files
+
+
+def test_gradcli_offline_without_the_files_is_one_line(invoke, tmp_path):
+    result = invoke("optim", "--data", "mnist", "--data-dir", str(tmp_path / "none"))
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr.count("\n") == 2  # the download tried, then the error
+    error = result.stderr.splitlines()[-1]
+    assert error.startswith("gradcli: error: --data mnist: needs train-images-idx3-ubyte")
+    assert f"put them in {tmp_path / 'none'}" in error

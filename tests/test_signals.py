@@ -4,6 +4,7 @@ a checkpoint is never cut short. (Signals mid-run: test_process, test_config_che
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -106,3 +107,35 @@ def test_a_closed_terminal_ends_the_run_with_its_checkpoint(tmp_path):
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 128 + signal.SIGHUP
     assert torch.load(target, weights_only=True)["step"] >= 1
+
+
+@pytest.mark.parametrize(("signum", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_signal_during_the_last_step_is_not_success(invoke, tmp_path, signum, status):
+    """The run stops as for a signal at any other step: the checkpoint written, the
+    signal's exit status, no summary as if it had finished."""
+    (tmp_path / "late.py").write_text(
+        "import os, signal, torch\n"
+        "class P(torch.nn.Module):\n"
+        "    def __init__(self):\n"
+        "        super().__init__()\n"
+        "        self.w = torch.nn.Parameter(torch.ones(2))\n"
+        "        self.calls = 0\n"
+        "    def forward(self):\n"
+        "        if torch.is_grad_enabled():\n"
+        "            self.calls += 1\n"
+        f"            if self.calls == 3:\n"
+        f"                os.kill(os.getpid(), {int(signum)})\n"
+        "        return (self.w ** 2).sum()\n"
+        "def build():\n"
+        "    return P()\n"
+    )
+    ck = tmp_path / "ck.pt"
+    result = invoke(
+        "optim", "-m", f"{tmp_path}/late.py:build", "--steps", "3", "--save", str(ck), "-f", "jsonl"
+    )
+    assert result.exit_code == status
+    assert ck.exists()
+    assert result.stderr.splitlines()[-1].startswith(
+        "gradcli: interrupted: stopped after step 3 of 3"
+    )
+    assert [json.loads(line)["step"] for line in result.stdout.splitlines()] == [0, 1, 2, 3]

@@ -285,7 +285,7 @@ DataDir = Annotated[
         show_default=False,
         rich_help_panel=DATA_PANEL,
         help="Where MNIST's IDX files are, or are downloaded to once (default: "
-        "$GRADCLI_DATA, else ~/.cache/gradcli/NAME).",
+        "$GRADCLI_DATA, else the folder NAME in ~/.cache/gradcli).",
     ),
 ]
 BatchSize = Annotated[

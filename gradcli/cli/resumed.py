@@ -1,5 +1,9 @@
 """``--resume FILE`` on its own goes on with the run the checkpoint holds.
 
+A checkpoint never chooses code that runs: one trained on a user's ``--model
+module:factory`` or ``file.py:factory`` is resumed only when the command line (or the
+user's config file) names that model again.
+
 A checkpoint keeps its run's configuration; the options that make the run (the model, the
 optimizer with its lr and hyperparameters, the steps, the seed, the dtype, the
 implementation) come from there unless given on the command line or in a config file. What
@@ -14,6 +18,7 @@ from typing import Any
 import typer
 
 from gradcli.config import accepts, option_types
+from gradcli.errors import GradcliError
 from gradcli.spec import constructor
 
 RUN_OPTIONS = (
@@ -23,9 +28,8 @@ RUN_OPTIONS = (
     "dtype",
     "impl",
     # the data and its batches: a run goes on with the same ones
-    "data",
+    "data",  # (a file read, never code; --data-dir, where files are written, is not taken)
     "target",
-    "data_dir",
     "val_fraction",
     "data_seed",
     "batch_size",
@@ -60,6 +64,12 @@ def with_checkpoint_run(ctx: typer.Context, options: dict[str, Any]) -> dict[str
     for key in RUN_OPTIONS:
         if not given(ctx, key) and key in saved and accepts(types[key], saved[key]):
             merged[key] = saved[key]
+    model = merged.get("model")
+    if not given(ctx, "model") and isinstance(model, str) and ":" in model:
+        raise GradcliError(
+            f"--resume {path}: the checkpoint was trained on --model {model}, code of yours; "
+            f"gradcli runs no code a checkpoint names: resume with --model {model} to run it"
+        )
     settings, lr = saved.get("settings"), saved.get("lr")
     readable = isinstance(settings, dict) and (lr is None or accepts(types["lr"], lr))
     if not given(ctx, "optimizer") and readable:

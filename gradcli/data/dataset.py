@@ -82,7 +82,8 @@ class DataSet:
         shape = "×".join(map(str, self.shape))
         if self.task == CLASSIFICATION:
             what = f"{self.outputs} classes"
-            notes = [_labels(self.labels)] if self.labels else []
+            plain = tuple(map(str, range(self.outputs)))  # (0, 1, ... say nothing)
+            notes = [_labels(self.labels)] if self.labels and self.labels != plain else []
         else:
             what = f"{self.outputs} target" + "s" * (self.outputs != 1)
             notes = ["regression"]

@@ -86,6 +86,7 @@ class Feed:
                 f"--batch-size {batch_size} with --drop-last: {data.name} has {len(x)} training "
                 "samples, so every batch would be dropped; choose a smaller --batch-size"
             )
+        self.shuffle, self.data_seed = shuffle, data_seed
         self.generator = torch.Generator().manual_seed(data_seed)
         self.loader = DataLoader(
             TensorDataset(x, y),

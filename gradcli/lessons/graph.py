@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 
 from torch import Tensor, nn
 
+from gradcli.printable import printable
+
 
 @dataclass
 class Node:
@@ -72,4 +74,5 @@ def dot(nodes: list[Node]) -> str:
 def _quoted(text: str) -> str:
     """``text`` inside a DOT string: its backslashes and quotes escaped, newlines as \\n (a
     parameter's name is the user's: ``x"y`` must not end the label)."""
-    return text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    shown = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return printable(shown)  # (other control characters as escapes: DOT keeps them raw)

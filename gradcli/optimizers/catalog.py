@@ -70,18 +70,23 @@ class Real:
 
 @dataclass(frozen=True)
 class Integer:
-    """A whole number >= low."""
+    """A whole number in [low, high] (by default below 2**63, the most torch holds)."""
 
     low: int = 0
     metavar: str = "INT"
+    high: int = 2**63 - 1
 
     def describe(self) -> str:
-        return f"an integer >= {self.low}"
+        if self.high == 2**63 - 1:
+            return f"an integer >= {self.low}"
+        return f"an integer in [{self.low}, {self.high}]"
 
     def check(self, value: object) -> int:
         if isinstance(value, float) and value.is_integer():
             value = int(value)
-        if isinstance(value, bool) or not isinstance(value, int) or value < self.low:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise Refused(self.describe())
+        if not self.low <= value <= self.high:
             raise Refused(self.describe())
         return value
 

@@ -498,8 +498,8 @@ LBFGS = Optimizer(
         Hyperparameter(
             "history_size",
             100,
-            Integer(1),
-            "(s, y) pairs kept to estimate H, >= 1.",
+            Integer(1, high=10**6),  # (torch makes a list of this length on the first step)
+            "(s, y) pairs kept to estimate H, 1 to 10^6.",
             tested=(1, 8),  # below the iterations of a run, so the oldest pairs go too
         ),
         Hyperparameter(

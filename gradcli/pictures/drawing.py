@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from gradcli.output import Output
 
 KINDS: dict[str, str] = {
-    "loss": "the loss curve of each run",
+    "loss": "the loss curve of each run (on --data: training and held-out loss per epoch)",
     "path": "each run's path on the loss surface (problems with two trainable elements)",
     "grad-norm": "one row per parameter: its gradient's L2 norm over the run",
     "update-norm": "one row per parameter: its update's L2 norm over the run",
@@ -69,6 +69,39 @@ def losses(run: Run) -> tuple[list[int], list[float]]:
     shows, at the parameters before its update), against t − 1."""
     pairs = [(r["step"] - 1, float(r["loss"])) for r in run.records if r["loss"] is not None]
     return [s for s, _ in pairs], [v for _, v in pairs]
+
+
+EPOCH_LOSS_TITLES = {
+    "train": "training loss per epoch (the mean over its batches)",
+    "val": "held-out loss after each epoch",
+}
+
+
+def epoch_losses(runs: Sequence[Run]) -> list[tuple[str, dict[str, tuple[list[int], list[float]]]]]:
+    """The loss per epoch, as (title, series) pictures: for one run, one picture of its
+    training loss (as the epoch's batches saw it) and its held-out loss after the epoch;
+    for several, a picture of each, one series per run. Held-out: where there is any."""
+    keys = {"train": "train_loss", "val": "val_loss"}
+
+    def series(run: Run, key: str) -> tuple[list[int], list[float]]:
+        pairs = [(e["epoch_end"], float(e[key])) for e in run.epochs if e[key] is not None]
+        return [e for e, _ in pairs], [v for _, v in pairs]
+
+    if len(runs) == 1:
+        one = {name: series(runs[0], key) for name, key in keys.items()}
+        return [("loss per epoch: train (its batches), val (held out)", _drawn(one))]
+    pictures = []
+    for name, key in keys.items():
+        drawn = _drawn({run.label: series(run, key) for run in runs})
+        if drawn:
+            pictures.append((EPOCH_LOSS_TITLES[name], drawn))
+    return pictures
+
+
+def _drawn(
+    series: dict[str, tuple[list[int], list[float]]],
+) -> dict[str, tuple[list[int], list[float]]]:
+    return {name: pair for name, pair in series.items() if pair[1]}
 
 
 def norms(run: Run, key: str) -> dict[str, tuple[list[int], list[float]]]:
@@ -139,7 +172,18 @@ def draw(
 
     pictures = []
     for kind in kinds:
-        if kind == "loss":
+        if kind == "loss" and all(run.epochs for run in runs):  # on --data: per epoch
+            for title, series in epoch_losses(runs):
+                pictures.append(
+                    plot(
+                        {label: values for label, (_, values) in series.items()},
+                        steps={label: steps for label, (steps, _) in series.items()},
+                        width=width,
+                        title=title,
+                        x_label="epoch",
+                    )
+                )
+        elif kind == "loss":
             series = {run.label: losses(run) for run in runs}
             pictures.append(
                 plot(

@@ -17,7 +17,7 @@ from gradcli.saved_runs import Run
 if TYPE_CHECKING:
     from gradcli.output import Output
     from gradcli.pictures.request import Request
-    from gradcli.records import EpochRecord, RunInfo, StepRecord, Summary
+    from gradcli.records import EpochRecord, MethodSummary, RunInfo, StepRecord, Summary
     from gradcli.render import Sink
 
 
@@ -49,6 +49,13 @@ class Keeping:
 
     def finish(self, summary: Summary) -> None:
         self.sink.finish(summary)
+
+
+def with_epochs(runs: list[Run], summaries: list[MethodSummary]) -> list[Run]:
+    """compare's runs with each method's epochs (on --data) as JSON lines' epoch objects."""
+    for run, summary in zip(runs, summaries, strict=True):
+        run.epochs = [epoch_object(e) for e in summary.epochs]
+    return runs
 
 
 def show(

@@ -33,8 +33,10 @@ def plot(
     height: int = 14,
     title: str = "loss",
     steps: dict[str, list[int]] | None = None,
+    x_label: str = "step",
 ) -> list[str]:
-    """Lines of a plot of each series against its index, or against its ``steps``.
+    """Lines of a plot of each series against its index, or against its ``steps`` (the
+    axis named ``x_label``).
 
     The y axis is logarithmic when every finite value is positive; non-finite values are
     left out. A cell that several series pass through shows ``OVERLAP`` (the legend says so),
@@ -77,7 +79,7 @@ def plot(
         lines.append(prefix + "".join(cells))
     lines.append(" " * (label_width - 1) + "└" + "─" * columns)
     low, high = str(first), str(last)
-    lines.append(" " * label_width + low + "step".center(columns - len(low) - len(high)) + high)
+    lines.append(" " * label_width + low + x_label.center(columns - len(low) - len(high)) + high)
     legend = [f"{m} {name}" for m, name in zip(MARKERS * 8, series, strict=False)]
     if any(len(through) > 1 for through in passing.values()):
         legend.append(f"{OVERLAP} two or more at once")

@@ -17,6 +17,8 @@ NO_SURFACE = "none"
 def guess_surface(runs: Sequence[Run]) -> Surface | None:
     """The built-in 2-D problem these records come from: a point ``xy`` that starts where
     one of them starts (every built-in starts at its own point, whatever the seed)."""
+    if not runs[0].records:  # epoch objects only
+        return None
     first = runs[0].records[0]
     if first["step"] != 0 or list(first["params"]) != ["xy"]:
         return None
@@ -46,5 +48,5 @@ def default_kinds(runs: Sequence[Run]) -> tuple[str, ...]:
     the records hold parameters: compare's do not)."""
     if not any(r["params"] for run in runs for r in run.records):
         return ("loss",)
-    two = all(drawn.elements(run.records[-1]) is not None for run in runs)
+    two = all(run.records and drawn.elements(run.records[-1]) is not None for run in runs)
     return ("loss", *(["path"] if two else []), "grad-norm")

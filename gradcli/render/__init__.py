@@ -2,7 +2,8 @@
 
 A training sink gets ``start(info)`` once, ``step(record)`` for each shown step,
 ``epoch(record)`` at the end of each epoch of a run on ``--data``, and ``finish(summary)``
-at the end; a compare sink gets ``step`` and ``finish(summaries)``.
+at the end; a compare sink gets ``step``, ``epoch`` (on ``--data``) and
+``finish(summaries)``.
 A listing (optimizers, params, graph, pitfalls) is shown by ``show_rows``: a table for a
 person, flat rows for machines. Data goes to stdout; words go to stderr through
 ``Output.say``.
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
 
     from gradcli.output import Output
     from gradcli.records import (
+        CompareEpochRecord,
         CompareRecord,
         EpochRecord,
         MethodSummary,
@@ -43,22 +45,30 @@ class Sink(Protocol):
 class CompareSink(Protocol):
     def step(self, record: CompareRecord) -> None: ...
 
+    def epoch(self, record: CompareEpochRecord) -> None: ...
+
     def finish(self, summaries: list[MethodSummary]) -> None: ...
 
 
-def _make(output: Output, compare: bool) -> Any:
-    """The one place a format becomes a sink, for training runs and for compare."""
+def _make(output: Output, compare: bool, data: bool = False) -> Any:
+    """The one place a format becomes a sink, for training runs and for compare (``data``:
+    compare's runs are on --data)."""
     fmt = output.resolved_format()
     if fmt == "table":
-        from gradcli.render import table
+        if compare:
+            from gradcli.render.compare_table import CompareTableSink
 
-        cls = table.CompareTableSink if compare else table.TableSink
-        return cls(output.console(sys.stdout))
+            return CompareTableSink(output.console(sys.stdout))
+        from gradcli.render.table import TableSink
+
+        return TableSink(output.console(sys.stdout))
     if fmt in ("csv", "tsv"):
         from gradcli.render import delimited
 
-        cls = delimited.CompareDelimitedSink if compare else delimited.DelimitedSink
-        return cls(sys.stdout, output, "," if fmt == "csv" else "\t")
+        delimiter = "," if fmt == "csv" else "\t"
+        if compare:
+            return delimited.CompareDelimitedSink(sys.stdout, output, delimiter, data)
+        return delimited.DelimitedSink(sys.stdout, output, delimiter)
     from gradcli.render import jsonl
 
     cls = jsonl.CompareJsonlSink if compare else jsonl.JsonlSink
@@ -69,8 +79,8 @@ def make_sink(output: Output) -> Sink:
     return _make(output, compare=False)  # type: ignore[no-any-return]
 
 
-def make_compare_sink(output: Output) -> CompareSink:
-    return _make(output, compare=True)  # type: ignore[no-any-return]
+def make_compare_sink(output: Output, data: bool = False) -> CompareSink:
+    return _make(output, compare=True, data=data)  # type: ignore[no-any-return]
 
 
 def show_rows(

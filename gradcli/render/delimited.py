@@ -13,12 +13,14 @@ import csv
 import math
 from typing import TYPE_CHECKING, TextIO
 
+from gradcli.printable import printable
 from gradcli.records import Stats, Values
 from gradcli.render.jsonl import compare_summary_lines, summary_line
 
 if TYPE_CHECKING:
     from gradcli.output import Output
     from gradcli.records import (
+        CompareEpochRecord,
         CompareRecord,
         EpochRecord,
         MethodSummary,
@@ -72,11 +74,9 @@ def elements(v: Values | None) -> str:
     return "" if v is None or isinstance(v, Stats) else " ".join(csv_number(x) for x in v)
 
 
-def _where(record: StepRecord) -> list[str]:
-    """The epoch and batch cells: empty at step 0, before any batch."""
-    if record.epoch is None:
-        return ["", ""]
-    return [str(record.epoch), str(record.batch)]
+def _where(epoch: int | None, batch: int | None) -> list[str]:
+    """A step's cells of ``DATA_HEADER``: its epoch and batch (empty at step 0)."""
+    return ["" if epoch is None else str(epoch), "" if batch is None else str(batch), "", "", ""]
 
 
 class _Writer:
@@ -90,7 +90,7 @@ class _Writer:
             self.writer.writerow(header)
 
     def row(self, cells: list[str]) -> None:
-        self.writer.writerow(cells)
+        self.writer.writerow([printable(cell) for cell in cells])
 
 
 class DelimitedSink(_Writer):
@@ -121,7 +121,7 @@ class DelimitedSink(_Writer):
                     csv_number(record.lr),
                     csv_number(record.grad_norm),
                     "" if record.clipped is None else str(record.clipped).lower(),
-                    *([*_where(record), "", "", ""] if self.data else []),
+                    *(_where(record.epoch, record.batch) if self.data else []),
                 ]
             )
         self.out.flush()
@@ -149,8 +149,12 @@ class DelimitedSink(_Writer):
 
 
 class CompareDelimitedSink(_Writer):
-    def __init__(self, out: TextIO, output: Output, delimiter: str) -> None:
-        super().__init__(out, output, delimiter, COMPARE_HEADER)
+    """With --data, the columns of ``DATA_HEADER`` after the others; a row that ends an
+    epoch has the epoch's training loss as ``optim_loss`` and empty gaps."""
+
+    def __init__(self, out: TextIO, output: Output, delimiter: str, data: bool = False) -> None:
+        super().__init__(out, output, delimiter, COMPARE_HEADER + DATA_HEADER * data)
+        self.data = data
 
     def step(self, record: CompareRecord) -> None:
         self.row(
@@ -164,6 +168,29 @@ class CompareDelimitedSink(_Writer):
                 csv_number(record.max_abs_diff),
                 str(record.max_ulps),
                 "true" if record.bit_identical else "false",
+                *(_where(record.epoch, record.batch) if self.data else []),
+            ]
+        )
+        self.out.flush()
+
+    def epoch(self, record: CompareEpochRecord) -> None:
+        end = record.record
+        self.row(
+            [
+                str(end.step),
+                record.optimizer,
+                record.label,
+                csv_number(end.lr),
+                "",
+                csv_number(end.train_loss),
+                "",
+                "",
+                "",
+                str(end.epoch),
+                "",
+                csv_number(end.train_accuracy),
+                csv_number(end.val_loss),
+                csv_number(end.val_accuracy),
             ]
         )
         self.out.flush()

@@ -7,12 +7,13 @@ from typing import TYPE_CHECKING, Any
 
 from rich import box
 from rich.console import Console
-from rich.markup import escape
 from rich.syntax import Syntax
 from rich.table import Table
 from rich.tree import Tree
 
+from gradcli.printable import printable
 from gradcli.render.fit import fitted
+from gradcli.render.markup import escape
 from gradcli.spec import PITFALL_SUMMARIES
 
 if TYPE_CHECKING:
@@ -74,7 +75,7 @@ def params_table(
         found.add_column(label, justify="center", no_wrap=True)
     for row in rows:
         held.add_row(
-            row.name,
+            escape(row.name),
             row.kind,
             "×".join(map(str, row.shape)) or "scalar",
             row.dtype,
@@ -83,14 +84,14 @@ def params_table(
         )
         listed = ", ".join(label for key, label in LISTED_IN.items() if getattr(row, key))
         found.add_row(
-            row.name,
+            escape(row.name),
             listed or "[dim]nothing[/]",
             *(yes(getattr(row, key)) for key in FOUND_COLUMNS),
         )
     console.print(fitted(console, held))
     console.print(fitted(console, found))
     for claim in claims:
-        console.print(f"• {claim}", markup=False)
+        console.print(f"• {printable(claim)}", markup=False)
 
 
 def param_dicts(rows: list[TensorRow]) -> list[dict[str, Any]]:
@@ -129,7 +130,7 @@ def graph_tree(console: Console, model: str, nodes: list[Node]) -> None:
     leaves = [n.parameter for n in nodes if n.parameter is not None]
     console.print(
         f"backward() walks from {root.name} down to {len(leaves)} AccumulateGrad "
-        f"leaves and adds into their .grad: {', '.join(leaves)}",
+        f"leaves and adds into their .grad: {printable(', '.join(leaves))}",
         markup=False,
     )
 

@@ -44,8 +44,23 @@ def spell(obj: Any) -> Any:
 
 
 def dumps(obj: Any) -> str:
-    """Compact JSON; the rare object with a NaN or an infinity takes the slow path."""
+    """Compact JSON; the rare object with a NaN or an infinity takes the slow path. JSON
+    escapes control characters itself; format characters (a right-to-left override) and
+    line separators, which it may keep raw, are escaped too (``\u202e``: the same string
+    to a parser, and nothing hidden on a terminal)."""
     try:
-        return json.dumps(obj, separators=(",", ":"), allow_nan=False, ensure_ascii=False)
+        text = json.dumps(obj, separators=(",", ":"), allow_nan=False, ensure_ascii=False)
     except ValueError:
-        return json.dumps(spell(obj), separators=(",", ":"), allow_nan=False, ensure_ascii=False)
+        text = json.dumps(spell(obj), separators=(",", ":"), allow_nan=False, ensure_ascii=False)
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else _json_escape(c) for c in text)
+
+
+def _json_escape(char: str) -> str:
+    """``\\uXXXX``, a surrogate pair beyond the basic plane (as JSON spells it)."""
+    code = ord(char)
+    if code < 0x10000:
+        return f"\\u{code:04x}"
+    code -= 0x10000
+    return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"

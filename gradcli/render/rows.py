@@ -12,6 +12,7 @@ import csv
 from collections.abc import Sequence
 from typing import Any, TextIO
 
+from gradcli.printable import printable
 from gradcli.render.numbers import dumps
 
 
@@ -43,7 +44,7 @@ def write_rows(
                 [
                     "x".join(map(str, row[key]))
                     if key == "shape" and row[key] is not None
-                    else _field(row[key])
+                    else printable(_field(row[key]))
                     for key in header
                 ]
             )

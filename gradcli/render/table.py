@@ -6,22 +6,18 @@ from typing import TYPE_CHECKING
 
 from rich import box
 from rich.console import Console
-from rich.markup import escape  # names come from the user's model: x[/] is not markup
 from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
 from gradcli.optimizers.catalog import plain
-from gradcli.pictures.plot import plot
-from gradcli.pictures.styles import MARKER_STYLES
 from gradcli.records import Stats, Values
 from gradcli.render.fit import fitted
+from gradcli.render.markup import escape  # names come from the user: x[/] is not markup
 
 if TYPE_CHECKING:
     from gradcli.records import (
-        CompareRecord,
         EpochRecord,
-        MethodSummary,
         RunInfo,
         StepRecord,
         Summary,
@@ -188,55 +184,3 @@ class TableSink:
             for name, r in summary.reference.items():
                 ref.add_row(escape(name), shown(r.learned), shown(r.target), fmt(r.max_abs_diff))
             self.console.print(fitted(self.console, ref))
-
-
-class CompareTableSink:
-    """The comparison table and the loss curves, printed once all methods have run."""
-
-    def __init__(self, console: Console) -> None:
-        self.console = console
-
-    def step(self, record: CompareRecord) -> None:
-        pass
-
-    def finish(self, summaries: list[MethodSummary]) -> None:
-        table = Table(
-            title="[bold]manual vs torch.optim[/]",
-            title_justify="left",
-            box=box.SIMPLE_HEAD,
-            caption="losses: torch.optim path · max |manual − optim|: largest gap "
-            "between the two paths' parameters over the run (0: bit-identical)",
-            caption_justify="left",
-        )
-        tol = summaries[0].tol if summaries else None
-        columns = ["optimizer", "lr", "final loss", "best loss"]
-        columns += [] if tol is None else ["steps to tol"]  # without --tol: nothing to say
-        for column in (*columns, "max |manual − optim|", "ULPs"):
-            table.add_column(column)  # (no number is cut: see render/fit.py)
-        for s in summaries:
-            reached = (
-                [] if tol is None else ["never" if s.steps_to_tol is None else str(s.steps_to_tol)]
-            )
-            gap = "0 (bit-identical)" if s.bit_identical else fmt(s.max_abs_diff)
-            table.add_row(
-                escape(s.label),
-                f"{s.lr:g}",
-                fmt(s.final_loss),
-                fmt(s.best_loss),
-                *reached,
-                gap,
-                str(s.max_ulps),
-            )
-        self.console.print(fitted(self.console, table))
-        distances = [f"{s.label} {s.distance:.3g}" for s in summaries if s.distance is not None]
-        if distances:  # a problem that knows its minima (problems/plane.py)
-            self.console.print(
-                "distance to the nearest minimum at the end: " + ", ".join(distances)
-            )
-        width = min(self.console.width, 100)
-        for line in plot({s.label: s.losses for s in summaries}, width=width):
-            text = Text(line)
-            for i, char in enumerate(line):
-                if char in MARKER_STYLES:
-                    text.stylize(MARKER_STYLES[char], i, i + 1)
-            self.console.print(text, crop=True)

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from gradcli import optimizers
+from gradcli.data.feed import CROSS_ENTROPY, Feed
 from gradcli.optimizers.catalog import plain
 from gradcli.script.source import gather
 from gradcli.train.updates import ManualUpdate, OptimUpdate
@@ -30,14 +31,67 @@ def _wrapped(line: str, indent: int) -> list[str]:
     )
 
 
-def _model(model: str) -> str:
+def _model(model: str, feed: Feed | None = None) -> str:
     if ":" in model:
         return f"model = {model.rpartition(':')[2]}()  # --model {model}"
+    if feed is not None:
+        return f"model = gradcli.data.models.architecture({model!r}, data)  # forward(x): outputs"
     return f"model = gradcli.problems.build({model!r})  # forward() returns the loss"
 
 
-def optim_listing(update: OptimUpdate, model: str, steps: int) -> str:
-    lines = [_model(model)]
+def _forward(feed: Feed | None, x: str = "x", y: str = "y") -> str:
+    """The loss: the problem's own, or the task's on the batch ``x, y``."""
+    if feed is None:
+        return "model()"
+    if feed.loss_name == CROSS_ENTROPY:
+        return f"F.cross_entropy(model({x}), {y})"
+    if feed.classification:
+        return f"F.mse_loss(model({x}), F.one_hot({y}, {feed.data.outputs}).float())"
+    return f"F.mse_loss(model({x}), {y})"
+
+
+def _loop(body: list[str], steps: int, feed: Feed | None) -> list[str]:
+    """``body`` run ``steps`` times: in a plain loop, or over the batches of ``feed``'s
+    DataLoader, epoch by epoch, with the held-out data evaluated after each epoch."""
+    if feed is None:
+        return [f"for step in range(1, {steps + 1}):", *(f"    {b}" if b else "" for b in body)]
+    loader = feed.loader
+    epochs = -(-steps // feed.batches) if feed.batches else 0
+    stop = (
+        []
+        if steps == epochs * feed.batches
+        else [f"        if step == {steps}:", "            break  # --steps ends mid-epoch"]
+    )
+    data_seed = feed.data_seed
+    return [
+        "loader = DataLoader(",
+        "    TensorDataset(x_train, y_train),",
+        f"    batch_size={loader.batch_size},",
+        f"    shuffle={feed.shuffle},",
+        f"    drop_last={loader.drop_last},",
+        f"    generator=torch.Generator().manual_seed({data_seed}),  # --data-seed",
+        ")",
+        "step = 0",
+        f"for epoch in range(1, {epochs + 1}):",
+        "    model.train()",
+        "    for x, y in loader:",
+        "        step += 1",
+        *(f"        {b}" if b else "" for b in body),
+        *stop,
+        *(
+            []
+            if feed.data.x_val is None
+            else [
+                "    model.eval()  # dropout off, batch norm frozen",
+                "    with torch.no_grad():  # no graph kept",
+                f"        val_loss = {_forward(feed, 'x_val', 'y_val')}",
+            ]
+        ),
+    ]
+
+
+def optim_listing(update: OptimUpdate, model: str, steps: int, feed: Feed | None = None) -> str:
+    lines = [_model(model, feed)]
     names: list[str] = []
     for optimizer in update.optimizers:
         (group,) = optimizer.param_groups
@@ -63,7 +117,7 @@ def optim_listing(update: OptimUpdate, model: str, steps: int) -> str:
         body = [
             "def closure():  # the optimizer evaluates the loss itself, several times",
             "    optimizer.zero_grad()",
-            "    loss = model()",
+            f"    loss = {_forward(feed)}",
             "    loss.backward()",
             "    return loss",
             "",
@@ -72,7 +126,7 @@ def optim_listing(update: OptimUpdate, model: str, steps: int) -> str:
     else:
         body = [
             "optimizer.zero_grad()  # the gradients set to None",
-            "loss = model()  # forward",
+            f"loss = {_forward(feed)}  # forward",
             "loss.backward()  # autograd fills p.grad",
             "optimizer.step()  # the update, in place",
         ]
@@ -81,62 +135,65 @@ def optim_listing(update: OptimUpdate, model: str, steps: int) -> str:
             line.replace("optimizer.", "for optimizer in optimizers: optimizer.", 1)
             for line in body
         ]
-    lines.append(f"for step in range(1, {steps + 1}):")
-    lines += [f"    {line}" if line else "" for line in body]
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + _loop(body, steps, feed)) + "\n"
 
 
-def manual_listing(update: ManualUpdate, model: str, steps: int) -> str:
+def manual_listing(update: ManualUpdate, model: str, steps: int, feed: Feed | None = None) -> str:
     lines = [
-        _model(model),
+        _model(model, feed),
         "state = {p: {} for p in model.parameters()}  # torch.optim's keys, made on first use",
-        f"for step in range(1, {steps + 1}):",
-        "    loss = model()  # forward",
-        "    loss.backward()  # autograd fills p.grad",
+    ]
+    body = [
+        f"loss = {_forward(feed)}  # forward",
+        "loss.backward()  # autograd fills p.grad",
     ]
     if update.closure:
-        lines += [
+        body += [
             "",
-            "    def closure():  # the rule evaluates the loss itself, several times",
-            "        with torch.enable_grad():",
-            "            for p in model.parameters():",
-            "                p.grad = None",
-            "            loss = model()",
-            "            loss.backward()",
-            "        return loss",
+            "def closure():  # the rule evaluates the loss itself, several times",
+            "    with torch.enable_grad():",
+            "        for p in model.parameters():",
+            "            p.grad = None",
+            f"        loss = {_forward(feed)}",
+            "        loss.backward()",
+            "    return loss",
             "",
         ]
-    lines.append("    with torch.no_grad():  # the update is not part of the graph")
+    body.append("with torch.no_grad():  # the update is not part of the graph")
     rules: list[Callable[..., Any]] = []
     for (part, described, hyperparameters), rule in zip(update.parts, update.rules, strict=True):
         kept = "model.parameters()"
         if len(update.parts) > 1:  # (Muon: the matrices; the others go to AdamW)
             kept = f"{described.name}_params"
-            lines.append(f"        # {kept}: the {len(part)} parameters {described.name} trains")
+            body.append(f"    # {kept}: the {len(part)} parameters {described.name} trains")
             if described.takes is not None:  # (which: the function below says)
                 rules.append(described.takes)
         if update.closure:
             call = f"{rule.__name__}(params, grads, states, closure=closure, "
         else:
             call = f"{rule.__name__}(params, grads, states, "
-        lines += [
-            f"        params = [p for p in {kept} if p.grad is not None]",
-            "        grads, states = [p.grad for p in params], [state[p] for p in params]",
-            *_wrapped(f"        {call}{_keywords(update.lr, hyperparameters)})", 12),
+        body += [
+            f"    params = [p for p in {kept} if p.grad is not None]",
+            "    grads, states = [p.grad for p in params], [state[p] for p in params]",
+            *_wrapped(f"    {call}{_keywords(update.lr, hyperparameters)})", 8),
         ]
         rules.append(rule)
-    lines += [
-        "    for p in model.parameters():",
-        "        p.grad = None  # what optimizer.zero_grad() does",
+    body += [
+        "for p in model.parameters():",
+        "    p.grad = None  # what optimizer.zero_grad() does",
     ]
+    lines += _loop(body, steps, feed)
     for definition in gather(*dict.fromkeys(rules)).definitions:
         lines += ["", "", f"# {definition.name}, from {definition.where}:"]
         lines.append(definition.code.rstrip("\n"))
     return "\n".join(lines).rstrip("\n") + "\n"
 
 
-def listing(update: ManualUpdate | OptimUpdate, model: str, steps: int) -> str:
-    """The loop ``update``'s path runs, for ``steps`` steps of ``model``."""
+def listing(
+    update: ManualUpdate | OptimUpdate, model: str, steps: int, feed: Feed | None = None
+) -> str:
+    """The loop ``update``'s path runs, for ``steps`` steps of ``model`` (with ``--data``,
+    on the batches of ``feed``)."""
     if isinstance(update, ManualUpdate):
-        return manual_listing(update, model, steps)
-    return optim_listing(update, model, steps)
+        return manual_listing(update, model, steps, feed)
+    return optim_listing(update, model, steps, feed)

@@ -3,6 +3,11 @@
 Every method starts from the same initial parameters (same problem, same seed). After each
 step the hand-written parameters are compared with torch.optim's: the largest absolute
 difference, and the same gap in ULPs (how many representable floats lie between them).
+
+With ``--data`` each run has its own feed of batches, every one seeded with ``--data-seed``,
+so every method and both paths draw the same batches; after the last step of each epoch,
+once every method has done it, each run's held-out data is evaluated (``end_of_epoch``) and
+one record per method says how the torch.optim path stands.
 """
 
 from __future__ import annotations
@@ -14,8 +19,15 @@ from dataclasses import replace
 import torch
 from torch import Tensor
 
+from gradcli.errors import GradcliError
 from gradcli.problems.plane import distance_metrics
-from gradcli.records import DISTANCE, CompareRecord, MethodSummary
+from gradcli.records import (
+    DISTANCE,
+    CompareEpochRecord,
+    CompareRecord,
+    Evaluated,
+    MethodSummary,
+)
 from gradcli.saved_runs import Run
 from gradcli.spec import RunSpec, labels
 from gradcli.train.loop import Training
@@ -54,9 +66,15 @@ def gaps(manual: list[Tensor], optim: list[Tensor]) -> Tensor:
 
 
 class Comparison:
-    """All methods stepped together; iterate for one record per step and method."""
+    """All methods stepped together; iterate for one record per step and method (with
+    ``--data``, and one per epoch and method after the epoch's last step)."""
 
-    def __init__(self, specs: list[RunSpec], tol: float | None = None) -> None:
+    def __init__(
+        self,
+        specs: list[RunSpec],
+        tol: float | None = None,
+        target_accuracy: float | None = None,
+    ) -> None:
         self.should_stop: Callable[[], bool] = lambda: False
         self.stopped_at: int | None = None  # set when Ctrl-C or divergence ended the run
         self.diverged: str | None = None  # what went non-finite, when that ended it
@@ -66,19 +84,46 @@ class Comparison:
         # set for --plot: each run's torch.optim parameters after every step, flat
         self.track = False
         self.points: list[list[list[float]]] = [[] for _ in specs]
-        for spec, label in zip(specs, labels(specs), strict=True):
+        lrs = []
+        for spec in specs:
             # the hand-written rule for torch's implementation: foreach with foreach,
             # the for-loop with forloop; fused has none, so the default stands in for it
             impl = None if spec.impl == "fused" else spec.impl
             manual, info = prepare(replace(spec, impl=impl), "manual")
             optim, _ = prepare(spec, "optim")
             self.pairs.append((manual, optim))
-            self.summaries.append(MethodSummary(spec.optimizer, label, info.lr, tol=tol))
+            lrs.append(info.lr)
+        # labelled by the lr each run uses (the problem's default where none was given)
+        resolved = [replace(spec, lr=lr) for spec, lr in zip(specs, lrs, strict=True)]
+        for spec, label, lr in zip(specs, labels(resolved), lrs, strict=True):
+            summary = MethodSummary(spec.optimizer, label, lr, tol=tol)
+            summary.target_accuracy = target_accuracy
+            self.summaries.append(summary)
+        feed = self.pairs[0][1].feed
+        self.data = feed is not None
+        if target_accuracy is not None and feed is not None:
+            if not feed.classification:
+                raise GradcliError(
+                    f"--target-accuracy: {feed.data.name} is a regression task, with no "
+                    "accuracy; use --tol for the epochs until the held-out loss is at most it"
+                )
+            if feed.data.x_val is None:
+                raise GradcliError(
+                    "--target-accuracy: no data is held out (--val-fraction 0) to measure the "
+                    "accuracy on; give --val-fraction F > 0"
+                )
 
-    def __iter__(self) -> Iterator[CompareRecord]:
-        for (_, optim), points in zip(self.pairs, self.points, strict=True):
+    def __iter__(self) -> Iterator[CompareRecord | CompareEpochRecord]:
+        for (manual, optim), points, summary in zip(
+            self.pairs, self.points, self.summaries, strict=True
+        ):
             if self.track:
                 points.append(_flat(optim.problem.parameters()).tolist())
+            if optim.feed is not None:  # the training data's loss where the runs start
+                manual.problem.train()
+                optim.problem.train()
+                first = optim.feed.evaluate(optim.problem, "train")
+                summary.first_loss = None if first is None else first.loss
         for summary in self.summaries:
             yield CompareRecord(
                 0, summary.optimizer, summary.label, summary.lr, None, None, 0.0, 0, True
@@ -99,6 +144,7 @@ class Comparison:
                 summary.max_abs_diff = max(summary.max_abs_diff, diff)
                 summary.max_ulps = max(summary.max_ulps, int(ulps))
                 summary.bit_identical = summary.bit_identical and not differs
+                feed = optim.feed
                 yield CompareRecord(
                     step,
                     summary.optimizer,
@@ -109,6 +155,8 @@ class Comparison:
                     diff,
                     int(ulps),
                     not differs,
+                    None if feed is None else feed.epoch,
+                    None if feed is None else feed.batch,
                 )
                 finite = math.isfinite(manual_loss) and math.isfinite(optim_loss)
                 if not finite and self.diverged is None:
@@ -116,14 +164,46 @@ class Comparison:
                         f"{summary.label}: step {step}: the loss is "
                         f"{manual_loss:.6g} by hand and {optim_loss:.6g} with torch.optim"
                     )
-            # after every run has done this step, as optim and manual stop after one
+            # after every run has done this step: the end of an epoch, as optim and manual
+            # have it after its last step; then stop where optim and manual stop after one
+            if self.diverged is None:
+                yield from self._end_of_epoch(step)
             if self.diverged is not None or self.should_stop():
                 self.stopped_at = step
                 return
         for (_, optim), summary in zip(self.pairs, self.summaries, strict=True):
+            if optim.feed is not None:
+                summary.final = self._evaluate(optim)
+                summary.losses.append(summary.final.train_loss)
+                continue
             with torch.no_grad(), user_code("forward()"):
                 summary.losses.append(optim.problem().item())
             summary.distance = distance_metrics(optim.problem).get(DISTANCE)
+
+    def _end_of_epoch(self, step: int) -> Iterator[CompareEpochRecord]:
+        """With --data, after an epoch's last step: each run's end of the epoch (both paths:
+        a schedule stepped once an epoch steps on both), a record of torch.optim's."""
+        for (manual, optim), summary in zip(self.pairs, self.summaries, strict=True):
+            if optim.feed is None or not optim.feed.epoch_ended:
+                continue
+            manual.end_of_epoch(step)
+            record = optim.end_of_epoch(step)
+            summary.epochs.append(record)
+            yield CompareEpochRecord(summary.optimizer, summary.label, record)
+
+    @staticmethod
+    def _evaluate(training: Training) -> Evaluated:
+        """The training data's and the held-out data's loss and accuracy at the end."""
+        assert training.feed is not None
+        train = training.feed.evaluate(training.problem, "train")
+        val = training.feed.evaluate(training.problem, "val")
+        assert train is not None
+        return Evaluated(
+            train.loss,
+            train.accuracy,
+            None if val is None else val.loss,
+            None if val is None else val.accuracy,
+        )
 
     def runs(self) -> list[Run]:
         """Each method's torch.optim path as records for the pictures: the loss before each

@@ -299,7 +299,8 @@ class Training:
         loss = self.forward_backward()
         self._count(self.clipped)
         self._update(loss)
-        self._schedule_step(float(loss) if self.update.needs_loss else math.nan)
+        if not self.schedule_per_epoch:  # else end_of_epoch() steps it
+            self._schedule_step(float(loss) if self.update.needs_loss else math.nan)
         return loss
 
     def _update(self, loss: Tensor) -> int | None:

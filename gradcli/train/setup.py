@@ -124,7 +124,7 @@ def describe_batches(spec: RunSpec, feed: Feed) -> str:
     order = "shuffled" if spec.shuffle else "in order"
     last = ", last dropped" if spec.drop_last else ""
     epochs = spec.steps / feed.batches if feed.batches else 0
-    length = f"{epochs:g} epoch" + "s" * (epochs != 1)
+    length = f"{epochs:.3g} epoch" + "s" * (epochs != 1)
     per = " · scheduler.step() per epoch" if spec.schedule and spec.schedule_per == "epoch" else ""
     return (
         f"batches of {size}, {feed.batches} per epoch, {order}{last} · {length} · "

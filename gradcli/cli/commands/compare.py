@@ -1,8 +1,9 @@
 """``gradcli compare``: several optimizers, each by hand and with torch.optim, from one start.
 
-Options -> one ``RunSpec`` per optimizer (config file merged in) -> ``--print-config`` or the
-comparison (``run_compare``), with ``--tol`` and the pictures after it. The engine is imported
-inside the functions: importing this module never imports torch.
+Options -> one ``RunSpec`` per optimizer (config file merged in, ``--epochs`` made steps) ->
+``--print-config`` or the comparison (``run_compare``), with ``--tol`` (and on ``--data``
+``--target-accuracy``) and the pictures after it. The engine is imported inside the
+functions: importing this module never imports torch.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import typer
 from gradcli import optimizers
 from gradcli.cli import options as opt
 from gradcli.cli.config_file import blame_config, with_config
+from gradcli.cli.epochs import with_epochs
 from gradcli.config import to_toml
 from gradcli.spec import RunSpec, specs_for_compare, split_optimizers
 
@@ -29,7 +31,20 @@ EXAMPLES = opt.examples(
     "gradcli compare --model rosenbrock -o sgd,adam,rmsprop --steps 300 --tol 0.01",
     "gradcli compare -o adam --impl fused --dtype float64",
     "gradcli compare -o sgd -o adam --format jsonl | jq -c 'select(.max_ulps > 0)'",
+    "gradcli compare -d digits -m mlp --batch-size 64 --epochs 5 -o sgd,adam "
+    "--target-accuracy 0.95",
 )
+TargetAccuracy = Annotated[
+    float | None,
+    typer.Option(
+        parser=opt.real,
+        metavar="A",
+        show_default=False,
+        rich_help_panel=opt.DATA_PANEL,
+        help="With --data: report the first epoch whose held-out accuracy is at least A "
+        "(a fraction: 0.95 for 95%).",
+    ),
+]
 
 
 def compare(
@@ -59,7 +74,8 @@ def compare(
             parser=opt.real,
             metavar="FLOAT",
             show_default=False,
-            help="Report the steps each method needs to reach this loss.",
+            help="Report the steps each method needs to reach this loss (with --data: the "
+            "epochs until the held-out loss is at most this).",
         ),
     ] = None,
     impl: opt.Impl = None,
@@ -67,6 +83,19 @@ def compare(
     clip_norm: opt.ClipNorm = None,
     norm_type: opt.NormType = None,
     clip_value: opt.ClipValue = None,
+    data: opt.Data = None,
+    target: opt.Target = None,
+    data_dir: opt.DataDir = None,
+    batch_size: opt.BatchSize = None,
+    epochs: opt.Epochs = None,
+    shuffle: opt.Shuffle = True,
+    drop_last: opt.DropLast = False,
+    val_fraction: opt.ValFraction = None,
+    data_seed: opt.DataSeed = 0,
+    loss: opt.Loss = None,
+    task: opt.Task = None,
+    schedule_per: opt.SchedulePer = "batch",
+    target_accuracy: TargetAccuracy = None,
     format: opt.Format = "auto",
     quiet: opt.Quiet = False,
     color: opt.Color = None,
@@ -84,48 +113,61 @@ def compare(
     merged = with_config(ctx, given, config, compare=True)
     chosen = merged.pop("optimizer")
     tol = merged.pop("tol")
+    target_accuracy = merged.pop("target_accuracy")
     with blame_config(ctx, config):
         texts = split_optimizers(
             chosen if isinstance(chosen, list) or chosen is None else [chosen], merged["model"]
         )
+        merged = with_epochs(ctx, merged)
         flags = opt.hyperparameter_flags(merged)
-        specs = specs_for_compare(texts, flags, merged, tol)
+        specs = specs_for_compare(texts, flags, merged, tol, target_accuracy)
 
     if print_config:
-        typer.echo(to_toml(specs, {"tol": tol}, keys=given), nl=False)
+        extra = {"tol": tol, "target_accuracy": target_accuracy}
+        typer.echo(to_toml(specs, extra, keys=given), nl=False)
         return
-    run_compare(specs, tol, pictures)
+    run_compare(specs, tol, pictures, target_accuracy)
 
 
 compare = opt.with_hyperparameter_options(compare)
 
 
-def run_compare(specs: list[RunSpec], tol: float | None, pictures: Request | None = None) -> None:
+def run_compare(
+    specs: list[RunSpec],
+    tol: float | None,
+    pictures: Request | None = None,
+    target_accuracy: float | None = None,
+) -> None:
     """Every method of ``specs``, by hand and with torch.optim, stepped together: records ->
-    sink, then the summaries (steps to ``tol``) and the pictures; Ctrl-C and divergence end it
-    the documented way."""
+    sink, then the summaries (steps to ``tol``; on --data, epochs to ``tol`` and to
+    ``target_accuracy``) and the pictures; Ctrl-C and divergence end it the documented
+    way."""
     from gradcli._startup import collector
     from gradcli.errors import Diverged, Interrupted
     from gradcli.pictures import live as drawing
     from gradcli.problems.plane import axis_names
+    from gradcli.records import CompareEpochRecord
     from gradcli.render import make_compare_sink
     from gradcli.train.compare import Comparison
     from gradcli.train.interrupt import interruptible
     from gradcli.usercode import UserCodeFailed
 
-    comparison = Comparison(specs, tol)
+    comparison = Comparison(specs, tol, target_accuracy)
     output = specs[0].output
     if pictures is not None:
         problem = comparison.pairs[0][1].problem
         pictures.check_compare(problem, specs[0].model)
         comparison.track = axis_names(problem) is not None
-    sink = make_compare_sink(output)
+    sink = make_compare_sink(output, data=comparison.data)
     collector.resume()  # start-up is over
     with interruptible() as interrupt:
         comparison.should_stop = interrupt.is_set
         try:
             for record in comparison:
-                sink.step(record)
+                if isinstance(record, CompareEpochRecord):
+                    sink.epoch(record)
+                else:
+                    sink.step(record)
         except UserCodeFailed as failure:
             raise UserCodeFailed(f"--model {specs[0].model}: {failure}") from None
     if comparison.diverged is not None:
@@ -136,5 +178,5 @@ def run_compare(specs: list[RunSpec], tol: float | None, pictures: Request | Non
         )
     sink.finish(comparison.summaries)
     if pictures is not None:
-        runs = comparison.runs()
+        runs = drawing.with_epochs(comparison.runs(), comparison.summaries)
         drawing.show(pictures, runs, comparison.pairs[0][1].problem, output, compare=True)

@@ -86,7 +86,7 @@ def plot(
     runs = read_runs(sources, label or [])
     kinds = kinds or default_kinds(runs)
     surface_map = None
-    axes = drawn.axes_of(runs[0].records[-1])
+    axes = drawn.axes_of(runs[0].records[-1]) if runs[0].records else None
     if axes is not None:
         chosen = choose_surface(surface, runs, output) if "path" in kinds else None
         surface_map = drawn.SurfaceMap(

@@ -158,7 +158,7 @@ def run_training(spec: RunSpec, path: str, pictures: Request | None = None) -> N
     if spec.show_code:
         from gradcli.script.show_code import listing  # (only then: it reads sources)
 
-        show_listing(output, listing(training.update, spec.model, spec.steps))
+        show_listing(output, listing(training.update, spec.model, spec.steps, training.feed))
     collector.resume()  # start-up is over
     with (
         interruptible() as interrupt,
@@ -195,11 +195,14 @@ def run_training(spec: RunSpec, path: str, pictures: Request | None = None) -> N
         lr = info.lr
         raise Diverged(f"{training.diverged}; try a smaller --lr (this run used {lr:g})")
     last = training.start + spec.steps
-    interrupted = training.stopped_at is not None and training.stopped_at < last
+    # a signal during the last step (or after its record) stops the run as any other: the
+    # checkpoint written, then its exit status, not success
+    interrupted = interrupt.is_set()
     if spec.save is not None:  # at the end of the run, and when a signal stopped it
         _save(training, spec)
     if interrupted:
-        raise Interrupted(f"stopped after step {training.stopped_at} of {last}", interrupt.signum)
+        done = last if training.stopped_at is None else training.stopped_at
+        raise Interrupted(f"stopped after step {done} of {last}", interrupt.signum)
     try:
         summary = training.summary()
     except UserCodeFailed as failure:
