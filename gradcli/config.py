@@ -100,8 +100,14 @@ def load(path: str, *, allow_list_optimizer: bool = False) -> dict[str, Any]:
         raise GradcliError(f"--config {path}: not a config: its values nest too deeply") from None
     known = option_types()
     options: dict[str, Any] = {}
+    spelled: dict[str, str] = {}
     for key, value in raw.items():
         name = key.replace("-", "_")
+        if name in spelled:  # weight_decay and weight-decay: neither may silently win
+            raise GradcliError(
+                f"{path}: keys {spelled[name]!r} and {key!r} are the same option; keep one"
+            )
+        spelled[name] = key
         if name not in known:
             close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
             close = [SYNONYMS[name]] if name in SYNONYMS else close

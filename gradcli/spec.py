@@ -216,8 +216,8 @@ def validate(spec: RunSpec) -> RunSpec:
         raise GradcliError(
             f"--device: unknown device {spec.device!r}; choose one of: auto, cpu, cuda, cuda:N"
         )
-    if spec.steps < 0:
-        raise GradcliError(f"--steps must be an integer >= 0, got {spec.steps}")
+    if not 0 <= spec.steps < 2**63:  # (torch counts steps in int64)
+        raise GradcliError(f"--steps must be an integer in [0, 2**63), got {spec.steps}")
     if spec.every is not None and spec.every < 1:
         raise GradcliError(f"--every must be an integer >= 1, got {spec.every}")
     if not 0 <= spec.seed < 2**63:
@@ -306,7 +306,7 @@ def check_schedule_and_clipping(spec: RunSpec, start: int = 0) -> None:
     if spec.norm_type is not None:
         if spec.clip_norm is None:
             raise GradcliError("--norm-type applies with --clip-norm only")
-        if not (spec.norm_type > 0 or math.isinf(spec.norm_type)) or math.isnan(spec.norm_type):
+        if not spec.norm_type > 0 or math.isnan(spec.norm_type):  # (+inf: the largest |g|)
             raise GradcliError(
                 f"--norm-type must be a number > 0 or inf (2: Euclidean, inf: largest |g|), "
                 f"got {spec.norm_type!r}"

@@ -561,3 +561,24 @@ def test_a_checkpoint_never_chooses_code_that_runs(tmp_path, invoke):
         result = invoke(command, "--resume", str(tmp_path / "crafted.pt"))
         assert result.exit_code == 2 and result.stdout == ""
         assert "--model os:abort, code of yours; gradcli runs no code" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("change", "says"),
+    [
+        (lambda c: c["rng"].update(torch=torch.full_like(c["rng"]["torch"], 7)), "its RNG state"),
+        (lambda c: c["config"].update(steps=10**30), "--steps must be an integer in [0, 2**63)"),
+        (lambda c: c["config"].update(lr=10**400), "got a number too large to use"),
+    ],
+)
+def test_crafted_values_in_a_checkpoint_are_checked_as_the_command_line(
+    invoke, tmp_path, change, says
+):
+    ck = tmp_path / "ck.pt"
+    assert invoke("optim", "--steps", "2", "--save", str(ck), "-f", "jsonl").exit_code == 0
+    crafted = torch.load(ck, weights_only=True)
+    change(crafted)
+    torch.save(crafted, ck)
+    result = invoke("optim", "--resume", str(ck), "-f", "jsonl")
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr.count("\n") == 1 and says in result.stderr

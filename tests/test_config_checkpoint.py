@@ -112,7 +112,7 @@ def test_compare_config_round_trip(invoke, tmp_path):
             ("nesterov = 1\n", ["--nesterov must be True or False, got 1"]),
             ("steps = [\n", ["not valid TOML"]),
             ("tol = 1.0\n", ["key 'tol' does not apply to gradcli optim"]),
-            ("steps = -4\n", ["--steps must be an integer >= 0, got -4"]),
+            ("steps = -4\n", ["--steps must be an integer in [0, 2**63), got -4"]),
         ],
         3,
         several=True,

@@ -585,3 +585,43 @@ def test_show_code_shows_the_dataloader_loop(path):
     assert "F.cross_entropy(model(x), y)" in out and "F.cross_entropy(model(x_val), y_val)" in out
     assert "if step == 4:" in out  # 4 steps: one epoch of 3 batches and one batch more
     assert "for epoch in range(1, 3):" in out
+
+
+@pytest.mark.parametrize(
+    ("batch_size", "drop_last"), [(32, False), (32, True), (30, True), (25, False)]
+)
+def test_the_feed_takes_the_batches_of_a_for_loop_over_the_loader_epoch_after_epoch(
+    batch_size, drop_last
+):
+    """The batches of three epochs are those of ``for x, y in loader`` with the same seeded
+    generator, also where a shuffling sampler draws once more at the end of an epoch (the
+    batch size divides the samples, or the last batch is dropped): the feed finishes each
+    epoch's iteration as the for loop does."""
+    from gradcli.data import DataSet
+    from gradcli.data.feed import Feed
+
+    x = torch.arange(96, dtype=torch.float64).reshape(96, 1)
+    y = torch.zeros(96, dtype=torch.int64)
+    data = DataSet("t", x, y, None, None, "classification", 2, "none")
+    feed = Feed(
+        data,
+        batch_size=batch_size,
+        shuffle=True,
+        drop_last=drop_last,
+        data_seed=3,
+        loss=None,
+        dtype=torch.float64,
+        device=torch.device("cpu"),
+    )
+    taken = []
+    for _ in range(3 * feed.batches):
+        feed.next()
+        taken.append(feed.x_batch.reshape(-1).tolist())
+    loader = DataLoader(
+        TensorDataset(x, y),
+        batch_size=batch_size,
+        shuffle=True,
+        drop_last=drop_last,
+        generator=torch.Generator().manual_seed(3),
+    )
+    assert taken == [xb.reshape(-1).tolist() for _ in range(3) for xb, _ in loader]

@@ -15,9 +15,17 @@ from pathlib import Path
 
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from torch.utils.data import DistributedSampler
 
+from gradcli.cli.epochs import batches_per_epoch
+from gradcli.data.dataset import CLASSIFICATION, DataSet
+from gradcli.data.feed import Feed, Shard
+from gradcli.ddp.together import AllRanks
+from gradcli.errors import GradcliError
 from gradcli.spec import RunSpec
-from gradcli.train.setup import prepare
+from gradcli.train.setup import build_problem, prepare
 
 
 def run(*args: str, mark: str | None = None, **kwargs) -> subprocess.CompletedProcess:
@@ -408,3 +416,195 @@ def test_ctrl_c_while_the_workers_import_is_one_line(tmp_path):
     assert proc.returncode == 130
     lines = err.decode().splitlines()
     assert len(lines) == 1 and lines[0].startswith("gradcli: interrupted"), err.decode()
+
+
+# --- --data: each rank's batches through a DistributedSampler --------------------------------
+
+
+def numbered(n: int, classes: int = 3) -> DataSet:
+    """A data set whose sample i is the number i (so a batch names its samples)."""
+    return DataSet(
+        "numbered",
+        torch.arange(n, dtype=torch.float64).unsqueeze(1),
+        torch.arange(n) % classes,
+        None,
+        None,
+        CLASSIFICATION,
+        classes,
+        "none",
+    )
+
+
+def sharded(data: DataSet, rank: int, world: int, **options) -> Feed:
+    defaults = {"batch_size": 4, "shuffle": True, "drop_last": False, "data_seed": 0}
+    return Feed(
+        data,
+        **{**defaults, **options},
+        loss=None,
+        dtype=torch.float64,
+        device=torch.device("cpu"),
+        shard=Shard(rank, world),
+    )
+
+
+def epoch_of(feed: Feed) -> list[list[int]]:
+    """The samples of each batch of the feed's next epoch."""
+    batches = []
+    for _ in range(feed.batches):
+        feed.next()
+        batches.append([int(x) for x in feed.x_batch.reshape(-1)])
+    assert feed.epoch_ended
+    return batches
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    n=st.integers(1, 40),
+    world=st.integers(1, 5),
+    batch_size=st.integers(1, 9),
+    shuffle=st.booleans(),
+    drop_last=st.booleans(),
+    data_seed=st.integers(0, 2**63 - 1),
+)
+def test_the_ranks_batches_are_disjoint_and_cover_the_data(
+    n, world, batch_size, shuffle, drop_last, data_seed
+):
+    """Each epoch: every rank takes as many batches, of the same sizes (so the average of the
+    ranks' mean losses is the mean over their batches joined); the ranks' samples are
+    disjoint and cover the data, but for DistributedSampler's padding (repeats of the first
+    samples up to a multiple of the ranks) or, with --drop-last, what it and the loader drop;
+    each epoch's order is the sampler's after set_epoch(epoch - 1), as in the usual loop."""
+    data = numbered(n)
+    options = {"batch_size": batch_size, "shuffle": shuffle, "drop_last": drop_last}
+    per_rank = n // world if drop_last else -(-n // world)
+    if drop_last and per_rank < batch_size:
+        with pytest.raises(GradcliError, match="every batch would be dropped"):
+            sharded(data, 0, world, **options, data_seed=data_seed)
+        return
+    feeds = [sharded(data, r, world, **options, data_seed=data_seed) for r in range(world)]
+    joined = AllRanks(
+        data,
+        world,
+        **options,
+        data_seed=data_seed,
+        loss=None,
+        dtype=torch.float64,
+        device=torch.device("cpu"),
+    )
+    for epoch in (1, 2):
+        epochs = [epoch_of(feed) for feed in feeds]
+        assert {len(batches) for batches in epochs} == {joined.batches}
+        for k in range(joined.batches):  # batch k has the same size on every rank
+            assert len({len(batches[k]) for batches in epochs}) == 1
+            joined.next()
+            assert [int(x) for x in joined.x_batch.reshape(-1)] == [
+                i for batches in epochs for i in batches[k]
+            ]
+        taken = [i for batches in epochs for batch in batches for i in batch]
+        if drop_last:
+            assert len(set(taken)) == len(taken) == world * (per_rank // batch_size) * batch_size
+        else:
+            assert set(taken) == set(range(n)) and len(taken) == world * per_rank
+            assert len(set(taken)) == len(taken) or n % world
+        for rank, batches in enumerate(epochs):
+            sampler = DistributedSampler(
+                feeds[rank].loader.dataset, world, rank, shuffle, data_seed, drop_last
+            )
+            sampler.set_epoch(epoch - 1)
+            order = [i for batch in batches for i in batch]
+            assert order == list(sampler)[: len(order)]
+
+
+def test_a_sharded_feed_resumes_at_the_same_batch():
+    data = numbered(30)
+    feed = sharded(data, 1, 3)
+    epoch_of(feed)
+    feed.next()
+    feed.next()  # epoch 2, batch 2
+    state = feed.state_dict()
+    again = sharded(data, 1, 3)
+    again.load_state_dict(state)
+    feed.next()
+    again.next()
+    assert (again.epoch, again.batch) == (feed.epoch, feed.batch) == (2, 3)
+    assert torch.equal(again.x_batch, feed.x_batch)
+
+
+def test_each_rank_evaluates_its_share_and_the_sums_are_reduced():
+    """Held-out evaluation on every rank, each its contiguous share; the reduced sums are
+    the whole set's (reduce: what all_reduce(SUM) does, here over the ranks' sums at once)."""
+    data = numbered(31)
+    model = torch.nn.Linear(1, 3).double()
+    world = 3
+    shares = []
+    for rank in range(world):
+        feed = sharded(data, rank, world)
+        feed.reduce = shares.append  # first, each rank's own sums
+        feed.evaluate(model, "train")
+    total = torch.stack(shares).sum(dim=0)
+    feed = sharded(data, 0, world)
+    feed.reduce = lambda sums: sums.copy_(total)
+    reduced = feed.evaluate(model, "train")
+    whole = sharded(data, 0, world).evaluate(model, "train")  # (no reduce: the whole set)
+    assert reduced.loss == pytest.approx(whole.loss, rel=1e-12)
+    assert reduced.accuracy == whole.accuracy
+
+
+@pytest.mark.parametrize("world", [1, 2, 3, 4])
+@pytest.mark.parametrize("drop_last", [False, True])
+def test_epochs_count_each_ranks_batches(world, drop_last):
+    options = {"data": "digits", "batch_size": 64, "drop_last": drop_last}
+    spec = RunSpec(data="digits", batch_size=64, drop_last=drop_last)
+    _, feed = build_problem(spec, torch.device("cpu"), Shard(world - 1, world))
+    assert batches_per_epoch(options, world) == feed.batches
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["--batch-size", "800", "--drop-last"],
+            "--batch-size 800 with --drop-last: digits has 1438 training samples, 719 for each "
+            "of 2 ranks, so every batch would be dropped",
+        ),
+        (
+            ["--batch-size", "64", "--nproc", "3", "--epochs", "2", "--steps", "24"],
+            "--steps 24 and --epochs 2 disagree: 2 epochs of 8 batches are 16 steps",
+        ),
+    ],
+)
+def test_bad_data_input(invoke, args, message):
+    result = invoke("ddp", "--data", "digits", *args)
+    assert result.exit_code == 2 and result.stdout == ""
+    assert len(result.stderr.splitlines()) == 1 and message in result.stderr
+
+
+@pytest.mark.slow
+def test_both_paths_train_on_the_ranks_batches_alike():
+    """Two workers on digits: the records carry epoch and batch, an epoch's end comes after
+    its last batch, each step's averaged gradient is one process's on the ranks' batches
+    joined, and DDP's averaging gives the same bytes as the hand-written all_reduce (with two
+    ranks, halving is exact and a sum of two does not depend on its order)."""
+    args = ["--data", "digits", "-m", "mlp", "--batch-size", "64", "--epochs", "2"]
+    args += ["-o", "SGD(lr=0.1, momentum=0.9)", "--every", "5", "-f", "jsonl"]
+    results = {path: run(*args, "--path", path) for path in ("manual", "ddp")}
+    for path, result in results.items():
+        assert result.returncode == 0, result.stderr
+        said = result.stderr.splitlines()
+        assert len(said) == 1 and said[0].startswith(
+            f"gradcli: ddp ({path}, 2 workers) vs one process on every rank's batches joined: "
+            "max |gradient difference| "
+        )
+        assert said[0].endswith(" over 24 steps, within the tolerance 0.0001 for float32")
+    assert results["manual"].stdout == results["ddp"].stdout
+    records = [json.loads(line) for line in results["manual"].stdout.splitlines()]
+    steps = [r for r in records if "epoch_end" not in r]
+    ends = [r for r in records if "epoch_end" in r]
+    assert [r["step"] for r in steps] == [0, 5, 10, 15, 20, 24]
+    for r in steps[1:]:  # 719 samples a rank: 12 batches of 64 (the last of 15)
+        assert (r["epoch"], r["batch"]) == ((r["step"] - 1) // 12 + 1, (r["step"] - 1) % 12 + 1)
+        assert r["loss"] == pytest.approx(sum(x["loss"] for x in r["ranks"]) / 2)
+        assert r["max_param_diff_across_ranks"] == 0.0
+    assert [(r["epoch_end"], r["step"]) for r in ends] == [(1, 12), (2, 24)]
+    assert [r["step"] for r in records] == [0, 5, 10, 12, 15, 20, 24, 24]  # an end after its step
+    assert all(0 <= r["val_accuracy"] <= 1 and r["val_loss"] > 0 for r in ends)

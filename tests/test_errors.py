@@ -7,7 +7,8 @@ import torch
 from lanes import fast_cases
 
 BAD = [
-    (["--steps", "-1"], "--steps must be an integer >= 0, got -1"),
+    (["--steps", "-1"], "--steps must be an integer in [0, 2**63), got -1"),
+    (["--steps", "1" + "0" * 30], "--steps must be an integer in [0, 2**63), got 1" + "0" * 30),
     (["--steps", "abc"], "Invalid value for '--steps': 'abc' is not an integer"),
     (["--steps", "2.5"], "'2.5' is not an integer"),
     (["--every", "0"], "--every must be an integer >= 1, got 0"),

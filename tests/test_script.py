@@ -6,8 +6,10 @@ in one process. And ``gradcli.script.source``, which reads the rules (and their 
 
 from __future__ import annotations
 
+import gzip
 import inspect
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -18,6 +20,8 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from gradcli import optimizers
+from gradcli.data import idx
+from gradcli.measure import SEGMENT_MAX
 from gradcli.optimizers import adam, adamax, lbfgs, muon, sgd
 from gradcli.script import written_problems
 from gradcli.script.source import gather
@@ -62,17 +66,24 @@ def comparable(script_line: dict, gradcli_line: dict) -> dict:
     return {k: v for k, v in script_line.items() if k in gradcli_line or k not in SCRIPT_ONLY}
 
 
-def same_numbers(mine: object, gradcli: object) -> bool:
+def same_numbers(mine: object, gradcli: object, large: bool = False) -> bool:
     """Equal, every number bit for bit (a parsed float is the same double); but statistics
     of a large tensor sum in another order in gradcli's fast recorder than the script's
     plain ``t.norm()`` and ``t.mean()``: their norm and mean agree to 1e-12, min and max
-    (elements themselves) exactly."""
+    (elements themselves) exactly. Past ``SEGMENT_MAX`` elements (``large``: a --data
+    network's wide layers) the recorder sums in the tensor's own dtype and takes the update
+    in it, not in float64 as the script does: those statistics agree to float32's rounding
+    (the parameters themselves are held equal bit for bit by ``assert_same_parameters``)."""
     if isinstance(mine, dict) and isinstance(gradcli, dict):
         if set(mine) == {"norm", "mean", "min", "max"} == set(gradcli):
+            if large:
+                return all(mine[k] == pytest.approx(gradcli[k], rel=1e-5, abs=1e-9) for k in mine)
             close = all(mine[k] == pytest.approx(gradcli[k], rel=1e-12) for k in ("norm", "mean"))
             return close and (mine["min"], mine["max"]) == (gradcli["min"], gradcli["max"])
+        if "shape" in mine and math.prod(mine["shape"]) > SEGMENT_MAX:
+            large = True
         return mine.keys() == gradcli.keys() and all(
-            same_numbers(mine[k], gradcli[k]) for k in mine
+            same_numbers(mine[k], gradcli[k], large) for k in mine
         )
     return mine == gradcli
 
@@ -374,3 +385,197 @@ def test_show_code_lists_the_rule_and_its_helpers(invoke):
     for definition in gather(adam.adam).definitions:
         assert f"# {definition.name}, from {definition.where}:" in shown
         assert definition.code in shown
+
+
+DATA_RUNS = [
+    ["optim", "-o", "Adam(lr=0.01)", "--batch-size", "64", "--steps", "46"],  # 2 epochs
+    ["manual", "-o", "Adam(lr=0.01)", "--batch-size", "64", "--steps", "46"],
+    ["optim", "-o", "SGD(momentum=0.9)", "--lr", "0.1", "--batch-size", "100", "--no-shuffle"],
+    ["manual", "-o", "sgd", "--lr", "0.1", "--batch-size", "128", "--drop-last", "--epochs", "2"],
+    ["optim", "-m", "cnn", "-o", "adam", "--batch-size", "256", "--data-seed", "5"],
+    ["manual", "-m", "linear", "-o", "sgd", "--lr", "0.1", "--batch-size", "64", "--steps", "30"],
+]
+
+
+@pytest.mark.slow
+def test_runs_on_data_are_the_same_run(invoke, tmp_path):
+    """``--data digits``: the script reads the digits itself, holds out the same samples,
+    builds the same network, draws the same batches from its own DataLoader and prints the
+    same step lines (with epoch and batch) and end-of-epoch lines, on both paths: Adam and
+    SGD, batch sizes 64 to 256, in order or shuffled, the last batch dropped, the MLP, the
+    CNN and the linear model, a run that ends inside an epoch."""
+    runs = [
+        [path, "--data", "digits", *(["-m", "mlp"] if "-m" not in rest else []), *rest]
+        for path, *rest in DATA_RUNS
+    ]
+    runs = [run if "--steps" in run else [*run, "--epochs", "1"] for run in runs]
+    outputs = check(invoke, tmp_path, runs)
+    assert len(outputs) == len(runs)
+    for output in outputs:
+        ends = [line for line in jsonl(output) if "epoch_end" in line]
+        assert ends and all(line["val_accuracy"] is not None for line in ends)
+    script = invoke(*runs[0], "--print-script").stdout
+    for piece in ("DataLoader(", "model.eval()", "with torch.no_grad():", "manual_seed(0)"):
+        assert piece in script
+    assert "import gradcli" not in script and "from gradcli" not in script
+
+
+@pytest.mark.slow
+def test_data_runs_with_other_settings_are_the_same_run(invoke, tmp_path):
+    """--every, --loss mse on the labels (one-hot), --val-fraction 0 (no held-out data),
+    LBFGS's closure on the batch, Muon beside AdamW, float64."""
+    base = ["--data", "digits", "-m", "mlp", "--batch-size", "256"]
+    every = ["--every", "2"]
+    runs = [
+        ["manual", *base, "-o", "sgd", "--lr", "0.5", "--loss", "mse", "--epochs", "1", *every],
+        ["optim", *base, "-o", "sgd", "--lr", "0.5", "--val-fraction", "0", "--steps", "8"],
+        ["manual", *base, "-o", "lbfgs", "--steps", "3"],
+        ["optim", *base, "-o", "lbfgs", "--steps", "3"],
+        ["manual", *base, "-o", "muon", "--epochs", "1", "--dtype", "float64"],
+    ]
+    outputs = check(invoke, tmp_path, runs)
+    assert len(outputs) == len(runs)
+    assert [line["val_loss"] for line in jsonl(outputs[1]) if "epoch_end" in line] == [None]
+
+
+@pytest.mark.parametrize("model", ["linear", "mlp", "cnn"])
+def test_an_architecture_is_written_as_the_network_gradcli_builds(model):
+    """The lines a script writes build the network ``gradcli/data/models.py`` builds: the
+    same layers under the same names (the parameters' names in the JSON lines)."""
+    from collections import OrderedDict
+
+    from torch import nn
+
+    from gradcli.data import Request, load
+    from gradcli.data.models import architecture as build
+    from gradcli.script.data import architecture
+
+    built = build(model, load(Request("digits")))
+    namespace = {"nn": nn, "OrderedDict": OrderedDict}
+    exec("\n".join(architecture(built)), namespace)
+    written = namespace["model"]
+    assert repr(written) == repr(built)
+    shapes = [(name, p.shape) for name, p in written.named_parameters()]
+    assert shapes == [(name, p.shape) for name, p in built.named_parameters()]
+
+
+NETWORK_FILE = '''
+import torch
+from torch import nn
+
+
+class Net(nn.Module):
+    """Dropout (random: the same draws, or not the run) and a parameter no loss uses."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.body = nn.Sequential(nn.Flatten(), nn.Linear(64, 32), nn.ReLU(), nn.Dropout(0.2))
+        self.head = nn.Linear(32, 10)
+        self.unused = nn.Parameter(torch.ones(3))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.body(x))
+
+
+def build() -> nn.Module:
+    return Net()
+'''
+
+
+@pytest.mark.slow
+def test_a_users_network_on_data_is_the_same_run(invoke, tmp_path, monkeypatch):
+    """``--model file.py:factory`` with ``--data``: imported as gradcli imports it, tried on
+    two samples before training as gradcli tries it (dropout draws there too), a parameter
+    without a gradient skipped; LBFGS's closure evaluates the batch again."""
+    (tmp_path / "net.py").write_text(NETWORK_FILE)
+    monkeypatch.chdir(tmp_path)
+    base = ["--data", "digits", "-m", "net.py:build"]
+    runs = [
+        ["optim", *base, "-o", "adam", "--batch-size", "64", "--epochs", "2"],
+        [
+            "manual",
+            *base,
+            "-o",
+            "SGD(momentum=0.9)",
+            "--lr",
+            "0.1",
+            "--batch-size",
+            "100",
+            "--epochs",
+            "1",
+        ],
+        ["manual", *base, "-o", "lbfgs", "--batch-size", "500", "--steps", "3"],
+    ]
+    scripts = tmp_path / "scripts"
+    scripts.mkdir()
+    outputs = check(invoke, scripts, runs)
+    assert len(outputs) == len(runs)
+
+
+def _write_table(path: Path, header: list[str], rows: list[list[object]]) -> str:
+    delimiter = "\t" if ".tsv" in path.name else ","
+    text = "\n".join(delimiter.join(map(str, row)) for row in [header, *rows]) + "\n"
+    if path.name.endswith(".gz"):
+        path.write_bytes(gzip.compress(text.encode()))
+    else:
+        path.write_text(text.replace("\n", "\n\n", 1))  # (a blank line, skipped)
+    return path.name
+
+
+def _idx(array: torch.Tensor) -> bytes:
+    """An IDX file of unsigned bytes: magic 0x0000080N, each dimension, the bytes."""
+    dims = b"".join(d.to_bytes(4, "big") for d in array.shape)
+    return (0x800 | array.dim()).to_bytes(4, "big") + dims + array.to(torch.uint8).numpy().tobytes()
+
+
+@pytest.mark.slow
+def test_tables_and_idx_files_are_the_same_run(invoke, tmp_path, monkeypatch):
+    """A CSV whose target is words, a gzipped TSV with a regression target, integer classes
+    with --loss mse: read with the csv module, the columns standardised on the training
+    rows; MNIST's and Fashion-MNIST's IDX files (raw and gzipped) from --data-dir, the test
+    split held out or --val-fraction drawn from the training files."""
+    monkeypatch.chdir(tmp_path)
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(120, 3, generator=gen, dtype=torch.float64) * torch.tensor([1.0, 10, 0.1])
+    names = ["setosa", "versicolor", "virginica"]
+    words = [names[int(a > 0) + int(b > 0)] for a, b, _ in x.tolist()]
+    price = (x @ torch.tensor([1.0, -0.2, 3.0], dtype=torch.float64)).tolist()
+    iris = _write_table(
+        tmp_path / "iris.csv", ["a", "species", "b", "c"],
+        [[a, w, b, c] for (a, b, c), w in zip(x.tolist(), words, strict=True)],
+    )  # fmt: skip
+    prices = _write_table(
+        tmp_path / "prices.tsv.gz", ["a", "b", "c", "price"],
+        [[*r, p] for r, p in zip(x.tolist(), price, strict=True)],
+    )  # fmt: skip
+    counts = _write_table(
+        tmp_path / "counts.csv", ["k", "a", "b", "c"],
+        [[1 + 2 * int(r[0] > 0), *r] for r in x.tolist()],
+    )  # fmt: skip
+    folder = tmp_path / "mn"
+    folder.mkdir()
+    images = torch.randint(0, 256, (150, 28, 28), generator=gen)
+    labels = torch.randint(0, 10, (150,), generator=gen)
+    arrays = [images[:100], labels[:100], images[100:], labels[100:]]
+    for i, (file, array) in enumerate(zip(idx.FILES, arrays, strict=True)):
+        raw = _idx(array)
+        (folder / (file + ".gz" * (i % 2))).write_bytes(gzip.compress(raw) if i % 2 else raw)
+    mnist = ["--data-dir", "mn", "--batch-size", "32", "--epochs", "1"]
+    runs = [
+        ["optim", "--data", iris, "--target", "species", "-m", "mlp", "-o", "adam",
+         "--batch-size", "32", "--epochs", "2"],
+        ["manual", "--data", prices, "--target", "price", "-m", "linear", "-o", "sgd",
+         "--lr", "0.01", "--batch-size", "25", "--epochs", "2", "--every", "3"],
+        ["optim", "--data", counts, "--target", "k", "-m", "linear", "-o", "sgd", "--lr", "0.1",
+         "--batch-size", "50", "--epochs", "1", "--loss", "mse", "--no-shuffle"],
+        ["manual", "--data", "mnist", "-m", "cnn", "-o", "adam", *mnist],
+        ["optim", "--data", "fashion-mnist", "-m", "mlp", "-o", "adam", *mnist,
+         "--val-fraction", "0.25"],
+    ]  # fmt: skip
+    scripts = tmp_path / "scripts"
+    scripts.mkdir()
+    outputs = check(invoke, scripts, runs)
+    assert len(outputs) == len(runs)
+    ends = [[line for line in jsonl(output) if "epoch_end" in line] for output in outputs]
+    assert all(ends)
+    assert ends[1][0]["train_accuracy"] is None and ends[1][0]["val_loss"] is not None

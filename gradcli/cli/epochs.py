@@ -18,25 +18,30 @@ from gradcli.cli.resumed import given
 from gradcli.errors import GradcliError
 
 
-def batches_per_epoch(options: dict[str, Any]) -> int:
-    """How many batches one pass over the training data makes, for these options."""
+def batches_per_epoch(options: dict[str, Any], world: int = 1) -> int:
+    """How many batches one pass over the training data makes, for these options (``world``
+    ranks: each rank's, of its share as ``DistributedSampler`` deals it: equal shares, the
+    last padded, or with ``--drop-last`` cut, to a multiple of ``world``)."""
     from gradcli.data import load
     from gradcli.train.setup import data_request
 
     samples = len(load(data_request(options)).x_train)
+    if world > 1:
+        samples = samples // world if options.get("drop_last") else math.ceil(samples / world)
     size = options.get("batch_size") or samples
     return samples // size if options.get("drop_last") else math.ceil(samples / size)
 
 
-def with_epochs(ctx: typer.Context, options: dict[str, Any]) -> dict[str, Any]:
+def with_epochs(ctx: typer.Context, options: dict[str, Any], world: int = 1) -> dict[str, Any]:
     """``options`` with ``steps`` decided by ``epochs`` where that is given (on the command
-    line, in a config file, or by the checkpoint ``--resume`` goes on from)."""
+    line, in a config file, or by the checkpoint ``--resume`` goes on from); ``world``: the
+    ranks of ``gradcli ddp``, each taking its own batches."""
     epochs = options.get("epochs")
     if options.get("data") is None or epochs is None:
         return options
     if isinstance(epochs, int) and epochs < 1:
         raise GradcliError(f"--epochs must be an integer >= 1, got {epochs}")
-    batches = batches_per_epoch(options)
+    batches = batches_per_epoch(options, world)
     steps = epochs * batches
     if given(ctx, "steps") and not given(ctx, "epochs"):  # --steps given, --epochs only saved
         return {**options, "epochs": None}

@@ -101,7 +101,8 @@ DdpModel = Annotated[
         "-m",
         autocompletion=completion(*DDP_MODELS, model_files),
         help=f"A problem with data to shard across the workers: {_choices(DDP_MODELS)}, or "
-        f"{YOUR_MODEL}, with samples() and shard(rank, world) as the built-ins have.",
+        f"{YOUR_MODEL}, with samples() and shard(rank, world) as the built-ins have. With "
+        "--data, a network as --data says, each rank on its own batches.",
     ),
 ]
 Optimizer = Annotated[

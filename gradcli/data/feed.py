@@ -17,17 +17,34 @@ The loader's own generator fixes the order of the batches (``--data-seed``; ``--
 the initial parameters only). It draws from that generator when an epoch's iteration
 starts (a base seed, then the shuffled order), so its state at the start of an epoch and the
 number of batches taken since are all a checkpoint needs to go on with the same batches.
+
+Under data parallelism (``gradcli ddp``) each process is given a ``Shard`` (its rank among
+``world``) and draws its batches as data-parallel code does::
+
+    sampler = DistributedSampler(dataset, num_replicas=world, rank=rank, shuffle=True,
+                                 seed=data_seed, drop_last=False)
+    loader = DataLoader(dataset, batch_size=B, sampler=sampler, drop_last=False)
+    for epoch in range(epochs):
+        sampler.set_epoch(epoch)      # a new order each epoch, the same on every rank
+        for x_batch, y_batch in loader:
+            ...
+
+``B`` is then the batch size of each rank. The sampler's order follows from ``data_seed`` and
+the epoch alone, so a checkpoint's epoch and batch still say where the feed is. The sums of an
+epoch and of an evaluation are combined across the processes by ``Feed.reduce`` (set by the
+caller: ``all_reduce``); an evaluation is split among the ranks, each its contiguous share.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import DataLoader, DistributedSampler, TensorDataset
 
 from gradcli.data.dataset import CLASSIFICATION, DataSet
 from gradcli.errors import GradcliError
@@ -59,6 +76,13 @@ class Evaluation:
     accuracy: float | None
 
 
+class Shard(NamedTuple):
+    """One process's part under data parallelism: rank ``rank`` of ``world``."""
+
+    rank: int
+    world: int
+
+
 class Feed:
     """The run's ``DataLoader`` and where it is: epoch ``epoch`` (from 1), ``batch``
     batches of it taken. ``loss(model)`` is the current batch's loss, for the loop's
@@ -75,27 +99,56 @@ class Feed:
         loss: str | None,
         dtype: torch.dtype,
         device: torch.device,
+        shard: Shard | None = None,
     ) -> None:
         self.data = data
+        self.shard = shard
+        # how a sum over this process's samples becomes the sum over every process's (in
+        # place; gradcli ddp: all_reduce); None: this process has them all
+        self.reduce: Callable[[Tensor], None] | None = None
         self.loss_name = loss_for(data, loss)
         self.classification = data.task == CLASSIFICATION
         self.dtype, self.device = dtype, device
         x, y = self._tensors(data.x_train, data.y_train)
-        if drop_last and len(x) < batch_size:
+        dataset = TensorDataset(x, y)
+        self.generator = torch.Generator().manual_seed(data_seed)
+        self.sampler: DistributedSampler[Any] | None = None
+        if shard is None:
+            self.loader = DataLoader(
+                dataset,
+                batch_size=batch_size,
+                shuffle=shuffle,
+                drop_last=drop_last,
+                generator=self.generator,
+            )
+        else:
+            self.sampler = DistributedSampler(
+                dataset,
+                num_replicas=shard.world,
+                rank=shard.rank,
+                shuffle=shuffle,
+                seed=data_seed,
+                drop_last=drop_last,
+            )
+            self.loader = DataLoader(
+                dataset,
+                batch_size=batch_size,
+                sampler=self.sampler,
+                drop_last=drop_last,
+                generator=self.generator,  # (its base seed: torch's global one left alone)
+            )
+        self.batches = len(self.loader)  # per epoch
+        if self.batches == 0:  # (only with --drop-last)
+            each = (
+                ""
+                if shard is None
+                else f", {len(self.sampler or ())} for each of {shard.world} ranks"
+            )
             raise GradcliError(
                 f"--batch-size {batch_size} with --drop-last: {data.name} has {len(x)} training "
-                "samples, so every batch would be dropped; choose a smaller --batch-size"
+                f"samples{each}, so every batch would be dropped; choose a smaller --batch-size"
             )
         self.shuffle, self.data_seed = shuffle, data_seed
-        self.generator = torch.Generator().manual_seed(data_seed)
-        self.loader = DataLoader(
-            TensorDataset(x, y),
-            batch_size=batch_size,
-            shuffle=shuffle,
-            drop_last=drop_last,
-            generator=self.generator,
-        )
-        self.batches = len(self.loader)  # per epoch
         self.epoch, self.batch = 0, self.batches  # the first next() starts epoch 1
         self._iterator: Any = None
         self._epoch_state = self.generator.get_state()
@@ -120,15 +173,28 @@ class Feed:
     def next(self) -> None:
         """Take the next batch (starting a new epoch after the last one)."""
         if self.batch == self.batches:
+            if self._iterator is not None:  # finish the epoch's iteration, as a for loop over
+                # the loader does: a shuffling sampler asked past its last batch draws from
+                # the generator once more (when the batch size divides the samples, or the
+                # last batch is dropped), and the next epoch's order follows that draw
+                for _ in self._iterator:
+                    pass
             self.epoch, self.batch = self.epoch + 1, 0
             self._epoch_state = self.generator.get_state()
-            self._iterator = iter(self.loader)
+            self._start_epoch()
             self._sums = torch.zeros_like(self._sums)
         x, y = next(self._iterator)
         self.batch += 1
         self.x_batch = x.to(self.device, non_blocking=True)
         self.y_batch = y.to(self.device, non_blocking=True)
         self._counted = False
+
+    def _start_epoch(self) -> None:
+        """A new iteration over the loader; with a ``DistributedSampler``, after
+        ``set_epoch(epoch - 1)`` (epochs count from 1 here, from 0 in the usual loop)."""
+        if self.sampler is not None:
+            self.sampler.set_epoch(self.epoch - 1)
+        self._iterator = iter(self.loader)
 
     def _loss(self, outputs: Tensor, y: Tensor, reduction: str = "mean") -> Tensor:
         if self.loss_name == CROSS_ENTROPY:
@@ -165,12 +231,17 @@ class Feed:
     def epoch_training(self) -> Evaluation:
         """The epoch's training loss and accuracy so far, as the batches saw them (each at
         the parameters before its update)."""
-        loss_sum, right, n = self._sums.tolist()
+        sums = self._sums.clone()
+        if self.reduce is not None:
+            self.reduce(sums)
+        loss_sum, right, n = sums.tolist()
         return Evaluation(loss_sum / n, right / n if self.classification else None)
 
     def evaluate(self, model: nn.Module, split: str = "val") -> Evaluation | None:
         """The loss and accuracy on the held-out data (``split="train"``: the training
-        data) under ``model.eval()`` and ``torch.no_grad()``; None without held-out data."""
+        data) under ``model.eval()`` and ``torch.no_grad()``; None without held-out data.
+        With a ``Shard`` and ``reduce``, each rank evaluates its contiguous share and the
+        sums are reduced (every rank must call it)."""
         x, y = (
             (self.data.x_val, self.data.y_val)
             if split == "val"
@@ -178,7 +249,11 @@ class Feed:
         )
         if x is None or y is None:
             return None
+        samples = len(x)
         x, y = self._tensors(x, y)
+        if self.shard is not None and self.reduce is not None:
+            x = x.tensor_split(self.shard.world)[self.shard.rank]
+            y = y.tensor_split(self.shard.world)[self.shard.rank]
         was_training = model.training
         model.eval()
         try:
@@ -196,8 +271,11 @@ class Feed:
             model.train(was_training)
         # mse's mean is over every element (outputs per sample), as in training
         per_sample = self.data.outputs if self.loss_name == MSE else 1
-        total, correct = torch.stack([loss_sum / per_sample, right.double()]).tolist()
-        return Evaluation(total / len(x), correct / len(x) if self.classification else None)
+        sums = torch.stack([loss_sum / per_sample, right.double()])
+        if self.reduce is not None:
+            self.reduce(sums)
+        total, correct = sums.tolist()
+        return Evaluation(total / samples, correct / samples if self.classification else None)
 
     def least_squares(self, model: nn.Module) -> dict[str, Tensor]:
         """For the built-in ``linear`` model on a regression task with the mean squared
@@ -248,6 +326,6 @@ class Feed:
             self.batch = self.batches
             return
         self.generator.set_state(self._epoch_state)
-        self._iterator = iter(self.loader)
+        self._start_epoch()
         for _ in range(batch):
             next(self._iterator)

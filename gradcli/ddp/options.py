@@ -51,17 +51,22 @@ def check_run(spec: RunSpec, world: int) -> None:
     import torch
 
     from gradcli import problems
-    from gradcli.train.setup import check_gradients, resolve_device
+    from gradcli.train.setup import build_problem, check_gradients, resolve_device
 
     resolve_device(spec.device)  # no CUDA here: one line
-    model = problems.build(
-        spec.model, seed=spec.seed, dtype=torch.float32, device=torch.device("cpu")
-    )
+    if spec.data is not None:  # a DistributedSampler deals any number of samples
+        from gradcli.data.feed import Shard
+
+        model, _ = build_problem(spec, torch.device("cpu"), Shard(0, world))
+    else:
+        model = problems.build(
+            spec.model, seed=spec.seed, dtype=torch.float32, device=torch.device("cpu")
+        )
     shard = getattr(model, "shard", None)
-    if shard is None:
+    if spec.data is None and shard is None:
         raise GradcliError(
             f"--model {spec.model} has no data to shard across workers; "
-            "choose a model that owns a data set (linear, mlp)"
+            "choose a model that owns a data set (linear, mlp), or give --data"
         )
     optimizer = spec.optimizer_info
     if optimizer.closure:  # each rank would end its iterations on its own shard's loss
@@ -70,6 +75,8 @@ def check_run(spec: RunSpec, world: int) -> None:
             "evaluates the loss itself: the ranks would stop at different evaluations"
         )
     check_gradients(spec, model)
+    if spec.data is not None:
+        return
     samples = model.samples()
     if samples % world:
         raise GradcliError(

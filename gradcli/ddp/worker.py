@@ -15,6 +15,11 @@ keeps its shard of the data and runs ``Training`` — the one loop — with thes
 - ``schedule_loss``: ReduceLROnPlateau is fed the mean loss over ranks (one lr for all);
 - ``complete_record``: each shown step's record, completed on rank 0 with every rank's loss
   and gradient and how far the ranks' parameters differ, for the usual sinks.
+
+With ``--data`` a rank does not shard a problem: its ``Feed`` draws its own batches through a
+``DistributedSampler`` (``Shard(rank, world)``, ``set_epoch`` each epoch), and the feed's sums
+are all-reduced, so an epoch's record holds the training loss and accuracy over every rank's
+batches and the held-out loss and accuracy evaluated on all ranks, each its contiguous share.
 """
 
 from __future__ import annotations
@@ -25,9 +30,11 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import replace
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 import torch
@@ -35,14 +42,16 @@ import torch.distributed as dist
 from torch import Tensor, nn
 
 from gradcli._startup import collector
+from gradcli.data.feed import Feed, Shard
 from gradcli.ddp.options import DdpOptions
+from gradcli.ddp.together import AllRanks, JoinedGradient
 from gradcli.errors import Diverged, GradcliError, Interrupted
 from gradcli.measure import values_of
-from gradcli.records import RankRecord, StepRecord
+from gradcli.records import EpochRecord, RankRecord, StepRecord
 from gradcli.render import make_sink
 from gradcli.spec import RunSpec
 from gradcli.train.interrupt import StopRequest, interruptible
-from gradcli.train.setup import prepare, resolve_device
+from gradcli.train.setup import feed_options, prepare, resolve_device
 from gradcli.usercode import UserCodeFailed
 
 
@@ -128,7 +137,13 @@ def _train(
     folder: str | None,
 ) -> None:
     # the set-up of every run, on this rank's device; the problem whole until it is sharded
-    training, info = prepare(spec, "manual" if options.path == "manual" else "optim", device)
+    # (with --data: the rank's batches drawn by a DistributedSampler from the start)
+    path = "manual" if options.path == "manual" else "optim"
+    shard = Shard(rank, world) if spec.data is not None else None
+    training, info = prepare(spec, path, device, shard)
+    feed = training.feed
+    if feed is not None:  # the epoch's sums and the evaluations, over every rank
+        feed.reduce = partial(dist.all_reduce, op=dist.ReduceOp.SUM)
     model = training.problem
     params = list(model.parameters())
     names = [n for n, _ in model.named_parameters()]
@@ -142,9 +157,15 @@ def _train(
 
     def own_gradient(step: int, shown: bool) -> None:
         if shown:  # DDP already averaged: this rank's own gradient, from its own shard
-            own_grads[:] = [g.detach() for g in torch.autograd.grad(model(), params)]
+            loss = model() if feed is None else feed.loss(model)
+            own_grads[:] = [g.detach() for g in torch.autograd.grad(loss, params)]
 
-    if options.path == "ddp":
+    if options.path == "ddp" and feed is not None:  # a network on its batches: DDP as usual
+        from torch.nn.parallel import DistributedDataParallel
+
+        training.forward = partial(feed.loss, DistributedDataParallel(model))
+        training.before_update = own_gradient
+    elif options.path == "ddp":
         from torch.nn.parallel import DistributedDataParallel
 
         # The data are buffers and differ by rank: DDP must not broadcast rank 0's over them
@@ -160,7 +181,13 @@ def _train(
         training.before_update = own_gradient
     else:
         training.after_backward = average_by_hand
-    model.shard(rank, world)  # type: ignore[operator]
+    check = None
+    if feed is not None and rank == 0:  # each step: the average vs every rank's batch joined
+        joined = AllRanks(feed.data, world, **feed_options(spec, feed.data), **_where(feed))
+        check = JoinedGradient(model, joined)
+        training.after_backward = _then(training.after_backward, check)
+    if feed is None:
+        model.shard(rank, world)  # type: ignore[operator]
 
     sink = make_sink(spec.output) if rank == 0 else None
     closed = False  # rank 0's reader went away: every rank stops after this step
@@ -184,7 +211,10 @@ def _train(
         for record in training:
             if sink is not None and not closed:
                 try:
-                    sink.step(record)
+                    if isinstance(record, EpochRecord):
+                        sink.epoch(record)
+                    else:
+                        sink.step(record)
                 except BrokenPipeError:
                     closed = True
                     _quiet_stdout(folder)
@@ -194,8 +224,26 @@ def _train(
         raise Diverged(f"{training.diverged}; try a smaller --lr (this run used {info.lr:g})")
     if training.stopped_at is not None:
         raise Stopped(training.stopped_at, spec.steps)
-    if rank == 0:
+    if check is not None:
+        _report_gradient_check(spec, options, world, check)
+    elif rank == 0:
         _compare_with_single_process(spec, options, world, model, info.lr)
+
+
+def _where(feed: Feed) -> dict[str, Any]:
+    return {"dtype": feed.dtype, "device": feed.device}
+
+
+def _then(first: Callable[[], None] | None, second: Callable[[], None]) -> Callable[[], None]:
+    """``first`` (when there is one), then ``second``."""
+    if first is None:
+        return second
+
+    def both() -> None:
+        first()
+        second()
+
+    return both
 
 
 def _mean_over_ranks(loss: float, world: int, device: torch.device) -> float:
@@ -298,4 +346,24 @@ def _compare_with_single_process(
         raise GradcliError(
             f"the distributed run drifted {gap:.3g} from single-process "
             f"training, more than {limit:g}"
+        )
+
+
+def _report_gradient_check(
+    spec: RunSpec, options: DdpOptions, world: int, check: JoinedGradient
+) -> None:
+    """Say how close each step's averaged gradient came to one process's gradient of every
+    rank's batch joined (``gradcli.ddp.together``); out of the tolerance: an error."""
+    gap, limit = check.largest(), tolerance(spec.dtype)
+    within = gap <= limit  # (False for NaN too)
+    steps = f"{check.steps} step" + ("" if check.steps == 1 else "s")
+    spec.output.say(
+        f"gradcli: ddp ({options.path}, {world} workers) vs one process on every rank's "
+        f"batches joined: max |gradient difference| {gap:.3g} over {steps}, "
+        f"{'within' if within else 'OUTSIDE'} the tolerance {limit:g} for {spec.dtype}"
+    )
+    if not within:
+        raise GradcliError(
+            f"the averaged gradient drifted {gap:.3g} from one process's gradient of every "
+            f"rank's batches joined, more than {limit:g}"
         )

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from rich import box
 from rich.console import Console
+from rich.markup import escape as escape_markup
 from rich.syntax import Syntax
 from rich.table import Table
 from rich.tree import Tree
@@ -180,7 +181,8 @@ def pitfall_table(console: Console, outcome: Outcome, summary: str) -> None:
     code = Table(box=box.SIMPLE_HEAD)
     code.add_column(outcome.labels[0], style="red")
     code.add_column(outcome.labels[1], style="green")
-    code.add_row(escape(outcome.mistake_code), escape(outcome.correct_code))
+    # (gradcli's own code, lines and all: brackets escaped, newlines kept)
+    code.add_row(escape_markup(outcome.mistake_code), escape_markup(outcome.correct_code))
     console.print(code)
     table = Table(box=box.SIMPLE_HEAD)
     table.add_column("step", justify="right")

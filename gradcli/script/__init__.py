@@ -40,7 +40,7 @@ def print_script(spec: RunSpec, path: str) -> str:
     if wrong is not None:
         raise GradcliError(wrong)
     written = written_problems()
-    if ":" not in spec.model and spec.model not in written:
+    if spec.data is None and ":" not in spec.model and spec.model not in written:
         raise GradcliError(
             f"--print-script: gradcli cannot write --model {spec.model} as a script yet (its "
             f"surface is shared code); it writes {', '.join(written)} and your own models"

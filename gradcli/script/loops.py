@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -22,6 +23,22 @@ from gradcli.spec import RunSpec
 from gradcli.train.updates import Part, impl_kwargs, manual_rule
 
 Functions = list[Callable[..., Any]]
+
+
+@dataclass(frozen=True)
+class Forward:
+    """How a step computes its loss: the ``lines`` that set ``loss`` (and what they compute
+    it on, for the comment above them), the expression a closure evaluates again (LBFGS),
+    and ``depth``, the indentation of the loop's body (one loop over the steps; with
+    ``--data``, one over the epochs and one over their batches)."""
+
+    lines: tuple[str, ...] = ("loss = model()",)
+    on: str = "at the current parameters"
+    again: str = "model()"
+    depth: int = 4
+
+
+CLOSED = Forward()  # a problem whose forward() is the loss
 
 
 def _changed(part: Part) -> list[str]:
@@ -68,7 +85,11 @@ def _split(parts: list[Part]) -> tuple[list[str], Functions]:
 
 
 def optim_loop(
-    parts: list[Part], spec: RunSpec, device: torch.device, own_model: bool
+    parts: list[Part],
+    spec: RunSpec,
+    device: torch.device,
+    own_model: bool,
+    forward: Forward = CLOSED,
 ) -> tuple[list[str], list[str], Functions]:
     """The torch.optim loop: one optimizer (Muon: and AdamW for what it does not take)."""
     setup, functions = _split(parts)
@@ -86,13 +107,13 @@ def optim_loop(
         setup += call(f"{name} = torch.optim.{optimizer.torch_class}", arguments, 0)
     step = [f"{n}.step()" for n in names]
     if parts[0][1].closure:
-        setup += _closure("optimizer.zero_grad()")
+        setup += _closure(forward.again, "optimizer.zero_grad()")
         step = ["evaluations = 0", "optimizer.step(closure)"]
     body = [
         "# 1. zero the gradients (optimizer.zero_grad() drops them: sets them to None)",
         *(f"{n}.zero_grad()" for n in names),
-        "# 2. forward: the loss at the current parameters",
-        "loss = model()",
+        f"# 2. forward: the loss {forward.on}",
+        *forward.lines,
         "# 3. backward: autograd puts the gradient of the loss into each p.grad",
         "loss.backward()",
         *_keep(own_model),
@@ -103,9 +124,9 @@ def optim_loop(
     return body, setup, functions
 
 
-def _closure(*zero_grad: str) -> list[str]:
+def _closure(again: str, *zero_grad: str) -> list[str]:
     """The closure of an optimizer that evaluates the loss itself (LBFGS), which drops the
-    gradients with ``zero_grad`` (lines) before it evaluates again."""
+    gradients with ``zero_grad`` (lines) before it evaluates ``again``."""
     return [
         "",
         "",
@@ -117,7 +138,7 @@ def _closure(*zero_grad: str) -> list[str]:
         "    if evaluations == 1:",
         "        return loss",
         *(f"    {line}" for line in zero_grad),
-        "    again = model()",
+        f"    again = {again}",
         "    again.backward()",
         "    return again",
         "",
@@ -125,14 +146,16 @@ def _closure(*zero_grad: str) -> list[str]:
 
 
 def manual_loop(
-    parts: list[Part], spec: RunSpec, own_model: bool
+    parts: list[Part], spec: RunSpec, own_model: bool, forward: Forward = CLOSED
 ) -> tuple[list[str], list[str], Functions]:
     """The hand-written loop: each part's for-loop rule, called as gradcli calls it."""
     setup, functions = _split(parts)
     setup.append("states = {p: {} for p in params}  # each parameter's state, under torch's keys")
     closure = parts[0][1].closure
     if closure:
-        setup += _closure("for p in params:  # as optimizer.zero_grad()", "    p.grad = None")
+        setup += _closure(
+            forward.again, "for p in params:  # as optimizer.zero_grad()", "    p.grad = None"
+        )
     update: list[str] = []
     for i, (part, optimizer, hyperparameters) in enumerate(parts):
         rule = manual_rule(optimizer, spec.impl, part)
@@ -157,7 +180,7 @@ def manual_loop(
                         "closure=closure",
                         *keywords,
                     ],
-                    8,
+                    forward.depth + 4,
                 ),
             ]
             continue
@@ -175,12 +198,12 @@ def manual_loop(
                     "lr=lr",
                     *keywords,
                 ],
-                8,
+                forward.depth + 4,
             ),
         ]
     body = [
-        "# 1. forward: the loss at the current parameters",
-        "loss = model()",
+        f"# 1. forward: the loss {forward.on}",
+        *forward.lines,
         "# 2. backward: autograd puts the gradient of the loss into each p.grad",
         "loss.backward()",
         *_keep(own_model),

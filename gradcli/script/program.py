@@ -12,8 +12,9 @@ import torch
 
 from gradcli import problems
 from gradcli.records import SMALL
+from gradcli.script.data import counts, data_code, data_loop
 from gradcli.script.literals import literal
-from gradcli.script.loops import manual_loop, optim_loop
+from gradcli.script.loops import CLOSED, manual_loop, optim_loop
 from gradcli.script.problems import problem_code
 from gradcli.script.source import Gathered, gather
 from gradcli.spec import RunSpec
@@ -39,7 +40,7 @@ def log(
     step: int,
     loss: float | None,
     grads: list[torch.Tensor | None],
-    before: list[torch.Tensor | None],
+    before: list[torch.Tensor | None],${where_arguments}
 ) -> None:
     """One JSON line, as gradcli's: the loss and each gradient before the step's update,
     each parameter after it, and the change it made (value after − value before)."""
@@ -53,7 +54,7 @@ def log(
             "update": None if old is None else numbers(value - old.double()),
         }
     line = {"step": step, "loss": loss, "lr": None if step == 0 else lr}
-${evaluations}    line["params"] = record
+${where}${evaluations}    line["params"] = record
     print(json.dumps(line, separators=(",", ":")))
 ''')
 
@@ -65,19 +66,40 @@ def _command(spec: RunSpec, path: str, lr: float) -> str:
     if spec.settings:
         keywords = ", ".join(f"{k}={literal(v)}" for k, v in spec.settings.items())
         optimizer = f"'{spec.optimizer_info.torch_class}({keywords})'"
-    words = [f"gradcli {path}", f"-m {spec.model}", f"-o {optimizer}"]
+    words = [f"gradcli {path}"]
+    if spec.data is not None:
+        words.append(f"--data {spec.data}")
+        for option, value in (
+            ("--target", spec.target),
+            ("--task", spec.task),
+            ("--data-dir", spec.data_dir),
+        ):
+            if value is not None:
+                words.append(f"{option} {value}")
+    words += [f"-m {spec.model}", f"-o {optimizer}"]
     if spec.lr is not None:
         words.append(f"--lr {literal(lr)}")
-    words.append(f"--steps {spec.steps}")
+    if spec.data is not None and spec.batch_size is not None:
+        words.append(f"--batch-size {spec.batch_size}")
+    if spec.data is not None and spec.epochs is not None:
+        words.append(f"--epochs {spec.epochs}")
+    else:
+        words.append(f"--steps {spec.steps}")
     for option, value, default in (
         ("--seed", spec.seed, 0),
         ("--dtype", spec.dtype, "float32"),
         ("--device", spec.device, "auto"),
         ("--every", spec.every, 1),
         ("--impl", spec.impl, None),
+        ("--val-fraction", spec.val_fraction, None),
+        ("--data-seed", spec.data_seed, 0),
+        ("--loss", spec.loss, None),
     ):
         if value != default:
             words.append(f"{option} {value}")
+    if spec.data is not None:
+        flags = (("--no-shuffle", not spec.shuffle), ("--drop-last", spec.drop_last))
+        words += [flag for flag, on in flags if on]
     return " ".join(words)
 
 
@@ -121,25 +143,37 @@ def _definitions(gathered: Gathered | None) -> list[str]:
 
 def program(spec: RunSpec, path: str) -> str:
     training, info = prepare(spec, path)
-    problem = training.problem
+    problem, feed = training.problem, training.feed
     device = torch.device(info.device)
     own = ":" in spec.model
     sparse = bool(problems.sparse_gradients(problem))
-    code = problem_code(spec.model)
+    if feed is None:
+        code = problem_code(spec.model)
+        imported, defined, forward = code.imports, code.code, CLOSED
+    else:
+        data = data_code(spec, feed, problem, device, problem_code(spec.model) if own else None)
+        imported, defined, forward = data.imports, data.definitions, data.forward
     parts = assign(list(problem.parameters()), spec.optimizer_info, spec.hyperparameters())
     if path == "optim":
-        body, settings, functions = optim_loop(parts, spec, device, own)
+        body, settings, functions = optim_loop(parts, spec, device, own, forward)
     else:
-        body, settings, functions = manual_loop(parts, spec, own)
+        body, settings, functions = manual_loop(parts, spec, own, forward)
     gathered = gather(*functions) if functions else None
     imports = import_lines(
         [
             "import json",
             "import torch",
-            *code.imports,
+            *imported,
             *(gathered.imports if gathered else ()),
-            *(["import copy"] if own else []),
+            *(["import copy"] if own and feed is None else []),
         ]
+    )
+    measures = "loss and accuracy" if feed is not None and feed.classification else "loss"
+    epochs = (
+        ""
+        if feed is None
+        else f" And one at the end of each epoch: its training {measures} as the batches "
+        "saw them, and the held-out data's, under model.eval() and torch.no_grad()."
     )
     head = [
         '"""This gradcli run as a plain PyTorch script:',
@@ -156,26 +190,38 @@ def program(spec: RunSpec, path: str) -> str:
             "It prints one JSON line per step, the same as gradcli's with --format jsonl: "
             "the loss and the gradients before each update, every parameter after it and "
             f"the change it made (tensors of more than {SMALL} elements as statistics), "
-            "and the learning rate the update used.",
+            f"and the learning rate the update used.{epochs}",
             width=92,
+            break_on_hyphens=False,
         ),
         '"""',
         "",
         *imports,
         "",
-        *([""] if code.code.startswith(("class ", "def ")) else []),  # (as isort has it)
-        code.code.rstrip("\n"),
+        *([""] if defined.startswith(("class ", "def ")) else []),  # (as isort has it)
+        defined.rstrip("\n"),
         "",
         "",
         _NUMBERS.substitute(
             small=SMALL,
             dense=".to_dense()" if sparse else "",
+            where_arguments="" if feed is None else _WHERE_ARGUMENTS,
+            where="" if feed is None else _WHERE,
             evaluations=_EVALUATIONS if spec.optimizer_info.closure else "",
         ).rstrip("\n"),
         "",
         "",
         *_definitions(gathered),
     ]
+    if feed is not None:
+        setup = [
+            *data.setup,
+            "params = list(model.parameters())",
+            *counts(spec, feed),
+            f"lr = {literal(info.lr)}",
+            *settings,
+        ]
+        return "\n".join([*head, *setup, *data_loop(body, spec, feed)]) + "\n"
     setup = [
         *(
             [
@@ -216,6 +262,15 @@ _PROBE = [
     "copy.deepcopy(model)()",
 ]
 
+
+_WHERE_ARGUMENTS = """
+    epoch: int | None = None,
+    batch: int | None = None,"""
+_WHERE = """\
+    if epoch is not None:  # which epoch, and which batch of it
+        line["epoch"] = epoch
+        line["batch"] = batch
+"""
 
 _EVALUATIONS = """\
     if step > 0:  # how many times LBFGS evaluated the loss in this step

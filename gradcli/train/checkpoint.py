@@ -39,6 +39,7 @@ import os
 import secrets
 import stat
 import tempfile
+import warnings
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -235,7 +236,9 @@ def load(path: str) -> dict[str, Any]:
     with _open_regular(path) as file:
         _check_unpacked_size(path, file)
         try:
-            checkpoint = torch.load(file, map_location="cpu", weights_only=True)
+            with warnings.catch_warnings():  # (a foreign pickle's protocol: the error says)
+                warnings.simplefilter("ignore")
+                checkpoint = torch.load(file, map_location="cpu", weights_only=True)
         except Exception as e:  # torch raises many kinds for a damaged or foreign file
             _unreadable(path, e)
     _validate(path, checkpoint)
@@ -551,9 +554,12 @@ def restore(
         detail = " ".join(line.strip() for line in str(e).strip().splitlines()[:3])[:300]
         raise GradcliError(f"{where}: its parameters do not fit this model: {detail}") from None
     rng = checkpoint["rng"]
-    torch.set_rng_state(rng["torch"])
-    if "cuda" in rng and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(rng["cuda"])
+    try:  # (bytes of the right size may still be no generator's state)
+        torch.set_rng_state(rng["torch"])
+        if "cuda" in rng and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(rng["cuda"])
+    except (RuntimeError, ValueError) as e:
+        raise GradcliError(f"{where}: not a valid gradcli checkpoint: its RNG state: {e}") from None
     return state
 
 

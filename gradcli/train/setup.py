@@ -12,8 +12,8 @@ from torch import nn
 
 from gradcli import optimizers, problems
 from gradcli._startup import threads
-from gradcli.data import Request
-from gradcli.data.feed import Feed
+from gradcli.data import DataSet, Request
+from gradcli.data.feed import Feed, Shard
 from gradcli.errors import GradcliError
 from gradcli.optimizers.formula import explain_line
 from gradcli.records import RunInfo
@@ -95,9 +95,12 @@ def data_request(options: Mapping[str, Any] | RunSpec) -> Request:
     )
 
 
-def build_problem(spec: RunSpec, device: torch.device) -> tuple[nn.Module, Feed | None]:
+def build_problem(
+    spec: RunSpec, device: torch.device, shard: Shard | None = None
+) -> tuple[nn.Module, Feed | None]:
     """What ``spec`` trains: a problem whose ``forward()`` is the loss, or with ``--data``
-    a network and the feed of batches its loss is computed on."""
+    a network and the feed of batches its loss is computed on (``shard``: this process's
+    part under data parallelism, its batches drawn by a ``DistributedSampler``)."""
     dtype = getattr(torch, spec.dtype)
     if spec.data is None:
         return problems.build(spec.model, seed=spec.seed, dtype=dtype, device=device), None
@@ -105,22 +108,29 @@ def build_problem(spec: RunSpec, device: torch.device) -> tuple[nn.Module, Feed 
 
     data = load(data_request(spec))
     model = models.build(spec.model, data, seed=spec.seed, dtype=dtype, device=device)
-    feed = Feed(
-        data,
-        batch_size=spec.batch_size or len(data.x_train),
-        shuffle=spec.shuffle,
-        drop_last=spec.drop_last,
-        data_seed=spec.data_seed,
-        loss=spec.loss,
-        dtype=dtype,
-        device=device,
-    )
+    feed = Feed(data, **feed_options(spec, data), dtype=dtype, device=device, shard=shard)
     return model, feed
 
 
+def feed_options(spec: RunSpec, data: DataSet) -> dict[str, Any]:
+    """``Feed``'s keyword options, from the run's."""
+    return {
+        "batch_size": spec.batch_size or len(data.x_train),
+        "shuffle": spec.shuffle,
+        "drop_last": spec.drop_last,
+        "data_seed": spec.data_seed,
+        "loss": spec.loss,
+    }
+
+
 def describe_batches(spec: RunSpec, feed: Feed) -> str:
-    """``batches of 64, 23 per epoch, shuffled · 5 epochs · cross-entropy``."""
-    size = spec.batch_size or len(feed.data.x_train)
+    """``batches of 64, 23 per epoch, shuffled · 5 epochs · cross-entropy`` (sharded:
+    ``batches of 64 per rank (128 in all, by DistributedSampler), ...``)."""
+    if feed.shard is None:
+        size = str(spec.batch_size or len(feed.data.x_train))
+    else:  # the batch size is each rank's (without one: all of a rank's samples)
+        each = spec.batch_size or len(feed.sampler or ())
+        size = f"{each} per rank ({each * feed.shard.world} in all, by DistributedSampler)"
     order = "shuffled" if spec.shuffle else "in order"
     last = ", last dropped" if spec.drop_last else ""
     epochs = spec.steps / feed.batches if feed.batches else 0
@@ -141,15 +151,16 @@ def _scheduler_steps(spec: RunSpec, feed: Feed | None, steps: int) -> int:
 
 
 def prepare(
-    spec: RunSpec, path: str, device: torch.device | None = None
+    spec: RunSpec, path: str, device: torch.device | None = None, shard: Shard | None = None
 ) -> tuple[Training, RunInfo]:
     """Build the problem and the update for ``spec`` on ``path`` (manual or optim), and
     load ``spec.resume`` into them if given. ``device``: where to run when the caller has
-    chosen (a ``gradcli ddp`` rank: its own GPU); by default ``spec.device``."""
+    chosen (a ``gradcli ddp`` rank: its own GPU); by default ``spec.device``. ``shard``:
+    with ``--data``, this rank's part of every batch (``gradcli ddp``)."""
     device = resolve_device(spec.device) if device is None else device
     if spec.save is not None:
         checkpoint.check_target(spec.save)
-    problem, feed = build_problem(spec, device)
+    problem, feed = build_problem(spec, device, shard)
     threads.suit(problem, device)
 
     optimizer = spec.optimizer_info

@@ -1,7 +1,8 @@
 """``gradcli ddp``: data-parallel training on torch.distributed, by hand and with DDP.
 
 Its own options (``--nproc``, ``--path``, ``--timeout``) are checked in
-``gradcli.ddp.options``; the run's options make a ``RunSpec`` as optim's do.
+``gradcli.ddp.options``; the run's options make a ``RunSpec`` as optim's do (with ``--data``,
+``--epochs`` counts each rank's batches: ``--batch-size`` is per rank).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from typing import Annotated, Any
 import typer
 
 from gradcli.cli import options as opt
+from gradcli.cli.epochs import with_epochs
 from gradcli.ddp.options import PATHS, check_run, ddp_options, torchrun_world
 from gradcli.spec import RunSpec, choose_optimizer, validate
 
@@ -24,15 +26,28 @@ EXAMPLES = opt.examples(
     "gradcli ddp --nproc 2 --path ddp --model mlp -o adam --every 10",
     "torchrun --nproc-per-node 2 -m gradcli ddp --path ddp",
     "gradcli ddp --nproc 4 --format jsonl | jq -c '[.step, .max_param_diff_across_ranks]'",
+    "gradcli ddp --data digits --model mlp --batch-size 32 --epochs 2 -o adam --every 10",
 )
 DDP_FORMATS = ("auto", "table", "jsonl")
 DdpFormat = opt.format_option(
     *DDP_FORMATS, help="auto (a table on a terminal, JSON lines otherwise), table, jsonl."
 )
-NOT_RUN_OPTIONS = ("nproc", "path", "timeout", "hyperparameters")
+NOT_RUN_OPTIONS = ("ctx", "nproc", "path", "timeout", "hyperparameters")
+DdpBatchSize = Annotated[
+    int | None,
+    typer.Option(
+        parser=opt.integer,
+        metavar="B",
+        show_default=False,
+        rich_help_panel=opt.DATA_PANEL,
+        help="Samples per batch on each rank, drawn by DistributedSampler (a step trains on "
+        "B × --nproc samples; default: all of a rank's share in one batch).",
+    ),
+]
 
 
 def ddp(
+    ctx: typer.Context,
     nproc: Annotated[
         int,
         typer.Option(parser=opt.integer, metavar="INT", help="Worker processes on this machine."),
@@ -62,6 +77,17 @@ def ddp(
     clip_norm: opt.ClipNorm = None,
     norm_type: opt.NormType = None,
     clip_value: opt.ClipValue = None,
+    data: opt.Data = None,
+    target: opt.Target = None,
+    data_dir: opt.DataDir = None,
+    batch_size: DdpBatchSize = None,
+    epochs: opt.Epochs = None,
+    shuffle: opt.Shuffle = True,
+    drop_last: opt.DropLast = False,
+    val_fraction: opt.ValFraction = None,
+    data_seed: opt.DataSeed = 0,
+    loss: opt.Loss = None,
+    schedule_per: opt.SchedulePer = "batch",
     format: DdpFormat = "auto",
     quiet: opt.Quiet = False,
     color: opt.Color = None,
@@ -71,9 +97,11 @@ def ddp(
     flags = {"lr": given.pop("lr"), **hyperparameters}
     opt.output_of(format, quiet, color, DDP_FORMATS)
     options = ddp_options(nproc, path, timeout)
+    world = torchrun_world() or options.nproc
+    given = with_epochs(ctx, given, world)
     name, lr, settings = choose_optimizer(given.pop("optimizer"), flags)
     spec = validate(RunSpec(optimizer=name, lr=lr, settings=settings, **given))
-    check_run(spec, torchrun_world() or options.nproc)
+    check_run(spec, world)
     from gradcli.ddp.launch import launch
 
     launch(spec, options)
