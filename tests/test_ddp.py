@@ -614,10 +614,14 @@ def test_both_paths_train_on_the_ranks_batches_alike():
 # --- the launcher's processes: they end with it, and say nothing but one line ----------------
 
 
-def gradcli_ddp(*args: str, redirect: str = "", mark: str, **kwargs) -> subprocess.Popen:
-    """``gradcli ddp`` started by a shell with its ``redirect`` (``2>&-``: stderr closed)."""
+def gradcli_ddp(
+    *args: str, redirect: str = "", mark: str, tmp: Path | None = None, **kwargs
+) -> subprocess.Popen:
+    """``gradcli ddp`` started by a shell with its ``redirect`` (``2>&-``: stderr closed),
+    its temporary folder in ``tmp`` when given."""
     command = " ".join([sys.executable, "-m", "gradcli", "ddp", *args, redirect])
     env = {**os.environ, "GRADCLI_TEST_MARK": mark, "OMP_NUM_THREADS": "1"}
+    env.update({"TMPDIR": str(tmp)} if tmp is not None else {})
     return subprocess.Popen(["/bin/sh", "-c", f"exec {command}"], env=env, **kwargs)
 
 
@@ -630,9 +634,10 @@ def gone(mark: str, within: float) -> bool:
 
 
 @pytest.mark.slow
-def test_the_workers_die_with_a_killed_launcher():
+def test_the_workers_die_with_a_killed_launcher(tmp_path):
     """SIGKILL, which the launcher cannot catch: its workers and multiprocessing's resource
-    tracker end too, at once and without a word (the tracker unlinks the semaphores)."""
+    tracker end too, at once and without a word (the tracker unlinks the semaphores; only
+    the launcher's folder stays, here in tmp_path)."""
     mark = uuid.uuid4().hex
     proc = gradcli_ddp(
         "--steps",
@@ -640,6 +645,7 @@ def test_the_workers_die_with_a_killed_launcher():
         "-f",
         "jsonl",
         mark=mark,
+        tmp=tmp_path,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
@@ -650,9 +656,12 @@ def test_the_workers_die_with_a_killed_launcher():
         proc.wait(timeout=10)
         assert gone(mark, within=15), "processes outlived their launcher"
         assert proc.stderr.read() == b""
-    finally:
-        for pid in left_behind(mark):  # (only when the test failed)
-            os.kill(pid, signal.SIGKILL)
+    finally:  # (only when the test failed) SIGTERM, which the resource tracker ignores: it
+        for pid in left_behind(mark):  # ends once the workers have, unlinking their semaphores
+            os.kill(pid, signal.SIGTERM)
+        if not gone(mark, within=10):
+            for pid in left_behind(mark):
+                os.kill(pid, signal.SIGKILL)
 
 
 LIFELINE = textwrap.dedent("""

@@ -1,6 +1,7 @@
 """The launcher of ``gradcli ddp``: starts the workers (the options and the run are checked
 before, in ``gradcli.ddp.options``) and reports how they ended, as one line and the
-documented exit status.
+documented exit status. Each worker dies with the launcher, however it ends
+(``gradcli.ddp.lifeline``).
 
 The workers leave their news in the launcher's temporary folder: ``stopped`` (Ctrl-C, with
 the last step), ``diverged`` (what went non-finite), ``closed`` (stdout's reader went away),
