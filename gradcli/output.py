@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -67,16 +68,38 @@ class Output:
         from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
         from rich.progress import Progress as RichProgress
 
-        with RichProgress(
+        bar = RichProgress(
             TextColumn("{task.description}"),
             BarColumn(),
             MofNCompleteColumn(),
             TimeRemainingColumn(),
             console=stderr,
             transient=True,
-        ) as bar:
-            task = bar.add_task(description, total=total)
-            yield Progress(lambda step: bar.update(task, completed=step), bar if shared else None)
+        )
+        task = bar.add_task(description, total=total)
+        progress = Progress(lambda step: bar.update(task, completed=step), None)
+        # Drawn only once the run has lasted BAR_DELAY: a short run, or one whose reader
+        # stops early (| head -3, writing to the same terminal), never leaves a bar for the
+        # reader's lines to land on. Erased (transient) however the run ends.
+        started = time.monotonic()
+
+        def update(step: int) -> None:
+            if progress.bar is None and not bar.live.is_started:
+                if time.monotonic() - started < BAR_DELAY:
+                    return
+                bar.start()
+                progress.bar = bar if shared else None
+            bar.update(task, completed=step)
+
+        progress.update = update
+        try:
+            yield progress
+        finally:
+            if bar.live.is_started:
+                bar.stop()
+
+
+BAR_DELAY = 0.5  # seconds a run lasts before its progress bar is drawn
 
 
 class Progress:

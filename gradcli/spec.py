@@ -223,10 +223,34 @@ def validate(spec: RunSpec) -> RunSpec:
     if not 0 <= spec.seed < 2**63:
         raise GradcliError(f"--seed must be an integer in [0, 2**63), got {spec.seed}")
     _number("lr", spec.lr, 0.0)
+    check_fits_dtype(spec)
     if spec.impl is not None:
         _choice("impl", spec.impl, IMPLS)
     check_schedule_and_clipping(spec)
     return spec
+
+
+DTYPE_LARGEST = {"float32": 3.4028234663852886e38, "float64": 1.7976931348623157e308}
+
+
+def check_fits_dtype(spec: RunSpec) -> None:
+    """Every number the update multiplies by (the lr, the hyperparameters, the clipping
+    bounds) fits the run's dtype: torch refuses one that does not in the middle of the
+    update ("value cannot be converted to type float without overflow")."""
+    largest = DTYPE_LARGEST.get(spec.dtype)
+    if largest is None:
+        return
+    numbers: list[tuple[str, object]] = [("--lr", spec.lr)]
+    numbers += [(f"--optimizer {spec.optimizer}: {k}", v) for k, v in spec.settings.items()]
+    numbers += [("--clip-norm", spec.clip_norm), ("--clip-value", spec.clip_value)]
+    for where, value in numbers:
+        values = value if isinstance(value, tuple | list) else (value,)
+        for v in values:
+            if isinstance(v, float) and math.isfinite(v) and abs(v) > largest:
+                raise GradcliError(
+                    f"{where} {v:g} is beyond {spec.dtype}'s largest number, {largest:.4g}; "
+                    "choose a smaller one" + (", or --dtype float64" * (spec.dtype != "float64"))
+                )
 
 
 def check_data_options(spec: RunSpec) -> None:

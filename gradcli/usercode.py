@@ -10,10 +10,35 @@ and ``sys.exit(3)`` is not a divergence. Ctrl-C (KeyboardInterrupt) passes throu
 from __future__ import annotations
 
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TextIO
 
 from gradcli.errors import GradcliError
+
+
+class _MainThreadOnly:
+    """stdout once user code has run: the main thread (gradcli's data) writes to stdout; a
+    thread the user's code started, which may print at any moment later, writes to stderr,
+    so no stray line lands in a JSON or CSV stream."""
+
+    def __init__(self, out: TextIO) -> None:
+        self._out = out
+
+    @classmethod
+    def around(cls, out: TextIO | None) -> TextIO | None:
+        if out is None or isinstance(out, cls):
+            return out
+        return cls(out)  # type: ignore[return-value]
+
+    def write(self, text: str) -> int:
+        if threading.current_thread() is threading.main_thread() or sys.stderr is None:
+            return self._out.write(text)
+        return sys.stderr.write(text)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._out, name)
 
 
 class UserCodeFailed(GradcliError):
@@ -45,4 +70,4 @@ def user_code(what: str) -> Iterator[None]:
         # BaseException rather than Exception is still the user's code failing)
         raise UserCodeFailed(f"{what} raised {describe(e)}") from None
     finally:
-        sys.stdout = stdout
+        sys.stdout = _MainThreadOnly.around(stdout)

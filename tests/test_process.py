@@ -186,7 +186,7 @@ def test_progress_bar_on_a_terminal_stderr_only():
         "-m",
         "mlp",
         "--steps",
-        "3000",
+        "10000",
         "-f",
         "jsonl",
         stdout=subprocess.PIPE,
@@ -213,9 +213,9 @@ def test_progress_bar_on_a_terminal_stderr_only():
     screen = b"".join(chunks)
 
     assert proc.returncode == 0
-    assert b"gradcli optim" in screen and b"/3000" in screen  # the bar: description, M/N
-    assert b"gradcli: 3000 steps, loss" in screen
-    assert b"\x1b" not in out and len(out.splitlines()) == 3001
+    assert b"gradcli optim" in screen and b"/10000" in screen  # the bar: description, M/N
+    assert b"gradcli: 10000 steps, loss" in screen
+    assert b"\x1b" not in out and len(out.splitlines()) == 10001
 
 
 @pytest.mark.slow
@@ -280,7 +280,7 @@ def test_progress_bar_steps_aside_for_tables_on_the_same_terminal():
 
     leader, follower = pty.openpty()
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONUNBUFFERED", "NO_COLOR")}
-    args = ["optim", "-m", "seed", "--steps", "100", "--every", "20", "--no-color"]
+    args = ["optim", "-m", "mlp", "--steps", "10000", "--every", "2000", "--no-color"]
     proc = subprocess.Popen(
         [sys.executable, "-m", "gradcli", *args],
         stdout=follower,
@@ -309,11 +309,12 @@ def test_progress_bar_steps_aside_for_tables_on_the_same_terminal():
     screen = _screen(raw)
 
     assert proc.returncode == 0
-    assert b"0/100" in raw and "\u2501".encode() in raw  # the bar was drawn
-    titles = [line for line in screen if "step " in line and "/100" in line]
-    assert [t.split()[:2] for t in titles] == [["step", f"{n}/100"] for n in range(0, 101, 20)]
+    assert b"/10000" in raw and "\u2501".encode() in raw  # the bar was drawn
+    titles = [line for line in screen if "step " in line and "/10000" in line]
+    expected = [["step", f"{n}/10000"] for n in range(0, 10001, 2000)]
+    assert [t.split()[:2] for t in titles] == expected
     assert not any("\u2501" in line or "-:--:--" in line for line in screen), screen
-    assert screen[0].startswith("gradcli optim · model seed")
+    assert screen[0].startswith("gradcli optim · model mlp")
     assert "summary" in screen
 
 
@@ -330,3 +331,39 @@ def test_a_full_disk_is_one_line_and_exit_74(args):
         _, err = proc.communicate(timeout=60)
     assert proc.returncode == 74
     assert err.decode() == "gradcli: error: cannot write the output: No space left on device\n"
+
+
+@pytest.mark.slow
+def test_a_reader_that_stops_early_never_gets_a_bar_under_its_lines():
+    """``gradcli optim --steps 100000 | head -3`` on a terminal: head's lines and gradcli's
+    stderr share the screen; the bar is drawn only once a run has lasted a moment, so none
+    is there for head's lines to land on, and none is left when gradcli exits (141)."""
+    import pty
+
+    leader, follower = pty.openpty()
+    proc = gradcli_process(
+        "optim", "--steps", "100000", "-f", "jsonl", stdout=subprocess.PIPE, stderr=follower
+    )
+    os.close(follower)
+    chunks: list[bytes] = []
+
+    def read_terminal() -> None:
+        while True:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:
+                return
+            if not chunk:
+                return
+            chunks.append(chunk)
+
+    reader = threading.Thread(target=read_terminal, daemon=True)
+    reader.start()
+    lines = [proc.stdout.readline() for _ in range(3)]  # head -3
+    proc.stdout.close()
+    proc.wait(timeout=60)
+    reader.join(timeout=10)
+    os.close(leader)
+    assert [json.loads(line)["step"] for line in lines] == [0, 1, 2]
+    assert proc.returncode == 141
+    assert "\u2501".encode() not in b"".join(chunks)

@@ -138,21 +138,47 @@ def test_every_holds_where_a_float32_norm_overflows(invoke, tmp_path, monkeypatc
 
 
 @pytest.mark.parametrize(
-    "args",
+    ("args", "where"),
     [
-        ("optim", "-o", "Adam(lr=1e39)"),
-        ("manual", "-o", "Adam(lr=1e39)"),
-        ("optim", "-o", "sgd", "--lr", "1e39"),
-        ("compare", "-o", "adam", "--lr", "1e39"),
+        (("optim", "-o", "Adam(lr=1e39)"), "--lr 1e+39"),
+        (("manual", "-o", "Adam(lr=1e39)"), "--lr 1e+39"),
+        (("optim", "-o", "sgd", "--lr", "1e39"), "--lr 1e+39"),
+        (("compare", "-o", "adam", "--lr", "1e39"), "--lr 1e+39"),
+        (("optim", "--clip-value", "1e308"), "--clip-value 1e+308"),
+        (("optim", "-o", "SGD(lr=0.1, weight_decay=1e39)"), "--optimizer sgd: weight_decay 1e+39"),
     ],
 )
-def test_an_lr_float32_cannot_hold_is_one_line(invoke, args):
-    """torch refuses a number of the update that float32 cannot hold (RuntimeError: value
-    cannot be converted to type float without overflow): one line naming the lr and the way
-    out, exit 2; what was printed before (step 0) stays whole."""
+def test_a_number_float32_cannot_hold_is_refused_before_the_run(invoke, args, where):
+    """torch would refuse it in the middle of the update (RuntimeError: value cannot be
+    converted to type float without overflow): refused before anything is printed, naming
+    the option and float32's range."""
     result = invoke(*args, "--steps", "2", "-f", "jsonl")
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr == (
+        f"gradcli: error: {where} is beyond float32's largest number, 3.403e+38; choose a "
+        "smaller one, or --dtype float64\n"
+    )
+    assert invoke(*args, "--steps", "2", "-f", "jsonl", "--dtype", "float64").exit_code in (0, 3)
+
+
+@pytest.mark.parametrize("path", ["optim", "manual"])
+def test_an_lr_whose_update_overflows_float32_is_one_line(invoke, path):
+    """Adam's lr/(1 − β1) for lr 1e38 is beyond float32 although the lr is not: one line
+    naming the lr and the way out, exit 2; what was printed before (step 0) stays whole."""
+    result = invoke(path, "-o", "Adam(lr=1e38)", "--steps", "2", "-f", "jsonl")
     assert result.exit_code == 2
     (line,) = result.stderr.splitlines()
     assert line.startswith("gradcli: error: the update overflows float32")
-    assert "lr 1e+39" in line and "--dtype float64" in line
+    assert "lr 1e+38" in line and "--dtype float64" in line
     assert [r["step"] for r in jsonl(result.stdout)] == [0]
+
+
+def test_a_schedule_that_grows_the_lr_past_float32_is_divergence(invoke):
+    result = invoke(
+        "optim", "--schedule", "ExponentialLR(gamma=1e30)", "--steps", "4", "-f", "jsonl"
+    )
+    assert result.exit_code == 3
+    (line,) = result.stderr.splitlines()
+    assert line.startswith(
+        "gradcli: diverged: step 3: the schedule's lr 1e+59 makes the update overflow float32"
+    )

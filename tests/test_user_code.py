@@ -4,6 +4,9 @@ train are refused before the run, by name."""
 
 from __future__ import annotations
 
+import json
+import sys
+
 import pytest
 import torch
 from lanes import fast_cases
@@ -176,3 +179,82 @@ def test_models_gradcli_cannot_train_are_refused_before_the_run(
     lines = result.stderr.splitlines()
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith(f"gradcli: error: --model bad.py:build: {said}")
+
+
+@pytest.mark.parametrize("value", ["'abc'", "-1.0", "10**400", "float('nan')", "[1]", "True"])
+def test_a_bad_default_lr_of_the_users_problem_is_one_line(invoke, tmp_path, value):
+    (tmp_path / "dl.py").write_text(
+        "import torch\n"
+        "class P(torch.nn.Module):\n"
+        f"    default_lrs = {{'sgd': {value}}}\n"
+        "    def __init__(self):\n"
+        "        super().__init__()\n"
+        "        self.w = torch.nn.Parameter(torch.ones(2))\n"
+        "    def forward(self):\n"
+        "        return (self.w ** 2).sum()\n"
+        "def build():\n"
+        "    return P()\n"
+    )
+    result = invoke("optim", "-m", f"{tmp_path}/dl.py:build", "--steps", "1")
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr.startswith(
+        f"gradcli: error: --model {tmp_path}/dl.py:build: default_lrs['sgd'] must be a finite "
+        "number >= 0, got "
+    )
+    assert result.stderr.endswith("; fix it, or give --lr\n")
+    given = invoke("optim", "-m", f"{tmp_path}/dl.py:build", "--steps", "1", "--lr", "0.1")
+    assert given.exit_code == 0, given.stderr
+
+
+def test_after_user_code_a_thread_s_prints_go_to_stderr_and_the_main_thread_s_to_stdout(
+    monkeypatch,
+):
+    """A thread the user's factory started may print at any moment later, also while gradcli
+    writes its records: its words go to stderr, never into stdout's JSON."""
+    import io
+    import threading
+
+    from gradcli.usercode import user_code
+
+    out, err = io.StringIO(), io.StringIO()
+    monkeypatch.setattr(sys, "stdout", out)
+    monkeypatch.setattr(sys, "stderr", err)
+    with user_code("the factory"):
+        print("inside")  # user code's own prints: stderr, as before
+    thread = threading.Thread(target=lambda: print("from a thread"))
+    thread.start()
+    thread.join()
+    print('{"step": 0}')  # gradcli's data, from the main thread
+    assert out.getvalue() == '{"step": 0}\n'
+    assert err.getvalue() == "inside\nfrom a thread\n"
+
+
+def test_a_thread_the_factory_starts_prints_to_stderr_not_into_the_data(invoke, tmp_path):
+    """The thread prints while the run is going (step 3), after the factory returned."""
+    (tmp_path / "chatty.py").write_text(
+        "import threading, torch\n"
+        "asked, done = threading.Event(), threading.Event()\n"
+        "def chatter():\n"
+        "    asked.wait(10)\n"
+        "    print('late words from a thread')\n"
+        "    done.set()\n"
+        "class P(torch.nn.Module):\n"
+        "    def __init__(self):\n"
+        "        super().__init__()\n"
+        "        self.w = torch.nn.Parameter(torch.ones(2))\n"
+        "        self.calls = 0\n"
+        "    def forward(self):\n"
+        "        if torch.is_grad_enabled():\n"
+        "            self.calls += 1\n"
+        "            if self.calls == 3:\n"
+        "                asked.set()\n"
+        "                done.wait(10)\n"
+        "        return (self.w ** 2).sum()\n"
+        "def build():\n"
+        "    threading.Thread(target=chatter, daemon=True).start()\n"
+        "    return P()\n"
+    )
+    result = invoke("optim", "-m", f"{tmp_path}/chatty.py:build", "--steps", "5", "-f", "jsonl")
+    assert result.exit_code == 0, result.stderr
+    assert [json.loads(line)["step"] for line in result.stdout.splitlines()] == list(range(6))
+    assert "late words from a thread" in result.stderr

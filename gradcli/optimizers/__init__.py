@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import math
 import pkgutil
+from collections.abc import Mapping
 from functools import cache
 from typing import Any
 
@@ -75,6 +77,24 @@ def default_lr(optimizer: Optimizer, model: str, problem: Any = None) -> float:
     say ``default_lrs = {"sgd": 0.1}``), else the optimizer's for a built-in problem (its
     module's ``lrs``: the one place they are kept), else torch's."""
     own = getattr(problem, "default_lrs", None) or {}
+    if not isinstance(own, Mapping):
+        raise GradcliError(
+            f"--model {model}: default_lrs must map optimizer names to learning rates, got "
+            f"{type(own).__name__}"
+        )
     if optimizer.name in own:
-        return float(own[optimizer.name])
+        lr = own[optimizer.name]
+        ok = isinstance(lr, int | float) and not isinstance(lr, bool)
+        if ok:
+            try:
+                ok = math.isfinite(float(lr)) and float(lr) >= 0
+            except OverflowError:  # (an integer of hundreds of digits)
+                ok = False
+        if not ok:
+            shown = repr(lr) if len(repr(lr)) <= 60 else repr(lr)[:59] + "…"
+            raise GradcliError(
+                f"--model {model}: default_lrs[{optimizer.name!r}] must be a finite number >= 0, "
+                f"got {shown}; fix it, or give --lr"
+            )
+        return float(lr)
     return float(optimizer.lrs.get(model, optimizer.lr))
