@@ -7,6 +7,9 @@ ratio gradcli / twin (paired by repetition), and the peak resident memory of eac
     python benchmarks/run.py                  # every case, CPU
     python benchmarks/run.py --device cuda    # the same on a GPU
     python benchmarks/run.py --case c --repeat 3
+
+Case s is the exception: ``benchmarks/steady.py`` times both loops in one process, start-up
+left out, and reports CPU seconds (no memory).
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ PY = sys.executable
 GRADCLI = [PY, "-m", "gradcli"]
 TWIN = [PY, str(ROOT / "benchmarks" / "twins" / "train.py")]
 BIG = str(ROOT / "benchmarks" / "bigmlp.py") + ":build"
+DATA_TWIN = [PY, str(ROOT / "benchmarks" / "twins" / "data.py")]
+STEADY = [PY, str(ROOT / "benchmarks" / "steady.py")]
 
 
 @dataclass
@@ -37,6 +42,7 @@ class Case:
     baseline: list[str]
     goal: float  # largest acceptable median ratio command / baseline
     memory_goal: float | None = 1.1
+    in_process: bool = False  # ``command`` times both sides itself (steady.py)
 
 
 def cases(device: str) -> list[Case]:
@@ -133,7 +139,49 @@ def cases(device: str) -> list[Case]:
             1.1,
             None,
         ),
-    ]
+        Case(
+            "g",
+            "optim --data digits --model mlp --batch-size 64 --epochs 5 vs the DataLoader loop",
+            [
+                *GRADCLI,
+                "optim",
+                "--data",
+                "digits",
+                "--model",
+                "mlp",
+                "--batch-size",
+                "64",
+                "--epochs",
+                "5",
+                "-o",
+                "Adam(lr=0.01)",
+                "-f",
+                "jsonl",
+                "-q",
+                *dev,
+            ],
+            [*DATA_TWIN, "--epochs", "5", *dev],
+            1.1,
+        ),
+        Case(
+            "s",
+            "steady state: optim mlp adam 2000 steps vs plain loop, 1 thread, in-process",
+            STEADY,
+            [],
+            1.05,
+            None,
+            in_process=True,
+        ),
+        Case(
+            "s2",
+            "steady state as s, gradcli printing 2 of the 2000 steps (--every 2000)",
+            [*STEADY, "--every", "2000"],
+            [],
+            1.05,
+            None,
+            in_process=True,
+        ),
+    ][: None if device == "cpu" else -2]  # the steady state is a CPU's, one thread
 
 
 def run_once(command: list[str]) -> tuple[float, int]:
@@ -141,7 +189,7 @@ def run_once(command: list[str]) -> tuple[float, int]:
     # Bytecode as a user has it: pip compiles it at install time, and the warm-up run writes
     # it here, also where the environment says not to (PYTHONDONTWRITEBYTECODE=1 on this
     # workplace's machines made every run compile all of gradcli's source: 0.2 s of case a).
-    env = {**os.environ, "COLUMNS": "100"}
+    env = {**os.environ, "COLUMNS": "100", "PYTHONPATH": str(ROOT)}  # this checkout's gradcli
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     start = time.perf_counter()
     proc = subprocess.Popen(
@@ -156,12 +204,31 @@ def run_once(command: list[str]) -> tuple[float, int]:
     return elapsed, usage.ru_maxrss
 
 
+def in_process(case: Case, repeat: int) -> tuple[list[float], list[float]]:
+    """The times ``case.command`` (steady.py) measured itself, both sides."""
+    done = subprocess.run(
+        [*case.command, "--repeat", str(repeat)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"failed ({done.returncode}): {' '.join(case.command)}\n{done.stderr}")
+    times = json.loads(done.stdout.splitlines()[-1])
+    return times["command"], times["baseline"]
+
+
 def measure(case: Case, repeat: int, warmup: int) -> dict[str, object]:
-    for _ in range(warmup):  # warm the page cache for each side
+    times_a: list[float] = []
+    times_b: list[float] = []
+    mem_a, mem_b = [0], [1]  # (no memory in-process: shown as 0)
+    if case.in_process:
+        times_a, times_b = in_process(case, repeat)
+    for _ in range(0 if case.in_process else warmup):  # warm the page cache for each side
         run_once(case.command)
         run_once(case.baseline)
-    times_a, times_b, mem_a, mem_b = [], [], [], []
-    for _ in range(repeat):
+    for _ in range(0 if case.in_process else repeat):
         for command, times, mem in (
             (case.command, times_a, mem_a),
             (case.baseline, times_b, mem_b),
@@ -192,7 +259,7 @@ def main() -> int:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--warmup", type=int, default=1, help="untimed runs of each side first")
-    parser.add_argument("--case", action="append", help="only these cases (a, b1, ..., f)")
+    parser.add_argument("--case", action="append", help="only these cases (a, b1, ..., g, s, s2)")
     parser.add_argument("--json", help="also write the results here")
     args = parser.parse_args()
     # torch's version from a child: importing torch here would inflate every child's peak
@@ -224,7 +291,7 @@ def main() -> int:
         results.append(r)
         print(
             f"{r['case']:<5}{r['median_s']:>10.3f}{r['baseline_median_s']:>9.3f}"
-            f"{r['ratio']:>7.2f}{r['goal']:>6.1f}{r['peak_rss_mib']:>9.1f}"
+            f"{r['ratio']:>7.2f}{r['goal']:>6g}{r['peak_rss_mib']:>9.1f}"
             f"{r['baseline_peak_rss_mib']:>9.1f}{r['memory_ratio']:>6.2f}  "
             f"{'yes' if r['meets_goals'] else 'NO '} {r['title']}",
             flush=True,

@@ -191,18 +191,30 @@ class Recorder:
             for position in range(offsets[kind * count + j], offsets[kind * count + j + 1])
         ]
         self.small_index = torch.tensor(small, dtype=torch.long, device=device)
+        # the small parameters flat, as views made once (see _flat_small)
+        self._flat: list[Tensor] = []
+        self._addresses: list[int] = []
         # the large parameters before the update, and their updates, made once
         self._before = {i: torch.empty_like(params[i].detach()) for i in self.big}
         self._updates = {i: torch.empty_like(params[i].detach()) for i in self.big}
 
+    def _flat_small(self) -> list[Tensor]:
+        """The small parameters, each flat: views made once, which the updates (in place)
+        keep current, made again when a parameter's storage is no longer the one they view
+        (``param.data = ...``); a parameter that is not contiguous, whose flat form is a
+        copy, is read afresh every time. Making them every step took 12 reshapes and
+        detaches, about 8 µs of a printed step."""
+        small = [self.params[i] for i in self.seg]
+        addresses = [p.data_ptr() if p.is_contiguous() else -1 for p in small]
+        if addresses != self._addresses or -1 in addresses:
+            self._flat = [p.detach().reshape(-1) for p in small]
+            self._addresses = addresses
+        return self._flat
+
     def snapshot(self) -> Snapshot:
         """The parameters before the update: the small ones in one buffer, the large ones in
         buffers of their own (overwritten by the next snapshot)."""
-        flat = (
-            torch.cat([self.params[i].detach().reshape(-1) for i in self.seg])
-            if self.seg and self.uniform
-            else None
-        )
+        flat = torch.cat(self._flat_small()) if self.seg and self.uniform else None
         if flat is None and self.seg:  # parameters on several devices: the general path
             return Snapshot(None, {i: p.detach().clone() for i, p in enumerate(self.params)})
         big = {i: self._before[i].copy_(self.params[i].detach()) for i in self.big}
@@ -240,10 +252,10 @@ class Recorder:
             )
         before = snapshot.big
 
-        params = [p.detach() for p in self.params]
+        large = {i: self.params[i].detach() for i in self.big}
         pieces = [loss.detach().double().reshape(1)]
         if self.seg:
-            after = torch.cat([params[i].reshape(-1) for i in self.seg]).double()
+            after = torch.cat(self._flat_small()).double()
             grad = torch.cat([grads[i].reshape(-1) for i in self.seg]).double()  # type: ignore[union-attr]
             triple = torch.cat([after, grad, after - snapshot.flat.double()])  # type: ignore[union-attr]
             # unsafe=True skips checking the lengths (built above from the parameters'
@@ -265,8 +277,8 @@ class Recorder:
             pieces.append(triple.index_select(0, self.small_index))
         scalars: list[Tensor] = []
         for i in self.big:
-            update = torch.sub(params[i], before[i], out=self._updates[i])
-            for t in (params[i], grads[i], update):
+            update = torch.sub(large[i], before[i], out=self._updates[i])
+            for t in (large[i], grads[i], update):
                 flat = t.reshape(-1)  # type: ignore[union-attr]
                 low, high = torch.aminmax(flat)
                 scalars += [torch.dot(flat, flat), flat.sum(), low, high]
@@ -274,7 +286,7 @@ class Recorder:
             pieces.append(torch.stack([s.to(scalars[0].dtype) for s in scalars]).double())
         numbers = torch.cat(pieces).tolist()  # the one device-to-host copy of the step
 
-        values: list[list[Values | None]] = [[None] * len(params) for _ in range(3)]
+        values: list[list[Values | None]] = [[None] * len(self.params) for _ in range(3)]
         at = 1
         small_at = 1 + 12 * len(self.seg)
         for kind in range(3):
@@ -315,6 +327,6 @@ class Recorder:
                     values[2][i],
                     None if state_values is None else state_values[i],
                 )
-                for i in range(len(params))
+                for i in range(len(self.params))
             ),
         )

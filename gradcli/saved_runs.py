@@ -166,8 +166,8 @@ def lines_of(source: str) -> Iterator[str]:
     if source == STDIN:
         yield from _lines(sys.stdin)
         return
-    path = Path(source)
-    if not path.is_file():
+    path = Path(source)  # a file, or a pipe: a FIFO, the shell's <(gradcli ...) (/dev/fd/63)
+    if path.is_dir() or not path.exists():
         what = "a folder" if path.is_dir() else "no such file"
         raise GradcliError(f"{source}: cannot read it: {what}")
     try:

@@ -3,7 +3,8 @@
 
 - a closed stdout (``>&-``): nothing can carry the data: one line on stderr, exit 74;
 - a closed stderr (``2>&-``): messages are dropped (the exit status still tells), never
-  written to stdout, where Python's ``print(file=None)`` would put them;
+  written to stdout, where Python's ``print(file=None)`` would put them; so are those of
+  the processes gradcli starts (the ddp workers), which inherit the /dev/null put in its place;
 - a closed stdin: /dev/null, so that no file gradcli opens gets descriptor 0, 1 or 2;
 - stderr in an encoding that lacks a character (``PYTHONIOENCODING=ascii``): escaped
   (``\\xb7``), so that a message still gets out; stdout stays strict, and a character it
@@ -25,7 +26,9 @@ def prepare() -> int | None:
     """Ready the streams; the exit status to end with at once, or None to go on."""
     closed = [fd for fd in (0, 1, 2) if not _is_open(fd)]
     for _ in closed:  # the lowest free descriptor first: each closed one gets its number back
-        os.open(os.devnull, os.O_RDWR)
+        # inheritable, as a standard stream is: a process gradcli starts (a ddp worker)
+        # finds it open, instead of closed and then taken by a file it opens
+        os.set_inheritable(os.open(os.devnull, os.O_RDWR), True)
     if 2 in closed or sys.stderr is None:
         sys.stderr = open(2, "w", closefd=False)  # noqa: SIM115 (/dev/null, for the process)
     elif isinstance(sys.stderr, io.TextIOWrapper):

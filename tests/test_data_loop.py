@@ -377,6 +377,9 @@ def test_csv_output_has_the_data_columns_and_an_epoch_row():
     assert header[-5:] == ["epoch", "batch", "train_accuracy", "val_loss", "val_accuracy"]
     epoch_row = lines[-1].split(",")
     assert len(epoch_row) == len(header)
+    step_0, step_1 = lines[1].split(","), lines[3].split(",")  # two parameters a step
+    assert step_0[0] == "0" and step_0[-5:] == ["", "", "", "", ""]  # before any batch
+    assert step_1[0] == "1" and step_1[-5:] == ["1", "1", "", "", ""]
     assert epoch_row[0] == "1" and epoch_row[2] == "" and epoch_row[-5] == "1"
     assert (
         float(epoch_row[-1])

@@ -26,6 +26,7 @@ from gradcli.ddp.together import AllRanks
 from gradcli.errors import GradcliError
 from gradcli.spec import RunSpec
 from gradcli.train.setup import build_problem, prepare
+from tests.helpers import jsonl
 
 
 def run(*args: str, mark: str | None = None, **kwargs) -> subprocess.CompletedProcess:
@@ -608,3 +609,220 @@ def test_both_paths_train_on_the_ranks_batches_alike():
     assert [(r["epoch_end"], r["step"]) for r in ends] == [(1, 12), (2, 24)]
     assert [r["step"] for r in records] == [0, 5, 10, 12, 15, 20, 24, 24]  # an end after its step
     assert all(0 <= r["val_accuracy"] <= 1 and r["val_loss"] > 0 for r in ends)
+
+
+# --- the launcher's processes: they end with it, and say nothing but one line ----------------
+
+
+def gradcli_ddp(
+    *args: str, redirect: str = "", mark: str, tmp: Path | None = None, **kwargs
+) -> subprocess.Popen:
+    """``gradcli ddp`` started by a shell with its ``redirect`` (``2>&-``: stderr closed),
+    its temporary folder in ``tmp`` when given."""
+    command = " ".join([sys.executable, "-m", "gradcli", "ddp", *args, redirect])
+    env = {**os.environ, "GRADCLI_TEST_MARK": mark, "OMP_NUM_THREADS": "1"}
+    env.update({"TMPDIR": str(tmp)} if tmp is not None else {})
+    return subprocess.Popen(["/bin/sh", "-c", f"exec {command}"], env=env, **kwargs)
+
+
+def gone(mark: str, within: float) -> bool:
+    """Whether every process with this mark has ended within ``within`` seconds."""
+    deadline = time.monotonic() + within
+    while left_behind(mark) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return left_behind(mark) == []
+
+
+@pytest.mark.slow
+def test_the_workers_die_with_a_killed_launcher(tmp_path):
+    """SIGKILL, which the launcher cannot catch: its workers and multiprocessing's resource
+    tracker end too, at once and without a word (the tracker unlinks the semaphores; only
+    the launcher's folder stays, here in tmp_path)."""
+    mark = uuid.uuid4().hex
+    proc = gradcli_ddp(
+        "--steps",
+        "100000",
+        "-f",
+        "jsonl",
+        mark=mark,
+        tmp=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        assert json.loads(proc.stdout.readline())["step"] == 0
+        assert len(left_behind(mark)) >= 4  # the launcher, the tracker, two workers
+        proc.kill()
+        proc.wait(timeout=10)
+        assert gone(mark, within=15), "processes outlived their launcher"
+        assert proc.stderr.read() == b""
+    finally:  # (only when the test failed) SIGTERM, which the resource tracker ignores: it
+        for pid in left_behind(mark):  # ends once the workers have, unlinking their semaphores
+            os.kill(pid, signal.SIGTERM)
+        if not gone(mark, within=10):
+            for pid in left_behind(mark):
+                os.kill(pid, signal.SIGKILL)
+
+
+LIFELINE = textwrap.dedent("""
+    import os, subprocess, sys, time
+    if sys.argv[1] == "launcher":  # starts a worker, says its pid, waits to be killed
+        worker = subprocess.Popen([sys.executable, __file__, "worker", str(os.getpid())])
+        print(worker.pid, flush=True)
+        time.sleep(60)
+    else:
+        from gradcli.ddp import lifeline
+        lifeline._parent_death_signal = lambda: False  # the watchdog, as where prctl is missing
+        lifeline.die_with(int(sys.argv[2]), poll=0.05)
+        print("tied", flush=True)
+        time.sleep(60)
+""")
+
+
+def test_a_worker_without_prctl_dies_with_its_launcher_too(tmp_path):
+    (tmp_path / "lifeline.py").write_text(LIFELINE)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    launcher = subprocess.Popen(
+        [sys.executable, str(tmp_path / "lifeline.py"), "launcher"],
+        stdout=subprocess.PIPE,
+        env=env,
+    )
+    worker = int(launcher.stdout.readline())
+    assert launcher.stdout.readline() == b"tied\n"
+    launcher.kill()
+    launcher.wait()
+    deadline = time.monotonic() + 10
+    while _running(worker) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _running(worker)
+
+
+def test_an_orphan_ends_as_it_ties_itself():
+    """The launcher died before the worker asked (the race prctl leaves): it ends at once."""
+    code = "from gradcli.ddp import lifeline; lifeline.die_with(1); print('went on')"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=60)
+    assert done.returncode == 137
+    assert done.stdout == b""
+
+
+def _running(pid: int) -> bool:
+    """Whether ``pid`` is a process that has not ended (a zombie has ended)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.slow
+def test_sighup_to_the_process_group_is_one_line():
+    """A closed terminal signals every process of its group: the workers and the resource
+    tracker leave it to the launcher (no tracker relaunched, no tracebacks)."""
+    mark = uuid.uuid4().hex
+    proc = gradcli_ddp(
+        "-m",
+        "mlp",
+        "--steps",
+        "100000",
+        "-f",
+        "jsonl",
+        mark=mark,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    first = proc.stdout.readline()
+    os.killpg(proc.pid, signal.SIGHUP)
+    rest, err = proc.communicate(timeout=120)
+    assert proc.returncode == 129
+    last = json.loads((first + rest).decode().splitlines()[-1])["step"]
+    assert err.decode() == (
+        f"gradcli: interrupted: the workers stopped together after step {last} (SIGHUP)\n"
+    )
+    assert gone(mark, within=10)
+
+
+@pytest.mark.slow
+def test_a_closed_stderr_keeps_the_workers_words_out_of_stdout():
+    mark = uuid.uuid4().hex
+    proc = gradcli_ddp(
+        "--steps", "1", "-f", "jsonl", redirect="2>&-", mark=mark, stdout=subprocess.PIPE
+    )
+    out, _ = proc.communicate(timeout=180)
+    assert proc.returncode == 0
+    assert [r["step"] for r in jsonl(out.decode())] == [0, 1]  # no summary line among them
+
+
+@pytest.mark.slow
+def test_a_full_stdout_is_exit_74_as_for_every_command():
+    mark = uuid.uuid4().hex
+    ddp = gradcli_ddp(
+        "--steps", "100000", "-f", "jsonl", redirect=">/dev/full", mark=mark, stderr=subprocess.PIPE
+    )
+    _, err = ddp.communicate(timeout=180)
+    optim = subprocess.run(
+        ["/bin/sh", "-c", f"exec {sys.executable} -m gradcli optim --steps 1 >/dev/full"],
+        capture_output=True,
+        timeout=120,
+    )
+    assert (ddp.returncode, optim.returncode) == (74, 74)
+    assert err == optim.stderr
+    assert err.decode().startswith("gradcli: error: cannot write the output: ")
+    assert len(err.splitlines()) == 1
+    assert gone(mark, within=10)
+
+
+SAMPLES = textwrap.dedent("""
+    from gradcli.problems import LinearRegression
+
+    class Odd(LinearRegression):
+        def samples(self):
+            {body}
+
+    def build():
+        return Odd()
+""")
+
+
+@pytest.mark.parametrize(
+    ("body", "said"),
+    [
+        ("raise ValueError('no count')", "samples() raised ValueError: no count"),
+        ("return 'many'", "samples() must return a positive integer (the number of samples "),
+        ("return 0", "samples() must return a positive integer"),
+        ("return 64.0", "got 64.0"),
+    ],
+    ids=["raises", "string", "zero", "float"],
+)
+def test_a_problems_samples_that_is_no_count_is_one_line(invoke, tmp_path, body, said):
+    model = tmp_path / "odd.py"
+    model.write_text(SAMPLES.format(body=body))
+    result = invoke("ddp", "-m", f"{model}:build", "--steps", "1")
+    assert result.exit_code == 2 and result.stdout == ""
+    assert len(result.stderr.splitlines()) == 1
+    assert result.stderr.startswith(f"gradcli: error: --model {model}:build: ")
+    assert said in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("env", "said"),
+    [
+        ({"RANK": "abc", "WORLD_SIZE": "2"}, "RANK must be an integer in [0, 1] "),
+        ({"RANK": "2", "WORLD_SIZE": "2"}, "RANK must be an integer in [0, 1] "),
+        ({"RANK": "0", "WORLD_SIZE": "0"}, "WORLD_SIZE must be an integer >= 1 "),
+        ({"RANK": "0", "WORLD_SIZE": "1"}, "MASTER_ADDR is not set, but RANK and WORLD_SIZE are"),
+        (
+            {"RANK": "0", "WORLD_SIZE": "1", "MASTER_ADDR": "localhost", "MASTER_PORT": "x"},
+            "MASTER_PORT must be an integer in [1, 65535] ",
+        ),
+    ],
+    ids=["rank-abc", "rank-too-big", "world-0", "no-master-addr", "port-x"],
+)
+def test_a_torchrun_environment_that_is_wrong_is_one_line(invoke, monkeypatch, env, said):
+    for name in ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    result = invoke("ddp", "--steps", "1")
+    assert result.exit_code == 2 and result.stdout == ""
+    assert len(result.stderr.splitlines()) == 1
+    assert result.stderr.startswith(f"gradcli: error: {said}")

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import struct
+import threading
+from pathlib import Path
 
 import pytest
 from helpers import jsonl
@@ -132,3 +135,22 @@ def test_bad_input_is_exit_2(invoke, tmp_path, args, message):
     result = invoke("diff", *[paths.get(x, x) for x in args])
     assert result.exit_code == 2 and result.stdout == ""
     assert len(result.stderr.splitlines()) == 1 and message in result.stderr, result.stderr
+
+
+def test_a_run_read_from_a_pipe_as_the_shell_passes_it(invoke, tmp_path):
+    """`gradcli diff <(gradcli manual ...) <(gradcli optim ...)`: the shell names a pipe
+    (/dev/fd/63), which is no regular file; here a FIFO stands for it."""
+    a = write(tmp_path / "a.jsonl", [record(0, [1.0]), record(1, [2.0])])
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+
+    def feed() -> None:
+        with fifo.open("w") as stream:
+            stream.write(Path(a).read_text())
+
+    writer = threading.Thread(target=feed)
+    writer.start()
+    result = invoke("diff", a, str(fifo))
+    writer.join()
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr == f"gradcli diff: {a} and {fifo} agree bit for bit: 2 records\n"

@@ -182,3 +182,39 @@ def test_state_of_every_kind_is_recorded_alike_on_both_paths():
     assert first.state == {"n_iter": (3.0,), "t": (0.5,), "ro": (2.0, 4.0), "al": ()}
     assert second.state["d"] == Stats(math.sqrt(1200), 1.0, 1.0, 1.0)
     assert second.state["old_dirs"] == (1.0, 1.0, 0.0, 0.0, 0.0)
+
+
+def test_a_parameter_given_new_storage_or_transposed_is_still_recorded_as_it_is():
+    """The Recorder keeps flat views of the small parameters from step to step; a parameter
+    whose storage is replaced (``param.data = ...``) or that is not contiguous is read as it
+    is now: the record equals a new Recorder's, bit for bit."""
+    model = Mixed()
+    names = [name for name, _ in model.named_parameters()]
+    params = list(model.parameters())
+    kept = Recorder(names, params)
+
+    def both(step: int) -> tuple:
+        model.zero_grad()
+        loss = model()
+        loss.backward()
+        grads = [p.grad for p in params]
+        fresh = Recorder(names, params)
+        snapshots = kept.snapshot(), fresh.snapshot()
+        with torch.no_grad():
+            for p in params:
+                p.mul_(0.5)
+        return (
+            kept.measure(step, loss, grads, snapshots[0]),
+            fresh.measure(step, loss, grads, snapshots[1]),
+        )
+
+    old, new = both(1)
+    assert old == new
+    model.mid.data = torch.full((40, 30), 3.0)  # new storage: the old views would read stale
+    old, new = both(2)
+    assert old == new and old.params[1].value.max == 1.5  # 3 × 0.5
+    model.mid.data = torch.full((30, 40), 7.0).t()  # not contiguous: its flat form is a copy
+    for step in (3, 4):
+        old, new = both(step)
+        assert old == new
+    assert old.params[1].value.max == 7.0 * 0.25

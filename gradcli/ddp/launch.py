@@ -1,10 +1,12 @@
 """The launcher of ``gradcli ddp``: starts the workers (the options and the run are checked
 before, in ``gradcli.ddp.options``) and reports how they ended, as one line and the
-documented exit status.
+documented exit status. Each worker dies with the launcher, however it ends
+(``gradcli.ddp.lifeline``).
 
 The workers leave their news in the launcher's temporary folder: ``stopped`` (Ctrl-C, with
-the last step), ``diverged`` (what went non-finite), ``closed`` (stdout's reader went away)
-and ``failed-RANK`` (an error, with the time it happened, so the first is reported).
+the last step), ``diverged`` (what went non-finite), ``closed`` (stdout's reader went away),
+``unwritable`` (stdout could not take the data: the error's number and reason) and
+``failed-RANK`` (an error, with the time it happened, so the first is reported).
 """
 
 from __future__ import annotations
@@ -12,9 +14,11 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import sys
 import tempfile
 
 from gradcli._startup import collector
+from gradcli.ddp.lifeline import die_with
 from gradcli.ddp.options import DdpOptions, torchrun_world
 from gradcli.errors import Diverged, GradcliError, Interrupted
 from gradcli.spec import RunSpec
@@ -36,18 +40,20 @@ def launch(spec: RunSpec, options: DdpOptions) -> None:
     # gradcli says how a worker ended, in one line; torch's "Terminating process" is noise
     logging.getLogger("torch.multiprocessing.spawn").setLevel(logging.ERROR)
 
-    # This process owns Ctrl-C: the workers ignore SIGINT and watch ``stop`` instead, so a
-    # terminal's Ctrl-C (sent to the whole process group) and a SIGINT to this process alone
-    # both end every worker together, after the same step.
-    stop = mp.get_context("spawn").Event()
+    # The workers and multiprocessing's resource tracker start with SIGINT and SIGHUP
+    # ignored: they are this process's (SIGTERM stays the workers': it is how a worker is
+    # stopped at once; the tracker ignores it itself). So a terminal's Ctrl-C or its closing
+    # (sent to the whole process group) and a signal to this process alone all end every
+    # worker together, after the same step: the workers watch ``stop`` instead.
+    with ignored(signal.SIGINT, signal.SIGHUP):
+        _start_resource_tracker()
+        stop = mp.get_context("spawn").Event()
     with tempfile.TemporaryDirectory(prefix="gradcli-ddp-") as folder, interruptible() as interrupt:
         store = f"file://{folder}/store"  # a file store: no port to race for
-        # the workers start with SIGINT and SIGHUP ignored: they are this process's (SIGTERM
-        # stays theirs: it is how a worker is stopped at once)
         with ignored(signal.SIGINT, signal.SIGHUP):
             context = mp.start_processes(
                 _worker,
-                args=(options.nproc, spec, options, store, stop),
+                args=(os.getpid(), options.nproc, spec, options, store, stop),
                 nprocs=options.nproc,
                 start_method="spawn",
                 join=False,
@@ -83,16 +89,42 @@ def launch(spec: RunSpec, options: DdpOptions) -> None:
             raise Interrupted("the workers were stopped at once", interrupt.signum) from None
 
 
-def _worker(*args: object) -> None:
+def _worker(rank: int, launcher: int, *args: object) -> None:
+    die_with(launcher)  # first: no worker outlives this process, however it ends
     from gradcli.ddp.worker import worker
 
-    worker(*args)  # type: ignore[arg-type]
+    worker(rank, *args)  # type: ignore[arg-type]
+
+
+def _start_resource_tracker() -> None:
+    """Start multiprocessing's resource tracker now, with stderr on /dev/null. It unlinks
+    the semaphores of the workers' queues once every process that holds them is gone (after
+    a SIGKILL to this process too: then the workers die with it, and the tracker follows);
+    its only words are warnings about those semaphores, which are no news to a user. Started
+    before anything else needs it, so that it inherits the signals ignored: one that ended
+    it early would be relaunched, with a warning and a traceback for each semaphore."""
+    from multiprocessing import resource_tracker
+
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        resource_tracker.ensure_running()
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
 
 
 def _report(folder: str, signum: int) -> None:
     """How the workers ended, when none of them failed."""
     if os.path.exists(os.path.join(folder, "closed")):
         raise BrokenPipeError  # the command line ends quietly with 141
+    unwritable = _read(folder, "unwritable")
+    if unwritable is not None:  # the command line says it as every command does: 74
+        number, _, reason = unwritable.partition(" ")
+        raise OSError(int(number), reason)
     diverged = _read(folder, "diverged")
     if diverged is not None:
         raise Diverged(diverged)

@@ -3,11 +3,13 @@ of a run against the workers before any starts. Importing this module never impo
 
 from __future__ import annotations
 
+import operator
 import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from gradcli.errors import GradcliError
+from gradcli.usercode import user_code
 
 if TYPE_CHECKING:
     from gradcli.spec import RunSpec
@@ -38,10 +40,35 @@ def ddp_options(nproc: int, path: str, timeout: float) -> DdpOptions:
 
 
 def torchrun_world() -> int | None:
-    """The number of workers torchrun started, where it started this process; else None."""
-    if "RANK" in os.environ and "WORLD_SIZE" in os.environ:
-        return int(os.environ["WORLD_SIZE"])
-    return None
+    """The number of workers torchrun started, where it started this process (``RANK`` and
+    ``WORLD_SIZE`` are set); else None. What torchrun sets is checked: a rank in
+    ``[0, WORLD_SIZE)`` and the rendezvous's ``MASTER_ADDR`` and ``MASTER_PORT``."""
+    if "RANK" not in os.environ or "WORLD_SIZE" not in os.environ:
+        return None
+    world = _whole("WORLD_SIZE", 1, None)
+    _whole("RANK", 0, world - 1)
+    for name in ("MASTER_ADDR", "MASTER_PORT"):
+        if not os.environ.get(name, "").strip():
+            raise GradcliError(
+                f"{name} is not set, but RANK and WORLD_SIZE are, as under torchrun: start "
+                "gradcli ddp with torchrun, or unset RANK and WORLD_SIZE to let it start "
+                "its own workers (--nproc)"
+            )
+    _whole("MASTER_PORT", 1, 65535)
+    return world
+
+
+def _whole(name: str, least: int, most: int | None) -> int:
+    """The environment variable ``name``, a whole number in ``[least, most]``."""
+    text = os.environ[name]
+    value = int(text) if text.strip().isdecimal() and len(text) < 20 else None
+    if value is None or value < least or (most is not None and value > most):
+        allowed = f"an integer >= {least}" if most is None else f"an integer in [{least}, {most}]"
+        raise GradcliError(
+            f"{name} must be {allowed} (torchrun sets it), got {text!r}; start gradcli ddp with "
+            "torchrun, or unset RANK and WORLD_SIZE to let it start its own workers (--nproc)"
+        )
+    return value
 
 
 def check_run(spec: RunSpec, world: int) -> None:
@@ -77,9 +104,25 @@ def check_run(spec: RunSpec, world: int) -> None:
     check_gradients(spec, model)
     if spec.data is not None:
         return
-    samples = model.samples()
+    samples = _samples(spec, model)
     if samples % world:
         raise GradcliError(
             f"--nproc {world}: model {spec.model} has {samples} samples, which "
             f"do not split evenly; choose --nproc dividing {samples}"
         )
+
+
+def _samples(spec: RunSpec, model: object) -> int:
+    """The problem's ``samples()``: the user's code, so one line if it fails or returns
+    anything but a positive whole number (an ``int``, or what ``operator.index`` takes)."""
+    with user_code(f"--model {spec.model}: samples()"):
+        samples = model.samples()  # type: ignore[attr-defined]
+        whole = not isinstance(samples, bool) and hasattr(type(samples), "__index__")
+        count = operator.index(samples) if whole else 0
+    if count < 1:
+        shown = repr(samples) if isinstance(samples, int | float | str) else type(samples).__name__
+        raise GradcliError(
+            f"--model {spec.model}: samples() must return a positive integer (the number "
+            f"of samples to shard across workers), got {shown[:100]}"
+        )
+    return count

@@ -52,7 +52,7 @@ from gradcli.render import make_sink
 from gradcli.spec import RunSpec
 from gradcli.train.interrupt import StopRequest, interruptible
 from gradcli.train.setup import feed_options, prepare, resolve_device
-from gradcli.usercode import UserCodeFailed
+from gradcli.usercode import UserCodeFailed, user_code
 
 
 def tolerance(dtype: str) -> float:
@@ -187,16 +187,30 @@ def _train(
         check = JoinedGradient(model, joined)
         training.after_backward = _then(training.after_backward, check)
     if feed is None:
-        model.shard(rank, world)  # type: ignore[operator]
+        with user_code(f"--model {spec.model}: shard({rank}, {world})"):
+            model.shard(rank, world)  # type: ignore[operator]
 
     sink = make_sink(spec.output) if rank == 0 else None
-    closed = False  # rank 0's reader went away: every rank stops after this step
+    # rank 0's stdout failed (its reader went away, a full disk): every rank stops after
+    # this step, and the launcher says why
+    failed: list[OSError] = []
+
+    def show(write: Callable[[], None]) -> None:
+        if sink is None or failed:
+            return
+        try:
+            write()
+            sys.stdout.flush()  # (a table's rows too: a failure shows up at its step)
+        except OSError as error:
+            failed.append(error)
+            _quiet_stdout(folder, error)
 
     # under torchrun, this rank's signals are its own; spawned, they are the launcher's
     with interruptible() if stop_event is None else nullcontext(StopRequest()) as interrupt:
 
         def should_stop() -> bool:
-            asked = closed or interrupt.is_set() or bool(stop_event and stop_event.is_set())
+            asked = bool(failed) or interrupt.is_set()
+            asked = asked or bool(stop_event and stop_event.is_set())
             return _any_rank(asked, device)
 
         training.should_stop = should_stop
@@ -206,19 +220,14 @@ def _train(
             rank, world, record, names, params, own_grads, device
         )
         if sink is not None:
-            sink.start(replace(info, command="ddp"))
+            show(partial(sink.start, replace(info, command="ddp")))
         collector.resume()  # start-up is over (also in a process that torchrun started)
         for record in training:
-            if sink is not None and not closed:
-                try:
-                    if isinstance(record, EpochRecord):
-                        sink.epoch(record)
-                    else:
-                        sink.step(record)
-                except BrokenPipeError:
-                    closed = True
-                    _quiet_stdout(folder)
-    if closed:
+            if sink is not None:
+                show(partial(sink.epoch if isinstance(record, EpochRecord) else sink.step, record))
+    if failed:
+        if folder is None and not isinstance(failed[0], BrokenPipeError):
+            raise failed[0]  # under torchrun: the command line says it, exit 74
         return
     if training.diverged is not None:
         raise Diverged(f"{training.diverged}; try a smaller --lr (this run used {info.lr:g})")
@@ -261,10 +270,13 @@ def _any_rank(flag: bool, device: torch.device) -> bool:
     return bool(value.item())
 
 
-def _quiet_stdout(folder: str | None) -> None:
-    """stdout's reader went away: tell the launcher, and drop what is still buffered."""
-    if folder is not None:
+def _quiet_stdout(folder: str | None, error: OSError) -> None:
+    """stdout failed: tell the launcher (``closed``: its reader went away; ``unwritable``:
+    the error's number and reason), and drop what is still buffered."""
+    if folder is not None and isinstance(error, BrokenPipeError):
         _tell(folder, "closed", "")
+    elif folder is not None:
+        _tell(folder, "unwritable", f"{error.errno or 0} {error.strerror or type(error).__name__}")
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, sys.stdout.fileno())
 

@@ -31,8 +31,7 @@ EXAMPLES = opt.examples(
     "gradcli compare --model rosenbrock -o sgd,adam,rmsprop --steps 300 --tol 0.01",
     "gradcli compare -o adam --impl fused --dtype float64",
     "gradcli compare -o sgd -o adam --format jsonl | jq -c 'select(.max_ulps > 0)'",
-    "gradcli compare -d digits -m mlp --batch-size 64 --epochs 5 -o sgd,adam "
-    "--target-accuracy 0.95",
+    "gradcli compare -d digits -m mlp --batch-size 64 --epochs 5 -o sgd,adam",
 )
 TargetAccuracy = Annotated[
     float | None,
