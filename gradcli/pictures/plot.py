@@ -10,6 +10,7 @@ last digits far more often than a whole cell does, which golden tests cannot all
 from __future__ import annotations
 
 import math
+from typing import Any
 
 from gradcli.pictures.text import Picture, wrap, wrapped
 
@@ -111,14 +112,14 @@ def panels(
     *,
     steps: dict[str, list[int]] | None = None,
     title: str = "loss",
-    **how: int | str,
+    **how: Any,
 ) -> list[Picture]:
     """One plot, or, for more series than ``MARKERS``, panels of as few as it takes, each
     on the same axes, so that every series of a panel has a marker of its own."""
     names = list(series)
     count = math.ceil(len(names) / len(MARKERS)) or 1
     if count == 1:
-        return [plot(series, steps=steps, title=title, **how)]  # type: ignore[arg-type]
+        return [plot(series, steps=steps, title=title, **how)]
     xs = steps or {name: list(range(len(ys))) for name, ys in series.items()}
     spans = ([y for ys in series.values() for y in ys], [x for n in names for x in xs[n]])
     size = math.ceil(len(names) / count)
@@ -126,7 +127,7 @@ def panels(
     for k in range(count):
         part = names[k * size : (k + 1) * size]
         pictures.append(
-            plot(  # type: ignore[arg-type]
+            plot(
                 {n: series[n] for n in part},
                 steps={n: xs[n] for n in part},
                 title=title,

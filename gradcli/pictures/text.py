@@ -8,6 +8,7 @@ an SVG styles those cells, and none that only holds the same character (the o of
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 Mark = tuple[int, int]  # (line, column)
 
@@ -86,6 +87,6 @@ def wrap(
     return lines
 
 
-def wrapped(entries: Sequence[str], width: int, **how: int | str) -> list[str]:
+def wrapped(entries: Sequence[str], width: int, **how: Any) -> list[str]:
     """The lines of ``wrap`` without their marks."""
-    return [line for line, _ in wrap(entries, width, **how)]  # type: ignore[arg-type]
+    return [line for line, _ in wrap(entries, width, **how)]
