@@ -12,6 +12,8 @@ import threading
 import pytest
 from helpers import gradcli_process
 
+from gradcli.spec import PITFALL_SUMMARIES
+
 HELP_WITHOUT_TORCH = """
 import sys
 from typer.testing import CliRunner
@@ -37,19 +39,7 @@ COMPLETIONS = [
     ("gradcli manual --model m", ["mlp"]),
     ("gradcli optim --format ", ["auto", "table", "jsonl", "csv", "tsv"]),
     ("gradcli graph -f d", ["dot"]),
-    (
-        "gradcli pitfalls ",
-        [
-            "data-zero",
-            "no-zero-grad",
-            "inplace-leaf",
-            "plain-tensor",
-            "set-to-none",
-            "variable",
-            "scheduler-first",
-            "clip-after-step",
-        ],
-    ),
+    ("gradcli pitfalls ", list(PITFALL_SUMMARIES)),  # every pitfall, in its order
     ("gradcli ddp --path ", ["manual", "ddp"]),
     ("gradcli optim --dtype ", ["float32", "float64"]),
 ]

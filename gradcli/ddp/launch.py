@@ -94,6 +94,16 @@ def _worker(rank: int, launcher: int, *args: object) -> None:
     from gradcli.ddp.worker import worker
 
     worker(rank, *args)  # type: ignore[arg-type]
+    # Done, and its news told: end here. A normal exit runs C++'s static destructors, and
+    # under load one of gloo's threads can still be joinable then: "terminate called
+    # without an active exception" on the user's stderr, and SIGABRT. (A failure raises on
+    # to torch's spawn wrapper, which hands the launcher its traceback.)
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe was told to the launcher already
+            pass
+    os._exit(0)
 
 
 def _start_resource_tracker() -> None:
