@@ -11,6 +11,7 @@ the last step), ``diverged`` (what went non-finite), ``closed`` (stdout's reader
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -99,10 +100,8 @@ def _worker(rank: int, launcher: int, *args: object) -> None:
     # without an active exception" on the user's stderr, and SIGABRT. (A failure raises on
     # to torch's spawn wrapper, which hands the launcher its traceback.)
     for stream in (sys.stdout, sys.stderr):
-        try:
+        with contextlib.suppress(OSError, ValueError):  # a closed pipe: told already
             stream.flush()
-        except (OSError, ValueError):  # a closed pipe was told to the launcher already
-            pass
     os._exit(0)
 
 
