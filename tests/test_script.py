@@ -9,7 +9,6 @@ from __future__ import annotations
 import gzip
 import inspect
 import json
-import math
 import subprocess
 import sys
 from pathlib import Path
@@ -21,7 +20,6 @@ from hypothesis import strategies as st
 
 from gradcli import optimizers
 from gradcli.data import idx
-from gradcli.measure import SEGMENT_MAX
 from gradcli.optimizers import adam, adamax, lbfgs, muon, sgd
 from gradcli.script import written_problems
 from gradcli.script.source import gather
@@ -66,25 +64,9 @@ def comparable(script_line: dict, gradcli_line: dict) -> dict:
     return {k: v for k, v in script_line.items() if k in gradcli_line or k not in SCRIPT_ONLY}
 
 
-def same_numbers(mine: object, gradcli: object, large: bool = False) -> bool:
-    """Equal, every number bit for bit (a parsed float is the same double); but statistics
-    of a large tensor sum in another order in gradcli's fast recorder than the script's
-    plain ``t.norm()`` and ``t.mean()``: their norm and mean agree to 1e-12, min and max
-    (elements themselves) exactly. Past ``SEGMENT_MAX`` elements (``large``: a --data
-    network's wide layers) the recorder sums in the tensor's own dtype and takes the update
-    in it, not in float64 as the script does: those statistics agree to float32's rounding
-    (the parameters themselves are held equal bit for bit by ``assert_same_parameters``)."""
-    if isinstance(mine, dict) and isinstance(gradcli, dict):
-        if set(mine) == {"norm", "mean", "min", "max"} == set(gradcli):
-            if large:
-                return all(mine[k] == pytest.approx(gradcli[k], rel=1e-5, abs=1e-9) for k in mine)
-            close = all(mine[k] == pytest.approx(gradcli[k], rel=1e-12) for k in ("norm", "mean"))
-            return close and (mine["min"], mine["max"]) == (gradcli["min"], gradcli["max"])
-        if "shape" in mine and math.prod(mine["shape"]) > SEGMENT_MAX:
-            large = True
-        return mine.keys() == gradcli.keys() and all(
-            same_numbers(mine[k], gradcli[k], large) for k in mine
-        )
+def same_numbers(mine: object, gradcli: object) -> bool:
+    """Equal, every number bit for bit (a parsed float is the same double): the script's
+    statistics are taken as gradcli's recorder takes them (``gradcli.measure``)."""
     return mine == gradcli
 
 

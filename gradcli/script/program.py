@@ -11,6 +11,7 @@ from string import Template
 import torch
 
 from gradcli import problems
+from gradcli.measure import SEGMENT_MAX
 from gradcli.records import SMALL
 from gradcli.script.data import counts, data_code, data_loop
 from gradcli.script.literals import literal
@@ -23,17 +24,38 @@ from gradcli.train.updates import assign
 
 _NUMBERS = Template('''\
 def numbers(t: torch.Tensor) -> list[float] | dict[str, float]:
-    """A tensor as gradcli records it: its elements as float64 numbers or, past $small
-    elements, their L2 norm, mean, min and max."""
-    t = t.detach()$dense.double().reshape(-1)
-    if t.numel() <= $small:
-        return t.tolist()
-    return {
-        "norm": t.norm().item(),
-        "mean": t.mean().item(),
-        "min": t.min().item(),
-        "max": t.max().item(),
-    }
+    """A tensor as gradcli records it: up to $small elements, the elements themselves as
+    float64 numbers; past that, their L2 norm, mean, min and max. Up to $segment elements
+    these are taken in float64 and the sums added one element after another, in order, as
+    gradcli adds them (torch's own sum adds in blocks, and its last digit can differ); past
+    $segment, in the tensor's own dtype with torch's sum and aminmax."""
+    t = t.detach()$dense.reshape(-1)
+    if t.numel() > $segment:
+        low, high = torch.aminmax(t)
+        square, total = (t * t).sum().item(), t.sum().item()
+        low, high = low.item(), high.item()
+    else:
+        elements = t.double().tolist()
+        if len(elements) <= $small:
+            return elements
+        square = total = 0.0
+        low, high = math.inf, -math.inf
+        for x in elements:
+            square += x * x
+            total += x
+            if x != x or x < low:  # x != x: a NaN, which then stays
+                low = x
+            if x != x or high < x:
+                high = x
+    return {"norm": math.sqrt(square), "mean": total / t.numel(), "min": low, "max": high}
+
+
+def change(after: torch.Tensor, before: torch.Tensor) -> torch.Tensor:
+    """What the update changed: in float64, or past $segment elements in the dtype the
+    statistics of such a tensor are taken in (its own)."""
+    if after.numel() > $segment:
+        return after - before
+    return after.double() - before.double()
 
 
 def log(
@@ -46,12 +68,11 @@ def log(
     each parameter after it, and the change it made (value after − value before)."""
     record = {}
     for (name, p), grad, old in zip(model.named_parameters(), grads, before, strict=True):
-        value = p.detach().double()
         record[name] = {
             "shape": list(p.shape),
-            "value": numbers(value),
+            "value": numbers(p),
             "grad": None if grad is None else numbers(grad),
-            "update": None if old is None else numbers(value - old.double()),
+            "update": None if old is None else numbers(change(p.detach(), old)),
         }
     line = {"step": step, "loss": loss, "lr": None if step == 0 else lr}
 ${where}${evaluations}    line["params"] = record
@@ -162,6 +183,7 @@ def program(spec: RunSpec, path: str) -> str:
     imports = import_lines(
         [
             "import json",
+            "import math",
             "import torch",
             *imported,
             *(gathered.imports if gathered else ()),
@@ -204,6 +226,7 @@ def program(spec: RunSpec, path: str) -> str:
         "",
         _NUMBERS.substitute(
             small=SMALL,
+            segment=SEGMENT_MAX,
             dense=".to_dense()" if sparse else "",
             where_arguments="" if feed is None else _WHERE_ARGUMENTS,
             where="" if feed is None else _WHERE,
