@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from gradcli import optimizers
 from gradcli.data import idx
 from gradcli.optimizers import adam, adamax, lbfgs, muon, sgd
-from gradcli.script import written_problems
+from gradcli.problems import BUILTINS
 from gradcli.script.source import gather
 from gradcli.spec import RunSpec
 from tests.helpers import bits, jsonl
@@ -215,7 +215,7 @@ def test_the_other_branches_of_the_rules_are_the_same_run(invoke, tmp_path):
 
 def every(names: list[str]):
     """One run of each optimizer in ``names``: its settings, problem, dtype, seed, lr drawn."""
-    return st.tuples(*(run_specs([name], models=written_problems(), steps=3) for name in names))
+    return st.tuples(*(run_specs([name], models=list(BUILTINS), steps=3) for name in names))
 
 
 # No shrinking: every example runs dozens of scripts (the failing run's arguments are printed).
@@ -302,6 +302,17 @@ def test_a_users_model_file_and_module_are_the_same_run(invoke, tmp_path, monkey
     check(invoke, scripts, runs)
 
 
+def test_the_surfaces_are_scripts_too(invoke, tmp_path):
+    """The 2-D surfaces: their function from gradcli/surfaces.py, written into the script."""
+    runs = [
+        ["optim", "-m", "rosenbrock", "-o", "adam", "--steps", "4"],
+        ["manual", "-m", "beale", "-o", "rmsprop", "--steps", "3", "--dtype", "float64"],
+        ["optim", "-m", "himmelblau", "-o", "SGD(momentum=0.9)", "--steps", "3"],
+        ["manual", "-m", "rastrigin", "-o", "adagrad", "--steps", "3"],
+    ]
+    check(invoke, tmp_path, runs)
+
+
 @pytest.mark.parametrize(
     ("args", "says"),
     [
@@ -309,7 +320,6 @@ def test_a_users_model_file_and_module_are_the_same_run(invoke, tmp_path, monkey
         (["manual", "--explain"], "does not repeat --explain"),
         (["optim", "--save", "x.ckpt"], "does not repeat --save"),
         (["optim", "--schedule", "StepLR(step_size=2)"], "does not repeat --schedule"),
-        (["optim", "-m", "beale"], "cannot write --model beale"),
         (["manual", "--clip-norm", "1"], "does not repeat --clip-norm"),
         (["manual", "-f", "table"], "prints JSON lines, not --format table"),
         (["manual", "-o", "adam", "--impl", "foreach"], "add --impl forloop"),

@@ -39,20 +39,6 @@ def print_script(spec: RunSpec, path: str) -> str:
     wrong = refusal(spec, path)
     if wrong is not None:
         raise GradcliError(wrong)
-    written = written_problems()
-    if spec.data is None and ":" not in spec.model and spec.model not in written:
-        raise GradcliError(
-            f"--print-script: gradcli cannot write --model {spec.model} as a script yet (its "
-            f"surface is shared code); it writes {', '.join(written)} and your own models"
-        )
     from gradcli.script.program import program
 
     return program(spec.with_every(), path)
-
-
-def written_problems() -> list[str]:
-    """The built-in problems a script inlines: those whose class holds its own forward()
-    (the 2-D surfaces share theirs with gradcli.surfaces, which a script would have to copy)."""
-    from gradcli.problems import BUILTINS
-
-    return [name for name, problem in BUILTINS.items() if "forward" in vars(problem)]
