@@ -313,14 +313,61 @@ def test_the_surfaces_are_scripts_too(invoke, tmp_path):
     check(invoke, tmp_path, runs)
 
 
+CLIPS = [
+    ["--clip-norm", "1"],
+    ["--clip-norm", "0.05", "--norm-type", "inf"],
+    ["--clip-norm", "0.5", "--norm-type", "1"],
+    ["--clip-value", "0.01"],
+]
+SCHEDULES = [
+    "StepLR(step_size=10, gamma=0.5)",
+    "ReduceLROnPlateau(patience=2)",
+    "OneCycleLR(max_lr=0.1, total_steps=30)",
+    "SequentialLR(schedulers=[LinearLR(start_factor=0.5, total_iters=5), "
+    "ExponentialLR(gamma=0.9)], milestones=[5])",
+    "ChainedScheduler(schedulers=[ConstantLR(factor=0.5, total_iters=3), "
+    "ExponentialLR(gamma=0.9)])",
+]
+
+
+def test_the_issue_s_example_clip_and_schedule(invoke, tmp_path):
+    """gradcli optim -m rosenbrock -o rmsprop --schedule ... --clip-norm 1: the script prints
+    what gradcli prints."""
+    schedule = "StepLR(step_size=10, gamma=0.5)"
+    run = ["optim", "-m", "rosenbrock", "-o", "rmsprop", "--schedule", schedule, "--clip-norm", "1"]
+    check(invoke, tmp_path, [[*run, "--steps", "30"]])
+
+
+@pytest.mark.slow
+def test_clipping_on_both_paths_and_schedules_with_torch(invoke, tmp_path):
+    """Every kind of clipping by hand and with torch, on problems of one, a few and many
+    tensors (LBFGS clips inside its closure too), and torch's schedulers, nested ones too,
+    with and without clipping and on the data loop."""
+    runs = []
+    for i, clip in enumerate(CLIPS):
+        model = ["linear", "mlp", "seed", "beale"][i]
+        for path in ("optim", "manual"):
+            runs.append([path, "-m", model, "-o", "SGD(momentum=0.9)", *clip, "--steps", "20"])
+        runs.append(["manual", "-m", "linear", "-o", "lbfgs", "--lr", "0.1", *clip, "--steps", "4"])
+    for i, schedule in enumerate(SCHEDULES):
+        clip = CLIPS[i % len(CLIPS)] if i % 2 else []
+        optimizer = "SGD(momentum=0.9)" if "OneCycle" in schedule else "adam"
+        runs.append(
+            ["optim", "-m", "mlp", "-o", optimizer, "--schedule", schedule, *clip, "--steps", "30"]
+        )
+    data = ["--data", "digits", "-m", "mlp", "--batch-size", "256", "-o", "adam"]
+    runs.append(["optim", *data, "--clip-norm", "1", "--schedule", SCHEDULES[0], "--steps", "9"])
+    check(invoke, tmp_path, runs)
+
+
 @pytest.mark.parametrize(
     ("args", "says"),
     [
         (["optim", "--state"], "does not repeat --state"),
         (["manual", "--explain"], "does not repeat --explain"),
         (["optim", "--save", "x.ckpt"], "does not repeat --save"),
-        (["optim", "--schedule", "StepLR(step_size=2)"], "does not repeat --schedule"),
-        (["manual", "--clip-norm", "1"], "does not repeat --clip-norm"),
+        (["manual", "--schedule", "StepLR(step_size=2)"], "torch's scheduler (gradcli optim)"),
+        (["optim", "-m", "mlp", "-o", "muon", "--schedule", "StepLR(step_size=2)"], "with two"),
         (["manual", "-f", "table"], "prints JSON lines, not --format table"),
         (["manual", "-o", "adam", "--impl", "foreach"], "add --impl forloop"),
     ],

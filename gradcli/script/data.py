@@ -23,6 +23,7 @@ from gradcli._startup.threads import GRAIN
 from gradcli.data.dataset import CLASSIFICATION, DataSet
 from gradcli.data.feed import CROSS_ENTROPY, EVAL_BATCH, Feed
 from gradcli.errors import GradcliError
+from gradcli.script.extras import LOGGED_CLIP
 from gradcli.script.loops import Forward
 from gradcli.script.problems import ProblemCode
 from gradcli.script.readers import reader
@@ -292,7 +293,8 @@ def data_loop(body: list[str], spec: RunSpec, feed: Feed) -> list[str]:
         *(["right += (outputs.argmax(dim=1) == y_batch).sum().item()"] if accuracy else []),
         "seen += len(y_batch)",
     ]
-    log = "log(step, loss.item(), grads, before, epoch, batch)"
+    clipped = "" if spec.clip_norm is None and spec.clip_value is None else LOGGED_CLIP
+    log = f"log(step, loss.item(), grads, before, epoch, batch{clipped})"
     if spec.every != 1:
         logged = [
             f"if step % {spec.every} == 0 or step == steps:  # --every {spec.every}",
@@ -324,7 +326,9 @@ def data_loop(body: list[str], spec: RunSpec, feed: Feed) -> list[str]:
         "line = {",
         '    "epoch_end": epoch,',
         '    "step": step,',
-        '    "lr": lr,',
+        '    "lr": optimizer.param_groups[0]["lr"],  # (the next step\'s: the schedule moved it)'
+        if spec.schedule
+        else '    "lr": lr,',
         '    "train_loss": loss_sum / seen,',
         f'    "train_accuracy": {"right / seen" if accuracy else "None"},',
         '    "val_loss": val_loss,',

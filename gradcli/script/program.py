@@ -14,11 +14,13 @@ from gradcli import problems
 from gradcli.measure import SEGMENT_MAX
 from gradcli.records import SMALL
 from gradcli.script.data import counts, data_code, data_loop
+from gradcli.script.extras import LOGGED_CLIP
 from gradcli.script.literals import literal
 from gradcli.script.loops import CLOSED, manual_loop, optim_loop
 from gradcli.script.problems import problem_code
 from gradcli.script.source import Gathered, gather
 from gradcli.spec import RunSpec
+from gradcli.train.clipping import Clipping
 from gradcli.train.setup import prepare
 from gradcli.train.updates import assign
 
@@ -62,7 +64,7 @@ def log(
     step: int,
     loss: float | None,
     grads: list[torch.Tensor | None],
-    before: list[torch.Tensor | None],${where_arguments}
+    before: list[torch.Tensor | None],${where_arguments}${clip_arguments}
 ) -> None:
     """One JSON line, as gradcli's: the loss and each gradient before the step's update,
     each parameter after it, and the change it made (value after − value before)."""
@@ -75,7 +77,7 @@ def log(
             "update": None if old is None else numbers(change(p.detach(), old)),
         }
     line = {"step": step, "loss": loss, "lr": None if step == 0 else lr}
-${where}${evaluations}    line["params"] = record
+${where}${clip}${evaluations}    line["params"] = record
     print(json.dumps(line, separators=(",", ":")))
 ''')
 
@@ -174,6 +176,7 @@ def program(spec: RunSpec, path: str) -> str:
     else:
         data = data_code(spec, feed, problem, device, problem_code(spec.model) if own else None)
         imported, defined, forward = data.imports, data.definitions, data.forward
+    clipping = Clipping.of(spec)
     parts = assign(list(problem.parameters()), spec.optimizer_info, spec.hyperparameters())
     if path == "optim":
         body, settings, functions = optim_loop(parts, spec, device, own, forward)
@@ -230,6 +233,8 @@ def program(spec: RunSpec, path: str) -> str:
             dense=".to_dense()" if sparse else "",
             where_arguments="" if feed is None else _WHERE_ARGUMENTS,
             where="" if feed is None else _WHERE,
+            clip_arguments="" if clipping is None else _CLIP_ARGUMENTS,
+            clip="" if clipping is None else _CLIP,
             evaluations=_EVALUATIONS if spec.optimizer_info.closure else "",
         ).rstrip("\n"),
         "",
@@ -262,6 +267,7 @@ def program(spec: RunSpec, path: str) -> str:
         f"lr = {literal(info.lr)}",
         *settings,
     ]
+    clipped = LOGGED_CLIP if clipping is not None else ""
     loop = [
         "",
         "log(0, None, [None] * len(params), [None] * len(params))",
@@ -271,10 +277,10 @@ def program(spec: RunSpec, path: str) -> str:
     if spec.every != 1:
         loop += [
             f"    if step % {spec.every} == 0 or step == steps:  # --every {spec.every}",
-            "        log(step, loss.item(), grads, before)",
+            f"        log(step, loss.item(), grads, before{clipped})",
         ]
     else:
-        loop.append("    log(step, loss.item(), grads, before)")
+        loop.append(f"    log(step, loss.item(), grads, before{clipped})")
     return "\n".join([*head, *setup, *loop]) + "\n"
 
 
@@ -295,6 +301,14 @@ _WHERE = """\
         line["batch"] = batch
 """
 
+_CLIP_ARGUMENTS = """
+    grad_norm: torch.Tensor | None = None,
+    clipped: torch.Tensor | None = None,"""
+_CLIP = """\
+    if grad_norm is not None:  # the total norm before clipping, and whether it clipped
+        line["grad_norm"] = grad_norm.item()
+        line["clipped"] = bool(clipped)
+"""
 _EVALUATIONS = """\
     if step > 0:  # how many times LBFGS evaluated the loss in this step
         line["evaluations"] = evaluations
