@@ -335,7 +335,28 @@ def test_the_issue_s_example_clip_and_schedule(invoke, tmp_path):
     what gradcli prints."""
     schedule = "StepLR(step_size=10, gamma=0.5)"
     run = ["optim", "-m", "rosenbrock", "-o", "rmsprop", "--schedule", schedule, "--clip-norm", "1"]
-    check(invoke, tmp_path, [[*run, "--steps", "30"]])
+    check(invoke, tmp_path, [[*run, "--steps", "30"], ["manual", "-m", "mlp", "--state"]])
+
+
+@pytest.mark.slow
+def test_state_on_both_paths(invoke, tmp_path):
+    """--state: each parameter's optimizer state in the lines, torch.optim's or the rules'
+    (numbers, tensors, sparse ones, LBFGS's lists; Muon's two optimizers merged)."""
+    runs = [
+        [path, "-m", model, "-o", optimizer, "--state", "--steps", "4"]
+        for path in ("optim", "manual")
+        for model, optimizer in (
+            ("mlp", "adam"),
+            ("linear", "lbfgs"),
+            ("mlp", "muon"),
+            ("embedding", "adagrad"),
+            ("linear", "asgd"),
+            ("mlp", "adafactor"),
+        )
+    ]
+    data = ["--data", "digits", "-m", "mlp", "--batch-size", "256", "-o", "SGD(momentum=0.9)"]
+    runs.append(["manual", *data, "--state", "--clip-norm", "1", "--steps", "8"])
+    check(invoke, tmp_path, runs)
 
 
 @pytest.mark.slow
@@ -363,7 +384,6 @@ def test_clipping_on_both_paths_and_schedules_with_torch(invoke, tmp_path):
 @pytest.mark.parametrize(
     ("args", "says"),
     [
-        (["optim", "--state"], "does not repeat --state"),
         (["manual", "--explain"], "does not repeat --explain"),
         (["optim", "--save", "x.ckpt"], "does not repeat --save"),
         (["manual", "--schedule", "StepLR(step_size=2)"], "torch's scheduler (gradcli optim)"),

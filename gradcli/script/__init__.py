@@ -18,7 +18,6 @@ from gradcli.spec import RunSpec
 def refusal(spec: RunSpec, path: str) -> str | None:
     """Why ``spec`` cannot be printed as a script (torch-free checks), if it cannot."""
     for given, option in (
-        (spec.state, "--state"),
         (spec.explain, "--explain"),
         (spec.save, "--save"),
         (spec.resume, "--resume"),

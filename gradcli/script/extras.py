@@ -9,6 +9,7 @@ import math
 
 from gradcli.schedules.schedule_spec import ScheduleSpec
 from gradcli.script.literals import call, literal
+from gradcli.spec import RunSpec
 from gradcli.train.clipping import EPS, Clipping
 
 
@@ -85,7 +86,44 @@ def clip_function(clipping: Clipping, path: str) -> list[str]:
     ]
 
 
-LOGGED_CLIP = ", grad_norm=grad_norm, clipped=clipped"  # the log's keywords, when clipping
+def logged(spec: RunSpec, path: str, optimizers: list[str]) -> list[str]:
+    """The keywords a step's ``log(...)`` call adds: the clipping's norm and verdict, and
+    each parameter's state (``--state``: torch.optim's ``optimizer.state``, or with two
+    optimizers ``optimizer_state``, ``STATE_OF_TWO``; the manual path's ``states``)."""
+    words = []
+    if spec.clip_norm is not None or spec.clip_value is not None:
+        words += ["grad_norm=grad_norm", "clipped=clipped"]
+    if spec.state:
+        if path != "optim":
+            words.append("states=[states[p] for p in params]")
+        elif len(optimizers) == 1:
+            words.append(f"states=[{optimizers[0]}.state.get(p, {{}}) for p in params]")
+        else:
+            words.append("states=[optimizer_state(p) for p in params]")
+    return words
+
+
+def state_of_two(optimizers: list[str]) -> list[str]:
+    """``def optimizer_state(p)``: the state of ``p`` in whichever optimizer trains it."""
+    merged = ", ".join(f"**{o}.state.get(p, {{}})" for o in optimizers)
+    return [
+        "",
+        "",
+        "def optimizer_state(p: torch.Tensor) -> dict:",
+        f'    """The optimizer state of p, in whichever of {", ".join(optimizers)} trains it."""',
+        f"    return {{{merged}}}",
+        "",
+    ]
+
+
+def log_step(spec: RunSpec, arguments: list[str], indent: int) -> list[str]:
+    """The step's ``log(...)`` call (under ``--every``'s test), laid out as ruff format lays
+    it out at ``indent`` spaces (the lines are returned without them)."""
+    if spec.every == 1:
+        return call("log", arguments, indent)
+    test = f"if step % {spec.every} == 0 or step == steps:  # --every {spec.every}"
+    return [test, *("    " + line for line in call("log", arguments, indent + 4))]
+
 
 CLIP_STEP = [
     "# clip the gradients (the log shows them clipped: what the update uses)",

@@ -11,10 +11,10 @@ from string import Template
 import torch
 
 from gradcli import problems
-from gradcli.measure import SEGMENT_MAX
+from gradcli.measure import SEGMENT_MAX, state_tensor
 from gradcli.records import SMALL
 from gradcli.script.data import counts, data_code, data_loop
-from gradcli.script.extras import LOGGED_CLIP
+from gradcli.script.extras import log_step, logged, state_of_two
 from gradcli.script.literals import literal
 from gradcli.script.loops import CLOSED, manual_loop, optim_loop
 from gradcli.script.problems import problem_code
@@ -64,7 +64,7 @@ def log(
     step: int,
     loss: float | None,
     grads: list[torch.Tensor | None],
-    before: list[torch.Tensor | None],${where_arguments}${clip_arguments}
+    before: list[torch.Tensor | None],${where_arguments}${clip_arguments}${state_arguments}
 ) -> None:
     """One JSON line, as gradcli's: the loss and each gradient before the step's update,
     each parameter after it, and the change it made (value after − value before)."""
@@ -76,7 +76,7 @@ def log(
             "grad": None if grad is None else numbers(grad),
             "update": None if old is None else numbers(change(p.detach(), old)),
         }
-    line = {"step": step, "loss": loss, "lr": None if step == 0 else lr}
+${state}    line = {"step": step, "loss": loss, "lr": None if step == 0 else lr}
 ${where}${clip}${evaluations}    line["params"] = record
     print(json.dumps(line, separators=(",", ":")))
 ''')
@@ -182,6 +182,12 @@ def program(spec: RunSpec, path: str) -> str:
         body, settings, functions = optim_loop(parts, spec, device, own, forward)
     else:
         body, settings, functions = manual_loop(parts, spec, own, forward)
+    optimizers = ["optimizer"] if len(parts) == 1 else [f"optimizer_{o.name}" for _, o, _ in parts]
+    keywords = logged(spec, path, optimizers)
+    if spec.state and path == "optim" and len(optimizers) > 1:
+        settings = [*settings, *state_of_two(optimizers)]
+    if spec.state:  # (how gradcli makes one tensor of a state value)
+        functions = [*functions, state_tensor]
     gathered = gather(*functions) if functions else None
     imports = import_lines(
         [
@@ -235,6 +241,8 @@ def program(spec: RunSpec, path: str) -> str:
             where="" if feed is None else _WHERE,
             clip_arguments="" if clipping is None else _CLIP_ARGUMENTS,
             clip="" if clipping is None else _CLIP,
+            state_arguments=_STATE_ARGUMENTS if spec.state else "",
+            state=_STATE if spec.state else "",
             evaluations=_EVALUATIONS if spec.optimizer_info.closure else "",
         ).rstrip("\n"),
         "",
@@ -249,7 +257,7 @@ def program(spec: RunSpec, path: str) -> str:
             f"lr = {literal(info.lr)}",
             *settings,
         ]
-        return "\n".join([*head, *setup, *data_loop(body, spec, feed)]) + "\n"
+        return "\n".join([*head, *setup, *data_loop(body, spec, feed, keywords)]) + "\n"
     setup = [
         *(
             [
@@ -267,20 +275,14 @@ def program(spec: RunSpec, path: str) -> str:
         f"lr = {literal(info.lr)}",
         *settings,
     ]
-    clipped = LOGGED_CLIP if clipping is not None else ""
     loop = [
         "",
         "log(0, None, [None] * len(params), [None] * len(params))",
         "for step in range(1, steps + 1):",
         *("    " + line if line else "" for line in body),
     ]
-    if spec.every != 1:
-        loop += [
-            f"    if step % {spec.every} == 0 or step == steps:  # --every {spec.every}",
-            f"        log(step, loss.item(), grads, before{clipped})",
-        ]
-    else:
-        loop.append(f"    log(step, loss.item(), grads, before{clipped})")
+    arguments = ["step", "loss.item()", "grads", "before", *keywords]
+    loop += ["    " + line for line in log_step(spec, arguments, 4)]
     return "\n".join([*head, *setup, *loop]) + "\n"
 
 
@@ -309,6 +311,14 @@ _CLIP = """\
         line["grad_norm"] = grad_norm.item()
         line["clipped"] = bool(clipped)
 """
+_STATE_ARGUMENTS = """
+    states: list[dict] | None = None,"""
+_STATE = """\
+    if states is not None:  # --state: each parameter's optimizer state after the update
+        for (name, _), state in zip(model.named_parameters(), states, strict=True):
+            record[name]["state"] = {key: numbers(state_tensor(v)) for key, v in state.items()}
+"""
+
 _EVALUATIONS = """\
     if step > 0:  # how many times LBFGS evaluated the loss in this step
         line["evaluations"] = evaluations
