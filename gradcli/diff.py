@@ -343,17 +343,18 @@ def _where(s: StepGap, d: Difference) -> str:
     )
 
 
-def worst_line(result: RecordsDiff) -> str | None:
-    """The largest gap, measured by the tolerance, where and how large; None when the runs
+def worst_lines(result: RecordsDiff) -> list[str]:
+    """The largest gap, measured by the tolerance: where, and how large; none when the runs
     are identical or there is no tolerance."""
     s = result.worst
     if result.tolerance is None or s is None or s.worst is None:
-        return None
+        return []
     beyond = "beyond" if s.worst_share > 1 else "within"
-    return (
-        f"gradcli diff: the largest gap ({beyond} {result.tolerance}) is at {_where(s, s.worst)}: "
-        f"{_gap_words(s.worst)}"
-    )
+    return [
+        f"gradcli diff: the largest gap ({beyond} {result.tolerance}):",
+        f"  {_where(s, s.worst)}",
+        f"  {_gap_words(s.worst)}",
+    ]
 
 
 def agreement_line(result: RecordsDiff, a: str, b: str) -> str:

@@ -52,8 +52,8 @@ def diff(
             metavar="N",
             show_default=False,
             rich_help_panel=TOLERANCE_PANEL,
-            help="Numbers at most N ULPs apart agree (float32 ULPs where both are float32 "
-            "values, else float64).",
+            help="Numbers at most N ULPs apart agree, counted in the records' dtype (float32 "
+            "or float64: their digits say).",
         ),
     ] = None,
     rtol: Annotated[
@@ -109,7 +109,7 @@ def show_diff(a: str, b: str, output: Output, tolerance: Tolerance | None = None
         first_lines,
         growth_lines,
         step_object,
-        worst_line,
+        worst_lines,
     )
     from gradcli.render.numbers import dumps
 
@@ -124,9 +124,8 @@ def show_diff(a: str, b: str, output: Output, tolerance: Tolerance | None = None
     elif not result.agree:
         for line in first_lines(result, a, b) + growth_lines(result):
             sys.stdout.write(line + "\n")
-    worst = worst_line(result)
-    if worst is not None:
-        output.say(worst)
+    for line in worst_lines(result):
+        output.say(line)
     if result.agree:
         output.say(agreement_line(result, a, b))
     return 0 if result.agree else 1
