@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import math
 import sys
-from typing import TYPE_CHECKING, Annotated
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -42,41 +43,46 @@ DiffFormat = opt.format_option(
 )
 
 
+def _bound(parser: Callable[[str], Any], metavar: str, help: str) -> Any:
+    """A tolerance option: a number, none by default, in the tolerance's panel."""
+    return typer.Option(
+        parser=parser,
+        metavar=metavar,
+        show_default=False,
+        rich_help_panel=TOLERANCE_PANEL,
+        help=help,
+    )
+
+
+Ulps = Annotated[
+    int | None,
+    _bound(
+        opt.integer,
+        "N",
+        "Numbers at most N ULPs apart agree, counted in the records' dtype (float32 or "
+        "float64: their digits say).",
+    ),
+]
+Rtol = Annotated[
+    float | None,
+    _bound(
+        opt.real,
+        "R",
+        "Numbers agree when |A − B| <= atol + R·|B|, as numpy.isclose (atol 0 unless given).",
+    ),
+]
+Atol = Annotated[
+    float | None,
+    _bound(opt.real, "A", "Numbers agree when |A − B| <= A + rtol·|B| (rtol 0 unless given)."),
+]
+
+
 def diff(
     a: Annotated[str, typer.Argument(metavar="A", help="JSON lines of one run (- is stdin).")],
     b: Annotated[str, typer.Argument(metavar="B", help="JSON lines of the other run.")],
-    ulps: Annotated[
-        int | None,
-        typer.Option(
-            parser=opt.integer,
-            metavar="N",
-            show_default=False,
-            rich_help_panel=TOLERANCE_PANEL,
-            help="Numbers at most N ULPs apart agree, counted in the records' dtype (float32 "
-            "or float64: their digits say).",
-        ),
-    ] = None,
-    rtol: Annotated[
-        float | None,
-        typer.Option(
-            parser=opt.real,
-            metavar="R",
-            show_default=False,
-            rich_help_panel=TOLERANCE_PANEL,
-            help="Numbers agree when |A − B| <= atol + R·|B|, as numpy.isclose (atol 0 unless "
-            "given).",
-        ),
-    ] = None,
-    atol: Annotated[
-        float | None,
-        typer.Option(
-            parser=opt.real,
-            metavar="A",
-            show_default=False,
-            rich_help_panel=TOLERANCE_PANEL,
-            help="Numbers agree when |A − B| <= A + rtol·|B| (rtol 0 unless given).",
-        ),
-    ] = None,
+    ulps: Ulps = None,
+    rtol: Rtol = None,
+    atol: Atol = None,
     format: DiffFormat = "text",
     quiet: opt.Quiet = False,
 ) -> None:
