@@ -284,7 +284,9 @@ def main() -> int:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--warmup", type=int, default=1, help="untimed runs of each side first")
-    parser.add_argument("--case", action="append", help="only these cases (a, b1, ..., g, s, s2)")
+    parser.add_argument(
+        "--case", action="append", help="only these cases (a, a80, a80o, b1, ..., g, s, s2)"
+    )
     parser.add_argument("--json", help="also write the results here")
     args = parser.parse_args()
     # torch's version from a child: importing torch here would inflate every child's peak
