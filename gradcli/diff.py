@@ -4,8 +4,8 @@ gradients, updates, state, ...); numbers agree only when they are the same float
 bit (-0.0 is not 0.0). No torch here.
 
 The gap between two numbers is given in absolute terms, relative to B's value, and in ULPs:
-how many numbers of the records' dtype lie between them, each rounded to that dtype first
-(``ulps_between``). The records do not name their dtype; their digits do
+how many steps from one number of the records' dtype to the next lead from one to the
+other, each rounded to that dtype first (``ulps_between``). The records do not name their dtype; their digits do
 (``record_dtype``): a record is float32 when its loss and every element of its parameters'
 values are float32 numbers (what a float32 run writes: the shortest digits that read back
 as that float32), else float64. A pair of records is float32 when both are. An update, a
