@@ -4,15 +4,15 @@ gradients, updates, state, ...); numbers agree only when they are the same float
 bit (-0.0 is not 0.0). No torch here.
 
 The gap between two numbers is given in absolute terms, relative to B's value, and in ULPs:
-how many steps from one number of the records' dtype to the next lead from one to the
-other, each rounded to that dtype first (``ulps_between``). The records do not name their dtype; their digits do
-(``record_dtype``): a record is float32 when its loss and every element of its parameters'
-values are float32 numbers (what a float32 run writes: the shortest digits that read back
-as that float32), else float64. A pair of records is float32 when both are. An update, a
-norm or a mean, computed in float64 from a float32 run's numbers, is rounded to float32
-before its ULPs are counted. The end of an epoch has neither loss nor parameters: its
-numbers (means over batches, fractions) are float64 computations, counted as float32 only
-where both numbers are float32 numbers.
+how many steps from one number of the records' dtype to the next lead from one to the other,
+each rounded to that dtype first (``ulps_between``). The records do not name their dtype;
+their digits do (``record_dtype``): a record is float32 when its loss and every element of
+its parameters' values are float32 numbers (what a float32 run writes: the shortest digits
+that read back as that float32), else float64. A pair of records is float32 when both are.
+An update, a norm or a mean, computed in float64 from a float32 run's numbers, is rounded to
+float32 before its ULPs are counted. The end of an epoch has neither loss nor parameters:
+its numbers (means over batches, fractions) are float64 computations, counted as float32
+only where both numbers are float32 numbers.
 
 With a ``Tolerance`` (``--ulps N``, ``--rtol R``, ``--atol A``) two numbers that differ still
 agree when they are within it: at most N ULPs apart, or |A − B| <= A + R·|B| (numpy's
