@@ -74,7 +74,7 @@ def test_params_continues_a_long_source_line_further_in(invoke, width):
     assert all(line.startswith("    ") for line in source[1:] if line), source
     assert max(len(line) for line in source) <= int(width)
     if width != "120":  # a comment continued under its line, 4 further in
-        frozen = ["            frozen", "            requires_grad=False)  # frozen"]
+        frozen = ["            # frozen", "            requires_grad=False)  # frozen"]
         assert set(frozen) & set(source), source
 
 
@@ -95,3 +95,11 @@ def test_a_code_line_is_broken_between_words_and_continued_further_in(line, widt
     assert " ".join(p.strip() for p in pieces).split() == words  # nothing lost or cut
     for piece in pieces:
         assert len(piece) <= width or " " not in piece.strip()  # a long word alone
+
+
+def test_a_comment_is_not_parted_from_its_hash():
+    line = "        x = f(a, b)  # frozen"
+    assert [t.plain for t in code_lines(line + "\n", 27)][:-1] == [
+        "        x = f(a, b)",
+        "            # frozen",
+    ]

@@ -40,6 +40,11 @@ def _broken(line: Text, width: int) -> list[Text]:
             cut = plain.find(" ", start + room)
             if cut == -1:
                 break
+        comment = plain.rfind("#", start, cut)
+        if comment > floor and not plain[comment + 1 : cut].strip():  # a "#" alone at the end
+            earlier = plain.rfind(" ", floor + 1, comment)
+            if earlier > start:  # break before it: the comment's words follow their "#"
+                cut = earlier
         piece = line[start:cut]
         piece.rstrip()  # (in place)
         pieces.append(Text(prefix) + piece)
