@@ -43,18 +43,38 @@ class Case:
     goal: float  # largest acceptable median ratio command / baseline
     memory_goal: float | None = 1.1
     in_process: bool = False  # ``command`` times both sides itself (steady.py)
+    columns: int = 100  # the terminal's width both sides see (COLUMNS)
 
 
 def cases(device: str) -> list[Case]:
     dev = ["--device", device]
+    help_twin = [PY, str(ROOT / "benchmarks" / "twins" / "help.py"), "--help"]
     return [
         Case(
             "a",
             "gradcli --help vs a 3-command Typer app",
             [*GRADCLI, "--help"],
-            [PY, str(ROOT / "benchmarks" / "twins" / "help.py"), "--help"],
+            help_twin,
             1.3,
             None,
+        ),
+        Case(
+            "a80",
+            "gradcli --help at 80 columns vs a 3-command Typer app",
+            [*GRADCLI, "--help"],
+            help_twin,
+            1.3,
+            None,
+            columns=80,
+        ),
+        Case(
+            "a80o",
+            "gradcli optim -h at 80 columns vs a 3-command Typer app's --help",
+            [*GRADCLI, "optim", "-h"],
+            help_twin,
+            1.3,
+            None,
+            columns=80,
         ),
         Case(
             "b1",
@@ -184,12 +204,17 @@ def cases(device: str) -> list[Case]:
     ][: None if device == "cpu" else -2]  # the steady state is a CPU's, one thread
 
 
-def run_once(command: list[str]) -> tuple[float, int]:
-    """Wall seconds and peak RSS (KiB) of one process, its output thrown away."""
+def run_once(command: list[str], columns: int = 100) -> tuple[float, int]:
+    """Wall seconds and peak RSS (KiB) of one process, its output thrown away, in a terminal
+    ``columns`` wide."""
     # Bytecode as a user has it: pip compiles it at install time, and the warm-up run writes
     # it here, also where the environment says not to (PYTHONDONTWRITEBYTECODE=1 on this
     # workplace's machines made every run compile all of gradcli's source: 0.2 s of case a).
-    env = {**os.environ, "COLUMNS": "100", "PYTHONPATH": str(ROOT)}  # this checkout's gradcli
+    env = {
+        **os.environ,
+        "COLUMNS": str(columns),
+        "PYTHONPATH": str(ROOT),
+    }  # this checkout's gradcli
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     start = time.perf_counter()
     proc = subprocess.Popen(
@@ -226,14 +251,14 @@ def measure(case: Case, repeat: int, warmup: int) -> dict[str, object]:
     if case.in_process:
         times_a, times_b = in_process(case, repeat)
     for _ in range(0 if case.in_process else warmup):  # warm the page cache for each side
-        run_once(case.command)
-        run_once(case.baseline)
+        run_once(case.command, case.columns)
+        run_once(case.baseline, case.columns)
     for _ in range(0 if case.in_process else repeat):
         for command, times, mem in (
             (case.command, times_a, mem_a),
             (case.baseline, times_b, mem_b),
         ):
-            seconds, rss = run_once(command)
+            seconds, rss = run_once(command, case.columns)
             times.append(seconds)
             mem.append(rss)
     ratio = statistics.median(a / b for a, b in zip(times_a, times_b, strict=True))
@@ -259,7 +284,9 @@ def main() -> int:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--warmup", type=int, default=1, help="untimed runs of each side first")
-    parser.add_argument("--case", action="append", help="only these cases (a, b1, ..., g, s, s2)")
+    parser.add_argument(
+        "--case", action="append", help="only these cases (a, a80, a80o, b1, ..., g, s, s2)"
+    )
     parser.add_argument("--json", help="also write the results here")
     args = parser.parse_args()
     # torch's version from a child: importing torch here would inflate every child's peak

@@ -45,6 +45,10 @@ def main() -> None:
     status = streams.prepare()
     if status is not None:
         raise SystemExit(status)
+    from gradcli._startup import collector
+
+    collector.pause()  # before Typer, rich and the commands are imported: a help screen's
+    # imports made the collector walk them 30 times (5–24 ms; see _startup/collector.py)
     from gradcli.cli import main as command_line
 
     command_line()

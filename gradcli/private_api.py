@@ -144,3 +144,15 @@ def default_foreach(params: list[Tensor]) -> bool:
     return all(  # pragma: no cover
         type(p) in (torch.Tensor, torch.nn.Parameter) and p.device.type == "cuda" for p in params
     )
+
+
+def table_frame(table: Any) -> int | None:
+    """What a rich ``Table`` adds to its columns' content: its edges and rules
+    (``Table._extra_width``) and each column's padding (``Table._get_padding_width``), or
+    None where this rich lacks them or a cell's padding depends on its neighbours'
+    (``collapse_padding``): then measure the whole table, the same but slower."""
+    extra = getattr(table, "_extra_width", None)
+    padding = getattr(table, "_get_padding_width", None)
+    if not isinstance(extra, int) or padding is None or table.collapse_padding:
+        return None
+    return extra + sum(padding(index) for index in range(len(table.columns)))

@@ -4,6 +4,8 @@ runs with it on, and what start-up made is frozen out of its way."""
 from __future__ import annotations
 
 import gc
+import subprocess
+import sys
 
 import pytest
 from lanes import fast_cases
@@ -75,3 +77,38 @@ def test_ddp_parent_resumes_once_its_workers_run(monkeypatch, capfd, collector_r
     assert done.value.code == 0, capfd.readouterr().err
     assert gc.isenabled()
     assert gc.get_freeze_count() > before
+
+
+FIRST_IMPORTS = """
+import gc, sys
+
+seen = {}
+
+
+class Watch:
+    def find_spec(self, name, path=None, target=None):
+        if name in ("typer", "gradcli.cli") and name not in seen:
+            seen[name] = gc.isenabled()
+        return None
+
+
+sys.meta_path.insert(0, Watch())
+sys.argv = ["gradcli", "--help"]
+from gradcli.entry import main
+
+try:
+    main()
+except SystemExit:
+    pass
+print(sorted(seen.items()), file=sys.stderr)
+"""
+
+
+def test_the_command_pauses_the_collector_before_importing_the_command_line():
+    """A help screen imports Typer, rich and the commands: with the collector on, it walked
+    them 30 times (5–24 ms of a 0.2 s --help)."""
+    done = subprocess.run(
+        [sys.executable, "-c", FIRST_IMPORTS], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.strip().splitlines()[-1] == "[('gradcli.cli', False), ('typer', False)]"

@@ -533,6 +533,20 @@ def test_the_readme_tours_the_main_commands():
     assert {"optim", "compare"} <= commands
 
 
+def test_the_readme_installs_torchs_cpu_build_beside_the_default():
+    """PyPI's torch on Linux is the CUDA build (5.5 GB in the trial, on a machine without a
+    GPU): the quick start shows PyTorch's own command for the CPU-only build, names the torch
+    that pyproject.toml requires, and keeps the two commands CI looks for."""
+    readme = (ROOT / "README.md").read_text()
+    quick_start = readme.split("## Quick start", 1)[1].split("\n## ", 1)[0]
+    lines = quick_start.splitlines()
+    assert "pip install torch --index-url https://download.pytorch.org/whl/cpu" in lines
+    assert "pip install . && gradcli optim --steps 100" in lines
+    assert "pip install -e '.[test]' && python -m pytest" in lines
+    floor = re.search(r'"torch>=([\d.]+)"', (ROOT / "pyproject.toml").read_text())
+    assert floor and f"torch {floor.group(1)} or newer" in " ".join(lines)
+
+
 # --- the comparison itself -------------------------------------------------------------------
 
 OPTIM = """\

@@ -134,3 +134,14 @@ def test_no_option_name_is_cut_at_80_columns(invoke, command):
     from rich.cells import cell_len  # (a combining accent, as in v̂, takes no cell)
 
     assert max(map(cell_len, result.stdout.splitlines())) <= 80
+
+
+def test_commands_annotations_are_evaluated_once_at_import():
+    """Typer evaluates string annotations two or three times per command on every run
+    (``--help`` included): gradcli hands it the objects, evaluated once."""
+    callbacks = [info.callback for info in app.registered_commands]
+    callbacks.append(app.registered_callback.callback)
+    assert len(callbacks) == 12
+    for callback in callbacks:
+        assert callback.__annotations__, callback
+        assert not [a for a in callback.__annotations__.values() if isinstance(a, str)], callback

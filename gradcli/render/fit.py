@@ -15,6 +15,8 @@ from rich.measure import Measurement
 from rich.table import Column, Table
 from rich.text import Text
 
+from gradcli.private_api import table_frame
+
 
 def fitted(console: Console, table: Table) -> RenderableType:
     """``table`` where each cell can be shown whole at the console's width (its columns
@@ -28,13 +30,16 @@ def fit_columns(console: Console, table: Table, width: int) -> bool:
     its widest cell), and as rich does, the widest columns narrowed first, but none below
     that. (rich would cut a number in a column it narrowed below its widest word.)"""
     unbounded = console.options.update_width(1 << 20)  # (rich clamps a measure to the width)
-    whole = Measurement.get(console, unbounded, table)
-    if whole.maximum <= width:
-        return True
     sizes = [_content(console, unbounded, table, column) for column in table.columns]
-    # what the table adds to its columns' content: padding, edges and rules
-    frame = whole.minimum - sum(max(m.minimum for m in column) for column in sizes)
     widest = [max(m.maximum for m in column) for column in sizes]
+    # what the table adds to its columns' content: padding, edges and rules (each cell is
+    # measured once here: measuring the whole table measures every cell twice more)
+    frame = table_frame(table)
+    if frame is None:  # another rich, or collapsed padding
+        whole = Measurement.get(console, unbounded, table)
+        frame = whole.minimum - sum(max(m.minimum for m in column) for column in sizes)
+    if sum(widest) + frame <= width:
+        return True
     least = [
         w if c.no_wrap else max(m.minimum for m in column)
         for c, column, w in zip(table.columns, sizes, widest, strict=True)

@@ -8,11 +8,11 @@ from typing import TYPE_CHECKING, Any
 from rich import box
 from rich.console import Console
 from rich.markup import escape as escape_markup
-from rich.syntax import Syntax
 from rich.table import Table
 from rich.tree import Tree
 
 from gradcli.printable import printable
+from gradcli.render.code import print_code
 from gradcli.render.fit import fitted
 from gradcli.render.markup import escape
 from gradcli.spec import PITFALL_SUMMARIES
@@ -46,9 +46,7 @@ def module_source(console: Console, source: tuple[str, str] | None) -> None:
         return
     where, text = source
     console.print(f"[bold]the module[/] ({escape(where)})")
-    console.print(
-        Syntax(text, "python", theme="ansi_dark", background_color="default", word_wrap=True)
-    )
+    print_code(console, text)
 
 
 def params_table(

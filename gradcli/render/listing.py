@@ -14,10 +14,8 @@ def show_listing(output: Output, code: str) -> None:
         for line in code.splitlines():
             output.say(line)
         return
-    from rich.syntax import Syntax
+    from gradcli.render.code import print_code
 
     console = output.console(sys.stdout)
-    console.print(
-        Syntax(code, "python", theme="ansi_dark", background_color="default", word_wrap=True)
-    )
+    print_code(console, code)
     console.print()

@@ -9,6 +9,7 @@ import typer
 
 from gradcli import optimizers as catalog
 from gradcli.cli import options as opt
+from gradcli.spec import MODELS
 
 HELP = (
     "The optimizers gradcli writes by hand, with torch's keywords and defaults; with "
@@ -45,7 +46,7 @@ def optimizers(
     optimizer = catalog.find(name, "optimizers NAME")
     show_rows(
         output,
-        lambda console: shown.optimizer_page(optimizer, console),
+        lambda console: shown.optimizer_page(optimizer, console, list(MODELS)),
         lambda fmt: shown.keyword_rows(optimizer, fmt),
         shown.KEYWORD_FIELDS,
     )
