@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from gradcli.errors import GradcliError
 
 RAMPS = ("exponential", "linear")
+FORMATS = ("auto", "number", "plot", "jsonl", "csv", "tsv")  # gradcli lr-find's --format
 SKIP = 10  # the first points the suggestion passes over (Lightning's skip_begin, and
 # torch-lr-finder's skip_start; a quarter of the points where there are fewer than 40)
 RULE = (

@@ -19,7 +19,6 @@ if TYPE_CHECKING:
     from gradcli.output import Output
 
 HEADER = ("step", "lr", "loss", "smoothed", "seed")
-FORMATS = ("auto", "number", "plot", "jsonl", "csv", "tsv")
 POSITIONS = 10_000  # the x axis's positions: log10(lr) from start to end, made integers
 
 

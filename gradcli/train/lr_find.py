@@ -80,12 +80,14 @@ def run(
     on_step: Callable[[int], None] | None = None,
 ) -> tuple[list[Curve], RunInfo]:
     """The test for ``seeds`` seeds: seed k draws the initial parameters from ``--seed`` + k
-    and the batches from ``--data-seed`` + k; ``curve(seed)`` is each one's empty curve."""
+    and (with ``--data``) the batches from ``--data-seed`` + k; ``curve(seed)`` is each one's
+    empty curve."""
     curves: list[Curve] = []
     info = None
     for k in range(seeds):
+        data_seed = spec.data_seed + k if spec.data is not None else spec.data_seed
         one = replace(
-            spec, seed=spec.seed + k, data_seed=spec.data_seed + k, steps=ramp.steps, lr=ramp.start
+            spec, seed=spec.seed + k, data_seed=data_seed, steps=ramp.steps, lr=ramp.start
         )
         training, made = prepare(one, path)
         info = info or made

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 import typer
 
 from gradcli.cli import options as opt
-from gradcli.lr_range import RAMPS, RULE, Ramp
+from gradcli.lr_range import FORMATS, RAMPS, RULE, Ramp
 from gradcli.spec import RunSpec, choose_optimizer, validate
 
 HELP = (
@@ -88,7 +88,8 @@ Seeds = Annotated[
         parser=opt.integer,
         metavar="N",
         rich_help_panel=RAMP_PANEL,
-        help="Repeat the test N times, with --seed + k and --data-seed + k (k = 0 .. N-1), and "
+        help="Repeat the test N times, with --seed + k (and --data-seed + k with --data; k = 0 .. "
+        "N-1), and "
         "report the suggestions' median, min and max; the median is the suggestion.",
     ),
 ]
@@ -100,12 +101,7 @@ Manual = Annotated[
     ),
 ]
 Format = opt.format_option(
-    "auto",
-    "number",
-    "plot",
-    "jsonl",
-    "csv",
-    "tsv",
+    *FORMATS,
     help="number (the suggestion alone), plot (the curve), jsonl, csv, tsv (every point: step, "
     "lr, loss, smoothed, seed); auto is plot on a terminal, number otherwise.",
 )
@@ -142,7 +138,6 @@ def lr_find(
     **hyperparameters: Any,
 ) -> None:
     from gradcli.errors import GradcliError
-    from gradcli.render.lr_find import FORMATS
 
     output = opt.output_of(format, quiet, color, FORMATS)
     the_ramp = Ramp(start_lr, end_lr, steps, ramp).check()
