@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import math
 import statistics
+from pathlib import Path
 
 import pytest
 import torch
@@ -18,39 +19,14 @@ from gradcli.train.lr_find import range_test
 from gradcli.train.setup import prepare
 from tests.helpers import bits, jsonl
 
-CURVATURE = 4.0  # L: plain SGD on L/2·(x - a)² diverges for lr > 2/L
-NOISY_QUADRATIC = f"""
-import torch
-from torch import nn
-
-
-class NoisyQuadratic(nn.Module):
-    \"\"\"f_k(x) = L/2 · |x - a_k|² with a new target a_k at each call: the Hessian is L·I
-    at every step, so SGD's x - a shrinks by |1 - lr·L| and grows once lr > 2/L; the
-    targets' noise keeps x from landing on a minimum it would then never leave.\"\"\"
-
-    def __init__(self):
-        super().__init__()
-        self.x = nn.Parameter(torch.full((16,), 5.0))
-        generator = torch.Generator().manual_seed(0)
-        self.register_buffer("targets", torch.randn(1000, 16, generator=generator))
-        self.calls = 0
-
-    def forward(self):
-        a = self.targets[self.calls % len(self.targets)]
-        self.calls += 1
-        return 0.5 * {CURVATURE} * ((self.x - a) ** 2).sum()
-
-
-def build():
-    return NoisyQuadratic()
-"""
+QUADRATIC = Path(__file__).resolve().parent.parent / "docs" / "noisy_quadratic.py"
+CURVATURE = 4.0  # its L: plain SGD on L/2·|x - a_k|² diverges for lr > 2/L
 
 
 @pytest.fixture
-def quadratic(tmp_path):
-    (tmp_path / "quadratic.py").write_text(NOISY_QUADRATIC)
-    return f"{tmp_path}/quadratic.py:build"
+def quadratic():
+    assert f"CURVATURE = {CURVATURE}  # L" in QUADRATIC.read_text()
+    return f"{QUADRATIC}:build"
 
 
 def test_piped_it_prints_the_suggestion_as_one_number(invoke):
@@ -159,7 +135,7 @@ def test_the_picture_marks_the_suggestion_and_states_the_rule(invoke):
     result = invoke("lr-find", "-m", "mlp", "-o", "adam", "-f", "plot")
     number = invoke("lr-find", "-m", "mlp", "-o", "adam", "-q").stdout.strip()
     lines = result.stdout.splitlines()
-    assert "smoothed loss (β = 0.98) against lr (log scale)" in lines
+    assert "smoothed loss, β = 0.98 (log scale)" in lines
     assert f"┆ suggested lr: {float(number):.3g}" in lines
     assert any(
         line.startswith("rule: the lr where the smoothed loss falls fastest") for line in lines

@@ -44,7 +44,7 @@ def picture(curves: list[Curve], spread: Spread | None, ramp: Ramp, width: int) 
         {name: [p.smoothed for p in c.points] for name, c in series.items()},
         steps={name: [position(p.lr, ramp) for p in c.points] for name, c in series.items()},
         width=width,
-        title=f"smoothed loss (β = {curves[0].beta:g}) against lr",
+        title=f"smoothed loss, β = {curves[0].beta:g}",
         x_label="lr (log scale)",
         spans=(
             [p.smoothed for c in curves for p in c.points],
