@@ -120,6 +120,7 @@ def test_the_suggestion_is_the_steepest_descent_after_the_first_steps():
     assert steepest([Point(i, lr, 1.0 + i, 1.0 + i) for i, lr in enumerate(lrs)]) is None
 
 
+@pytest.mark.slow
 def test_seeds_report_the_spread_and_the_median(invoke):
     many = invoke("lr-find", "-m", "mlp", "--seeds", "3")
     assert many.exit_code == 0, many.stderr
@@ -173,6 +174,17 @@ def test_the_model_and_optimizer_are_put_back(path):
         kept = training.update.state[p]
         assert set(kept) == set(states[name])
         assert all(torch.equal(kept[k], states[name][k]) for k in kept)
+
+
+def test_no_suggestion_where_the_loss_never_falls_is_exit_3(invoke):
+    result = invoke("lr-find", "-m", "rosenbrock", "--start-lr", "1", "--end-lr", "10")
+    assert result.exit_code == 3
+    assert result.stdout == ""
+    assert result.stderr.splitlines()[-1] == (
+        "gradcli: diverged: the smoothed loss never fell between lr 1 and the stop; try a "
+        "smaller --start-lr"
+    )
+    assert "stopped at step 1: the smoothed loss" in result.stderr
 
 
 def test_a_loss_that_is_not_finite_stops_the_test():

@@ -65,7 +65,7 @@ def range_test(
             if not curve.add(i, lr, loss):
                 break
             if should_stop is not None and should_stop():
-                curve.stopped = f"stopped after step {i}"
+                curve.stopped = f"step {i}: interrupted"
                 break
     return curve
 
