@@ -187,6 +187,24 @@ def test_no_suggestion_where_the_loss_never_falls_is_exit_3(invoke):
     assert "stopped at step 1: the smoothed loss" in result.stderr
 
 
+@pytest.mark.parametrize("command", ["optim", "manual"])
+def test_lr_auto_trains_at_lr_finds_suggestion_from_a_fresh_start(invoke, command):
+    found = invoke("lr-find", "-m", "mlp", "-o", "adam", *(["--manual"] * (command == "manual")))
+    lr = found.stdout.strip()
+    args = [command, "-m", "mlp", "-o", "adam", "--steps", "3", "-f", "jsonl"]
+    auto, given = invoke(*args, "--lr", "auto"), invoke(*args, "--lr", lr)
+    assert auto.exit_code == 0, auto.stderr
+    assert auto.stdout == given.stdout  # the test left nothing behind in the run
+    assert {r["lr"] for r in jsonl(auto.stdout)[1:]} == {float(lr)}
+    assert auto.stderr.startswith(f"gradcli: --lr auto: {float(lr):.6g}, lr-find's suggestion: ")
+
+
+def test_lr_auto_is_for_optim_and_manual(invoke):
+    result = invoke("compare", "--lr", "auto")
+    assert result.exit_code == 2
+    assert result.stderr.startswith("gradcli: error: Invalid value for '--lr': 'auto' is not a")
+
+
 def test_a_loss_that_is_not_finite_stops_the_test():
     curve = Curve()
     assert curve.add(0, 0.1, 1.0)

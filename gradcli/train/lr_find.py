@@ -87,7 +87,13 @@ def run(
     for k in range(seeds):
         data_seed = spec.data_seed + k if spec.data is not None else spec.data_seed
         one = replace(
-            spec, seed=spec.seed + k, data_seed=data_seed, steps=ramp.steps, lr=ramp.start
+            spec,
+            seed=spec.seed + k,
+            data_seed=data_seed,
+            steps=ramp.steps,
+            lr=ramp.start,
+            schedule=None,  # the ramp is the schedule
+            save=None,
         )
         training, made = prepare(one, path)
         info = info or made

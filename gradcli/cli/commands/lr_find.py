@@ -190,10 +190,30 @@ def find(
     output: Any,
 ) -> None:
     """The tests run, their output shown; Ctrl-C shows what was done, then exits 130."""
-    from gradcli._startup import collector
-    from gradcli.errors import Diverged, Interrupted
-    from gradcli.lr_range import Curve, Spread
+    from gradcli.errors import Interrupted
     from gradcli.render.lr_find import show
+
+    curves, spread, interrupted = tested(spec, path, ramp, beta, stop_factor, seeds, output)
+    show(output, curves, spread, ramp)
+    if interrupted is not None:
+        raise Interrupted("stopped during the range test", interrupted)
+    if spread is None:
+        raise _no_suggestion(ramp)
+
+
+def tested(
+    spec: RunSpec,
+    path: str,
+    ramp: Ramp,
+    beta: float,
+    stop_factor: float,
+    seeds: int,
+    output: Any,
+) -> tuple[list[Any], Any, int | None]:
+    """The curves of the tests, the spread of their suggestions (None: none), and the
+    signal that stopped them (None: none did)."""
+    from gradcli._startup import collector
+    from gradcli.lr_range import Curve, Spread
     from gradcli.train.interrupt import interruptible
     from gradcli.train.lr_find import run
 
@@ -213,11 +233,29 @@ def find(
         )
     found = [s.lr for c in curves if (s := c.suggestion()) is not None]
     spread = Spread(tuple(found)) if found else None
-    show(output, curves, spread, ramp)
-    if interrupt.is_set():
-        raise Interrupted("stopped during the range test", interrupt.signum)
+    return curves, spread, interrupt.signum if interrupt.is_set() else None
+
+
+def auto_lr(spec: RunSpec, path: str) -> float:
+    """``--lr auto`` of optim and manual: lr-find's suggestion for ``spec`` with its defaults
+    (one seed, the run's own), said on stderr; the run itself then starts afresh."""
+    from gradcli.errors import Interrupted
+
+    ramp = Ramp()
+    output = spec.output
+    _, spread, interrupted = tested(spec, path, ramp, 0.98, 4.0, 1, output)
+    if interrupted is not None:
+        raise Interrupted("stopped during --lr auto's range test", interrupted)
     if spread is None:
-        raise Diverged(
-            f"the smoothed loss never fell between lr {ramp.start:g} and the stop; try a "
-            "smaller --start-lr"
-        )
+        raise _no_suggestion(ramp, "--lr auto: ")
+    output.say(f"gradcli: --lr auto: {spread.median:.6g}, lr-find's suggestion: {RULE}")
+    return spread.median
+
+
+def _no_suggestion(ramp: Ramp, where: str = "") -> Exception:
+    from gradcli.errors import Diverged
+
+    return Diverged(
+        f"{where}the smoothed loss never fell between lr {ramp.start:g} and the stop; try a "
+        "smaller --start-lr"
+    )
