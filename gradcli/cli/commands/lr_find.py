@@ -7,13 +7,17 @@ engine is imported inside the function: importing this module never imports torc
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from gradcli.cli import options as opt
 from gradcli.lr_range import FORMATS, RAMPS, RULE, Ramp
 from gradcli.spec import RunSpec, choose_optimizer, validate
+
+if TYPE_CHECKING:
+    from gradcli.lr_range import Curve, Spread
+    from gradcli.output import Output
 
 HELP = (
     "The learning-rate range test: train with an lr that grows every step from --start-lr "
@@ -187,7 +191,7 @@ def find(
     beta: float,
     stop_factor: float,
     seeds: int,
-    output: Any,
+    output: Output,
 ) -> None:
     """The tests run, their output shown; Ctrl-C shows what was done, then exits 130."""
     from gradcli.errors import Interrupted
@@ -208,8 +212,8 @@ def tested(
     beta: float,
     stop_factor: float,
     seeds: int,
-    output: Any,
-) -> tuple[list[Any], Any, int | None]:
+    output: Output,
+) -> tuple[list[Curve], Spread | None, int | None]:
     """The curves of the tests, the spread of their suggestions (None: none), and the
     signal that stopped them (None: none did)."""
     from gradcli._startup import collector
