@@ -33,7 +33,7 @@ SKIP = 10  # the first points the suggestion passes over (Lightning's skip_begin
 # torch-lr-finder's skip_start; a quarter of the points where there are fewer than 40)
 RULE = (
     "the lr where the smoothed loss falls fastest against log(lr) (steepest descent), "
-    f"from the {SKIP + 1}th step to its lowest point"
+    f"from the {SKIP + 1}th step (a quarter in, on under {4 * SKIP} steps) to its lowest point"
 )
 
 

@@ -147,6 +147,17 @@ def test_the_picture_marks_the_suggestion_and_states_the_rule(invoke):
     assert result.stderr == ""
 
 
+def test_more_seeds_than_markers_are_drawn_in_panels_on_the_same_axes(invoke):
+    result = invoke("lr-find", "-m", "linear", "--steps", "12", "--seeds", "9", "-f", "plot")
+    lines = result.stdout.splitlines()
+    titles = [line for line in lines if line.startswith("smoothed loss, β = 0.98")]
+    panels = [t.split(" · ")[-1] for t in titles]
+    assert panels == ["panel 1 of 2, same axes", "panel 2 of 2, same axes"]
+    legends = [line.split()[:3] for line in lines if line.strip().startswith("• seed")]
+    assert legends == [["•", "seed", "0"], ["•", "seed", "8"]]  # seed 8: a marker of its own
+    assert sum(line.startswith("┆ suggested lr: median") for line in lines) == 1
+
+
 def test_manual_and_torch_optim_give_the_same_points(invoke):
     args = ["lr-find", "-m", "mlp", "-o", "sgd", "--momentum", "0.9", "-f", "csv"]
     optim, manual = invoke(*args), invoke(*args, "--manual")

@@ -10,8 +10,8 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from gradcli.lr_range import RULE, Curve, Ramp, Spread
+from gradcli.pictures.plot import MARKERS, plot
 from gradcli.pictures.plot import RULE as RULE_MARK
-from gradcli.pictures.plot import plot
 from gradcli.pictures.text import Picture, wrapped
 from gradcli.render.rows import write_rows
 
@@ -36,23 +36,29 @@ def position(lr: float, ramp: Ramp) -> int:
     return round(share * POSITIONS)
 
 
-def picture(curves: list[Curve], spread: Spread | None, ramp: Ramp, width: int) -> Picture:
+def pictures(curves: list[Curve], spread: Spread | None, ramp: Ramp, width: int) -> list[Picture]:
     """The smoothed loss of each seed against lr (log scale), the suggestion as a vertical
-    line, and under it the suggestion, the rule and where each test stopped."""
-    series = {f"seed {c.seed}" if len(curves) > 1 else "smoothed loss": c for c in curves}
-    drawn = plot(
-        {name: [p.smoothed for p in c.points] for name, c in series.items()},
-        steps={name: [position(p.lr, ramp) for p in c.points] for name, c in series.items()},
-        width=width,
-        title=f"smoothed loss, β = {curves[0].beta:g}",
-        x_label="lr (log scale)",
-        spans=(
-            [p.smoothed for c in curves for p in c.points],
-            [0, POSITIONS],
-        ),
-        x_ends=(f"{ramp.start:.3g}", f"{ramp.end:.3g}"),
-        rule_at=None if spread is None else position(spread.median, ramp),
-    )
+    line, and under it the suggestion, the rule and where each test stopped. More seeds than
+    markers: panels on the same axes, each seed with a marker of its own."""
+    panels = [curves[k : k + len(MARKERS)] for k in range(0, len(curves), len(MARKERS))]
+    drawn = []
+    for k, panel in enumerate(panels):
+        series = {f"seed {c.seed}" if len(curves) > 1 else "smoothed loss": c for c in panel}
+        drawn.append(
+            plot(
+                {name: [p.smoothed for p in c.points] for name, c in series.items()},
+                steps={
+                    name: [position(p.lr, ramp) for p in c.points] for name, c in series.items()
+                },
+                width=width,
+                title=f"smoothed loss, β = {curves[0].beta:g}",
+                note="" if len(panels) == 1 else f" · panel {k + 1} of {len(panels)}, same axes",
+                x_label="lr (log scale)",
+                spans=([p.smoothed for c in curves for p in c.points], [0, POSITIONS]),
+                x_ends=(f"{ramp.start:.3g}", f"{ramp.end:.3g}"),
+                rule_at=None if spread is None else position(spread.median, ramp),
+            )
+        )
     if spread is None:
         words = ["no suggestion: the smoothed loss never fell; try a smaller --start-lr"]
     else:
@@ -61,10 +67,10 @@ def picture(curves: list[Curve], spread: Spread | None, ramp: Ramp, width: int) 
         seed = f"seed {c.seed}: " if len(curves) > 1 else ""
         ran = f"ran all {len(c.points)} steps of the ramp"
         words.append(f"{seed}stopped at {c.stopped}" if c.stopped else seed + ran)
-    lines = Picture(drawn, drawn.marks)
+    last = drawn[-1]
     for entry in words:
-        lines.extend(wrapped([entry], width))
-    return lines
+        last.extend(wrapped([entry], width))
+    return drawn
 
 
 def show(
@@ -82,7 +88,7 @@ def show(
         from gradcli.pictures.drawing import width_of
 
         show_pictures(
-            [picture(curves, spread, ramp, width_of(sys.stdout, output))], output, sys.stdout
+            pictures(curves, spread, ramp, width_of(sys.stdout, output)), output, sys.stdout
         )
         return
     if spread is not None:
