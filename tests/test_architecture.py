@@ -29,8 +29,17 @@ LAYERS: list[tuple[str, ...]] = [
         "printable",
     ),  # "": __init__ (__version__)
     # torch-free facts: catalogs, record types, output settings, the 2-D test functions,
-    # saved runs read back, the constructor syntax
-    ("optimizers", "schedules", "records", "output", "surfaces", "saved_runs", "constructor"),
+    # saved runs read back, the constructor syntax, the lr range test's arithmetic
+    (
+        "optimizers",
+        "schedules",
+        "records",
+        "output",
+        "surfaces",
+        "saved_runs",
+        "constructor",
+        "lr_range",
+    ),
     # the run spec and its config file
     ("spec", "config"),
     # what a run trains, and measuring a step

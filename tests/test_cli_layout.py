@@ -24,6 +24,7 @@ COMMANDS = {
     "optim": "train",
     "manual": "train",
     "compare": "compare",
+    "lr-find": "lr_find",
     "optimizers": "optimizers",
     "schedule": "schedule",
     "plot": "plot",
@@ -54,6 +55,7 @@ def _completed(words: str) -> list[str]:
     [
         ("optim", ["auto", "table", "jsonl", "csv", "tsv"]),
         ("compare", ["auto", "table", "jsonl", "csv", "tsv"]),
+        ("lr-find", ["auto", "number", "plot", "jsonl", "csv", "tsv"]),
         ("optimizers", ["auto", "table", "jsonl", "csv", "tsv"]),
         ("pitfalls", ["auto", "table", "jsonl", "csv", "tsv"]),
         ("graph", ["auto", "table", "jsonl", "csv", "tsv", "dot"]),

@@ -524,7 +524,7 @@ def test_every_console_command_is_run():
 
 def test_the_documents_have_examples_for_every_command():
     commands = {shlex.split(e.command)[1] for e in all_examples()}
-    every = "optim manual compare optimizers schedule params graph pitfalls ddp"
+    every = "optim manual compare optimizers schedule params graph pitfalls ddp lr-find"
     assert set(every.split()) <= commands
 
 

@@ -20,6 +20,7 @@ from gradcli.cli.commands import (
     ddp,
     diff,
     graph,
+    lr_find,
     optimizers,
     params,
     pitfalls,
@@ -89,6 +90,7 @@ app.command("optim", help=train.OPTIM_HELP, epilog=train.OPTIM_EXAMPLES)(train.o
 app.command("manual", help=train.MANUAL_HELP, epilog=train.MANUAL_EXAMPLES)(train.manual)
 app.command("compare", help=compare.HELP, epilog=compare.EXAMPLES)(compare.compare)
 app.command("optimizers", help=optimizers.HELP, epilog=optimizers.EXAMPLES)(optimizers.optimizers)
+app.command("lr-find", help=lr_find.HELP, epilog=lr_find.EXAMPLES)(lr_find.lr_find)
 app.command("schedule", help=schedule.HELP, epilog=schedule.EXAMPLES)(schedule.schedule)
 app.command("plot", help=plot.HELP, epilog=plot.EXAMPLES)(plot.plot)
 app.command("diff", help=diff.HELP, epilog=diff.EXAMPLES)(diff.diff)

@@ -127,6 +127,24 @@ Lr = Annotated[
         help="Learning rate, >= 0. (default: the problem's own for the optimizer)",
     ),
 ]
+
+
+def lr_or_auto(value: str | float) -> float | str:
+    """``--lr`` of optim and manual: a number, or ``auto`` (lr-find's suggestion)."""
+    return "auto" if isinstance(value, str) and value.strip() == "auto" else real(value)
+
+
+AutoLr = Annotated[
+    float | None,
+    typer.Option(
+        "--lr",
+        parser=lr_or_auto,
+        metavar="FLOAT|auto",
+        show_default=False,
+        help="Learning rate, >= 0, or auto: the one gradcli lr-find suggests for this run, "
+        "found first. (default: the problem's own for the optimizer)",
+    ),
+]
 Steps = Annotated[int, typer.Option(parser=integer, metavar="INT", help="Number of updates, >= 0.")]
 Seed = Annotated[
     int, typer.Option(parser=integer, metavar="INT", help="Seed for the initial parameters.")

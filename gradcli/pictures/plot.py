@@ -16,6 +16,7 @@ from gradcli.pictures.text import Picture, wrap, wrapped
 
 MARKERS = "•+x*o#@%"
 OVERLAP = "&"  # a cell that two or more series pass through
+RULE = "┆"  # a vertical line at one x (``plot``'s ``rule_at``): where a value was read
 LABEL_WIDTH = 10  # at least: the labels of the y axis and " ┤"
 
 
@@ -39,6 +40,8 @@ def plot(
     x_label: str = "step",
     spans: tuple[list[float], list[int]] | None = None,
     note: str = "",
+    x_ends: tuple[str, str] | None = None,
+    rule_at: int | None = None,
 ) -> Picture:
     """Lines of a plot of each series against its index, or against its ``steps`` (the
     axis named ``x_label``); its markers and the legend's are the picture's marks.
@@ -47,7 +50,9 @@ def plot(
     left out. A cell that several series pass through shows ``OVERLAP`` (the legend says so),
     so no curve hides another unannounced. ``spans``: the values and steps the axes span,
     where they are more than these series' (panels of one picture share their axes);
-    ``note`` follows the title.
+    ``note`` follows the title; ``x_ends`` label the ends of the x axis (default: the
+    first and last step); ``rule_at``: a vertical line (``RULE``) at that x, through the
+    cells no series passes through.
     """
     xs = steps or {name: list(range(len(ys))) for name, ys in series.items()}
     values, at = spans or ([y for ys in series.values() for y in ys], [])
@@ -76,6 +81,10 @@ def plot(
             row = round((high - scale(y)) / (high - low) * (height - 1))
             passing.setdefault((row, col), set()).add(index)
     grid = [[" "] * columns for _ in range(height)]
+    if rule_at is not None:
+        col = round((rule_at - first) / max(1, last - first) * (columns - 1))
+        for cells in grid:
+            cells[col] = RULE
     for (row, col), through in passing.items():
         grid[row][col] = OVERLAP if len(through) > 1 else marker(min(through))
     picture = Picture(wrapped([f"{title}{' (log scale)' if log else ''}{note}"], width))
@@ -87,7 +96,8 @@ def plot(
         marked = [len(prefix) + c for c, cell in enumerate(cells) if cell != " "]
         picture.add(prefix + "".join(cells), marked)
     picture.append(" " * (label_width - 1) + "└" + "─" * columns)
-    picture.append(" " * label_width + x_axis(str(first), x_label, str(last), columns))
+    low, high = x_ends or (str(first), str(last))
+    picture.append(" " * label_width + x_axis(low, x_label, high, columns))
     legend = [f"{marker(i)} {name}" for i, name in enumerate(series)]
     if any(len(through) > 1 for through in passing.values()):
         legend.append(f"{OVERLAP} two or more at once")

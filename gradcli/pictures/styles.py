@@ -3,7 +3,7 @@ NO_COLOR or --no-color: the characters alone carry the picture). No torch here."
 
 from __future__ import annotations
 
-from gradcli.pictures.plot import MARKERS, OVERLAP
+from gradcli.pictures.plot import MARKERS, OVERLAP, RULE
 from gradcli.pictures.surface import ENDS, MINIMUM, SHADES, START
 
 MARKER_STYLES = dict(
@@ -16,6 +16,7 @@ MARKER_STYLES = dict(
 STYLES = {
     **MARKER_STYLES,
     OVERLAP: "bold",
+    RULE: "dim",
     START: "bold",
     MINIMUM: "bold green",
     **dict.fromkeys(ENDS, "bold"),

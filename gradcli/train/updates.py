@@ -94,6 +94,11 @@ class ManualUpdate:
     def lr(self) -> float:
         return self.schedules[0].lr if self.schedules else self.base_lr
 
+    @lr.setter
+    def lr(self, value: float) -> None:
+        """The lr of the next updates (``gradcli lr-find``'s ramp: no schedule then)."""
+        self.base_lr = value
+
     def start_schedule(self, spec: ScheduleSpec, done: list[float | None]) -> None:
         """Follow ``spec`` from here, after replaying the ``len(done)`` steps a checkpoint
         did (``done``: the loss each fed it, for ReduceLROnPlateau)."""
@@ -232,6 +237,13 @@ class OptimUpdate:
     @property
     def lr(self) -> float:
         return float(self.optimizer.param_groups[0]["lr"])
+
+    @lr.setter
+    def lr(self, value: float) -> None:
+        """The lr of the next updates, in every param group (as a scheduler sets it)."""
+        for optimizer in self.optimizers:
+            for group in optimizer.param_groups:
+                group["lr"] = value
 
     def start_schedule(self, spec: ScheduleSpec, done: list[float | None]) -> None:
         """torch's scheduler on each optimizer, after the optimizer's state is loaded (its

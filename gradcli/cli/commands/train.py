@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import inspect
 from collections.abc import Callable
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import typer
@@ -56,7 +57,7 @@ def training_command(path: str) -> Callable[..., None]:
         ctx: typer.Context,
         model: opt.Model = "linear",
         optimizer: opt.Optimizer = "sgd",
-        lr: opt.Lr = None,
+        lr: opt.AutoLr = None,
         steps: opt.Steps = 100,
         seed: opt.Seed = 0,
         device: opt.Device = "auto",
@@ -103,8 +104,15 @@ def training_command(path: str) -> Callable[..., None]:
         with blame_config(ctx, config):
             merged = with_epochs(ctx, merged)
             flags = opt.hyperparameter_flags(merged)
+            auto = flags.get("lr") == "auto"
+            if auto:  # found below, once the rest of the run is checked
+                flags["lr"] = None
             name, lr, settings = choose_optimizer(merged.pop("optimizer"), flags)
             spec = validate(RunSpec(optimizer=name, lr=lr, settings=settings, **merged))
+        if auto:
+            from gradcli.cli.commands.lr_find import auto_lr
+
+            spec = replace(spec, lr=auto_lr(spec, path))
 
         if print_config:
             typer.echo(to_toml(spec), nl=False)
