@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from gradcli import file_kinds
 from gradcli.errors import GradcliError
 
 STDIN = "-"
@@ -170,12 +171,28 @@ def lines_of(source: str) -> Iterator[str]:
     if path.is_dir() or not path.exists():
         what = "a folder" if path.is_dir() else "no such file"
         raise GradcliError(f"{source}: cannot read it: {what}")
+    read = 0
     try:
         with path.open(encoding="utf-8") as stream:
-            yield from _lines(stream)
-    except (OSError, UnicodeDecodeError) as error:
-        reason = getattr(error, "strerror", None) or type(error).__name__
-        raise GradcliError(f"{source}: cannot read it: {reason}") from None
+            for line in _lines(stream):
+                read += 1
+                yield line
+    except UnicodeDecodeError as error:
+        raise GradcliError(_not_text(source, read, error)) from None
+    except OSError as error:
+        raise GradcliError(f"{source}: cannot read it: {error.strerror or error}") from None
+
+
+def _not_text(source: str, read: int, error: UnicodeDecodeError) -> str:
+    """Why a file whose bytes are not UTF-8 is refused: what it is, told from its start (a
+    checkpoint, most often), and what was expected."""
+    expected = f"not {file_kinds.JSON_LINES}"
+    if read:  # (the bytes decoded start somewhere after the lines read)
+        return f"{source}: {expected}: not UTF-8 text after line {read}"
+    line = error.object[: error.start].count(b"\n") + 1  # the bytes decoded: the file's start
+    if line > 1:
+        return f"{source}:{line}: {expected}: not UTF-8 text"
+    return f"{source}: {expected}: it is {file_kinds.kind_of(error.object[: file_kinds.HEAD])}"
 
 
 def _lines(stream: TextIO) -> Iterable[str]:

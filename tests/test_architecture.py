@@ -30,7 +30,16 @@ LAYERS: list[tuple[str, ...]] = [
     ),  # "": __init__ (__version__)
     # torch-free facts: catalogs, record types, output settings, the 2-D test functions,
     # saved runs read back, the constructor syntax
-    ("optimizers", "schedules", "records", "output", "surfaces", "saved_runs", "constructor"),
+    (
+        "optimizers",
+        "schedules",
+        "records",
+        "output",
+        "surfaces",
+        "saved_runs",
+        "constructor",
+        "file_kinds",
+    ),
     # the run spec and its config file
     ("spec", "config"),
     # what a run trains, and measuring a step

@@ -377,21 +377,33 @@ class Evil:
     fast_cases(
         [
             (lambda p, good: p.write_bytes(good.read_bytes()[:700]), "not a readable checkpoint"),
-            (lambda p, good: p.write_text("hello"), "not a readable checkpoint"),
+            (
+                lambda p, good: p.write_text("hello"),
+                "not a checkpoint: it is a text file; --resume takes a checkpoint written by",
+            ),
             (lambda p, good: torch.save({"format": "other"}, p), "not a gradcli checkpoint"),
-            (lambda p, good: torch.save(Evil(), p), "not a readable checkpoint"),
+            (
+                lambda p, good: torch.save(Evil(), p),
+                "refused: it holds Python objects other than tensors and plain data",
+            ),
+            (
+                lambda p, good: p.write_text('{"step": 0, "loss": 1.0, "params": {}}\n'),
+                "not a checkpoint: it is JSON lines (the records of a run, as -f jsonl writes",
+            ),
         ],
         2,
         several=True,
     ),
-    ids=["truncated", "text", "foreign", "unsafe-pickle"],
+    ids=["truncated", "text", "foreign", "unsafe-pickle", "jsonl"],
 )
 def test_damaged_or_foreign_checkpoints_are_refused(invoke, tmp_path, make, fragment):
     good = tmp_path / "good.pt"
     invoke("optim", "-m", "mlp", "--steps", "2", "--save", str(good))
     bad = tmp_path / "bad.pt"
     make(bad, good)
-    one_line_error(invoke("optim", "-m", "mlp", "--resume", str(bad)), f"--resume {bad}", fragment)
+    result = invoke("optim", "-m", "mlp", "--resume", str(bad))
+    one_line_error(result, f"--resume {bad}", fragment)
+    assert "weights_only" not in result.stderr  # torch's words, and its unsafe advice
 
 
 def test_incompatible_checkpoints_are_refused(invoke, tmp_path, factory_file):
