@@ -412,7 +412,8 @@ Resume = Annotated[
         show_default=False,
         rich_help_panel="Checkpoints and config",
         help="Go on from this checkpoint with the run it holds (model, optimizer, lr, "
-        "--steps more steps, seed, dtype), numbered on from it; options given here win.",
+        "seed, dtype; a stopped run's steps left, else --steps more), numbered on from it; "
+        "options given here win.",
     ),
 ]
 Config = Annotated[

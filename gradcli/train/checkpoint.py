@@ -379,6 +379,7 @@ _CPU_RNG = _Leaf(
 # these among them ("?": may be absent), others ignored; _Map is a mapping, _List a list.
 _SCHEMA: dict[str, Any] = {
     "step": _COUNT,
+    "end?": _COUNT,  # the step the run was to end at (after "step" when it was stopped early)
     "model": _Map(_STR, _TENSOR),
     "update_state": _Map(_COUNT, _Map(_STR, _STATE_VALUE)),
     "rng": {"torch": _CPU_RNG, "cuda?": _List(_BYTES)},  # "cuda": saved where CUDA was used
@@ -388,6 +389,13 @@ _SCHEMA: dict[str, Any] = {
     # with --data: where the DataLoader was (gradcli.data.feed.Feed.state_dict)
     "feed?": {"epoch": _COUNT, "batch": _COUNT, "generator": _CPU_RNG, "sums": _TENSOR},
 }
+
+
+def steps_left(checkpoint: dict[str, Any]) -> int | None:
+    """The steps the run saved in ``checkpoint`` had still to make when it was stopped
+    (Ctrl-C, a signal, a closed pipe, the model's failure); None for a run that ended."""
+    end, step = checkpoint.get("end"), checkpoint["step"]
+    return end - step if isinstance(end, int) and end > step else None
 
 
 def _validate(path: str, checkpoint: Any) -> None:
