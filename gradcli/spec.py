@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from gradcli import optimizers
 from gradcli.constructor import checked, parse_constructor
-from gradcli.errors import GradcliError
+from gradcli.errors import GradcliError, did_you_mean
 from gradcli.optimizers.catalog import Optimizer, Value, plain
 from gradcli.output import Output
 from gradcli.printable import printable
@@ -162,8 +162,9 @@ def _option(name: str) -> str:
 
 def _choice(name: str, value: str, allowed: tuple[str, ...] | dict[str, str]) -> None:
     if value not in allowed:
+        hint = did_you_mean(value, allowed)
         raise GradcliError(
-            f"{_option(name)}: unknown {name} {value!r}; choose one of: {', '.join(allowed)}"
+            f"{_option(name)}: unknown {name} {value!r}{hint}; choose one of: {', '.join(allowed)}"
         )
 
 
