@@ -32,13 +32,15 @@ class Run:
     """One training run: its label and its step records, in order; ``epochs``: its epoch
     objects, in order (a run on ``--data``; records given with epoch objects among them are
     sorted into the two lists). ``lr``: the constant learning rate, for records that do not
-    carry their own (``"lr"``)."""
+    carry their own (``"lr"``). ``final_loss``: the loss at the final parameters as the
+    run's summary has it (a run just trained; JSON lines do not hold it)."""
 
     label: str
     records: list[Record] = field(default_factory=list)
     lr: float | None = None
     source: str = ""
     epochs: list[Record] = field(default_factory=list)
+    final_loss: float | None = None
 
     def __post_init__(self) -> None:
         if any(is_epoch(r) for r in self.records):

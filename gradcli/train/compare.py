@@ -222,5 +222,6 @@ class Comparison:
                     at += count
                 loss = summary.losses[step - 1] if step else None
                 records.append({"step": step, "loss": loss, "params": params})
-            runs.append(Run(summary.label, records, summary.lr))
+            final = summary.final_loss if summary.final is None else None  # (θ_T's loss)
+            runs.append(Run(summary.label, records, summary.lr, final_loss=final))
         return runs

@@ -214,7 +214,7 @@ def run_training(spec: RunSpec, path: str, pictures: Request | None = None) -> N
         raise UserCodeFailed(f"--model {spec.model}: after step {last}: {failure}") from None
     sink.finish(summary)
     if pictures is not None and kept is not None:
-        run = Run(info.optimizer, kept.records, info.lr)
+        run = Run(info.optimizer, kept.records, info.lr, final_loss=summary.final_loss)
         drawing.show(pictures, [run], training.problem, output)
 
 
