@@ -227,11 +227,12 @@ def compare_runs(records: list[Record], prefix: str) -> list[Run]:
     runs: dict[str, Run] = {}
     for r in records:
         label = r["label"]
-        run = runs.setdefault(label, Run(prefix + label, lr=r.get("lr"), source=prefix))
+        run = runs.setdefault(label, Run(prefix + label, source=prefix))
         if is_epoch(r):
             run.epochs.append({k: v for k, v in r.items() if k not in ("optimizer", "label")})
         else:
-            run.records.append({"step": r["step"], "loss": r["optim_loss"], "params": {}})
+            step = {"step": r["step"], "loss": r["optim_loss"], "params": {}}
+            run.records.append({**step, "lr": r["lr"]} if "lr" in r else step)
     return list(runs.values())
 
 

@@ -150,3 +150,21 @@ def test_all_compares_every_optimizer_bit_for_bit(invoke):
     expected = [name for name, o in catalog().items() if runs_on(o, "linear")]
     assert [r["optimizer"] for r in records if r["step"] == 3] == expected
     assert all(r["bit_identical"] for r in records)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["-m", "mlp", "-o", "SGD(lr=0.1, momentum=0.9)"],
+        ["-m", "seed", "-o", "adam", "--schedule", "StepLR(step_size=2, gamma=0.5)"],
+    ],
+)
+def test_compares_records_agree_with_optims(invoke, args):
+    """Step by step, compare's torch.optim path is optim's run: the same step numbers, the
+    same lr (null at step 0, before any update) and the same loss."""
+    steps = ["--steps", "5", "-f", "jsonl"]
+    optim = jsonl(invoke("optim", *args, *steps).stdout)
+    compared = jsonl(invoke("compare", *args, *steps).stdout)
+    assert [(r["step"], r["lr"], r["optim_loss"]) for r in compared] == [
+        (r["step"], r["lr"], r["loss"]) for r in optim
+    ]

@@ -125,8 +125,8 @@ class Comparison:
                 first = optim.feed.evaluate(optim.problem, "train")
                 summary.first_loss = None if first is None else first.loss
         for summary in self.summaries:
-            yield CompareRecord(
-                0, summary.optimizer, summary.label, summary.lr, None, None, 0.0, 0, True
+            yield CompareRecord(  # (no update yet: no lr, as optim's step 0 has none)
+                0, summary.optimizer, summary.label, None, None, None, 0.0, 0, True
             )
         for step in range(1, self.steps + 1):
             runs = zip(self.pairs, self.summaries, self.points, strict=True)
