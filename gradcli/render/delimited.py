@@ -160,6 +160,9 @@ class CompareDelimitedSink(_Writer):
         super().__init__(out, output, delimiter, COMPARE_HEADER + DATA_HEADER * data)
         self.data = data
 
+    def start(self, info: RunInfo) -> None:
+        pass  # (a row names its run: optimizer, label, lr)
+
     def step(self, record: CompareRecord) -> None:
         self.row(
             [

@@ -85,6 +85,7 @@ class Comparison:
         self.track = False
         self.points: list[list[list[float]]] = [[] for _ in specs]
         lrs = []
+        infos = []
         for spec in specs:
             # the hand-written rule for torch's implementation: foreach with foreach,
             # the for-loop with forloop; fused has none, so the default stands in for it
@@ -93,6 +94,9 @@ class Comparison:
             optim, _ = prepare(spec, "optim")
             self.pairs.append((manual, optim))
             lrs.append(info.lr)
+            infos.append(info)
+        # what every run shares, for the header (the optimizer is each run's own)
+        self.info = replace(infos[0], command="compare")
         # labelled by the lr each run uses (the problem's default where none was given)
         resolved = [replace(spec, lr=lr) for spec, lr in zip(specs, lrs, strict=True)]
         for spec, label, lr in zip(specs, labels(resolved), lrs, strict=True):
