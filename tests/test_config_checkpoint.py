@@ -481,7 +481,9 @@ def test_ctrl_c_sigterm_and_sighup_save_a_checkpoint_that_resumes(tmp_path, stop
         f"gradcli: saving checkpoint {ckpt}\n"
         f"gradcli: interrupted: stopped after step {stopped} of 100000000{named}\n"
     )
-    assert torch.load(ckpt, weights_only=True)["step"] == stopped
+    saved = torch.load(ckpt, weights_only=True)
+    assert saved["step"] == stopped
+    assert saved["end"] == 100000000  # so that --resume alone finishes the run
 
 
 BIG = textwrap.dedent("""
