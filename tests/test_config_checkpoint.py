@@ -130,6 +130,21 @@ def test_missing_config_file(invoke, tmp_path):
     one_line_error(invoke("optim", "--config", str(tmp_path / "none.toml")), "no such file")
 
 
+def test_a_checkpoint_or_records_given_as_config_are_named(invoke, tmp_path):
+    """The files a user has beside a config (a checkpoint, a run's JSON lines) are named for
+    what they are, not met with a decoder's words (``'utf-8' codec can't decode``)."""
+    ckpt, records = tmp_path / "a.pt", tmp_path / "run.jsonl"
+    records.write_text(invoke("optim", "--steps", "1", "--save", str(ckpt), "-q").stdout)
+    one_line_error(
+        invoke("optim", "--config", str(ckpt)),
+        f"--config {ckpt}: not a TOML config file: it is a zip archive (such as a checkpoint",
+    )
+    one_line_error(
+        invoke("optim", "--config", str(records)),
+        f"--config {records}: not a TOML config file: it is JSON lines (the records of a run",
+    )
+
+
 @pytest.mark.parametrize("name", ["seed", "linear", "mlp", "rosenbrock"])
 def test_shipped_configs_run(invoke, name):
     path = ROOT / "configs" / f"{name}.toml"
