@@ -4,6 +4,15 @@ All numbers of a step leave the device in one copy. A sparse gradient
 (``nn.Embedding(sparse=True)``) or state tensor is recorded as its dense form: the zeros it
 leaves out are part of the parameter's gradient. ``measure()`` is the plain version (read it
 first); ``Recorder`` is the fast one, equal to it bit for bit.
+
+A tensor of more than ``SMALL`` elements is recorded as four statistics, the same bits
+whichever code computes them (the script of ``--print-script`` too): its L2 norm, mean, min
+and max. Up to ``SEGMENT_MAX`` elements they are taken in float64, the sums added one
+element after another in order (``torch.segment_reduce`` on the CPU; torch's own ``sum``
+adds in blocks, and its last digit can differ); past ``SEGMENT_MAX``, in the tensor's own
+dtype (float32 or float64; a half type in float32) with ``(t * t).sum()``, ``t.sum()`` and
+``aminmax``. The square root and the division by the count are done on the host, by
+Python (torch's vectorised ``sqrt`` is not always correctly rounded).
 """
 
 from __future__ import annotations
@@ -27,11 +36,14 @@ class HostCopy:
 
     def add(self, t: Tensor, *, stats: bool | None = None) -> None:
         """Queue ``t``'s elements, or its statistics when it is large (or ``stats``)."""
-        flat = t.detach().reshape(-1).to(torch.float64)
-        if stats if stats is not None else flat.numel() > SMALL:
-            low, high = torch.aminmax(flat)
-            flat = torch.stack([torch.linalg.vector_norm(flat), flat.mean(), low, high])
-        self.pieces.append(flat)
+        flat = t.detach().reshape(-1)
+        if not (stats if stats is not None else flat.numel() > SMALL):
+            self.pieces.append(flat.to(torch.float64))
+        elif flat.numel() > SEGMENT_MAX:
+            self.pieces.append(large_sums(flat).double())
+        else:
+            lengths = torch.tensor([flat.numel()], device=flat.device)
+            self.pieces.append(segment_sums(flat.to(torch.float64), lengths).reshape(-1))
 
     def fetch(self) -> _Reader:
         devices = {p.device for p in self.pieces}
@@ -63,7 +75,45 @@ class _Reader:
         return out
 
     def take_values(self, count: int) -> Values:
-        return self.take(count) if count <= SMALL else Stats(*self.take(4))
+        return self.take(count) if count <= SMALL else finish(*self.take(4), count=count)
+
+
+SEGMENT_MAX = 4096  # up to this size, statistics go through one segment_reduce for all
+
+
+def segment_sums(flat: Tensor, lengths: Tensor) -> Tensor:
+    """For each segment of ``flat`` (float64; ``lengths`` long): the sum of its squares, its
+    sum, min and max, as a row. ``segment_reduce`` on the CPU adds a segment's elements
+    one after another, in order, and keeps a NaN for min and max (as a plain loop that
+    tests ``x != x`` first does). ``unsafe=True`` skips checking ``lengths``: the check reads
+    its verdict on the host, waiting for a GPU each call (0.135 ms of CPU time on an H100,
+    torch 2.11, profiled; about 10 µs on the CPU)."""
+    reduce = partial(torch.segment_reduce, lengths=lengths, unsafe=True)
+    return torch.stack(
+        [reduce(flat * flat, "sum"), reduce(flat, "sum"), reduce(flat, "min"), reduce(flat, "max")],
+        dim=1,
+    )
+
+
+def working(t: Tensor) -> Tensor:
+    """A large tensor in the dtype its statistics are taken in: its own, or float32 for a
+    half type (float16, bfloat16) and integers."""
+    return t if t.dtype in (torch.float32, torch.float64) else t.float()
+
+
+def large_sums(flat: Tensor, square: Tensor | None = None) -> Tensor:
+    """A large tensor's sum of squares, sum, min and max, in its working dtype (``square``:
+    a buffer for the squares, reused)."""
+    flat = working(flat)
+    low, high = torch.aminmax(flat)
+    squares = flat * flat if square is None else torch.mul(flat, flat, out=square)
+    return torch.stack([squares.sum(), flat.sum(), low, high])
+
+
+def finish(square: float, total: float, low: float, high: float, *, count: int) -> Stats:
+    """The statistics from the sums: the norm (√ of the sum of squares) and the mean (the sum
+    over the count), done here, by Python, correctly rounded."""
+    return Stats(math.sqrt(square), total / count, low, high)
 
 
 def dense(t: Tensor) -> Tensor:
@@ -87,6 +137,14 @@ def state_tensor(value: object) -> Tensor:
 
 def _state_tensors(states: list[dict[str, Any]]) -> list[dict[str, Tensor]]:
     return [{key: state_tensor(value) for key, value in state.items()} for state in states]
+
+
+def update_of(param: Tensor, before: Tensor) -> Tensor:
+    """What a step changed in a parameter of more than ``SMALL`` elements: in float64 up to
+    ``SEGMENT_MAX`` elements, past it in the parameter's working dtype (as its statistics)."""
+    if param.numel() > SEGMENT_MAX:
+        return working(param.detach()) - working(before)
+    return param.detach().double() - before.double()
 
 
 def values_of(t: Tensor) -> Values:
@@ -121,7 +179,7 @@ def measure(
             if param.numel() <= SMALL:  # old values; subtracted on the host, exactly
                 copy.add(before[i])
             else:
-                copy.add(param.detach().double() - before[i].double(), stats=True)
+                copy.add(update_of(param, before[i]), stats=True)
         if states is not None:
             for value in states[i].values():
                 copy.add(value)
@@ -151,9 +209,6 @@ class Snapshot:
 
     flat: Tensor | None
     big: dict[int, Tensor]
-
-
-SEGMENT_MAX = 4096  # up to this size, statistics go through one segment_reduce for all
 
 
 class Recorder:
@@ -196,7 +251,8 @@ class Recorder:
         self._addresses: list[int] = []
         # the large parameters before the update, and their updates, made once
         self._before = {i: torch.empty_like(params[i].detach()) for i in self.big}
-        self._updates = {i: torch.empty_like(params[i].detach()) for i in self.big}
+        self._updates = {i: torch.empty_like(working(params[i].detach())) for i in self.big}
+        self._squares = {i: self._updates[i].new_empty(self.numels[i]) for i in self.big}
 
     def _flat_small(self) -> list[Tensor]:
         """The small parameters, each flat: views made once, which the updates (in place)
@@ -258,32 +314,19 @@ class Recorder:
             after = torch.cat(self._flat_small()).double()
             grad = torch.cat([grads[i].reshape(-1) for i in self.seg]).double()  # type: ignore[union-attr]
             triple = torch.cat([after, grad, after - snapshot.flat.double()])  # type: ignore[union-attr]
-            # unsafe=True skips checking the lengths (built above from the parameters'
-            # sizes). The check reads its verdict on the host, waiting for the GPU each
-            # call: each of these calls took 0.135 ms of CPU time on an H100 (torch 2.11,
-            # profiled); on the CPU the check costs about 10 µs a call.
-            reduce = partial(torch.segment_reduce, lengths=self.lengths, unsafe=True)
-            pieces.append(
-                torch.stack(
-                    [
-                        reduce(triple * triple, "sum").sqrt(),
-                        reduce(triple, "mean"),
-                        reduce(triple, "min"),
-                        reduce(triple, "max"),
-                    ],
-                    dim=1,
-                ).reshape(-1)
-            )
+            pieces.append(segment_sums(triple, self.lengths).reshape(-1))
             pieces.append(triple.index_select(0, self.small_index))
-        scalars: list[Tensor] = []
+        sums = []
         for i in self.big:
-            update = torch.sub(large[i], before[i], out=self._updates[i])
-            for t in (large[i], grads[i], update):
-                flat = t.reshape(-1)  # type: ignore[union-attr]
-                low, high = torch.aminmax(flat)
-                scalars += [torch.dot(flat, flat), flat.sum(), low, high]
-        if scalars:  # one stack for all of them (they share the parameters' dtype)
-            pieces.append(torch.stack([s.to(scalars[0].dtype) for s in scalars]).double())
+            after = working(large[i])
+            update = torch.sub(after, working(before[i]), out=self._updates[i])
+            for t in (after, grads[i], update):
+                sums.append(large_sums(t.reshape(-1), self._squares[i]))  # type: ignore[union-attr]
+        if sums:  # one cat, one conversion (when the parameters share a dtype)
+            dtypes = {t.dtype for t in sums}
+            pieces.append(
+                torch.cat(sums if len(dtypes) == 1 else [t.double() for t in sums]).double()
+            )
         numbers = torch.cat(pieces).tolist()  # the one device-to-host copy of the step
 
         values: list[list[Values | None]] = [[None] * len(self.params) for _ in range(3)]
@@ -295,13 +338,12 @@ class Recorder:
                     values[kind][i] = tuple(numbers[small_at : small_at + self.numels[i]])
                     small_at += self.numels[i]
                 else:
-                    values[kind][i] = Stats(*numbers[at : at + 4])
+                    values[kind][i] = finish(*numbers[at : at + 4], count=self.numels[i])
                 at += 4
         at = small_at
         for i in self.big:
             for kind in range(3):
-                square, total, low, high = numbers[at : at + 4]
-                values[kind][i] = Stats(math.sqrt(square), total / self.numels[i], low, high)
+                values[kind][i] = finish(*numbers[at : at + 4], count=self.numels[i])
                 at += 4
 
         state_values = None

@@ -8,6 +8,8 @@ import math
 
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from torch import nn
 
 from gradcli.measure import SEGMENT_MAX, Recorder, measure
@@ -218,3 +220,73 @@ def test_a_parameter_given_new_storage_or_transposed_is_still_recorded_as_it_is(
         old, new = both(step)
         assert old == new
     assert old.params[1].value.max == 7.0 * 0.25
+
+
+SPECIALS = [math.nan, math.inf, -math.inf, 0.0, -0.0, 1e30, -1e-30, 3e38]
+
+
+@st.composite
+def tensors_of_a_step(draw):
+    """Parameters (their values before and after an update) and gradients of every size
+    class, float32 or float64, with NaN, infinities, signed zeros and huge values put in."""
+    dtype = draw(st.sampled_from([torch.float32, torch.float64]))
+    sizes = draw(
+        st.lists(
+            st.one_of(
+                st.integers(1, SMALL),
+                st.integers(SMALL + 1, 300),
+                st.integers(SEGMENT_MAX + 1, SEGMENT_MAX + 64),
+            ),
+            min_size=1,
+            max_size=5,
+        )
+    )
+    gen = torch.Generator().manual_seed(draw(st.integers(0, 2**32 - 1)))
+
+    def tensor(n: int) -> torch.Tensor:
+        scale = 10.0 ** draw(st.integers(-20, 20))
+        t = (torch.randn(n, generator=gen, dtype=torch.float64) * scale).to(dtype)
+        for where, value in draw(
+            st.lists(
+                st.tuples(st.floats(0, 1, exclude_max=True), st.sampled_from(SPECIALS)), max_size=3
+            )
+        ):
+            t[int(where * n)] = value
+        return t
+
+    before = [tensor(n) for n in sizes]
+    after = [tensor(n) for n in sizes]
+    grads = [tensor(n) for n in sizes]
+    return before, after, grads
+
+
+def spelled(record) -> list:
+    """A record's numbers as text (so NaN equals NaN and -0.0 differs from 0.0)."""
+    return [repr(x) for x in _flatten(record)]
+
+
+def _flatten(obj) -> list:
+    if isinstance(obj, tuple | list):
+        return [x for item in obj for x in _flatten(item)]
+    if hasattr(obj, "__dataclass_fields__"):
+        return [x for f in obj.__dataclass_fields__ for x in _flatten(getattr(obj, f))]
+    return [obj]
+
+
+@settings(max_examples=60, deadline=None)
+@given(tensors_of_a_step())
+def test_fast_recorder_equals_plain_measure_bit_for_bit(step):
+    """The fast recorder (segments, buffers, one host copy) and the plain measure() give the
+    same bits for every number, whatever the sizes, dtype and values (NaN, ±inf, ±0 too)."""
+    before, after, grads = step
+    params = [nn.Parameter(t.clone()) for t in before]
+    names = [f"p{i}" for i in range(len(params))]
+    recorder = Recorder(names, list(params))
+    snapshot = recorder.snapshot()
+    with torch.no_grad():
+        for p, t in zip(params, after, strict=True):
+            p.copy_(t)
+    loss = torch.tensor(1.5, dtype=before[0].dtype)
+    fast = recorder.measure(1, loss, list(grads), snapshot)
+    plain = measure(1, names, list(params), loss=loss, grads=list(grads), before=before)
+    assert spelled(fast) == spelled(plain)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import gzip
 import inspect
 import json
-import math
 import subprocess
 import sys
 from pathlib import Path
@@ -21,9 +20,8 @@ from hypothesis import strategies as st
 
 from gradcli import optimizers
 from gradcli.data import idx
-from gradcli.measure import SEGMENT_MAX
 from gradcli.optimizers import adam, adamax, lbfgs, muon, sgd
-from gradcli.script import written_problems
+from gradcli.problems import BUILTINS
 from gradcli.script.source import gather
 from gradcli.spec import RunSpec
 from tests.helpers import bits, jsonl
@@ -66,25 +64,9 @@ def comparable(script_line: dict, gradcli_line: dict) -> dict:
     return {k: v for k, v in script_line.items() if k in gradcli_line or k not in SCRIPT_ONLY}
 
 
-def same_numbers(mine: object, gradcli: object, large: bool = False) -> bool:
-    """Equal, every number bit for bit (a parsed float is the same double); but statistics
-    of a large tensor sum in another order in gradcli's fast recorder than the script's
-    plain ``t.norm()`` and ``t.mean()``: their norm and mean agree to 1e-12, min and max
-    (elements themselves) exactly. Past ``SEGMENT_MAX`` elements (``large``: a --data
-    network's wide layers) the recorder sums in the tensor's own dtype and takes the update
-    in it, not in float64 as the script does: those statistics agree to float32's rounding
-    (the parameters themselves are held equal bit for bit by ``assert_same_parameters``)."""
-    if isinstance(mine, dict) and isinstance(gradcli, dict):
-        if set(mine) == {"norm", "mean", "min", "max"} == set(gradcli):
-            if large:
-                return all(mine[k] == pytest.approx(gradcli[k], rel=1e-5, abs=1e-9) for k in mine)
-            close = all(mine[k] == pytest.approx(gradcli[k], rel=1e-12) for k in ("norm", "mean"))
-            return close and (mine["min"], mine["max"]) == (gradcli["min"], gradcli["max"])
-        if "shape" in mine and math.prod(mine["shape"]) > SEGMENT_MAX:
-            large = True
-        return mine.keys() == gradcli.keys() and all(
-            same_numbers(mine[k], gradcli[k], large) for k in mine
-        )
+def same_numbers(mine: object, gradcli: object) -> bool:
+    """Equal, every number bit for bit (a parsed float is the same double): the script's
+    statistics are taken as gradcli's recorder takes them (``gradcli.measure``)."""
     return mine == gradcli
 
 
@@ -233,7 +215,7 @@ def test_the_other_branches_of_the_rules_are_the_same_run(invoke, tmp_path):
 
 def every(names: list[str]):
     """One run of each optimizer in ``names``: its settings, problem, dtype, seed, lr drawn."""
-    return st.tuples(*(run_specs([name], models=written_problems(), steps=3) for name in names))
+    return st.tuples(*(run_specs([name], models=list(BUILTINS), steps=3) for name in names))
 
 
 # No shrinking: every example runs dozens of scripts (the failing run's arguments are printed).
@@ -320,15 +302,92 @@ def test_a_users_model_file_and_module_are_the_same_run(invoke, tmp_path, monkey
     check(invoke, scripts, runs)
 
 
+def test_the_surfaces_are_scripts_too(invoke, tmp_path):
+    """The 2-D surfaces: their function from gradcli/surfaces.py, written into the script."""
+    runs = [
+        ["optim", "-m", "rosenbrock", "-o", "adam", "--steps", "4"],
+        ["manual", "-m", "beale", "-o", "rmsprop", "--steps", "3", "--dtype", "float64"],
+        ["optim", "-m", "himmelblau", "-o", "SGD(momentum=0.9)", "--steps", "3"],
+        ["manual", "-m", "rastrigin", "-o", "adagrad", "--steps", "3"],
+    ]
+    check(invoke, tmp_path, runs)
+
+
+CLIPS = [
+    ["--clip-norm", "1"],
+    ["--clip-norm", "0.05", "--norm-type", "inf"],
+    ["--clip-norm", "0.5", "--norm-type", "1"],
+    ["--clip-value", "0.01"],
+]
+SCHEDULES = [
+    "StepLR(step_size=10, gamma=0.5)",
+    "ReduceLROnPlateau(patience=2)",
+    "OneCycleLR(max_lr=0.1, total_steps=30)",
+    "SequentialLR(schedulers=[LinearLR(start_factor=0.5, total_iters=5), "
+    "ExponentialLR(gamma=0.9)], milestones=[5])",
+    "ChainedScheduler(schedulers=[ConstantLR(factor=0.5, total_iters=3), "
+    "ExponentialLR(gamma=0.9)])",
+]
+
+
+def test_the_issue_s_example_clip_and_schedule(invoke, tmp_path):
+    """gradcli optim -m rosenbrock -o rmsprop --schedule ... --clip-norm 1: the script prints
+    what gradcli prints."""
+    schedule = "StepLR(step_size=10, gamma=0.5)"
+    run = ["optim", "-m", "rosenbrock", "-o", "rmsprop", "--schedule", schedule, "--clip-norm", "1"]
+    check(invoke, tmp_path, [[*run, "--steps", "30"], ["manual", "-m", "mlp", "--state"]])
+
+
+@pytest.mark.slow
+def test_state_on_both_paths(invoke, tmp_path):
+    """--state: each parameter's optimizer state in the lines, torch.optim's or the rules'
+    (numbers, tensors, sparse ones, LBFGS's lists; Muon's two optimizers merged)."""
+    runs = [
+        [path, "-m", model, "-o", optimizer, "--state", "--steps", "4"]
+        for path in ("optim", "manual")
+        for model, optimizer in (
+            ("mlp", "adam"),
+            ("linear", "lbfgs"),
+            ("mlp", "muon"),
+            ("embedding", "adagrad"),
+            ("linear", "asgd"),
+            ("mlp", "adafactor"),
+        )
+    ]
+    data = ["--data", "digits", "-m", "mlp", "--batch-size", "256", "-o", "SGD(momentum=0.9)"]
+    runs.append(["manual", *data, "--state", "--clip-norm", "1", "--steps", "8"])
+    check(invoke, tmp_path, runs)
+
+
+@pytest.mark.slow
+def test_clipping_on_both_paths_and_schedules_with_torch(invoke, tmp_path):
+    """Every kind of clipping by hand and with torch, on problems of one, a few and many
+    tensors (LBFGS clips inside its closure too), and torch's schedulers, nested ones too,
+    with and without clipping and on the data loop."""
+    runs = []
+    for i, clip in enumerate(CLIPS):
+        model = ["linear", "mlp", "seed", "beale"][i]
+        for path in ("optim", "manual"):
+            runs.append([path, "-m", model, "-o", "SGD(momentum=0.9)", *clip, "--steps", "20"])
+        runs.append(["manual", "-m", "linear", "-o", "lbfgs", "--lr", "0.1", *clip, "--steps", "4"])
+    for i, schedule in enumerate(SCHEDULES):
+        clip = CLIPS[i % len(CLIPS)] if i % 2 else []
+        optimizer = "SGD(momentum=0.9)" if "OneCycle" in schedule else "adam"
+        runs.append(
+            ["optim", "-m", "mlp", "-o", optimizer, "--schedule", schedule, *clip, "--steps", "30"]
+        )
+    data = ["--data", "digits", "-m", "mlp", "--batch-size", "256", "-o", "adam"]
+    runs.append(["optim", *data, "--clip-norm", "1", "--schedule", SCHEDULES[0], "--steps", "9"])
+    check(invoke, tmp_path, runs)
+
+
 @pytest.mark.parametrize(
     ("args", "says"),
     [
-        (["optim", "--state"], "does not repeat --state"),
         (["manual", "--explain"], "does not repeat --explain"),
         (["optim", "--save", "x.ckpt"], "does not repeat --save"),
-        (["optim", "--schedule", "StepLR(step_size=2)"], "does not repeat --schedule"),
-        (["optim", "-m", "beale"], "cannot write --model beale"),
-        (["manual", "--clip-norm", "1"], "does not repeat --clip-norm"),
+        (["manual", "--schedule", "StepLR(step_size=2)"], "torch's scheduler (gradcli optim)"),
+        (["optim", "-m", "mlp", "-o", "muon", "--schedule", "StepLR(step_size=2)"], "with two"),
         (["manual", "-f", "table"], "prints JSON lines, not --format table"),
         (["manual", "-o", "adam", "--impl", "foreach"], "add --impl forloop"),
     ],

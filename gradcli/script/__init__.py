@@ -18,16 +18,19 @@ from gradcli.spec import RunSpec
 def refusal(spec: RunSpec, path: str) -> str | None:
     """Why ``spec`` cannot be printed as a script (torch-free checks), if it cannot."""
     for given, option in (
-        (spec.state, "--state"),
         (spec.explain, "--explain"),
         (spec.save, "--save"),
         (spec.resume, "--resume"),
-        (spec.schedule, "--schedule"),
-        (spec.clip_norm, "--clip-norm"),
-        (spec.clip_value, "--clip-value"),
     ):
         if given:
             return f"--print-script: a script does not repeat {option} yet; leave it out"
+    if spec.schedule and path != "optim":
+        return (
+            "--print-script: a script repeats --schedule with torch's scheduler (gradcli optim);"
+            " the manual path's hand-written schedules are not written out yet"
+        )
+    if spec.schedule and spec.data is not None and spec.schedule_per == "epoch":
+        return "--print-script: a script steps the scheduler once a step, not --schedule-per epoch"
     if spec.format not in ("auto", "jsonl"):
         return f"--print-script: a script prints JSON lines, not --format {spec.format}"
     return None
@@ -39,20 +42,6 @@ def print_script(spec: RunSpec, path: str) -> str:
     wrong = refusal(spec, path)
     if wrong is not None:
         raise GradcliError(wrong)
-    written = written_problems()
-    if spec.data is None and ":" not in spec.model and spec.model not in written:
-        raise GradcliError(
-            f"--print-script: gradcli cannot write --model {spec.model} as a script yet (its "
-            f"surface is shared code); it writes {', '.join(written)} and your own models"
-        )
     from gradcli.script.program import program
 
     return program(spec.with_every(), path)
-
-
-def written_problems() -> list[str]:
-    """The built-in problems a script inlines: those whose class holds its own forward()
-    (the 2-D surfaces share theirs with gradcli.surfaces, which a script would have to copy)."""
-    from gradcli.problems import BUILTINS
-
-    return [name for name, problem in BUILTINS.items() if "forward" in vars(problem)]

@@ -23,6 +23,7 @@ from gradcli._startup.threads import GRAIN
 from gradcli.data.dataset import CLASSIFICATION, DataSet
 from gradcli.data.feed import CROSS_ENTROPY, EVAL_BATCH, Feed
 from gradcli.errors import GradcliError
+from gradcli.script.extras import log_step
 from gradcli.script.loops import Forward
 from gradcli.script.problems import ProblemCode
 from gradcli.script.readers import reader
@@ -280,10 +281,13 @@ _PROBE = [
 ]
 
 
-def data_loop(body: list[str], spec: RunSpec, feed: Feed) -> list[str]:
+def data_loop(
+    body: list[str], spec: RunSpec, feed: Feed, keywords: list[str] | None = None
+) -> list[str]:
     """The loop over epochs and their batches around a step's ``body`` (its last line the
-    comment of the logging phase), and the end of each epoch: its training loss and
-    accuracy as the batches saw them, the held-out ones under ``model.eval()``."""
+    comment of the logging phase; ``keywords``: what its ``log`` call adds), and the end of
+    each epoch: its training loss and accuracy as the batches saw them, the held-out ones
+    under ``model.eval()``."""
     partial = spec.steps % feed.batches != 0
     accuracy = feed.classification
     held = feed.data.x_val is not None
@@ -292,14 +296,8 @@ def data_loop(body: list[str], spec: RunSpec, feed: Feed) -> list[str]:
         *(["right += (outputs.argmax(dim=1) == y_batch).sum().item()"] if accuracy else []),
         "seen += len(y_batch)",
     ]
-    log = "log(step, loss.item(), grads, before, epoch, batch)"
-    if spec.every != 1:
-        logged = [
-            f"if step % {spec.every} == 0 or step == steps:  # --every {spec.every}",
-            f"    {log}",
-        ]
-    else:
-        logged = [log]
+    arguments = ["step", "loss.item()", "grads", "before", "epoch", "batch", *(keywords or [])]
+    logged = log_step(spec, arguments, 8)
     inner = [
         "step += 1",
         "x_batch, y_batch = x_batch.to(device), y_batch.to(device)",
@@ -324,7 +322,9 @@ def data_loop(body: list[str], spec: RunSpec, feed: Feed) -> list[str]:
         "line = {",
         '    "epoch_end": epoch,',
         '    "step": step,',
-        '    "lr": lr,',
+        '    "lr": optimizer.param_groups[0]["lr"],  # (the next step\'s: the schedule moved it)'
+        if spec.schedule
+        else '    "lr": lr,',
         '    "train_loss": loss_sum / seen,',
         f'    "train_accuracy": {"right / seen" if accuracy else "None"},',
         '    "val_loss": val_loss,',

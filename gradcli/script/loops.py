@@ -18,8 +18,16 @@ from typing import Any
 import torch
 
 from gradcli.errors import GradcliError
+from gradcli.script.extras import (
+    CLIP_STEP,
+    LR_OF_THE_STEP,
+    clip_function,
+    schedule_step,
+    scheduler_lines,
+)
 from gradcli.script.literals import call, literal
 from gradcli.spec import RunSpec
+from gradcli.train.clipping import Clipping
 from gradcli.train.updates import Part, impl_kwargs, manual_rule
 
 Functions = list[Callable[..., Any]]
@@ -105,9 +113,21 @@ def optim_loop(
         ]
         arguments = [_chosen(parts, i), "lr=lr", *_changed(part), *flags]
         setup += call(f"{name} = torch.optim.{optimizer.torch_class}", arguments, 0)
+    schedule = spec.schedule_spec
+    if schedule is not None and len(parts) > 1:
+        raise GradcliError(
+            f"--print-script: a script repeats --schedule for one optimizer, and "
+            f"{parts[0][1].name} trains with two ({', '.join(names)})"
+        )
+    if schedule is not None:
+        setup += scheduler_lines(schedule)
+    clipping = Clipping.of(spec)
+    if clipping is not None:
+        setup += clip_function(clipping, "optim")
     step = [f"{n}.step()" for n in names]
     if parts[0][1].closure:
-        setup += _closure(forward.again, "optimizer.zero_grad()")
+        clip = clipping is not None  # (its function ends with a blank line)
+        setup += _closure(forward.again, ["optimizer.zero_grad()"], clip, int(clip))
         step = ["evaluations = 0", "optimizer.step(closure)"]
     body = [
         "# 1. zero the gradients (optimizer.zero_grad() drops them: sets them to None)",
@@ -116,20 +136,23 @@ def optim_loop(
         *forward.lines,
         "# 3. backward: autograd puts the gradient of the loss into each p.grad",
         "loss.backward()",
+        *(CLIP_STEP if clipping is not None else []),
         *_keep(own_model),
+        *(LR_OF_THE_STEP if schedule is not None else []),
         "# 4. update: torch.optim's step",
         *step,
+        *(schedule_step(schedule) if schedule is not None else []),
         "# 5. log",
     ]
     return body, setup, functions
 
 
-def _closure(again: str, *zero_grad: str) -> list[str]:
+def _closure(again: str, zero_grad: list[str], clip: bool = False, blank: int = 0) -> list[str]:
     """The closure of an optimizer that evaluates the loss itself (LBFGS), which drops the
-    gradients with ``zero_grad`` (lines) before it evaluates ``again``."""
+    gradients with ``zero_grad`` (lines) before it evaluates ``again`` (and clips the new
+    gradients, with ``clip``), after the ``blank`` lines the set-up ends with."""
     return [
-        "",
-        "",
+        *([""] * (2 - blank)),
         "def closure() -> torch.Tensor:",
         '    """LBFGS evaluates the loss itself, as often as its line search needs: first the',
         '    loss this step has already computed, then again at each point it tries."""',
@@ -140,6 +163,7 @@ def _closure(again: str, *zero_grad: str) -> list[str]:
         *(f"    {line}" for line in zero_grad),
         f"    again = {again}",
         "    again.backward()",
+        *(["    clip()"] if clip else []),
         "    return again",
         "",
     ]
@@ -151,10 +175,16 @@ def manual_loop(
     """The hand-written loop: each part's for-loop rule, called as gradcli calls it."""
     setup, functions = _split(parts)
     setup.append("states = {p: {} for p in params}  # each parameter's state, under torch's keys")
+    clipping = Clipping.of(spec)
+    if clipping is not None:
+        setup += clip_function(clipping, "manual")
     closure = parts[0][1].closure
     if closure:
         setup += _closure(
-            forward.again, "for p in params:  # as optimizer.zero_grad()", "    p.grad = None"
+            forward.again,
+            ["for p in params:  # as optimizer.zero_grad()", "    p.grad = None"],
+            clipping is not None,
+            int(clipping is not None),
         )
     update: list[str] = []
     for i, (part, optimizer, hyperparameters) in enumerate(parts):
@@ -206,6 +236,7 @@ def manual_loop(
         *forward.lines,
         "# 2. backward: autograd puts the gradient of the loss into each p.grad",
         "loss.backward()",
+        *(CLIP_STEP if clipping is not None else []),
         *_keep(own_model),
         "# 3. update by hand, in place, where autograd does not look",
         "with torch.no_grad():",

@@ -85,13 +85,41 @@ def _string(text: str) -> str:
     return json.dumps(text, ensure_ascii=False)
 
 
+def _landscape(name: str) -> ProblemCode:
+    """A 2-D surface problem: the surface's function, from ``gradcli/surfaces.py`` (where
+    ``gradcli plot`` draws it with floats too), and a module that holds the point."""
+    problem = BUILTINS[name]
+    surface = problem.surface  # type: ignore[attr-defined]
+    function = surface.loss
+    gathered = gather(function)
+    text = "\n\n\n".join(d.code.rstrip("\n") for d in gathered.definitions)
+    doc = (problem.__doc__ or "").strip().splitlines()[0]
+    x, y = surface.start
+    text += f"""
+
+
+class {problem.__name__}(nn.Module):
+    \"\"\"{doc}\"\"\"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.xy = nn.Parameter(torch.tensor(({x!r}, {y!r})))
+
+    def forward(self) -> torch.Tensor:
+        x, y = self.xy[0], self.xy[1]
+        return {function.__name__}(x, y, torch.cos)
+"""
+    return ProblemCode((*gathered.imports, "from torch import nn"), text, f"{problem.__name__}()")
+
+
 def problem_code(model: str) -> ProblemCode:
     """A built-in's code, or the lines that import a user's factory the way gradcli does:
     ``file.py:factory`` from that file (its path as given, from the folder the script runs
     in), its folder first on the import path (as ``python file.py`` would have it);
     ``package.module:factory`` from the current folder."""
     if model in BUILTINS:
-        return _builtin(model)
+        landscape = hasattr(BUILTINS[model], "surface")
+        return _landscape(model) if landscape else _builtin(model)
     location, _, factory = model.rpartition(":")
     imports = (
         "import importlib.util"

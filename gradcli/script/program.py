@@ -11,50 +11,73 @@ from string import Template
 import torch
 
 from gradcli import problems
+from gradcli.measure import SEGMENT_MAX, state_tensor
 from gradcli.records import SMALL
 from gradcli.script.data import counts, data_code, data_loop
+from gradcli.script.extras import log_step, logged, state_of_two
 from gradcli.script.literals import literal
 from gradcli.script.loops import CLOSED, manual_loop, optim_loop
 from gradcli.script.problems import problem_code
 from gradcli.script.source import Gathered, gather
 from gradcli.spec import RunSpec
+from gradcli.train.clipping import Clipping
 from gradcli.train.setup import prepare
 from gradcli.train.updates import assign
 
 _NUMBERS = Template('''\
 def numbers(t: torch.Tensor) -> list[float] | dict[str, float]:
-    """A tensor as gradcli records it: its elements as float64 numbers or, past $small
-    elements, their L2 norm, mean, min and max."""
-    t = t.detach()$dense.double().reshape(-1)
-    if t.numel() <= $small:
-        return t.tolist()
-    return {
-        "norm": t.norm().item(),
-        "mean": t.mean().item(),
-        "min": t.min().item(),
-        "max": t.max().item(),
-    }
+    """A tensor as gradcli records it: up to $small elements, the elements themselves as
+    float64 numbers; past that, their L2 norm, mean, min and max. Up to $segment elements
+    these are taken in float64 and the sums added one element after another, in order, as
+    gradcli adds them (torch's own sum adds in blocks, and its last digit can differ); past
+    $segment, in the tensor's own dtype with torch's sum and aminmax."""
+    t = t.detach()$dense.reshape(-1)
+    if t.numel() > $segment:
+        low, high = torch.aminmax(t)
+        square, total = (t * t).sum().item(), t.sum().item()
+        low, high = low.item(), high.item()
+    else:
+        elements = t.double().tolist()
+        if len(elements) <= $small:
+            return elements
+        square = total = 0.0
+        low, high = math.inf, -math.inf
+        for x in elements:
+            square += x * x
+            total += x
+            if x != x or x < low:  # x != x: a NaN, which then stays
+                low = x
+            if x != x or high < x:
+                high = x
+    return {"norm": math.sqrt(square), "mean": total / t.numel(), "min": low, "max": high}
+
+
+def change(after: torch.Tensor, before: torch.Tensor) -> torch.Tensor:
+    """What the update changed: in float64, or past $segment elements in the dtype the
+    statistics of such a tensor are taken in (its own)."""
+    if after.numel() > $segment:
+        return after - before
+    return after.double() - before.double()
 
 
 def log(
     step: int,
     loss: float | None,
     grads: list[torch.Tensor | None],
-    before: list[torch.Tensor | None],${where_arguments}
+    before: list[torch.Tensor | None],${where_arguments}${clip_arguments}${state_arguments}
 ) -> None:
     """One JSON line, as gradcli's: the loss and each gradient before the step's update,
     each parameter after it, and the change it made (value after − value before)."""
     record = {}
     for (name, p), grad, old in zip(model.named_parameters(), grads, before, strict=True):
-        value = p.detach().double()
         record[name] = {
             "shape": list(p.shape),
-            "value": numbers(value),
+            "value": numbers(p),
             "grad": None if grad is None else numbers(grad),
-            "update": None if old is None else numbers(value - old.double()),
+            "update": None if old is None else numbers(change(p.detach(), old)),
         }
-    line = {"step": step, "loss": loss, "lr": None if step == 0 else lr}
-${where}${evaluations}    line["params"] = record
+${state}    line = {"step": step, "loss": loss, "lr": None if step == 0 else lr}
+${where}${clip}${evaluations}    line["params"] = record
     print(json.dumps(line, separators=(",", ":")))
 ''')
 
@@ -153,15 +176,23 @@ def program(spec: RunSpec, path: str) -> str:
     else:
         data = data_code(spec, feed, problem, device, problem_code(spec.model) if own else None)
         imported, defined, forward = data.imports, data.definitions, data.forward
+    clipping = Clipping.of(spec)
     parts = assign(list(problem.parameters()), spec.optimizer_info, spec.hyperparameters())
     if path == "optim":
         body, settings, functions = optim_loop(parts, spec, device, own, forward)
     else:
         body, settings, functions = manual_loop(parts, spec, own, forward)
+    optimizers = ["optimizer"] if len(parts) == 1 else [f"optimizer_{o.name}" for _, o, _ in parts]
+    keywords = logged(spec, path, optimizers)
+    if spec.state and path == "optim" and len(optimizers) > 1:
+        settings = [*settings, *state_of_two(optimizers)]
+    if spec.state:  # (how gradcli makes one tensor of a state value)
+        functions = [*functions, state_tensor]
     gathered = gather(*functions) if functions else None
     imports = import_lines(
         [
             "import json",
+            "import math",
             "import torch",
             *imported,
             *(gathered.imports if gathered else ()),
@@ -204,9 +235,14 @@ def program(spec: RunSpec, path: str) -> str:
         "",
         _NUMBERS.substitute(
             small=SMALL,
+            segment=SEGMENT_MAX,
             dense=".to_dense()" if sparse else "",
             where_arguments="" if feed is None else _WHERE_ARGUMENTS,
             where="" if feed is None else _WHERE,
+            clip_arguments="" if clipping is None else _CLIP_ARGUMENTS,
+            clip="" if clipping is None else _CLIP,
+            state_arguments=_STATE_ARGUMENTS if spec.state else "",
+            state=_STATE if spec.state else "",
             evaluations=_EVALUATIONS if spec.optimizer_info.closure else "",
         ).rstrip("\n"),
         "",
@@ -221,7 +257,7 @@ def program(spec: RunSpec, path: str) -> str:
             f"lr = {literal(info.lr)}",
             *settings,
         ]
-        return "\n".join([*head, *setup, *data_loop(body, spec, feed)]) + "\n"
+        return "\n".join([*head, *setup, *data_loop(body, spec, feed, keywords)]) + "\n"
     setup = [
         *(
             [
@@ -245,13 +281,8 @@ def program(spec: RunSpec, path: str) -> str:
         "for step in range(1, steps + 1):",
         *("    " + line if line else "" for line in body),
     ]
-    if spec.every != 1:
-        loop += [
-            f"    if step % {spec.every} == 0 or step == steps:  # --every {spec.every}",
-            "        log(step, loss.item(), grads, before)",
-        ]
-    else:
-        loop.append("    log(step, loss.item(), grads, before)")
+    arguments = ["step", "loss.item()", "grads", "before", *keywords]
+    loop += ["    " + line for line in log_step(spec, arguments, 4)]
     return "\n".join([*head, *setup, *loop]) + "\n"
 
 
@@ -270,6 +301,22 @@ _WHERE = """\
     if epoch is not None:  # which epoch, and which batch of it
         line["epoch"] = epoch
         line["batch"] = batch
+"""
+
+_CLIP_ARGUMENTS = """
+    grad_norm: torch.Tensor | None = None,
+    clipped: torch.Tensor | None = None,"""
+_CLIP = """\
+    if grad_norm is not None:  # the total norm before clipping, and whether it clipped
+        line["grad_norm"] = grad_norm.item()
+        line["clipped"] = bool(clipped)
+"""
+_STATE_ARGUMENTS = """
+    states: list[dict] | None = None,"""
+_STATE = """\
+    if states is not None:  # --state: each parameter's optimizer state after the update
+        for (name, _), state in zip(model.named_parameters(), states, strict=True):
+            record[name]["state"] = {key: numbers(state_tensor(v)) for key, v in state.items()}
 """
 
 _EVALUATIONS = """\

@@ -1,0 +1,173 @@
+"""The phases a script adds to its loop for ``--clip-norm``/``--clip-value`` (a ``clip()``
+function: torch.nn.utils on the optim path, its arithmetic by hand on the manual path) and for
+``--schedule`` (torch's scheduler, on the optim path), as gradcli runs them
+(``gradcli/train/clipping.py``, ``gradcli/train/updates.py``)."""
+
+from __future__ import annotations
+
+import math
+
+from gradcli.schedules.schedule_spec import ScheduleSpec
+from gradcli.script.literals import call, literal
+from gradcli.spec import RunSpec
+from gradcli.train.clipping import EPS, Clipping
+
+
+def number(value: float) -> str:
+    """A float as source: ``math.inf`` where repr would write ``inf``."""
+    if math.isinf(value):
+        return "math.inf" if value > 0 else "-math.inf"
+    return literal(value)
+
+
+def clip_function(clipping: Clipping, path: str) -> list[str]:
+    """``def clip()``: clips every gradient in place and returns the total norm before
+    clipping and whether the clip changed a gradient, for the log."""
+    lines = ["", "", "def clip() -> tuple[torch.Tensor, torch.Tensor]:"]
+    grads = "    grads = [p.grad for p in params if p.grad is not None]"
+    if clipping.max_norm is not None:
+        max_norm, p = number(clipping.max_norm), number(clipping.norm_type)
+        coefficient = f"    c = torch.clamp({max_norm} / (grad_norm + {EPS!r}), max=1.0)"
+        if path == "optim":
+            return [
+                *lines,
+                f'    """Clip by the total norm with torch (--clip-norm {clipping.max_norm:g}):',
+                '    the norm N before clipping, and whether it clipped (c < 1)."""',
+                f"    grad_norm = torch.nn.utils.clip_grad_norm_(params, {max_norm}, {p})",
+                "    # torch returns N only; c = min(max_norm / (N + 1e-6), 1), as torch has it",
+                coefficient,
+                "    return grad_norm, c < 1.0",
+                "",
+            ]
+        return [
+            *lines,
+            f'    """Clip by the total norm, by hand (--clip-norm {clipping.max_norm:g}), as',
+            "    torch.nn.utils.clip_grad_norm_ computes it: N = ‖(‖g_1‖_p, …, ‖g_k‖_p)‖_p,",
+            "    c = min(max_norm / (N + 1e-6), 1), g ← c·g for every gradient (also when c = 1).",
+            '    Returns N, and whether it clipped (c < 1)."""',
+            grads,
+            f"    norms = [torch.linalg.vector_norm(g, {p}) for g in grads]",
+            f"    grad_norm = torch.linalg.vector_norm(torch.stack(norms), {p})",
+            coefficient,
+            "    for g in grads:",
+            "        g.mul_(c)",
+            "    return grad_norm, c < 1.0",
+            "",
+        ]
+    assert clipping.clip_value is not None
+    value = number(clipping.clip_value)
+    doc = [
+        f'    """Clip every element of the gradients to ±{clipping.clip_value:g} (--clip-value):',
+        "    the log shows their total 2-norm before clipping, and whether an element was",
+        '    beyond the bound."""',
+        grads,
+    ]
+    fired = f"    clipped = torch.stack([g.abs().amax() for g in grads]).amax() > {value}"
+    if path == "optim":
+        return [
+            *lines,
+            *doc,
+            "    grad_norm = torch.nn.utils.get_total_norm(grads, 2.0)",
+            fired,
+            f"    torch.nn.utils.clip_grad_value_(params, {value})",
+            "    return grad_norm, clipped",
+            "",
+        ]
+    return [
+        *lines,
+        *doc,
+        "    norms = [torch.linalg.vector_norm(g, 2.0) for g in grads]",
+        "    grad_norm = torch.linalg.vector_norm(torch.stack(norms), 2.0)",
+        fired,
+        "    for g in grads:  # g ← min(max(g, −V), V)",
+        f"        g.clamp_(min=-{value}, max={value})",
+        "    return grad_norm, clipped",
+        "",
+    ]
+
+
+def logged(spec: RunSpec, path: str, optimizers: list[str]) -> list[str]:
+    """The keywords a step's ``log(...)`` call adds: the clipping's norm and verdict, and
+    each parameter's state (``--state``: torch.optim's ``optimizer.state``, or with two
+    optimizers ``optimizer_state``, ``STATE_OF_TWO``; the manual path's ``states``)."""
+    words = []
+    if spec.clip_norm is not None or spec.clip_value is not None:
+        words += ["grad_norm=grad_norm", "clipped=clipped"]
+    if spec.state:
+        if path != "optim":
+            words.append("states=[states[p] for p in params]")
+        elif len(optimizers) == 1:
+            words.append(f"states=[{optimizers[0]}.state.get(p, {{}}) for p in params]")
+        else:
+            words.append("states=[optimizer_state(p) for p in params]")
+    return words
+
+
+def state_of_two(optimizers: list[str]) -> list[str]:
+    """``def optimizer_state(p)``: the state of ``p`` in whichever optimizer trains it."""
+    merged = ", ".join(f"**{o}.state.get(p, {{}})" for o in optimizers)
+    return [
+        "",
+        "",
+        "def optimizer_state(p: torch.Tensor) -> dict:",
+        f'    """The optimizer state of p, in whichever of {", ".join(optimizers)} trains it."""',
+        f"    return {{{merged}}}",
+        "",
+    ]
+
+
+def log_step(spec: RunSpec, arguments: list[str], indent: int) -> list[str]:
+    """The step's ``log(...)`` call (under ``--every``'s test), laid out as ruff format lays
+    it out at ``indent`` spaces (the lines are returned without them)."""
+    if spec.every == 1:
+        return call("log", arguments, indent)
+    test = f"if step % {spec.every} == 0 or step == steps:  # --every {spec.every}"
+    return [test, *("    " + line for line in call("log", arguments, indent + 4))]
+
+
+CLIP_STEP = [
+    "# clip the gradients (the log shows them clipped: what the update uses)",
+    "grad_norm, clipped = clip()",
+]
+
+
+def scheduler_lines(spec: ScheduleSpec) -> list[str]:
+    """``scheduler = torch.optim.lr_scheduler.<Class>(optimizer, ...)``, the schedulers that
+    SequentialLR and ChainedScheduler take built first, each in a variable of its own."""
+    lines: list[str] = []
+    counter = [0]
+
+    def build(node: ScheduleSpec, name: str) -> None:
+        keywords = {k: v for k, v in node.settings.items() if k != "schedulers"}
+        arguments = ["optimizer"]
+        if node.scheduler.nests:
+            names = []
+            for child in node.children():
+                counter[0] += 1
+                child_name = f"scheduler_{counter[0]}"
+                build(child, child_name)
+                names.append(child_name)
+            listed = f"[{', '.join(names)}]"
+            if node.scheduler.torch_class == "ChainedScheduler":
+                arguments = [listed, "optimizer=optimizer"]
+            else:
+                arguments.append(f"schedulers={listed}")
+        arguments += [f"{k}={literal(v)}" for k, v in keywords.items()]
+        lines.extend(
+            call(f"{name} = torch.optim.lr_scheduler.{node.scheduler.torch_class}", arguments, 0)
+        )
+
+    build(spec, "scheduler")
+    return lines
+
+
+LR_OF_THE_STEP = [
+    "# the lr this update uses (the scheduler moves it after the update)",
+    'lr = optimizer.param_groups[0]["lr"]',
+]
+
+
+def schedule_step(spec: ScheduleSpec) -> list[str]:
+    """scheduler.step() after optimizer.step(); ReduceLROnPlateau is given the loss."""
+    step = "scheduler.step(loss.item())" if spec.scheduler.needs_loss else "scheduler.step()"
+    return ["# the schedule: scheduler.step() after optimizer.step()", step]
