@@ -21,7 +21,7 @@ from collections.abc import Collection
 from dataclasses import fields
 from typing import Any
 
-from gradcli import optimizers
+from gradcli import file_kinds, optimizers
 from gradcli.errors import GradcliError
 from gradcli.spec import DATA_OPTIONS, RunSpec, constructor
 
@@ -88,13 +88,21 @@ def _read(path: str) -> str:
 
 def load(path: str, *, allow_list_optimizer: bool = False) -> dict[str, Any]:
     """The options set in the TOML file at ``path``, by RunSpec field name."""
+    text = ""
     try:
-        raw = tomllib.loads(_read(path))
+        text = _read(path)
+        raw = tomllib.loads(text)
     except FileNotFoundError:
         raise GradcliError(f"--config {path}: no such file") from None
-    except (OSError, UnicodeDecodeError) as e:
+    except UnicodeDecodeError as e:  # a checkpoint, most often
+        kind = file_kinds.kind_of(e.object[: file_kinds.HEAD])
+        raise GradcliError(f"--config {path}: not a TOML config file: it is {kind}") from None
+    except OSError as e:
         raise GradcliError(f"--config {path}: cannot read it: {e}") from None
     except tomllib.TOMLDecodeError as e:
+        kind = file_kinds.kind_of(text[: file_kinds.HEAD].encode("utf-8"))
+        if kind.startswith("JSON lines"):  # (what else is a text file: TOML gone wrong)
+            raise GradcliError(f"--config {path}: not a TOML config file: it is {kind}") from None
         raise GradcliError(f"--config {path}: not valid TOML: {e}") from None
     except RecursionError:
         raise GradcliError(f"--config {path}: not a config: its values nest too deeply") from None

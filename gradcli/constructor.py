@@ -85,6 +85,14 @@ def _call(
 ) -> T:
     if isinstance(tree, ast.Name):
         tree = ast.Call(func=tree, args=[], keywords=[])
+    func = tree.func if isinstance(tree, ast.Call) else tree
+    module = ast.unparse(func.value) if isinstance(func, ast.Attribute) else ""
+    if isinstance(func, ast.Attribute) and module.endswith(("optim", "lr_scheduler")):
+        # torch.optim.Adam(...), lr_scheduler.StepLR(...): as Python code writes it
+        raise GradcliError(
+            f"{label}: drop '{module}.': gradcli takes the class by its name alone "
+            f"('{func.attr}(...)')"
+        )
     if not isinstance(tree, ast.Call) or not isinstance(tree.func, ast.Name):
         raise GradcliError(f"{label}: not {shape}")
     entry = find(tree.func.id, label)

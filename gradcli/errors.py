@@ -9,7 +9,9 @@
 | 141 | stdout was closed early (``| head``): 128 + SIGPIPE, as other Unix tools |
 """
 
+import difflib
 import signal
+from collections.abc import Iterable
 
 EXIT_CLOSED_PIPE = 141
 EXIT_IO_ERROR = 74  # sysexits.h's EX_IOERR
@@ -41,3 +43,9 @@ class Interrupted(GradcliError):
             message += f" ({signal.Signals(signum).name})"
         super().__init__(message)
         self.exit_code = 128 + signum
+
+
+def did_you_mean(value: str, choices: Iterable[str]) -> str:
+    """`` (did you mean adam?)`` for the choice closest to ``value``, or nothing."""
+    close = difflib.get_close_matches(value, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]}?)" if close else ""

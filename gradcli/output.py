@@ -51,13 +51,17 @@ class Output:
             print(line, file=sys.stderr, flush=True)
 
     @contextmanager
-    def progress(self, total: int, description: str, *, thinned: bool) -> Iterator[Progress]:
+    def progress(
+        self, total: int, description: str, *, thinned: bool, start: int = 0
+    ) -> Iterator[Progress]:
         """A progress bar on stderr, only where it helps: stderr is an interactive terminal,
         and the steps themselves are not all being printed (``--every``, or stdout is not a
         terminal). Where stdout is a terminal too, the bar steps aside for each step printed
-        there (``Progress.aside``), so a table never starts on the bar's line."""
+        there (``Progress.aside``), so a table never starts on the bar's line. ``total``: the
+        step the run ends at; ``start``: the step it starts from (a resumed run's bar is at the
+        steps done before, ``2741/200000``)."""
         shared = sys.stdout.isatty()
-        if self.quiet or not sys.stderr.isatty() or (shared and not thinned) or total == 0:
+        if self.quiet or not sys.stderr.isatty() or (shared and not thinned) or total == start:
             yield Progress()  # (decided before rich is imported: pipelines never pay for it)
             return
         stderr = self.console(sys.stderr)
@@ -76,7 +80,7 @@ class Output:
             console=stderr,
             transient=True,
         )
-        task = bar.add_task(description, total=total)
+        task = bar.add_task(description, total=total, completed=start)
         progress = Progress(lambda step: bar.update(task, completed=step), None)
         # Drawn only once the run has lasted BAR_DELAY: a short run, or one whose reader
         # stops early (| head -3, writing to the same terminal), never leaves a bar for the

@@ -157,7 +157,7 @@ class CompareRecord:
     step: int
     optimizer: str
     label: str  # tells runs of one optimizer apart: sgd(momentum=0.9)
-    lr: float
+    lr: float | None  # the lr this step's update used (None at step 0, as in optim's)
     manual_loss: float | None
     optim_loss: float | None
     max_abs_diff: float

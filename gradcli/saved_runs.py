@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from gradcli import file_kinds
 from gradcli.errors import GradcliError
 
 STDIN = "-"
@@ -31,13 +32,15 @@ class Run:
     """One training run: its label and its step records, in order; ``epochs``: its epoch
     objects, in order (a run on ``--data``; records given with epoch objects among them are
     sorted into the two lists). ``lr``: the constant learning rate, for records that do not
-    carry their own (``"lr"``)."""
+    carry their own (``"lr"``). ``final_loss``: the loss at the final parameters as the
+    run's summary has it (a run just trained; JSON lines do not hold it)."""
 
     label: str
     records: list[Record] = field(default_factory=list)
     lr: float | None = None
     source: str = ""
     epochs: list[Record] = field(default_factory=list)
+    final_loss: float | None = None
 
     def __post_init__(self) -> None:
         if any(is_epoch(r) for r in self.records):
@@ -170,12 +173,28 @@ def lines_of(source: str) -> Iterator[str]:
     if path.is_dir() or not path.exists():
         what = "a folder" if path.is_dir() else "no such file"
         raise GradcliError(f"{source}: cannot read it: {what}")
+    read = 0
     try:
         with path.open(encoding="utf-8") as stream:
-            yield from _lines(stream)
-    except (OSError, UnicodeDecodeError) as error:
-        reason = getattr(error, "strerror", None) or type(error).__name__
-        raise GradcliError(f"{source}: cannot read it: {reason}") from None
+            for line in _lines(stream):
+                read += 1
+                yield line
+    except UnicodeDecodeError as error:
+        raise GradcliError(_not_text(source, read, error)) from None
+    except OSError as error:
+        raise GradcliError(f"{source}: cannot read it: {error.strerror or error}") from None
+
+
+def _not_text(source: str, read: int, error: UnicodeDecodeError) -> str:
+    """Why a file whose bytes are not UTF-8 is refused: what it is, told from its start (a
+    checkpoint, most often), and what was expected."""
+    expected = f"not {file_kinds.JSON_LINES}"
+    if read:  # (the bytes decoded start somewhere after the lines read)
+        return f"{source}: {expected}: not UTF-8 text after line {read}"
+    line = error.object[: error.start].count(b"\n") + 1  # the bytes decoded: the file's start
+    if line > 1:
+        return f"{source}:{line}: {expected}: not UTF-8 text"
+    return f"{source}: {expected}: it is {file_kinds.kind_of(error.object[: file_kinds.HEAD])}"
 
 
 def _lines(stream: TextIO) -> Iterable[str]:
@@ -208,11 +227,12 @@ def compare_runs(records: list[Record], prefix: str) -> list[Run]:
     runs: dict[str, Run] = {}
     for r in records:
         label = r["label"]
-        run = runs.setdefault(label, Run(prefix + label, lr=r.get("lr"), source=prefix))
+        run = runs.setdefault(label, Run(prefix + label, source=prefix))
         if is_epoch(r):
             run.epochs.append({k: v for k, v in r.items() if k not in ("optimizer", "label")})
         else:
-            run.records.append({"step": r["step"], "loss": r["optim_loss"], "params": {}})
+            step = {"step": r["step"], "loss": r["optim_loss"], "params": {}}
+            run.records.append({**step, "lr": r["lr"]} if "lr" in r else step)
     return list(runs.values())
 
 

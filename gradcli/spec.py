@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from gradcli import optimizers
 from gradcli.constructor import checked, parse_constructor
-from gradcli.errors import GradcliError
+from gradcli.errors import GradcliError, did_you_mean
 from gradcli.optimizers.catalog import Optimizer, Value, plain
 from gradcli.output import Output
 from gradcli.printable import printable
@@ -162,8 +162,9 @@ def _option(name: str) -> str:
 
 def _choice(name: str, value: str, allowed: tuple[str, ...] | dict[str, str]) -> None:
     if value not in allowed:
+        hint = did_you_mean(value, allowed)
         raise GradcliError(
-            f"{_option(name)}: unknown {name} {value!r}; choose one of: {', '.join(allowed)}"
+            f"{_option(name)}: unknown {name} {value!r}{hint}; choose one of: {', '.join(allowed)}"
         )
 
 
@@ -455,20 +456,24 @@ def constructor(optimizer: str, lr: float | None, settings: Mapping[str, Value])
 
 
 def labels(specs: list[RunSpec]) -> list[str]:
-    """A name per run that tells it apart: the optimizer's, plus the settings in which runs
-    of the same optimizer differ (``sgd`` and ``sgd(momentum=0.9)``)."""
+    """A name per run that says what it ran and tells it apart: the optimizer's, plus its
+    settings other than torch's defaults and those in which runs of the same optimizer
+    differ (``sgd`` and ``sgd(momentum=0.9)``; the lr shows where runs differ in it, the lr
+    column has it always)."""
     found = []
     for spec in specs:
         same = [s for s in specs if s.optimizer == spec.optimizer]
-        if len(same) == 1:
-            found.append(spec.optimizer)
-            continue
         mine = {"lr": spec.lr, **spec.hyperparameters()}
+        defaults = spec.optimizer_info.defaults
         differ = [
             key
             for key in mine
             if any(mine[key] != {"lr": s.lr, **s.hyperparameters()}[key] for s in same)
+            or (key in defaults and mine[key] != defaults[key])
         ]
+        if len(same) == 1 and not differ:
+            found.append(spec.optimizer)
+            continue
         if not differ:
             given = spec.optimizer
             if spec.lr is not None or spec.settings:

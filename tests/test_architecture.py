@@ -29,7 +29,7 @@ LAYERS: list[tuple[str, ...]] = [
         "printable",
     ),  # "": __init__ (__version__)
     # torch-free facts: catalogs, record types, output settings, the 2-D test functions,
-    # saved runs read back, the constructor syntax, the lr range test's arithmetic
+    # saved runs read back, the constructor syntax, the lr range test's arithmetic, file kinds
     (
         "optimizers",
         "schedules",
@@ -39,6 +39,7 @@ LAYERS: list[tuple[str, ...]] = [
         "saved_runs",
         "constructor",
         "lr_range",
+        "file_kinds",
     ),
     # the run spec and its config file
     ("spec", "config"),

@@ -77,7 +77,8 @@ BAD_CONSTRUCTORS = [
     ("SGD(params=[1])", "the parameters are the problem's (-m); leave them out"),
     ("Adam(lr=0.1, bets=(0.9, 0.99))", "Adam has no keyword 'bets' (did you mean betas?)"),
     ("SGD(foreach=True)", "foreach chooses torch's implementation, not the update; use --impl"),
-    ("torch.optim.SGD(lr=0.1)", "not an optimizer name or a constructor like 'Adam(lr=0.01)'"),
+    ("torch.optim.SGD(lr=0.1)", "drop 'torch.optim.': gradcli takes the class by its name alone"),
+    ("np.max(1)", "not an optimizer name or a constructor like 'Adam(lr=0.01)'"),
     ("Adam(lr=0.1", "not an optimizer name or a constructor"),
     ("Lion(lr=0.1)", "unknown optimizer 'Lion'"),
     ("SGD(nesterov=True)", "nesterov needs momentum > 0 and dampening 0"),
@@ -235,6 +236,21 @@ def test_one_optimizer_page(invoke):
     }
     unknown = invoke("optimizers", "sgdd")
     assert unknown.exit_code == 2 and "did you mean sgd?" in unknown.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["-m", "linaer"], "--model: unknown model 'linaer' (did you mean linear?); choose one"),
+        (["-f", "jsnol"], "--format: unknown format 'jsnol' (did you mean jsonl?); choose one"),
+        (["--dtype", "float46"], "--dtype: unknown dtype 'float46' (did you mean float64?)"),
+    ],
+)
+def test_a_misspelt_choice_gets_a_did_you_mean(invoke, args, message):
+    result = invoke("optim", *args)
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr.startswith(f"gradcli: error: {message}")
+    assert len(result.stderr.splitlines()) == 1
 
 
 def test_compare_runs_and_lists_the_classics_the_catalog_marks():

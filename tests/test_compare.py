@@ -150,3 +150,44 @@ def test_all_compares_every_optimizer_bit_for_bit(invoke):
     expected = [name for name, o in catalog().items() if runs_on(o, "linear")]
     assert [r["optimizer"] for r in records if r["step"] == 3] == expected
     assert all(r["bit_identical"] for r in records)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["-m", "mlp", "-o", "SGD(lr=0.1, momentum=0.9)"],
+        ["-m", "seed", "-o", "adam", "--schedule", "StepLR(step_size=2, gamma=0.5)"],
+    ],
+)
+def test_compares_records_agree_with_optims(invoke, args):
+    """Step by step, compare's torch.optim path is optim's run: the same step numbers, the
+    same lr (null at step 0, before any update) and the same loss."""
+    steps = ["--steps", "5", "-f", "jsonl"]
+    optim = jsonl(invoke("optim", *args, *steps).stdout)
+    compared = jsonl(invoke("compare", *args, *steps).stdout)
+    assert [(r["step"], r["lr"], r["optim_loss"]) for r in compared] == [
+        (r["step"], r["lr"], r["loss"]) for r in optim
+    ]
+
+
+def test_compare_says_what_it_ran(invoke):
+    """The header names the run as optim's does (model, schedule, clipping, device, dtype,
+    steps), and a run's label its settings other than torch's defaults."""
+    run = ["-m", "mlp", "--steps", "3", "--schedule", "StepLR(step_size=2)", "--clip-norm", "1"]
+    optim = invoke("optim", *run, "-o", "SGD(lr=0.1, momentum=0.9)", "-f", "table").stdout
+    result = invoke("compare", *run, "-o", "SGD(lr=0.1, momentum=0.9)", "-f", "table")
+    assert result.exit_code == 0, result.stderr
+    header = " ".join(result.stdout.split("manual vs torch.optim")[0].split())
+    optim_header = " ".join(optim.split("step 0/3")[0].split())
+    assert header == optim_header.replace("gradcli optim", "gradcli compare").replace(
+        " · sgd lr=0.1 momentum=0.9", ""
+    )
+    assert header.startswith("gradcli compare · model mlp · StepLR(step_size=2) · clip_grad_norm_(")
+    assert header.endswith(" float32 · 3 steps")
+    labels = {
+        r["label"]
+        for r in jsonl(
+            invoke("compare", *run, "-o", "SGD(lr=0.1, momentum=0.9)", "-o", "adam").stdout
+        )
+    }
+    assert labels == {"sgd(momentum=0.9)", "adam"}

@@ -121,6 +121,9 @@ def test_the_table_at_80_columns(compared):
     assert result.stderr == ""
     lines = result.stdout.splitlines()
     assert max(map(len, lines)) <= 80
+    assert lines[0].startswith("gradcli compare · model mlp · ")  # what every run shares
+    assert lines[1].startswith("data ")
+    lines = lines[lines.index("manual vs torch.optim") :]  # the table
     header = " ".join(lines[2:4])
     for word in ("optimizer", "lr", "train", "val", "acc", "epochs", "manual"):
         assert word in header
@@ -395,6 +398,7 @@ def test_a_regression_table_has_no_accuracy_and_a_gap_in_ulps(tmp_path):
     result = run(*args, "--impl", "fused", "--device", "cpu", "--tol", "1e9", "-f", "table")
     assert result.exit_code == 0, result.stderr
     lines = result.stdout.splitlines()
+    lines = lines[lines.index("manual vs torch.optim") :]  # (below the run's header)
     header = lines[2].split("   ")
     assert [h.strip() for h in header if h.strip()] == [
         "optimizer",

@@ -130,6 +130,21 @@ def test_missing_config_file(invoke, tmp_path):
     one_line_error(invoke("optim", "--config", str(tmp_path / "none.toml")), "no such file")
 
 
+def test_a_checkpoint_or_records_given_as_config_are_named(invoke, tmp_path):
+    """The files a user has beside a config (a checkpoint, a run's JSON lines) are named for
+    what they are, not met with a decoder's words (``'utf-8' codec can't decode``)."""
+    ckpt, records = tmp_path / "a.pt", tmp_path / "run.jsonl"
+    records.write_text(invoke("optim", "--steps", "1", "--save", str(ckpt), "-q").stdout)
+    one_line_error(
+        invoke("optim", "--config", str(ckpt)),
+        f"--config {ckpt}: not a TOML config file: it is a zip archive (such as a checkpoint",
+    )
+    one_line_error(
+        invoke("optim", "--config", str(records)),
+        f"--config {records}: not a TOML config file: it is JSON lines (the records of a run",
+    )
+
+
 @pytest.mark.parametrize("name", ["seed", "linear", "mlp", "rosenbrock"])
 def test_shipped_configs_run(invoke, name):
     path = ROOT / "configs" / f"{name}.toml"
@@ -377,21 +392,33 @@ class Evil:
     fast_cases(
         [
             (lambda p, good: p.write_bytes(good.read_bytes()[:700]), "not a readable checkpoint"),
-            (lambda p, good: p.write_text("hello"), "not a readable checkpoint"),
+            (
+                lambda p, good: p.write_text("hello"),
+                "not a checkpoint: it is a text file; --resume takes a checkpoint written by",
+            ),
             (lambda p, good: torch.save({"format": "other"}, p), "not a gradcli checkpoint"),
-            (lambda p, good: torch.save(Evil(), p), "not a readable checkpoint"),
+            (
+                lambda p, good: torch.save(Evil(), p),
+                "refused: it holds Python objects other than tensors and plain data",
+            ),
+            (
+                lambda p, good: p.write_text('{"step": 0, "loss": 1.0, "params": {}}\n'),
+                "not a checkpoint: it is JSON lines (the records of a run, as -f jsonl writes",
+            ),
         ],
         2,
         several=True,
     ),
-    ids=["truncated", "text", "foreign", "unsafe-pickle"],
+    ids=["truncated", "text", "foreign", "unsafe-pickle", "jsonl"],
 )
 def test_damaged_or_foreign_checkpoints_are_refused(invoke, tmp_path, make, fragment):
     good = tmp_path / "good.pt"
     invoke("optim", "-m", "mlp", "--steps", "2", "--save", str(good))
     bad = tmp_path / "bad.pt"
     make(bad, good)
-    one_line_error(invoke("optim", "-m", "mlp", "--resume", str(bad)), f"--resume {bad}", fragment)
+    result = invoke("optim", "-m", "mlp", "--resume", str(bad))
+    one_line_error(result, f"--resume {bad}", fragment)
+    assert "weights_only" not in result.stderr  # torch's words, and its unsafe advice
 
 
 def test_incompatible_checkpoints_are_refused(invoke, tmp_path, factory_file):
@@ -469,7 +496,9 @@ def test_ctrl_c_sigterm_and_sighup_save_a_checkpoint_that_resumes(tmp_path, stop
         f"gradcli: saving checkpoint {ckpt}\n"
         f"gradcli: interrupted: stopped after step {stopped} of 100000000{named}\n"
     )
-    assert torch.load(ckpt, weights_only=True)["step"] == stopped
+    saved = torch.load(ckpt, weights_only=True)
+    assert saved["step"] == stopped
+    assert saved["end"] == 100000000  # so that --resume alone finishes the run
 
 
 BIG = textwrap.dedent("""

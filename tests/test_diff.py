@@ -7,6 +7,7 @@ import os
 import re
 import struct
 import threading
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -125,13 +126,20 @@ def test_runs_of_different_lengths_differ(invoke, tmp_path):
         (["A", "BAD"], "bad.jsonl:2: not a gradcli record: not JSON"),
         (["A", "A", "-f", "csv"], "--format: unknown format 'csv'; choose one of: text, jsonl"),
         (["A", "nowhere.jsonl"], "nowhere.jsonl: cannot read it: no such file"),
+        (["PT", "A"], "a.pt: not gradcli's JSON lines (-f jsonl): it is a zip archive (such"),
+        (["A", "BYTES"], "bytes.jsonl:2: not gradcli's JSON lines (-f jsonl): not UTF-8 text"),
     ],
+    ids=["not-json", "csv", "missing", "checkpoint", "not-utf8"],
 )
 def test_bad_input_is_exit_2(invoke, tmp_path, args, message):
     a = write(tmp_path / "a.jsonl", [record(0, [1.0])])
     bad = tmp_path / "bad.jsonl"
     bad.write_text(json.dumps(record(0, [1.0])) + "\ngradcli: 1 step, loss 1 -> 1\n")
-    paths = {"A": a, "BAD": str(bad)}
+    with zipfile.ZipFile(tmp_path / "a.pt", "w") as archive:  # what torch.save writes
+        archive.writestr("a/data.pkl", b"\x80\x02}q\x00.")
+    not_utf8 = tmp_path / "bytes.jsonl"
+    not_utf8.write_bytes(Path(a).read_bytes() + b"\xff\xfe\n")
+    paths = {"A": a, "BAD": str(bad), "PT": str(tmp_path / "a.pt"), "BYTES": str(not_utf8)}
     result = invoke("diff", *[paths.get(x, x) for x in args])
     assert result.exit_code == 2 and result.stdout == ""
     assert len(result.stderr.splitlines()) == 1 and message in result.stderr, result.stderr

@@ -187,7 +187,8 @@ def test_a_long_path_caption_wraps_at_the_width_between_its_parts(width):
     assert max(map(len, lines)) <= width
     start = next(i for i, line in enumerate(lines) if line.startswith(f"  {label}: ends at"))
     assert re.fullmatch(  # the caption is the picture's last lines, whole
-        rf"{re.escape(label)}: ends at \(-3\.75, -3\.21\), loss \S+, \S+ from the minimum "
+        rf"{re.escape(label)}: ends at \(-3\.75, -3\.21\), loss \S+ \(in float64\), \S+ from the "
+        r"minimum "
         r"\(-3\.78, -3\.28\)",
         flat(" ".join(lines[start:])),
     )

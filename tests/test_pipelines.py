@@ -75,7 +75,8 @@ def test_every_line_of_every_format_parses(invoke, command, fmt):
             if name.endswith(("loss", "_norm", "_mean", "_min", "_max", "diff")) and value:
                 float(value)
             if name in ("value", "grad", "update") and value:
-                [float(x) for x in value.split(" ")]
+                [float(x) for x in value.split(";")]
+            assert " " not in value  # (-f tsv | column -t lines up)
 
 
 def test_csv_has_one_row_per_step_and_parameter(invoke):
@@ -104,11 +105,11 @@ def test_csv_carries_the_same_numbers_as_jsonl(invoke):
     for record, row in zip(records, rows, strict=True):
         cells = dict(zip(HEADER, row, strict=True))
         p = record["params"]["w"]
-        assert [float(x) for x in cells["value"].split()] == p["value"]
+        assert [float(x) for x in cells["value"].split(";")] == p["value"]
         if record["step"]:
             assert float(cells["loss"]) == record["loss"]
-            assert [float(x) for x in cells["grad"].split()] == p["grad"]
-            assert [float(x) for x in cells["update"].split()] == p["update"]
+            assert [float(x) for x in cells["grad"].split(";")] == p["grad"]
+            assert [float(x) for x in cells["update"].split(";")] == p["update"]
             assert float(cells["grad_mean"]) == pytest.approx(sum(p["grad"]) / 3, rel=1e-15)
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -246,6 +248,19 @@ def test_the_plot_file_is_valid_svg_with_the_same_pictures(invoke, run_file, tmp
     assert [line.rstrip() for line in text[:3]] == [
         line for line in result.stdout.splitlines() if line.strip()
     ][:3]
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077])
+def test_the_plot_file_follows_the_umask_as_a_checkpoint_does(invoke, run_file, tmp_path, umask):
+    target, checkpoint = tmp_path / "run.svg", tmp_path / "a.pt"
+    before = os.umask(umask)
+    try:
+        assert invoke("plot", str(run_file), "--plot-file", str(target)).exit_code == 0
+        assert invoke("optim", "--steps", "1", "--save", str(checkpoint), "-q").exit_code == 0
+    finally:
+        os.umask(before)
+    assert stat.S_IMODE(target.stat().st_mode) == 0o666 & ~umask
+    assert stat.S_IMODE(target.stat().st_mode) == stat.S_IMODE(checkpoint.stat().st_mode)
 
 
 @pytest.mark.parametrize("fmt", ["jsonl", "csv"])

@@ -12,6 +12,7 @@ import threading
 import pytest
 from helpers import gradcli_process
 
+from gradcli import schedules
 from gradcli.spec import PITFALL_SUMMARIES
 
 HELP_WITHOUT_TORCH = """
@@ -42,6 +43,10 @@ COMPLETIONS = [
     ("gradcli pitfalls ", list(PITFALL_SUMMARIES)),  # every pitfall, in its order
     ("gradcli ddp --path ", ["manual", "ddp"]),
     ("gradcli optim --dtype ", ["float32", "float64"]),
+    ("gradcli schedule ", schedules.names()),  # every scheduler, by torch's name
+    ("gradcli schedule St", ["StepLR"]),
+    ("gradcli optim --schedule Cos", ["CosineAnnealingLR", "CosineAnnealingWarmRestarts"]),
+    ("gradcli compare --schedule One", ["OneCycleLR"]),
 ]
 
 

@@ -3,6 +3,9 @@ lacks is one line and exit 2, before the run; one that reads the same state goes
 
 from __future__ import annotations
 
+import io
+import sys
+
 import pytest
 from lanes import fast_cases
 
@@ -46,3 +49,80 @@ def test_resuming_with_settings_that_read_the_same_state_goes_on(invoke, tmp_pat
     result = invoke(command, *base, "--lr", "0.5", "--weight-decay", "0.1", "--resume", checkpoint)
     assert result.exit_code == 0, result.stderr
     assert [r["step"] for r in jsonl(result.stdout)] == [3, 4]
+
+
+FLAKY = """
+import pathlib, torch
+MARK = pathlib.Path(__file__).with_name("fail")
+class Bowl(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.tensor([1.0, -2.0, 0.5]))
+        self.calls = 0
+    def forward(self):
+        self.calls += 1
+        if self.calls == 5 and MARK.exists():
+            raise ValueError("flaky")
+        return (self.w ** 2).sum()
+def build():
+    return Bowl()
+"""
+
+
+@pytest.mark.parametrize("command", fast_cases(["optim", "manual"]))
+def test_resuming_a_stopped_run_finishes_it(invoke, tmp_path, command):
+    """A run stopped early (here its model fails in step 5 of 8; Ctrl-C and a closed pipe
+    save the same checkpoint) is finished by --resume alone: steps 5-8, the bytes the whole
+    run prints; --steps given still says how many more."""
+    (tmp_path / "flaky.py").write_text(FLAKY)
+    model = f"{tmp_path}/flaky.py:build"
+    ck = str(tmp_path / "ck.pt")
+    args = ["-m", model, "-o", "adam", "--steps", "8", "-f", "jsonl"]
+    whole = invoke(command, *args)
+    (tmp_path / "fail").touch()
+    stopped = invoke(command, *args, "--save", ck)
+    assert stopped.exit_code == 2 and "step 5:" in stopped.stderr
+    (tmp_path / "fail").unlink()
+    rest = invoke(command, "--resume", ck, "-m", model, "-f", "jsonl")
+    assert rest.exit_code == 0, rest.stderr
+    assert [r["step"] for r in jsonl(rest.stdout)] == [5, 6, 7, 8]
+    assert stopped.stdout + rest.stdout == whole.stdout
+    assert rest.stderr.startswith("gradcli: steps 5–8 (resumed from step 4), loss ")
+    two = invoke(command, "--resume", ck, "-m", model, "--steps", "2", "-f", "jsonl")
+    assert [r["step"] for r in jsonl(two.stdout)] == [5, 6]
+
+
+def test_the_progress_bar_of_a_resumed_run_starts_at_its_step(invoke, tmp_path, monkeypatch):
+    """The bar counts the run's steps, 2741/200000, not the resumed part's 1/197260."""
+    from gradcli import output
+
+    bars = []
+    progress = output.Output.progress
+
+    def spy(self, total, description, *, thinned, start=0):
+        bars.append((total, start))
+        return progress(self, total, description, thinned=thinned, start=start)
+
+    monkeypatch.setattr(output.Output, "progress", spy)
+    ck = str(tmp_path / "ck.pt")
+    invoke("optim", "-m", "seed", "--steps", "3", "--save", ck, "-q")
+    invoke("optim", "--resume", ck, "--steps", "4", "-q")
+    assert bars == [(3, 0), (7, 3)]
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_a_bar_drawn_from_a_step_shows_the_steps_of_the_whole_run(monkeypatch):
+    from gradcli import output
+
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    monkeypatch.setattr(sys, "stdout", io.StringIO())
+    monkeypatch.setattr(output, "BAR_DELAY", 0)
+    bar = output.Output(color=False).progress(200_000, "gradcli optim", thinned=True, start=2740)
+    with bar as progress:
+        progress(2741)
+    assert "2740/200000" in terminal.getvalue() and "2741/200000" in terminal.getvalue()

@@ -93,6 +93,7 @@ def test_a_schedule_resumes_from_its_state():
             ("StepLR(step_size=0)", "step_size must be an integer >= 1, got 0"),
             ("StepLR(step_sise=3)", "has no keyword 'step_sise' (did you mean step_size?)"),
             ("SteppLR(step_size=3)", "unknown scheduler 'SteppLR' (did you mean StepLR?)"),
+            ("lr_scheduler.StepLR(step_size=3)", "drop 'lr_scheduler.': gradcli takes the class"),
             ("StepLR(step_size=3, gamma=__import__('os'))", "gamma must be a literal value"),
             ("StepLR(step_size=3, last_epoch=4)", "last_epoch is for resuming"),
             ("MultiStepLR(milestones=5)", "milestones must be a list of integers >= 0, got 5"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import pytest
 import torch
@@ -184,3 +185,26 @@ def test_compare_takes_loss_and_path_and_writes_the_svg(invoke, tmp_path):
     assert result.stderr.endswith(f"gradcli: wrote loss, path to {target}\n")
     text = "".join(ET.parse(target).getroot().itertext())
     assert "path on the loss surface" in text and "from the minimum (3, 0.5)" in text
+
+
+@pytest.mark.parametrize("command", ["optim", "compare"])
+def test_a_run_and_its_path_caption_show_one_final_loss(invoke, command):
+    """The summary's loss at the end (at the final parameters, in the run's float32) and
+    the caption's are one number, not the summary's and a float64 recomputation beside it."""
+    args = ["-m", "himmelblau", "-o", "sgd", "-f", "jsonl", "--plot", "path"]  # (100 steps)
+    result = invoke(command, *args)
+    assert result.exit_code == 0, result.stderr
+    summary = re.search(r"loss \S+ -> ([^\s,]+)", result.stderr)
+    caption = re.search(r"sgd: ends at \(.*?\), loss ([^\s,]+)", result.stderr)
+    assert summary and caption, result.stderr
+    assert caption.group(1) == summary.group(1)
+
+
+def test_a_path_read_back_says_its_loss_is_computed_in_float64(invoke, tmp_path):
+    """JSON lines hold no loss at the final parameters: the caption computes one, and says
+    how, since it may differ in its last digits from the run's own float32 summary."""
+    run = tmp_path / "h.jsonl"
+    run.write_text(invoke("optim", "-m", "himmelblau", "--steps", "5", "-f", "jsonl").stdout)
+    result = invoke("plot", str(run), "--plot", "path")
+    assert result.exit_code == 0, result.stderr
+    assert re.search(r"h\.jsonl: ends at \(.*?\), loss \S+ \(in float64\)", result.stdout)

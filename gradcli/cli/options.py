@@ -20,7 +20,7 @@ from typing import Annotated, Any
 
 import typer
 
-from gradcli import optimizers
+from gradcli import optimizers, schedules
 from gradcli.errors import GradcliError
 from gradcli.optimizers.catalog import Flag, Integer, Real, plain
 from gradcli.output import Output
@@ -79,6 +79,7 @@ def model_files() -> list[str]:
 
 MODEL_COMPLETION = completion(*MODELS, model_files)
 OPTIMIZER_COMPLETION = completion(optimizers.names)
+SCHEDULE_COMPLETION = completion(schedules.names)
 
 
 YOUR_MODEL = (
@@ -235,6 +236,7 @@ Schedule = Annotated[
     typer.Option(
         metavar="SCHEDULER(...)",
         show_default=False,
+        autocompletion=SCHEDULE_COMPLETION,
         rich_help_panel="Schedule and clipping",
         help="A learning-rate scheduler of torch.optim.lr_scheduler in torch's constructor "
         "form, stepped after every update: 'CosineAnnealingLR(T_max=100, eta_min=0.001)', "
@@ -430,7 +432,8 @@ Resume = Annotated[
         show_default=False,
         rich_help_panel="Checkpoints and config",
         help="Go on from this checkpoint with the run it holds (model, optimizer, lr, "
-        "--steps more steps, seed, dtype), numbered on from it; options given here win.",
+        "seed, dtype; a stopped run's steps left, else --steps more), numbered on from it; "
+        "options given here win.",
     ),
 ]
 Config = Annotated[

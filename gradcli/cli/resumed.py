@@ -6,7 +6,9 @@ user's config file) names that model again.
 
 A checkpoint keeps its run's configuration; the options that make the run (the model, the
 optimizer with its lr and hyperparameters, the steps, the seed, the dtype, the
-implementation) come from there unless given on the command line or in a config file. What
+implementation) come from there unless given on the command line or in a config file. The
+steps: a run that ended goes on for as many steps again; a run that was stopped (Ctrl-C, a
+signal, a closed pipe, the model's failure) is finished, its steps left made. What
 is given wins, and is checked against the checkpoint where it must match (the model, the
 optimizer, the dtype: see ``gradcli.train.checkpoint.restore``).
 """
@@ -58,12 +60,16 @@ def with_checkpoint_run(ctx: typer.Context, options: dict[str, Any]) -> dict[str
         return options
     from gradcli.train import checkpoint
 
-    saved = checkpoint.load(path)["config"]  # a foreign or broken file: one line, exit 2
+    whole = checkpoint.load(path)  # a foreign or broken file: one line, exit 2
+    saved = whole["config"]
     types = option_types()
     merged = dict(options)
     for key in RUN_OPTIONS:
         if not given(ctx, key) and key in saved and accepts(types[key], saved[key]):
             merged[key] = saved[key]
+    left = checkpoint.steps_left(whole)
+    if left is not None and not given(ctx, "steps") and not given(ctx, "epochs"):
+        merged["steps"], merged["epochs"] = left, None  # a stopped run: finished
     model = merged.get("model")
     if not given(ctx, "model") and isinstance(model, str) and ":" in model:
         raise GradcliError(

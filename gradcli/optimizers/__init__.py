@@ -10,7 +10,6 @@ a module; nothing else changes. Modules whose names start with ``_`` hold shared
 
 from __future__ import annotations
 
-import difflib
 import importlib
 import math
 import pkgutil
@@ -18,7 +17,7 @@ from collections.abc import Mapping
 from functools import cache
 from typing import Any
 
-from gradcli.errors import GradcliError
+from gradcli.errors import GradcliError, did_you_mean
 from gradcli.optimizers.catalog import Hyperparameter, Optimizer
 
 
@@ -44,8 +43,7 @@ def find(name: str, where: str = "--optimizer") -> Optimizer:
     """The optimizer called ``name``, case-insensitively (``adam``, ``Adam``, ``ADAMW``)."""
     optimizer = catalog().get(name.strip().lower())
     if optimizer is None:
-        close = difflib.get_close_matches(name.lower(), names(), n=1, cutoff=0.6)
-        hint = f" (did you mean {close[0]}?)" if close else ""
+        hint = did_you_mean(name.lower(), names())
         raise GradcliError(
             f"{where}: unknown optimizer {name!r}{hint}; choose one of: {', '.join(names())}"
         )

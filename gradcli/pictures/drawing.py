@@ -220,6 +220,9 @@ def draw(
                         minima=surface_map.minima,
                         width=width,
                         note=f" · panel {k + 1} of {count}" if count > 1 else "",
+                        end_losses={
+                            r.label: r.final_loss for r in runs if r.final_loss is not None
+                        },
                     )
                 )
         else:

@@ -127,10 +127,13 @@ def path_picture(
     width: int = 80,
     height: int = 20,
     note: str = "",
+    end_losses: dict[str, float] | None = None,
 ) -> Picture:
     """Lines of the picture: each path is the points a run went through, in order; its
     marks are the cells of the paths, minima, starts, ends and contours, and the legend's
-    markers. ``note`` follows the title."""
+    markers. ``note`` follows the title. ``end_losses``: the loss at a run's final
+    parameters as its summary says it (in the run's dtype), shown at its end instead of
+    ``loss`` there in float64, so that one output never shows two final losses."""
     finite = {
         label: [p for p in points if all(math.isfinite(v) for v in p)]
         for label, points in paths.items()
@@ -211,8 +214,10 @@ def path_picture(
     picture.add_all(wrap(legend, width, indent=label_width, keys=1))
     for label, end in ends.items():
         where = [f"{label}: ends at {point_text(end)}"]
-        if loss is not None:
-            where.append(f"loss {loss(*end[:2]):.6g}")
+        if end_losses and label in end_losses and end is paths[label][-1]:
+            where.append(f"loss {end_losses[label]:.6g}")
+        elif loss is not None:
+            where.append(f"loss {loss(*end[:2]):.6g} (in float64)")
         if label in nearest_minima:
             minimum, distance = nearest_minima[label]
             where.append(f"{distance:.3g} from the minimum {point_text(minimum)}")

@@ -108,9 +108,17 @@ def write(path: str, pictures: list[list[str]], title: str) -> None:
     folder = str(Path(path).resolve().parent)
     fd, temporary = tempfile.mkstemp(dir=folder, prefix=".gradcli-", suffix=".svg")
     try:
+        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp's 0o600, made what a new file gets
         with os.fdopen(fd, "w", encoding="utf-8") as stream:
             stream.write(document(pictures, title))
         os.replace(temporary, path)
     except OSError as error:
         Path(temporary).unlink(missing_ok=True)
         raise GradcliError(f"--plot-file {path}: cannot write it: {error.strerror}") from None
+
+
+def _umask() -> int:
+    """The process's umask (read by setting it, so set back at once)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask

@@ -2,8 +2,8 @@
 
 A training sink gets ``start(info)`` once, ``step(record)`` for each shown step,
 ``epoch(record)`` at the end of each epoch of a run on ``--data``, and ``finish(summary)``
-at the end; a compare sink gets ``step``, ``epoch`` (on ``--data``) and
-``finish(summaries)``.
+at the end; a compare sink gets ``start(info)`` (what its runs share, with ``command``
+compare), ``step``, ``epoch`` (on ``--data``) and ``finish(summaries)``.
 A listing (optimizers, params, graph, pitfalls) is shown by ``show_rows``: a table for a
 person, flat rows for machines. Data goes to stdout; words go to stderr through
 ``Output.say``.
@@ -43,6 +43,8 @@ class Sink(Protocol):
 
 
 class CompareSink(Protocol):
+    def start(self, info: RunInfo) -> None: ...
+
     def step(self, record: CompareRecord) -> None: ...
 
     def epoch(self, record: CompareEpochRecord) -> None: ...

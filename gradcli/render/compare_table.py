@@ -17,11 +17,17 @@ from gradcli.render.caption import Caption
 from gradcli.render.fit import fitted
 from gradcli.render.jsonl import epoch_object, target_text
 from gradcli.render.markup import escape
-from gradcli.render.table import fmt
+from gradcli.render.table import fmt, print_header
 from gradcli.saved_runs import Run
 
 if TYPE_CHECKING:
-    from gradcli.records import CompareEpochRecord, CompareRecord, Evaluated, MethodSummary
+    from gradcli.records import (
+        CompareEpochRecord,
+        CompareRecord,
+        Evaluated,
+        MethodSummary,
+        RunInfo,
+    )
 
 
 class CompareTableSink:
@@ -29,6 +35,11 @@ class CompareTableSink:
 
     def __init__(self, console: Console) -> None:
         self.console = console
+
+    def start(self, info: RunInfo) -> None:
+        """What every run shares (model, schedule, clipping, device, dtype, steps, data), as
+        optim's header has it; the table below names each run's optimizer and settings."""
+        print_header(self.console, info, optimizer=False)
 
     def step(self, record: CompareRecord) -> None:
         pass

@@ -2,7 +2,8 @@
 
 Every row carries the L2 norm, mean, min and max of the value, gradient and update, so a
 column means the same for every parameter; tensors of at most 8 elements also carry their
-elements, space-separated. Floats are written at full precision (Python's repr, which reads
+elements, separated by ``;`` (no cell has a space, so ``-f tsv | column -t`` lines up and
+``-f csv | column -s, -t`` does). Floats are written at full precision (Python's repr, which reads
 back to the same number); non-finite ones as ``nan``, ``inf``, ``-inf``; a missing number
 (step 0 has no loss, gradient or update) as an empty cell.
 """
@@ -71,7 +72,10 @@ def stats_of(v: Values) -> Stats:
 
 
 def elements(v: Values | None) -> str:
-    return "" if v is None or isinstance(v, Stats) else " ".join(csv_number(x) for x in v)
+    return "" if v is None or isinstance(v, Stats) else SEPARATOR.join(csv_number(x) for x in v)
+
+
+SEPARATOR = ";"  # between a list's items in one cell: no spaces, for column -t and awk
 
 
 def _where(epoch: int | None, batch: int | None) -> list[str]:
@@ -155,6 +159,9 @@ class CompareDelimitedSink(_Writer):
     def __init__(self, out: TextIO, output: Output, delimiter: str, data: bool = False) -> None:
         super().__init__(out, output, delimiter, COMPARE_HEADER + DATA_HEADER * data)
         self.data = data
+
+    def start(self, info: RunInfo) -> None:
+        pass  # (a row names its run: optimizer, label, lr)
 
     def step(self, record: CompareRecord) -> None:
         self.row(

@@ -126,6 +126,9 @@ class CompareJsonlSink:
         self.out = out
         self.output = output
 
+    def start(self, info: RunInfo) -> None:
+        pass  # (a record names its run: optimizer, label, lr)
+
     def step(self, record: CompareRecord) -> None:
         self.out.write(dumps(compare_object(record)) + "\n")
         self.out.flush()

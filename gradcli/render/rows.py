@@ -1,8 +1,8 @@
 """Machine formats for commands whose data is a list of flat rows (params, graph, pitfalls).
 
 JSON lines: one object per row. CSV/TSV: a header of the row's keys, then one line per row;
-a list becomes its items space-separated (a ``shape`` is written ``16x2`` as in the training
-commands' CSV, empty for a scalar), None an empty cell, a bool ``true``/``false``, a float
+a list becomes its items separated by ``;`` and a ``shape`` is written ``16x2`` (empty for a
+scalar), as in the training commands' CSV; None an empty cell, a bool ``true``/``false``, a float
 its full-precision repr.
 """
 
@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import Any, TextIO
 
 from gradcli.printable import printable
+from gradcli.render.delimited import SEPARATOR
 from gradcli.render.numbers import dumps
 
 
@@ -24,7 +25,7 @@ def _field(value: Any) -> str:
     if isinstance(value, float):
         return repr(value)
     if isinstance(value, list | tuple):
-        return " ".join(_field(v) for v in value)
+        return SEPARATOR.join(_field(v) for v in value)
     return str(value)
 
 

@@ -62,6 +62,28 @@ def state_table(record: StepRecord) -> Table:
     return table
 
 
+def print_header(console: Console, info: RunInfo, optimizer: bool = True) -> None:
+    """What the run is, above its tables: ``gradcli optim · model mlp · sgd lr=1 ·
+    StepLR(step_size=30) · clip_grad_norm_(max_norm=1, norm_type=2) · cpu float32 · 100
+    steps``, and with --data the data and its batches. ``optimizer``: False for compare,
+    whose table has a row per optimizer."""
+    hyper = "".join(
+        f" {k}={plain(v)}" for k, v in info.hyperparameters.items() if v not in (0, False, None)
+    )
+    run = f" · {info.optimizer} lr={info.lr:g}{hyper}" if optimizer else ""
+    steps = f"{info.steps} step" + ("" if info.steps == 1 else "s")
+    extras = "".join(
+        f" · {escape(what)}" for what in (info.schedule, info.clipping) if what is not None
+    )
+    console.print(
+        f"[bold]gradcli {info.command}[/] · model {escape(info.model)}{run}{extras} · "
+        f"{info.device} {info.dtype} · {steps}"
+    )
+    if info.data is not None:
+        console.print(f"data {escape(info.data)}")
+        console.print(escape(info.batches or ""))
+
+
 class TableSink:
     def __init__(self, console: Console) -> None:
         self.console = console
@@ -71,21 +93,8 @@ class TableSink:
 
     def start(self, info: RunInfo) -> None:
         self.steps = info.steps
-        hyper = "".join(
-            f" {k}={plain(v)}" for k, v in info.hyperparameters.items() if v not in (0, False, None)
-        )
-        steps = f"{info.steps} step" + ("" if info.steps == 1 else "s")
         self.scheduled = info.schedule is not None
-        extras = "".join(
-            f" · {escape(what)}" for what in (info.schedule, info.clipping) if what is not None
-        )
-        self.console.print(
-            f"[bold]gradcli {info.command}[/] · model {escape(info.model)} · {info.optimizer} "
-            f"lr={info.lr:g}{hyper}{extras} · {info.device} {info.dtype} · {steps}"
-        )
-        if info.data is not None:
-            self.console.print(f"data {escape(info.data)}")
-            self.console.print(escape(info.batches or ""))
+        print_header(self.console, info)
 
     def step(self, record: StepRecord) -> None:
         loss = "" if record.loss is None else f"   loss {fmt(record.loss)}"

@@ -36,6 +36,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import pickle
 import secrets
 import stat
 import tempfile
@@ -49,6 +50,7 @@ from typing import Any, BinaryIO, NoReturn
 import torch
 from torch import Tensor, nn
 
+from gradcli import file_kinds
 from gradcli.data.feed import Feed
 from gradcli.errors import GradcliError
 
@@ -234,6 +236,7 @@ def _kind(mode: int) -> str:
 def load(path: str) -> dict[str, Any]:
     """Read a checkpoint safely; anything that is not one of ours is an error."""
     with _open_regular(path) as file:
+        _check_kind(path, file)
         _check_unpacked_size(path, file)
         try:
             with warnings.catch_warnings():  # (a foreign pickle's protocol: the error says)
@@ -289,12 +292,33 @@ def _check_unpacked_size(path: str, file: BinaryIO) -> None:
         )
 
 
+def _check_kind(path: str, file: BinaryIO) -> None:
+    """Refuse, in gradcli's words, a file that is no torch.save file at all (JSON lines, a
+    text file): torch's own error for one is a pickle's (``KeyError: 101``, an
+    ``UnpicklingError``)."""
+    head = file.read(file_kinds.HEAD)
+    file.seek(0)
+    if not head.startswith((file_kinds.ZIP, file_kinds.PICKLE)):
+        raise GradcliError(
+            f"--resume {path}: not a checkpoint: it is {file_kinds.kind_of(head)}; "
+            f"--resume takes {file_kinds.CHECKPOINT}"
+        )
+
+
 def _unreadable(path: str, e: Exception) -> NoReturn:
+    if isinstance(e, pickle.UnpicklingError) and "weights_only" in str(e):
+        # torch's text goes on to advise weights_only=False, which runs the file's code
+        raise GradcliError(
+            f"--resume {path}: refused: it holds Python objects other than tensors and plain "
+            "data, which no gradcli checkpoint holds and gradcli never loads"
+        ) from None
     first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+    if len(first) > 120:  # cut at a word, and say so
+        first = first[:120].rsplit(" ", 1)[0] + " …"
     reason = f"{type(e).__name__}: {first}" if first else type(e).__name__
     raise GradcliError(
         f"--resume {path}: not a readable checkpoint (truncated, corrupt or "
-        f"not made by gradcli): {reason[:200]}"
+        f"not made by gradcli): {reason}"
     ) from None
 
 
@@ -355,6 +379,7 @@ _CPU_RNG = _Leaf(
 # these among them ("?": may be absent), others ignored; _Map is a mapping, _List a list.
 _SCHEMA: dict[str, Any] = {
     "step": _COUNT,
+    "end?": _COUNT,  # the step the run was to end at (after "step" when it was stopped early)
     "model": _Map(_STR, _TENSOR),
     "update_state": _Map(_COUNT, _Map(_STR, _STATE_VALUE)),
     "rng": {"torch": _CPU_RNG, "cuda?": _List(_BYTES)},  # "cuda": saved where CUDA was used
@@ -364,6 +389,13 @@ _SCHEMA: dict[str, Any] = {
     # with --data: where the DataLoader was (gradcli.data.feed.Feed.state_dict)
     "feed?": {"epoch": _COUNT, "batch": _COUNT, "generator": _CPU_RNG, "sums": _TENSOR},
 }
+
+
+def steps_left(checkpoint: dict[str, Any]) -> int | None:
+    """The steps the run saved in ``checkpoint`` had still to make when it was stopped
+    (Ctrl-C, a signal, a closed pipe, the model's failure); None for a run that ended."""
+    end, step = checkpoint.get("end"), checkpoint["step"]
+    return end - step if isinstance(end, int) and end > step else None
 
 
 def _validate(path: str, checkpoint: Any) -> None:

@@ -85,6 +85,7 @@ class Comparison:
         self.track = False
         self.points: list[list[list[float]]] = [[] for _ in specs]
         lrs = []
+        infos = []
         for spec in specs:
             # the hand-written rule for torch's implementation: foreach with foreach,
             # the for-loop with forloop; fused has none, so the default stands in for it
@@ -93,6 +94,9 @@ class Comparison:
             optim, _ = prepare(spec, "optim")
             self.pairs.append((manual, optim))
             lrs.append(info.lr)
+            infos.append(info)
+        # what every run shares, for the header (the optimizer is each run's own)
+        self.info = replace(infos[0], command="compare")
         # labelled by the lr each run uses (the problem's default where none was given)
         resolved = [replace(spec, lr=lr) for spec, lr in zip(specs, lrs, strict=True)]
         for spec, label, lr in zip(specs, labels(resolved), lrs, strict=True):
@@ -125,8 +129,8 @@ class Comparison:
                 first = optim.feed.evaluate(optim.problem, "train")
                 summary.first_loss = None if first is None else first.loss
         for summary in self.summaries:
-            yield CompareRecord(
-                0, summary.optimizer, summary.label, summary.lr, None, None, 0.0, 0, True
+            yield CompareRecord(  # (no update yet: no lr, as optim's step 0 has none)
+                0, summary.optimizer, summary.label, None, None, None, 0.0, 0, True
             )
         for step in range(1, self.steps + 1):
             runs = zip(self.pairs, self.summaries, self.points, strict=True)
@@ -222,5 +226,6 @@ class Comparison:
                     at += count
                 loss = summary.losses[step - 1] if step else None
                 records.append({"step": step, "loss": loss, "params": params})
-            runs.append(Run(summary.label, records, summary.lr))
+            final = summary.final_loss if summary.final is None else None  # (θ_T's loss)
+            runs.append(Run(summary.label, records, summary.lr, final_loss=final))
         return runs

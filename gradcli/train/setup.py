@@ -245,6 +245,8 @@ def save_checkpoint(training: Training, spec: RunSpec) -> None:
     )
     params = list(training.problem.parameters())
     saved = checkpoint.build(training.problem, params, training.update.state, done, asdict(spec))
+    saved["end"] = training.start + training.steps  # where the run was to end: a stopped
+    # one (Ctrl-C, a closed pipe, the model's failure) is finished by --resume alone
     if training.fed:
         saved["schedule_losses"] = list(training.fed)
     if training.feed is not None:

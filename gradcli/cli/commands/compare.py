@@ -161,6 +161,7 @@ def run_compare(
         pictures.check_compare(problem, specs[0].model)
         comparison.track = axis_names(problem) is not None
     sink = make_compare_sink(output, data=comparison.data)
+    sink.start(comparison.info)
     collector.resume()  # start-up is over
     with interruptible() as interrupt:
         comparison.should_stop = interrupt.is_set

@@ -34,6 +34,7 @@ def schedule(
         str,
         typer.Argument(
             metavar="SCHEDULER",
+            autocompletion=opt.SCHEDULE_COMPLETION,
             help="torch's constructor with torch's keywords, the optimizer left out: "
             "'StepLR(step_size=30)': any scheduler of torch.optim.lr_scheduler that needs no "
             "Python function (a name it does not know lists them all).",

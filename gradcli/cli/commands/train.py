@@ -170,14 +170,19 @@ def run_training(spec: RunSpec, path: str, pictures: Request | None = None) -> N
     collector.resume()  # start-up is over
     with (
         interruptible() as interrupt,
-        output.progress(spec.steps, f"gradcli {path}", thinned=spec.every > 1) as progress,
+        output.progress(
+            training.start + spec.steps,
+            f"gradcli {path}",
+            thinned=spec.every > 1,
+            start=training.start,
+        ) as progress,
     ):
         training.should_stop = interrupt.is_set
         completed = [training.start]  # the last step whose update is done
 
         def on_step(step: int) -> None:
             completed[0] = step
-            progress(step - training.start)
+            progress(step)
 
         training.on_step = on_step
         try:
@@ -217,7 +222,7 @@ def run_training(spec: RunSpec, path: str, pictures: Request | None = None) -> N
         raise UserCodeFailed(f"--model {spec.model}: after step {last}: {failure}") from None
     sink.finish(summary)
     if pictures is not None and kept is not None:
-        run = Run(info.optimizer, kept.records, info.lr)
+        run = Run(info.optimizer, kept.records, info.lr, final_loss=summary.final_loss)
         drawing.show(pictures, [run], training.problem, output)
 
 
