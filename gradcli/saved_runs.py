@@ -266,7 +266,7 @@ def records_of(source: str, compare: bool = False) -> Iterator[tuple[int, str, R
 
 def _in_order(record: Record, last: dict[tuple[str, bool], int], where: str) -> None:
     epoch = is_epoch(record)
-    label = record.get("label", "")
+    label = record["label"] if is_compare(record) else ""  # (a string: checked)
     key = "epoch_end" if epoch else "step"
     before = last.get((label, epoch))
     if before is not None and record[key] <= before:

@@ -135,6 +135,15 @@ def test_a_field_of_the_wrong_kind_is_one_line(tmp_path, lines, good, index, cha
     both_commands(path, good, f"{path}:{index + 1}: not a gradcli record: {says}")
 
 
+def test_a_field_gradcli_does_not_read_is_left_alone_whatever_it_holds(tmp_path, lines, good):
+    """(A training record's "label" is no compare label: [[1]] there is no TypeError.)"""
+    path = tmp_path / "extra.jsonl"
+    path.write_text("\n".join(edited(line, _set(["label"], [[1]])) for line in lines) + "\n")
+    assert run("plot", str(path), "--plot", "loss").exit_code == 0
+    result = run("diff", str(good), str(path))
+    assert result.exit_code == 1 and "label" in result.stdout, result.stderr
+
+
 def test_a_compare_records_step_that_is_no_integer_is_one_line(tmp_path, compare_lines):
     """`"step": [[1]]` in compare's records was TypeError in plot --plot lr on main."""
     bad = [edited(compare_lines[0], _set(["step"], [[1]])), *compare_lines[1:]]
