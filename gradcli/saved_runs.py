@@ -20,6 +20,7 @@ from typing import Any
 
 from gradcli.bounded_lines import STDIN, lines, shown
 from gradcli.errors import GradcliError
+from gradcli.printable import printable
 
 SPELLED = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 Record = dict[str, Any]
@@ -201,16 +202,22 @@ class _Numbers:
         return Unfit(text)
 
 
-def _unfit(obj: Any, path: str = "") -> tuple[str, Unfit] | None:
-    """The first number no float holds, and its field (``params.xy.value[0]``)."""
-    if isinstance(obj, Unfit):
-        return path, obj
-    items: Any = ()
-    if isinstance(obj, dict):
-        items = ((f"{path}.{k}" if path else str(k), v) for k, v in obj.items())
-    elif isinstance(obj, list):
-        items = ((f"{path}[{i}]", v) for i, v in enumerate(obj))
-    return next((found for p, v in items if (found := _unfit(v, p)) is not None), None)
+def _unfit(obj: Any) -> tuple[str, Unfit] | None:
+    """The first number no float holds, and its field (``params.xy.value[0]``); without
+    recursion, so that a line nested as deep as json reads is walked too."""
+    stack: list[tuple[str, Any]] = [("", obj)]
+    while stack:
+        path, value = stack.pop()
+        if isinstance(value, Unfit):
+            return path, value
+        if isinstance(value, dict):
+            children = [(f"{path}.{k}" if path else str(k), v) for k, v in value.items()]
+        elif isinstance(value, list):
+            children = [(f"{path}[{i}]", v) for i, v in enumerate(value)]
+        else:
+            continue
+        stack += reversed(children)
+    return None
 
 
 def parse_line(text: str, where: str, compare: bool = False) -> Record:
@@ -226,6 +233,7 @@ def parse_line(text: str, where: str, compare: bool = False) -> Record:
         found = _unfit(obj)
         if found is not None:
             key, number = found
+            key = printable(key if len(key) <= 80 else f"{key[:80]}…")
             number = number if len(number) <= 24 else f"{number[:12]}…, {len(number)} digits"
             if key in ("step", "epoch_end"):
                 raise GradcliError(

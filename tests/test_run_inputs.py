@@ -113,6 +113,14 @@ def test_a_parameter_value_no_float_holds_is_named_by_its_field(tmp_path, lines,
     both_commands(path, good, f'{path}:3: not a gradcli record: "params.xy.value[0]" is 1111')
 
 
+def test_a_number_no_float_holds_deep_in_nested_lists_is_one_line(tmp_path):
+    """The field's search walks as deep as json reads, and names a short part of it."""
+    path = tmp_path / "deep.jsonl"
+    path.write_text("[" * 900 + "1e400" + "]" * 900 + "\n")
+    one_error(run("plot", str(path)), '"[0][0]')
+    assert '…" is 1e400, more than a float holds' in run("plot", str(path)).stderr
+
+
 @pytest.mark.parametrize(
     ("index", "change", "says"),
     [
