@@ -152,6 +152,23 @@ def test_a_field_gradcli_does_not_read_is_left_alone_whatever_it_holds(tmp_path,
     assert result.exit_code == 1 and "label" in result.stdout, result.stderr
 
 
+def test_the_largest_floats_are_drawn_and_compared(tmp_path, lines, good):
+    """Losses of ±1.7e308 (their span is no float: ValueError on main) and values beyond
+    float32's range (OverflowError in diff's ULPs on main) are numbers like any other."""
+    extreme = [*lines]
+    extreme[1] = edited(lines[1], _set(["loss"], 1.7e308))
+    extreme[2] = edited(lines[2], _set(["loss"], -1.7e308))
+    extreme[3] = edited(lines[3], _set(["params", "xy", "value"], [1.7e308, -1.7e308]))
+    path = tmp_path / "extreme.jsonl"
+    path.write_text("\n".join(extreme) + "\n")
+    drawn = run("plot", str(path), "--plot", "loss,path", "-q")
+    assert drawn.exit_code == 0, drawn.stderr
+    assert "1.7e+308 ┤•" in drawn.stdout and "-1.7e+308 ┤" in drawn.stdout
+    compared = run("diff", str(good), str(path))
+    assert compared.exit_code == 1, compared.stderr
+    assert "part at step 1, loss:" in compared.stdout and "float64 ULPs" in compared.stdout
+
+
 def test_a_compare_records_step_that_is_no_integer_is_one_line(tmp_path, compare_lines):
     """`"step": [[1]]` in compare's records was TypeError in plot --plot lr on main."""
     bad = [edited(compare_lines[0], _set(["step"], [[1]])), *compare_lines[1:]]
