@@ -165,7 +165,12 @@ def same(a: Any, b: Any) -> bool:
 
 
 def _is_float32(x: float) -> bool:
-    return not math.isfinite(x) or struct.unpack("<f", struct.pack("<f", x))[0] == x
+    if not math.isfinite(x):
+        return True
+    try:
+        return bool(struct.unpack("<f", struct.pack("<f", x))[0] == x)
+    except OverflowError:  # beyond float32's range (1e308): a float64 only
+        return False
 
 
 def _ordered(x: float, kind: str) -> int:

@@ -13,16 +13,16 @@ from __future__ import annotations
 
 import json
 import math
-import sys
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 from gradcli import file_kinds
+from gradcli.bounded_lines import STDIN, NotText, lines, shown
 from gradcli.errors import GradcliError
+from gradcli.printable import printable
 
-STDIN = "-"
 SPELLED = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 Record = dict[str, Any]
 
@@ -100,12 +100,28 @@ def is_compare(obj: Any) -> bool:
 EPOCH_NUMBERS = ("train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr")
 
 
+STEPS = 2**63  # torch counts steps in int64, and so does every run gradcli writes
+
+
+def _why_not_a_step(obj: Record, key: str = "step") -> str | None:
+    value = obj.get(key)
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < STEPS:
+        return f'"{key}" is not an integer in [0, 2**63)'
+    return None
+
+
+def _why_not_an_lr(obj: Record) -> str | None:
+    if obj.get("lr") is not None and not _is_number(obj["lr"]):
+        return '"lr" is not a number or null'
+    return None
+
+
 def why_not_an_epoch(obj: Record) -> str | None:
     """What makes an ``epoch_end`` object not one gradcli writes; None when it is one."""
     for key in ("epoch_end", "step"):
-        value = obj.get(key)
-        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-            return f'"{key}" is not an integer >= 0'
+        why = _why_not_a_step(obj, key)
+        if why is not None:
+            return why
     for key in EPOCH_NUMBERS:
         if key not in obj:
             return f'an epoch\'s end with no "{key}" field'
@@ -130,94 +146,161 @@ def why_not_a_record(obj: Any, compare: bool = False) -> str | None:
             return why_not_an_epoch(obj)
         if not (obj["optim_loss"] is None or _is_number(obj["optim_loss"])):
             return '"optim_loss" is not a number or null'
-        return None
+        return _why_not_a_step(obj) or _why_not_an_lr(obj)
     if is_epoch(obj):
         return why_not_an_epoch(obj)
     for key in ("step", "loss", "params"):
         if key not in obj:
             return f'no "{key}" field'
-    if not isinstance(obj["step"], int) or isinstance(obj["step"], bool) or obj["step"] < 0:
-        return '"step" is not an integer >= 0'
+    why = _why_not_a_step(obj) or _why_not_an_lr(obj)
+    if why is not None:
+        return why
     if obj["loss"] is not None and not _is_number(obj["loss"]):
         return '"loss" is not a number or null'
     if not isinstance(obj["params"], dict):
         return '"params" is not an object'
     for name, param in obj["params"].items():
-        if not isinstance(param, dict) or not isinstance(param.get("shape"), list):
-            return f"parameter {name!r} has no shape"
+        if not isinstance(param, dict) or not _is_shape(param.get("shape")):
+            return f"parameter {name!r} has no shape (a list of sizes)"
         for key in ("value", "grad", "update"):
             if key not in param or not _values_ok(param[key]):
                 return f"parameter {name!r}: {key!r} is not a list of numbers or statistics"
     return None
 
 
+def _is_shape(shape: Any) -> bool:
+    return isinstance(shape, list) and all(
+        isinstance(n, int) and not isinstance(n, bool) and 0 <= n < STEPS for n in shape
+    )
+
+
+class Unfit(str):
+    """A number of the JSON text that no float holds (``1e400``, a 400-digit integer), kept
+    as its text so that the check can name its field."""
+
+
+class _Numbers:
+    """json's hooks for the numbers of one line: each that no float holds becomes ``Unfit``
+    (and ``found`` says so), where json would raise or make it infinite."""
+
+    def __init__(self) -> None:
+        self.found = False
+
+    def integer(self, text: str) -> int | Unfit:
+        if len(text) > 400:  # (Python reads 4,300 digits at most; a float holds about 309)
+            return self._unfit(text)
+        value = int(text)
+        try:
+            float(value)
+        except OverflowError:
+            return self._unfit(text)
+        return value
+
+    def real(self, text: str) -> float | Unfit:
+        value = float(text)
+        return self._unfit(text) if math.isinf(value) else value
+
+    def _unfit(self, text: str) -> Unfit:
+        self.found = True
+        return Unfit(text)
+
+
+def _unfit(obj: Any) -> tuple[str, Unfit] | None:
+    """The first number no float holds, and its field (``params.xy.value[0]``); without
+    recursion, so that a line nested as deep as json reads is walked too."""
+    stack: list[tuple[str, Any]] = [("", obj)]
+    while stack:
+        path, value = stack.pop()
+        if isinstance(value, Unfit):
+            return path, value
+        if isinstance(value, dict):
+            children = [(f"{path}.{k}" if path else str(k), v) for k, v in value.items()]
+        elif isinstance(value, list):
+            children = [(f"{path}[{i}]", v) for i, v in enumerate(value)]
+        else:
+            continue
+        stack += reversed(children)
+    return None
+
+
 def parse_line(text: str, where: str, compare: bool = False) -> Record:
-    """One line as a record, or exit 2 naming ``where`` (``file:line``) and why."""
+    """One line as a record, or exit 2 naming ``where`` (``file:line``) and why. Every
+    number must fit a float (non-finite ones spelled "NaN", "Infinity", "-Infinity")."""
+    numbers = _Numbers()
     try:
-        obj = json.loads(text)
+        obj = json.loads(text, parse_int=numbers.integer, parse_float=numbers.real)
     except (json.JSONDecodeError, RecursionError) as error:
         msg = getattr(error, "msg", "too deeply nested")
         raise GradcliError(f"{where}: not a gradcli record: not JSON ({msg})") from None
+    if numbers.found:
+        found = _unfit(obj)
+        if found is not None:
+            key, number = found
+            key = printable(key if len(key) <= 80 else f"{key[:80]}…")
+            number = number if len(number) <= 24 else f"{number[:12]}…, {len(number)} digits"
+            if key in ("step", "epoch_end"):
+                raise GradcliError(
+                    f'{where}: not a gradcli record: "{key}" is {number}, not an integer in '
+                    "[0, 2**63)"
+                )
+            raise GradcliError(
+                f'{where}: not a gradcli record: "{key}" is {number}, more than a float holds '
+                '(numbers reach ±1.8e308; the others are spelled "NaN", "Infinity", "-Infinity")'
+            )
     why = why_not_a_record(obj, compare)
     if why is not None:
         raise GradcliError(f"{where}: not a gradcli record: {why}")
     return _numbers(obj)  # type: ignore[no-any-return]
 
 
-def lines_of(source: str) -> Iterator[str]:
-    """The lines of a file, or of stdin for ``-``; a missing or unreadable file is exit 2."""
-    if source == STDIN:
-        yield from _lines(sys.stdin)
-        return
-    path = Path(source)  # a file, or a pipe: a FIFO, the shell's <(gradcli ...) (/dev/fd/63)
-    if path.is_dir() or not path.exists():
-        what = "a folder" if path.is_dir() else "no such file"
-        raise GradcliError(f"{source}: cannot read it: {what}")
-    read = 0
+def _text_lines(source: str) -> Iterator[str]:
+    """The lines of ``source``; bytes that are not UTF-8 are named for what the file is when
+    they come first (a checkpoint, most often), else by their line."""
     try:
-        with path.open(encoding="utf-8") as stream:
-            for line in _lines(stream):
-                read += 1
-                yield line
-    except UnicodeDecodeError as error:
-        raise GradcliError(_not_text(source, read, error)) from None
-    except OSError as error:
-        raise GradcliError(f"{source}: cannot read it: {error.strerror or error}") from None
-
-
-def _not_text(source: str, read: int, error: UnicodeDecodeError) -> str:
-    """Why a file whose bytes are not UTF-8 is refused: what it is, told from its start (a
-    checkpoint, most often), and what was expected."""
-    expected = f"not {file_kinds.JSON_LINES}"
-    if read:  # (the bytes decoded start somewhere after the lines read)
-        return f"{source}: {expected}: not UTF-8 text after line {read}"
-    line = error.object[: error.start].count(b"\n") + 1  # the bytes decoded: the file's start
-    if line > 1:
-        return f"{source}:{line}: {expected}: not UTF-8 text"
-    return f"{source}: {expected}: it is {file_kinds.kind_of(error.object[: file_kinds.HEAD])}"
-
-
-def _lines(stream: TextIO) -> Iterable[str]:
-    for line in stream:
-        yield line.rstrip("\n")
+        yield from lines(source)
+    except NotText as error:
+        expected = f"not {file_kinds.JSON_LINES}"
+        if error.line == 1:
+            kind = file_kinds.kind_of(error.raw[: file_kinds.HEAD])
+            raise GradcliError(f"{shown(source)}: {expected}: it is {kind}") from None
+        raise GradcliError(f"{shown(source)}:{error.line}: {expected}: {error.detail}") from None
 
 
 def records_of(source: str, compare: bool = False) -> Iterator[tuple[int, str, Record]]:
     """(line number, the line as written, the record) for each non-blank line; with
-    ``compare``, records of gradcli compare are taken too (not mixed with the others)."""
-    name = "stdin" if source == STDIN else source
+    ``compare``, records of gradcli compare are taken too (not mixed with the others).
+    A run's steps (and its epochs' ends) must come in order, each after the one before."""
+    name = shown(source)
     kind = None
-    for number, text in enumerate(lines_of(source), start=1):
+    last: dict[tuple[str, bool], int] = {}  # (label, epoch's end) -> the last step or epoch
+    for number, text in enumerate(_text_lines(source), start=1):
         if text.strip():
-            record = parse_line(text, f"{name}:{number}", compare)
+            where = f"{name}:{number}"
+            record = parse_line(text, where, compare)
             if kind is None:
                 kind = is_compare(record)
             elif kind != is_compare(record):
                 what = "compare" if kind else "training"
                 raise GradcliError(
-                    f"{name}:{number}: not a gradcli record of the same kind as line 1 ({what})"
+                    f"{where}: not a gradcli record of the same kind as line 1 ({what})"
                 )
+            _in_order(record, last, where)
             yield number, text, record
+
+
+def _in_order(record: Record, last: dict[tuple[str, bool], int], where: str) -> None:
+    epoch = is_epoch(record)
+    label = record["label"] if is_compare(record) else ""  # (a string: checked)
+    key = "epoch_end" if epoch else "step"
+    before = last.get((label, epoch))
+    if before is not None and record[key] <= before:
+        what = "epoch_end" if epoch else "step"
+        of = f" of {label!r}" if label else ""
+        raise GradcliError(
+            f"{where}: {what} {record[key]}{of} after {what} {before}: a run's records come "
+            "in order (two runs? give each its own file)"
+        )
+    last[(label, epoch)] = record[key]
 
 
 def compare_runs(records: list[Record], prefix: str) -> list[Run]:
@@ -251,7 +334,7 @@ def read_runs(sources: Sequence[str], labels: Sequence[str] = ()) -> list[Run]:
         )
         records = [record for _, _, record in records_of(source, compare=True)]
         if not records:
-            raise GradcliError(f"{'stdin' if source == STDIN else source}: no records in it")
+            raise GradcliError(f"{shown(source)}: no records in it")
         if is_compare(records[0]):  # several runs in one file: labelled by compare
             prefix = f"{label}: " if len(sources) > 1 or i < len(labels) else ""
             runs += compare_runs(records, prefix)

@@ -27,6 +27,7 @@ LAYERS: list[tuple[str, ...]] = [
         "streams",
         "usercode",
         "printable",
+        "bounded_lines",
     ),  # "": __init__ (__version__)
     # torch-free facts: catalogs, record types, output settings, the 2-D test functions,
     # saved runs read back, the constructor syntax, the lr range test's arithmetic, file kinds

@@ -326,7 +326,7 @@ def test_plot_reads_epoch_lines_alone_and_compare_files_with_epochs(compared, tm
     [
         ({"train_loss": "low"}, '"train_loss" is not a number or null'),
         ({"train_loss": None}, '"train_loss" is not a number'),
-        ({"epoch_end": -1}, '"epoch_end" is not an integer >= 0'),
+        ({"epoch_end": -1}, '"epoch_end" is not an integer in [0, 2**63)'),
         ({"val_loss": [1]}, '"val_loss" is not a number or null'),
     ],
 )

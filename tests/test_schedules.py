@@ -12,18 +12,19 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import jsonl
-from hypothesis import HealthCheck, given, settings
+from helpers import gradcli_process, jsonl
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from lanes import fast_cases
 from schedule_strategies import STEPS, spec_of
 from torch.optim import lr_scheduler
 
 from gradcli import optimizers, schedules
+from gradcli.errors import GradcliError
 from gradcli.schedules.catalog import REQUIRED
 from gradcli.schedules.schedule import Schedule
 from gradcli.schedules.schedule_spec import parse_schedule
-from gradcli.schedules.side_by_side import FIELDS, side_by_side
+from gradcli.schedules.side_by_side import FIELDS, SyntheticLosses, side_by_side
 
 OPTIMIZERS = [("sgd", {"momentum": 0.9}), ("sgd", {}), ("adam", {}), ("rmsprop", {})]
 
@@ -45,7 +46,11 @@ def test_the_hand_written_lr_is_torchs_bit_for_bit(name, data):
         rng = random.Random(data.draw(st.integers(0, 2**32)))
         losses = [1 + 9 * 0.97**t + rng.uniform(-0.05, 0.05) * rng.random() for t in range(STEPS)]
     rows, _ = side_by_side(spec, STEPS, lr, optimizers.find(optimizer), settings_, losses)
-    different = [r for r in rows if not r.bit_identical]
+    try:
+        different = [r for r in rows if not r.bit_identical]
+    except GradcliError as error:  # OneCycleLR with a last phase of no length: torch divides
+        assume("has no length" not in str(error))  # by zero as well; not a difference
+        raise
     assert not different, (spec.text, different[0])
 
 
@@ -125,7 +130,8 @@ def test_bad_schedules_are_one_line_and_exit_2(invoke, text, says):
         (["ReduceLROnPlateau()", "--losses", "1,2", "--steps", "3"], "one loss per step"),
         (["OneCycleLR(max_lr=0.1, total_steps=50)"], "takes at most 50 steps"),
         (["OneCycleLR(max_lr=0.1, total_steps=50)", "--steps", "5", "-o", "adafactor"], "neither"),
-        (["StepLR(step_size=2)", "--steps", "0"], "--steps must be an integer >= 1"),
+        (["StepLR(step_size=2)", "--steps", "0"], "an integer in [1, 2**63), got 0"),
+        (["StepLR(step_size=2)", "--steps", str(2**63)], "--steps must be an integer in [1,"),
         (["StepLR(step_size=2)", "--lr", "-1"], "--lr must be a finite number >= 0"),
     ],
 )
@@ -172,6 +178,52 @@ def test_the_synthetic_losses_plateau_and_the_lr_drops(invoke):
         r["step"] for r, before in zip(rows[1:], rows, strict=False) if r["lr"] != before["lr"]
     ]
     assert drops == [64, 75, 86, 97]
+
+
+def test_the_synthetic_losses_are_computed_when_asked_as_the_list_was():
+    for mode, curve in (("min", lambda t: 1 + 9 * 0.8**t), ("max", lambda t: 10 - 9 * 0.8**t)):
+        losses = SyntheticLosses(300, mode)
+        assert len(losses) == 300 and list(losses) == [curve(t) for t in range(1, 301)]
+        assert losses[-1] == curve(300) and losses[2:4] == [curve(3), curve(4)]
+    with pytest.raises(IndexError):
+        SyntheticLosses(3)[3]
+
+
+def test_rows_are_computed_as_they_are_asked_for():
+    """A schedule of 10**15 steps gives its first rows at once (main computed every row
+    first, growing to gigabytes)."""
+    spec = parse_schedule("ReduceLROnPlateau(patience=1)")
+    losses = SyntheticLosses(10**15)
+    rows, key = side_by_side(spec, 10**15, 0.1, optimizers.find("sgd"), {}, losses)
+    first = [next(rows) for _ in range(3)]
+    assert [r.step for r in first] == [1, 2, 3] and key is None
+    assert all(r.bit_identical and r.loss == losses[r.step - 1] for r in first)
+
+
+def test_a_table_of_more_steps_than_a_person_reads_is_refused_with_the_formats_that_stream(
+    invoke,
+):
+    result = invoke("schedule", "StepLR(step_size=2)", "--steps", "10001", "-f", "table")
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr == (
+        "gradcli: error: --steps 10001: a table shows at most 10,000 steps; -f jsonl, csv or "
+        "tsv write any number, each step as it is computed (| head ends them at once)\n"
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fmt", ["jsonl", "csv"])
+def test_a_hundred_million_steps_stream_and_head_ends_them_quietly(fmt):
+    """`gradcli schedule 'StepLR(step_size=2)' --steps 100000000 -f jsonl | head -1` printed
+    nothing in 40 s and grew to 2.6 GB: now the first rows come at once and the closed pipe
+    ends the run (the timeout only keeps a regression from hanging the suite)."""
+    args = ["schedule", "StepLR(step_size=2)", "--steps", "100000000", "-f", fmt]
+    process = gradcli_process(*args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    first = process.stdout.readline().decode()
+    process.stdout.close()
+    assert process.wait(timeout=120) == 141
+    assert process.stderr.read() == b""
+    assert first.startswith('{"step":1,"lr":0.1,' if fmt == "jsonl" else "step,lr,torch_lr,")
 
 
 GOLDEN = """\

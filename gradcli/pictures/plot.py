@@ -64,10 +64,11 @@ def plot(
     low, high = scale(min(finite)), scale(max(finite))
     if high - low < 1e-12:
         low, high = low - 1, high + 1
+    # half the span, which a float holds even where the span does not (-1.7e308 to 1.7e308);
+    # halving is exact, so the rows are where the whole span puts them
+    half = high / 2 - low / 2
     labelled = [0, height // 2, height - 1]
-    labels = axis_labels(
-        [10**y if log else y for y in (high - r / (height - 1) * (high - low) for r in labelled)]
-    )
+    labels = axis_labels([10**y if log else y for y in _levels(high, half, labelled, height)])
     label_width = max(LABEL_WIDTH, max(map(len, labels)) + 2)
     columns = max(10, width - label_width - 1)
     every = at or [x for name in series for x in xs[name]]
@@ -78,7 +79,7 @@ def plot(
             if not math.isfinite(y):
                 continue
             col = round((x - first) / max(1, last - first) * (columns - 1))
-            row = round((high - scale(y)) / (high - low) * (height - 1))
+            row = round((high / 2 - scale(y) / 2) / half * (height - 1))
             passing.setdefault((row, col), set()).add(index)
     grid = [[" "] * columns for _ in range(height)]
     if rule_at is not None:
@@ -103,6 +104,13 @@ def plot(
         legend.append(f"{OVERLAP} two or more at once")
     picture.add_all(wrap(legend, width, indent=label_width, keys=1))
     return picture
+
+
+def _levels(high: float, half: float, rows: list[int], height: int) -> list[float]:
+    """The values at ``rows``, from ``high`` down over twice ``half``."""
+    if math.isfinite(2 * half):
+        return [high - r / (height - 1) * (2 * half) for r in rows]
+    return [high - r / (height - 1) * half - r / (height - 1) * half for r in rows]
 
 
 def marker(index: int) -> str:

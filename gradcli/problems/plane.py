@@ -8,8 +8,11 @@ user's model as much as a built-in; a user's module may say where its minima are
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import io
 import math
+import warnings
 from collections.abc import Callable
 
 import torch
@@ -47,7 +50,10 @@ def require_two(problem: nn.Module, model: str) -> list[str]:
 
 def loss_at(problem: nn.Module) -> Callable[[float, float], float]:
     """The loss at any point of the two elements, on a float64 copy of ``problem`` on the
-    CPU (the picture does not depend on the run's float32 rounding)."""
+    CPU (the picture does not depend on the run's float32 rounding). The picture asks at
+    hundreds of points that no run visited: what ``forward()`` prints or warns there (a
+    torch ``UserWarning``) is not the run's news and is dropped, never put into the picture
+    on stdout nor on stderr."""
     probe = copy.deepcopy(problem).to(device="cpu", dtype=torch.float64)
     params = [p for p in probe.parameters() if p.requires_grad]
 
@@ -56,10 +62,12 @@ def loss_at(problem: nn.Module) -> Callable[[float, float], float]:
         flat = iter((x, y))
         for p in params:
             p.copy_(torch.tensor([next(flat) for _ in range(p.numel())]).reshape(p.shape))
-        try:
-            value = float(probe())
-        except Exception:  # a point where the user's forward() fails: no shade there
-            return math.nan
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+            warnings.simplefilter("ignore")
+            try:
+                value = float(probe())
+            except Exception:  # a point where the user's forward() fails: no shade there
+                return math.nan
         return value
 
     return loss

@@ -12,7 +12,7 @@ person, flat rows for machines. Data goes to stdout; words go to stderr through
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from gradcli.render.rows import write_rows
@@ -88,13 +88,14 @@ def make_compare_sink(output: Output, data: bool = False) -> CompareSink:
 def show_rows(
     output: Output,
     table: Callable[[Console], None],
-    rows: Callable[[str], Sequence[dict[str, Any]]],
+    rows: Callable[[str], Iterable[dict[str, Any]]],
     header: Sequence[str] | None = None,
     own: Mapping[str, Callable[[], str]] | None = None,
 ) -> None:
     """The one place a listing's format becomes its writer: ``table(console)`` draws it for a
     person; ``rows(fmt)`` gives its rows for jsonl, csv and tsv (see ``render.rows``), under
-    ``header`` (default: the first row's keys); ``own`` maps a format of the listing's own
+    ``header`` (default: the first row's keys), each written as it comes (given ``header``,
+    a stream of rows is never kept whole); ``own`` maps a format of the listing's own
     (graph's dot) to its text."""
     fmt = output.resolved_format()
     if fmt == "table":
@@ -104,5 +105,6 @@ def show_rows(
     else:
         found = rows(fmt)
         if header is None:
+            found = list(found)
             header = list(found[0]) if found else []
         write_rows(sys.stdout, fmt, found, header)

@@ -9,7 +9,7 @@ its full-precision repr.
 from __future__ import annotations
 
 import csv
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, TextIO
 
 from gradcli.printable import printable
@@ -30,9 +30,9 @@ def _field(value: Any) -> str:
 
 
 def write_rows(
-    out: TextIO, fmt: str, rows: Sequence[dict[str, Any]], header: Sequence[str]
+    out: TextIO, fmt: str, rows: Iterable[dict[str, Any]], header: Sequence[str]
 ) -> None:
-    """Write ``rows`` (all with the keys ``header``) as jsonl, csv or tsv."""
+    """Write ``rows`` (all with the keys ``header``) as jsonl, csv or tsv, each as it comes."""
     if fmt == "jsonl":
         for row in rows:
             out.write(dumps(row) + "\n")

@@ -78,7 +78,7 @@ def plot(
     if plot_file is not None:
         svg.check_target(plot_file)
     sources = list(files or []) or [STDIN]
-    if not files and sys.stdin.isatty():
+    if not files and sys.stdin is not None and sys.stdin.isatty():
         raise GradcliError(
             "no FILE given and stdin is a terminal: name the JSON lines files, or pipe "
             "them in (gradcli optim -f jsonl | gradcli plot -)"

@@ -27,6 +27,8 @@ EXAMPLES = opt.examples(
     "gradcli schedule 'CosineAnnealingLR(T_max=50)' --format jsonl | jq -c '[.step, .lr]'",
 )
 DEFAULT_STEPS = 100
+# a person reads a table and its curve; 10,000 rows already take seconds to lay out
+TABLE_STEPS = 10_000
 
 
 def schedule(
@@ -47,7 +49,8 @@ def schedule(
             parser=opt.integer,
             metavar="INT",
             show_default=False,
-            help="Training steps, >= 1 (default: 100, or one per --losses value).",
+            help=f"Training steps, >= 1 (default: 100, or one per --losses value); at most "
+            f"{TABLE_STEPS:,} in a table, any number in jsonl, csv, tsv (written as computed).",
         ),
     ] = None,
     lr: Annotated[
@@ -88,11 +91,7 @@ def schedule(
     from gradcli import optimizers
     from gradcli.render.schedules import show_schedule
     from gradcli.schedules.schedule_spec import lacks_momentum, parse_schedule
-    from gradcli.schedules.side_by_side import (
-        parse_losses,
-        side_by_side,
-        synthetic_losses,
-    )
+    from gradcli.schedules.side_by_side import SyntheticLosses, parse_losses, side_by_side
     from gradcli.spec import choose_optimizer
 
     spec = parse_schedule(scheduler, "schedule")
@@ -115,15 +114,20 @@ def schedule(
             )
         steps = len(fed)
     steps = DEFAULT_STEPS if steps is None else steps
-    if steps < 1:
-        raise GradcliError(f"--steps must be an integer >= 1, got {steps}")
+    if not 1 <= steps < 2**63:  # (torch counts steps in int64)
+        raise GradcliError(f"--steps must be an integer in [1, 2**63), got {steps}")
+    if steps > TABLE_STEPS and output.resolved_format() == "table":
+        raise GradcliError(
+            f"--steps {steps}: a table shows at most {TABLE_STEPS:,} steps; -f jsonl, csv or "
+            "tsv write any number, each step as it is computed (| head ends them at once)"
+        )
     most = spec.most_steps
     if most is not None and steps > most:
         raise GradcliError(
             f"--steps {steps}: {spec.text} takes at most {most} steps (torch refuses more)"
         )
     if spec.scheduler.needs_loss and fed is None:
-        fed = synthetic_losses(steps, spec.keywords["mode"])
+        fed = SyntheticLosses(steps, spec.keywords["mode"])
     wrong = lacks_momentum(spec, {**chosen.defaults, **settings}, chosen.torch_class)
     if wrong:
         raise GradcliError(f"schedule {scheduler}: {wrong}")
