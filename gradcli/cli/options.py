@@ -492,11 +492,11 @@ PlotFile = Annotated[
     str | None,
     typer.Option(
         "--plot-file",
-        metavar="FILE.svg",
+        metavar="FILE",
         show_default=False,
         rich_help_panel="Output",
         help="Write the pictures (--plot's, else loss, grad-norm and path where it applies) "
-        "to a standalone SVG file for a browser or a report.",
+        "as a figure: .svg, .png or .pdf (needs matplotlib: pip install 'gradcli[plot]').",
     ),
 ]
 

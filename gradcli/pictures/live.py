@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING, Any
 from torch import nn
 
 from gradcli.pictures import drawing as drawn
-from gradcli.pictures import svg
 from gradcli.problems.plane import axis_names, loss_at, minima_of
 from gradcli.render.jsonl import epoch_object, step_object
 from gradcli.saved_runs import Run
@@ -79,6 +78,8 @@ def show(
         drawn.show_for(drawn.draw(runs, shown, width=width, surface_map=surface_map), output)
     if request.file is not None:
         kinds = request.file_kinds(surface_map is not None, compare)
-        pictures = drawn.draw(runs, kinds, width=max(width, 80), surface_map=surface_map)
-        svg.write(request.file, pictures, f"gradcli: {', '.join(r.label for r in runs)}")
+        from gradcli.pictures import figures
+
+        title = f"gradcli: {', '.join(r.label for r in runs)}"
+        figures.write(request.file, runs, kinds, surface_map=surface_map, title=title)
         output.say(f"gradcli: wrote {', '.join(kinds)} to {request.file}")

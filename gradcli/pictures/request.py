@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from gradcli.errors import GradcliError
 from gradcli.pictures import drawing as drawn
-from gradcli.pictures import svg
+from gradcli.pictures import files
 
 if TYPE_CHECKING:
     from torch import nn
@@ -19,7 +19,7 @@ COMPARE_KINDS = ("loss", "path")
 
 @dataclass(frozen=True)
 class Request:
-    """The pictures asked for: ``kinds`` on the terminal, and a ``file`` (SVG)."""
+    """The pictures asked for: ``kinds`` on the terminal, and a ``file`` (a figure)."""
 
     kinds: tuple[str, ...] = ()
     file: str | None = None
@@ -30,7 +30,7 @@ class Request:
         before anything runs."""
         kinds = drawn.parse_kinds(plot)
         if plot_file is not None:
-            svg.check_target(plot_file)
+            files.check_target(plot_file)
         if not kinds and plot_file is None:
             return None
         return cls(kinds, plot_file)

@@ -70,13 +70,13 @@ def plot(
 ) -> None:
     output = Output("table", quiet, color)  # pictures are for a person, on stdout
     from gradcli.pictures import drawing as drawn
-    from gradcli.pictures import svg
+    from gradcli.pictures.files import check_target
     from gradcli.pictures.saved import choose_surface, default_kinds
     from gradcli.saved_runs import STDIN, read_runs
 
     kinds = drawn.parse_kinds(plot)
     if plot_file is not None:
-        svg.check_target(plot_file)
+        check_target(plot_file)
     sources = list(files or []) or [STDIN]
     if not files and sys.stdin is not None and sys.stdin.isatty():
         raise GradcliError(
@@ -98,5 +98,8 @@ def plot(
     pictures = drawn.draw(runs, kinds, width=width, surface_map=surface_map)
     drawn.show(pictures, output, sys.stdout)
     if plot_file is not None:
-        svg.write(plot_file, pictures, f"gradcli plot: {', '.join(r.label for r in runs)}")
+        from gradcli.pictures import figures
+
+        title = f"gradcli plot: {', '.join(r.label for r in runs)}"
+        figures.write(plot_file, runs, kinds, surface_map=surface_map, title=title)
         output.say(f"gradcli: wrote {', '.join(kinds)} to {plot_file}")
