@@ -30,7 +30,7 @@ EXTRA = "pip install 'gradcli[plot]'"
 COLOURS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#F0E442")
 LINE_STYLES = ("-", "--", "-.", ":")
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
-GRID = 120  # the loss surface is computed at GRID × GRID points
+GRID = 80  # the loss surface is computed at GRID × GRID points (a smooth line at 80)
 RC = {
     "svg.hashsalt": "gradcli",  # the same ids in every file, not random ones
     "svg.fonttype": "none",  # text as text: searchable, and small

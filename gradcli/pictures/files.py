@@ -10,6 +10,7 @@ from pathlib import Path
 from gradcli.errors import GradcliError
 
 FIGURE_SUFFIXES = (".svg", ".png", ".pdf")
+REPORT_SUFFIXES = (".html", ".htm")
 
 
 def check_target(

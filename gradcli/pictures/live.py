@@ -57,6 +57,19 @@ def with_epochs(runs: list[Run], summaries: list[MethodSummary]) -> list[Run]:
     return runs
 
 
+def settings_of(info: RunInfo, compare: bool) -> list[tuple[str, str]]:
+    """The run's settings, for the report (compare's optimizers are its runs' names)."""
+    settings = [("model", info.model)]
+    if not compare:
+        hyperparameters = ", ".join(f"{k}={v}" for k, v in info.hyperparameters.items())
+        settings += [("optimizer", info.optimizer), ("lr", f"{info.lr:g}")]
+        settings += [("hyperparameters", hyperparameters)] if hyperparameters else []
+    settings += [("device", info.device), ("dtype", info.dtype), ("steps", str(info.steps))]
+    optional = {"schedule": info.schedule, "clipping": info.clipping, "data": info.data}
+    optional["batches"] = info.batches
+    return settings + [(key, value) for key, value in optional.items() if value]
+
+
 def show(
     request: Request,
     runs: list[Run],
@@ -64,6 +77,7 @@ def show(
     output: Output,
     *,
     compare: bool = False,
+    info: RunInfo | None = None,
 ) -> None:
     """The pictures after the run: on the terminal, and in the file. (compare's table
     has its loss curves already.)"""
@@ -83,3 +97,17 @@ def show(
         title = f"gradcli: {', '.join(r.label for r in runs)}"
         figures.write(request.file, runs, kinds, surface_map=surface_map, title=title)
         output.say(f"gradcli: wrote {', '.join(kinds)} to {request.file}")
+    if request.report is not None:
+        from gradcli.pictures import report
+
+        kinds = request.file_kinds(surface_map is not None, compare)
+        settings = [] if info is None else settings_of(info, compare)
+        report.write(
+            request.report,
+            runs,
+            kinds,
+            surface_map=surface_map,
+            command=request.command,
+            settings=settings,
+        )
+        output.say(f"gradcli: wrote the report to {request.report}")
