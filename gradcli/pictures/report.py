@@ -58,10 +58,11 @@ def summary_rows(runs: Sequence[Run], surface_map: drawn.SurfaceMap | None) -> l
         if run.max_ulps == 0:
             gap = "0 (bit-identical)"
         last = max([r["step"] for r in run.records], default=0)
+        _, lrs = drawn.lrs(run)  # the run's constant, else the records' own (the last)
         rows.append(
             [
                 run.label,
-                _number(run.lr),
+                _number(run.lr if run.lr is not None or not lrs else lrs[-1]),
                 str(last),
                 _number(losses[0] if losses else None),
                 _number(final),
