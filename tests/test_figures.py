@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 import sys
 import xml.etree.ElementTree as ET
 
@@ -114,3 +115,18 @@ def test_without_matplotlib_one_line_names_the_extra(invoke, tmp_path, monkeypat
         "gradcli: error: figures need matplotlib, which is not installed: "
         "pip install 'gradcli[plot]'\n"
     )
+
+
+@pytest.mark.slow
+def test_ddp_writes_the_figure_of_rank_0(tmp_path):
+    target = tmp_path / "ddp.svg"
+    args = ["ddp", "--nproc", "2", "--steps", "3", "-f", "jsonl", "--plot-file", str(target)]
+    done = subprocess.run(
+        [sys.executable, "-m", "gradcli", *args], capture_output=True, text=True, timeout=180
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.endswith(f"gradcli: wrote loss, grad-norm to {target}\n")
+    assert [json.loads(line)["step"] for line in done.stdout.splitlines()] == [0, 1, 2, 3]
+    root = ET.parse(target).getroot()
+    text = {"".join(t.itertext()) for t in root.iter(f"{SVG}text")}
+    assert {"sgd (ddp, 2 ranks), lr=0.1", "linear.weight", "linear.bias"} <= text

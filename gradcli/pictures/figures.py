@@ -77,6 +77,8 @@ def figure(
 ) -> Figure:
     """The figure: one panel per picture (a norm picture: one per run), two to a row."""
     plt = _pyplot()
+    from matplotlib.ticker import MaxNLocator
+
     panels: list[tuple[str, list[Run]]] = []
     for kind in kinds:
         if kind in ("grad-norm", "update-norm"):
@@ -91,6 +93,8 @@ def figure(
         )
         for (kind, shown), ax in zip(panels, grid.flat, strict=False):
             DRAWERS[kind](ax, shown, surface_map, len(runs) > 1)
+            if kind != "path":  # steps and epochs are whole numbers
+                ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         for ax in list(grid.flat)[len(panels) :]:
             ax.set_visible(False)
         if title:
