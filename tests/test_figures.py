@@ -33,6 +33,7 @@ def _line_points(root: ET.Element, gid: str) -> list[tuple[float, float]]:
     return list(zip(numbers[::2], numbers[1::2], strict=True))
 
 
+@pytest.mark.slow
 def test_the_svg_path_is_the_records_points_on_the_axes(invoke, tmp_path):
     records = invoke("optim", "-m", "himmelblau", "--steps", "25", "-f", "jsonl").stdout
     target, saved = tmp_path / "run.svg", tmp_path / "run.jsonl"
@@ -55,6 +56,7 @@ def test_the_svg_path_is_the_records_points_on_the_axes(invoke, tmp_path):
             assert vertex[k] == pytest.approx(expected, abs=0.01)
 
 
+@pytest.mark.slow
 def test_the_png_has_contours_and_three_distinct_paths(invoke, tmp_path):
     import matplotlib.image
 
@@ -70,6 +72,7 @@ def test_the_png_has_contours_and_three_distinct_paths(invoke, tmp_path):
     assert len(colours) > 50  # shaded contours, not a few flat colours
 
 
+@pytest.mark.slow
 def test_the_figure_has_line_contours_and_a_line_per_run(invoke):
     from gradcli.output import Output
     from gradcli.pictures import drawing as drawn
@@ -94,6 +97,7 @@ def test_the_figure_has_line_contours_and_a_line_per_run(invoke):
     )  # log-spaced: Rosenbrock's loss spans decades
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("suffix", ["svg", "png", "pdf"])
 def test_each_format_and_the_same_bytes_every_time(invoke, tmp_path, suffix):
     first, second = tmp_path / f"a.{suffix}", tmp_path / f"b.{suffix}"

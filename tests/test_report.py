@@ -22,6 +22,7 @@ def _self_contained(page: str) -> None:
     assert not re.search(r'href="(?!#)', page)  # href="#id" only: its own markers
 
 
+@pytest.mark.slow
 def test_a_run_writes_one_self_contained_page_with_its_numbers(invoke, tmp_path):
     target = tmp_path / "r.html"
     result = invoke(*RUN, "-f", "jsonl", "--report", str(target))
@@ -48,6 +49,7 @@ def test_compare_runs_side_by_side_with_their_gap_in_ulps(invoke, tmp_path):
     assert rows == [("sgd", "0 (bit-identical)"), ("adam", "0 (bit-identical)")]
 
 
+@pytest.mark.slow
 def test_gradcli_report_reads_saved_runs_and_escapes_their_labels(invoke, tmp_path):
     saved = tmp_path / "run.jsonl"
     saved.write_text(invoke(*RUN, "-f", "jsonl").stdout)
