@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import re
 import sys
+from html.parser import HTMLParser
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 pytest.importorskip("matplotlib")
 
@@ -90,3 +93,34 @@ def test_without_matplotlib_no_report_and_one_line(invoke, tmp_path, monkeypatch
     assert result.exit_code == 2 and not target.exists()
     assert result.stderr.endswith("pip install 'gradcli[plot]'\n")
     assert len(result.stderr.splitlines()) == 1
+
+
+class _Page(HTMLParser):
+    """The page's elements and the text in its cells and code, as a browser reads them."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.tags: set[str] = set()
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.add(tag)
+
+    def handle_data(self, data):
+        self.text.append(data)
+
+
+@settings(max_examples=60, deadline=None)
+@given(label=st.text(min_size=1), command=st.text())
+def test_any_user_text_is_text_on_the_page_never_markup(label, command):
+    from gradcli.pictures.report import page
+    from gradcli.saved_runs import Run
+
+    run = Run(label, [{"step": 0, "loss": None, "params": {}}], 0.1)
+    html = page([run], ["loss"], "", surface_map=None, command=command, settings=[(label, label)])
+    parsed = _Page()
+    parsed.feed(html)
+    allowed = {"html", "head", "meta", "title", "style", "body", "h1", "h2", "p", "code"}
+    assert parsed.tags <= allowed | {"table", "tr", "th", "td", "figure", "figcaption"}
+    text = "".join(parsed.text)
+    assert label in text and command in text  # read back as written: text, not markup

@@ -89,10 +89,23 @@ def document(
     command: str,
     settings: Sequence[tuple[str, str]] = (),
 ) -> str:
-    """The HTML page."""
-    names = ", ".join(run.label for run in runs)
+    """The HTML page, its figure drawn."""
     fig = figures.figure(runs, kinds, surface_map=surface_map)
     svg = inline_svg(figures.render(fig, "svg").decode("utf-8"))
+    return page(runs, kinds, svg, surface_map=surface_map, command=command, settings=settings)
+
+
+def page(
+    runs: Sequence[Run],
+    kinds: Sequence[str],
+    svg: str,
+    *,
+    surface_map: drawn.SurfaceMap | None,
+    command: str,
+    settings: Sequence[tuple[str, str]] = (),
+) -> str:
+    """The HTML page around the figure's ``svg``: every text but the figure escaped."""
+    names = ", ".join(run.label for run in runs)
     table = "\n".join(
         "<tr>"
         + "".join(
