@@ -92,10 +92,11 @@ def training_command(path: str) -> Callable[..., None]:
         print_config: opt.PrintConfig = False,
         plot: opt.Plot = None,
         plot_file: opt.PlotFile = None,
+        report: opt.Report = None,
         print_script: opt.PrintScript = False,
         **hyperparameters: Any,
     ) -> None:
-        pictures = opt.pictures_of(plot, plot_file)
+        pictures = opt.pictures_of(plot, plot_file, report, ctx)
         given = {
             **{k: v for k, v in locals().items() if k not in opt.NOT_RUN_OPTIONS},
             **hyperparameters,
@@ -223,7 +224,7 @@ def run_training(spec: RunSpec, path: str, pictures: Request | None = None) -> N
     sink.finish(summary)
     if pictures is not None and kept is not None:
         run = Run(info.optimizer, kept.records, info.lr, final_loss=summary.final_loss)
-        drawing.show(pictures, [run], training.problem, output)
+        drawing.show(pictures, [run], training.problem, output, info=info)
 
 
 def _save(training: Training, spec: RunSpec, when: str = "") -> None:
