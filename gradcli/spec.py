@@ -102,6 +102,7 @@ class RunSpec:
     clip_norm: float | None = None
     norm_type: float | None = None  # None: 2.0, torch's default
     clip_value: float | None = None
+    accumulate: int = 1  # micro-batches (forward and backward) per update
     # the mini-batch loop (issue 22): a data set, its batches and epochs, held-out data
     data: str | None = None  # None: the model is a problem with its own data (forward())
     target: str | None = None  # a table's target column
@@ -225,6 +226,16 @@ def validate(spec: RunSpec) -> RunSpec:
     if not 0 <= spec.seed < 2**63:
         raise GradcliError(f"--seed must be an integer in [0, 2**63), got {spec.seed}")
     _number("lr", spec.lr, 0.0)
+    if not 1 <= spec.accumulate <= 2**20:
+        raise GradcliError(
+            f"--accumulate must be an integer in [1, 2**20] (micro-batches per update), "
+            f"got {spec.accumulate}"
+        )
+    if spec.accumulate > 1 and optimizers.find(spec.optimizer).closure:
+        raise GradcliError(
+            f"--accumulate {spec.accumulate}: {spec.optimizer} evaluates the loss itself in its "
+            "step (a closure), which micro-batches cannot share; use it without --accumulate"
+        )
     check_fits_dtype(spec)
     if spec.impl is not None:
         _choice("impl", spec.impl, IMPLS)
