@@ -188,4 +188,4 @@ def ulps_apart(a: Tensor, b: Tensor) -> int:
     scale = torch.maximum(a.abs().max(), b.abs().max())
     ulp = (torch.nextafter(scale, scale.new_tensor(math.inf)) - scale).double()
     gap = (a.double() - b.double()).abs().max()
-    return int(math.ceil(float(gap / ulp))) if float(gap) else 0
+    return math.ceil(float(gap / ulp)) if float(gap) else 0
