@@ -153,3 +153,22 @@ def test_ulps_apart_counts_steps_at_the_largest_element(values, steps):
     assert math.ceil(steps / 2) <= ulps_apart(a, b) <= steps
     assert ulps_apart(a, b) == ulps_apart(b, a)
     assert ulps_apart(a, a) == 0
+
+
+def test_the_accumulation_pitfalls_show_their_numbers():
+    from gradcli.lessons import accumulating
+
+    rows = {r.quantity: r for r in accumulating.accumulate_no_divide().rows}
+    used = rows["grad the update used"]
+    assert used.mistake == tuple(4 * g for g in used.correct)  # K-fold, exactly
+    assert used.correct == rows["one batch of 4: grad"].correct
+    rows = {r.quantity: r for r in accumulating.zero_grad_each_micro_batch().rows}
+    used = rows["grad the update used"]
+    assert used.mistake == rows["last micro-batch / K: grad"].mistake != used.correct
+
+
+def test_pitfalls_lists_the_accumulation_pitfalls(invoke):
+    result = invoke("pitfalls", "-f", "table")
+    assert result.exit_code == 0, result.stderr
+    assert "accumulate-no-divide" in result.stdout
+    assert "zero-grad-each-micro-batch" in result.stdout
