@@ -45,10 +45,8 @@ PITFALL_SUMMARIES: dict[str, str] = {
     "eval-mode": "evaluating without model.eval(): dropout and batch norm still act as in training",
     "no-grad": "evaluating without torch.no_grad(): autograd keeps a graph, and a stray "
     "backward() runs",
-    "accumulate-no-divide": "accumulating micro-batches without dividing each loss by K: the "
-    "effective lr grows K-fold",
-    "zero-grad-each-micro-batch": "zero_grad() inside the accumulation loop: only the last "
-    "micro-batch counts",
+    "accumulate-no-divide": "micro-batches' losses not divided by K: the effective lr grows K-fold",
+    "zero-grad-each-micro-batch": "zero_grad() per micro-batch: only the last micro-batch counts",
 }
 DATASETS: dict[str, str] = {
     "digits": "scikit-learn's 1,797 8×8 hand-written digits, 10 classes (pip install "

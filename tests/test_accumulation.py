@@ -133,7 +133,7 @@ def test_summary_and_table_name_the_accumulation(invoke):
     assert "4 micro-batches an update" in result.stderr.splitlines()[-1]
     table = invoke("optim", "-f", "table", "--steps", "1", "--accumulate", "4")
     assert table.exit_code == 0, table.stderr
-    assert "4 micro-batches (" in table.stdout
+    assert "4 micro-batches, vs one batch: max |difference| " in table.stdout
     assert "accumulation" in table.stdout
 
 

@@ -110,7 +110,7 @@ class TableSink:
         if record.micro_losses is not None:  # --accumulate K
             loss += f"   {len(record.micro_losses)} micro-batches"
             if record.one_batch_ulps is not None:
-                loss += f" ({record.one_batch_ulps} ULPs from one batch)"
+                loss += f", vs one batch: max |difference| {record.one_batch_ulps} ULPs"
         if record.step == 0:
             caption = START_CAPTION
         else:
