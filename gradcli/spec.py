@@ -238,6 +238,10 @@ def validate(spec: RunSpec) -> RunSpec:
             f"--accumulate {spec.accumulate}: {spec.optimizer} evaluates the loss itself in its "
             "step (a closure), which micro-batches cannot share; use it without --accumulate"
         )
+    if spec.accumulate > 1 and spec.show_code:
+        raise GradcliError(
+            f"--show-code does not write --accumulate {spec.accumulate}'s loop yet; leave one out"
+        )
     check_fits_dtype(spec)
     if spec.impl is not None:
         _choice("impl", spec.impl, IMPLS)

@@ -36,6 +36,7 @@ class MicroBatches(Protocol):
     """Where an update's K micro-batches come from."""
 
     k: int
+    module: nn.Module  # what trains (its buffers are restored after the one-batch check)
 
     def select(self, index: int) -> None:
         """Put micro-batch ``index`` (from 0) where ``forward()`` reads its data."""
@@ -68,7 +69,8 @@ class Slices:
                 f"--accumulate {k}: --model {model} has {samples} samples, which {k} "
                 f"micro-batches cannot share equally; choose a K that divides {samples}"
             )
-        self.problem, self.k = problem, k
+        self.problem = self.module = problem
+        self.k = k
         self.whole = {name: getattr(problem, name) for name in names}
         self.slices = {name: data.chunk(k) for name, data in self.whole.items()}
 
@@ -92,7 +94,7 @@ class Batches:
     """With ``--data``: the loader's K batches the feed took for the update."""
 
     def __init__(self, feed: Any, model: nn.Module) -> None:
-        self.feed, self.model, self.k = feed, model, feed.accumulate
+        self.feed, self.module, self.k = feed, model, feed.accumulate
 
     def select(self, index: int) -> None:
         self.feed.select(index)
@@ -104,7 +106,7 @@ class Batches:
         return len({len(y) for _, y in self.feed.window}) == 1
 
     def one_batch_loss(self) -> Tensor:
-        return self.feed.window_loss(self.model)
+        return self.feed.window_loss(self.module)
 
 
 def accumulate(
@@ -122,7 +124,7 @@ def accumulate(
     try:
         for index in range(k):
             micro.select(index)
-            before = [None if p.grad is None else dense(p.grad).clone() for p in params]
+            before = [_copy(p.grad) for p in params] if norms else []
             with user_code("forward() or backward()"):
                 loss = forward()
                 (loss / k).backward()
@@ -135,6 +137,10 @@ def accumulate(
         micro.done()
     assert total is not None
     return total, torch.stack(losses), torch.stack(added) if norms else None
+
+
+def _copy(grad: Tensor | None) -> Tensor | None:
+    return None if grad is None else dense(grad).clone()
 
 
 def _norm_of_added(params: list[Tensor], before: list[Tensor | None]) -> Tensor:
@@ -154,8 +160,7 @@ def gap_in_ulps(micro: MicroBatches, params: list[Tensor]) -> int | None:
     (dropout) and buffers (batch norm's running statistics) are restored after it."""
     if not micro.equal():
         return None
-    module = getattr(micro, "problem", None) or getattr(micro, "model", None)
-    assert isinstance(module, nn.Module)
+    module = micro.module
     buffers = {name: b.clone() for name, b in module.named_buffers()}
     devices = [p.device for p in params if p.device.type == "cuda"][:1]
     with torch.random.fork_rng(devices=devices), user_code("forward() or backward()"):
