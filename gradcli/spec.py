@@ -105,6 +105,7 @@ class RunSpec:
     norm_type: float | None = None  # None: 2.0, torch's default
     clip_value: float | None = None
     accumulate: int = 1  # micro-batches (forward and backward) per update
+    amp: str | None = None  # mixed precision: the forward under torch.autocast (bf16)
     # the mini-batch loop (issue 22): a data set, its batches and epochs, held-out data
     data: str | None = None  # None: the model is a problem with its own data (forward())
     target: str | None = None  # a table's target column
@@ -238,6 +239,8 @@ def validate(spec: RunSpec) -> RunSpec:
             f"--accumulate {spec.accumulate}: {spec.optimizer} evaluates the loss itself in its "
             "step (a closure), which micro-batches cannot share; use it without --accumulate"
         )
+    if spec.amp is not None:
+        check_amp(spec)
     if spec.accumulate > 1 and spec.show_code:
         raise GradcliError(
             f"--show-code does not write --accumulate {spec.accumulate}'s loop yet; leave one out"
@@ -247,6 +250,27 @@ def validate(spec: RunSpec) -> RunSpec:
         _choice("impl", spec.impl, IMPLS)
     check_schedule_and_clipping(spec)
     return spec
+
+
+AMP = ("bf16",)
+
+
+def check_amp(spec: RunSpec) -> None:
+    """``--amp``: bf16 (fp16 needs a gradient scaler, not built yet), on float32 weights."""
+    if spec.amp == "fp16":
+        raise GradcliError(
+            "--amp fp16 needs a gradient scaler (GradScaler), which gradcli does not build "
+            "yet; use --amp bf16"
+        )
+    _choice("amp", spec.amp or "", AMP)
+    if spec.dtype != "float32":
+        raise GradcliError(
+            f"--amp {spec.amp}: mixed precision keeps float32 master weights; use it with "
+            f"--dtype float32, not {spec.dtype}"
+        )
+    for option, given in (("--show-code", spec.show_code), ("--explain", spec.explain)):
+        if given:
+            raise GradcliError(f"{option} does not show --amp's autocast yet; leave one out")
 
 
 DTYPE_LARGEST = {"float32": 3.4028234663852886e38, "float64": 1.7976931348623157e308}

@@ -173,3 +173,36 @@ def test_pitfalls_lists_the_accumulation_pitfalls(invoke):
     assert result.exit_code == 0, result.stderr
     assert "accumulate-no-divide" in result.stdout
     assert "zero-grad-each-micro-batch" in result.stdout
+
+
+def test_amp_bf16_agrees_on_both_paths_and_keeps_float32_weights(invoke):
+    """The forward under autocast changes the numbers (bfloat16 matmuls), not the dtype of
+    the weights and gradients, and both paths run it alike, also with --accumulate."""
+    args = ("-m", "mlp", "-o", "adam", "--steps", "3", "-f", "jsonl", "--amp", "bf16")
+    for extra in ((), ("--accumulate", "4")):
+        optim, manual = invoke("optim", *args, *extra), invoke("manual", *args, *extra)
+        assert optim.exit_code == 0, optim.stderr
+        assert optim.stdout == manual.stdout
+    plain = run(invoke, "optim", *args[:-2])
+    mixed = jsonl(invoke("optim", *args).stdout)
+    assert mixed[1]["loss"] != plain[1]["loss"]
+    assert mixed[1]["loss"] == pytest.approx(plain[1]["loss"], rel=1e-2)
+    table = invoke("optim", "-m", "mlp", "--amp", "bf16", "--steps", "1", "-f", "table")
+    assert "cpu float32, autocast bf16" in table.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--amp", "fp16"), "--amp fp16 needs a gradient scaler (GradScaler)"),
+        (("--amp", "fp8"), "--amp: unknown amp 'fp8'; choose one of: bf16"),
+        (("--amp", "bf16", "--dtype", "float64"), "keeps float32 master weights"),
+        (("--amp", "bf16", "--explain"), "--explain does not show --amp's autocast yet"),
+    ],
+)
+def test_bad_amp_is_one_line(invoke, args, message):
+    result = invoke("optim", *args, "--steps", "1")
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and message in lines[0]

@@ -285,6 +285,16 @@ Accumulate = Annotated[
         "with --data, K batches of --batch-size; else K slices of the problem's data.",
     ),
 ]
+Amp = Annotated[
+    str | None,
+    typer.Option(
+        metavar="bf16",
+        show_default=False,
+        rich_help_panel="Schedule and clipping",
+        help="Mixed precision: the forward under torch.autocast in bfloat16; the weights and "
+        "gradients stay float32.",
+    ),
+]
 DATA_PANEL = "Data: mini-batches and epochs"
 Data = Annotated[
     str | None,

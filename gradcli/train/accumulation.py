@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any, Protocol
 
 import torch
@@ -153,7 +154,11 @@ def _norm_of_added(params: list[Tensor], before: list[Tensor | None]) -> Tensor:
     return torch.linalg.vector_norm(torch.stack(parts)) if parts else torch.zeros(())
 
 
-def gap_in_ulps(micro: MicroBatches, params: list[Tensor]) -> int | None:
+def gap_in_ulps(
+    micro: MicroBatches,
+    params: list[Tensor],
+    autocast: Callable[[], AbstractContextManager[None]] | None = None,
+) -> int | None:
     """The largest gap, in ULPs of the gradients' dtype, between the accumulated gradient
     (``.grad`` now) and the gradient of one batch of K·B at the same parameters; None where
     the micro-batches differ in size. The one batch leaves no trace: random numbers
@@ -164,7 +169,8 @@ def gap_in_ulps(micro: MicroBatches, params: list[Tensor]) -> int | None:
     buffers = {name: b.clone() for name, b in module.named_buffers()}
     devices = [p.device for p in params if p.device.type == "cuda"][:1]
     with torch.random.fork_rng(devices=devices), user_code("forward() or backward()"):
-        loss = micro.one_batch_loss()
+        with autocast() if autocast is not None else nullcontext():  # (--amp: as each micro-batch)
+            loss = micro.one_batch_loss()
         grads = torch.autograd.grad(loss, params, allow_unused=True)
     with torch.no_grad():
         for name, b in module.named_buffers():

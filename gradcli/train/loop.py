@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -34,6 +35,7 @@ from gradcli.records import EpochRecord, Reference, Stats, StepRecord, Summary
 from gradcli.train.accumulation import MicroBatches, accumulate, gap_in_ulps
 from gradcli.train.clipping import Clipped
 from gradcli.train.clipping import explain as explain_clip
+from gradcli.train.precision import under
 from gradcli.train.updates import ManualUpdate, OptimUpdate
 from gradcli.usercode import user_code
 
@@ -123,6 +125,7 @@ class Training:
     measure_micro: bool = False  # the next forward_backward() is a shown step's
     micro: tuple[Tensor, Tensor | None, int | None] | None = None  # losses, norms, ULPs
     ulps: list[int | None] = field(default_factory=list)  # each shown step's gap
+    autocast: Callable[[], AbstractContextManager[None]] | None = None  # --amp: the forward's
 
     def __iter__(self) -> Iterator[StepRecord | EpochRecord]:
         names = [name for name, _ in self.problem.named_parameters()]
@@ -306,6 +309,8 @@ class Training:
         clip (``self.clipped``: what clipping saw)."""
         self.update.zero_grad()
         forward = self.forward or self.problem
+        if self.autocast is not None:
+            forward = under(self.autocast, forward)
         if self.micro_batches is None:
             with user_code("forward() or backward()"):
                 loss = forward()
@@ -314,7 +319,7 @@ class Training:
             params = list(self.problem.parameters())
             shown = self.measure_micro
             loss, losses, norms = accumulate(self.micro_batches, forward, params, shown)
-            ulps = gap_in_ulps(self.micro_batches, params) if shown else None
+            ulps = gap_in_ulps(self.micro_batches, params, self.autocast) if shown else None
             self.micro = (losses, norms, ulps)
         if self.after_backward is not None:
             self.after_backward()

@@ -23,6 +23,7 @@ from gradcli.train import checkpoint
 from gradcli.train.accumulation import Batches, Slices
 from gradcli.train.clipping import Clipping
 from gradcli.train.loop import Training
+from gradcli.train.precision import autocast
 from gradcli.train.resuming import check_state_fits
 from gradcli.train.updates import ManualUpdate, OptimUpdate, impl_kwargs
 
@@ -214,7 +215,7 @@ def prepare(
         lr,
         hyperparameters,
         str(device),
-        spec.dtype,
+        spec.dtype if spec.amp is None else f"{spec.dtype}, autocast {spec.amp}",
         start + spec.steps,
         None if schedule is None else schedule.text,
         None if clipping is None else clipping.describe(),
@@ -236,6 +237,8 @@ def prepare(
         training.feed = feed
         training.forward = partial(feed.loss, problem)
         training.schedule_per_epoch = spec.schedule is not None and spec.schedule_per == "epoch"
+    if spec.amp is not None:
+        training.autocast = autocast(spec.amp, device)
     if spec.accumulate > 1:
         training.micro_batches = (
             Slices(problem, spec.accumulate, spec.model) if feed is None else Batches(feed, problem)

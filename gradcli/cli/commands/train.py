@@ -73,6 +73,7 @@ def training_command(path: str) -> Callable[..., None]:
         norm_type: opt.NormType = None,
         clip_value: opt.ClipValue = None,
         accumulate: opt.Accumulate = 1,
+        amp: opt.Amp = None,
         data: opt.Data = None,
         target: opt.Target = None,
         data_dir: opt.DataDir = None,
@@ -120,9 +121,10 @@ def training_command(path: str) -> Callable[..., None]:
             typer.echo(to_toml(spec), nl=False)
             return
         if print_script:
-            if spec.accumulate != 1:
+            if spec.accumulate != 1 or spec.amp is not None:
                 raise GradcliError(
-                    "--print-script does not write --accumulate's loop yet; leave one out"
+                    "--print-script does not write --accumulate's or --amp's loop yet; leave "
+                    "them out"
                 )
             from gradcli.script import print_script as script
 
