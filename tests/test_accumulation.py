@@ -206,3 +206,44 @@ def test_bad_amp_is_one_line(invoke, args, message):
     assert result.stdout == ""
     lines = result.stderr.splitlines()
     assert len(lines) == 1 and message in lines[0]
+
+
+FLAKY = """
+import pathlib, torch
+MARK = pathlib.Path(__file__).with_name("fail")
+class Net(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.linear = torch.nn.Linear(64, 10)
+        self.calls = 0
+    def forward(self, x):
+        if torch.is_grad_enabled():
+            self.calls += 1
+            if self.calls == 6 and MARK.exists():
+                raise ValueError("flaky")
+        return self.linear(x.flatten(1))
+def build():
+    return Net()
+"""
+
+
+def test_a_failure_inside_an_accumulation_window_resumes_byte_identical(invoke, tmp_path):
+    """Step 2's second micro-batch fails (forward calls: step 1's three micro-batches and
+    its one-batch check, then step 2's first): the checkpoint holds step 1 and gives the
+    whole window back, so going on repeats the uninterrupted run, epoch losses included."""
+    (tmp_path / "flaky.py").write_text(FLAKY)
+    model = f"{tmp_path}/flaky.py:build"
+    args = ("optim", "--data", "digits", "--val-fraction", "0.5", "-m", model, "-o", "adam")
+    args += ("--batch-size", "100", "--accumulate", "3", "-f", "jsonl")
+    whole = invoke(*args, "--steps", "6")
+    assert whole.exit_code == 0, whole.stderr
+    (tmp_path / "fail").touch()
+    checkpoint = str(tmp_path / "ck.pt")
+    failed = invoke(*args, "--steps", "6", "--save", checkpoint)
+    assert failed.exit_code == 2
+    assert "step 2: forward() or backward() raised ValueError: flaky" in failed.stderr
+    (tmp_path / "fail").unlink()
+    rest = invoke("optim", "--resume", checkpoint, "-m", model, "-f", "jsonl")
+    assert rest.exit_code == 0, rest.stderr
+    assert failed.stdout + rest.stdout == whole.stdout
+    assert sum('"epoch_end"' in line for line in whole.stdout.splitlines()) == 2

@@ -330,7 +330,9 @@ class Feed:
         batch, sums = self.batch, self._sums
         if steps_done is not None and steps_done == self.position - 1 and self.epoch:
             batch -= 1  # (batch 0 of an epoch: its iteration begun, no batch taken)
-            sums = self._sums_before if self._counted else self._sums
+            # (with --accumulate, a micro-batch after the first: the window's earlier ones
+            # were counted, and are given back with it)
+            sums = self._sums_before if self._counted or self._micro > 0 else self._sums
         return {
             "epoch": self.epoch,
             "batch": batch,
