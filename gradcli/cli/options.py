@@ -275,6 +275,26 @@ ClipValue = Annotated[
         "torch.nn.utils.clip_grad_value_ does.",
     ),
 ]
+Accumulate = Annotated[
+    int,
+    typer.Option(
+        parser=integer,
+        metavar="K",
+        rich_help_panel="Schedule and clipping",
+        help="Accumulate the gradients of K micro-batches (each loss / K) before each update: "
+        "with --data, K batches of --batch-size; else K slices of the problem's data.",
+    ),
+]
+Amp = Annotated[
+    str | None,
+    typer.Option(
+        metavar="bf16",
+        show_default=False,
+        rich_help_panel="Schedule and clipping",
+        help="Mixed precision: the forward under torch.autocast in bfloat16; the weights and "
+        "gradients stay float32.",
+    ),
+]
 DATA_PANEL = "Data: mini-batches and epochs"
 Data = Annotated[
     str | None,
