@@ -22,6 +22,8 @@ from gradcli import optimizers
 from gradcli.data import idx
 from gradcli.optimizers import adam, adamax, lbfgs, muon, sgd
 from gradcli.problems import BUILTINS
+from gradcli.schedules.onecyclelr import OneCycleLRRule
+from gradcli.schedules.steplr import StepLRRule
 from gradcli.script.source import gather
 from gradcli.spec import RunSpec
 from tests.helpers import bits, jsonl
@@ -381,12 +383,45 @@ def test_clipping_on_both_paths_and_schedules_with_torch(invoke, tmp_path):
     check(invoke, tmp_path, runs)
 
 
+@pytest.mark.slow
+def test_hand_written_schedules_on_the_manual_path(invoke, tmp_path):
+    """--schedule on the manual path: the rule's class (and its base, and the rules nested in
+    SequentialLR and ChainedScheduler) written out from gradcli's source, the momentum or β1
+    OneCycleLR and CyclicLR drive passed to the update from the group; with clipping, LBFGS,
+    on the data loop, and --schedule-per epoch on both paths (ReduceLROnPlateau fed the
+    held-out loss, or the training loss without held-out data)."""
+    runs = []
+    for i, schedule in enumerate(
+        [*SCHEDULES, "CyclicLR(base_lr=0.01, max_lr=0.1, step_size_up=5)"]
+    ):
+        clip = CLIPS[i % len(CLIPS)] if i % 2 else []
+        optimizer = "SGD(momentum=0.9)" if "OneCycle" in schedule else "adam"
+        runs.append(
+            ["manual", "-m", "mlp", "-o", optimizer, "--schedule", schedule, *clip, "--steps", "30"]
+        )
+    runs.append(["manual", "-m", "linear", "-o", "lbfgs", "--lr", "0.1", "--steps", "6"])
+    runs[-1] += ["--schedule", "CosineAnnealingWarmRestarts(T_0=3)"]
+    data = ["--data", "digits", "-m", "mlp", "--batch-size", "256", "-o", "adam", "--epochs", "3"]
+    plateau = ["--schedule", "ReduceLROnPlateau(patience=0)", "--schedule-per", "epoch"]
+    step = ["--schedule", "StepLR(step_size=1, gamma=0.5)", "--schedule-per", "epoch"]
+    runs += [[path, *data, *plateau] for path in ("manual", "optim")]
+    runs += [[path, *data, *step, "--val-fraction", "0"] for path in ("manual", "optim")]
+    runs.append(["manual", *data, *plateau, "--val-fraction", "0", "--state"])
+    outputs = check(invoke, tmp_path, runs)
+    assert len(outputs) == len(runs)
+    script = invoke(*runs[0], "--print-script").stdout
+    assert inspect.getsource(StepLRRule.get_lr) in script  # the rule as its module holds it
+    assert "def state_dict" not in script  # (trimmed to what runs)
+    lrs = [json.loads(line)["lr"] for line in outputs[-3].splitlines() if "epoch_end" in line]
+    assert lrs == [lrs[0], lrs[0] / 2, lrs[0] / 4]  # (StepLR stepped once an epoch)
+
+
 @pytest.mark.parametrize(
     ("args", "says"),
     [
         (["manual", "--explain"], "does not repeat --explain"),
         (["optim", "--save", "x.ckpt"], "does not repeat --save"),
-        (["manual", "--schedule", "StepLR(step_size=2)"], "torch's scheduler (gradcli optim)"),
+        (["manual", "-m", "mlp", "-o", "muon", "--schedule", "StepLR(step_size=2)"], "with two"),
         (["optim", "-m", "mlp", "-o", "muon", "--schedule", "StepLR(step_size=2)"], "with two"),
         (["manual", "-f", "table"], "prints JSON lines, not --format table"),
         (["manual", "-o", "adam", "--impl", "foreach"], "add --impl forloop"),
@@ -414,6 +449,22 @@ def test_a_rule_is_gathered_with_the_gradcli_helpers_it_calls():
     dropped = "\n\n    from gradcli.optimizers._scalars import scalar_dtype\n\n    if not state"
     assert start.replace("\n\n    if not state", dropped) == inspect.getsource(adam._start)
     assert set(gathered.imports) == {"import torch", "from torch import Tensor"}
+
+
+def test_a_class_is_gathered_after_its_bases_trimmed_to_what_runs():
+    """A scheduler's rule comes after its gradcli base ``Rule``, each with the methods that
+    building and stepping it runs (``get_lr``, ``super().__init__``; not ``state_dict``, nor
+    the base's ``get_lr`` that every gathered rule overrides), with the helpers and classes
+    its code reads (``phases``, ``GradcliError``) and plain imports for the rest."""
+    gathered = gather(classes=(OneCycleLRRule, StepLRRule))
+    names = [d.name for d in gathered.definitions]
+    assert names.index("Rule") < names.index("OneCycleLRRule") < names.index("StepLRRule")
+    assert {"phases", "_phase", "total", "set_momentum", "GradcliError"} <= set(names)
+    code = {d.name: d.code for d in gathered.definitions}
+    assert "def __init__" in code["Rule"] and "def state_dict" not in code["Rule"]
+    assert "def get_lr" not in code["Rule"] and "def get_lr" in code["StepLRRule"]
+    assert inspect.getsource(OneCycleLRRule.anneal) in code["OneCycleLRRule"]  # as it is
+    assert set(gathered.imports) == {"import math", "from typing import Any"}
 
 
 def test_constants_and_what_a_body_import_still_needs_are_kept():

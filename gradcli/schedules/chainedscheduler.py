@@ -3,16 +3,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from gradcli.schedules.catalog import REQUIRED, Hyperparameter, Rule, Scheduler, Schedulers
 
 
 class ChainedSchedulerRule(Rule):
-    def __init__(self, group: dict[str, Any], *, schedulers: list[Any]) -> None:
+    def __init__(
+        self, group: dict[str, Any], *, schedulers: list[Callable[[dict[str, Any]], Rule]]
+    ) -> None:
         # built in order on the same optimizer: each constructor's step acts on the lr the
         # previous one left (LinearLR's start_factor times ConstantLR's factor, ...)
-        self.schedulers = [spec.rule(group) for spec in schedulers]
+        self.schedulers = [build(group) for build in schedulers]
         self.group = group
         self.last_lr = group["lr"]
 

@@ -39,8 +39,13 @@ class ScheduleSpec:
         return f"{self.scheduler.torch_class}({given})"
 
     def rule(self, group: dict[str, Any]) -> Rule:
-        """The hand-written scheduler on ``group`` (built as torch builds its own)."""
-        return self.scheduler.rule(group, **self.keywords)
+        """The hand-written scheduler on ``group`` (built as torch builds its own); those of
+        SequentialLR and ChainedScheduler take their schedulers as what builds each on the
+        group (``spec.rule``), as a script writes them (``functools.partial``)."""
+        keywords = self.keywords
+        if self.scheduler.nests:
+            keywords["schedulers"] = [child.rule for child in self.children()]
+        return self.scheduler.rule(group, **keywords)
 
     def children(self) -> list[ScheduleSpec]:
         return list(self.settings.get("schedulers", [])) if self.scheduler.nests else []

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from bisect import bisect_right
+from collections.abc import Callable
 from typing import Any
 
 from gradcli.schedules.catalog import (
@@ -18,11 +19,15 @@ from gradcli.schedules.catalog import (
 
 class SequentialLRRule(Rule):
     def __init__(
-        self, group: dict[str, Any], *, schedulers: list[Any], milestones: list[int]
+        self,
+        group: dict[str, Any],
+        *,
+        schedulers: list[Callable[[dict[str, Any]], Rule]],
+        milestones: list[int],
     ) -> None:
         # the schedulers are built first, in order, on the same optimizer (as in a script):
         # each one's constructor steps once
-        self.schedulers = [spec.rule(group) for spec in schedulers]
+        self.schedulers = [build(group) for build in schedulers]
         self.milestones = list(milestones)
         self.last_epoch = 0  # last_epoch + 1
         self.group = group

@@ -24,13 +24,6 @@ def refusal(spec: RunSpec, path: str) -> str | None:
     ):
         if given:
             return f"--print-script: a script does not repeat {option} yet; leave it out"
-    if spec.schedule and path != "optim":
-        return (
-            "--print-script: a script repeats --schedule with torch's scheduler (gradcli optim);"
-            " the manual path's hand-written schedules are not written out yet"
-        )
-    if spec.schedule and spec.data is not None and spec.schedule_per == "epoch":
-        return "--print-script: a script steps the scheduler once a step, not --schedule-per epoch"
     if spec.format not in ("auto", "jsonl"):
         return f"--print-script: a script prints JSON lines, not --format {spec.format}"
     return None

@@ -282,7 +282,7 @@ _PROBE = [
 
 
 def data_loop(
-    body: list[str], spec: RunSpec, feed: Feed, keywords: list[str] | None = None
+    body: list[str], spec: RunSpec, feed: Feed, path: str, keywords: list[str] | None = None
 ) -> list[str]:
     """The loop over epochs and their batches around a step's ``body`` (its last line the
     comment of the logging phase; ``keywords``: what its ``log`` call adds), and the end of
@@ -314,6 +314,15 @@ def data_loop(
         if held
         else ["val_loss, val_accuracy = None, None  # (no held-out samples)"]
     )
+    if spec.schedule_spec is not None and spec.schedule_per == "epoch":
+        needs = spec.schedule_spec.scheduler.needs_loss  # ReduceLROnPlateau: a loss
+        fed = "val_loss" if held else "loss_sum / seen"
+        val += [
+            "# --schedule-per epoch: scheduler.step() once an epoch"
+            + (f", fed the {'held-out' if held else 'training'} loss" if needs else ""),
+            f"scheduler.step({fed})" if needs else "scheduler.step()",
+        ]
+    moved = 'group["lr"]' if path != "optim" else 'optimizer.param_groups[0]["lr"]'
     end = [
         *(_ENDED_INSIDE if partial else []),
         "# the end of an epoch: its training loss and accuracy as the batches saw them (each",
@@ -322,7 +331,7 @@ def data_loop(
         "line = {",
         '    "epoch_end": epoch,',
         '    "step": step,',
-        '    "lr": optimizer.param_groups[0]["lr"],  # (the next step\'s: the schedule moved it)'
+        f'    "lr": {moved},  # (the next step\'s: the schedule moved it)'
         if spec.schedule
         else '    "lr": lr,',
         '    "train_loss": loss_sum / seen,',

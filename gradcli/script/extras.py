@@ -1,11 +1,14 @@
 """The phases a script adds to its loop for ``--clip-norm``/``--clip-value`` (a ``clip()``
 function: torch.nn.utils on the optim path, its arithmetic by hand on the manual path) and for
-``--schedule`` (torch's scheduler, on the optim path), as gradcli runs them
+``--schedule`` (torch's scheduler on the optim path; on the manual path gradcli's hand-written
+rule, whose class ``source.gather`` writes out), as gradcli runs them
 (``gradcli/train/clipping.py``, ``gradcli/train/updates.py``)."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
+from typing import Any
 
 from gradcli.schedules.schedule_spec import ScheduleSpec
 from gradcli.script.literals import call, literal
@@ -161,13 +164,69 @@ def scheduler_lines(spec: ScheduleSpec) -> list[str]:
     return lines
 
 
+def rule_lines(spec: ScheduleSpec, hyperparameters: Mapping[str, Any]) -> list[str]:
+    """The hand-written schedule (gradcli's manual path, ``gradcli.schedules.schedule``):
+    ``group``, torch's param_group by hand (the lr, and the momentum or betas a schedule may
+    drive), and ``scheduler``, the rule built on it with every keyword; SequentialLR's and
+    ChainedScheduler's schedulers first, each as what builds it on the group (``build_1``)."""
+    lines: list[str] = []
+    nested = [0]
+
+    def arguments(node: ScheduleSpec) -> list[str]:
+        words = []
+        for k, v in node.keywords.items():
+            if k != "schedulers":
+                words.append(f"{k}={literal(v)}")
+                continue
+            names = []
+            for child in node.children():
+                nested[0] += 1
+                names.append(f"build_{nested[0]}")
+                lines.extend(
+                    call(
+                        f"{names[-1]} = partial",
+                        [child.scheduler.rule.__name__, *arguments(child)],
+                        0,
+                    )
+                )
+            words.append(f"schedulers=[{', '.join(names)}]")
+        return words
+
+    built = call(f"scheduler = {spec.scheduler.rule.__name__}", ["group", *arguments(spec)], 0)
+    driven = [k for k in ("momentum", "betas") if k in hyperparameters]
+    entries = ", ".join(['"lr": lr', *(f'"{k}": {literal(hyperparameters[k])}' for k in driven)])
+    moved = "its lr and momentum (or β1)" if spec.drives_momentum else "its lr"
+    return [
+        f"# the schedule by hand ({spec.scheduler.rule.__name__}, above), as gradcli's manual "
+        "path runs it:",
+        f"# group plays torch's param_group, {moved} the scheduler moves",
+        f"group = {{{entries}}}",
+        *([_BUILT_FIRST] if lines else []),
+        *lines,
+        *built,
+    ]
+
+
+_BUILT_FIRST = "# the schedulers it builds on the group, in order, as torch builds them"
+
+
+def rule_classes(spec: ScheduleSpec) -> tuple[type, ...]:
+    """The rules a hand-written schedule builds (nested ones too), for ``source.gather``."""
+    children = tuple(c for child in spec.children() for c in rule_classes(child))
+    return (spec.scheduler.rule, *children)  # type: ignore[return-value]
+
+
 LR_OF_THE_STEP = [
     "# the lr this update uses (the scheduler moves it after the update)",
     'lr = optimizer.param_groups[0]["lr"]',
 ]
+LR_OF_THE_RULE = [
+    "# the lr this update uses (the scheduler moves it after the update)",
+    'lr = group["lr"]',
+]
 
 
-def schedule_step(spec: ScheduleSpec) -> list[str]:
-    """scheduler.step() after optimizer.step(); ReduceLROnPlateau is given the loss."""
+def schedule_step(spec: ScheduleSpec, after: str = "optimizer.step()") -> list[str]:
+    """scheduler.step() after the update; ReduceLROnPlateau is given the loss."""
     step = "scheduler.step(loss.item())" if spec.scheduler.needs_loss else "scheduler.step()"
-    return ["# the schedule: scheduler.step() after optimizer.step()", step]
+    return [f"# the schedule: scheduler.step() after {after}", step]

@@ -18,10 +18,13 @@ from typing import Any
 import torch
 
 from gradcli.errors import GradcliError
+from gradcli.schedules.schedule_spec import ScheduleSpec
 from gradcli.script.extras import (
     CLIP_STEP,
+    LR_OF_THE_RULE,
     LR_OF_THE_STEP,
     clip_function,
+    rule_lines,
     schedule_step,
     scheduler_lines,
 )
@@ -113,12 +116,7 @@ def optim_loop(
         ]
         arguments = [_chosen(parts, i), "lr=lr", *_changed(part), *flags]
         setup += call(f"{name} = torch.optim.{optimizer.torch_class}", arguments, 0)
-    schedule = spec.schedule_spec
-    if schedule is not None and len(parts) > 1:
-        raise GradcliError(
-            f"--print-script: a script repeats --schedule for one optimizer, and "
-            f"{parts[0][1].name} trains with two ({', '.join(names)})"
-        )
+    schedule = _one_schedule(spec, parts, names)
     if schedule is not None:
         setup += scheduler_lines(schedule)
     clipping = Clipping.of(spec)
@@ -141,10 +139,28 @@ def optim_loop(
         *(LR_OF_THE_STEP if schedule is not None else []),
         "# 4. update: torch.optim's step",
         *step,
-        *(schedule_step(schedule) if schedule is not None else []),
+        *(schedule_step(schedule) if _per_step(spec) else []),
         "# 5. log",
     ]
     return body, setup, functions
+
+
+def _one_schedule(spec: RunSpec, parts: list[Part], names: list[str]) -> ScheduleSpec | None:
+    """``--schedule``, where there is one optimizer for it to drive."""
+    schedule = spec.schedule_spec
+    if schedule is not None and len(parts) > 1:
+        raise GradcliError(
+            f"--print-script: a script repeats --schedule for one optimizer, and "
+            f"{parts[0][1].name} trains with two ({', '.join(names)})"
+        )
+    return schedule
+
+
+def _per_step(spec: RunSpec) -> bool:
+    """Whether the schedule steps after each update (not at the end of each epoch)."""
+    return spec.schedule_spec is not None and not (
+        spec.data is not None and spec.schedule_per == "epoch"
+    )
 
 
 def _closure(again: str, zero_grad: list[str], clip: bool = False, blank: int = 0) -> list[str]:
@@ -175,6 +191,11 @@ def manual_loop(
     """The hand-written loop: each part's for-loop rule, called as gradcli calls it."""
     setup, functions = _split(parts)
     setup.append("states = {p: {} for p in params}  # each parameter's state, under torch's keys")
+    names = [optimizer.name for _, optimizer, _ in parts]
+    schedule = _one_schedule(spec, parts, names)
+    if schedule is not None:
+        setup += rule_lines(schedule, parts[0][2])
+    driven = schedule is not None and schedule.drives_momentum
     clipping = Clipping.of(spec)
     if clipping is not None:
         setup += clip_function(clipping, "manual")
@@ -196,7 +217,10 @@ def manual_loop(
             )
         functions.append(rule)
         chosen = _chosen(parts, i)
-        keywords = [f"{k}={literal(v)}" for k, v in hyperparameters.items()]
+        keywords = [
+            f'{k}=group["{k}"]' if driven and k in ("momentum", "betas") else f"{k}={literal(v)}"
+            for k, v in hyperparameters.items()
+        ]
         if closure:  # like torch's LBFGS: every parameter, and the closure
             update += [
                 "evaluations = 0",
@@ -238,9 +262,11 @@ def manual_loop(
         "loss.backward()",
         *(CLIP_STEP if clipping is not None else []),
         *_keep(own_model),
+        *(LR_OF_THE_RULE if schedule is not None else []),
         "# 3. update by hand, in place, where autograd does not look",
         "with torch.no_grad():",
         *("    " + line for line in update),
+        *(schedule_step(schedule, "the update") if _per_step(spec) else []),
         "# 4. zero the gradients: drop them, as optimizer.zero_grad() does (since torch 2.0)",
         "for p in params:",
         "    p.grad = None",

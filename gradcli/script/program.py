@@ -4,6 +4,7 @@ loop (``loops.py``)."""
 
 from __future__ import annotations
 
+import shlex
 import sys
 import textwrap
 from string import Template
@@ -14,7 +15,7 @@ from gradcli import problems
 from gradcli.measure import SEGMENT_MAX, state_tensor
 from gradcli.records import SMALL
 from gradcli.script.data import counts, data_code, data_loop
-from gradcli.script.extras import log_step, logged, state_of_two
+from gradcli.script.extras import log_step, logged, rule_classes, state_of_two
 from gradcli.script.literals import literal
 from gradcli.script.loops import CLOSED, manual_loop, optim_loop
 from gradcli.script.problems import problem_code
@@ -123,7 +124,18 @@ def _command(spec: RunSpec, path: str, lr: float) -> str:
     if spec.data is not None:
         flags = (("--no-shuffle", not spec.shuffle), ("--drop-last", spec.drop_last))
         words += [flag for flag, on in flags if on]
-    return " ".join(words)
+    if spec.schedule is not None:
+        words.append(f"--schedule {shlex.quote(spec.schedule)}")
+        if spec.data is not None and spec.schedule_per != "batch":
+            words.append(f"--schedule-per {spec.schedule_per}")
+    for option, number in (
+        ("--clip-norm", spec.clip_norm),
+        ("--norm-type", spec.norm_type),
+        ("--clip-value", spec.clip_value),
+    ):
+        if number is not None:
+            words.append(f"{option} {literal(number)}")
+    return " ".join([*words, *(["--state"] if spec.state else [])])
 
 
 def import_lines(lines: list[str]) -> list[str]:
@@ -188,7 +200,9 @@ def program(spec: RunSpec, path: str) -> str:
         settings = [*settings, *state_of_two(optimizers)]
     if spec.state:  # (how gradcli makes one tensor of a state value)
         functions = [*functions, state_tensor]
-    gathered = gather(*functions) if functions else None
+    schedule = spec.schedule_spec if path != "optim" else None
+    classes = () if schedule is None else rule_classes(schedule)  # the hand-written schedule
+    gathered = gather(*functions, classes=classes) if functions or classes else None
     imports = import_lines(
         [
             "import json",
@@ -197,6 +211,7 @@ def program(spec: RunSpec, path: str) -> str:
             *imported,
             *(gathered.imports if gathered else ()),
             *(["import copy"] if own and feed is None else []),
+            *(["from functools import partial"] if schedule and schedule.children() else []),
         ]
     )
     measures = "loss and accuracy" if feed is not None and feed.classification else "loss"
@@ -257,7 +272,7 @@ def program(spec: RunSpec, path: str) -> str:
             f"lr = {literal(info.lr)}",
             *settings,
         ]
-        return "\n".join([*head, *setup, *data_loop(body, spec, feed, keywords)]) + "\n"
+        return "\n".join([*head, *setup, *data_loop(body, spec, feed, path, keywords)]) + "\n"
     setup = [
         *(
             [

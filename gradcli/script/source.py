@@ -23,6 +23,10 @@ from functools import cache
 from types import FunctionType, ModuleType
 from typing import Any
 
+# the methods of a gathered class that a script calls itself (a scheduler's rule: built, then
+# stepped); what they call in turn is found from their code
+ENTRY_METHODS = ("__init__", "step")
+
 
 @dataclass(frozen=True)
 class Definition:
@@ -60,6 +64,7 @@ class _Module:
     and imports (name → the import line that binds it alone)."""
 
     functions: frozenset[str]
+    classes: frozenset[str]
     constants: dict[str, str]
     imports: dict[str, tuple[str | None, str, str]]  # name → (from-module, imported, as)
 
@@ -86,6 +91,7 @@ def _module(module: ModuleType) -> _Module:
     source = inspect.getsource(module)
     lines = source.splitlines()
     functions: set[str] = set()
+    classes: set[str] = set()
     constants: dict[str, str] = {}
     imports: dict[str, tuple[str | None, str, str]] = {}
 
@@ -93,6 +99,8 @@ def _module(module: ModuleType) -> _Module:
         for node in body:
             if isinstance(node, ast.FunctionDef):
                 functions.add(node.name)
+            elif isinstance(node, ast.ClassDef):
+                classes.add(node.name)
             elif isinstance(node, ast.Import | ast.ImportFrom):
                 for binding in _bindings(node):
                     imports[binding[2]] = binding
@@ -107,7 +115,7 @@ def _module(module: ModuleType) -> _Module:
                 visit(node.body)
 
     visit(ast.parse(source).body)
-    return _Module(frozenset(functions), constants, imports)
+    return _Module(frozenset(functions), frozenset(classes), constants, imports)
 
 
 def _local_names(tree: ast.AST) -> set[str]:
@@ -138,15 +146,79 @@ def _read_names(tree: ast.AST, skip: set[str]) -> list[str]:
     return list(dict.fromkeys(n.id for n in found))
 
 
-def _gradcli_function(module: str | None, name: str) -> FunctionType | None:
-    """The gradcli function ``from module import name`` binds, if it is one."""
+def _gradcli_function(module: str | None, name: str) -> FunctionType | type | None:
+    """The gradcli function (or class) ``from module import name`` binds, if it is one."""
     if not _is_gradcli(module):
         return None
     assert module is not None
     found = getattr(importlib.import_module(module), name, None)
-    if isinstance(found, FunctionType) and _is_gradcli(found.__module__):
+    if isinstance(found, FunctionType | type) and _is_gradcli(found.__module__):
         return found
     return None
+
+
+def _bases(cls: type) -> list[type]:
+    """``cls``'s gradcli classes, its bases first, itself last."""
+    return [c for c in reversed(cls.__mro__) if _is_gradcli(c.__module__)]
+
+
+def _class_tree(cls: type) -> ast.ClassDef:
+    tree = ast.parse(textwrap.dedent(inspect.getsource(cls))).body[0]
+    assert isinstance(tree, ast.ClassDef)
+    return tree
+
+
+def _methods(cls: type) -> dict[str, ast.FunctionDef]:
+    return {f.name: f for f in _class_tree(cls).body if isinstance(f, ast.FunctionDef)}
+
+
+def _runs(classes: tuple[type, ...]) -> dict[type, set[str]]:
+    """The methods of each of ``classes`` and their gradcli bases that run when the script
+    builds and steps them (``ENTRY_METHODS``): those named, and every method an attribute
+    of the same name reaches from them, defined where each of ``classes`` finds it (a base's
+    method that all of them override, and ``super()`` does not call, never runs)."""
+    chain = list(dict.fromkeys(c for cls in classes for c in _bases(cls)))
+    methods = {c: _methods(c) for c in chain}
+    reached, supers = set(ENTRY_METHODS), set()
+    while True:
+        before = len(reached) + len(supers)
+        for c in chain:
+            for name, method in methods[c].items():
+                if name not in reached:
+                    continue
+                for node in ast.walk(method):
+                    if isinstance(node, ast.Attribute):
+                        reached.add(node.attr)
+                        call = node.value
+                        if isinstance(call, ast.Call) and getattr(call.func, "id", "") == "super":
+                            supers.add(node.attr)
+        if len(reached) + len(supers) == before:
+            break
+    runs: dict[type, set[str]] = {c: set() for c in chain}
+    for name in reached:
+        for cls in classes:
+            found = next((c for c in reversed(_bases(cls)) if name in methods[c]), None)
+            if found is not None:
+                runs[found].add(name)
+    for name in supers:
+        for c in chain:
+            if name in methods[c]:
+                runs[c].add(name)
+    return runs
+
+
+def _class_source(cls: type, keep: set[str]) -> str:
+    """``cls``'s source, less the methods not in ``keep`` (and the blank line before each)."""
+    source = textwrap.dedent(inspect.getsource(cls))
+    lines = source.splitlines()
+    dropped: set[int] = set()
+    for node in _class_tree(cls).body:
+        if isinstance(node, ast.FunctionDef) and node.name not in keep:
+            first = min([node.lineno, *(d.lineno for d in node.decorator_list)]) - 1
+            if first > 0 and not lines[first - 1].strip():
+                first -= 1
+            dropped.update(range(first, node.end_lineno or node.lineno))
+    return "\n".join(line for i, line in enumerate(lines) if i not in dropped).rstrip() + "\n"
 
 
 def _own_source(function: FunctionType) -> tuple[str, list[FunctionType]]:
@@ -181,11 +253,13 @@ def _own_source(function: FunctionType) -> tuple[str, list[FunctionType]]:
     return "\n".join(out).rstrip() + "\n", inlined
 
 
-def gather(*functions: Callable[..., Any]) -> Gathered:
+def gather(*functions: Callable[..., Any], classes: tuple[type, ...] = ()) -> Gathered:
     """``functions``' sources and those of the gradcli helpers they call, transitively, with
-    the import lines all of them need. Two different helpers of one name cannot share a
-    listing: that is a ``ValueError``."""
-    done: dict[str, FunctionType] = {}
+    the import lines all of them need; and ``classes`` (a scheduler's rules), each after its
+    gradcli bases, trimmed to the methods that run (``_runs``). Two different helpers of one
+    name cannot share a listing: that is a ``ValueError``."""
+    done: dict[str, FunctionType | type] = {}
+    runs = _runs(classes)
     constants: dict[tuple[str, str], Definition] = {}
     order: list[Definition] = []
     imports: dict[str, None] = {}
@@ -199,18 +273,44 @@ def gather(*functions: Callable[..., Any]) -> Gathered:
         done[name] = function
         code, inlined = _own_source(function)
         order.append(Definition(name, where(function), code))
-        module = _module(inspect.getmodule(function))  # type: ignore[arg-type]
+        follow(function, code, inlined)
+
+    def visit_class(cls: type) -> None:
+        if cls.__name__ in done:
+            if done[cls.__name__] is not cls:
+                raise ValueError(f"two classes named {cls.__name__} in one listing")
+            return
+        done[cls.__name__] = cls
+        for base in _bases(cls)[:-1]:  # (a base is defined before the classes built on it)
+            visit_class(base)
+        code = _class_source(cls, runs.get(cls, set(ENTRY_METHODS)))
+        order.append(Definition(cls.__name__, where(cls), code))
+        follow(cls, code, [])
+
+    def follow(owner: FunctionType | type, code: str, inlined: list[FunctionType]) -> None:
+        """Gather what ``code`` (``owner``'s) reads."""
+        module = _module(inspect.getmodule(owner))  # type: ignore[arg-type]
         tree = ast.parse(code)
-        calls = list(inlined)
+        calls: list[FunctionType | type] = list(inlined)
         for read in _read_names(tree, _local_names(tree.body[0])):
-            calls += resolve(function, module, read)
+            calls += resolve(owner, module, read)
         for called in calls:
+            enter(called)
+
+    def enter(called: FunctionType | type) -> None:
+        if isinstance(called, type):
+            visit_class(called)
+        else:
             visit(called)
 
-    def resolve(function: FunctionType, module: _Module, name: str) -> list[FunctionType]:
-        """Record what ``name`` in ``function`` needs; the functions to gather for it."""
-        namespace = function.__globals__
+    def resolve(
+        owner: FunctionType | type, module: _Module, name: str
+    ) -> list[FunctionType | type]:
+        """Record what ``name`` in ``owner`` needs; the functions and classes to gather."""
+        namespace = vars(inspect.getmodule(owner))
         if name in module.functions and isinstance(namespace.get(name), FunctionType):
+            return [namespace[name]]
+        if name in module.classes and isinstance(namespace.get(name), type):
             return [namespace[name]]
         if name in module.imports:
             source, imported, bound = module.imports[name]
@@ -220,23 +320,25 @@ def gather(*functions: Callable[..., Any]) -> Gathered:
             imports[_import_line(source, imported, bound)] = None
             return []
         if name in module.constants:
-            key = (function.__module__, name)
+            key = (owner.__module__, name)
             if key not in constants:
                 text = module.constants[name]
-                constants[key] = Definition(name, where(function), text + "\n")
+                constants[key] = Definition(name, where(owner), text + "\n")
                 tree = ast.parse(text)
-                needed: list[FunctionType] = []
+                needed: list[FunctionType | type] = []
                 for read in _read_names(tree, set()):
                     if read != name:
-                        needed += resolve(function, module, read)
+                        needed += resolve(owner, module, read)
                 for called in needed:
-                    visit(called)
+                    enter(called)
             return []
         return []  # a builtin (zip, max): nothing to gather
 
     for function in functions:
         assert isinstance(function, FunctionType), function
         visit(function)
+    for cls in classes:
+        visit_class(cls)
     unique = {c.code: c for c in constants.values()}  # (``a, b = ...`` binds two names)
     definitions = (*unique.values(), *order)
     return Gathered(tuple(definitions), tuple(imports))
