@@ -111,6 +111,18 @@ def check(invoke, folder: Path, runs: list[list[str]]) -> list[str]:
         expected.append(ran.stdout)
         kept.append(args)
     runs = kept
+    lint(paths)
+    outputs = run_scripts(paths)
+    for args, path, gradcli_output in zip(runs, paths, expected, strict=True):
+        print(args)
+        assert_same_run(outputs[str(path)], gradcli_output)
+        assert_same_parameters(path, path.with_suffix(".ckpt"))
+    return [outputs[str(path)] for path in paths]
+
+
+def lint(paths: list[Path]) -> None:
+    """The scripts pass ruff check with the project's rules and are laid out as ruff format
+    would lay them out."""
     lint = subprocess.run(
         [
             sys.executable,
@@ -143,12 +155,6 @@ def check(invoke, folder: Path, runs: list[list[str]]) -> list[str]:
         text=True,
     )
     assert layout.returncode == 0, layout.stdout  # laid out as ruff format lays out code
-    outputs = run_scripts(paths)
-    for args, path, gradcli_output in zip(runs, paths, expected, strict=True):
-        print(args)
-        assert_same_run(outputs[str(path)], gradcli_output)
-        assert_same_parameters(path, path.with_suffix(".ckpt"))
-    return [outputs[str(path)] for path in paths]
 
 
 @pytest.mark.slow
@@ -416,11 +422,94 @@ def test_hand_written_schedules_on_the_manual_path(invoke, tmp_path):
     assert lrs == [lrs[0], lrs[0] / 2, lrs[0] / 4]  # (StepLR stepped once an epoch)
 
 
+@pytest.mark.slow
+def test_save_and_resume_go_both_ways_byte_for_byte(invoke, tmp_path):
+    """A script run with --save prints gradcli's lines and writes a checkpoint gradcli
+    --resume continues exactly as from its own; a script run with --resume loads gradcli's
+    checkpoint and prints what gradcli --resume prints: both paths, a schedule fed the loss
+    (its losses saved and replayed), one moving the momentum, LBFGS, float64 with --state."""
+    runs = [
+        ["manual", "-m", "seed", "-o", "adam"],
+        ["optim", "-m", "mlp", "-o", "adam", "--every", "2"],
+        [
+            "manual",
+            "-m",
+            "mlp",
+            "-o",
+            "SGD(momentum=0.9)",
+            "--schedule",
+            "ReduceLROnPlateau(patience=0)",
+        ],
+        [
+            "optim",
+            "-m",
+            "mlp",
+            "-o",
+            "SGD(momentum=0.9)",
+            "--schedule",
+            "ReduceLROnPlateau(patience=0)",
+        ],
+        [
+            "manual",
+            "-m",
+            "mlp",
+            "-o",
+            "SGD(momentum=0.9)",
+            "--clip-norm",
+            "1",
+            "--schedule",
+            "OneCycleLR(max_lr=0.1, total_steps=12)",
+        ],
+        [
+            "optim",
+            "-m",
+            "mlp",
+            "-o",
+            "SGD(momentum=0.9)",
+            "--schedule",
+            "OneCycleLR(max_lr=0.1, total_steps=12)",
+        ],
+        ["manual", "-m", "linear", "-o", "lbfgs", "--lr", "0.1"],
+        ["optim", "-m", "linear", "-o", "lbfgs", "--lr", "0.1"],
+        ["manual", "-m", "mlp", "-o", "adam", "--dtype", "float64", "--state"],
+    ]
+    paths, expected = [], []
+    for i, args in enumerate(runs):
+        theirs, mine = tmp_path / f"gradcli_{i}.ckpt", tmp_path / f"script_{i}.ckpt"
+        first = invoke(*args, "--steps", "3", "-f", "jsonl", "-q", "--save", str(theirs))
+        resumed = invoke(*args, "--steps", "4", "-f", "jsonl", "-q", "--resume", str(theirs))
+        assert first.exit_code == resumed.exit_code == 0, (first.stderr, resumed.stderr)
+        for option, file, output in (("--save", mine, first), ("--resume", theirs, resumed)):
+            steps = "3" if option == "--save" else "4"
+            printed = invoke(*args, "--steps", steps, option, str(file), "--print-script")
+            assert printed.exit_code == 0, printed.stderr
+            paths.append(tmp_path / f"run_{len(paths)}.py")
+            paths[-1].write_text(printed.stdout)
+            expected.append(output.stdout)
+    lint(paths)
+    outputs = run_scripts(paths)
+    for path, output in zip(paths, expected, strict=True):
+        assert outputs[str(path)] == output, path
+    for i, args in enumerate(runs):  # gradcli goes on from the script's checkpoint as from its own
+        again = invoke(
+            *args,
+            "--steps",
+            "4",
+            "-f",
+            "jsonl",
+            "-q",
+            "--resume",
+            str(tmp_path / f"script_{i}.ckpt"),
+        )
+        assert again.exit_code == 0 and again.stdout == expected[2 * i + 1], (args, again.stderr)
+
+
 @pytest.mark.parametrize(
     ("args", "says"),
     [
         (["manual", "--explain"], "does not repeat --explain"),
-        (["optim", "--save", "x.ckpt"], "does not repeat --save"),
+        (["optim", "--data", "digits", "--save", "x.ckpt"], "--save without --data only"),
+        (["manual", "-m", "mlp", "-o", "muon", "--save", "x.ckpt"], "for one optimizer"),
         (["manual", "-m", "mlp", "-o", "muon", "--schedule", "StepLR(step_size=2)"], "with two"),
         (["optim", "-m", "mlp", "-o", "muon", "--schedule", "StepLR(step_size=2)"], "with two"),
         (["manual", "-f", "table"], "prints JSON lines, not --format table"),

@@ -17,13 +17,14 @@ from gradcli.spec import RunSpec
 
 def refusal(spec: RunSpec, path: str) -> str | None:
     """Why ``spec`` cannot be printed as a script (torch-free checks), if it cannot."""
-    for given, option in (
-        (spec.explain, "--explain"),
-        (spec.save, "--save"),
-        (spec.resume, "--resume"),
-    ):
-        if given:
-            return f"--print-script: a script does not repeat {option} yet; leave it out"
+    if spec.explain:
+        return "--print-script: a script does not repeat --explain yet; leave it out"
+    for given, option in ((spec.save, "--save"), (spec.resume, "--resume")):
+        if given and spec.data is not None:
+            return (
+                f"--print-script: a script repeats {option} without --data only, for now "
+                "(the DataLoader's place in its epoch is not written out yet)"
+            )
     if spec.format not in ("auto", "jsonl"):
         return f"--print-script: a script prints JSON lines, not --format {spec.format}"
     return None

@@ -226,7 +226,14 @@ LR_OF_THE_RULE = [
 ]
 
 
-def schedule_step(spec: ScheduleSpec, after: str = "optimizer.step()") -> list[str]:
-    """scheduler.step() after the update; ReduceLROnPlateau is given the loss."""
-    step = "scheduler.step(loss.item())" if spec.scheduler.needs_loss else "scheduler.step()"
-    return [f"# the schedule: scheduler.step() after {after}", step]
+def schedule_step(
+    spec: ScheduleSpec, after: str = "optimizer.step()", fed: bool = False
+) -> list[str]:
+    """scheduler.step() after the update; ReduceLROnPlateau is given the loss (and with
+    ``fed``, the loss is kept for the checkpoint, which holds every loss it was fed)."""
+    comment = f"# the schedule: scheduler.step() after {after}"
+    if not spec.scheduler.needs_loss:
+        return [comment, "scheduler.step()"]
+    if fed:
+        return [comment, "fed.append(loss.item())  # (for --save)", "scheduler.step(fed[-1])"]
+    return [comment, "scheduler.step(loss.item())"]

@@ -139,7 +139,7 @@ def optim_loop(
         *(LR_OF_THE_STEP if schedule is not None else []),
         "# 4. update: torch.optim's step",
         *step,
-        *(schedule_step(schedule) if _per_step(spec) else []),
+        *(schedule_step(schedule, fed=spec.save is not None) if _per_step(spec) else []),
         "# 5. log",
     ]
     return body, setup, functions
@@ -266,7 +266,7 @@ def manual_loop(
         "# 3. update by hand, in place, where autograd does not look",
         "with torch.no_grad():",
         *("    " + line for line in update),
-        *(schedule_step(schedule, "the update") if _per_step(spec) else []),
+        *(schedule_step(schedule, "the update", spec.save is not None) if _per_step(spec) else []),
         "# 4. zero the gradients: drop them, as optimizer.zero_grad() does (since torch 2.0)",
         "for p in params:",
         "    p.grad = None",

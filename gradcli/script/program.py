@@ -12,8 +12,10 @@ from string import Template
 import torch
 
 from gradcli import problems
+from gradcli.errors import GradcliError
 from gradcli.measure import SEGMENT_MAX, state_tensor
 from gradcli.records import SMALL
+from gradcli.script.checkpoints import resume_lines, save_lines
 from gradcli.script.data import counts, data_code, data_loop
 from gradcli.script.extras import log_step, logged, rule_classes, state_of_two
 from gradcli.script.literals import literal
@@ -23,7 +25,7 @@ from gradcli.script.source import Gathered, gather
 from gradcli.spec import RunSpec
 from gradcli.train.clipping import Clipping
 from gradcli.train.setup import prepare
-from gradcli.train.updates import assign
+from gradcli.train.updates import _like, assign
 
 _NUMBERS = Template('''\
 def numbers(t: torch.Tensor) -> list[float] | dict[str, float]:
@@ -135,7 +137,11 @@ def _command(spec: RunSpec, path: str, lr: float) -> str:
     ):
         if number is not None:
             words.append(f"{option} {literal(number)}")
-    return " ".join([*words, *(["--state"] if spec.state else [])])
+    words += ["--state"] if spec.state else []
+    for option, file in (("--save", spec.save), ("--resume", spec.resume)):
+        if file is not None:
+            words.append(f"{option} {shlex.quote(file)}")
+    return " ".join(words)
 
 
 def import_lines(lines: list[str]) -> list[str]:
@@ -200,9 +206,12 @@ def program(spec: RunSpec, path: str) -> str:
         settings = [*settings, *state_of_two(optimizers)]
     if spec.state:  # (how gradcli makes one tensor of a state value)
         functions = [*functions, state_tensor]
+    if spec.resume is not None and path != "optim":  # (a saved state value on its parameter)
+        functions = [*functions, _like]
     schedule = spec.schedule_spec if path != "optim" else None
     classes = () if schedule is None else rule_classes(schedule)  # the hand-written schedule
     gathered = gather(*functions, classes=classes) if functions or classes else None
+    replay, replay_imports = _replay(spec, path) if spec.resume is not None else ([], [])
     imports = import_lines(
         [
             "import json",
@@ -212,6 +221,7 @@ def program(spec: RunSpec, path: str) -> str:
             *(gathered.imports if gathered else ()),
             *(["import copy"] if own and feed is None else []),
             *(["from functools import partial"] if schedule and schedule.children() else []),
+            *replay_imports,
         ]
     )
     measures = "loss and accuracy" if feed is not None and feed.classification else "loss"
@@ -273,6 +283,16 @@ def program(spec: RunSpec, path: str) -> str:
             *settings,
         ]
         return "\n".join([*head, *setup, *data_loop(body, spec, feed, path, keywords)]) + "\n"
+    if (spec.save is not None or spec.resume is not None) and len(optimizers) > 1:
+        raise GradcliError(
+            "--print-script: a script repeats --save and --resume for one optimizer, and "
+            f"{spec.optimizer} trains with two ({', '.join(optimizers)})"
+        )
+    needs_loss = spec.schedule_spec is not None and spec.schedule_spec.scheduler.needs_loss
+    kept = ["fed = []  # the losses ReduceLROnPlateau is fed (a checkpoint holds them)"]
+    resumed = [] if spec.resume is None else resume_lines(spec, path, replay)
+    if resumed and settings and not settings[-1]:  # (two blank lines after a function)
+        resumed = ["", *resumed]
     setup = [
         *(
             [
@@ -289,16 +309,46 @@ def program(spec: RunSpec, path: str) -> str:
         f"steps = {spec.steps}",
         f"lr = {literal(info.lr)}",
         *settings,
+        *(kept if needs_loss and spec.save is not None and spec.resume is None else []),
+        *resumed,
     ]
     loop = [
         "",
-        "log(0, None, [None] * len(params), [None] * len(params))",
-        "for step in range(1, steps + 1):",
+        *(["log(0, None, [None] * len(params), [None] * len(params))"] if not resumed else []),
+        f"for step in range({'start + 1' if resumed else '1'}, steps + 1):",
         *("    " + line if line else "" for line in body),
     ]
     arguments = ["step", "loss.item()", "grads", "before", *keywords]
     loop += ["    " + line for line in log_step(spec, arguments, 4)]
+    if spec.save is not None:
+        loop += save_lines(spec, path, needs_loss)
     return "\n".join([*head, *setup, *loop]) + "\n"
+
+
+def _replay(spec: RunSpec, path: str) -> tuple[list[str], list[str]]:
+    """The steps the checkpoint's run stepped its schedule, replayed (ReduceLROnPlateau
+    with the losses it was fed), as gradcli replays them; and the imports they need."""
+    schedule = spec.schedule_spec
+    if schedule is None:
+        return [], []
+    if schedule.scheduler.needs_loss:
+        lines = [
+            "# the schedule's steps so far, replayed with the losses it was fed",
+            'fed = list(checkpoint.get("schedule_losses", []))',
+            "for fed_loss in fed:",
+            "    scheduler.step(fed_loss)",
+        ]
+    else:
+        lines = ["# the schedule's steps so far, replayed", "for _ in range(start):"]
+        lines.append("    scheduler.step()")
+    if path != "optim":
+        return lines, []
+    return [
+        lines[0],
+        "with warnings.catch_warnings():  # (torch warns of steps without optimizer.step())",
+        '    warnings.simplefilter("ignore")',
+        *("    " + line for line in lines[1:]),
+    ], ["import warnings"]
 
 
 # gradcli.problems.check_protocol, as a script has it
