@@ -17,11 +17,13 @@ from gradcli.train.checkpoint import FORMAT, VERSION
 
 
 def value(given: Any) -> str:
-    """A configuration value as source (dicts and tuples inside, ``math.inf`` for inf)."""
+    """A configuration value as source (dicts, tuples and lists inside, ``math.inf`` for inf)."""
     if isinstance(given, dict):
         return "{" + ", ".join(f"{json.dumps(k)}: {value(v)}" for k, v in given.items()) + "}"
     if isinstance(given, tuple):
         return "(" + ", ".join(value(v) for v in given) + ("," if len(given) == 1 else "") + ")"
+    if isinstance(given, list):
+        return "[" + ", ".join(value(v) for v in given) + "]"
     if isinstance(given, float):
         return number(given)
     return literal(given)
