@@ -53,6 +53,7 @@ class StepperApp(App[None]):
         super().__init__()
         self.stepper = stepper
         self.timer: Timer | None = None
+        self.note = ""  # a line under the status, until the next key
         self.surface: SurfaceMap | None = panes.surface(stepper)
 
     def compose(self) -> ComposeResult:
@@ -79,7 +80,11 @@ class StepperApp(App[None]):
     def redraw(self) -> None:
         stepper = self.stepper
         width = max(40, self.size.width // 2 - 4)
-        self.query_one("#status", Static).update(panes.status(stepper, self.running))
+        status = panes.status(stepper, self.running)
+        if self.note:
+            status.append(f"\n{self.note}", "yellow")
+            self.note = ""
+        self.query_one("#status", Static).update(status)
         self.query_one("#params", Static).update(panes.parameters(stepper.current))
         self.query_one("#formula", Static).update(panes.formula(stepper.current, stepper.explain))
         self.query_one("#loss", Static).update(panes.picture(stepper, "loss", width))
@@ -135,7 +140,8 @@ class StepperApp(App[None]):
 
     def action_start(self, dx: int, dy: int) -> None:
         if self.surface is None:
-            self.notify("the start moves on a problem with two trainable elements only")
+            self.note = "arrows move the start on a problem with two trainable elements only"
+            self.redraw()
             return
         self._pause()
         self.stepper.move_start(dx, dy)
