@@ -33,6 +33,7 @@ COMMANDS = {
     "graph": "graph",
     "pitfalls": "pitfalls",
     "ddp": "ddp",
+    "step": "step",
 }
 
 

@@ -20,7 +20,8 @@ import sys
 from typer.testing import CliRunner
 
 from gradcli.cli import app
-for args in (["--help"], ["-h"], ["optim", "--help"], ["manual", "-h"], ["pitfalls", "-h"], []):
+for args in (["--help"], ["-h"], ["optim", "--help"], ["manual", "-h"], ["pitfalls", "-h"],
+             ["step", "--help"], []):
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, (args, result.output)
     assert "Usage" in result.stdout
@@ -29,7 +30,7 @@ for words, expected in COMPLETIONS:
            "COMP_CWORD": str(len(words.split()) - (not words.endswith(" ")))}
     result = CliRunner().invoke(app, [], env=env)
     assert result.stdout.split() == expected, (words, result.output)
-print(json.dumps(sorted(m for m in sys.modules if m == "torch" or m.startswith("torch."))))
+print(json.dumps(sorted(m for m in sys.modules if m.split(".")[0] in ("torch", "textual"))))
 """
 COMPLETIONS = [
     ("gradcli optim -o ada", ["adadelta", "adafactor", "adagrad", "adam", "adamax", "adamw"]),
@@ -42,6 +43,7 @@ COMPLETIONS = [
     ("gradcli graph -f d", ["dot"]),
     ("gradcli pitfalls ", list(PITFALL_SUMMARIES)),  # every pitfall, in its order
     ("gradcli ddp --path ", ["manual", "ddp"]),
+    ("gradcli step -o rms", ["rmsprop"]),
     ("gradcli optim --dtype ", ["float32", "float64"]),
     ("gradcli schedule ", schedules.names()),  # every scheduler, by torch's name
     ("gradcli schedule St", ["StepLR"]),
@@ -52,7 +54,8 @@ COMPLETIONS = [
 
 @pytest.mark.slow
 def test_help_and_completion_do_not_import_torch():
-    """--help, and shell completion of values (-o <TAB>, --model <TAB>, pitfalls <TAB>)."""
+    """--help, and shell completion of values (-o <TAB>, --model <TAB>, pitfalls <TAB>);
+    nor textual (gradcli step's, imported only when it runs)."""
     out = subprocess.run(
         [sys.executable, "-c", f"import json\nCOMPLETIONS = {COMPLETIONS!r}\n{HELP_WITHOUT_TORCH}"],
         capture_output=True,
