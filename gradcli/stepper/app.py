@@ -25,6 +25,7 @@ class StepperApp(App[None]):
     """Training one keypress at a time."""
 
     TITLE = "gradcli step"
+    ENABLE_COMMAND_PALETTE = False
     CSS = """
     #status { height: auto; padding: 0 1; }
     #left, #right { width: 1fr; }
