@@ -132,3 +132,22 @@ def test_bad_options_are_checked_before_the_terminal(invoke):
         "gradcli: error: --momentum does not apply to any of --optimizer adam (it applies "
         "to: muon, rmsprop, sgd)"
     ]
+
+
+def test_a_run_that_diverges_stops_and_says_why_and_the_others_go_on():
+    app = StepperApp(stepper("sgd", "adam"))
+    screen = drive(app, ["+"] * 12 + ["s"] * 4)
+    sgd, adam = app.stepper.runs
+    assert sgd.ended == "step 3: the loss is inf and the gradient of xy is not finite"
+    assert len(sgd.records) == 4  # the start and three steps, the last one's record kept
+    assert adam.ended is None and len(adam.records) == 5
+    assert f"sgd stopped: {sgd.ended}" in screen
+
+
+def test_an_lr_whose_update_overflows_ends_the_run_with_the_loops_line():
+    app = StepperApp(stepper("sgd"))
+    app.stepper.scale_lr(1e40 / app.stepper.current.info.lr)  # lr 1e40: beyond float32
+    app.stepper.step()
+    assert "overflows float32" in str(app.stepper.current.ended)
+    app.stepper.step()  # an ended run takes no more steps
+    assert len(app.stepper.current.records) == 1

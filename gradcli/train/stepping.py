@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 
 import torch
 
+from gradcli.errors import GradcliError
 from gradcli.optimizers.formula import Element
 from gradcli.problems.plane import axis_names
 from gradcli.records import EpochRecord, RunInfo, StepRecord
@@ -48,9 +49,14 @@ class SteppedRun:
             return None
         if self.steps is None:
             self.steps = iter(self.training)
-        record = next(self.steps, None)
-        while isinstance(record, EpochRecord):  # (no --data in the stepper: never)
+        try:  # a step the loop refuses (an lr whose update overflows; the user's model
+            # failing) ends this run, with the loop's one line, and the stepper goes on
             record = next(self.steps, None)
+            while isinstance(record, EpochRecord):  # (no --data in the stepper: never)
+                record = next(self.steps, None)
+        except GradcliError as error:
+            self.ended = str(error)
+            return None
         if record is None:
             self.ended = self.training.diverged or "ended"
             return None
