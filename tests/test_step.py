@@ -1,5 +1,6 @@
 """gradcli step: the stepper driven headless by textual's own driver (key presses -> screen
-and records); its records are gradcli optim's JSON lines for the same steps, bit for bit."""
+and records); its records are gradcli optim's JSON lines for the same steps, bit for bit.
+The tests that drive the app take a second or more each: they are in the slow lane."""
 
 from __future__ import annotations
 
@@ -55,6 +56,18 @@ def optim_lines(invoke, steps: int, *flags: str) -> list[dict]:
     return jsonl(result.stdout)
 
 
+def test_the_steppers_records_are_optims_and_manuals_bit_for_bit(invoke):
+    """The engine alone (the fast lane's check): three steps, the path switched, one more."""
+    one = stepper("adam")
+    for _ in range(3):
+        one.step()
+    assert objects(one.current) == optim_lines(invoke, 3)
+    one.switch_path()
+    one.step()
+    assert one.path == "manual" and objects(one.current) == optim_lines(invoke, 4)
+
+
+@pytest.mark.slow  # drives the app: a second or more
 def test_ten_key_presses_show_and_record_what_optim_writes(invoke):
     app = StepperApp(stepper("adam"))
     seen: dict[str, list[dict]] = {}
@@ -77,6 +90,7 @@ def test_ten_key_presses_show_and_record_what_optim_writes(invoke):
     assert "loss" in screen and "path" in screen
 
 
+@pytest.mark.slow  # drives the app: a second or more
 def test_the_lr_keys_double_and_halve_the_next_steps_lr():
     app = StepperApp(stepper("sgd"))
     drive(app, ["s", "+", "s", "-", "-", "s"])
@@ -85,6 +99,7 @@ def test_the_lr_keys_double_and_halve_the_next_steps_lr():
     assert lrs == [base, 2 * base, base / 2]
 
 
+@pytest.mark.slow  # drives the app: a second or more
 def test_reset_starts_again_and_repeats_the_same_records():
     app = StepperApp(stepper("adam"))
     firsts: list[list[dict]] = []
@@ -92,6 +107,7 @@ def test_reset_starts_again_and_repeats_the_same_records():
     assert objects(app.stepper.current) == firsts[0]
 
 
+@pytest.mark.slow  # drives the app: a second or more
 def test_arrows_move_the_start_of_a_2d_problem():
     app = StepperApp(stepper("sgd"))
     start = app.stepper.current.records[0].params[0].value
@@ -102,6 +118,7 @@ def test_arrows_move_the_start_of_a_2d_problem():
     assert [r.step for r in app.stepper.current.records] == [0, 1]
 
 
+@pytest.mark.slow  # drives the app: a second or more
 def test_several_runs_step_together_and_o_picks_the_one_shown():
     app = StepperApp(stepper("sgd", "adam"))
     screen = drive(app, ["s", "s", "o"])
@@ -110,6 +127,7 @@ def test_several_runs_step_together_and_o_picks_the_one_shown():
     assert "adam (run 2 of 2)" in screen
 
 
+@pytest.mark.slow  # drives the app: a second or more
 def test_a_problem_of_more_than_two_elements_has_no_path_and_arrows_say_so():
     app = StepperApp(stepper("sgd", model="linear"))
     screen = drive(app, ["s", "left"])
@@ -134,6 +152,7 @@ def test_bad_options_are_checked_before_the_terminal(invoke):
     ]
 
 
+@pytest.mark.slow  # drives the app: a second or more
 def test_a_run_that_diverges_stops_and_says_why_and_the_others_go_on():
     app = StepperApp(stepper("sgd", "adam"))
     screen = drive(app, ["+"] * 12 + ["s"] * 4)
