@@ -170,3 +170,37 @@ def test_an_lr_whose_update_overflows_ends_the_run_with_the_loops_line():
     assert "overflows float32" in str(app.stepper.current.ended)
     app.stepper.step()  # an ended run takes no more steps
     assert len(app.stepper.current.records) == 1
+
+
+@pytest.mark.slow  # a real process on a pseudo-terminal
+def test_the_command_runs_full_screen_on_a_terminal_and_q_quits():
+    pty = pytest.importorskip("pty")
+    import contextlib
+    import os
+    import select
+    import sys
+
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: gradcli step on the pseudo-terminal
+        os.environ.update(COLUMNS="120", LINES="40", CUDA_VISIBLE_DEVICES="")
+        args = ["step", "-m", "rosenbrock", "-o", "adam", "--device", "cpu"]
+        os.execv(sys.executable, [sys.executable, "-m", "gradcli", *args])
+    shown = b""
+
+    def read_until(text: bytes) -> None:
+        nonlocal shown
+        while text not in shown:
+            ready, _, _ = select.select([fd], [], [], 60)
+            assert ready, shown[-2000:]
+            shown += os.read(fd, 65536)
+
+    read_until(b"step 0")
+    os.write(fd, b"s")
+    read_until(b"step 1")
+    os.write(fd, b"q")
+    with contextlib.suppress(OSError):  # read to the end (EIO once the child is gone): a
+        while chunk := os.read(fd, 65536):  # child blocked writing to a full pty never exits
+            shown += chunk
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert b"Traceback" not in shown
