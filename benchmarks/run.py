@@ -31,6 +31,7 @@ GRADCLI = [PY, "-m", "gradcli"]
 TWIN = [PY, str(ROOT / "benchmarks" / "twins" / "train.py")]
 BIG = str(ROOT / "benchmarks" / "bigmlp.py") + ":build"
 DATA_TWIN = [PY, str(ROOT / "benchmarks" / "twins" / "data.py")]
+ACCUMULATE_TWIN = [PY, str(ROOT / "benchmarks" / "twins" / "accumulate.py")]
 STEADY = [PY, str(ROOT / "benchmarks" / "steady.py")]
 
 
@@ -181,6 +182,33 @@ def cases(device: str) -> list[Case]:
                 *dev,
             ],
             [*DATA_TWIN, "--epochs", "5", *dev],
+            1.1,
+        ),
+        Case(
+            "k4",
+            "optim --data digits --model mlp --batch-size 40 --accumulate 4 --epochs 5 vs the "
+            "accumulation loop",
+            [
+                *GRADCLI,
+                "optim",
+                "--data",
+                "digits",
+                "--model",
+                "mlp",
+                "--batch-size",
+                "40",
+                "--accumulate",
+                "4",
+                "--epochs",
+                "5",
+                "-o",
+                "Adam(lr=0.01)",
+                "-f",
+                "jsonl",
+                "-q",
+                *dev,
+            ],
+            [*ACCUMULATE_TWIN, "--epochs", "5", "--accumulate", "4", "--batch-size", "40", *dev],
             1.1,
         ),
         Case(

@@ -78,6 +78,12 @@ class StepRecord:
     clipped: bool | None = None
     epoch: int | None = None  # with --data: the epoch (from 1) and the batch of it (from 1)
     batch: int | None = None
+    # --accumulate K: each micro-batch's own loss (``loss`` is their mean), the norm of what
+    # each one's backward added to .grad, and the largest gap in ULPs between the
+    # accumulated gradient and one batch of K·B's (None: micro-batches of unequal sizes)
+    micro_losses: tuple[float, ...] | None = None
+    micro_grad_norms: tuple[float, ...] | None = None
+    one_batch_ulps: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +127,8 @@ class Summary:
     clip_steps: int | None = None
     resumed_from: int = 0  # the checkpoint's step, for a run that went on from one
     epochs: float | None = None  # with --data: the passes over the training data, all told
+    accumulate: int = 1  # micro-batches per update (--accumulate)
+    one_batch_ulps: tuple[int | None, ...] = ()  # each shown step's gap (StepRecord's)
 
     def span(self) -> str:
         """The steps this run made: ``100 steps``, or ``steps 51–100 (resumed from step 50)``."""

@@ -33,7 +33,9 @@ class Run:
     objects, in order (a run on ``--data``; records given with epoch objects among them are
     sorted into the two lists). ``lr``: the constant learning rate, for records that do not
     carry their own (``"lr"``). ``final_loss``: the loss at the final parameters as the
-    run's summary has it (a run just trained; JSON lines do not hold it)."""
+    run's summary has it (a run just trained; JSON lines do not hold it). ``max_ulps``: the
+    largest gap between the hand-written and the torch.optim path, in ULPs, where the run
+    had both (gradcli compare)."""
 
     label: str
     records: list[Record] = field(default_factory=list)
@@ -41,6 +43,7 @@ class Run:
     source: str = ""
     epochs: list[Record] = field(default_factory=list)
     final_loss: float | None = None
+    max_ulps: int | None = None
 
     def __post_init__(self) -> None:
         if any(is_epoch(r) for r in self.records):
@@ -314,6 +317,8 @@ def compare_runs(records: list[Record], prefix: str) -> list[Run]:
         if is_epoch(r):
             run.epochs.append({k: v for k, v in r.items() if k not in ("optimizer", "label")})
         else:
+            if isinstance(r.get("max_ulps"), int):
+                run.max_ulps = max(run.max_ulps or 0, r["max_ulps"])
             step = {"step": r["step"], "loss": r["optim_loss"], "params": {}}
             run.records.append({**step, "lr": r["lr"]} if "lr" in r else step)
     return list(runs.values())

@@ -45,6 +45,8 @@ PITFALL_SUMMARIES: dict[str, str] = {
     "eval-mode": "evaluating without model.eval(): dropout and batch norm still act as in training",
     "no-grad": "evaluating without torch.no_grad(): autograd keeps a graph, and a stray "
     "backward() runs",
+    "accumulate-no-divide": "micro-batches' losses not divided by K: the effective lr grows K-fold",
+    "zero-grad-each-micro-batch": "zero_grad() per micro-batch: only the last micro-batch counts",
 }
 DATASETS: dict[str, str] = {
     "digits": "scikit-learn's 1,797 8×8 hand-written digits, 10 classes (pip install "
@@ -102,6 +104,8 @@ class RunSpec:
     clip_norm: float | None = None
     norm_type: float | None = None  # None: 2.0, torch's default
     clip_value: float | None = None
+    accumulate: int = 1  # micro-batches (forward and backward) per update
+    amp: str | None = None  # mixed precision: the forward under torch.autocast (bf16)
     # the mini-batch loop (issue 22): a data set, its batches and epochs, held-out data
     data: str | None = None  # None: the model is a problem with its own data (forward())
     target: str | None = None  # a table's target column
@@ -225,11 +229,48 @@ def validate(spec: RunSpec) -> RunSpec:
     if not 0 <= spec.seed < 2**63:
         raise GradcliError(f"--seed must be an integer in [0, 2**63), got {spec.seed}")
     _number("lr", spec.lr, 0.0)
+    if not 1 <= spec.accumulate <= 2**20:
+        raise GradcliError(
+            f"--accumulate must be an integer in [1, 2**20] (micro-batches per update), "
+            f"got {spec.accumulate}"
+        )
+    if spec.accumulate > 1 and optimizers.find(spec.optimizer).closure:
+        raise GradcliError(
+            f"--accumulate {spec.accumulate}: {spec.optimizer} evaluates the loss itself in its "
+            "step (a closure), which micro-batches cannot share; use it without --accumulate"
+        )
+    if spec.amp is not None:
+        check_amp(spec)
+    if spec.accumulate > 1 and spec.show_code:
+        raise GradcliError(
+            f"--show-code does not write --accumulate {spec.accumulate}'s loop yet; leave one out"
+        )
     check_fits_dtype(spec)
     if spec.impl is not None:
         _choice("impl", spec.impl, IMPLS)
     check_schedule_and_clipping(spec)
     return spec
+
+
+AMP = ("bf16",)
+
+
+def check_amp(spec: RunSpec) -> None:
+    """``--amp``: bf16 (fp16 needs a gradient scaler, not built yet), on float32 weights."""
+    if spec.amp == "fp16":
+        raise GradcliError(
+            "--amp fp16 needs a gradient scaler (GradScaler), which gradcli does not build "
+            "yet; use --amp bf16"
+        )
+    _choice("amp", spec.amp or "", AMP)
+    if spec.dtype != "float32":
+        raise GradcliError(
+            f"--amp {spec.amp}: mixed precision keeps float32 master weights; use it with "
+            f"--dtype float32, not {spec.dtype}"
+        )
+    for option, given in (("--show-code", spec.show_code), ("--explain", spec.explain)):
+        if given:
+            raise GradcliError(f"{option} does not show --amp's autocast yet; leave one out")
 
 
 DTYPE_LARGEST = {"float32": 3.4028234663852886e38, "float64": 1.7976931348623157e308}

@@ -28,6 +28,7 @@ COMMANDS = {
     "optimizers": "optimizers",
     "schedule": "schedule",
     "plot": "plot",
+    "report": "report",
     "diff": "diff",
     "params": "params",
     "graph": "graph",

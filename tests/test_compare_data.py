@@ -9,6 +9,7 @@ back: the loss per epoch (training and held-out), and every field compared bit f
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from helpers import jsonl
@@ -356,7 +357,10 @@ def test_plot_file_of_compare_on_data(tmp_path):
     result = run(*args, "--plot-file", str(target))
     assert result.exit_code == 0, result.stderr
     svg = target.read_text()
-    assert "training loss per epoch" in svg and "held-out loss after each epoch" in svg
+    assert "loss per epoch: train (mean over its batches), val (held out)" in svg
+    for label in ("sgd", "adam"):  # each run's settings beside its name
+        assert re.search(f">{label}, lr=[0-9.]+: train<", svg)
+        assert re.search(f">{label}, lr=[0-9.]+: val<", svg)
 
 
 def test_diff_compares_epoch_lines_bit_for_bit(tmp_path):

@@ -35,7 +35,10 @@ BAD = [
         "--model: unknown model 'resnet'; choose one of: linear, seed, mlp, rosenbrock",
     ),
     (["--optimizer", "lion"], "--optimizer: unknown optimizer 'lion'; choose one of: "),
-    (["--dtype", "float16"], "--dtype: unknown dtype 'float16'; choose one of: float32, float64"),
+    (
+        ["--dtype", "float16"],
+        "--dtype: unknown dtype 'float16' (did you mean float64?); choose one of: float32, float64",
+    ),
     (["--device", "tpu"], "--device: unknown device 'tpu'; choose one of: auto, cpu, cuda, cuda:N"),
     (["--format", "xml"], "--format: unknown format 'xml'; choose one of: auto, table, jsonl"),
     (["--seed", "-3"], "--seed must be an integer in [0, 2**63), got -3"),

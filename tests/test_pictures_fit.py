@@ -13,7 +13,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gradcli.pictures.plot import MARKERS, OVERLAP, panels, plot
-from gradcli.pictures.svg import document
 from gradcli.pictures.text import wrap, wrapped
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -74,8 +73,6 @@ def test_a_plot_marks_its_markers_and_nothing_that_looks_like_one():
     assert [picture[legend][c] for c in picture.marked_in(legend)] == ["•", "+"]
     for row, column in picture.marks:
         assert picture[row][column] in MARKERS + "&"
-    svg = document([picture], "t")
-    assert "rmsprop" in svg and "two" in svg  # no letter of them in a tspan of its own
 
 
 @pytest.mark.parametrize("width", WIDTHS)

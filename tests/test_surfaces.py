@@ -184,7 +184,7 @@ def test_compare_takes_loss_and_path_and_writes_the_svg(invoke, tmp_path):
     result = invoke(*args, "--plot-file", str(target))  # no --plot: all that apply
     assert result.stderr.endswith(f"gradcli: wrote loss, path to {target}\n")
     text = "".join(ET.parse(target).getroot().itertext())
-    assert "path on the loss surface" in text and "from the minimum (3, 0.5)" in text
+    assert "path on the loss surface" in text and "minimum" in text and "adam" in text
 
 
 @pytest.mark.parametrize("command", ["optim", "compare"])

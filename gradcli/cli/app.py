@@ -25,6 +25,7 @@ from gradcli.cli.commands import (
     params,
     pitfalls,
     plot,
+    report,
     schedule,
     step,
     train,
@@ -94,6 +95,7 @@ app.command("optimizers", help=optimizers.HELP, epilog=optimizers.EXAMPLES)(opti
 app.command("lr-find", help=lr_find.HELP, epilog=lr_find.EXAMPLES)(lr_find.lr_find)
 app.command("schedule", help=schedule.HELP, epilog=schedule.EXAMPLES)(schedule.schedule)
 app.command("plot", help=plot.HELP, epilog=plot.EXAMPLES)(plot.plot)
+app.command("report", help=report.HELP, epilog=report.EXAMPLES)(report.report)
 app.command("diff", help=diff.HELP, epilog=diff.EXAMPLES)(diff.diff)
 app.command("params", help=params.HELP, epilog=params.EXAMPLES)(params.params)
 app.command("graph", help=graph.HELP, epilog=graph.EXAMPLES)(graph.graph)

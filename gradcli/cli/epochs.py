@@ -42,6 +42,9 @@ def with_epochs(ctx: typer.Context, options: dict[str, Any], world: int = 1) -> 
     if isinstance(epochs, int) and epochs < 1:
         raise GradcliError(f"--epochs must be an integer >= 1, got {epochs}")
     batches = batches_per_epoch(options, world)
+    k = options.get("accumulate", 1)
+    if isinstance(k, int) and k > 1:  # --accumulate K: a step (an update) takes K batches
+        batches //= k
     steps = epochs * batches
     if given(ctx, "steps") and not given(ctx, "epochs"):  # --steps given, --epochs only saved
         return {**options, "epochs": None}

@@ -29,6 +29,16 @@ except ImportError:  # pragma: no cover
     from click import ClickException as _CommandLineError
 
 
+ARGS_KEY = "gradcli.args"
+
+
+def command_line(ctx: Any) -> str:
+    """The command line that started this run, quoted as a shell would take it."""
+    import shlex
+
+    return shlex.join(["gradcli", *ctx.meta.get(ARGS_KEY, [])])
+
+
 class GradcliGroup(TyperGroup):
     """Turns every way a run can end into one line on stderr and an exit status."""
 
@@ -82,6 +92,13 @@ class GradcliGroup(TyperGroup):
         given = sys.argv[1:] if args is None else args
         name = next((a for a in given if a in self.commands), None)
         return "gradcli" if name is None else f"gradcli {name}"
+
+    def make_context(self, info_name: str | None, args: list[str], *rest: Any, **extra: Any) -> Any:
+        """The context, and in its ``meta`` the arguments as given (``command_line``)."""
+        given = list(args)
+        ctx = super().make_context(info_name, args, *rest, **extra)
+        ctx.meta[ARGS_KEY] = given
+        return ctx
 
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
         before_parsing(self, ctx)

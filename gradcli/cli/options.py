@@ -275,6 +275,26 @@ ClipValue = Annotated[
         "torch.nn.utils.clip_grad_value_ does.",
     ),
 ]
+Accumulate = Annotated[
+    int,
+    typer.Option(
+        parser=integer,
+        metavar="K",
+        rich_help_panel="Schedule and clipping",
+        help="Accumulate the gradients of K micro-batches (each loss / K) before each update: "
+        "with --data, K batches of --batch-size; else K slices of the problem's data.",
+    ),
+]
+Amp = Annotated[
+    str | None,
+    typer.Option(
+        metavar="bf16",
+        show_default=False,
+        rich_help_panel="Schedule and clipping",
+        help="Mixed precision: the forward under torch.autocast in bfloat16; the weights and "
+        "gradients stay float32.",
+    ),
+]
 DATA_PANEL = "Data: mini-batches and epochs"
 Data = Annotated[
     str | None,
@@ -492,11 +512,24 @@ PlotFile = Annotated[
     str | None,
     typer.Option(
         "--plot-file",
-        metavar="FILE.svg",
+        metavar="FILE",
         show_default=False,
         rich_help_panel="Output",
         help="Write the pictures (--plot's, else loss, grad-norm and path where it applies) "
-        "to a standalone SVG file for a browser or a report.",
+        "as a figure: .svg, .png or .pdf (needs matplotlib: pip install 'gradcli[plot]').",
+    ),
+]
+
+Report = Annotated[
+    str | None,
+    typer.Option(
+        "--report",
+        metavar="FILE.html",
+        show_default=False,
+        rich_help_panel="Output",
+        help="Write a one-page HTML report of the run: the command, the settings, the "
+        "figures and the summary, self-contained (needs matplotlib: pip install "
+        "'gradcli[plot]').",
     ),
 ]
 
@@ -513,14 +546,17 @@ def output_of(
     return Output(format, quiet, color)
 
 
-def pictures_of(plot: list[str] | None, plot_file: str | None) -> Any:
-    """``--plot`` and ``--plot-file`` checked (exit 2 before the run), or None when neither is
-    given (checked without torch, so a bad value is quick to refuse)."""
-    if not plot and plot_file is None:
+def pictures_of(
+    plot: list[str] | None, plot_file: str | None, report: str | None = None, ctx: Any = None
+) -> Any:
+    """``--plot``, ``--plot-file`` and ``--report`` checked (exit 2 before the run), or None
+    when none is given (checked without torch, so a bad value is quick to refuse)."""
+    if not plot and plot_file is None and report is None:
         return None
+    from gradcli.cli.failures import command_line
     from gradcli.pictures.request import Request
 
-    return Request.of(plot, plot_file)
+    return Request.of(plot, plot_file, report, "" if ctx is None else command_line(ctx))
 
 
 def examples(*lines: str) -> str:
@@ -639,4 +675,4 @@ def inspected_model(model: str) -> str:
 
 # the options of optim, manual and compare that are not part of the run spec
 NOT_RUN_OPTIONS = ("ctx", "path", "config", "print_config", "print_script", "hyperparameters")
-NOT_RUN_OPTIONS += ("plot", "plot_file", "pictures")  # --plot, --plot-file: after the run
+NOT_RUN_OPTIONS += ("plot", "plot_file", "report", "pictures")  # pictures: after the run

@@ -35,6 +35,7 @@ RUN_OPTIONS = (
     "val_fraction",
     "data_seed",
     "batch_size",
+    "accumulate",  # (micro-batches per update: a step is an update of K of them)
     "epochs",
     "shuffle",
     "drop_last",

@@ -100,8 +100,10 @@ class Feed:
         dtype: torch.dtype,
         device: torch.device,
         shard: Shard | None = None,
+        accumulate: int = 1,
     ) -> None:
         self.data = data
+        self.accumulate = accumulate  # loader batches (micro-batches) per update
         self.shard = shard
         # how a sum over this process's samples becomes the sum over every process's (in
         # place; gradcli ddp: all_reduce); None: this process has them all
@@ -137,7 +139,13 @@ class Feed:
                 drop_last=drop_last,
                 generator=self.generator,  # (its base seed: torch's global one left alone)
             )
-        self.batches = len(self.loader)  # per epoch
+        self.batches = len(self.loader) // accumulate  # per epoch (updates, with --accumulate)
+        if len(self.loader) % accumulate:
+            raise GradcliError(
+                f"--accumulate {accumulate}: an epoch of {data.name} has {len(self.loader)} "
+                f"batches of {batch_size}, which do not make whole updates of {accumulate}; "
+                "choose a K that divides them, or another --batch-size"
+            )
         if self.batches == 0:  # (only with --drop-last)
             each = (
                 ""
@@ -154,6 +162,8 @@ class Feed:
         self._epoch_state = self.generator.get_state()
         self.x_batch: Tensor | None = None
         self.y_batch: Tensor | None = None
+        self.window: list[tuple[Tensor, Tensor]] = []  # the update's micro-batches
+        self._micro = 0  # which of them x_batch is
         self._counted = True
         self._sums = torch.zeros(3, dtype=torch.float64, device=device)  # loss·n, right, n
         self._sums_before = self._sums  # before the current batch counted (see state_dict)
@@ -183,10 +193,17 @@ class Feed:
             self._epoch_state = self.generator.get_state()
             self._start_epoch()
             self._sums = torch.zeros_like(self._sums)
-        x, y = next(self._iterator)
+        self.window = [
+            (x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True))
+            for x, y in (next(self._iterator) for _ in range(self.accumulate))
+        ]
         self.batch += 1
-        self.x_batch = x.to(self.device, non_blocking=True)
-        self.y_batch = y.to(self.device, non_blocking=True)
+        self.select(0)
+
+    def select(self, index: int) -> None:
+        """Micro-batch ``index`` of the update's (``--accumulate``) as the current batch."""
+        self.x_batch, self.y_batch = self.window[index]
+        self._micro = index
         self._counted = False
 
     def _start_epoch(self) -> None:
@@ -211,7 +228,8 @@ class Feed:
         loss = self._loss(outputs, self.y_batch)
         if not self._counted:
             self._counted = True
-            self._sums_before = self._sums.clone()
+            if self._micro == 0:
+                self._sums_before = self._sums.clone()
             n = len(self.y_batch)
             with torch.no_grad():
                 right = (
@@ -227,6 +245,12 @@ class Feed:
                     ]
                 )
         return loss
+
+    def window_loss(self, model: nn.Module) -> Tensor:
+        """The loss of the update's micro-batches taken as one batch (counted nowhere)."""
+        x = torch.cat([x for x, _ in self.window])
+        y = torch.cat([y for _, y in self.window])
+        return self._loss(model(x), y)
 
     def epoch_training(self) -> Evaluation:
         """The epoch's training loss and accuracy so far, as the batches saw them (each at
@@ -306,7 +330,9 @@ class Feed:
         batch, sums = self.batch, self._sums
         if steps_done is not None and steps_done == self.position - 1 and self.epoch:
             batch -= 1  # (batch 0 of an epoch: its iteration begun, no batch taken)
-            sums = self._sums_before if self._counted else self._sums
+            # (with --accumulate, a micro-batch after the first: the window's earlier ones
+            # were counted, and are given back with it)
+            sums = self._sums_before if self._counted or self._micro > 0 else self._sums
         return {
             "epoch": self.epoch,
             "batch": batch,
@@ -327,5 +353,5 @@ class Feed:
             return
         self.generator.set_state(self._epoch_state)
         self._start_epoch()
-        for _ in range(batch):
+        for _ in range(batch * self.accumulate):
             next(self._iterator)

@@ -24,6 +24,7 @@ class DdpOptions:
     nproc: int
     path: str
     timeout: float
+    plot_file: str | None = None  # rank 0 writes the figure of the run (--plot-file)
 
 
 def ddp_options(nproc: int, path: str, timeout: float) -> DdpOptions:

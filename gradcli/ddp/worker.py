@@ -47,8 +47,10 @@ from gradcli.ddp.options import DdpOptions
 from gradcli.ddp.together import AllRanks, JoinedGradient
 from gradcli.errors import Diverged, GradcliError, Interrupted
 from gradcli.measure import values_of
+from gradcli.pictures.live import Keeping
 from gradcli.records import EpochRecord, RankRecord, StepRecord
 from gradcli.render import make_sink
+from gradcli.saved_runs import Run
 from gradcli.spec import RunSpec
 from gradcli.train.interrupt import StopRequest, interruptible
 from gradcli.train.setup import feed_options, prepare, resolve_device
@@ -191,6 +193,8 @@ def _train(
             model.shard(rank, world)  # type: ignore[operator]
 
     sink = make_sink(spec.output) if rank == 0 else None
+    kept = Keeping(sink) if sink is not None and options.plot_file is not None else None
+    sink = kept or sink  # rank 0 keeps the records for --plot-file
     # rank 0's stdout failed (its reader went away, a full disk): every rank stops after
     # this step, and the launcher says why
     failed: list[OSError] = []
@@ -237,6 +241,12 @@ def _train(
         _report_gradient_check(spec, options, world, check)
     elif rank == 0:
         _compare_with_single_process(spec, options, world, model, info.lr)
+    if kept is not None and options.plot_file is not None:
+        from gradcli.pictures import live
+        from gradcli.pictures.request import Request
+
+        run = Run(f"{info.optimizer} (ddp, {world} ranks)", kept.records, info.lr)
+        live.show(Request(file=options.plot_file), [run], model, spec.output, info=info)
 
 
 def _where(feed: Feed) -> dict[str, Any]:

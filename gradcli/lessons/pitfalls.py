@@ -16,7 +16,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor, nn
 
-from gradcli.lessons import evaluation
+from gradcli.lessons import accumulating, evaluation
 from gradcli.lessons.outcome import Cell, Outcome, Row, elements, error
 
 LR = 0.1
@@ -316,4 +316,6 @@ PITFALL_RUNS: dict[str, Callable[[], Outcome]] = {
     "clip-after-step": clip_after_step,
     "eval-mode": evaluation.eval_mode,
     "no-grad": evaluation.no_grad,
+    "accumulate-no-divide": accumulating.accumulate_no_divide,
+    "zero-grad-each-micro-batch": accumulating.zero_grad_each_micro_batch,
 }

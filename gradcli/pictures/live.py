@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING, Any
 from torch import nn
 
 from gradcli.pictures import drawing as drawn
-from gradcli.pictures import svg
 from gradcli.problems.plane import axis_names, loss_at, minima_of
 from gradcli.render.jsonl import epoch_object, step_object
 from gradcli.saved_runs import Run
@@ -58,6 +57,19 @@ def with_epochs(runs: list[Run], summaries: list[MethodSummary]) -> list[Run]:
     return runs
 
 
+def settings_of(info: RunInfo, compare: bool) -> list[tuple[str, str]]:
+    """The run's settings, for the report (compare's optimizers are its runs' names)."""
+    settings = [("model", info.model)]
+    if not compare:
+        hyperparameters = ", ".join(f"{k}={v}" for k, v in info.hyperparameters.items())
+        settings += [("optimizer", info.optimizer), ("lr", f"{info.lr:g}")]
+        settings += [("hyperparameters", hyperparameters)] if hyperparameters else []
+    settings += [("device", info.device), ("dtype", info.dtype), ("steps", str(info.steps))]
+    optional = {"schedule": info.schedule, "clipping": info.clipping, "data": info.data}
+    optional["batches"] = info.batches
+    return settings + [(key, value) for key, value in optional.items() if value]
+
+
 def show(
     request: Request,
     runs: list[Run],
@@ -65,6 +77,7 @@ def show(
     output: Output,
     *,
     compare: bool = False,
+    info: RunInfo | None = None,
 ) -> None:
     """The pictures after the run: on the terminal, and in the file. (compare's table
     has its loss curves already.)"""
@@ -79,6 +92,22 @@ def show(
         drawn.show_for(drawn.draw(runs, shown, width=width, surface_map=surface_map), output)
     if request.file is not None:
         kinds = request.file_kinds(surface_map is not None, compare)
-        pictures = drawn.draw(runs, kinds, width=max(width, 80), surface_map=surface_map)
-        svg.write(request.file, pictures, f"gradcli: {', '.join(r.label for r in runs)}")
+        from gradcli.pictures import figures
+
+        title = f"gradcli: {', '.join(r.label for r in runs)}"
+        figures.write(request.file, runs, kinds, surface_map=surface_map, title=title)
         output.say(f"gradcli: wrote {', '.join(kinds)} to {request.file}")
+    if request.report is not None:
+        from gradcli.pictures import report
+
+        kinds = request.file_kinds(surface_map is not None, compare)
+        settings = [] if info is None else settings_of(info, compare)
+        report.write(
+            request.report,
+            runs,
+            kinds,
+            surface_map=surface_map,
+            command=request.command,
+            settings=settings,
+        )
+        output.say(f"gradcli: wrote the report to {request.report}")

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from gradcli.errors import GradcliError
 from gradcli.pictures import drawing as drawn
-from gradcli.pictures import svg
+from gradcli.pictures import files
 
 if TYPE_CHECKING:
     from torch import nn
@@ -19,21 +19,32 @@ COMPARE_KINDS = ("loss", "path")
 
 @dataclass(frozen=True)
 class Request:
-    """The pictures asked for: ``kinds`` on the terminal, and a ``file`` (SVG)."""
+    """The pictures asked for: ``kinds`` on the terminal, a ``file`` (a figure), a ``report``
+    (an HTML page) and the ``command`` line it names."""
 
     kinds: tuple[str, ...] = ()
     file: str | None = None
+    report: str | None = None
+    command: str = ""
 
     @classmethod
-    def of(cls, plot: Sequence[str] | None, plot_file: str | None) -> Request | None:
-        """From the options; None when neither was given. Bad values are exit 2 here,
+    def of(
+        cls,
+        plot: Sequence[str] | None,
+        plot_file: str | None,
+        report: str | None = None,
+        command: str = "",
+    ) -> Request | None:
+        """From the options; None when none was given. Bad values are exit 2 here,
         before anything runs."""
         kinds = drawn.parse_kinds(plot)
         if plot_file is not None:
-            svg.check_target(plot_file)
-        if not kinds and plot_file is None:
+            files.check_target(plot_file)
+        if report is not None:
+            files.check_target(report, "--report", files.REPORT_SUFFIXES)
+        if not kinds and plot_file is None and report is None:
             return None
-        return cls(kinds, plot_file)
+        return cls(kinds, plot_file, report, command)
 
     def file_kinds(self, two_elements: bool, compare: bool) -> tuple[str, ...]:
         """What the file shows: --plot's pictures, else all that apply."""

@@ -43,6 +43,36 @@ def choose_surface(name: str | None, runs: Sequence[Run], output: Output) -> Sur
     return surface
 
 
+def read_sources(
+    files: Sequence[str] | None, labels: Sequence[str] | None, command: str
+) -> list[Run]:
+    """The runs of ``files`` (none: stdin, which must then not be a terminal)."""
+    import sys
+
+    from gradcli.saved_runs import STDIN, read_runs
+
+    if not files and sys.stdin is not None and sys.stdin.isatty():
+        raise GradcliError(
+            "no FILE given and stdin is a terminal: name the JSON lines files, or pipe "
+            f"them in (gradcli optim -f jsonl | gradcli {command} -)"
+        )
+    return read_runs(list(files or []) or [STDIN], labels or [])
+
+
+def surface_map_of(
+    runs: Sequence[Run], kinds: Sequence[str], name: str | None, output: Output
+) -> drawn.SurfaceMap | None:
+    """The surface under the runs' paths: their two elements' names, and where ``path`` is
+    drawn the built-in surface chosen (``--surface``) or guessed."""
+    axes = drawn.axes_of(runs[0].records[-1]) if runs[0].records else None
+    if axes is None:
+        return None
+    chosen = choose_surface(name, runs, output) if "path" in kinds else None
+    return drawn.SurfaceMap(
+        axes, None if chosen is None else chosen.loss, () if chosen is None else chosen.minima
+    )
+
+
 def default_kinds(runs: Sequence[Run]) -> tuple[str, ...]:
     """The loss, the path where the records hold two elements, the gradient norms (where
     the records hold parameters: compare's do not)."""

@@ -43,6 +43,10 @@ def step_object(record: StepRecord) -> dict[str, Any]:
         obj["clipped"] = record.clipped
     if record.evaluations is not None:  # LBFGS: how many times the step evaluated the loss
         obj["evaluations"] = record.evaluations
+    if record.micro_losses is not None:  # --accumulate K
+        obj["micro_losses"] = list(record.micro_losses)
+        obj["micro_grad_norms"] = list(record.micro_grad_norms or ())
+        obj["one_batch_ulps"] = record.one_batch_ulps
     obj["params"] = {p.name: param_object(p) for p in record.params}
     if record.explain:
         obj["explain"] = list(record.explain)
@@ -149,7 +153,7 @@ def summary_line(summary: Summary) -> str:
     distance = summary.metrics.get(DISTANCE)  # (before the loss, which scripts read last)
     where = "" if distance is None else f", ends {distance:.3g} from the nearest minimum"
     line = f"gradcli: {steps}{where}, loss {summary.first_loss:.6g} -> {summary.final_loss:.6g}"
-    return line + clipping_summary(summary)
+    return line + clipping_summary(summary) + accumulation_summary(summary)
 
 
 def data_summary_line(summary: Summary) -> str:
@@ -167,7 +171,7 @@ def data_summary_line(summary: Summary) -> str:
         line += f"; held out: loss {metrics['val loss']:.6g}"
         if "val accuracy" in metrics:
             line += f", accuracy {metrics['val accuracy']:.1%}"
-    return line + clipping_summary(summary)
+    return line + clipping_summary(summary) + accumulation_summary(summary)
 
 
 def clipping_summary(summary: Summary) -> str:
@@ -175,6 +179,22 @@ def clipping_summary(summary: Summary) -> str:
     if summary.clip_fired is None:
         return ""
     return f"; clipping fired on {summary.clip_fired} of {summary.clip_steps} steps"
+
+
+def accumulation_summary(summary: Summary) -> str:
+    """``; 4 micro-batches an update, vs one batch: max |difference| 3 ULPs on 5 steps``
+    (the largest gap between the accumulated gradient and one batch's, over the shown
+    steps whose micro-batches are equal in size; nothing without --accumulate)."""
+    if summary.accumulate == 1:
+        return ""
+    line = f"; {summary.accumulate} micro-batches an update"
+    gaps = [gap for gap in summary.one_batch_ulps if gap is not None]
+    if not gaps:
+        return line
+    worst = max(gaps)
+    same = " (bit-identical)" if worst == 0 else ""
+    steps = f"{len(gaps)} step" + "s" * (len(gaps) != 1)
+    return f"{line}, vs one batch: max |difference| {worst} ULPs{same} on {steps}"
 
 
 def compare_summary_lines(summaries: list[MethodSummary]) -> list[str]:

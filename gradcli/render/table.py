@@ -14,6 +14,7 @@ from gradcli.optimizers.catalog import plain
 from gradcli.records import Stats, Values
 from gradcli.render.caption import Caption
 from gradcli.render.fit import fitted
+from gradcli.render.jsonl import accumulation_summary
 from gradcli.render.markup import escape  # names come from the user: x[/] is not markup
 
 if TYPE_CHECKING:
@@ -106,6 +107,10 @@ class TableSink:
             loss += f"   grad norm {fmt(record.grad_norm)}" + " (clipped)" * bool(record.clipped)
         if record.evaluations is not None:  # LBFGS: the loss evaluated this many times
             loss += f"   {record.evaluations} evaluation" + "s" * (record.evaluations != 1)
+        if record.micro_losses is not None:  # --accumulate K
+            loss += f"   {len(record.micro_losses)} micro-batches"
+            if record.one_batch_ulps is not None:
+                loss += f", vs one batch: max |difference| {record.one_batch_ulps} ULPs"
         if record.step == 0:
             caption = START_CAPTION
         else:
@@ -184,6 +189,8 @@ class TableSink:
         if summary.clip_fired is not None:
             fired = f"fired on {summary.clip_fired} of {summary.clip_steps} steps"
             table.add_row("clipping", fired)
+        if summary.accumulate != 1:
+            table.add_row("accumulation", accumulation_summary(summary).removeprefix("; "))
         self.console.print(fitted(self.console, table))
         if summary.reference:
             ref = Table(box=box.SIMPLE_HEAD)

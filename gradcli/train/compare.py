@@ -227,5 +227,7 @@ class Comparison:
                 loss = summary.losses[step - 1] if step else None
                 records.append({"step": step, "loss": loss, "params": params})
             final = summary.final_loss if summary.final is None else None  # (θ_T's loss)
-            runs.append(Run(summary.label, records, summary.lr, final_loss=final))
+            run = Run(summary.label, records, summary.lr, final_loss=final)
+            run.max_ulps = summary.max_ulps
+            runs.append(run)
         return runs

@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -30,8 +32,10 @@ from gradcli.optimizers.formula import Element
 from gradcli.private_api import foreach_norm
 from gradcli.problems.plane import distance_metrics
 from gradcli.records import EpochRecord, Reference, Stats, StepRecord, Summary
+from gradcli.train.accumulation import MicroBatches, accumulate, gap_in_ulps
 from gradcli.train.clipping import Clipped
 from gradcli.train.clipping import explain as explain_clip
+from gradcli.train.precision import under
 from gradcli.train.updates import ManualUpdate, OptimUpdate
 from gradcli.usercode import user_code
 
@@ -115,6 +119,13 @@ class Training:
     feed: Feed | None = None
     schedule_per_epoch: bool = False
     initial: Evaluation | None = None
+    # --accumulate K: the K micro-batches of each update; on shown steps, what each added
+    # and how far the accumulated gradient is from one batch's (``gradcli.train.accumulation``)
+    micro_batches: MicroBatches | None = None
+    measure_micro: bool = False  # the next forward_backward() is a shown step's
+    micro: tuple[Tensor, Tensor | None, int | None] | None = None  # losses, norms, ULPs
+    ulps: list[int | None] = field(default_factory=list)  # each shown step's gap
+    autocast: Callable[[], AbstractContextManager[None]] | None = None  # --amp: the forward's
 
     def __iter__(self) -> Iterator[StepRecord | EpochRecord]:
         names = [name for name, _ in self.problem.named_parameters()]
@@ -134,6 +145,7 @@ class Training:
             #    the next batch); the lr the update will use (a schedule moves it after)
             if feed is not None:
                 feed.next()
+            self.measure_micro = self.shows(step)
             loss = self.forward_backward()
             clipped, lr = self.clipped, self.update.lr
             self._count(clipped)
@@ -168,6 +180,8 @@ class Training:
                 record = replace(record, lr=lr, evaluations=evaluations)
                 if feed is not None:
                     record = replace(record, epoch=feed.epoch, batch=feed.batch)
+                if self.micro is not None and self.measure_micro:
+                    record = self._with_micro(record, self.micro)
                 extra: list[str] = []  # --explain: the lr and the clipping, before the rule
                 if clipped is not None:
                     coefficient = clipped.coefficient
@@ -230,6 +244,18 @@ class Training:
             self.update.lr,
         )
 
+    def _with_micro(
+        self, record: StepRecord, micro: tuple[Tensor, Tensor | None, int | None]
+    ) -> StepRecord:
+        losses, norms, ulps = micro
+        self.ulps.append(ulps)
+        return replace(
+            record,
+            micro_losses=tuple(losses.tolist()),
+            micro_grad_norms=None if norms is None else tuple(norms.tolist()),
+            one_batch_ulps=ulps,
+        )
+
     def _count(self, clipped: Clipped | None) -> None:
         if clipped is not None:
             fired = clipped.fired.to(torch.int64)
@@ -282,9 +308,19 @@ class Training:
         """Zero the gradients (the optim path's way), compute the loss, backpropagate,
         clip (``self.clipped``: what clipping saw)."""
         self.update.zero_grad()
-        with user_code("forward() or backward()"):
-            loss = (self.forward or self.problem)()
-            loss.backward()
+        forward = self.forward or self.problem
+        if self.autocast is not None:
+            forward = under(self.autocast, forward)
+        if self.micro_batches is None:
+            with user_code("forward() or backward()"):
+                loss = forward()
+                loss.backward()
+        else:  # --accumulate K: K micro-batches, each loss / K, then one clip and update
+            params = list(self.problem.parameters())
+            shown = self.measure_micro
+            loss, losses, norms = accumulate(self.micro_batches, forward, params, shown)
+            ulps = gap_in_ulps(self.micro_batches, params, self.autocast) if shown else None
+            self.micro = (losses, norms, ulps)
         if self.after_backward is not None:
             self.after_backward()
         self.clipped = self.update.clip()
@@ -432,7 +468,13 @@ class Training:
             reference_label=getattr(self.problem, "reference_label", "optimum"),
             metrics=metrics,
             resumed_from=self.start,
+            **self._accumulation(),
         )
+
+    def _accumulation(self) -> dict[str, Any]:
+        if self.micro_batches is None:
+            return {}
+        return {"accumulate": self.micro_batches.k, "one_batch_ulps": tuple(self.ulps)}
 
     def _data_summary(self, feed: Feed) -> Summary:
         """With --data: the training data's loss at the start and at the end, and the
@@ -468,4 +510,5 @@ class Training:
             reference_label="least squares",
             resumed_from=self.start,
             epochs=(self.start + self.steps) / feed.batches,
+            **self._accumulation(),
         )

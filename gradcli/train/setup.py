@@ -20,8 +20,10 @@ from gradcli.records import RunInfo
 from gradcli.schedules.schedule import explain_lr
 from gradcli.spec import RunSpec, check_schedule_and_clipping
 from gradcli.train import checkpoint
+from gradcli.train.accumulation import Batches, Slices
 from gradcli.train.clipping import Clipping
 from gradcli.train.loop import Training
+from gradcli.train.precision import autocast
 from gradcli.train.resuming import check_state_fits
 from gradcli.train.updates import ManualUpdate, OptimUpdate, impl_kwargs
 
@@ -120,6 +122,7 @@ def feed_options(spec: RunSpec, data: DataSet) -> dict[str, Any]:
         "drop_last": spec.drop_last,
         "data_seed": spec.data_seed,
         "loss": spec.loss,
+        "accumulate": spec.accumulate,
     }
 
 
@@ -128,6 +131,8 @@ def describe_batches(spec: RunSpec, feed: Feed) -> str:
     ``batches of 64 per rank (128 in all, by DistributedSampler), ...``)."""
     if feed.shard is None:
         size = str(spec.batch_size or len(feed.data.x_train))
+        if feed.accumulate > 1:  # the batches are micro-batches: K of them an update
+            size += f" × {feed.accumulate} accumulated (updates of {int(size) * feed.accumulate})"
     else:  # the batch size is each rank's (without one: all of a rank's samples)
         each = spec.batch_size or len(feed.sampler or ())
         size = f"{each} per rank ({each * feed.shard.world} in all, by DistributedSampler)"
@@ -210,7 +215,7 @@ def prepare(
         lr,
         hyperparameters,
         str(device),
-        spec.dtype,
+        spec.dtype if spec.amp is None else f"{spec.dtype}, autocast {spec.amp}",
         start + spec.steps,
         None if schedule is None else schedule.text,
         None if clipping is None else clipping.describe(),
@@ -232,6 +237,12 @@ def prepare(
         training.feed = feed
         training.forward = partial(feed.loss, problem)
         training.schedule_per_epoch = spec.schedule is not None and spec.schedule_per == "epoch"
+    if spec.amp is not None:
+        training.autocast = autocast(spec.amp, device)
+    if spec.accumulate > 1:
+        training.micro_batches = (
+            Slices(problem, spec.accumulate, spec.model) if feed is None else Batches(feed, problem)
+        )
     if spec.explain and schedule is not None:
         training.explain_lr = partial(explain_lr, schedule, lr, hyperparameters)
     return training, info

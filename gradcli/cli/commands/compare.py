@@ -102,9 +102,10 @@ def compare(
     print_config: opt.PrintConfig = False,
     plot: opt.ComparePlot = None,
     plot_file: opt.PlotFile = None,
+    report: opt.Report = None,
     **hyperparameters: Any,
 ) -> None:
-    pictures = opt.pictures_of(plot, plot_file)
+    pictures = opt.pictures_of(plot, plot_file, report, ctx)
     given = {
         **{k: v for k, v in locals().items() if k not in opt.NOT_RUN_OPTIONS},
         **hyperparameters,
@@ -182,4 +183,5 @@ def run_compare(
     sink.finish(comparison.summaries)
     if pictures is not None:
         runs = drawing.with_epochs(comparison.runs(), comparison.summaries)
-        drawing.show(pictures, runs, comparison.pairs[0][1].problem, output, compare=True)
+        problem = comparison.pairs[0][1].problem
+        drawing.show(pictures, runs, problem, output, compare=True, info=comparison.info)

@@ -7,6 +7,7 @@ Its own options (``--nproc``, ``--path``, ``--timeout``) are checked in
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Annotated, Any
 
 import typer
@@ -32,7 +33,7 @@ DDP_FORMATS = ("auto", "table", "jsonl")
 DdpFormat = opt.format_option(
     *DDP_FORMATS, help="auto (a table on a terminal, JSON lines otherwise), table, jsonl."
 )
-NOT_RUN_OPTIONS = ("ctx", "nproc", "path", "timeout", "hyperparameters")
+NOT_RUN_OPTIONS = ("ctx", "nproc", "path", "timeout", "plot_file", "hyperparameters")
 DdpBatchSize = Annotated[
     int | None,
     typer.Option(
@@ -91,12 +92,14 @@ def ddp(
     format: DdpFormat = "auto",
     quiet: opt.Quiet = False,
     color: opt.Color = None,
+    plot_file: opt.PlotFile = None,
     **hyperparameters: Any,
 ) -> None:
     given = {k: v for k, v in locals().items() if k not in NOT_RUN_OPTIONS}
     flags = {"lr": given.pop("lr"), **hyperparameters}
     opt.output_of(format, quiet, color, DDP_FORMATS)
-    options = ddp_options(nproc, path, timeout)
+    options = replace(ddp_options(nproc, path, timeout), plot_file=plot_file)
+    opt.pictures_of(None, plot_file)  # a bad --plot-file is exit 2 before any worker starts
     world = torchrun_world() or options.nproc
     given = with_epochs(ctx, given, world)
     name, lr, settings = choose_optimizer(given.pop("optimizer"), flags)

@@ -9,7 +9,6 @@ from typing import Annotated
 import typer
 
 from gradcli.cli import options as opt
-from gradcli.errors import GradcliError
 from gradcli.output import Output
 
 HELP = (
@@ -25,78 +24,72 @@ EXAMPLES = opt.examples(
 )
 
 
+RunFiles = Annotated[
+    list[str] | None,
+    typer.Argument(
+        metavar="FILE",
+        show_default=False,
+        help="JSON lines of gradcli optim or manual, one run each (of gradcli compare: "
+        "one run per label); - is stdin.",
+    ),
+]
+Labels = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--label",
+        metavar="TEXT",
+        show_default=False,
+        help="A run's name in the legends, repeatable, in the order of the files "
+        "(default: the file's name).",
+    ),
+]
+Pictures = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--plot",
+        metavar="PICTURE",
+        show_default=False,
+        help="The pictures, repeatable or comma-separated: loss, grad-norm, update-norm, "
+        "lr, or path (default: loss, path where the records hold two elements, grad-norm).",
+    ),
+]
+SurfaceName = Annotated[
+    str | None,
+    typer.Option(
+        metavar="NAME",
+        show_default=False,
+        help="The loss surface under the path: rosenbrock, beale, himmelblau, rastrigin, "
+        "none (default: the built-in whose start the records start from).",
+    ),
+]
+
+
 def plot(
-    files: Annotated[
-        list[str] | None,
-        typer.Argument(
-            metavar="FILE",
-            show_default=False,
-            help="JSON lines of gradcli optim or manual, one run each (of gradcli compare: "
-            "one run per label); - is stdin.",
-        ),
-    ] = None,
-    label: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--label",
-            metavar="TEXT",
-            show_default=False,
-            help="A run's name in the legends, repeatable, in the order of the files "
-            "(default: the file's name).",
-        ),
-    ] = None,
-    plot: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--plot",
-            metavar="PICTURE",
-            show_default=False,
-            help="The pictures, repeatable or comma-separated: loss, grad-norm, update-norm, "
-            "lr, or path (default: loss, path where the records hold two elements, grad-norm).",
-        ),
-    ] = None,
-    surface: Annotated[
-        str | None,
-        typer.Option(
-            metavar="NAME",
-            show_default=False,
-            help="The loss surface under the path: rosenbrock, beale, himmelblau, rastrigin, "
-            "none (default: the built-in whose start the records start from).",
-        ),
-    ] = None,
+    files: RunFiles = None,
+    label: Labels = None,
+    plot: Pictures = None,
+    surface: SurfaceName = None,
     plot_file: opt.PlotFile = None,
     quiet: opt.Quiet = False,
     color: opt.Color = None,
 ) -> None:
     output = Output("table", quiet, color)  # pictures are for a person, on stdout
     from gradcli.pictures import drawing as drawn
-    from gradcli.pictures import svg
-    from gradcli.pictures.saved import choose_surface, default_kinds
-    from gradcli.saved_runs import STDIN, read_runs
+    from gradcli.pictures.files import check_target
+    from gradcli.pictures.saved import default_kinds, read_sources, surface_map_of
 
     kinds = drawn.parse_kinds(plot)
     if plot_file is not None:
-        svg.check_target(plot_file)
-    sources = list(files or []) or [STDIN]
-    if not files and sys.stdin is not None and sys.stdin.isatty():
-        raise GradcliError(
-            "no FILE given and stdin is a terminal: name the JSON lines files, or pipe "
-            "them in (gradcli optim -f jsonl | gradcli plot -)"
-        )
-    runs = read_runs(sources, label or [])
+        check_target(plot_file)
+    runs = read_sources(files, label, "plot")
     kinds = kinds or default_kinds(runs)
-    surface_map = None
-    axes = drawn.axes_of(runs[0].records[-1]) if runs[0].records else None
-    if axes is not None:
-        chosen = choose_surface(surface, runs, output) if "path" in kinds else None
-        surface_map = drawn.SurfaceMap(
-            axes,
-            None if chosen is None else chosen.loss,
-            () if chosen is None else chosen.minima,
-        )
+    surface_map = surface_map_of(runs, kinds, surface, output)
     width = drawn.width_of(sys.stdout, output)
     pictures = drawn.draw(runs, kinds, width=width, surface_map=surface_map)
     drawn.show(pictures, output, sys.stdout)
     if plot_file is not None:
-        svg.write(plot_file, pictures, f"gradcli plot: {', '.join(r.label for r in runs)}")
+        from gradcli.pictures import figures
+
+        title = f"gradcli plot: {', '.join(r.label for r in runs)}"
+        figures.write(plot_file, runs, kinds, surface_map=surface_map, title=title)
         output.say(f"gradcli: wrote {', '.join(kinds)} to {plot_file}")

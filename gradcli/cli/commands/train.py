@@ -22,6 +22,7 @@ from gradcli.cli.config_file import blame_config, with_config
 from gradcli.cli.epochs import with_epochs
 from gradcli.cli.resumed import with_checkpoint_run
 from gradcli.config import to_toml
+from gradcli.errors import GradcliError
 from gradcli.spec import RunSpec, choose_optimizer, validate
 
 if TYPE_CHECKING:
@@ -71,6 +72,8 @@ def training_command(path: str) -> Callable[..., None]:
         clip_norm: opt.ClipNorm = None,
         norm_type: opt.NormType = None,
         clip_value: opt.ClipValue = None,
+        accumulate: opt.Accumulate = 1,
+        amp: opt.Amp = None,
         data: opt.Data = None,
         target: opt.Target = None,
         data_dir: opt.DataDir = None,
@@ -92,10 +95,11 @@ def training_command(path: str) -> Callable[..., None]:
         print_config: opt.PrintConfig = False,
         plot: opt.Plot = None,
         plot_file: opt.PlotFile = None,
+        report: opt.Report = None,
         print_script: opt.PrintScript = False,
         **hyperparameters: Any,
     ) -> None:
-        pictures = opt.pictures_of(plot, plot_file)
+        pictures = opt.pictures_of(plot, plot_file, report, ctx)
         given = {
             **{k: v for k, v in locals().items() if k not in opt.NOT_RUN_OPTIONS},
             **hyperparameters,
@@ -118,6 +122,11 @@ def training_command(path: str) -> Callable[..., None]:
             typer.echo(to_toml(spec), nl=False)
             return
         if print_script:
+            if spec.accumulate != 1 or spec.amp is not None:
+                raise GradcliError(
+                    "--print-script does not write --accumulate's or --amp's loop yet; leave "
+                    "them out"
+                )
             from gradcli.script import print_script as script
 
             typer.echo(script(spec, path), nl=False)
@@ -223,7 +232,7 @@ def run_training(spec: RunSpec, path: str, pictures: Request | None = None) -> N
     sink.finish(summary)
     if pictures is not None and kept is not None:
         run = Run(info.optimizer, kept.records, info.lr, final_loss=summary.final_loss)
-        drawing.show(pictures, [run], training.problem, output)
+        drawing.show(pictures, [run], training.problem, output, info=info)
 
 
 def _save(training: Training, spec: RunSpec, when: str = "") -> None:
