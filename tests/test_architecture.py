@@ -50,8 +50,8 @@ LAYERS: list[tuple[str, ...]] = [
     ("train", "lessons", "schedules.side_by_side", "diff"),
     # sinks and pictures
     ("render", "pictures"),
-    # what is built on a whole run: scripts, data-parallel training
-    ("script", "ddp"),
+    # what is built on a whole run: scripts, data-parallel training, the stepper's app
+    ("script", "ddp", "stepper"),
     # the command line
     ("cli",),
     # the entry point

@@ -34,6 +34,7 @@ COMMANDS = {
     "graph": "graph",
     "pitfalls": "pitfalls",
     "ddp": "ddp",
+    "step": "step",
 }
 
 

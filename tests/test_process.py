@@ -20,7 +20,8 @@ import sys
 from typer.testing import CliRunner
 
 from gradcli.cli import app
-for args in (["--help"], ["-h"], ["optim", "--help"], ["manual", "-h"], ["pitfalls", "-h"], []):
+for args in (["--help"], ["-h"], ["optim", "--help"], ["manual", "-h"], ["pitfalls", "-h"],
+             ["step", "--help"], []):
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, (args, result.output)
     assert "Usage" in result.stdout
@@ -29,7 +30,8 @@ for words, expected in COMPLETIONS:
            "COMP_CWORD": str(len(words.split()) - (not words.endswith(" ")))}
     result = CliRunner().invoke(app, [], env=env)
     assert result.stdout.split() == expected, (words, result.output)
-heavy = ("torch", "matplotlib")  # matplotlib: only when a figure is written
+heavy = ("torch", "matplotlib", "textual")  # matplotlib: only when a figure is written;
+# textual: only when gradcli step runs
 print(json.dumps(sorted(m for m in sys.modules if m.split(".")[0] in heavy)))
 """
 COMPLETIONS = [
@@ -43,6 +45,7 @@ COMPLETIONS = [
     ("gradcli graph -f d", ["dot"]),
     ("gradcli pitfalls ", list(PITFALL_SUMMARIES)),  # every pitfall, in its order
     ("gradcli ddp --path ", ["manual", "ddp"]),
+    ("gradcli step -o rms", ["rmsprop"]),
     ("gradcli optim --dtype ", ["float32", "float64"]),
     ("gradcli schedule ", schedules.names()),  # every scheduler, by torch's name
     ("gradcli schedule St", ["StepLR"]),
@@ -54,7 +57,7 @@ COMPLETIONS = [
 @pytest.mark.slow
 def test_help_and_completion_do_not_import_torch():
     """--help, and shell completion of values (-o <TAB>, --model <TAB>, pitfalls <TAB>),
-    import neither torch nor matplotlib."""
+    import neither torch nor matplotlib nor textual (gradcli step's, only when it runs)."""
     out = subprocess.run(
         [sys.executable, "-c", f"import json\nCOMPLETIONS = {COMPLETIONS!r}\n{HELP_WITHOUT_TORCH}"],
         capture_output=True,

@@ -27,6 +27,7 @@ from gradcli.cli.commands import (
     plot,
     report,
     schedule,
+    step,
     train,
 )
 from gradcli.cli.failures import GradcliGroup
@@ -100,6 +101,7 @@ app.command("params", help=params.HELP, epilog=params.EXAMPLES)(params.params)
 app.command("graph", help=graph.HELP, epilog=graph.EXAMPLES)(graph.graph)
 app.command("pitfalls", help=pitfalls.HELP, epilog=pitfalls.EXAMPLES)(pitfalls.pitfalls)
 app.command("ddp", help=ddp.HELP, epilog=ddp.EXAMPLES)(ddp.ddp)
+app.command("step", help=step.HELP, epilog=step.EXAMPLES)(step.step)
 
 
 def _annotations_evaluated(app: typer.Typer) -> None:
