@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, TextIO
 from gradcli.printable import printable
 from gradcli.records import Stats, Values
 from gradcli.render.jsonl import compare_summary_lines, summary_line
+from gradcli.render.rows import SEPARATOR
 
 if TYPE_CHECKING:
     from gradcli.output import Output
@@ -73,9 +74,6 @@ def stats_of(v: Values) -> Stats:
 
 def elements(v: Values | None) -> str:
     return "" if v is None or isinstance(v, Stats) else SEPARATOR.join(csv_number(x) for x in v)
-
-
-SEPARATOR = ";"  # between a list's items in one cell: no spaces, for column -t and awk
 
 
 def _where(epoch: int | None, batch: int | None) -> list[str]:

@@ -13,8 +13,10 @@ from collections.abc import Iterable, Sequence
 from typing import Any, TextIO
 
 from gradcli.printable import printable
-from gradcli.render.delimited import SEPARATOR
 from gradcli.render.numbers import dumps
+
+# between a list's items in one cell: no spaces, for column -t and awk (CSV and TSV alike)
+SEPARATOR = ";"
 
 
 def _field(value: Any) -> str:
