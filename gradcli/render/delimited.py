@@ -49,6 +49,8 @@ HEADER = [
 # with --data, after those: where the step is, and (on the row that ends an epoch, whose
 # param is empty and whose loss is the epoch's training loss) the epoch's evaluation
 DATA_HEADER = ["epoch", "batch", "train_accuracy", "val_loss", "val_accuracy"]
+# with --amp fp16, after those: the loss scale of the step and whether its update was skipped
+SCALING_HEADER = ["scale", "skipped"]
 COMPARE_HEADER = [
     "step",
     "optimizer",
@@ -81,6 +83,12 @@ def _where(epoch: int | None, batch: int | None) -> list[str]:
     return ["" if epoch is None else str(epoch), "" if batch is None else str(batch), "", "", ""]
 
 
+def _scaling(record: StepRecord) -> list[str]:
+    """A step's cells of ``SCALING_HEADER`` (empty at step 0)."""
+    skipped = "" if record.skipped is None else str(record.skipped).lower()
+    return [csv_number(record.scale), skipped]
+
+
 class _Writer:
     def __init__(
         self, out: TextIO, output: Output, delimiter: str, header: list[str] | None
@@ -99,10 +107,12 @@ class DelimitedSink(_Writer):
     def __init__(self, out: TextIO, output: Output, delimiter: str) -> None:
         super().__init__(out, output, delimiter, None)  # the header once start() says more
         self.data = False
+        self.scaled = False
 
     def start(self, info: RunInfo) -> None:
         self.data = info.data is not None
-        self.row(HEADER + DATA_HEADER * self.data)
+        self.scaled = info.scaler is not None
+        self.row(HEADER + DATA_HEADER * self.data + SCALING_HEADER * self.scaled)
 
     def step(self, record: StepRecord) -> None:
         for p in record.params:
@@ -124,6 +134,7 @@ class DelimitedSink(_Writer):
                     csv_number(record.grad_norm),
                     "" if record.clipped is None else str(record.clipped).lower(),
                     *(_where(record.epoch, record.batch) if self.data else []),
+                    *(_scaling(record) if self.scaled else []),
                 ]
             )
         self.out.flush()
@@ -142,6 +153,7 @@ class DelimitedSink(_Writer):
                 csv_number(record.train_accuracy),
                 csv_number(record.val_loss),
                 csv_number(record.val_accuracy),
+                *["", ""] * self.scaled,
             ]
         )
         self.out.flush()

@@ -74,6 +74,8 @@ def training_command(path: str) -> Callable[..., None]:
         clip_value: opt.ClipValue = None,
         accumulate: opt.Accumulate = 1,
         amp: opt.Amp = None,
+        loss_scale: opt.LossScale = 65536.0,
+        growth_interval: opt.GrowthInterval = 2000,
         data: opt.Data = None,
         target: opt.Target = None,
         data_dir: opt.DataDir = None,
