@@ -47,6 +47,8 @@ PITFALL_SUMMARIES: dict[str, str] = {
     "backward() runs",
     "accumulate-no-divide": "micro-batches' losses not divided by K: the effective lr grows K-fold",
     "zero-grad-each-micro-batch": "zero_grad() per micro-batch: only the last micro-batch counts",
+    "clip-before-unscale": "clipping before scaler.unscale_(): the threshold meets S·g, not g",
+    "fp16-without-scaler": "float16 without a GradScaler: small gradients underflow to zero",
 }
 DATASETS: dict[str, str] = {
     "digits": "scikit-learn's 1,797 8×8 hand-written digits, 10 classes (pip install "
