@@ -68,10 +68,19 @@ def csv_number(x: float | None) -> str:
     return "" if x is None else repr(float(x))
 
 
+def _sum(xs: list[float]) -> float:
+    """The exact sum (``math.fsum``); with infinities of both signs NaN, as torch sums them
+    (a gradient that overflowed: --amp fp16's skipped step, a diverged one)."""
+    try:
+        return math.fsum(xs)
+    except (ValueError, OverflowError):
+        return sum(xs)
+
+
 def stats_of(v: Values) -> Stats:
     if isinstance(v, Stats):
         return v
-    return Stats(math.sqrt(math.fsum(x * x for x in v)), math.fsum(v) / len(v), min(v), max(v))
+    return Stats(math.sqrt(_sum([x * x for x in v])), _sum(list(v)) / len(v), min(v), max(v))
 
 
 def elements(v: Values | None) -> str:
