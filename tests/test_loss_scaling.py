@@ -341,3 +341,53 @@ def test_pitfalls_lists_the_mixed_precision_pitfalls(invoke):
     assert result.exit_code == 0, result.stderr
     assert "clip-before-unscale" in result.stdout
     assert "fp16-without-scaler" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        ("--accumulate", "4"),
+        ("--accumulate", "4", "--clip-norm", "1", "--schedule", "StepLR(step_size=2, gamma=0.5)"),
+        ("--clip-value", "0.5", "--schedule", "ExponentialLR(gamma=0.9)", "--loss-scale", "1e30"),
+    ],
+    ids=["accumulate", "accumulate-clip-schedule", "clip-schedule-skips"],
+)
+def test_manual_and_optim_agree_with_skips_accumulation_clipping_and_schedules(invoke, extra):
+    records = agree(invoke, *FP16, "-o", "adam", "--steps", "5", *extra)
+    assert records[1]["skipped"] is True  # (65536 and 1e30 both overflow at first)
+
+
+def test_master_weights_gradients_and_state_stay_float32():
+    from gradcli.spec import RunSpec
+    from gradcli.train.setup import prepare
+
+    for path in ("optim", "manual"):
+        spec = RunSpec(model="mlp", optimizer="adam", amp="fp16", steps=2, format="jsonl")
+        training, info = prepare(spec, path)
+        records = list(training)
+        assert records[-1].skipped is False and info.scaler is not None
+        params = list(training.problem.parameters())
+        assert {p.dtype for p in params} == {torch.float32}
+        state = training.update.state[params[0]]
+        assert state["exp_avg"].dtype == torch.float32
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda saved: saved["grad_scaler"].update(scale=-1.0), "grad_scaler['scale'] is -1.0"),
+        (lambda saved: saved.pop("grad_scaler"), "--amp fp16 and no grad_scaler"),
+    ],
+    ids=["negative-scale", "no-scaler"],
+)
+def test_a_damaged_scaler_state_is_one_line(invoke, tmp_path, edit, message):
+    checkpoint = tmp_path / "ck.pt"
+    run(invoke, "optim", *FP16, "--steps", "1", "--save", str(checkpoint))
+    saved = torch.load(checkpoint, weights_only=True)
+    edit(saved)
+    torch.save(saved, checkpoint)
+    result = invoke("manual", "--resume", str(checkpoint), "--steps", "1")
+    assert result.exit_code == 2
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and "not a valid gradcli checkpoint" in lines[0]
+    assert message in lines[0]
