@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from gradcli.train.loss_scaling import HandScaler
 from tests.helpers import bits, jsonl
+from tests.lanes import fast_cases
 
 FP16 = ("-m", "linear", "--amp", "fp16", "-f", "jsonl")
 SKIP = ("--loss-scale", str(2.0**100))  # the scaled loss overflows: 100 steps' backoff
@@ -194,7 +195,9 @@ def test_the_checkpoint_holds_torchs_scaler_state(invoke, tmp_path):
         }
 
 
-@pytest.mark.parametrize("paths", [("optim", "optim"), ("manual", "manual"), ("optim", "manual")])
+@pytest.mark.parametrize(
+    "paths", fast_cases([("optim", "manual"), ("optim", "optim"), ("manual", "manual")])
+)
 def test_resume_across_a_skipped_step_is_byte_identical(invoke, tmp_path, paths):
     """Saved after step 2 (skipped, and step 3 skipped too), resumed on either path: the
     scale and the growth tracker go on bit for bit; --amp comes from the checkpoint."""
