@@ -192,27 +192,8 @@ class Training:
                     record = self._with_micro(record, self.micro)
                 extra: list[str] = []  # --explain: the lr and the clipping, before the rule
                 after: list[str] = []  # and the scaler's update() after it
-                skipped = False
                 if unscaled is not None:  # --amp fp16
-                    scale, found_inf, tracker = torch.stack(
-                        [
-                            t.double()
-                            for t in (unscaled.scale, unscaled.found_inf, unscaled.growth_tracker)
-                        ]
-                    ).tolist()
-                    skipped = bool(found_inf)
-                    record = replace(record, scale=scale, skipped=skipped)
-                    state = self.update.scaler_state()
-                    if self.record_state:
-                        scaler = {k: state[k] for k in ("scale", "_growth_tracker")}
-                        record = replace(record, scaler=scaler)
-                    if prior is not None:
-                        loss_value = record.loss or 0.0
-                        *before_clip, update_line = explain_scaling(
-                            (scale, found_inf, int(tracker)), loss_value, state
-                        )
-                        extra.extend(before_clip)
-                        after.append(update_line)
+                    record, extra, after = self._with_scaling(record, unscaled, prior is not None)
                 if clipped is not None:
                     coefficient = clipped.coefficient
                     grad_norm, fired, c = torch.stack(
@@ -238,7 +219,7 @@ class Training:
                         extra.insert(0, self.explain_lr(step, lr))
                     params_before = recorder.unpack(before)
                     lines = self._explain(step, lr, names, params, grads, params_before, prior)
-                    if skipped:  # the rule did not run: say so rather than what it would do
+                    if record.skipped:  # the rule did not run: say so, not what it would do
                         lines = tuple(
                             f"{line.partition(':')[0]}: scaler.step() skipped the update; "
                             "θ and the optimizer state stay as they were"
@@ -293,6 +274,26 @@ class Training:
             micro_grad_norms=None if norms is None else tuple(norms.tolist()),
             one_batch_ulps=ulps,
         )
+
+    def _with_scaling(
+        self, record: StepRecord, unscaled: Unscaled, explain: bool
+    ) -> tuple[StepRecord, list[str], list[str]]:
+        """--amp fp16: ``record`` with the step's scale and whether it was skipped (with
+        --state, the scaler's state after ``update()``), and with ``explain`` the lines of
+        the scale and the unscale (before clipping's) and of ``update()`` (after the rule's)."""
+        scale, found_inf, tracker = torch.stack(
+            [t.double() for t in (unscaled.scale, unscaled.found_inf, unscaled.growth_tracker)]
+        ).tolist()
+        record = replace(record, scale=scale, skipped=bool(found_inf))
+        state = self.update.scaler_state()
+        if self.record_state:
+            record = replace(record, scaler={k: state[k] for k in ("scale", "_growth_tracker")})
+        if not explain:
+            return record, [], []
+        *before_clip, update = explain_scaling(
+            (scale, found_inf, int(tracker)), record.loss or 0.0, state
+        )
+        return record, before_clip, [update]
 
     def _count(self, clipped: Clipped | None) -> None:
         if clipped is not None:
