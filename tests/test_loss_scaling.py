@@ -394,3 +394,11 @@ def test_a_damaged_scaler_state_is_one_line(invoke, tmp_path, edit, message):
     lines = result.stderr.splitlines()
     assert len(lines) == 1 and "not a valid gradcli checkpoint" in lines[0]
     assert message in lines[0]
+
+
+def test_explain_with_bf16_is_the_float32_rule_on_both_paths(invoke):
+    """--amp bf16 has no scaler: --explain shows the rule alone, alike on both paths."""
+    records = agree(invoke, "-m", "mlp", "--amp", "bf16", "-f", "jsonl", "--steps", "1",
+                    "--explain")  # fmt: skip
+    assert records[1]["explain"][0].startswith("net.0.weight[0]: θ − lr·g")
+    assert "scale" not in records[1]
