@@ -22,10 +22,6 @@ from gradcli.spec import RunSpec, left_out_of_all, specs_for_compare, split_opti
 if TYPE_CHECKING:
     from gradcli.pictures.request import Request
 
-HELP = (
-    "Run several optimizers by hand and with torch.optim from the same start; show "
-    "their losses, how far the two paths drift apart (0 = bit for bit) and the loss curves."
-)
 EXAMPLES = opt.examples(
     "gradcli compare",
     "gradcli compare --model rosenbrock -o sgd,adam,rmsprop --steps 300 --tol 0.01",

@@ -19,12 +19,7 @@ if TYPE_CHECKING:
     from gradcli.lr_range import Curve, Spread
     from gradcli.output import Output
 
-HELP = (
-    "The learning-rate range test: train with an lr that grows every step from --start-lr "
-    f"to --end-lr, smooth the loss, and suggest {RULE}. Piped, it prints the suggestion alone: "
-    "LR=$(gradcli lr-find -m mlp -o adam). Nothing is saved: the model and optimizer are "
-    "thrown away after."
-)
+DETAILS = f"The suggestion: {RULE}."
 EXAMPLES = opt.examples(
     "gradcli lr-find -m mlp -o adam",
     "gradcli optim -m mlp -o adam --lr $(gradcli lr-find -m mlp -o adam)",
