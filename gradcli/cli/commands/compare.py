@@ -104,6 +104,7 @@ def compare(
     color: opt.Color = None,
     config: opt.Config = None,
     print_config: opt.PrintConfig = False,
+    print_script: opt.PrintScript = False,
     plot: opt.ComparePlot = None,
     plot_file: opt.PlotFile = None,
     report: opt.Report = None,
@@ -134,6 +135,11 @@ def compare(
     if print_config:
         extra = {"tol": tol, "target_accuracy": target_accuracy}
         typer.echo(to_toml(specs, extra, keys=given), nl=False)
+        return
+    if print_script:
+        from gradcli.script.compare import compare_script
+
+        typer.echo(compare_script(specs), nl=False)
         return
     given_optimizers = chosen if isinstance(chosen, list) or chosen is None else [chosen]
     for left_out in left_out_of_all(given_optimizers, merged["model"]):
