@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import warnings
 
 import pytest
 from helpers import jsonl
@@ -250,3 +251,15 @@ def test_amp_fp16_is_refused_in_one_line(invoke):
         "gradcli: error: --amp fp16: gradcli compare does not run a gradient scaler "
         "(GradScaler) yet; use --amp bf16\n"
     )
+
+
+def test_reduce_lr_on_plateau_is_fed_the_loss_without_a_warning(invoke):
+    """The loss each step feeds ReduceLROnPlateau is a number: torch warns on stderr when a
+    tensor that requires grad is made one."""
+    args = ("-m", "linear", "--schedule", "ReduceLROnPlateau(patience=0)", "--steps", "4")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # (pytest would keep a warning from stderr)
+        result = invoke("compare", "-o", "sgd", *args, "-f", "jsonl")
+    assert result.exit_code == 0, result.stderr
+    optim = jsonl(invoke("optim", "-o", "sgd", *args, "-f", "jsonl").stdout)
+    assert [r["lr"] for r in jsonl(result.stdout)] == [r["lr"] for r in optim]
