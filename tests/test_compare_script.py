@@ -11,9 +11,15 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
 
+from gradcli.optimizers import catalog
+from gradcli.problems import BUILTINS
 from gradcli.script.compare import _fitted
 from gradcli.script.literals import LINE_LENGTH
+from gradcli.spec import SPARSE_MODELS, constructor, runs_on
+from tests.strategies import run_specs
 from tests.test_script import MODEL_FILE, lint
 
 # Run each script with runpy in one process (one `import torch` for all): its stdout, and
@@ -103,6 +109,35 @@ def test_problems_optimizers_schedules_and_clipping_are_the_same_run(invoke, tmp
         ["-m", "beale", "-o", "sgd,adam", "--lr", "0.5", "--steps", "20"],  # diverges: exit 3
     ]  # fmt: skip
     check(invoke, tmp_path, runs)
+
+
+@st.composite
+def comparisons(draw) -> list[str]:
+    """compare's options for every optimizer that takes a problem's gradients, each with
+    drawn settings and lr, on a drawn problem, dtype and seed."""
+    model = draw(st.sampled_from(sorted(set(BUILTINS) - set(SPARSE_MODELS))))
+    chosen = []
+    for optimizer in catalog().values():
+        if runs_on(optimizer, model):
+            run = draw(run_specs([optimizer.name], models=[model], steps=3))
+            chosen += ["-o", constructor(run.optimizer, run.lr, run.settings)]
+    dtype = draw(st.sampled_from(["float32", "float64"]))
+    seed = draw(st.integers(0, 2**31))
+    return ["-m", model, *chosen, "--dtype", dtype, "--seed", str(seed), "--steps", "3"]
+
+
+# No shrinking: an example is one script of every optimizer (its arguments are printed)
+@pytest.mark.slow
+@settings(
+    max_examples=3,
+    deadline=None,
+    phases=(Phase.explicit, Phase.reuse, Phase.generate),
+    suppress_health_check=list(HealthCheck),
+)
+@given(args=comparisons())
+def test_every_optimizer_with_any_settings_is_the_same_run(invoke, tmp_path_factory, args):
+    print(args)
+    check(invoke, tmp_path_factory.mktemp("compare"), [args])
 
 
 @pytest.mark.slow

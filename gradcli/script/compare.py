@@ -100,11 +100,17 @@ def compare_script(specs: list[RunSpec]) -> str:
         ]
     )
     sparse = bool(problems.sparse_gradients(comparison.pairs[0][1].problem))
-    methods = []
+    methods = []  # (ruff format's layout of a tuple in a list: one line, else one a line)
     for summary, name in zip(comparison.summaries, names, strict=True):
-        words = [literal(summary.optimizer), literal(summary.label)]
-        *lines, last = call("", [*words, f"{name}_by_hand", f"{name}_with_torch"], 4)
-        methods += [f"    {line}" for line in (*lines, last + ",")]
+        items = [literal(summary.optimizer), literal(summary.label)]
+        items += [f"{name}_by_hand", f"{name}_with_torch"]
+        one = f"    ({', '.join(items)}),"
+        if len(one) <= LINE_LENGTH:
+            methods.append(one)
+            continue
+        long = "  # noqa: E501"  # (a label longer than a line stays one string)
+        lines = [f"        {item}," + long * (len(item) + 9 > LINE_LENGTH) for item in items]
+        methods += ["    (", *lines, "    ),"]
     head = [
         '"""This gradcli run as a plain PyTorch script:',
         "",
@@ -211,7 +217,7 @@ def _path(name: str, doc: str, setup: list[str], body: list[str], lr: float) -> 
     assert last.endswith(". log"), last
     kept.append(last.removesuffix("log") + "to the comparison: the loss, and the lr it used")
     inner: list[str] = []
-    for line in setup:  # (one blank line between the statements of a function, as ruff has it)
+    for line in _joined(setup):  # (one blank line between a function's statements, as ruff)
         if line or (inner and inner[-1]):
             inner.append(line.replace("global evaluations", "nonlocal evaluations"))
     return [
@@ -226,6 +232,25 @@ def _path(name: str, doc: str, setup: list[str], body: list[str], lr: float) -> 
         *("        " + line if line else "" for line in kept),
         "        yield loss, lr",
     ]
+
+
+def _joined(lines: list[str]) -> list[str]:
+    """``lines`` with each call laid out over several lines (``call``) on one line again,
+    to be laid out anew where it goes (``_fitted``)."""
+    joined: list[str] = []
+    opened: list[str] = []  # the lines of a call laid out over several, so far
+    for line in lines:
+        if opened:
+            opened.append(line.strip())
+            if line.strip().startswith(")"):
+                first, *inside, last = opened
+                joined.append(first + " ".join(inside).rstrip(",") + last)
+                opened = []
+        elif line.endswith("(") and "#" not in line:
+            opened = [line]
+        else:
+            joined.append(line)
+    return joined
 
 
 def _fitted(line: str) -> list[str]:
