@@ -127,13 +127,11 @@ def comparisons(draw) -> list[str]:
 
 
 # No shrinking: an example is one script of every optimizer (its arguments are printed)
+NO_SHRINKING = (Phase.explicit, Phase.reuse, Phase.generate)
+
+
 @pytest.mark.slow
-@settings(
-    max_examples=3,
-    deadline=None,
-    phases=(Phase.explicit, Phase.reuse, Phase.generate),
-    suppress_health_check=list(HealthCheck),
-)
+@settings(max_examples=3, deadline=None, phases=NO_SHRINKING, suppress_health_check=[*HealthCheck])
 @given(args=comparisons())
 def test_every_optimizer_with_any_settings_is_the_same_run(invoke, tmp_path_factory, args):
     print(args)
