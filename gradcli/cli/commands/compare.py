@@ -136,14 +136,14 @@ def compare(
         extra = {"tol": tol, "target_accuracy": target_accuracy}
         typer.echo(to_toml(specs, extra, keys=given), nl=False)
         return
+    given_optimizers = chosen if isinstance(chosen, list) or chosen is None else [chosen]
+    for left_out in left_out_of_all(given_optimizers, merged["model"]):
+        specs[0].output.say(f"gradcli: -o all: leaving out {left_out}")
     if print_script:
         from gradcli.script.compare import compare_script
 
         typer.echo(compare_script(specs), nl=False)
         return
-    given_optimizers = chosen if isinstance(chosen, list) or chosen is None else [chosen]
-    for left_out in left_out_of_all(given_optimizers, merged["model"]):
-        specs[0].output.say(f"gradcli: -o all: leaving out {left_out}")
     run_compare(specs, tol, pictures, target_accuracy)
 
 
