@@ -193,3 +193,14 @@ def grad_scaler_found_inf(scaler: Any, optimizer: Any) -> list[Tensor]:
         not bool(torch.isfinite(g.coalesce().values() if g.is_sparse else g).all()) for g in grads
     )  # pragma: no cover
     return [torch.tensor(float(bad))]  # pragma: no cover
+
+
+def column_widths(console: Any, table: Any, options: Any) -> list[int] | None:
+    """The width rich gives each column of ``table`` drawn at ``options`` (padding
+    included), as ``Table.__rich_console__`` finds them (``Table._calculate_column_widths``
+    at the width less ``Table._extra_width``), or None where this rich lacks them."""
+    calculate = getattr(table, "_calculate_column_widths", None)
+    extra = getattr(table, "_extra_width", None)
+    if calculate is None or not isinstance(extra, int):
+        return None
+    return list(calculate(console, options.update_width(options.max_width - extra)))
