@@ -84,6 +84,10 @@ class StepRecord:
     micro_losses: tuple[float, ...] | None = None
     micro_grad_norms: tuple[float, ...] | None = None
     one_batch_ulps: int | None = None
+    # gradcli ddp: how many times the step's gradients were all-reduced across the ranks
+    # (once an update; with --accumulate K too: DDP's no_sync() or the hand-written path's
+    # single all-reduce after the last micro-batch); None at step 0
+    all_reduces: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

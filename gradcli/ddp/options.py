@@ -104,12 +104,24 @@ def check_run(spec: RunSpec, world: int) -> None:
         )
     check_gradients(spec, model)
     if spec.data is not None:
+        if spec.accumulate > 1:
+            raise GradcliError(
+                f"--accumulate {spec.accumulate}: gradcli ddp accumulates the slices of a "
+                "problem's own data, not --data's batches yet; leave one of them out"
+            )
         return
     samples = _samples(spec, model)
     if samples % world:
         raise GradcliError(
             f"--nproc {world}: model {spec.model} has {samples} samples, which "
             f"do not split evenly; choose --nproc dividing {samples}"
+        )
+    share = samples // world
+    if share % spec.accumulate:
+        raise GradcliError(
+            f"--accumulate {spec.accumulate}: model {spec.model} has {samples} samples, "
+            f"{share} a rank with {world} workers, which {spec.accumulate} micro-batches "
+            f"cannot share equally; choose a K that divides {share}"
         )
 
 

@@ -122,6 +122,12 @@ class TableSink:
                 "\n" * bool(caption) + "parameters identical on every rank: max |difference| "
                 f"{fmt(record.max_param_diff_across_ranks or 0.0)}"
             )
+            if record.micro_losses is not None and record.all_reduces is not None:
+                k, times = len(record.micro_losses), record.all_reduces
+                caption += (
+                    f"\ngradients all-reduced {times} time{'s' * (times != 1)} for {k} "
+                    "micro-batches (accumulated on each rank first)"
+                )
         where = "" if record.epoch is None else f" · epoch {record.epoch} batch {record.batch}"
         table = Table(
             title=f"[bold]step {record.step}/{self.steps}[/]{where}{loss}",

@@ -126,6 +126,9 @@ class Training:
     micro: tuple[Tensor, Tensor | None, int | None] | None = None  # losses, norms, ULPs
     ulps: list[int | None] = field(default_factory=list)  # each shown step's gap
     autocast: Callable[[], AbstractContextManager[None]] | None = None  # --amp: the forward's
+    # around each micro-batch's forward and backward, by its index (``gradcli ddp --path ddp``:
+    # DDP's no_sync() for all but the last, so that the gradients are all-reduced once)
+    micro_context: Callable[[int], AbstractContextManager[None]] | None = None
 
     def __iter__(self) -> Iterator[StepRecord | EpochRecord]:
         names = [name for name, _ in self.problem.named_parameters()]
@@ -318,7 +321,9 @@ class Training:
         else:  # --accumulate K: K micro-batches, each loss / K, then one clip and update
             params = list(self.problem.parameters())
             shown = self.measure_micro
-            loss, losses, norms = accumulate(self.micro_batches, forward, params, shown)
+            loss, losses, norms = accumulate(
+                self.micro_batches, forward, params, shown, self.micro_context
+            )
             ulps = gap_in_ulps(self.micro_batches, params, self.autocast) if shown else None
             self.micro = (losses, norms, ulps)
         if self.after_backward is not None:
