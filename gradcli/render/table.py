@@ -123,10 +123,10 @@ class TableSink:
                 f"{fmt(record.max_param_diff_across_ranks or 0.0)}"
             )
             if record.micro_losses is not None and record.all_reduces is not None:
-                k, times = len(record.micro_losses), record.all_reduces
+                times = "once" if record.all_reduces == 1 else f"{record.all_reduces} times"
                 caption += (
-                    f"\ngradients all-reduced {times} time{'s' * (times != 1)} for {k} "
-                    "micro-batches (accumulated on each rank first)"
+                    f"\ngradients all-reduced {times} for {len(record.micro_losses)} "
+                    "micro-batches"
                 )
         where = "" if record.epoch is None else f" · epoch {record.epoch} batch {record.batch}"
         table = Table(
