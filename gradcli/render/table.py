@@ -125,8 +125,7 @@ class TableSink:
             if record.micro_losses is not None and record.all_reduces is not None:
                 times = "once" if record.all_reduces == 1 else f"{record.all_reduces} times"
                 caption += (
-                    f"\ngradients all-reduced {times} for {len(record.micro_losses)} "
-                    "micro-batches"
+                    f"\ngradients all-reduced {times} for {len(record.micro_losses)} micro-batches"
                 )
         where = "" if record.epoch is None else f" · epoch {record.epoch} batch {record.batch}"
         table = Table(
