@@ -9,7 +9,12 @@ keeps its shard of the data and runs ``Training`` — the one loop — with thes
 - ``after_backward``: on ``--path manual``, keep this rank's own gradient, then average by
   hand: ``all_reduce(grad, SUM)``, ``grad /= world_size``;
 - ``before_update``: on ``--path ddp``, for a step that is shown, this rank's own gradient
-  (DDP averaged it away), from a second backward of the unwrapped model;
+  (DDP averaged it away), from a second backward of the unwrapped model (with
+  ``--accumulate``: the step's micro-batches again, by the same loop);
+- ``micro_context``: with ``--accumulate K`` on ``--path ddp``, DDP's ``no_sync()`` around
+  the first K − 1 micro-batches, so the gradients are all-reduced once an update (on
+  ``--path manual``, ``after_backward`` runs once, after the last micro-batch, anyway);
+  ``Syncs`` counts the all-reduces of each step for its record;
 - ``should_stop`` and ``finite_everywhere``: Ctrl-C and divergence decided by all ranks
   together, so that every rank stops after the same step and gathers the same steps;
 - ``schedule_loss``: ReduceLROnPlateau is fed the mean loss over ranks (one lr for all);
