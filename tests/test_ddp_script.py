@@ -73,6 +73,11 @@ RUNS = [
         *("--schedule", "OneCycleLR(max_lr=0.1, total_steps=3)"),
     ],
     ["--path", "manual", "-m", "mlp", "-o", "muon", "--steps", "2"],
+    # the lr falls at steps 4 and 5: ReduceLROnPlateau fed the mean loss over the ranks
+    [
+        *("--path", "ddp", "--lr", "1", "--steps", "6"),
+        *("--schedule", "ReduceLROnPlateau(patience=0, factor=0.5)"),
+    ],
 ]
 
 
@@ -165,10 +170,6 @@ def test_the_script_is_the_paths_loop_with_a_ranks_lines(invoke, path):
         ),
         (["--format", "table"], "--print-script: a script prints JSON lines (--format table)"),
         (["--plot-file", "run.png"], "a script draws no figure; leave --plot-file out"),
-        (
-            ["--schedule", "ReduceLROnPlateau()"],
-            "ReduceLROnPlateau is fed the mean loss over the ranks",
-        ),
         (["-m", "seed"], "--model seed has no data to shard across workers"),
     ],
 )
@@ -176,3 +177,14 @@ def test_what_cannot_be_a_script_is_one_line(invoke, args, message):
     result = invoke("ddp", *args, "--print-script")
     assert result.exit_code == 2 and result.stdout == ""
     assert len(result.stderr.splitlines()) == 1 and message in result.stderr
+
+
+@pytest.mark.parametrize("path", ["manual", "ddp"])
+def test_reduce_lr_on_plateau_is_fed_the_mean_loss_over_the_ranks(invoke, path):
+    """As gradcli feeds it (``schedule_loss``), so that every rank keeps one lr."""
+    schedule = "ReduceLROnPlateau(patience=0)"
+    printed = invoke("ddp", "--path", path, "--schedule", schedule, "--print-script")
+    assert printed.exit_code == 0, printed.stderr
+    assert "    scheduler.step(mean_over_ranks(loss.item()))\n" in printed.stdout
+    assert "scheduler.step(loss.item())" not in printed.stdout
+    assert "    dist.all_reduce(value, op=dist.ReduceOp.SUM)\n" in printed.stdout

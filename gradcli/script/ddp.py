@@ -38,6 +38,7 @@ _PARAMS = "params = list(model.parameters())"
 _FORWARD = "    loss = model()"
 _BACKWARD = "    loss.backward()"
 _PRINT = '    print(json.dumps(line, separators=(",", ":")))'
+_FED = "    scheduler.step(loss.item())"
 
 
 def refusal(spec: RunSpec, options: DdpOptions) -> str | None:
@@ -49,17 +50,13 @@ def refusal(spec: RunSpec, options: DdpOptions) -> str | None:
         "--device": "a script runs on the CPU with gloo; leave out --device or give cpu",
         "--format": "a script prints JSON lines",
         "--plot-file": "a script draws no figure; leave --plot-file out",
-        "--schedule": "ReduceLROnPlateau is fed the mean loss over the ranks, which a "
-        "script does not write yet",
     }
-    schedule = spec.schedule_spec
     given = {
         "--data": spec.data is not None,
         "--accumulate": spec.accumulate > 1,
         "--device": spec.device != "cpu",
         "--format": spec.format not in ("auto", "jsonl"),
         "--plot-file": options.plot_file is not None,
-        "--schedule": schedule is not None and schedule.scheduler.needs_loss,
     }
     for option, wrong in given.items():
         if wrong:
@@ -70,8 +67,6 @@ def refusal(spec: RunSpec, options: DdpOptions) -> str | None:
 def _value(spec: RunSpec, options: DdpOptions, option: str) -> str:
     if option == "--plot-file":
         return str(options.plot_file)
-    if option == "--schedule":
-        return str(spec.schedule)
     return str(getattr(spec, option.removeprefix("--")))
 
 
@@ -134,6 +129,14 @@ def ddp_script(spec: RunSpec, options: DdpOptions, world: int) -> str:
         test = log_step(spec, [], 0)[0]
         own = [own[0], own[1], test, *("    " + line for line in own[2:])]
     lines[at + 1 : at + 1] = ["    " + line for line in own]
+    if _FED in lines:  # ReduceLROnPlateau: one lr for all, from the mean loss over the ranks
+        at = lines.index(_FED)
+        lines[at - 1 : at + 1] = [
+            lines[at - 1] + " (fed the mean loss over the ranks)",
+            "    scheduler.step(mean_over_ranks(loss.item()))",
+        ]
+        at = lines.index(_GATHER.splitlines()[-1])
+        lines[at + 1 : at + 1] = ["", "", *_MEAN.splitlines()]
     lines += ["", "dist.destroy_process_group()  # (torchrun's processes leave the group)"]
     return "\n".join(lines) + "\n"
 
@@ -279,3 +282,11 @@ def gather(step: int, loss: float | None) -> list[torch.Tensor] | None:
     everyone = [torch.empty_like(mine) for _ in range(world)] if rank == 0 else None
     dist.gather(mine, everyone, dst=0)
     return everyone'''
+
+_MEAN = '''\
+def mean_over_ranks(loss: float) -> float:
+    """The mean of every rank's loss, which ReduceLROnPlateau is fed, so that every rank
+    keeps one lr. A collective: every rank calls it."""
+    value = torch.tensor([loss], dtype=torch.float64)
+    dist.all_reduce(value, op=dist.ReduceOp.SUM)
+    return value.item() / world'''
