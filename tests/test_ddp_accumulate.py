@@ -5,6 +5,9 @@ micro-batch, the hand-written path after the last one."""
 from __future__ import annotations
 
 import contextlib
+import os
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -121,3 +124,53 @@ def test_k_micro_batches_under_no_sync_are_the_hand_written_path_and_the_math():
         assert first["params"][name]["grad"] == pytest.approx(
             grad.double().reshape(-1).tolist(), rel=1e-6
         )
+
+
+# Three gloo ranks: DDP with gradcli's counting hook and DDP without a hook, on the same
+# model and batches; rank 0 says whether every gradient is the same bits, and the count.
+HOOKED_AND_PLAIN = """
+import sys, torch, torch.distributed as dist, torch.multiprocessing as mp
+from torch.nn.parallel import DistributedDataParallel
+from gradcli.ddp.worker import Syncs
+
+
+def work(rank, world, store):
+    dist.init_process_group("gloo", init_method=store, rank=rank, world_size=world)
+    torch.manual_seed(0)
+    plain, hooked = torch.nn.Linear(50, 40), torch.nn.Linear(50, 40)
+    hooked.load_state_dict(plain.state_dict())
+    syncs = Syncs()
+    a, b = DistributedDataParallel(plain), DistributedDataParallel(hooked)
+    b.register_comm_hook(None, lambda state, bucket: syncs.hook(state, bucket))
+    x = 1.37 * torch.randn(7, 50, generator=torch.Generator().manual_seed(rank))
+    a(x).pow(2).sum().backward()
+    syncs.counted(lambda: b(x))().pow(2).sum().backward()
+    syncs.done()
+    same = all(torch.equal(p.grad, q.grad) for p, q in zip(plain.parameters(), hooked.parameters()))
+    if rank == 0:
+        print(same, syncs.last)
+    dist.destroy_process_group()
+
+
+if __name__ == "__main__":
+    mp.spawn(work, args=(3, sys.argv[1]), nprocs=3)
+"""
+
+
+@pytest.mark.slow
+def test_counting_the_all_reduces_leaves_ddps_arithmetic_as_it_is(tmp_path):
+    """With three ranks, where dividing by the world and multiplying by its reciprocal round
+    differently (torch's ``allreduce_hook`` divides): the counting hook's gradients are
+    DDP's own, bit for bit, and it counts one all-reduce for the backward pass."""
+    script = tmp_path / "hooked.py"
+    script.write_text(HOOKED_AND_PLAIN)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    ran = subprocess.run(
+        [sys.executable, str(script), f"file://{tmp_path}/store"],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env=env,
+    )
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stdout.split() == ["True", "1"]

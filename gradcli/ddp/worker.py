@@ -127,9 +127,11 @@ class Stopped(Interrupted):
 
 class Syncs:
     """Counts how many times a step's gradients are all-reduced: by hand, each call of the
-    averaging; under DDP, each backward pass in which DDP's communication hook ran (torch's
-    own ``allreduce_hook``, wrapped: DDP's result is the same as with no hook), however many
-    buckets it reduced in that pass."""
+    averaging; under DDP, each backward pass in which DDP's communication hook ran, however
+    many buckets it reduced in that pass. The hook (``hook``) does what DDP does without one,
+    bit for bit: each gradient times 1/world as it lies in the bucket, then the sum over the
+    ranks (torch's own ``allreduce_hook`` divides by world instead, which rounds otherwise
+    when world is no power of two)."""
 
     def __init__(self) -> None:
         self.forwards = 0  # DDP's forward passes so far (each one's backward may sync)
@@ -147,10 +149,12 @@ class Syncs:
         return numbered
 
     def hook(self, state: object, bucket: dist.GradBucket) -> torch.futures.Future[Tensor]:
-        from torch.distributed.algorithms.ddp_comm_hooks.default_hooks import allreduce_hook
-
+        """DDP's averaging of one bucket, counted (``register_comm_hook``'s signature)."""
         self.passes.add(self.forwards)
-        return allreduce_hook(state, bucket)  # type: ignore[arg-type]
+        buffer = bucket.buffer()
+        buffer.mul_(1.0 / dist.get_world_size())
+        reduced = dist.all_reduce(buffer, op=dist.ReduceOp.SUM, async_op=True)
+        return reduced.get_future().then(lambda done: done.value()[0])  # type: ignore[union-attr]
 
     def count(self) -> None:
         self.by_hand += 1
