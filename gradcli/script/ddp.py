@@ -113,16 +113,16 @@ def ddp_script(spec: RunSpec, options: DdpOptions, world: int) -> str:
 
     # the loop: the forward (through DDP), and the rank's lines after backward()
     at = _at(lines, _FORWARD)
+    phase, said, _ = lines[at - 1].partition("forward: ")  # "    # 2. ", the phase's number
+    assert said and phase.startswith("    # "), lines[at - 1]
     if by_ddp:
-        lines[at - 1] = (
-            "    # 2. forward: the loss of this rank's shard, through DDP (which averages"
-        )
-        lines[at : at + 1] = [
+        lines[at - 1 : at + 1] = [
+            f"{phase}forward: the loss of this rank's shard, through DDP (which averages",
             "    # the gradients across the ranks in backward())",
             "    loss = ddp_model()",
         ]
     else:
-        lines[at - 1] = "    # 1. forward: the loss of this rank's shard at the current parameters"
+        lines[at - 1] = f"{phase}forward: the loss of this rank's shard at the current parameters"
     at = _at(lines, _BACKWARD)
     own = _OWN_BY_DDP if by_ddp else _BY_HAND
     if by_ddp and spec.every > 1:  # (only the steps logged)
@@ -131,6 +131,7 @@ def ddp_script(spec: RunSpec, options: DdpOptions, world: int) -> str:
     lines[at + 1 : at + 1] = ["    " + line for line in own]
     if _FED in lines:  # ReduceLROnPlateau: one lr for all, from the mean loss over the ranks
         at = lines.index(_FED)
+        assert lines[at - 1].startswith("    # the schedule"), lines[at - 1]
         lines[at - 1 : at + 1] = [
             lines[at - 1] + " (fed the mean loss over the ranks)",
             "    scheduler.step(mean_over_ranks(loss.item()))",
