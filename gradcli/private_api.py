@@ -156,3 +156,14 @@ def table_frame(table: Any) -> int | None:
     if not isinstance(extra, int) or padding is None or table.collapse_padding:
         return None
     return extra + sum(padding(index) for index in range(len(table.columns)))
+
+
+def column_widths(console: Any, table: Any, options: Any) -> list[int] | None:
+    """The width rich gives each column of ``table`` drawn at ``options`` (padding
+    included), as ``Table.__rich_console__`` finds them (``Table._calculate_column_widths``
+    at the width less ``Table._extra_width``), or None where this rich lacks them."""
+    calculate = getattr(table, "_calculate_column_widths", None)
+    extra = getattr(table, "_extra_width", None)
+    if calculate is None or not isinstance(extra, int):
+        return None
+    return list(calculate(console, options.update_width(options.max_width - extra)))

@@ -11,7 +11,6 @@ import subprocess
 import sys
 
 import pytest
-from typer.main import get_command
 from typer.testing import CliRunner
 
 from gradcli.cli import app
@@ -19,6 +18,7 @@ from gradcli.ddp.options import MAX_TIMEOUT, DdpOptions, ddp_options
 from gradcli.errors import GradcliError
 from gradcli.output import Output
 from gradcli.render import show_rows
+from tests.helpers import built_commands
 
 COMMANDS = {
     "optim": "train",
@@ -39,10 +39,10 @@ COMMANDS = {
 
 
 def test_each_command_lives_in_its_own_module():
-    group = get_command(app)
-    assert sorted(group.commands) == sorted(COMMANDS)
+    built = built_commands()
+    assert sorted(built) == sorted(COMMANDS)
     for name, module in COMMANDS.items():
-        callback = group.commands[name].callback
+        callback = built[name].callback
         assert callback.__module__ == f"gradcli.cli.commands.{module}", name
 
 

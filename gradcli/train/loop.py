@@ -341,7 +341,7 @@ class Training:
         self._count(self.clipped)
         self._update(loss, None)
         if not self.schedule_per_epoch:  # else end_of_epoch() steps it
-            self._schedule_step(float(loss) if self.update.needs_loss else math.nan)
+            self._schedule_step(float(loss.detach()) if self.update.needs_loss else math.nan)
         return loss
 
     def _update(self, loss: Tensor, step: int | None) -> int | None:

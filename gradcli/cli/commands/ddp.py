@@ -17,11 +17,6 @@ from gradcli.cli.epochs import with_epochs
 from gradcli.ddp.options import PATHS, check_run, ddp_options, torchrun_world
 from gradcli.spec import RunSpec, choose_optimizer, validate
 
-HELP = (
-    "Data-parallel training on torch.distributed: N workers, one shard of the data each, "
-    "gradients averaged by hand (all_reduce) or by DistributedDataParallel; rank 0 shows each "
-    "rank's gradient, the average, and that the parameters agree on every rank."
-)
 EXAMPLES = opt.examples(
     "gradcli ddp --nproc 2 --steps 5",
     "gradcli ddp --nproc 2 --path ddp --model mlp -o adam --every 10",

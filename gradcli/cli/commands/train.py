@@ -29,17 +29,11 @@ if TYPE_CHECKING:
     from gradcli.pictures.request import Request
     from gradcli.train.loop import Training
 
-OPTIM_HELP = "Train with torch.optim: zero_grad(), loss = model(), loss.backward(), step()."
 OPTIM_EXAMPLES = opt.examples(
     "gradcli optim --steps 100",
     "gradcli optim --model seed --lr 0.001 --steps 3 --explain",
     "gradcli optim --model mlp -o adam --state --every 20",
     "gradcli optim -o adam --impl foreach --steps 500 --format jsonl | jq -c '[.step, .loss]'",
-)
-MANUAL_HELP = (
-    "Train with a hand-written update: autograd computes the gradients, then each "
-    "parameter is updated in place under torch.no_grad() and the gradients are dropped "
-    "(set to None, as optimizer.zero_grad() does)."
 )
 MANUAL_EXAMPLES = opt.examples(
     "gradcli manual --steps 100",
