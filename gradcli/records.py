@@ -90,6 +90,10 @@ class StepRecord:
     scale: float | None = None
     skipped: bool | None = None
     scaler: dict[str, float] | None = None
+    # gradcli ddp: how many times the step's gradients were all-reduced across the ranks
+    # (once an update; with --accumulate K too: DDP's no_sync() or the hand-written path's
+    # single all-reduce after the last micro-batch); None at step 0
+    all_reduces: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

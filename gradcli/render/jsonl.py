@@ -65,6 +65,7 @@ def step_object(record: StepRecord) -> dict[str, Any]:
             for r in record.ranks
         ]
         obj["max_param_diff_across_ranks"] = record.max_param_diff_across_ranks
+        obj["all_reduces"] = record.all_reduces
     return obj
 
 

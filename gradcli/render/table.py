@@ -126,6 +126,11 @@ class TableSink:
                 "\n" * bool(caption) + "parameters identical on every rank: max |difference| "
                 f"{fmt(record.max_param_diff_across_ranks or 0.0)}"
             )
+            if record.micro_losses is not None and record.all_reduces is not None:
+                times = "once" if record.all_reduces == 1 else f"{record.all_reduces} times"
+                caption += (
+                    f"\ngradients all-reduced {times} for {len(record.micro_losses)} micro-batches"
+                )
         where = "" if record.epoch is None else f" · epoch {record.epoch} batch {record.batch}"
         table = Table(
             title=f"[bold]step {record.step}/{self.steps}[/]{where}{loss}",

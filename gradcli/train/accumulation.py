@@ -120,13 +120,16 @@ def accumulate(
     params: list[Tensor],
     norms: bool,
     scale: Callable[[Tensor], Tensor] = _as_it_is,
+    around: Callable[[int], AbstractContextManager[None]] | None = None,
 ) -> tuple[Tensor, Tensor, Tensor | None]:
     """Backpropagate each micro-batch's loss divided by K into ``.grad`` (zeroed by the
     caller); ``scale``: what backward() runs on (--amp fp16: ``scaler.scale(loss / K)``).
     Returns the update's loss (the sum of the divided losses: the micro-batches' mean),
     each micro-batch's own loss, and with ``norms`` the norm, over all parameters, of what
     each micro-batch's backward added to ``.grad`` (its loss/K's gradient, as rounded into
-    the sum; scaled, with ``scale``)."""
+    the sum; scaled, with ``scale``). ``around(index)``: a context for micro-batch
+    ``index``'s forward and backward (``gradcli ddp``: DDP's ``no_sync()`` for all but the
+    last)."""
     k = micro.k
     losses: list[Tensor] = []
     added: list[Tensor] = []
@@ -135,7 +138,8 @@ def accumulate(
         for index in range(k):
             micro.select(index)
             before = [_copy(p.grad) for p in params] if norms else []
-            with user_code("forward() or backward()"):
+            context = around(index) if around is not None else nullcontext()
+            with context, user_code("forward() or backward()"):
                 loss = forward()
                 scale(loss / k).backward()
             share = loss.detach() / k

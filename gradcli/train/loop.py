@@ -132,6 +132,9 @@ class Training:
     # skipped for an inf or a NaN in the gradients (on the device)
     unscaled: Unscaled | None = None
     skipped: Tensor | None = None
+    # around each micro-batch's forward and backward, by its index (``gradcli ddp --path ddp``:
+    # DDP's no_sync() for all but the last, so that the gradients are all-reduced once)
+    micro_context: Callable[[int], AbstractContextManager[None]] | None = None
 
     def __iter__(self) -> Iterator[StepRecord | EpochRecord]:
         names = [name for name, _ in self.problem.named_parameters()]
@@ -361,7 +364,9 @@ class Training:
         else:  # --accumulate K: K micro-batches, each loss / K, then one clip and update
             params = list(self.problem.parameters())
             shown = self.measure_micro
-            loss, losses, norms = accumulate(self.micro_batches, forward, params, shown, scale)
+            loss, losses, norms = accumulate(
+                self.micro_batches, forward, params, shown, scale, self.micro_context
+            )
             ulps = gap_in_ulps(self.micro_batches, params, self.autocast, scale) if shown else None
             self.micro = (losses, norms, ulps)
         if self.after_backward is not None:
