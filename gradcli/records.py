@@ -186,6 +186,10 @@ class CompareRecord:
     bit_identical: bool
     epoch: int | None = None  # with --data: the epoch (from 1) and the batch of it (from 1)
     batch: int | None = None
+    # --amp fp16: the torch.optim path's loss scale S this step's backward used, and whether
+    # its update was skipped (an inf or a NaN in the gradients), as optim's records have them
+    scale: float | None = None
+    skipped: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,6 +233,7 @@ class MethodSummary:
     target_accuracy: float | None = None
     first_loss: float | None = None
     final: Evaluated | None = None
+    skipped: int | None = None  # --amp fp16: on how many steps torch.optim's update was skipped
 
     @property
     def final_loss(self) -> float:

@@ -212,6 +212,9 @@ def _same_as_optim_and_manual(invoke, optimizer: str, *args: str) -> None:
             else:
                 assert mine[f"{path}_loss"] == theirs["loss"]
                 assert mine["bit_identical"] is True
+                # --amp fp16: the scale and the skip, as each path's own records have them
+                for key in ("scale", "skipped"):
+                    assert mine.get(key) == theirs.get(key)
 
 
 @pytest.mark.parametrize(
@@ -231,10 +234,44 @@ def _same_as_optim_and_manual(invoke, optimizer: str, *args: str) -> None:
             "--schedule",
             "StepLR(step_size=2, gamma=0.5)",
         ),
+        ("-m", "mlp", "--amp", "fp16", "--growth-interval", "2"),
+        (
+            "-m",
+            "mlp",
+            "--accumulate",
+            "2",
+            "--amp",
+            "fp16",
+            "--loss-scale",
+            "1e6",
+            "--clip-norm",
+            "1",
+            "--schedule",
+            "StepLR(step_size=2, gamma=0.5)",
+        ),
     ],
 )
 def test_accumulate_and_amp_give_the_records_optim_gives(invoke, args):
     _same_as_optim_and_manual(invoke, "adam", *args, "--steps", "5")
+
+
+def test_amp_fp16_skips_a_step_on_both_paths_as_optim_and_manual_do(invoke):
+    """A loss scale so large that the float16 backward overflows: step 1 is skipped on
+    both paths (the records say so, the parameters stay), the scale halves, the two paths
+    stay bit-identical, and the summary counts the skipped steps."""
+    args = ("-m", "mlp", "--amp", "fp16", "--loss-scale", "1e6", "--steps", "4")
+    _same_as_optim_and_manual(invoke, "SGD(lr=0.5, momentum=0.9)", *args)
+    ran = invoke("compare", "-o", "SGD(lr=0.5, momentum=0.9)", "-o", "adam", *args, "-f", "jsonl")
+    records = jsonl(ran.stdout)
+    steps = [r for r in records if r["step"] and r["label"] == "adam"]
+    assert steps[0]["skipped"] is True and steps[0]["scale"] == 1e6
+    assert steps[1]["scale"] == 5e5  # backed off by GradScaler's 0.5
+    assert steps[0]["optim_loss"] == steps[1]["optim_loss"]  # skipped: θ as it was
+    assert all(r["bit_identical"] for r in records)
+    assert "scale" not in records[0]  # (step 0: no backward yet)
+    lines = ran.stderr.splitlines()[-2:]
+    assert lines[0].endswith(", bit-identical; 1 of 4 steps skipped (inf/NaN gradients)")
+    assert lines[1].startswith("gradcli: adam: loss ")
 
 
 @pytest.mark.slow
@@ -244,13 +281,18 @@ def test_accumulate_on_data_gives_the_records_optim_gives(invoke):
     _same_as_optim_and_manual(invoke, "SGD(lr=0.1, momentum=0.9)", *args, "--accumulate", "3")
 
 
-def test_amp_fp16_is_refused_in_one_line(invoke):
-    result = invoke("compare", "-o", "sgd", "--amp", "fp16")
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--loss-scale", "0"], "--loss-scale must be a number in (0, "),
+        (["--amp", "bf16", "--growth-interval", "5"], "--growth-interval applies with --amp fp16"),
+    ],
+)
+def test_bad_scaler_options_are_one_line(invoke, args, message):
+    extra = [] if "--amp" in args else ["--amp", "fp16"]
+    result = invoke("compare", "-o", "sgd", *extra, *args)
     assert result.exit_code == 2 and result.stdout == ""
-    assert result.stderr == (
-        "gradcli: error: --amp fp16: gradcli compare does not run a gradient scaler "
-        "(GradScaler) yet; use --amp bf16\n"
-    )
+    assert len(result.stderr.splitlines()) == 1 and message in result.stderr
 
 
 def test_reduce_lr_on_plateau_is_fed_the_loss_without_a_warning(invoke):

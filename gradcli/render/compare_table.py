@@ -86,6 +86,11 @@ class CompareTableSink:
             self.console.print(
                 "distance to the nearest minimum at the end: " + ", ".join(distances)
             )
+        skipped = [f"{s.label} {_skipped(s)}" for s in summaries if s.skipped is not None]
+        if skipped:  # --amp fp16
+            self.console.print(
+                "steps skipped (inf/NaN gradients), torch.optim path: " + ", ".join(skipped)
+            )
         width = min(self.console.width, 100)
         pictures = panels(  # each loss at the step of the record that shows it
             {s.label: s.losses[:-1] for s in summaries},
@@ -131,6 +136,9 @@ class CompareTableSink:
             tol, loss = f"{first.tol:g}", "val" if held_out else "train"
             columns.append((f"epochs to {tol}", lambda s, f: _reached(s.epochs_to_tol)))
             notes.append(f"epochs to {tol}: the first whose {loss} loss is ≤ {tol}")
+        if first.skipped is not None:  # --amp fp16
+            columns.append(("skipped", lambda s, f: _skipped(s)))
+            notes.append("skipped: steps whose update was skipped (inf/NaN gradients)")
         columns.append(("manual vs optim", _gap))
         notes.append(
             "manual vs optim: the largest gap between the two paths' parameters over the run "
@@ -172,3 +180,8 @@ def _reached(epoch: int | None) -> str:
 
 def _gap(s: MethodSummary, final: Evaluated) -> str:
     return "identical" if s.bit_identical else f"{s.max_abs_diff:.3g}, {s.max_ulps} ULPs"
+
+
+def _skipped(s: MethodSummary) -> str:
+    """``3 of 20``: the steps whose update the scaler skipped (--amp fp16)."""
+    return f"{s.skipped} of {len(s.losses) - 1}"

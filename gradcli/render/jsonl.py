@@ -84,6 +84,8 @@ def epoch_object(record: EpochRecord) -> dict[str, Any]:
 
 def compare_object(record: CompareRecord) -> dict[str, Any]:
     where = {} if record.epoch is None else {"epoch": record.epoch, "batch": record.batch}
+    # --amp fp16 (from step 1): the torch.optim path's loss scale, whether it skipped the step
+    scaling = {} if record.scale is None else {"scale": record.scale, "skipped": record.skipped}
     return {
         "step": record.step,
         "optimizer": record.optimizer,
@@ -92,6 +94,7 @@ def compare_object(record: CompareRecord) -> dict[str, Any]:
         **where,  # --data: the epoch and the batch of it
         "manual_loss": record.manual_loss,
         "optim_loss": record.optim_loss,
+        **scaling,
         "max_abs_diff": record.max_abs_diff,
         "max_ulps": record.max_ulps,
         "bit_identical": record.bit_identical,
@@ -197,9 +200,14 @@ def scaling_summary(summary: Summary) -> str:
     if summary.skipped is None:
         return ""
     return (
-        f"; {summary.skipped} of {summary.clip_steps} steps skipped (inf/NaN gradients), "
+        f"; {skipped_steps(summary.skipped, summary.clip_steps)}, "
         f"loss scale {summary.final_scale:g} at the end"
     )
+
+
+def skipped_steps(skipped: int, steps: int) -> str:
+    """``3 of 20 steps skipped (inf/NaN gradients)``."""
+    return f"{skipped} of {steps} steps skipped (inf/NaN gradients)"
 
 
 def accumulation_summary(summary: Summary) -> str:
@@ -226,12 +234,13 @@ def compare_summary_lines(summaries: list[MethodSummary]) -> list[str]:
             if s.bit_identical
             else (f"max |manual - optim| {s.max_abs_diff:.3g} ({s.max_ulps} ULPs)")
         )
+        skipped = "" if s.skipped is None else f"; {skipped_steps(s.skipped, len(s.losses) - 1)}"
         if s.final is not None:
-            lines.append(f"gradcli: {s.label}: {compare_data_summary(s)}, {same}")
+            lines.append(f"gradcli: {s.label}: {compare_data_summary(s)}, {same}{skipped}")
             continue
         where = "" if s.distance is None else f", {s.distance:.3g} from the nearest minimum"
         loss = f"loss {s.losses[0]:.6g} -> {s.final_loss:.6g}{where}"
-        lines.append(f"gradcli: {s.label}: {loss}, {same}")
+        lines.append(f"gradcli: {s.label}: {loss}, {same}{skipped}")
     return lines
 
 

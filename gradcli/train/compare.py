@@ -31,6 +31,7 @@ from gradcli.records import (
 from gradcli.saved_runs import Run
 from gradcli.spec import RunSpec, labels
 from gradcli.train.loop import Training
+from gradcli.train.loss_scaling import Unscaled
 from gradcli.train.setup import prepare
 from gradcli.usercode import user_code
 
@@ -44,6 +45,11 @@ def _ordered(t: Tensor) -> Tensor:
         raw = t.detach().contiguous().view(torch.int64)
         magnitude = raw & 0x7FFFFFFFFFFFFFFF
     return torch.where(raw < 0, -magnitude, magnitude)
+
+
+def _scaling(unscaled: Unscaled) -> Tensor:
+    """[S, found_inf] of a step's loss scaling, as float64 (for the step's one host copy)."""
+    return torch.stack([unscaled.scale.double(), unscaled.found_inf.double()])
 
 
 def _flat(params: Iterable[Tensor]) -> Tensor:
@@ -140,10 +146,17 @@ class Comparison:
                 m_params = list(manual.problem.parameters())
                 o_params = list(optim.problem.parameters())
                 tracked = [_flat(o_params)] if self.track else []
-                numbers = torch.cat([torch.stack(losses), gaps(m_params, o_params), *tracked])
-                manual_loss, optim_loss, diff, ulps, differs, *point = numbers.tolist()  # one copy
+                unscaled = optim.unscaled  # --amp fp16: the optim path's scale and found_inf
+                scaling = [] if unscaled is None else [_scaling(unscaled)]
+                numbers = torch.cat(
+                    [torch.stack(losses), gaps(m_params, o_params), *scaling, *tracked]
+                )
+                manual_loss, optim_loss, diff, ulps, differs, *rest = numbers.tolist()  # one copy
+                scale, skipped = (rest.pop(0), bool(rest.pop(0))) if scaling else (None, None)
+                if skipped is not None:
+                    summary.skipped = (summary.skipped or 0) + skipped
                 if self.track:
-                    points.append(point)
+                    points.append(rest)
                 summary.losses.append(optim_loss)
                 summary.max_abs_diff = max(summary.max_abs_diff, diff)
                 summary.max_ulps = max(summary.max_ulps, int(ulps))
@@ -161,6 +174,8 @@ class Comparison:
                     not differs,
                     None if feed is None else feed.epoch,
                     None if feed is None else feed.batch,
+                    scale,
+                    skipped,
                 )
                 finite = math.isfinite(manual_loss) and math.isfinite(optim_loss)
                 if not finite and self.diverged is None:

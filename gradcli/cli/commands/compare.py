@@ -17,7 +17,6 @@ from gradcli.cli import options as opt
 from gradcli.cli.config_file import blame_config, with_config
 from gradcli.cli.epochs import with_epochs
 from gradcli.config import to_toml
-from gradcli.errors import GradcliError
 from gradcli.spec import RunSpec, left_out_of_all, specs_for_compare, split_optimizers
 
 if TYPE_CHECKING:
@@ -82,6 +81,8 @@ def compare(
     clip_value: opt.ClipValue = None,
     accumulate: opt.Accumulate = 1,
     amp: opt.Amp = None,
+    loss_scale: opt.LossScale = 65536.0,
+    growth_interval: opt.GrowthInterval = 2000,
     data: opt.Data = None,
     target: opt.Target = None,
     data_dir: opt.DataDir = None,
@@ -112,11 +113,6 @@ def compare(
         **hyperparameters,
     }
     merged = with_config(ctx, given, config, compare=True)
-    if merged.get("amp") == "fp16":  # (the runs' records have no place for a scaler's scale)
-        raise GradcliError(
-            "--amp fp16: gradcli compare does not run a gradient scaler (GradScaler) yet; "
-            "use --amp bf16"
-        )
     chosen = merged.pop("optimizer")
     tol = merged.pop("tol")
     target_accuracy = merged.pop("target_accuracy")
