@@ -62,6 +62,11 @@ class Unscaled:
     growth_tracker: Tensor
 
 
+def inverse(scale: Tensor) -> Tensor:
+    """unscale_()'s 1/S: the reciprocal in float64, rounded once to float32."""
+    return scale.double().reciprocal().float()
+
+
 def _float32(x: float) -> float:
     """``x`` rounded to float32 (inf where it does not fit), as C++'s ``static_cast<float>``."""
     return float(torch.tensor(x, dtype=torch.float32))
@@ -97,7 +102,7 @@ class HandScaler:
         """g ← g · float32(1/float64(S)) for the gradients of one optimizer's parameters,
         and that optimizer's found_inf (a sparse gradient: its values, as torch's)."""
         assert self._scale is not None
-        inv_scale = self._scale.double().reciprocal().float()
+        inv_scale = inverse(self._scale)
         found_inf = torch.zeros((), dtype=torch.float32, device=self._scale.device)
         for grad in grads:
             values = grad._values() if grad.is_sparse else grad

@@ -15,12 +15,14 @@ import typer
 from gradcli.cli import options as opt
 from gradcli.cli.epochs import with_epochs
 from gradcli.ddp.options import PATHS, check_run, ddp_options, torchrun_world
+from gradcli.errors import GradcliError
 from gradcli.spec import RunSpec, choose_optimizer, validate
 
 EXAMPLES = opt.examples(
     "gradcli ddp --nproc 2 --steps 5",
     "gradcli ddp --nproc 2 --path ddp --model mlp -o adam --every 10",
     "gradcli ddp --nproc 2 --path ddp --accumulate 4 --steps 5",
+    "gradcli ddp --nproc 2 --path ddp --model mlp --amp fp16 --steps 5",
     "gradcli ddp --nproc 2 --path ddp --print-script > s.py && torchrun --nproc-per-node 2 s.py",
     "torchrun --nproc-per-node 2 -m gradcli ddp --path ddp",
     "gradcli ddp --nproc 4 --format jsonl | jq -c '[.step, .max_param_diff_across_ranks]'",
@@ -84,6 +86,9 @@ def ddp(
     norm_type: opt.NormType = None,
     clip_value: opt.ClipValue = None,
     accumulate: opt.Accumulate = 1,
+    amp: opt.Amp = None,
+    loss_scale: opt.LossScale = 65536.0,
+    growth_interval: opt.GrowthInterval = 2000,
     data: opt.Data = None,
     target: opt.Target = None,
     data_dir: opt.DataDir = None,
@@ -113,6 +118,11 @@ def ddp(
     spec = validate(RunSpec(optimizer=name, lr=lr, settings=settings, **given))
     check_run(spec, world)
     if print_script:
+        if spec.amp is not None:
+            raise GradcliError(
+                f"--print-script: a script does not write --amp's autocast and scaler yet "
+                f"(--amp {spec.amp}); leave it out"
+            )
         from gradcli.script.ddp import ddp_script
 
         typer.echo(ddp_script(spec, options, world), nl=False)
