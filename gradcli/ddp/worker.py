@@ -21,6 +21,12 @@ keeps its shard of the data and runs ``Training`` — the one loop — with thes
 - ``complete_record``: each shown step's record, completed on rank 0 with every rank's loss
   and gradient and how far the ranks' parameters differ, for the usual sinks.
 
+With ``--amp`` each rank's forward runs under autocast, and with fp16 each rank has its own
+scaler (``GradScaler`` on ``--path ddp``, ``HandScaler`` on ``--path manual``). The gradients
+are all-reduced still scaled, so an inf on any rank is in every rank's sum: every rank finds
+it in ``unscale_()`` and skips the same step, with no collective of the scaler's own. A
+rank's own gradient in the records is unscaled as ``unscale_()`` leaves ``.grad``.
+
 With ``--data`` a rank does not shard a problem: its ``Feed`` draws its own batches through a
 ``DistributedSampler`` (``Shard(rank, world)``, ``set_epoch`` each epoch), and the feed's sums
 are all-reduced, so an epoch's record holds the training loss and accuracy over every rank's
