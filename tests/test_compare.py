@@ -305,3 +305,15 @@ def test_reduce_lr_on_plateau_is_fed_the_loss_without_a_warning(invoke):
     assert result.exit_code == 0, result.stderr
     optim = jsonl(invoke("optim", "-o", "sgd", *args, "-f", "jsonl").stdout)
     assert [r["lr"] for r in jsonl(result.stdout)] == [r["lr"] for r in optim]
+
+
+def test_amp_fp16_keeps_the_scale_out_of_the_tracked_points():
+    """--plot's points are the parameters alone: the scale and found_inf, copied to the host
+    with them, are taken off first."""
+    specs = [RunSpec(model="rosenbrock", optimizer="sgd", steps=3, amp="fp16")]
+    comparison = Comparison(specs)
+    comparison.track = True
+    records = list(comparison)
+    assert [r.scale for r in records] == [None, 65536.0, 65536.0, 65536.0]
+    assert [len(point) for point in comparison.points[0]] == [2, 2, 2, 2]
+    assert comparison.summaries[0].skipped == 0
