@@ -317,3 +317,19 @@ def test_amp_fp16_keeps_the_scale_out_of_the_tracked_points():
     assert [r.scale for r in records] == [None, 65536.0, 65536.0, 65536.0]
     assert [len(point) for point in comparison.points[0]] == [2, 2, 2, 2]
     assert comparison.summaries[0].skipped == 0
+
+
+def test_amp_fp16_csv_has_the_scale_and_the_skip_last(invoke):
+    """CSV and TSV: the JSON lines' ``scale`` and ``skipped``, as the last columns (empty at
+    step 0); no such columns without --amp fp16."""
+    args = ("-o", "adam", "-m", "mlp", "--steps", "2")
+    scaled = ("--amp", "fp16", "--loss-scale", "1e6")
+    rows = invoke("compare", *args, *scaled, "-f", "csv").stdout.splitlines()
+    objects = jsonl(invoke("compare", *args, *scaled, "-f", "jsonl").stdout)
+    assert rows[0].endswith(",bit_identical,scale,skipped")
+    assert rows[1].endswith(",true,,")
+    for row, obj in zip(rows[2:], objects[1:], strict=True):
+        scale, skipped = row.split(",")[-2:]
+        assert (float(scale), skipped) == (obj["scale"], str(obj["skipped"]).lower())
+    plain = invoke("compare", *args, "-f", "csv").stdout.splitlines()
+    assert plain[0].endswith(",bit_identical")

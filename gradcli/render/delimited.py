@@ -92,7 +92,7 @@ def _where(epoch: int | None, batch: int | None) -> list[str]:
     return ["" if epoch is None else str(epoch), "" if batch is None else str(batch), "", "", ""]
 
 
-def _scaling(record: StepRecord) -> list[str]:
+def _scaling(record: StepRecord | CompareRecord) -> list[str]:
     """A step's cells of ``SCALING_HEADER`` (empty at step 0)."""
     skipped = "" if record.skipped is None else str(record.skipped).lower()
     return [csv_number(record.scale), skipped]
@@ -173,14 +173,18 @@ class DelimitedSink(_Writer):
 
 class CompareDelimitedSink(_Writer):
     """With --data, the columns of ``DATA_HEADER`` after the others; a row that ends an
-    epoch has the epoch's training loss as ``optim_loss`` and empty gaps."""
+    epoch has the epoch's training loss as ``optim_loss`` and empty gaps. With --amp fp16,
+    ``SCALING_HEADER``'s last: the torch.optim path's (as the JSON lines have them)."""
 
     def __init__(self, out: TextIO, output: Output, delimiter: str, data: bool = False) -> None:
-        super().__init__(out, output, delimiter, COMPARE_HEADER + DATA_HEADER * data)
+        super().__init__(out, output, delimiter, None)  # the header once start() says more
         self.data = data
+        self.scaled = False
 
     def start(self, info: RunInfo) -> None:
-        pass  # (a row names its run: optimizer, label, lr)
+        # (a row names its run: optimizer, label, lr)
+        self.scaled = info.scaler is not None
+        self.row(COMPARE_HEADER + DATA_HEADER * self.data + SCALING_HEADER * self.scaled)
 
     def step(self, record: CompareRecord) -> None:
         self.row(
@@ -195,6 +199,7 @@ class CompareDelimitedSink(_Writer):
                 str(record.max_ulps),
                 "true" if record.bit_identical else "false",
                 *(_where(record.epoch, record.batch) if self.data else []),
+                *(_scaling(record) if self.scaled else []),
             ]
         )
         self.out.flush()
@@ -217,6 +222,7 @@ class CompareDelimitedSink(_Writer):
                 csv_number(end.train_accuracy),
                 csv_number(end.val_loss),
                 csv_number(end.val_accuracy),
+                *["", ""] * self.scaled,
             ]
         )
         self.out.flush()
