@@ -23,7 +23,7 @@ from gradcli._startup.threads import GRAIN
 from gradcli.data.dataset import CLASSIFICATION, DataSet
 from gradcli.data.feed import CROSS_ENTROPY, EVAL_BATCH, Feed
 from gradcli.errors import GradcliError
-from gradcli.script.extras import log_step
+from gradcli.script.extras import log_step, renamed
 from gradcli.script.loops import Forward
 from gradcli.script.problems import ProblemCode
 from gradcli.script.readers import reader
@@ -282,12 +282,18 @@ _PROBE = [
 
 
 def data_loop(
-    body: list[str], spec: RunSpec, feed: Feed, path: str, keywords: list[str] | None = None
+    body: list[str],
+    spec: RunSpec,
+    feed: Feed,
+    path: str,
+    keywords: list[str] | None = None,
+    optimizers: tuple[str, ...] = ("optimizer",),
 ) -> list[str]:
     """The loop over epochs and their batches around a step's ``body`` (its last line the
     comment of the logging phase; ``keywords``: what its ``log`` call adds), and the end of
     each epoch: its training loss and accuracy as the batches saw them, the held-out ones
-    under ``model.eval()``."""
+    under ``model.eval()`` (``optimizers``: their names, whose schedulers step there)."""
+    schedulers, groups = renamed(optimizers, "scheduler"), renamed(optimizers, "group")
     partial = spec.steps % feed.batches != 0
     accuracy = feed.classification
     held = feed.data.x_val is not None
@@ -320,9 +326,9 @@ def data_loop(
         val += [
             "# --schedule-per epoch: scheduler.step() once an epoch"
             + (f", fed the {'held-out' if held else 'training'} loss" if needs else ""),
-            f"scheduler.step({fed})" if needs else "scheduler.step()",
+            *(f"{s}.step({fed})" if needs else f"{s}.step()" for s in schedulers),
         ]
-    moved = 'group["lr"]' if path != "optim" else 'optimizer.param_groups[0]["lr"]'
+    moved = f'{groups[0]}["lr"]' if path != "optim" else f'{optimizers[0]}.param_groups[0]["lr"]'
     end = [
         *(_ENDED_INSIDE if partial else []),
         "# the end of an epoch: its training loss and accuracy as the batches saw them (each",

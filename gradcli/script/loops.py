@@ -18,12 +18,11 @@ from typing import Any
 import torch
 
 from gradcli.errors import GradcliError
-from gradcli.schedules.schedule_spec import ScheduleSpec
 from gradcli.script.extras import (
     CLIP_STEP,
-    LR_OF_THE_RULE,
-    LR_OF_THE_STEP,
     clip_function,
+    lr_of_the_update,
+    renamed,
     rule_lines,
     schedule_step,
     scheduler_lines,
@@ -116,9 +115,11 @@ def optim_loop(
         ]
         arguments = [_chosen(parts, i), "lr=lr", *_changed(part), *flags]
         setup += call(f"{name} = torch.optim.{optimizer.torch_class}", arguments, 0)
-    schedule = _one_schedule(spec, parts, names)
+    schedule = spec.schedule_spec
+    schedulers = tuple(renamed(names, "scheduler"))
     if schedule is not None:
-        setup += scheduler_lines(schedule)
+        for name in names:  # (one on each optimizer, as gradcli builds them)
+            setup += scheduler_lines(schedule, name)
     clipping = Clipping.of(spec)
     if clipping is not None:
         setup += clip_function(clipping, "optim")
@@ -136,24 +137,17 @@ def optim_loop(
         "loss.backward()",
         *(CLIP_STEP if clipping is not None else []),
         *_keep(own_model),
-        *(LR_OF_THE_STEP if schedule is not None else []),
+        *(lr_of_the_update(f"{names[0]}.param_groups[0]") if schedule is not None else []),
         "# 4. update: torch.optim's step",
         *step,
-        *(schedule_step(schedule, fed=spec.save is not None) if _per_step(spec) else []),
+        *(
+            schedule_step(schedule, f"{names[-1]}.step()", spec.save is not None, schedulers)
+            if schedule is not None and _per_step(spec)
+            else []
+        ),
         "# 5. log",
     ]
     return body, setup, functions
-
-
-def _one_schedule(spec: RunSpec, parts: list[Part], names: list[str]) -> ScheduleSpec | None:
-    """``--schedule``, where there is one optimizer for it to drive."""
-    schedule = spec.schedule_spec
-    if schedule is not None and len(parts) > 1:
-        raise GradcliError(
-            f"--print-script: a script repeats --schedule for one optimizer, and "
-            f"{parts[0][1].name} trains with two ({', '.join(names)})"
-        )
-    return schedule
 
 
 def _per_step(spec: RunSpec) -> bool:
@@ -191,10 +185,11 @@ def manual_loop(
     """The hand-written loop: each part's for-loop rule, called as gradcli calls it."""
     setup, functions = _split(parts)
     setup.append("states = {p: {} for p in params}  # each parameter's state, under torch's keys")
-    names = [optimizer.name for _, optimizer, _ in parts]
-    schedule = _one_schedule(spec, parts, names)
-    if schedule is not None:
-        setup += rule_lines(schedule, parts[0][2])
+    suffixes = [""] if len(parts) == 1 else [f"_{optimizer.name}" for _, optimizer, _ in parts]
+    schedule = spec.schedule_spec
+    if schedule is not None:  # (one for each optimizer's parameters, as gradcli has them)
+        for suffix, (_, _, hyperparameters) in zip(suffixes, parts, strict=True):
+            setup += rule_lines(schedule, hyperparameters, suffix)
     driven = schedule is not None and schedule.drives_momentum
     clipping = Clipping.of(spec)
     if clipping is not None:
@@ -216,11 +211,12 @@ def manual_loop(
                 f"use {optimizer.name}'s foreach rule; add --impl forloop"
             )
         functions.append(rule)
-        chosen = _chosen(parts, i)
+        chosen, group = _chosen(parts, i), f"group{suffixes[i]}"
         keywords = [
-            f'{k}=group["{k}"]' if driven and k in ("momentum", "betas") else f"{k}={literal(v)}"
+            f'{k}={group}["{k}"]' if driven and k in ("momentum", "betas") else f"{k}={literal(v)}"
             for k, v in hyperparameters.items()
         ]
+        lr = f'lr={group}["lr"]' if schedule is not None and len(parts) > 1 else "lr=lr"
         if closure:  # like torch's LBFGS: every parameter, and the closure
             update += [
                 "evaluations = 0",
@@ -230,7 +226,7 @@ def manual_loop(
                         chosen,
                         f"[p.grad for p in {chosen}]",
                         f"[states[p] for p in {chosen}]",
-                        "lr=lr",
+                        lr,
                         "closure=closure",
                         *keywords,
                     ],
@@ -249,7 +245,7 @@ def manual_loop(
                     "stepped",
                     "[p.grad for p in stepped]",
                     "[states[p] for p in stepped]",
-                    "lr=lr",
+                    lr,
                     *keywords,
                 ],
                 forward.depth + 4,
@@ -262,11 +258,20 @@ def manual_loop(
         "loss.backward()",
         *(CLIP_STEP if clipping is not None else []),
         *_keep(own_model),
-        *(LR_OF_THE_RULE if schedule is not None else []),
+        *(lr_of_the_update(f"group{suffixes[0]}") if schedule is not None else []),
         "# 3. update by hand, in place, where autograd does not look",
         "with torch.no_grad():",
         *("    " + line for line in update),
-        *(schedule_step(schedule, "the update", spec.save is not None) if _per_step(spec) else []),
+        *(
+            schedule_step(
+                schedule,
+                "the update",
+                spec.save is not None,
+                tuple(f"scheduler{s}" for s in suffixes),
+            )
+            if schedule is not None and _per_step(spec)
+            else []
+        ),
         "# 4. zero the gradients: drop them, as optimizer.zero_grad() does (since torch 2.0)",
         "for p in params:",
         "    p.grad = None",

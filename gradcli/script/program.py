@@ -12,12 +12,11 @@ from string import Template
 import torch
 
 from gradcli import problems
-from gradcli.errors import GradcliError
 from gradcli.measure import SEGMENT_MAX, state_tensor
 from gradcli.records import SMALL
 from gradcli.script.checkpoints import resume_lines, save_lines
 from gradcli.script.data import counts, data_code, data_loop
-from gradcli.script.extras import log_step, logged, rule_classes, state_of_two
+from gradcli.script.extras import log_step, logged, renamed, rule_classes, state_of_two
 from gradcli.script.literals import literal
 from gradcli.script.loops import CLOSED, manual_loop, optim_loop
 from gradcli.script.problems import problem_code
@@ -202,7 +201,8 @@ def program(spec: RunSpec, path: str) -> str:
         body, settings, functions = manual_loop(parts, spec, own, forward)
     optimizers = ["optimizer"] if len(parts) == 1 else [f"optimizer_{o.name}" for _, o, _ in parts]
     keywords = logged(spec, path, optimizers)
-    if spec.state and path == "optim" and len(optimizers) > 1:
+    kept_state = spec.state or spec.save is not None or spec.resume is not None
+    if kept_state and path == "optim" and len(optimizers) > 1:  # (--save, --resume: by index)
         settings = [*settings, *state_of_two(optimizers)]
     if spec.state:  # (how gradcli makes one tensor of a state value)
         functions = [*functions, state_tensor]
@@ -211,7 +211,11 @@ def program(spec: RunSpec, path: str) -> str:
     schedule = spec.schedule_spec if path != "optim" else None
     classes = () if schedule is None else rule_classes(schedule)  # the hand-written schedule
     gathered = gather(*functions, classes=classes) if functions or classes else None
-    replay, replay_imports = _replay(spec, path) if spec.resume is not None else ([], [])
+    replay, replay_imports = (
+        _replay(spec, path, renamed(optimizers, "scheduler"))
+        if spec.resume is not None
+        else ([], [])
+    )
     imports = import_lines(
         [
             "import json",
@@ -282,15 +286,11 @@ def program(spec: RunSpec, path: str) -> str:
             f"lr = {literal(info.lr)}",
             *settings,
         ]
-        return "\n".join([*head, *setup, *data_loop(body, spec, feed, path, keywords)]) + "\n"
-    if (spec.save is not None or spec.resume is not None) and len(optimizers) > 1:
-        raise GradcliError(
-            "--print-script: a script repeats --save and --resume for one optimizer, and "
-            f"{spec.optimizer} trains with two ({', '.join(optimizers)})"
-        )
+        loop = data_loop(body, spec, feed, path, keywords, tuple(optimizers))
+        return "\n".join([*head, *setup, *loop]) + "\n"
     needs_loss = spec.schedule_spec is not None and spec.schedule_spec.scheduler.needs_loss
     kept = ["fed = []  # the losses ReduceLROnPlateau is fed (a checkpoint holds them)"]
-    resumed = [] if spec.resume is None else resume_lines(spec, path, replay)
+    resumed = [] if spec.resume is None else resume_lines(spec, path, replay, optimizers)
     if resumed and settings and not settings[-1]:  # (two blank lines after a function)
         resumed = ["", *resumed]
     setup = [
@@ -321,13 +321,14 @@ def program(spec: RunSpec, path: str) -> str:
     arguments = ["step", "loss.item()", "grads", "before", *keywords]
     loop += ["    " + line for line in log_step(spec, arguments, 4)]
     if spec.save is not None:
-        loop += save_lines(spec, path, needs_loss)
+        loop += save_lines(spec, path, needs_loss, len(optimizers))
     return "\n".join([*head, *setup, *loop]) + "\n"
 
 
-def _replay(spec: RunSpec, path: str) -> tuple[list[str], list[str]]:
-    """The steps the checkpoint's run stepped its schedule, replayed (ReduceLROnPlateau
-    with the losses it was fed), as gradcli replays them; and the imports they need."""
+def _replay(spec: RunSpec, path: str, schedulers: list[str]) -> tuple[list[str], list[str]]:
+    """The steps the checkpoint's run stepped its schedule (each of ``schedulers``),
+    replayed (ReduceLROnPlateau with the losses it was fed), as gradcli replays them; and
+    the imports they need."""
     schedule = spec.schedule_spec
     if schedule is None:
         return [], []
@@ -336,11 +337,11 @@ def _replay(spec: RunSpec, path: str) -> tuple[list[str], list[str]]:
             "# the schedule's steps so far, replayed with the losses it was fed",
             'fed = list(checkpoint.get("schedule_losses", []))',
             "for fed_loss in fed:",
-            "    scheduler.step(fed_loss)",
+            *(f"    {s}.step(fed_loss)" for s in schedulers),
         ]
     else:
         lines = ["# the schedule's steps so far, replayed", "for _ in range(start):"]
-        lines.append("    scheduler.step()")
+        lines += [f"    {s}.step()" for s in schedulers]
     if path != "optim":
         return lines, []
     return [
