@@ -348,6 +348,40 @@ def test_muon_s_two_optimizers_with_a_schedule_save_and_resume(invoke, tmp_path)
     check(invoke, tmp_path, [["manual", "-m", "mlp", "-o", "muon", *cycle, "--steps", "5"]])
 
 
+def test_accumulation_and_autocast_are_the_same_run(invoke, tmp_path):
+    """--accumulate K: a full-batch problem's data cut in K slices, and K of the loader's
+    batches an update (the last window of unequal sizes: no ULP gap), with the records'
+    micro_losses, micro_grad_norms and one_batch_ulps; --amp bf16: the forward under
+    torch.autocast, the closure's and the one batch's too."""
+    data = ["--data", "digits", "-m", "mlp", "--batch-size", "100", "-o", "adam"]
+    runs = [
+        ["optim", "-m", "linear", "--accumulate", "4", "--amp", "bf16", "--steps", "3"],
+        ["manual", *data, "--accumulate", "5", "--epochs", "1", "--every", "2", "--clip-norm", "1"],
+    ]
+    outputs = check(invoke, tmp_path, runs)
+    lines = jsonl(outputs[1])  # the last window: 37 samples, then 100 a batch
+    assert [line.get("one_batch_ulps") for line in lines if "params" in line][-1] is None
+
+
+@pytest.mark.slow
+def test_accumulation_and_autocast_with_the_rest(invoke, tmp_path):
+    """--accumulate and --amp bf16 with both paths, Muon, schedules, clipping, --state, the
+    CNN on the data loop, a run ending inside an epoch, and LBFGS under autocast."""
+    data = ["--data", "digits", "--batch-size", "256", "--accumulate", "3"]
+    runs = [
+        ["manual", "-m", "mlp", "-o", "muon", "--accumulate", "2", "--steps", "3", "--state"],
+        ["optim", "-m", "mlp", "-o", "adam", "--accumulate", "8", "--amp", "bf16", "--steps", "3"],
+        ["manual", "-m", "linear", "-o", "lbfgs", "--amp", "bf16", "--steps", "3"],
+        ["optim", "-m", "linear", "-o", "lbfgs", "--amp", "bf16", "--steps", "3"],
+        ["optim", *data, "-m", "cnn", "-o", "adam", "--epochs", "2", "--amp", "bf16",
+         "--schedule", "StepLR(step_size=1)", "--schedule-per", "epoch"],
+        ["manual", *data, "-m", "mlp", "-o", "SGD(momentum=0.9)", "--lr", "0.1", "--steps", "3",
+         "--clip-value", "0.01", "--schedule", "ReduceLROnPlateau(patience=0)"],
+        ["optim", *data, "-m", "linear", "-o", "muon", "--epochs", "1", "--state"],
+    ]  # fmt: skip
+    check(invoke, tmp_path, runs)
+
+
 def test_the_issue_s_example_clip_and_schedule(invoke, tmp_path):
     """gradcli optim -m rosenbrock -o rmsprop --schedule ... --clip-norm 1: the script prints
     what gradcli prints."""

@@ -25,6 +25,8 @@ def refusal(spec: RunSpec, path: str) -> str | None:
                 f"--print-script: a script repeats {option} without --data only, for now "
                 "(the DataLoader's place in its epoch is not written out yet)"
             )
+    if spec.amp is not None and spec.amp != "bf16":
+        return f"--print-script: a script writes --amp bf16 only (--amp {spec.amp}: not yet)"
     if spec.format not in ("auto", "jsonl"):
         return f"--print-script: a script prints JSON lines, not --format {spec.format}"
     return None

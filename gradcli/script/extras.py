@@ -96,6 +96,8 @@ def logged(spec: RunSpec, path: str, optimizers: list[str]) -> list[str]:
     words = []
     if spec.clip_norm is not None or spec.clip_value is not None:
         words += ["grad_norm=grad_norm", "clipped=clipped"]
+    if spec.accumulate > 1:
+        words += [f"{k}={k}" for k in ("micro_losses", "micro_grad_norms", "one_batch_ulps")]
     if spec.state:
         if path != "optim":
             words.append("states=[states[p] for p in params]")

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -28,27 +27,12 @@ from gradcli.script.extras import (
     scheduler_lines,
 )
 from gradcli.script.literals import call, literal
+from gradcli.script.passes import CLOSED, Forward, passes, under
 from gradcli.spec import RunSpec
 from gradcli.train.clipping import Clipping
 from gradcli.train.updates import Part, impl_kwargs, manual_rule
 
 Functions = list[Callable[..., Any]]
-
-
-@dataclass(frozen=True)
-class Forward:
-    """How a step computes its loss: the ``lines`` that set ``loss`` (and what they compute
-    it on, for the comment above them), the expression a closure evaluates again (LBFGS),
-    and ``depth``, the indentation of the loop's body (one loop over the steps; with
-    ``--data``, one over the epochs and one over their batches)."""
-
-    lines: tuple[str, ...] = ("loss = model()",)
-    on: str = "at the current parameters"
-    again: str = "model()"
-    depth: int = 4
-
-
-CLOSED = Forward()  # a problem whose forward() is the loss
 
 
 def _changed(part: Part) -> list[str]:
@@ -126,15 +110,12 @@ def optim_loop(
     step = [f"{n}.step()" for n in names]
     if parts[0][1].closure:
         clip = clipping is not None  # (its function ends with a blank line)
-        setup += _closure(forward.again, ["optimizer.zero_grad()"], clip, int(clip))
+        setup += _closure(forward, ["optimizer.zero_grad()"], clip, int(clip))
         step = ["evaluations = 0", "optimizer.step(closure)"]
     body = [
         "# 1. zero the gradients (optimizer.zero_grad() drops them: sets them to None)",
         *(f"{n}.zero_grad()" for n in names),
-        f"# 2. forward: the loss {forward.on}",
-        *forward.lines,
-        "# 3. backward: autograd puts the gradient of the loss into each p.grad",
-        "loss.backward()",
+        *passes(forward, 2, spec.amp),
         *(CLIP_STEP if clipping is not None else []),
         *_keep(own_model),
         *(lr_of_the_update(f"{names[0]}.param_groups[0]") if schedule is not None else []),
@@ -157,10 +138,12 @@ def _per_step(spec: RunSpec) -> bool:
     )
 
 
-def _closure(again: str, zero_grad: list[str], clip: bool = False, blank: int = 0) -> list[str]:
+def _closure(
+    forward: Forward, zero_grad: list[str], clip: bool = False, blank: int = 0
+) -> list[str]:
     """The closure of an optimizer that evaluates the loss itself (LBFGS), which drops the
-    gradients with ``zero_grad`` (lines) before it evaluates ``again`` (and clips the new
-    gradients, with ``clip``), after the ``blank`` lines the set-up ends with."""
+    gradients with ``zero_grad`` (lines) before it evaluates the forward ``again`` (and clips
+    the new gradients, with ``clip``), after the ``blank`` lines the set-up ends with."""
     return [
         *([""] * (2 - blank)),
         "def closure() -> torch.Tensor:",
@@ -171,7 +154,7 @@ def _closure(again: str, zero_grad: list[str], clip: bool = False, blank: int = 
         "    if evaluations == 1:",
         "        return loss",
         *(f"    {line}" for line in zero_grad),
-        f"    again = {again}",
+        *("    " + line for line in under(forward.autocast, [f"again = {forward.again}"])),
         "    again.backward()",
         *(["    clip()"] if clip else []),
         "    return again",
@@ -197,7 +180,7 @@ def manual_loop(
     closure = parts[0][1].closure
     if closure:
         setup += _closure(
-            forward.again,
+            forward,
             ["for p in params:  # as optimizer.zero_grad()", "    p.grad = None"],
             clipping is not None,
             int(clipping is not None),
@@ -252,10 +235,7 @@ def manual_loop(
             ),
         ]
     body = [
-        f"# 1. forward: the loss {forward.on}",
-        *forward.lines,
-        "# 2. backward: autograd puts the gradient of the loss into each p.grad",
-        "loss.backward()",
+        *passes(forward, 1, spec.amp),
         *(CLIP_STEP if clipping is not None else []),
         *_keep(own_model),
         *(lr_of_the_update(f"group{suffixes[0]}") if schedule is not None else []),

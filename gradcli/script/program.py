@@ -7,6 +7,7 @@ from __future__ import annotations
 import shlex
 import sys
 import textwrap
+from dataclasses import replace
 from string import Template
 
 import torch
@@ -15,10 +16,11 @@ from gradcli import problems
 from gradcli.measure import SEGMENT_MAX, state_tensor
 from gradcli.records import SMALL
 from gradcli.script.checkpoints import resume_lines, save_lines
-from gradcli.script.data import counts, data_code, data_loop
+from gradcli.script.data import counts, data_code, data_loop, windows
 from gradcli.script.extras import log_step, logged, renamed, rule_classes, state_of_two
 from gradcli.script.literals import literal
-from gradcli.script.loops import CLOSED, manual_loop, optim_loop
+from gradcli.script.loops import manual_loop, optim_loop
+from gradcli.script.passes import ACCUMULATION, CLOSED, Micro, autocast, gap_function
 from gradcli.script.problems import problem_code
 from gradcli.script.source import Gathered, gather
 from gradcli.spec import RunSpec
@@ -66,7 +68,7 @@ def log(
     step: int,
     loss: float | None,
     grads: list[torch.Tensor | None],
-    before: list[torch.Tensor | None],${where_arguments}${clip_arguments}${state_arguments}
+    before: list[torch.Tensor | None],${arguments}
 ) -> None:
     """One JSON line, as gradcli's: the loss and each gradient before the step's update,
     each parameter after it, and the change it made (value after − value before)."""
@@ -79,7 +81,7 @@ def log(
             "update": None if old is None else numbers(change(p.detach(), old)),
         }
 ${state}    line = {"step": step, "loss": loss, "lr": None if step == 0 else lr}
-${where}${clip}${evaluations}    line["params"] = record
+${where}${clip}${evaluations}${micro}    line["params"] = record
     print(json.dumps(line, separators=(",", ":")))
 ''')
 
@@ -136,6 +138,10 @@ def _command(spec: RunSpec, path: str, lr: float) -> str:
     ):
         if number is not None:
             words.append(f"{option} {literal(number)}")
+    if spec.accumulate > 1:
+        words.append(f"--accumulate {spec.accumulate}")
+    if spec.amp is not None:
+        words.append(f"--amp {spec.amp}")
     words += ["--state"] if spec.state else []
     for option, file in (("--save", spec.save), ("--resume", spec.resume)):
         if file is not None:
@@ -189,7 +195,8 @@ def program(spec: RunSpec, path: str) -> str:
     sparse = bool(problems.sparse_gradients(problem))
     if feed is None:
         code = problem_code(spec.model)
-        imported, defined, forward = code.imports, code.code, CLOSED
+        imported, defined = code.imports, code.code
+        forward = replace(CLOSED, autocast=autocast(spec.amp, device), micro=_slices(spec, problem))
     else:
         data = data_code(spec, feed, problem, device, problem_code(spec.model) if own else None)
         imported, defined, forward = data.imports, data.definitions, data.forward
@@ -206,6 +213,12 @@ def program(spec: RunSpec, path: str) -> str:
         settings = [*settings, *state_of_two(optimizers)]
     if spec.state:  # (how gradcli makes one tensor of a state value)
         functions = [*functions, state_tensor]
+    if forward.micro is not None:  # --accumulate: what the log adds, as gradcli computes it
+        functions = [*functions, *ACCUMULATION]
+        while settings and not settings[-1]:  # (two blank lines before a function, not 3)
+            settings = settings[:-1]
+        settings = [*settings, *(windows(spec.accumulate) if feed is not None else [])]
+        settings = [*settings, *gap_function(forward, device, own)]
     if spec.resume is not None and path != "optim":  # (a saved state value on its parameter)
         functions = [*functions, _like]
     schedule = spec.schedule_spec if path != "optim" else None
@@ -226,6 +239,7 @@ def program(spec: RunSpec, path: str) -> str:
             *(["import copy"] if own and feed is None else []),
             *(["from functools import partial"] if schedule and schedule.children() else []),
             *replay_imports,
+            *(["from collections.abc import Iterator"] if forward.micro and feed else []),
         ]
     )
     measures = "loss and accuracy" if feed is not None and feed.classification else "loss"
@@ -266,12 +280,18 @@ def program(spec: RunSpec, path: str) -> str:
             small=SMALL,
             segment=SEGMENT_MAX,
             dense=".to_dense()" if sparse else "",
-            where_arguments="" if feed is None else _WHERE_ARGUMENTS,
+            arguments="".join(
+                (
+                    "" if feed is None else _WHERE_ARGUMENTS,
+                    "" if clipping is None else _CLIP_ARGUMENTS,
+                    _STATE_ARGUMENTS if spec.state else "",
+                    _MICRO_ARGUMENTS if forward.micro else "",
+                )
+            ),
             where="" if feed is None else _WHERE,
-            clip_arguments="" if clipping is None else _CLIP_ARGUMENTS,
             clip="" if clipping is None else _CLIP,
-            state_arguments=_STATE_ARGUMENTS if spec.state else "",
             state=_STATE if spec.state else "",
+            micro=_MICRO if forward.micro else "",
             evaluations=_EVALUATIONS if spec.optimizer_info.closure else "",
         ).rstrip("\n"),
         "",
@@ -306,6 +326,7 @@ def program(spec: RunSpec, path: str) -> str:
         f'model = {code.make}.to(device="{device}", dtype=torch.{spec.dtype})',
         *(_PROBE if own else []),
         "params = list(model.parameters())",
+        *(forward.micro.setup if forward.micro else []),
         f"steps = {spec.steps}",
         f"lr = {literal(info.lr)}",
         *settings,
@@ -323,6 +344,26 @@ def program(spec: RunSpec, path: str) -> str:
     if spec.save is not None:
         loop += save_lines(spec, path, needs_loss, len(optimizers))
     return "\n".join([*head, *setup, *loop]) + "\n"
+
+
+def _slices(spec: RunSpec, problem: torch.nn.Module) -> Micro | None:
+    """With ``--accumulate K`` on a full-batch problem: its data cut into K equal slices,
+    put in turn where ``forward()`` reads it (gradcli's ``Slices``)."""
+    if spec.accumulate == 1:
+        return None
+    names = ", ".join(f"model.{name}" for name in getattr(problem, "data_buffers", ()))
+    return Micro(
+        spec.accumulate,
+        "for micro_batch in micro_batches:",
+        (f"{names} = micro_batch  # where forward() reads its data",),
+        (f"{names} = data  # the whole data again",),
+        setup=(
+            f"# --accumulate {spec.accumulate}: the data cut into {spec.accumulate} equal "
+            "micro-batches, as gradcli cuts it",
+            f"data = ({names})",
+            f"micro_batches = list(zip(*(d.chunk({spec.accumulate}) for d in data), strict=True))",
+        ),
+    )
 
 
 def _replay(spec: RunSpec, path: str, schedulers: list[str]) -> tuple[list[str], list[str]]:
@@ -383,6 +424,18 @@ _STATE = """\
     if states is not None:  # --state: each parameter's optimizer state after the update
         for (name, _), state in zip(model.named_parameters(), states, strict=True):
             record[name]["state"] = {key: numbers(state_tensor(v)) for key, v in state.items()}
+"""
+
+_MICRO_ARGUMENTS = """
+    micro_losses: list[float] | None = None,
+    micro_grad_norms: list[float] | None = None,
+    one_batch_ulps: int | None = None,"""
+_MICRO = """\
+    if micro_losses is not None:  # --accumulate: each micro-batch's loss, the norm of what
+        # its backward added, the accumulated gradient vs one batch's (None: unequal sizes)
+        line["micro_losses"] = micro_losses
+        line["micro_grad_norms"] = micro_grad_norms
+        line["one_batch_ulps"] = one_batch_ulps
 """
 
 _EVALUATIONS = """\
