@@ -338,6 +338,14 @@ SCHEDULES = [
 ]
 
 
+def test_save_and_resume_on_data_go_both_ways_byte_for_byte(invoke, tmp_path):
+    """--save and --resume with --data: the checkpoint holds where the DataLoader is (its
+    epoch, the batches taken, its generator as the epoch began, the epoch's sums); saved
+    inside the first epoch, resumed past the end of the second."""
+    run = ["manual", "--data", "digits", "-m", "mlp", "-o", "adam", "--batch-size", "256"]
+    check_save_and_resume(invoke, tmp_path, [run], (4, 6))
+
+
 def test_muon_s_two_optimizers_with_a_schedule_save_and_resume(invoke, tmp_path):
     """Muon and AdamW, each with its own scheduler (torch's on the optim path, the rule by
     hand on the manual path), saved and resumed both ways; and a schedule that drives the
@@ -522,6 +530,39 @@ def test_save_and_resume_go_both_ways_byte_for_byte(invoke, tmp_path):
     check_save_and_resume(invoke, tmp_path, runs)
 
 
+@pytest.mark.slow
+def test_save_and_resume_on_data_in_every_place_of_an_epoch(invoke, tmp_path, monkeypatch):
+    """With --data: saved inside an epoch and at its end, resumed into the next, over
+    several epochs; in order and shuffled, the last batch dropped, --accumulate, a schedule
+    once an epoch fed the held-out or the training loss, Muon, a regression (no accuracy)
+    and a user's network with dropout (torch's random numbers saved and restored)."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "net.py").write_text(NETWORK_FILE)
+    prices = _write_table(
+        tmp_path / "prices.csv",
+        ["a", "b", "price"],
+        [[i % 7, i % 5, 2 * (i % 7) - (i % 5)] for i in range(120)],
+    )
+    data = ["--data", "digits", "-m", "mlp", "--batch-size", "256"]
+    plateau = ["--schedule", "ReduceLROnPlateau(patience=0)", "--schedule-per", "epoch"]
+    cases = [
+        ((6, 3), ["optim", *data, "-o", "adam", "--no-shuffle"]),
+        ((5, 13), ["manual", *data, "-o", "SGD(momentum=0.9)", "--lr", "0.1", "--drop-last"]),
+        ((2, 5), ["optim", *data, "-o", "adam", "--accumulate", "3", "--amp", "bf16"]),
+        ((6, 12), ["manual", *data, "-o", "adam", *plateau]),
+        ((6, 12), ["optim", *data, "-o", "adam", *plateau, "--val-fraction", "0"]),
+        ((4, 3), ["optim", *data, "-o", "muon", "--state"]),
+        ((7, 4), ["manual", "--data", prices, "--target", "price", "-m", "linear", "-o", "sgd",
+                  "--lr", "0.01", "--batch-size", "25"]),
+        ((3, 9), ["optim", "--data", "digits", "-m", "net.py:build", "-o", "adam",
+                  "--batch-size", "256"]),
+    ]  # fmt: skip
+    for i, (steps, args) in enumerate(cases):
+        folder = tmp_path / f"case_{i}"
+        folder.mkdir()
+        check_save_and_resume(invoke, folder, [args], steps)
+
+
 def check_save_and_resume(invoke, tmp_path: Path, runs: list[list[str]], steps=(3, 4)) -> None:
     """Each run saved after ``steps[0]`` steps and resumed for ``steps[1]`` more, by gradcli
     and by its script: the script's lines are gradcli's byte for byte both ways, and gradcli
@@ -564,7 +605,6 @@ def check_save_and_resume(invoke, tmp_path: Path, runs: list[list[str]], steps=(
     ("args", "says"),
     [
         (["manual", "--explain"], "does not repeat --explain"),
-        (["optim", "--data", "digits", "--save", "x.ckpt"], "--save without --data only"),
         (["manual", "-f", "table"], "prints JSON lines, not --format table"),
         (["manual", "-o", "adam", "--impl", "foreach"], "add --impl forloop"),
     ],

@@ -19,12 +19,6 @@ def refusal(spec: RunSpec, path: str) -> str | None:
     """Why ``spec`` cannot be printed as a script (torch-free checks), if it cannot."""
     if spec.explain:
         return "--print-script: a script does not repeat --explain yet; leave it out"
-    for given, option in ((spec.save, "--save"), (spec.resume, "--resume")):
-        if given and spec.data is not None:
-            return (
-                f"--print-script: a script repeats {option} without --data only, for now "
-                "(the DataLoader's place in its epoch is not written out yet)"
-            )
     if spec.amp is not None and spec.amp != "bf16":
         return f"--print-script: a script writes --amp bf16 only (--amp {spec.amp}: not yet)"
     if spec.format not in ("auto", "jsonl"):

@@ -38,9 +38,12 @@ def state_of(path: str, optimizers: int = 1) -> str:
     return "optimizer.state[p]" if optimizers == 1 else "optimizer_state(p)"
 
 
-def save_lines(spec: RunSpec, path: str, fed: bool, optimizers: int = 1) -> list[str]:
+def save_lines(
+    spec: RunSpec, path: str, fed: bool, optimizers: int = 1, accuracy: bool = True
+) -> list[str]:
     """The end of the script: the checkpoint, written as gradcli writes one (``fed``: with
-    the losses ReduceLROnPlateau was fed; ``optimizers``: how many the run has)."""
+    the losses ReduceLROnPlateau was fed; ``optimizers``: how many the run has; with
+    ``--data``, where the DataLoader is, ``accuracy``: its sums count the right answers)."""
     assert spec.save is not None
     config = []
     for k, v in asdict(spec).items():
@@ -73,6 +76,7 @@ def save_lines(spec: RunSpec, path: str, fed: bool, optimizers: int = 1) -> list
         *("    " + line for line in config),
         "    },",
         '    "end": steps,',
+        *(_feed(accuracy) if spec.data is not None else []),
         "}",
         *(
             [
@@ -83,6 +87,38 @@ def save_lines(spec: RunSpec, path: str, fed: bool, optimizers: int = 1) -> list
             else []
         ),
         *call("torch.save", ["checkpoint", json.dumps(spec.save)], 0),
+    ]
+
+
+def _feed(accuracy: bool) -> list[str]:
+    """Where the script's DataLoader is, as gradcli's feed keeps it (``Feed.state_dict``)."""
+    sums = "loss_sum, right, seen" if accuracy else "loss_sum, 0.0, seen"
+    return [
+        '    "feed": {  # where the DataLoader is: its epoch, the batches of it taken, its',
+        "        # generator as the epoch began, and the epoch's sums (loss·n, right, n) so far",
+        '        "epoch": epoch,',
+        '        "batch": batch,',
+        '        "generator": epoch_state,',
+        f'        "sums": torch.tensor([{sums}], dtype=torch.float64),',
+        "    },",
+    ]
+
+
+def loader_lines(feed_batches: int, accuracy: bool) -> list[str]:
+    """After a checkpoint is loaded (``resume_lines``), with ``--data``: the DataLoader put
+    where the checkpoint's run left it, as ``gradcli.data.feed.Feed.load_state_dict`` puts
+    it (``feed_batches``: the updates of an epoch)."""
+    sums = "loss_sum, right, seen" if accuracy else "loss_sum, _, seen"
+    return [
+        "# the DataLoader where the checkpoint's run left it: in its epoch, the loader's",
+        "# generator as that epoch began (the same batches follow), the batches it took (the",
+        "# loop skips them) and the epoch's sums so far",
+        'where = checkpoint["feed"]',
+        'loader.generator.set_state(where["generator"])',
+        'resumed_epoch = max(where["epoch"], 1)  # (epoch 0: none begun)',
+        'taken = where["batch"] if where["epoch"] else 0',
+        f'{sums} = where["sums"].tolist()',
+        f"epochs = math.ceil(steps / {feed_batches})  # (the last epoch, counting from the first)",
     ]
 
 

@@ -371,7 +371,15 @@ def data_loop(
     else:  # (each micro-batch counted after its forward)
         inner = ["step += 1", *body]
         batches = "for batch, window in enumerate(windows(loader), start=1):"
+    resumed = spec.resume is not None  # (where it ends: known when the checkpoint is read)
+    partial = partial or resumed
     inner += [*logged, *(_ENDS_INSIDE if partial else [])]
+    if resumed:
+        inner = [
+            "if epoch == resumed_epoch and batch <= taken:",
+            "    continue  # (the checkpoint's run took it)",
+            *inner,
+        ]
     sums = "loss_sum, right, seen = 0.0, 0, 0" if accuracy else "loss_sum, seen = 0.0, 0"
     val = (
         ["val_loss, val_accuracy = evaluate(x_val, y_val)"]
@@ -381,6 +389,8 @@ def data_loop(
     if spec.schedule_spec is not None and spec.schedule_per == "epoch":
         needs = spec.schedule_spec.scheduler.needs_loss  # ReduceLROnPlateau: a loss
         fed = "val_loss" if held else "loss_sum / seen"
+        if needs and spec.save is not None:  # (the checkpoint holds every loss it was fed)
+            val, fed = [*val, f"fed.append({fed})  # (for --save)"], "fed[-1]"
         val += [
             "# --schedule-per epoch: scheduler.step() once an epoch"
             + (f", fed the {'held-out' if held else 'training'} loss" if needs else ""),
@@ -392,6 +402,11 @@ def data_loop(
         "this epoch)",
         "    break",
     ]
+    if resumed:
+        ended += [
+            "if step == start:  # (the checkpoint's epoch had ended: its end was printed then)",
+            "    continue",
+        ]
     end = [
         *(ended if partial else []),
         "# the end of an epoch: its training loss and accuracy as the batches saw them (each",
@@ -410,13 +425,26 @@ def data_loop(
         "}",
         'print(json.dumps(line, separators=(",", ":")))',
     ]
+    sums = f"    {sums}  # the epoch's training loss" + (" and accuracy" if accuracy else "")
     return [
         "",
-        "log(0, None, [None] * len(params), [None] * len(params))",
-        "step = 0",
-        "for epoch in range(1, epochs + 1):",
+        *([] if resumed else ["log(0, None, [None] * len(params), [None] * len(params))"]),
+        "step = start" if resumed else "step = 0",
+        f"for epoch in range({'resumed_epoch' if resumed else '1'}, epochs + 1):",
         "    model.train()",
-        f"    {sums}  # the epoch's training loss" + (" and accuracy" if accuracy else ""),
+        *(
+            ["    epoch_state = loader.generator.get_state()  # (--save: where its batches begin)"]
+            if spec.save is not None
+            else []
+        ),
+        *(
+            [
+                "    if epoch > resumed_epoch:  # (the checkpoint's epoch goes on with its sums)",
+                "    " + sums,
+            ]
+            if resumed
+            else [sums]
+        ),
         f"    {batches}",
         *("        " + line if line else "" for line in inner),
         *("    " + line if line else "" for line in end),

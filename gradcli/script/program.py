@@ -15,7 +15,7 @@ import torch
 from gradcli import problems
 from gradcli.measure import SEGMENT_MAX, state_tensor
 from gradcli.records import SMALL
-from gradcli.script.checkpoints import resume_lines, save_lines
+from gradcli.script.checkpoints import loader_lines, resume_lines, save_lines
 from gradcli.script.data import counts, data_code, data_loop, windows
 from gradcli.script.extras import log_step, logged, renamed, rule_classes, state_of_two
 from gradcli.script.literals import literal
@@ -224,8 +224,9 @@ def program(spec: RunSpec, path: str) -> str:
     schedule = spec.schedule_spec if path != "optim" else None
     classes = () if schedule is None else rule_classes(schedule)  # the hand-written schedule
     gathered = gather(*functions, classes=classes) if functions or classes else None
+    per_epoch = feed is not None and spec.schedule_per == "epoch"
     replay, replay_imports = (
-        _replay(spec, path, renamed(optimizers, "scheduler"))
+        _replay(spec, path, renamed(optimizers, "scheduler"), feed.batches if per_epoch else None)
         if spec.resume is not None
         else ([], [])
     )
@@ -298,21 +299,28 @@ def program(spec: RunSpec, path: str) -> str:
         "",
         *_definitions(gathered),
     ]
+    needs_loss = spec.schedule_spec is not None and spec.schedule_spec.scheduler.needs_loss
+    resuming = spec.resume is not None
+    resumed = resume_lines(spec, path, replay, optimizers) if resuming else []
+    if needs_loss and spec.save is not None and spec.resume is None:
+        resumed = ["fed = []  # the losses ReduceLROnPlateau is fed (a checkpoint holds them)"]
+    if resumed and settings and not settings[-1]:  # (two blank lines after a function)
+        resumed = ["", *resumed]
     if feed is not None:
+        if resuming:
+            resumed += loader_lines(feed.batches, feed.classification)
         setup = [
             *data.setup,
             "params = list(model.parameters())",
             *counts(spec, feed),
             f"lr = {literal(info.lr)}",
             *settings,
+            *resumed,
         ]
         loop = data_loop(body, spec, feed, path, keywords, tuple(optimizers))
+        if spec.save is not None:
+            loop += save_lines(spec, path, needs_loss, len(optimizers), feed.classification)
         return "\n".join([*head, *setup, *loop]) + "\n"
-    needs_loss = spec.schedule_spec is not None and spec.schedule_spec.scheduler.needs_loss
-    kept = ["fed = []  # the losses ReduceLROnPlateau is fed (a checkpoint holds them)"]
-    resumed = [] if spec.resume is None else resume_lines(spec, path, replay, optimizers)
-    if resumed and settings and not settings[-1]:  # (two blank lines after a function)
-        resumed = ["", *resumed]
     setup = [
         *(
             [
@@ -330,13 +338,12 @@ def program(spec: RunSpec, path: str) -> str:
         f"steps = {spec.steps}",
         f"lr = {literal(info.lr)}",
         *settings,
-        *(kept if needs_loss and spec.save is not None and spec.resume is None else []),
         *resumed,
     ]
     loop = [
         "",
-        *(["log(0, None, [None] * len(params), [None] * len(params))"] if not resumed else []),
-        f"for step in range({'start + 1' if resumed else '1'}, steps + 1):",
+        *(["log(0, None, [None] * len(params), [None] * len(params))"] if not resuming else []),
+        f"for step in range({'start + 1' if resuming else '1'}, steps + 1):",
         *("    " + line if line else "" for line in body),
     ]
     arguments = ["step", "loss.item()", "grads", "before", *keywords]
@@ -366,10 +373,12 @@ def _slices(spec: RunSpec, problem: torch.nn.Module) -> Micro | None:
     )
 
 
-def _replay(spec: RunSpec, path: str, schedulers: list[str]) -> tuple[list[str], list[str]]:
+def _replay(
+    spec: RunSpec, path: str, schedulers: list[str], epoch: int | None = None
+) -> tuple[list[str], list[str]]:
     """The steps the checkpoint's run stepped its schedule (each of ``schedulers``),
     replayed (ReduceLROnPlateau with the losses it was fed), as gradcli replays them; and
-    the imports they need."""
+    the imports they need (``epoch``: the steps of an epoch, where it steps once an epoch)."""
     schedule = spec.schedule_spec
     if schedule is None:
         return [], []
@@ -381,7 +390,8 @@ def _replay(spec: RunSpec, path: str, schedulers: list[str]) -> tuple[list[str],
             *(f"    {s}.step(fed_loss)" for s in schedulers),
         ]
     else:
-        lines = ["# the schedule's steps so far, replayed", "for _ in range(start):"]
+        times = "start" if epoch is None else f"start // {epoch}"  # (once an epoch)
+        lines = ["# the schedule's steps so far, replayed", f"for _ in range({times}):"]
         lines += [f"    {s}.step()" for s in schedulers]
     if path != "optim":
         return lines, []
