@@ -356,6 +356,45 @@ def test_muon_s_two_optimizers_with_a_schedule_save_and_resume(invoke, tmp_path)
     check(invoke, tmp_path, [["manual", "-m", "mlp", "-o", "muon", *cycle, "--steps", "5"]])
 
 
+def test_explain_s_lines_are_the_same(invoke, tmp_path):
+    """--explain: each record's lines (the update of each parameter's first element), by the
+    optimizer's formula from its module, the numbers taken as gradcli takes them: LBFGS's
+    state at each parameter's offset; text written as it is (θ, −)."""
+    runs = [
+        ["optim", "-m", "mlp", "-o", "adam", "--explain", "--steps", "3"],
+        ["manual", "-m", "linear", "-o", "lbfgs", "--explain", "--steps", "2"],
+    ]
+    outputs = check(invoke, tmp_path, runs)
+    assert all("explain" in line for line in jsonl(outputs[0])[1:])
+    script = invoke(*runs[0], "--print-script").stdout
+    assert inspect.getsource(adam.explain) in script  # the formula as its module holds it
+
+
+@pytest.mark.slow
+def test_explain_with_every_optimizer_and_the_rest(invoke, tmp_path):
+    """--explain with every optimizer but Muon, on both paths, with --state, sparse
+    gradients, a user's model with a parameter without a gradient, --accumulate, --every and
+    the data loop."""
+    (tmp_path / "mymodel.py").write_text(MODEL_FILE)
+    own = str(tmp_path / "mymodel.py") + ":build"
+    runs = [
+        [path, "-m", optimizer.problem or "linear", "-o", name, "--explain", "--steps", "2"]
+        for name, optimizer in optimizers.catalog().items()
+        if optimizer.rest is None
+        for path in ("optim", "manual")
+    ]
+    data = ["--data", "digits", "-m", "mlp", "--batch-size", "256", "--explain"]
+    runs += [
+        ["manual", "-m", own, "-o", "adam", "--explain", "--state", "--steps", "3"],
+        ["optim", "-m", "linear", "-o", "sgd", "--explain", "--accumulate", "2", "--steps", "2"],
+        ["manual", *data, "-o", "SGD(momentum=0.9)", "--every", "2", "--steps", "3"],
+        ["optim", *data, "-o", "rmsprop", "--accumulate", "3", "--steps", "2", "--every", "2"],
+    ]
+    scripts = tmp_path / "scripts"
+    scripts.mkdir()
+    check(invoke, scripts, runs)
+
+
 def test_accumulation_and_autocast_are_the_same_run(invoke, tmp_path):
     """--accumulate K: a full-batch problem's data cut in K slices, and K of the loader's
     batches an update (the last window of unequal sizes: no ULP gap), with the records'
@@ -604,7 +643,9 @@ def check_save_and_resume(invoke, tmp_path: Path, runs: list[list[str]], steps=(
 @pytest.mark.parametrize(
     ("args", "says"),
     [
-        (["manual", "--explain"], "does not repeat --explain"),
+        (["manual", "-m", "mlp", "-o", "muon", "--explain"], "--explain for one optimizer"),
+        (["optim", "--explain", "--clip-norm", "1"], "--explain's line of clipping yet"),
+        (["manual", "--explain", "--schedule", "StepLR(step_size=2)"], "of --schedule yet"),
         (["manual", "-f", "table"], "prints JSON lines, not --format table"),
         (["manual", "-o", "adam", "--impl", "foreach"], "add --impl forloop"),
     ],

@@ -18,11 +18,28 @@ from gradcli.spec import RunSpec
 def refusal(spec: RunSpec, path: str) -> str | None:
     """Why ``spec`` cannot be printed as a script (torch-free checks), if it cannot."""
     if spec.explain:
-        return "--print-script: a script does not repeat --explain yet; leave it out"
+        wrong = _explain_refusal(spec)
+        if wrong is not None:
+            return wrong
     if spec.amp is not None and spec.amp != "bf16":
         return f"--print-script: a script writes --amp bf16 only (--amp {spec.amp}: not yet)"
     if spec.format not in ("auto", "jsonl"):
         return f"--print-script: a script prints JSON lines, not --format {spec.format}"
+    return None
+
+
+def _explain_refusal(spec: RunSpec) -> str | None:
+    """Why a script cannot repeat this run's ``--explain`` lines yet, if it cannot."""
+    if spec.optimizer_info.rest is not None:
+        return (
+            f"--print-script: a script repeats --explain for one optimizer, and "
+            f"{spec.optimizer} trains with two (its formula looks the other's up in gradcli's "
+            "catalog)"
+        )
+    clipping = spec.clip_norm is not None or spec.clip_value is not None
+    for given, option in ((spec.schedule is not None, "--schedule"), (clipping, "clipping")):
+        if given:
+            return f"--print-script: a script does not repeat --explain's line of {option} yet"
     return None
 
 

@@ -17,6 +17,7 @@ from typing import Any
 import torch
 
 from gradcli.errors import GradcliError
+from gradcli.script.explained import prior_lines
 from gradcli.script.extras import (
     CLIP_STEP,
     clip_function,
@@ -45,14 +46,16 @@ def _changed(part: Part) -> list[str]:
     ]
 
 
-def _keep(own_model: bool) -> list[str]:
+def _keep(own_model: bool, spec: RunSpec, path: str, optimizers: list[str]) -> list[str]:
     """Lines that keep what the log shows: the gradients and the parameters before the
-    update (a user's model may leave a parameter without a gradient)."""
+    update (a user's model may leave a parameter without a gradient), and with --explain
+    the first elements of the state."""
     grads = "None if p.grad is None else p.grad.clone()" if own_model else "p.grad.clone()"
     return [
         "# keep what the log shows: the gradients and the parameters before the update",
         f"grads = [{grads} for p in params]",
         "before = [p.detach().clone() for p in params]",
+        *(prior_lines(path, optimizers) if spec.explain else []),
     ]
 
 
@@ -117,7 +120,7 @@ def optim_loop(
         *(f"{n}.zero_grad()" for n in names),
         *passes(forward, 2, spec.amp),
         *(CLIP_STEP if clipping is not None else []),
-        *_keep(own_model),
+        *_keep(own_model, spec, "optim", names),
         *(lr_of_the_update(f"{names[0]}.param_groups[0]") if schedule is not None else []),
         "# 4. update: torch.optim's step",
         *step,
@@ -237,7 +240,7 @@ def manual_loop(
     body = [
         *passes(forward, 1, spec.amp),
         *(CLIP_STEP if clipping is not None else []),
-        *_keep(own_model),
+        *_keep(own_model, spec, "manual", []),
         *(lr_of_the_update(f"group{suffixes[0]}") if schedule is not None else []),
         "# 3. update by hand, in place, where autograd does not look",
         "with torch.no_grad():",

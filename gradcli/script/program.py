@@ -4,6 +4,7 @@ loop (``loops.py``)."""
 
 from __future__ import annotations
 
+import re
 import shlex
 import sys
 import textwrap
@@ -17,12 +18,13 @@ from gradcli.measure import SEGMENT_MAX, state_tensor
 from gradcli.records import SMALL
 from gradcli.script.checkpoints import loader_lines, resume_lines, save_lines
 from gradcli.script.data import counts, data_code, data_loop, windows
+from gradcli.script.explained import explain_definitions, explain_functions
 from gradcli.script.extras import log_step, logged, renamed, rule_classes, state_of_two
 from gradcli.script.literals import literal
 from gradcli.script.loops import manual_loop, optim_loop
 from gradcli.script.passes import ACCUMULATION, CLOSED, Micro, autocast, gap_function
 from gradcli.script.problems import problem_code
-from gradcli.script.source import Gathered, gather
+from gradcli.script.source import Definition, Gathered, gather
 from gradcli.spec import RunSpec
 from gradcli.train.clipping import Clipping
 from gradcli.train.setup import prepare
@@ -82,7 +84,7 @@ def log(
         }
 ${state}    line = {"step": step, "loss": loss, "lr": None if step == 0 else lr}
 ${where}${clip}${evaluations}${micro}    line["params"] = record
-    print(json.dumps(line, separators=(",", ":")))
+${explain}    print(json.dumps(line, separators=(",", ":")${ascii}))
 ''')
 
 
@@ -182,9 +184,23 @@ def _definitions(gathered: Gathered | None) -> list[str]:
     if gathered is None:
         return []
     lines = []
-    for definition in gathered.definitions:
+    for definition in _classes_before_signatures(list(gathered.definitions)):
         lines += [f"# {definition.name}, from {definition.where}", definition.code, ""]
     return lines
+
+
+def _classes_before_signatures(definitions: list[Definition]) -> list[Definition]:
+    """``definitions`` with each class moved before the first function whose signature
+    names it (``explain_line(formula: Callable[[Element, ...]], ...)``): a script
+    evaluates annotations when it defines the function."""
+    for definition in [d for d in definitions if d.code.startswith(("class ", "@"))]:
+        word = re.compile(rf"\b{definition.name}\b")
+        at = definitions.index(definition)
+        for i, other in enumerate(definitions[:at]):
+            if other.code.startswith("def ") and word.search(other.code.split(":\n", 1)[0]):
+                definitions.insert(i, definitions.pop(at))
+                break
+    return definitions
 
 
 def program(spec: RunSpec, path: str) -> str:
@@ -213,6 +229,9 @@ def program(spec: RunSpec, path: str) -> str:
         settings = [*settings, *state_of_two(optimizers)]
     if spec.state:  # (how gradcli makes one tensor of a state value)
         functions = [*functions, state_tensor]
+    if spec.explain:  # the optimizer's formula, and the lines of a step
+        functions = [*functions, *explain_functions(spec)]
+        settings = [*settings, *explain_definitions(spec, path, optimizers)]
     if forward.micro is not None:  # --accumulate: what the log adds, as gradcli computes it
         functions = [*functions, *ACCUMULATION]
         while settings and not settings[-1]:  # (two blank lines before a function, not 3)
@@ -287,12 +306,15 @@ def program(spec: RunSpec, path: str) -> str:
                     "" if clipping is None else _CLIP_ARGUMENTS,
                     _STATE_ARGUMENTS if spec.state else "",
                     _MICRO_ARGUMENTS if forward.micro else "",
+                    _EXPLAIN_ARGUMENTS if spec.explain else "",
                 )
             ),
             where="" if feed is None else _WHERE,
             clip="" if clipping is None else _CLIP,
             state=_STATE if spec.state else "",
             micro=_MICRO if forward.micro else "",
+            explain=_EXPLAIN if spec.explain else "",
+            ascii=", ensure_ascii=False" if spec.explain else "",
             evaluations=_EVALUATIONS if spec.optimizer_info.closure else "",
         ).rstrip("\n"),
         "",
@@ -434,6 +456,14 @@ _STATE = """\
     if states is not None:  # --state: each parameter's optimizer state after the update
         for (name, _), state in zip(model.named_parameters(), states, strict=True):
             record[name]["state"] = {key: numbers(state_tensor(v)) for key, v in state.items()}
+"""
+
+_EXPLAIN_ARGUMENTS = """
+    explain: list[str] | None = None,"""
+_EXPLAIN = """\
+    if explain is not None:  # --explain: each parameter's first element, in numbers (its
+        # text written as it is, θ and all, as gradcli writes it)
+        line["explain"] = explain
 """
 
 _MICRO_ARGUMENTS = """

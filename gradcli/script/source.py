@@ -283,7 +283,8 @@ def gather(*functions: Callable[..., Any], classes: tuple[type, ...] = ()) -> Ga
         done[cls.__name__] = cls
         for base in _bases(cls)[:-1]:  # (a base is defined before the classes built on it)
             visit_class(base)
-        code = _class_source(cls, runs.get(cls, set(ENTRY_METHODS)))
+        # (one a function reads, as a dataclass of its arguments: all its methods)
+        code = _class_source(cls, runs[cls] if cls in runs else set(_methods(cls)))
         order.append(Definition(cls.__name__, where(cls), code))
         follow(cls, code, [])
 
