@@ -359,12 +359,15 @@ def test_muon_s_two_optimizers_with_a_schedule_save_and_resume(invoke, tmp_path)
 def test_explain_s_lines_are_the_same(invoke, tmp_path):
     """--explain: each record's lines (the update of each parameter's first element), by the
     optimizer's formula from its module, the numbers taken as gradcli takes them: LBFGS's
-    state at each parameter's offset; text written as it is (θ, −)."""
+    state at each parameter's offset; text written as it is (θ, −); the clipping's line
+    first, by gradcli's own function."""
     runs = [
         ["optim", "-m", "mlp", "-o", "adam", "--explain", "--steps", "3"],
         ["manual", "-m", "linear", "-o", "lbfgs", "--explain", "--steps", "2"],
+        ["manual", "-m", "mlp", "-o", "sgd", "--explain", "--clip-norm", "0.1", "--steps", "2"],
     ]
     outputs = check(invoke, tmp_path, runs)
+    assert jsonl(outputs[2])[1]["explain"][0].startswith("clip: N = ")
     assert all("explain" in line for line in jsonl(outputs[0])[1:])
     script = invoke(*runs[0], "--print-script").stdout
     assert inspect.getsource(adam.explain) in script  # the formula as its module holds it
@@ -373,8 +376,8 @@ def test_explain_s_lines_are_the_same(invoke, tmp_path):
 @pytest.mark.slow
 def test_explain_with_every_optimizer_and_the_rest(invoke, tmp_path):
     """--explain with every optimizer but Muon, on both paths, with --state, sparse
-    gradients, a user's model with a parameter without a gradient, --accumulate, --every and
-    the data loop."""
+    gradients, a user's model with a parameter without a gradient, --accumulate, --every,
+    the data loop, and clipping by value and by norm."""
     (tmp_path / "mymodel.py").write_text(MODEL_FILE)
     own = str(tmp_path / "mymodel.py") + ":build"
     runs = [
@@ -389,6 +392,19 @@ def test_explain_with_every_optimizer_and_the_rest(invoke, tmp_path):
         ["optim", "-m", "linear", "-o", "sgd", "--explain", "--accumulate", "2", "--steps", "2"],
         ["manual", *data, "-o", "SGD(momentum=0.9)", "--every", "2", "--steps", "3"],
         ["optim", *data, "-o", "rmsprop", "--accumulate", "3", "--steps", "2", "--every", "2"],
+        [
+            "optim",
+            "-m",
+            "linear",
+            "-o",
+            "lbfgs",
+            "--explain",
+            "--clip-value",
+            "0.01",
+            "--steps",
+            "3",
+        ],
+        ["manual", "-m", "mlp", "-o", "adam", "--explain", "--clip-norm", "1", "--norm-type", "1"],
     ]
     scripts = tmp_path / "scripts"
     scripts.mkdir()
@@ -644,7 +660,6 @@ def check_save_and_resume(invoke, tmp_path: Path, runs: list[list[str]], steps=(
     ("args", "says"),
     [
         (["manual", "-m", "mlp", "-o", "muon", "--explain"], "--explain for one optimizer"),
-        (["optim", "--explain", "--clip-norm", "1"], "--explain's line of clipping yet"),
         (["manual", "--explain", "--schedule", "StepLR(step_size=2)"], "of --schedule yet"),
         (["manual", "-f", "table"], "prints JSON lines, not --format table"),
         (["manual", "-o", "adam", "--impl", "foreach"], "add --impl forloop"),

@@ -36,10 +36,8 @@ def _explain_refusal(spec: RunSpec) -> str | None:
             f"{spec.optimizer} trains with two (its formula looks the other's up in gradcli's "
             "catalog)"
         )
-    clipping = spec.clip_norm is not None or spec.clip_value is not None
-    for given, option in ((spec.schedule is not None, "--schedule"), (clipping, "clipping")):
-        if given:
-            return f"--print-script: a script does not repeat --explain's line of {option} yet"
+    if spec.schedule is not None:
+        return "--print-script: a script does not repeat --explain's line of --schedule yet"
     return None
 
 

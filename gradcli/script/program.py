@@ -18,7 +18,7 @@ from gradcli.measure import SEGMENT_MAX, state_tensor
 from gradcli.records import SMALL
 from gradcli.script.checkpoints import loader_lines, resume_lines, save_lines
 from gradcli.script.data import counts, data_code, data_loop, windows
-from gradcli.script.explained import explain_definitions, explain_functions
+from gradcli.script.explained import clip_explanation, explain_definitions, explain_functions
 from gradcli.script.extras import log_step, logged, renamed, rule_classes, state_of_two
 from gradcli.script.literals import literal
 from gradcli.script.loops import manual_loop, optim_loop
@@ -243,6 +243,7 @@ def program(spec: RunSpec, path: str) -> str:
     schedule = spec.schedule_spec if path != "optim" else None
     classes = () if schedule is None else rule_classes(schedule)  # the hand-written schedule
     gathered = gather(*functions, classes=classes) if functions or classes else None
+    clip_explained = clip_explanation(spec)  # (its explain, apart from the formula's)
     per_epoch = feed is not None and spec.schedule_per == "epoch"
     replay, replay_imports = (
         _replay(spec, path, renamed(optimizers, "scheduler"), feed.batches if per_epoch else None)
@@ -256,6 +257,7 @@ def program(spec: RunSpec, path: str) -> str:
             "import torch",
             *imported,
             *(gathered.imports if gathered else ()),
+            *(clip_explained.imports if clip_explained else ()),
             *(["import copy"] if own and feed is None else []),
             *(["from functools import partial"] if schedule and schedule.children() else []),
             *replay_imports,
@@ -319,6 +321,12 @@ def program(spec: RunSpec, path: str) -> str:
         ).rstrip("\n"),
         "",
         "",
+        *_definitions(clip_explained),
+        *(
+            ["explain_clip = explain  # (the optimizer's formula below is named explain too)", ""]
+            if clip_explained
+            else []
+        ),
         *_definitions(gathered),
     ]
     needs_loss = spec.schedule_spec is not None and spec.schedule_spec.scheduler.needs_loss
