@@ -245,6 +245,11 @@ def lr_of_the_update(source: str) -> list[str]:
     ]
 
 
+# the lines of one optimizer's (torch's) and of the manual path's one group
+LR_OF_THE_STEP = lr_of_the_update("optimizer.param_groups[0]")
+LR_OF_THE_RULE = lr_of_the_update("group")
+
+
 def schedule_step(
     spec: ScheduleSpec,
     after: str = "optimizer.step()",
