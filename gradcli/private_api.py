@@ -156,3 +156,51 @@ def table_frame(table: Any) -> int | None:
     if not isinstance(extra, int) or padding is None or table.collapse_padding:
         return None
     return extra + sum(padding(index) for index in range(len(table.columns)))
+
+
+def grad_scaler_tensors(scaler: Any) -> tuple[Tensor, Tensor]:
+    """A ``torch.amp.GradScaler``'s scale (float32) and growth tracker (int32) as tensors on
+    the device, once ``scale()`` has made them (``_scale``, ``_growth_tracker``).
+
+    Fallback: the same numbers from ``state_dict()``, read to the host."""
+    import torch
+
+    scale, tracker = getattr(scaler, "_scale", None), getattr(scaler, "_growth_tracker", None)
+    if isinstance(scale, torch.Tensor) and isinstance(tracker, torch.Tensor):
+        return scale, tracker
+    state = scaler.state_dict()  # pragma: no cover
+    return (  # pragma: no cover
+        torch.tensor(state["scale"], dtype=torch.float32),
+        torch.tensor(state["_growth_tracker"], dtype=torch.int32),
+    )
+
+
+def grad_scaler_found_inf(scaler: Any, optimizer: Any) -> list[Tensor]:
+    """What ``scaler.unscale_(optimizer)`` found: 1.0 per device where a gradient held an inf
+    or a NaN, else 0.0 (``_found_inf_per_device``), which ``scaler.step`` reads.
+
+    Fallback: the same verdict from the optimizer's gradients, already unscaled (an inf or
+    a NaN stays one when multiplied by 1/S)."""
+    import torch
+
+    found = getattr(scaler, "_found_inf_per_device", None)
+    if found is not None:
+        return list(found(optimizer).values())
+    grads = [  # pragma: no cover
+        p.grad for g in optimizer.param_groups for p in g["params"] if p.grad is not None
+    ]
+    bad = any(
+        not bool(torch.isfinite(g.coalesce().values() if g.is_sparse else g).all()) for g in grads
+    )  # pragma: no cover
+    return [torch.tensor(float(bad))]  # pragma: no cover
+
+
+def column_widths(console: Any, table: Any, options: Any) -> list[int] | None:
+    """The width rich gives each column of ``table`` drawn at ``options`` (padding
+    included), as ``Table.__rich_console__`` finds them (``Table._calculate_column_widths``
+    at the width less ``Table._extra_width``), or None where this rich lacks them."""
+    calculate = getattr(table, "_calculate_column_widths", None)
+    extra = getattr(table, "_extra_width", None)
+    if calculate is None or not isinstance(extra, int):
+        return None
+    return list(calculate(console, options.update_width(options.max_width - extra)))

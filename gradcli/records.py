@@ -84,6 +84,16 @@ class StepRecord:
     micro_losses: tuple[float, ...] | None = None
     micro_grad_norms: tuple[float, ...] | None = None
     one_batch_ulps: int | None = None
+    # --amp fp16: the loss scale S the step's backward used, whether the update was skipped
+    # (an inf or a NaN in the gradients: ``grad`` shows them unscaled, ``update`` is 0), and
+    # with --state the scaler's state after update() (torch's keys: scale, _growth_tracker)
+    scale: float | None = None
+    skipped: bool | None = None
+    scaler: dict[str, float] | None = None
+    # gradcli ddp: how many times the step's gradients were all-reduced across the ranks
+    # (once an update; with --accumulate K too: DDP's no_sync() or the hand-written path's
+    # single all-reduce after the last micro-batch); None at step 0
+    all_reduces: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +139,8 @@ class Summary:
     epochs: float | None = None  # with --data: the passes over the training data, all told
     accumulate: int = 1  # micro-batches per update (--accumulate)
     one_batch_ulps: tuple[int | None, ...] = ()  # each shown step's gap (StepRecord's)
+    skipped: int | None = None  # --amp fp16: on how many of clip_steps the update was skipped
+    final_scale: float | None = None  # and the loss scale at the end
 
     def span(self) -> str:
         """The steps this run made: ``100 steps``, or ``steps 51–100 (resumed from step 50)``."""
@@ -155,6 +167,7 @@ class RunInfo:
     clipping: str | None = None  # torch's call that clips
     data: str | None = None  # with --data: the data set and its split, in words
     batches: str | None = None  # with --data: the batches and epochs, in words
+    scaler: str | None = None  # --amp fp16: torch's call that makes the gradient scaler
 
 
 @dataclass(frozen=True, slots=True)

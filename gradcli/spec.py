@@ -47,6 +47,8 @@ PITFALL_SUMMARIES: dict[str, str] = {
     "backward() runs",
     "accumulate-no-divide": "micro-batches' losses not divided by K: the effective lr grows K-fold",
     "zero-grad-each-micro-batch": "zero_grad() per micro-batch: only the last micro-batch counts",
+    "clip-before-unscale": "clipping before scaler.unscale_(): the threshold meets S·g, not g",
+    "fp16-without-scaler": "float16 without a GradScaler: small gradients underflow to zero",
 }
 DATASETS: dict[str, str] = {
     "digits": "scikit-learn's 1,797 8×8 hand-written digits, 10 classes (pip install "
@@ -105,7 +107,10 @@ class RunSpec:
     norm_type: float | None = None  # None: 2.0, torch's default
     clip_value: float | None = None
     accumulate: int = 1  # micro-batches (forward and backward) per update
-    amp: str | None = None  # mixed precision: the forward under torch.autocast (bf16)
+    amp: str | None = None  # mixed precision: the forward under torch.autocast (bf16, fp16)
+    # --amp fp16's gradient scaler: torch.amp.GradScaler's init_scale and growth_interval
+    loss_scale: float = 65536.0
+    growth_interval: int = 2000
     # the mini-batch loop (issue 22): a data set, its batches and epochs, held-out data
     data: str | None = None  # None: the model is a problem with its own data (forward())
     target: str | None = None  # a table's target column
@@ -239,8 +244,7 @@ def validate(spec: RunSpec) -> RunSpec:
             f"--accumulate {spec.accumulate}: {spec.optimizer} evaluates the loss itself in its "
             "step (a closure), which micro-batches cannot share; use it without --accumulate"
         )
-    if spec.amp is not None:
-        check_amp(spec)
+    check_amp(spec)
     if spec.accumulate > 1 and spec.show_code:
         raise GradcliError(
             f"--show-code does not write --accumulate {spec.accumulate}'s loop yet; leave one out"
@@ -252,25 +256,46 @@ def validate(spec: RunSpec) -> RunSpec:
     return spec
 
 
-AMP = ("bf16",)
+AMP = ("bf16", "fp16")
+FLOAT32_LARGEST = 3.4028234663852886e38
 
 
 def check_amp(spec: RunSpec) -> None:
-    """``--amp``: bf16 (fp16 needs a gradient scaler, not built yet), on float32 weights."""
-    if spec.amp == "fp16":
-        raise GradcliError(
-            "--amp fp16 needs a gradient scaler (GradScaler), which gradcli does not build "
-            "yet; use --amp bf16"
-        )
-    _choice("amp", spec.amp or "", AMP)
+    """``--amp``: bf16 or fp16, on float32 master weights; the scaler's options (the loss
+    scale in float32's range, a growth interval >= 1) only with fp16, which has a scaler."""
+    if spec.amp != "fp16":
+        for option, default in (("loss_scale", 65536.0), ("growth_interval", 2000)):
+            if getattr(spec, option) != default:
+                raise GradcliError(
+                    f"{_option(option)} applies with --amp fp16 only (its gradient scaler)"
+                )
+    if spec.amp is None:
+        return
+    _choice("amp", spec.amp, AMP)
     if spec.dtype != "float32":
         raise GradcliError(
             f"--amp {spec.amp}: mixed precision keeps float32 master weights; use it with "
             f"--dtype float32, not {spec.dtype}"
         )
-    for option, given in (("--show-code", spec.show_code), ("--explain", spec.explain)):
-        if given:
-            raise GradcliError(f"{option} does not show --amp's autocast yet; leave one out")
+    if spec.show_code:
+        raise GradcliError("--show-code does not show --amp's autocast yet; leave one out")
+    if spec.amp == "fp16":
+        scale = spec.loss_scale
+        if not (math.isfinite(scale) and 0 < scale <= FLOAT32_LARGEST):
+            raise GradcliError(
+                f"--loss-scale must be a number in (0, {FLOAT32_LARGEST:.4g}] (float32's "
+                f"largest; the scale is a float32), got {scale!r}"
+            )
+        if not 1 <= spec.growth_interval < 2**31:
+            raise GradcliError(
+                "--growth-interval must be an integer in [1, 2**31) (steps without an "
+                f"inf/NaN before the scale doubles), got {spec.growth_interval}"
+            )
+        if optimizers.find(spec.optimizer).closure:
+            raise GradcliError(
+                f"--amp fp16: {spec.optimizer} evaluates the loss itself in its step (a "
+                "closure), which torch's GradScaler does not support; use --amp bf16"
+            )
 
 
 DTYPE_LARGEST = {"float32": 3.4028234663852886e38, "float64": 1.7976931348623157e308}

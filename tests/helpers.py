@@ -28,3 +28,14 @@ def gradcli_process(*args: str, **kwargs) -> subprocess.Popen:
     """gradcli in a real process, stdout buffered as in a pipeline (PYTHONUNBUFFERED unset)."""
     env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
     return subprocess.Popen([sys.executable, "-m", "gradcli", *args], env=env, **kwargs)
+
+
+def built_commands() -> dict:
+    """Every command of the app by name, built (the app imports and builds a command only
+    when the command line names it: gradcli/cli/app.py)."""
+    import typer
+
+    from gradcli.cli import app
+
+    group = typer.main.get_command(app)
+    return {name: group.get_command(None, name) for name in group.list_commands(None)}

@@ -10,11 +10,9 @@ import textwrap
 
 import pytest
 import torch
-import typer
-from helpers import jsonl
+from helpers import built_commands, jsonl
 from lanes import fast_cases
 
-from gradcli.cli import app
 from gradcli.optimizers import catalog, options
 from gradcli.spec import choose_optimizer, parse_optimizer, split_optimizers
 
@@ -257,9 +255,7 @@ def test_compare_runs_and_lists_the_classics_the_catalog_marks():
     classics = [o.name for o in catalog().values() if o.compared_by_default]
     assert classics == ["adagrad", "adam", "adamw", "rmsprop", "sgd"]
     assert split_optimizers(None) == classics
-    option = next(
-        p for p in typer.main.get_command(app).commands["compare"].params if p.name == "optimizer"
-    )
+    option = next(p for p in built_commands()["compare"].params if p.name == "optimizer")
     assert f"(default: {', '.join(classics)}; all: every optimizer)" in option.help
 
 
@@ -329,7 +325,10 @@ def test_a_new_optimizer_module_appears_everywhere_without_other_changes(tmp_pat
 
     listed = gradcli("optimizers", "-f", "jsonl")
     assert "plainsgd" in [r["name"] for r in jsonl(listed.stdout)], listed.stderr
-    assert "plainsgd" in gradcli("manual", "--help").stdout  # in --weight-decay's help
+    described = jsonl(gradcli("optimizers", "plainsgd", "-f", "jsonl").stdout)  # its keywords
+    assert [(d["keyword"], d["meaning"]) for d in described] == [
+        ("weight_decay", "Decay λ in [0, 1].")
+    ]
     run = gradcli("manual", "--config", "run.toml", "--steps", "1", "-f", "jsonl")
     assert run.returncode == 0, run.stderr
     # w = [1, 2, 3], g = 1/3: w − 0.001·(1/3 + 0.5·w), in float32

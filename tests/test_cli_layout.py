@@ -11,7 +11,6 @@ import subprocess
 import sys
 
 import pytest
-from typer.main import get_command
 from typer.testing import CliRunner
 
 from gradcli.cli import app
@@ -19,6 +18,7 @@ from gradcli.ddp.options import MAX_TIMEOUT, DdpOptions, ddp_options
 from gradcli.errors import GradcliError
 from gradcli.output import Output
 from gradcli.render import show_rows
+from tests.helpers import built_commands
 
 COMMANDS = {
     "optim": "train",
@@ -39,10 +39,10 @@ COMMANDS = {
 
 
 def test_each_command_lives_in_its_own_module():
-    group = get_command(app)
-    assert sorted(group.commands) == sorted(COMMANDS)
+    built = built_commands()
+    assert sorted(built) == sorted(COMMANDS)
     for name, module in COMMANDS.items():
-        callback = group.commands[name].callback
+        callback = built[name].callback
         assert callback.__module__ == f"gradcli.cli.commands.{module}", name
 
 
@@ -139,3 +139,19 @@ def test_the_command_modules_and_ddp_options_do_not_import_torch():
     )
     assert done.stderr == ""
     assert json.loads(done.stdout) == []
+
+
+def test_the_hyperparameters_are_listed_in_a_few_lines_and_still_complete():
+    """One option per keyword of torch's optimizers: listed as typed in one panel (their
+    meanings are gradcli optimizers NAME's), parsed and completed as every option is."""
+    from gradcli.optimizers import options
+
+    shown = CliRunner().invoke(app, ["optim", "--help"], env={"COLUMNS": "80"}).stdout
+    panel = shown[shown.index("─ Optimizer hyperparameters ─") :]
+    panel = panel[: panel.index("╰")]
+    assert "gradcli optimizers NAME" in " ".join(panel.replace("│", " ").split())
+    for name in options():
+        assert f"--{name.replace('_', '-')}" in panel, name
+    assert "--betas=B1,B2" in panel and "--nesterov/--no-nesterov" in panel
+    assert len(panel.splitlines()) < 25  # (as rows: 213 lines)
+    assert {"--momentum", "--momentum-decay"} <= set(_completed("gradcli optim --mom"))

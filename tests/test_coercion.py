@@ -8,17 +8,17 @@ import typer.main
 from typer import BadParameter
 
 from gradcli._startup import coercion
-from gradcli.cli import app
+from tests.helpers import built_commands
 
 # The hook is Typer's (0.29); without it gradcli keeps Typer's own conversion.
 build_runtime_param = pytest.importorskip("typer._coercion").build_runtime_param
 
-GROUP = typer.main.get_command(app)
-COMMANDS = sorted(GROUP.commands)
+BUILT = built_commands()
+COMMANDS = sorted(BUILT)
 
 
 def params_of(name: str):
-    command = GROUP.commands[name]
+    command = BUILT[name]
     ctx = typer.Context(command, info_name=name)
     coercion.install(command, ctx)
     return ctx, command.get_params(ctx)

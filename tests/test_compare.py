@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import warnings
 
 import pytest
 from helpers import jsonl
@@ -191,3 +192,74 @@ def test_compare_says_what_it_ran(invoke):
         )
     }
     assert labels == {"sgd(momentum=0.9)", "adam"}
+
+
+def _same_as_optim_and_manual(invoke, optimizer: str, *args: str) -> None:
+    """compare's records of one method are optim's and manual's records of the same run:
+    the same losses and lr at every step, the same ends of epochs, bit for bit."""
+    ran = invoke("compare", "-o", optimizer, *args, "-f", "jsonl")
+    assert ran.exit_code == 0, ran.stderr
+    compared = jsonl(ran.stdout)
+    for path in ("optim", "manual"):
+        alone = invoke(path, "-o", optimizer, *args, "-f", "jsonl")
+        assert alone.exit_code == 0, alone.stderr
+        records = jsonl(alone.stdout)
+        assert len(records) == len(compared)
+        for mine, theirs in zip(compared, records, strict=True):
+            assert mine["step"] == theirs["step"] and mine["lr"] == theirs["lr"]
+            if "epoch_end" in mine:
+                assert {k: v for k, v in mine.items() if k not in ("optimizer", "label")} == theirs
+            else:
+                assert mine[f"{path}_loss"] == theirs["loss"]
+                assert mine["bit_identical"] is True
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("-m", "linear", "--accumulate", "4"),
+        ("-m", "linear", "--amp", "bf16"),
+        (
+            "-m",
+            "mlp",
+            "--accumulate",
+            "2",
+            "--amp",
+            "bf16",
+            "--clip-norm",
+            "1",
+            "--schedule",
+            "StepLR(step_size=2, gamma=0.5)",
+        ),
+    ],
+)
+def test_accumulate_and_amp_give_the_records_optim_gives(invoke, args):
+    _same_as_optim_and_manual(invoke, "adam", *args, "--steps", "5")
+
+
+@pytest.mark.slow
+def test_accumulate_on_data_gives_the_records_optim_gives(invoke):
+    pytest.importorskip("sklearn")
+    args = ("--data", "digits", "-m", "mlp", "--batch-size", "32", "--epochs", "1")
+    _same_as_optim_and_manual(invoke, "SGD(lr=0.1, momentum=0.9)", *args, "--accumulate", "3")
+
+
+def test_amp_fp16_is_refused_in_one_line(invoke):
+    result = invoke("compare", "-o", "sgd", "--amp", "fp16")
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr == (
+        "gradcli: error: --amp fp16: gradcli compare does not run a gradient scaler "
+        "(GradScaler) yet; use --amp bf16\n"
+    )
+
+
+def test_reduce_lr_on_plateau_is_fed_the_loss_without_a_warning(invoke):
+    """The loss each step feeds ReduceLROnPlateau is a number: torch warns on stderr when a
+    tensor that requires grad is made one."""
+    args = ("-m", "linear", "--schedule", "ReduceLROnPlateau(patience=0)", "--steps", "4")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # (pytest would keep a warning from stderr)
+        result = invoke("compare", "-o", "sgd", *args, "-f", "jsonl")
+    assert result.exit_code == 0, result.stderr
+    optim = jsonl(invoke("optim", "-o", "sgd", *args, "-f", "jsonl").stdout)
+    assert [r["lr"] for r in jsonl(result.stdout)] == [r["lr"] for r in optim]

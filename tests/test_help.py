@@ -7,11 +7,11 @@ import re
 import pytest
 import torch
 import torch.multiprocessing as mp
-import typer
 from lanes import fast_cases
 
 from gradcli.cli import app
 from gradcli.cli.options import DATA_PANEL
+from tests.helpers import built_commands
 
 BASE = {  # the smallest run of each command, to which one listed choice is added
     "optim": ["--steps", "1"],
@@ -38,10 +38,10 @@ def listed_choices(help: str) -> list[str]:
 
 
 def choices() -> list[tuple[str, str, str]]:
-    group = typer.main.get_command(app)
+    built = built_commands()
     found = []
     for name in BASE:
-        for param in group.commands[name].params:
+        for param in built[name].params:
             if getattr(param, "hidden", False) or param.rich_help_panel in (
                 "Optimizer hyperparameters",
                 DATA_PANEL,  # they need --data: tests/test_data_loop.py tries each choice
@@ -87,8 +87,7 @@ def test_every_choice_the_help_lists_is_accepted(invoke, monkeypatch, command, o
 
 
 def test_ddp_offers_only_the_problems_it_can_shard(invoke):
-    group = typer.main.get_command(app)
-    model = next(p for p in group.commands["ddp"].params if p.name == "model")
+    model = next(p for p in built_commands()["ddp"].params if p.name == "model")
     assert listed_choices(model.help) == ["linear", "mlp"]
     refused = invoke("ddp", "-m", "seed")
     assert refused.exit_code == 2 and "has no data to shard" in refused.stderr
@@ -96,8 +95,7 @@ def test_ddp_offers_only_the_problems_it_can_shard(invoke):
 
 @pytest.mark.parametrize("command", ["optim", "manual", "compare", "ddp", "params", "graph"])
 def test_model_help_names_your_own_factory(command):
-    group = typer.main.get_command(app)
-    model = next(p for p in group.commands[command].params if p.name == "model")
+    model = next(p for p in built_commands()[command].params if p.name == "model")
     assert "module:FACTORY" in model.help and "file.py:FACTORY" in model.help
 
 
@@ -136,12 +134,12 @@ def test_no_option_name_is_cut_at_80_columns(invoke, command):
     assert max(map(cell_len, result.stdout.splitlines())) <= 80
 
 
-def test_commands_annotations_are_evaluated_once_at_import():
+def test_commands_annotations_are_evaluated_once_when_built():
     """Typer evaluates string annotations two or three times per command on every run
     (``--help`` included): gradcli hands it the objects, evaluated once."""
-    callbacks = [info.callback for info in app.registered_commands]
+    callbacks = [command.callback for command in built_commands().values()]
     callbacks.append(app.registered_callback.callback)
-    assert len(callbacks) == len(typer.main.get_command(app).commands) + 1  # and the app's
     for callback in callbacks:
+        callback = getattr(callback, "__wrapped__", callback)
         assert callback.__annotations__, callback
         assert not [a for a in callback.__annotations__.values() if isinstance(a, str)], callback

@@ -257,3 +257,32 @@ def test_on_mini_batches_of_a_data_set(invoke):
     assert 1e-7 < float(result.stdout) < 10
     again = invoke(*args, "--steps", "60")
     assert again.stdout == result.stdout  # the same batches, the same suggestion
+
+
+def test_accumulate_is_k_micro_batches_before_each_update(invoke):
+    """--accumulate 4 on linear: each step of the ramp backpropagates a quarter of the data
+    four times (each loss / 4) before one update; the loss is the sum of the quarters'."""
+    ramp = Ramp(1e-7, 1.0, 20, "exponential")
+    args = ["--start-lr", "1e-7", "--end-lr", "1", "--steps", "20", "--stop-factor", "inf"]
+    result = invoke("lr-find", "-m", "linear", "--accumulate", "4", *args, "-f", "jsonl")
+    assert result.exit_code == 0, result.stderr
+    points = jsonl(result.stdout)
+
+    from gradcli import problems
+
+    problem = problems.build("linear", seed=0, dtype=torch.float32, device=torch.device("cpu"))
+    x, y = problem.x, problem.y
+    optimizer = torch.optim.SGD(problem.parameters(), lr=ramp.start)
+    by_hand = []
+    for i in range(ramp.steps):
+        optimizer.param_groups[0]["lr"] = ramp.lr(i)
+        optimizer.zero_grad()
+        total = torch.zeros(())
+        for problem.x, problem.y in zip(x.chunk(4), y.chunk(4), strict=True):
+            loss = problem()
+            (loss / 4).backward()
+            total = total + loss.detach() / 4
+        problem.x, problem.y = x, y
+        optimizer.step()
+        by_hand.append((ramp.lr(i), total.item()))
+    assert [(p["lr"], p["loss"]) for p in points] == by_hand

@@ -11,8 +11,8 @@ import typer
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gradcli.cli import app
 from gradcli.printable import printable
+from tests.helpers import built_commands
 
 NAME = "\x1b[2J\x1b[31mred\u202eevil\nline"
 MODEL = f"""import torch
@@ -30,9 +30,8 @@ def build():
 def commands_with_a_model() -> list[tuple[str, str]]:
     """Every command that takes --model and --format, with each format it offers: a new
     command is tried here without anyone adding it."""
-    group = typer.main.get_command(app)
     found = []
-    for name, command in group.commands.items():
+    for name, command in built_commands().items():
         params = {p.name: p for p in command.params}
         if name == "ddp" or "model" not in params or "format" not in params:
             continue  # (ddp trains problems with data to shard: not a parameter like this)
@@ -49,8 +48,7 @@ def test_no_raw_control_character_from_a_name_reaches_the_output(
 ):
     (tmp_path / "esc.py").write_text(MODEL)
     monkeypatch.chdir(tmp_path)
-    group = typer.main.get_command(app)
-    params = {p.name for p in group.commands[command].params}
+    params = {p.name for p in built_commands()[command].params}
     extra = ["--steps", "2"] if "steps" in params else []
     extra += ["-o", "sgd"] if command == "compare" else []
     result = invoke(command, "-m", "esc.py:build", "-f", fmt, *extra)

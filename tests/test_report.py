@@ -52,6 +52,24 @@ def test_compare_runs_side_by_side_with_their_gap_in_ulps(invoke, tmp_path):
     assert rows == [("sgd", "0 (bit-identical)"), ("adam", "0 (bit-identical)")]
 
 
+def test_a_run_on_data_reports_its_last_epoch_and_held_out_numbers(invoke, tmp_path):
+    """A step's loss is one mini-batch's: the summary's final loss is the last epoch's mean
+    training loss, beside the held-out loss and accuracy after it."""
+    import json
+
+    target = tmp_path / "d.html"
+    args = ["optim", "-d", "digits", "-m", "mlp", "--epochs", "2", "--batch-size", "300"]
+    result = invoke(*args, "-f", "jsonl", "--report", str(target))
+    assert result.exit_code == 0, result.stderr
+    epochs = [json.loads(line) for line in result.stdout.splitlines() if "epoch_end" in line]
+    last = epochs[-1]
+    page = target.read_text()
+    assert "<th>held-out loss</th><th>held-out accuracy</th>" in page
+    cells = re.findall(r"<td class=number>([^<]*)</td>", page)
+    assert cells[3] == f"{last['train_loss']:.6g}"  # (lr, steps, first loss, final loss)
+    assert cells[-2:] == [f"{last['val_loss']:.6g}", f"{last['val_accuracy']:.4g}"]
+
+
 @pytest.mark.slow
 def test_gradcli_report_reads_saved_runs_and_escapes_their_labels(invoke, tmp_path):
     saved = tmp_path / "run.jsonl"

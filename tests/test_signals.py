@@ -139,3 +139,45 @@ def test_a_signal_during_the_last_step_is_not_success(invoke, tmp_path, signum, 
         "gradcli: interrupted: stopped after step 3 of 3"
     )
     assert [json.loads(line)["step"] for line in result.stdout.splitlines()] == [0, 1, 2, 3]
+
+
+LATE_SIGNAL = (
+    "import os, torch\n"
+    "class P(torch.nn.Module):\n"
+    "    def __init__(self):\n"
+    "        super().__init__()\n"
+    "        self.w = torch.nn.Parameter(torch.ones(2))\n"
+    "        self.calls = 0\n"
+    "    def forward(self):\n"
+    "        if torch.is_grad_enabled():\n"
+    "            self.calls += 1\n"
+    "            if self.calls == 5:\n"
+    "                os.kill(os.getpid(), {signum})\n"
+    "        return (self.w ** 2).sum()\n"
+    "def build():\n"
+    "    return P()\n"
+)
+
+
+@pytest.mark.parametrize(("signum", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_signal_during_the_range_test_ends_it_with_its_status(invoke, tmp_path, signum, status):
+    """lr-find stops at the step the signal came: the records so far whole, the step it
+    stopped at said, then one last line and 128 + the signal; --lr auto trains nothing."""
+    (tmp_path / "late.py").write_text(LATE_SIGNAL.format(signum=int(signum)))
+    model = f"{tmp_path}/late.py:build"
+    result = invoke("lr-find", "-m", model, "--steps", "50", "-f", "jsonl")
+    assert result.exit_code == status
+    steps = [json.loads(line)["step"] for line in result.stdout.splitlines()]
+    assert steps == list(range(len(steps))) and 1 <= len(steps) < 50
+    said = result.stderr.splitlines()
+    assert f"gradcli: lr-find stopped at step {steps[-1]}: interrupted" in said
+    named = "" if signum == signal.SIGINT else f" ({signum.name})"
+    assert said[-1] == f"gradcli: interrupted: stopped during the range test{named}"
+    assert "Traceback" not in result.stderr
+
+    result = invoke("optim", "-m", model, "--lr", "auto", "--steps", "3", "-f", "jsonl")
+    assert result.exit_code == status
+    assert result.stdout == ""
+    assert result.stderr.splitlines()[-1] == (
+        f"gradcli: interrupted: stopped during --lr auto's range test{named}"
+    )

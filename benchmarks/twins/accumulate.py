@@ -3,8 +3,12 @@ digits --model mlp --batch-size 40 --accumulate 4 --epochs 5 -o 'Adam(lr=0.01)'`
 data, network, initial parameters and DataLoader as ``data.py``, each of the K micro-batches'
 losses divided by K and backpropagated, then one Adam step. One JSON line per update (the
 loss, each micro-batch's loss, each parameter's value and gradient norms) and one per epoch.
+With ``--amp fp16``: the forward under autocast in float16 and torch's GradScaler, as its
+documentation writes the loop (``scaler.scale(loss / K).backward()``, ``unscale_``,
+``step``, ``update``); each line also has the scale and whether the step was skipped.
 
     python benchmarks/twins/accumulate.py --epochs 5 --accumulate 4 --batch-size 40
+    python benchmarks/twins/accumulate.py --epochs 5 --accumulate 4 --amp fp16
 """
 
 import argparse
@@ -23,9 +27,12 @@ parser.add_argument("--accumulate", type=int, default=4)
 parser.add_argument("--epochs", type=int, default=5)
 parser.add_argument("--lr", type=float, default=0.01)
 parser.add_argument("--device", default="cpu")
+parser.add_argument("--amp", choices=["fp16"], default=None)
 args = parser.parse_args()
 device = torch.device(args.device)
 K = args.accumulate
+fp16 = args.amp == "fp16"
+scaler = torch.amp.GradScaler(device.type) if fp16 else None
 
 data = load(Request("digits"))  # 20% held out, drawn with seed 0, as gradcli does
 model = models.build("mlp", data, seed=0, dtype=torch.float32, device=device)
@@ -47,12 +54,21 @@ for epoch in range(1, args.epochs + 1):
         if i % K == 0:
             optimizer.zero_grad()
             micro_losses = []
-        loss = F.cross_entropy(model(x), y)
-        (loss / K).backward()
+        with torch.autocast(device.type, dtype=torch.float16, enabled=fp16):
+            loss = F.cross_entropy(model(x), y)
+        (scaler.scale(loss / K) if scaler else loss / K).backward()
         micro_losses.append(loss.item())
         if i % K < K - 1:
             continue
-        optimizer.step()
+        amp = {}
+        if scaler:
+            scaler.unscale_(optimizer)
+            amp = {"scale": scaler.get_scale()}
+            scaler.step(optimizer)
+            scaler.update()
+            amp["skipped"] = scaler.get_scale() < amp["scale"]
+        else:
+            optimizer.step()
         step += 1
         params = {
             name: {"value_norm": p.norm().item(), "grad_norm": p.grad.norm().item()}
@@ -62,6 +78,7 @@ for epoch in range(1, args.epochs + 1):
             "step": step,
             "loss": sum(micro_losses) / K,
             "micro_losses": micro_losses,
+            **amp,
             "params": params,
         }
         out.write(json.dumps(record) + "\n")

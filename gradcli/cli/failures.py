@@ -90,7 +90,8 @@ class GradcliGroup(TyperGroup):
         """``gradcli optim`` for an error that comes without its context (an option missing
         its value is found by the parser, before the command's context exists)."""
         given = sys.argv[1:] if args is None else args
-        name = next((a for a in given if a in self.commands), None)
+        names = self.list_commands(None)  # type: ignore[arg-type]  (no context yet)
+        name = next((a for a in given if a in names), None)
         return "gradcli" if name is None else f"gradcli {name}"
 
     def make_context(self, info_name: str | None, args: list[str], *rest: Any, **extra: Any) -> Any:

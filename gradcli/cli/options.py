@@ -280,7 +280,7 @@ Accumulate = Annotated[
     typer.Option(
         parser=integer,
         metavar="K",
-        rich_help_panel="Schedule and clipping",
+        rich_help_panel="Accumulation and mixed precision",
         help="Accumulate the gradients of K micro-batches (each loss / K) before each update: "
         "with --data, K batches of --batch-size; else K slices of the problem's data.",
     ),
@@ -288,11 +288,32 @@ Accumulate = Annotated[
 Amp = Annotated[
     str | None,
     typer.Option(
-        metavar="bf16",
+        metavar="bf16|fp16",
         show_default=False,
-        rich_help_panel="Schedule and clipping",
-        help="Mixed precision: the forward under torch.autocast in bfloat16; the weights and "
-        "gradients stay float32.",
+        rich_help_panel="Accumulation and mixed precision",
+        help="Mixed precision: the forward under torch.autocast in bfloat16 or float16; the "
+        "weights and gradients stay float32. fp16 scales the loss with a GradScaler and skips "
+        "a step whose gradients overflow.",
+    ),
+]
+LossScale = Annotated[
+    float,
+    typer.Option(
+        parser=real,
+        metavar="S",
+        rich_help_panel="Accumulation and mixed precision",
+        help="With --amp fp16: the scale the loss starts at (GradScaler's init_scale); a large "
+        "one makes the first steps overflow and be skipped while it halves.",
+    ),
+]
+GrowthInterval = Annotated[
+    int,
+    typer.Option(
+        parser=integer,
+        metavar="N",
+        rich_help_panel="Accumulation and mixed precision",
+        help="With --amp fp16: steps in a row without an inf/NaN before the scale doubles "
+        "(GradScaler's growth_interval).",
     ),
 ]
 DATA_PANEL = "Data: mini-batches and epochs"

@@ -6,11 +6,12 @@ user's config file) names that model again.
 
 A checkpoint keeps its run's configuration; the options that make the run (the model, the
 optimizer with its lr and hyperparameters, the steps, the seed, the dtype, the
-implementation) come from there unless given on the command line or in a config file. The
-steps: a run that ended goes on for as many steps again; a run that was stopped (Ctrl-C, a
-signal, a closed pipe, the model's failure) is finished, its steps left made. What
-is given wins, and is checked against the checkpoint where it must match (the model, the
-optimizer, the dtype: see ``gradcli.train.checkpoint.restore``).
+implementation, the data, --accumulate, --amp and its scaler's options) come from there
+unless given on the command line or in a config file. The steps: a run that ended goes on
+for as many steps again; a run that was stopped (Ctrl-C, a signal, a closed pipe, the
+model's failure) is finished, its steps left made. What is given wins, and is checked
+against the checkpoint where it must match (the model, the optimizer, the dtype: see
+``gradcli.train.checkpoint.restore``; --amp: ``restore_scaler``).
 """
 
 from __future__ import annotations
@@ -36,6 +37,9 @@ RUN_OPTIONS = (
     "data_seed",
     "batch_size",
     "accumulate",  # (micro-batches per update: a step is an update of K of them)
+    "amp",  # (the forward's precision, and with fp16 the scaler the checkpoint holds)
+    "loss_scale",
+    "growth_interval",
     "epochs",
     "shuffle",
     "drop_last",
@@ -68,6 +72,8 @@ def with_checkpoint_run(ctx: typer.Context, options: dict[str, Any]) -> dict[str
     for key in RUN_OPTIONS:
         if not given(ctx, key) and key in saved and accepts(types[key], saved[key]):
             merged[key] = saved[key]
+    if given(ctx, "amp"):  # (before the scaler's options, taken from it, say otherwise)
+        checkpoint.check_amp(path, saved, merged.get("amp"))
     left = checkpoint.steps_left(whole)
     if left is not None and not given(ctx, "steps") and not given(ctx, "epochs"):
         merged["steps"], merged["epochs"] = left, None  # a stopped run: finished

@@ -82,6 +82,11 @@ def check_run(spec: RunSpec, world: int) -> None:
     from gradcli.train.setup import build_problem, check_gradients, resolve_device
 
     resolve_device(spec.device)  # no CUDA here: one line
+    if spec.data is not None and spec.accumulate > 1:
+        raise GradcliError(
+            f"--accumulate {spec.accumulate}: gradcli ddp accumulates the slices of a "
+            "problem's own data, not --data's batches yet; leave one of them out"
+        )
     if spec.data is not None:  # a DistributedSampler deals any number of samples
         from gradcli.data.feed import Shard
 
@@ -110,6 +115,13 @@ def check_run(spec: RunSpec, world: int) -> None:
         raise GradcliError(
             f"--nproc {world}: model {spec.model} has {samples} samples, which "
             f"do not split evenly; choose --nproc dividing {samples}"
+        )
+    share = samples // world
+    if share % spec.accumulate:
+        raise GradcliError(
+            f"--accumulate {spec.accumulate}: model {spec.model} has {samples} samples, "
+            f"{share} a rank with {world} workers, which {spec.accumulate} micro-batches "
+            f"cannot share equally; choose a K that divides {share}"
         )
 
 

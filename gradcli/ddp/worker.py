@@ -9,7 +9,12 @@ keeps its shard of the data and runs ``Training`` — the one loop — with thes
 - ``after_backward``: on ``--path manual``, keep this rank's own gradient, then average by
   hand: ``all_reduce(grad, SUM)``, ``grad /= world_size``;
 - ``before_update``: on ``--path ddp``, for a step that is shown, this rank's own gradient
-  (DDP averaged it away), from a second backward of the unwrapped model;
+  (DDP averaged it away), from a second backward of the unwrapped model (with
+  ``--accumulate``: the step's micro-batches again, by the same loop);
+- ``micro_context``: with ``--accumulate K`` on ``--path ddp``, DDP's ``no_sync()`` around
+  the first K − 1 micro-batches, so the gradients are all-reduced once an update (on
+  ``--path manual``, ``after_backward`` runs once, after the last micro-batch, anyway);
+  ``Syncs`` counts the all-reduces of each step for its record;
 - ``should_stop`` and ``finite_everywhere``: Ctrl-C and divergence decided by all ranks
   together, so that every rank stops after the same step and gathers the same steps;
 - ``schedule_loss``: ReduceLROnPlateau is fed the mean loss over ranks (one lr for all);
@@ -52,7 +57,9 @@ from gradcli.records import EpochRecord, RankRecord, StepRecord
 from gradcli.render import make_sink
 from gradcli.saved_runs import Run
 from gradcli.spec import RunSpec
+from gradcli.train.accumulation import Slices, accumulate, gap_in_ulps
 from gradcli.train.interrupt import StopRequest, interruptible
+from gradcli.train.loop import Training
 from gradcli.train.setup import feed_options, prepare, resolve_device
 from gradcli.usercode import UserCodeFailed, user_code
 
@@ -118,6 +125,67 @@ class Stopped(Interrupted):
         self.step = step
 
 
+class Syncs:
+    """Counts how many times a step's gradients are all-reduced: by hand, each call of the
+    averaging; under DDP, each backward pass in which DDP's communication hook ran, however
+    many buckets it reduced in that pass. The hook (``hook``) does what DDP does without one,
+    bit for bit: each gradient times 1/world as it lies in the bucket, then the sum over the
+    ranks (torch's own ``allreduce_hook`` divides by world instead, which rounds otherwise
+    when world is no power of two)."""
+
+    def __init__(self) -> None:
+        self.forwards = 0  # DDP's forward passes so far (each one's backward may sync)
+        self.passes: set[int] = set()  # those whose backward all-reduced, by number
+        self.by_hand = 0
+        self.last = 0  # the count of the step done last
+
+    def counted(self, forward: Callable[[], Tensor]) -> Callable[[], Tensor]:
+        """``forward``, numbering its calls (the backward that follows is that pass's)."""
+
+        def numbered() -> Tensor:
+            self.forwards += 1
+            return forward()
+
+        return numbered
+
+    def hook(self, state: object, bucket: dist.GradBucket) -> torch.futures.Future[Tensor]:
+        """DDP's averaging of one bucket, counted (``register_comm_hook``'s signature)."""
+        self.passes.add(self.forwards)
+        buffer = bucket.buffer()
+        buffer.mul_(1.0 / dist.get_world_size())
+        reduced = dist.all_reduce(buffer, op=dist.ReduceOp.SUM, async_op=True)
+        return reduced.get_future().then(lambda done: done.value()[0])  # type: ignore[union-attr]
+
+    def count(self) -> None:
+        self.by_hand += 1
+
+    def done(self) -> None:
+        """The step's gradients are final: keep its count, start the next step's."""
+        self.last = self.by_hand + len(self.passes)
+        self.passes.clear()
+        self.by_hand = 0
+
+
+def _accumulated(training: Training, params: list[nn.Parameter]) -> list[Tensor]:
+    """This rank's own gradient of an accumulated step, computed again on the model itself
+    (not DDP's wrapper) by the very loop of the step (``accumulate``), so it is the bits the
+    hand-written path keeps; and what the record says of the micro-batches (what each added,
+    the gap to one batch) measured on it, as that path measures them before averaging. The
+    averaged gradients in ``.grad`` are put back after."""
+    micro = training.micro_batches
+    assert micro is not None
+    averaged = [p.grad for p in params]
+    for p in params:
+        p.grad = None
+    try:
+        _, losses, norms = accumulate(micro, training.problem, list(params), True)
+        training.micro = (losses, norms, gap_in_ulps(micro, list(params)))
+        return [p.grad.detach() if p.grad is not None else torch.zeros_like(p) for p in params]
+    finally:
+        for p, grad in zip(params, averaged, strict=True):
+            p.grad = grad
+
+
 def _flat(tensors: list[Tensor]) -> Tensor:
     return torch.cat([t.detach().reshape(-1) for t in tensors])
 
@@ -150,39 +218,51 @@ def _train(
     params = list(model.parameters())
     names = [n for n, _ in model.named_parameters()]
     own_grads: list[Tensor] = []  # this rank's gradient of the current step, before averaging
+    syncs = Syncs()  # how many times this step's gradients were all-reduced
 
     def average_by_hand() -> None:
         own_grads[:] = [p.grad.detach().clone() for p in params]  # type: ignore[union-attr]
         for p in params:  # sum over ranks, divide by their number
             dist.all_reduce(p.grad, op=dist.ReduceOp.SUM)  # type: ignore[arg-type]
             p.grad.div_(world)  # type: ignore[union-attr]
+        syncs.count()
 
     def own_gradient(step: int, shown: bool) -> None:
-        if shown:  # DDP already averaged: this rank's own gradient, from its own shard
-            loss = model() if feed is None else feed.loss(model)
-            own_grads[:] = [g.detach() for g in torch.autograd.grad(loss, params)]
+        syncs.done()
+        if not shown:
+            return
+        # DDP already averaged: this rank's own gradient, from its own shard
+        if training.micro_batches is not None:  # accumulated as the step did, unwrapped
+            own_grads[:] = _accumulated(training, params)
+            return
+        loss = model() if feed is None else feed.loss(model)
+        own_grads[:] = [g.detach() for g in torch.autograd.grad(loss, params)]
 
-    if options.path == "ddp" and feed is not None:  # a network on its batches: DDP as usual
+    if options.path == "ddp":
         from torch.nn.parallel import DistributedDataParallel
 
-        training.forward = partial(feed.loss, DistributedDataParallel(model))
-        training.before_update = own_gradient
-    elif options.path == "ddp":
-        from torch.nn.parallel import DistributedDataParallel
-
-        # The data are buffers and differ by rank: DDP must not broadcast rank 0's over them
-        # (it does at construction, and before every forward unless told not to), so the
-        # shard is taken after wrapping.
+        # Without --data the data are buffers and differ by rank: DDP must not broadcast
+        # rank 0's over them (it does at construction, and before every forward unless told
+        # not to), so the shard is taken after wrapping. A network on its batches: as usual.
         takes = inspect.signature(DistributedDataParallel.__init__).parameters
-        no_sync = (
+        keep = (
             {"forward_sync_buffers": False}
             if "forward_sync_buffers" in takes
             else {"broadcast_buffers": False}
         )  # the name before torch 2.11
-        training.forward = DistributedDataParallel(model, **no_sync)
+        wrapped = DistributedDataParallel(model, **({} if feed is not None else keep))
+        # (a lambda: DDP refuses a hook whose annotations are strings, as this module's are)
+        wrapped.register_comm_hook(None, lambda state, bucket: syncs.hook(state, bucket))
+        training.forward = syncs.counted(wrapped if feed is None else partial(feed.loss, wrapped))
         training.before_update = own_gradient
+        if spec.accumulate > 1:  # all but the last micro-batch accumulate on the rank alone
+            last = spec.accumulate - 1
+            training.micro_context = lambda index: (
+                wrapped.no_sync() if index < last else nullcontext()
+            )
     else:
         training.after_backward = average_by_hand
+        training.before_update = lambda step, shown: syncs.done()
     check = None
     if feed is not None and rank == 0:  # each step: the average vs every rank's batch joined
         joined = AllRanks(feed.data, world, **feed_options(spec, feed.data), **_where(feed))
@@ -191,6 +271,8 @@ def _train(
     if feed is None:
         with user_code(f"--model {spec.model}: shard({rank}, {world})"):
             model.shard(rank, world)  # type: ignore[operator]
+        if spec.accumulate > 1:  # the micro-batches are slices of this rank's shard
+            training.micro_batches = Slices(model, spec.accumulate, spec.model)
 
     sink = make_sink(spec.output) if rank == 0 else None
     kept = Keeping(sink) if sink is not None and options.plot_file is not None else None
@@ -221,7 +303,7 @@ def _train(
         training.finite_everywhere = lambda finite: not _any_rank(not finite, device)
         training.schedule_loss = lambda loss: _mean_over_ranks(loss, world, device)
         training.complete_record = lambda record: _gather(
-            rank, world, record, names, params, own_grads, device
+            rank, world, record, names, params, own_grads, device, syncs.last
         )
         if sink is not None:
             show(partial(sink.start, replace(info, command="ddp")))
@@ -299,6 +381,7 @@ def _gather(
     params: list[nn.Parameter],
     own_grads: list[Tensor],
     device: torch.device,
+    all_reduces: int,
 ) -> StepRecord:
     """Bring every rank's loss, own gradient and parameters to rank 0; there, the record
     with the ranks' part filled in (elsewhere, as it is: only rank 0 shows records). A
@@ -331,7 +414,13 @@ def _gather(
         for r, e in enumerate(everyone)
     )
     mean = math.fsum(r.loss for r in ranks) / world
-    return replace(record, loss=mean, ranks=ranks, max_param_diff_across_ranks=spread)
+    return replace(
+        record,
+        loss=mean,
+        ranks=ranks,
+        max_param_diff_across_ranks=spread,
+        all_reduces=all_reduces,
+    )
 
 
 def _compare_with_single_process(
@@ -347,6 +436,7 @@ def _compare_with_single_process(
             resume=None,
             state=False,
             explain=False,
+            accumulate=1,  # the full batch at once
         ),
         "manual" if options.path == "manual" else "optim",
     )

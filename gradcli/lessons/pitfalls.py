@@ -16,7 +16,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor, nn
 
-from gradcli.lessons import accumulating, evaluation
+from gradcli.lessons import accumulating, evaluation, mixed_precision
 from gradcli.lessons.outcome import Cell, Outcome, Row, elements, error
 
 LR = 0.1
@@ -318,4 +318,6 @@ PITFALL_RUNS: dict[str, Callable[[], Outcome]] = {
     "no-grad": evaluation.no_grad,
     "accumulate-no-divide": accumulating.accumulate_no_divide,
     "zero-grad-each-micro-batch": accumulating.zero_grad_each_micro_batch,
+    "clip-before-unscale": mixed_precision.clip_before_unscale,
+    "fp16-without-scaler": mixed_precision.fp16_without_scaler,
 }

@@ -45,11 +45,16 @@ def _number(value: float | None, digits: int = 6) -> str:
 def summary_rows(runs: Sequence[Run], surface_map: drawn.SurfaceMap | None) -> list[list[str]]:
     """Each run's row: name, lr, steps, the loss at the start and at the end, the distance
     from its end to the nearest minimum (where the minima are known), the gap between the
-    hand-written and the torch.optim path in ULPs (where the run had both)."""
+    hand-written and the torch.optim path in ULPs (where the run had both); on ``--data``,
+    the final loss is the last epoch's mean training loss (a step's is one mini-batch's), and
+    where a run held data out, its loss and accuracy on them after the last epoch."""
     rows = []
+    held_out = any(_held_out(run) for run in runs)
     for run in runs:
         _, losses = drawn.losses(run)
         final = run.final_loss if run.final_loss is not None else (losses[-1] if losses else None)
+        if run.epochs and run.epochs[-1].get("train_loss") is not None:
+            final = run.epochs[-1]["train_loss"]
         distance = None
         points = [p for p in drawn.paths([run])[run.label] if all(map(_finite, p))]
         if surface_map is not None and surface_map.minima and points:
@@ -70,7 +75,23 @@ def summary_rows(runs: Sequence[Run], surface_map: drawn.SurfaceMap | None) -> l
                 gap,
             ]
         )
+        if held_out:
+            last_epoch = run.epochs[-1] if _held_out(run) else {}
+            rows[-1] += [
+                _number(last_epoch.get("val_loss")),
+                _number(last_epoch.get("val_accuracy"), 4),
+            ]
     return rows
+
+
+def _held_out(run: Run) -> bool:
+    return bool(run.epochs) and run.epochs[-1].get("val_loss") is not None
+
+
+def headings(runs: Sequence[Run]) -> list[str]:
+    """The summary's column headings: the held-out columns where a run held data out."""
+    extra = ["held-out loss", "held-out accuracy"] if any(map(_held_out, runs)) else []
+    return [*HEADINGS, *extra]
 
 
 def _finite(value: float) -> bool:
@@ -135,7 +156,7 @@ def page(
     parts += [
         "<h2>Summary</h2>",
         "<table>",
-        "<tr>" + "".join(f"<th>{escape(h)}</th>" for h in HEADINGS) + "</tr>",
+        "<tr>" + "".join(f"<th>{escape(h)}</th>" for h in headings(runs)) + "</tr>",
         table,
         "</table>",
         "<h2>Figures</h2>",

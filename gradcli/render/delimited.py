@@ -49,6 +49,8 @@ HEADER = [
 # with --data, after those: where the step is, and (on the row that ends an epoch, whose
 # param is empty and whose loss is the epoch's training loss) the epoch's evaluation
 DATA_HEADER = ["epoch", "batch", "train_accuracy", "val_loss", "val_accuracy"]
+# with --amp fp16, after those: the loss scale of the step and whether its update was skipped
+SCALING_HEADER = ["scale", "skipped"]
 COMPARE_HEADER = [
     "step",
     "optimizer",
@@ -66,10 +68,19 @@ def csv_number(x: float | None) -> str:
     return "" if x is None else repr(float(x))
 
 
+def _sum(xs: list[float]) -> float:
+    """The exact sum (``math.fsum``); with infinities of both signs NaN, as torch sums them
+    (a gradient that overflowed: --amp fp16's skipped step, a diverged one)."""
+    try:
+        return math.fsum(xs)
+    except (ValueError, OverflowError):
+        return sum(xs)
+
+
 def stats_of(v: Values) -> Stats:
     if isinstance(v, Stats):
         return v
-    return Stats(math.sqrt(math.fsum(x * x for x in v)), math.fsum(v) / len(v), min(v), max(v))
+    return Stats(math.sqrt(_sum([x * x for x in v])), _sum(list(v)) / len(v), min(v), max(v))
 
 
 def elements(v: Values | None) -> str:
@@ -79,6 +90,12 @@ def elements(v: Values | None) -> str:
 def _where(epoch: int | None, batch: int | None) -> list[str]:
     """A step's cells of ``DATA_HEADER``: its epoch and batch (empty at step 0)."""
     return ["" if epoch is None else str(epoch), "" if batch is None else str(batch), "", "", ""]
+
+
+def _scaling(record: StepRecord) -> list[str]:
+    """A step's cells of ``SCALING_HEADER`` (empty at step 0)."""
+    skipped = "" if record.skipped is None else str(record.skipped).lower()
+    return [csv_number(record.scale), skipped]
 
 
 class _Writer:
@@ -99,10 +116,12 @@ class DelimitedSink(_Writer):
     def __init__(self, out: TextIO, output: Output, delimiter: str) -> None:
         super().__init__(out, output, delimiter, None)  # the header once start() says more
         self.data = False
+        self.scaled = False
 
     def start(self, info: RunInfo) -> None:
         self.data = info.data is not None
-        self.row(HEADER + DATA_HEADER * self.data)
+        self.scaled = info.scaler is not None
+        self.row(HEADER + DATA_HEADER * self.data + SCALING_HEADER * self.scaled)
 
     def step(self, record: StepRecord) -> None:
         for p in record.params:
@@ -124,6 +143,7 @@ class DelimitedSink(_Writer):
                     csv_number(record.grad_norm),
                     "" if record.clipped is None else str(record.clipped).lower(),
                     *(_where(record.epoch, record.batch) if self.data else []),
+                    *(_scaling(record) if self.scaled else []),
                 ]
             )
         self.out.flush()
@@ -142,6 +162,7 @@ class DelimitedSink(_Writer):
                 csv_number(record.train_accuracy),
                 csv_number(record.val_loss),
                 csv_number(record.val_accuracy),
+                *["", ""] * self.scaled,
             ]
         )
         self.out.flush()

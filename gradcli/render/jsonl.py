@@ -41,6 +41,11 @@ def step_object(record: StepRecord) -> dict[str, Any]:
     if record.grad_norm is not None:  # --clip-norm / --clip-value
         obj["grad_norm"] = record.grad_norm
         obj["clipped"] = record.clipped
+    if record.scale is not None:  # --amp fp16: the loss scale, and whether the step was skipped
+        obj["scale"] = record.scale
+        obj["skipped"] = record.skipped
+        if record.scaler is not None:  # with --state: the scaler's state after update()
+            obj["scaler"] = dict(record.scaler)
     if record.evaluations is not None:  # LBFGS: how many times the step evaluated the loss
         obj["evaluations"] = record.evaluations
     if record.micro_losses is not None:  # --accumulate K
@@ -60,6 +65,7 @@ def step_object(record: StepRecord) -> dict[str, Any]:
             for r in record.ranks
         ]
         obj["max_param_diff_across_ranks"] = record.max_param_diff_across_ranks
+        obj["all_reduces"] = record.all_reduces
     return obj
 
 
@@ -153,7 +159,9 @@ def summary_line(summary: Summary) -> str:
     distance = summary.metrics.get(DISTANCE)  # (before the loss, which scripts read last)
     where = "" if distance is None else f", ends {distance:.3g} from the nearest minimum"
     line = f"gradcli: {steps}{where}, loss {summary.first_loss:.6g} -> {summary.final_loss:.6g}"
-    return line + clipping_summary(summary) + accumulation_summary(summary)
+    return (
+        line + clipping_summary(summary) + accumulation_summary(summary) + scaling_summary(summary)
+    )
 
 
 def data_summary_line(summary: Summary) -> str:
@@ -171,7 +179,9 @@ def data_summary_line(summary: Summary) -> str:
         line += f"; held out: loss {metrics['val loss']:.6g}"
         if "val accuracy" in metrics:
             line += f", accuracy {metrics['val accuracy']:.1%}"
-    return line + clipping_summary(summary) + accumulation_summary(summary)
+    return (
+        line + clipping_summary(summary) + accumulation_summary(summary) + scaling_summary(summary)
+    )
 
 
 def clipping_summary(summary: Summary) -> str:
@@ -179,6 +189,17 @@ def clipping_summary(summary: Summary) -> str:
     if summary.clip_fired is None:
         return ""
     return f"; clipping fired on {summary.clip_fired} of {summary.clip_steps} steps"
+
+
+def scaling_summary(summary: Summary) -> str:
+    """``; 3 of 20 steps skipped (inf/NaN gradients), loss scale 8192 at the end`` (nothing
+    without --amp fp16)."""
+    if summary.skipped is None:
+        return ""
+    return (
+        f"; {summary.skipped} of {summary.clip_steps} steps skipped (inf/NaN gradients), "
+        f"loss scale {summary.final_scale:g} at the end"
+    )
 
 
 def accumulation_summary(summary: Summary) -> str:

@@ -14,7 +14,7 @@ from gradcli.optimizers.catalog import plain
 from gradcli.records import Stats, Values
 from gradcli.render.caption import Caption
 from gradcli.render.fit import fitted
-from gradcli.render.jsonl import accumulation_summary
+from gradcli.render.jsonl import accumulation_summary, scaling_summary
 from gradcli.render.markup import escape  # names come from the user: x[/] is not markup
 
 if TYPE_CHECKING:
@@ -74,7 +74,9 @@ def print_header(console: Console, info: RunInfo, optimizer: bool = True) -> Non
     run = f" · {info.optimizer} lr={info.lr:g}{hyper}" if optimizer else ""
     steps = f"{info.steps} step" + ("" if info.steps == 1 else "s")
     extras = "".join(
-        f" · {escape(what)}" for what in (info.schedule, info.clipping) if what is not None
+        f" · {escape(what)}"
+        for what in (info.schedule, info.clipping, info.scaler)
+        if what is not None
     )
     console.print(
         f"[bold]gradcli {info.command}[/] · model {escape(info.model)}{run}{extras} · "
@@ -105,6 +107,8 @@ class TableSink:
             loss += f"   lr {fmt(record.lr)}"
         if record.grad_norm is not None:  # the total norm before clipping
             loss += f"   grad norm {fmt(record.grad_norm)}" + " (clipped)" * bool(record.clipped)
+        if record.scale is not None:  # --amp fp16: the loss scale the step's backward used
+            loss += f"   scale {record.scale:g}" + " (skipped: inf/NaN grad)" * bool(record.skipped)
         if record.evaluations is not None:  # LBFGS: the loss evaluated this many times
             loss += f"   {record.evaluations} evaluation" + "s" * (record.evaluations != 1)
         if record.micro_losses is not None:  # --accumulate K
@@ -122,6 +126,11 @@ class TableSink:
                 "\n" * bool(caption) + "parameters identical on every rank: max |difference| "
                 f"{fmt(record.max_param_diff_across_ranks or 0.0)}"
             )
+            if record.micro_losses is not None and record.all_reduces is not None:
+                times = "once" if record.all_reduces == 1 else f"{record.all_reduces} times"
+                caption += (
+                    f"\ngradients all-reduced {times} for {len(record.micro_losses)} micro-batches"
+                )
         where = "" if record.epoch is None else f" · epoch {record.epoch} batch {record.batch}"
         table = Table(
             title=f"[bold]step {record.step}/{self.steps}[/]{where}{loss}",
@@ -145,12 +154,18 @@ class TableSink:
         self.console.print(fitted(self.console, table))
         if any(p.state for p in record.params):
             self.console.print(fitted(self.console, state_table(record)))
+        if record.scaler is not None:  # --state with --amp fp16
+            scaler = record.scaler
+            self.console.print(
+                f"scaler state after update(): scale {scaler['scale']:g}, growth tracker "
+                f"{scaler['_growth_tracker']:g}"
+            )
         for line in record.explain:
             element, _, parts = line.partition(": ")
             self.console.print(f"[bold]{escape(element)}[/]")
             for part in parts.split("; "):  # a long formula wraps under its own indentation
                 self.console.print(Padding(Text(part), (0, 0, 0, 2)))
-        if caption or record.explain or any(p.state for p in record.params):
+        if caption or record.explain or any(p.state for p in record.params) or record.scaler:
             self.console.print()  # (a table without a caption ends on a blank line itself)
 
     def epoch(self, record: EpochRecord) -> None:
@@ -191,6 +206,8 @@ class TableSink:
             table.add_row("clipping", fired)
         if summary.accumulate != 1:
             table.add_row("accumulation", accumulation_summary(summary).removeprefix("; "))
+        if summary.skipped is not None:
+            table.add_row("loss scaling", scaling_summary(summary).removeprefix("; "))
         self.console.print(fitted(self.console, table))
         if summary.reference:
             ref = Table(box=box.SIMPLE_HEAD)

@@ -110,14 +110,26 @@ class Batches:
         return self.feed.window_loss(self.module)
 
 
+def _as_it_is(loss: Tensor) -> Tensor:
+    return loss
+
+
 def accumulate(
-    micro: MicroBatches, forward: Callable[[], Tensor], params: list[Tensor], norms: bool
+    micro: MicroBatches,
+    forward: Callable[[], Tensor],
+    params: list[Tensor],
+    norms: bool,
+    scale: Callable[[Tensor], Tensor] = _as_it_is,
+    around: Callable[[int], AbstractContextManager[None]] | None = None,
 ) -> tuple[Tensor, Tensor, Tensor | None]:
     """Backpropagate each micro-batch's loss divided by K into ``.grad`` (zeroed by the
-    caller). Returns the update's loss (the sum of the divided losses: the micro-batches'
-    mean), each micro-batch's own loss, and with ``norms`` the norm, over all parameters,
-    of what each micro-batch's backward added to ``.grad`` (its loss/K's gradient, as
-    rounded into the sum)."""
+    caller); ``scale``: what backward() runs on (--amp fp16: ``scaler.scale(loss / K)``).
+    Returns the update's loss (the sum of the divided losses: the micro-batches' mean),
+    each micro-batch's own loss, and with ``norms`` the norm, over all parameters, of what
+    each micro-batch's backward added to ``.grad`` (its loss/K's gradient, as rounded into
+    the sum; scaled, with ``scale``). ``around(index)``: a context for micro-batch
+    ``index``'s forward and backward (``gradcli ddp``: DDP's ``no_sync()`` for all but the
+    last)."""
     k = micro.k
     losses: list[Tensor] = []
     added: list[Tensor] = []
@@ -126,9 +138,10 @@ def accumulate(
         for index in range(k):
             micro.select(index)
             before = [_copy(p.grad) for p in params] if norms else []
-            with user_code("forward() or backward()"):
+            context = around(index) if around is not None else nullcontext()
+            with context, user_code("forward() or backward()"):
                 loss = forward()
-                (loss / k).backward()
+                scale(loss / k).backward()
             share = loss.detach() / k
             total = share if total is None else total + share
             losses.append(loss.detach())
@@ -158,11 +171,14 @@ def gap_in_ulps(
     micro: MicroBatches,
     params: list[Tensor],
     autocast: Callable[[], AbstractContextManager[None]] | None = None,
+    scale: Callable[[Tensor], Tensor] = _as_it_is,
 ) -> int | None:
     """The largest gap, in ULPs of the gradients' dtype, between the accumulated gradient
     (``.grad`` now) and the gradient of one batch of K·B at the same parameters; None where
-    the micro-batches differ in size. The one batch leaves no trace: random numbers
-    (dropout) and buffers (batch norm's running statistics) are restored after it."""
+    the micro-batches differ in size, or a gradient is not finite (--amp fp16: an overflow,
+    which skips the step). With ``scale`` (loss·S), both gradients are the scaled ones. The
+    one batch leaves no trace: random numbers (dropout) and buffers (batch norm's running
+    statistics) are restored after it."""
     if not micro.equal():
         return None
     module = micro.module
@@ -171,7 +187,7 @@ def gap_in_ulps(
     with torch.random.fork_rng(devices=devices), user_code("forward() or backward()"):
         with autocast() if autocast is not None else nullcontext():  # (--amp: as each micro-batch)
             loss = micro.one_batch_loss()
-        grads = torch.autograd.grad(loss, params, allow_unused=True)
+        grads = torch.autograd.grad(scale(loss), params, allow_unused=True)
     with torch.no_grad():
         for name, b in module.named_buffers():
             if name in buffers and b.shape == buffers[name].shape:
@@ -181,7 +197,10 @@ def gap_in_ulps(
     for p, one in zip(params, grads, strict=True):
         if p.grad is None or one is None:
             continue
-        worst = max(worst, ulps_apart(dense(p.grad), dense(one)))
+        accumulated, whole = dense(p.grad), dense(one)
+        if not bool(accumulated.isfinite().all() and whole.isfinite().all()):
+            return None
+        worst = max(worst, ulps_apart(accumulated, whole))
     return worst
 
 

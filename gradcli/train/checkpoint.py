@@ -388,6 +388,14 @@ _SCHEMA: dict[str, Any] = {
     "schedule_losses?": _List(_Leaf("a float", lambda v: type(v) is float)),
     # with --data: where the DataLoader was (gradcli.data.feed.Feed.state_dict)
     "feed?": {"epoch": _COUNT, "batch": _COUNT, "generator": _CPU_RNG, "sums": _TENSOR},
+    # with --amp fp16: the gradient scaler's state_dict() (torch's keys, on both paths)
+    "grad_scaler?": {
+        "scale": _Leaf("a float > 0", lambda v: type(v) is float and v > 0),
+        "growth_factor": _Leaf("a float", lambda v: type(v) is float),
+        "backoff_factor": _Leaf("a float", lambda v: type(v) is float),
+        "growth_interval": _Leaf("an int >= 1", lambda v: type(v) is int and v >= 1),
+        "_growth_tracker": _COUNT,
+    },
 }
 
 
@@ -634,6 +642,35 @@ def schedule_losses(
             f"losses for {expected} scheduler steps"
         )
     return losses
+
+
+def check_amp(path: str, config: dict[str, Any], amp: str | None) -> None:
+    """This run has the ``--amp`` of the checkpoint's run (``config``)."""
+    saved = config.get("amp")
+    if saved != amp:
+        was = "no --amp" if saved is None else f"--amp {saved}"
+        now = "no --amp" if amp is None else f"--amp {amp}"
+        raise GradcliError(
+            f"--resume {path}: the checkpoint was saved with {was}, this run has {now}; "
+            "resume with the --amp it was saved with"
+        )
+
+
+def restore_scaler(
+    path: str, checkpoint: dict[str, Any], update: Any, amp: str | None, growth_interval: int
+) -> None:
+    """Load the checkpoint's gradient scaler state (``--amp fp16``) into ``update``'s
+    scaler, after checking that this run has the checkpoint's ``--amp``: a run saved with
+    a scaler does not go on without one, nor the other way round."""
+    where = f"--resume {path}"
+    check_amp(path, checkpoint["config"], amp)
+    state = checkpoint.get("grad_scaler")
+    if amp == "fp16":
+        if state is None:
+            raise GradcliError(
+                f"{where}: not a valid gradcli checkpoint: --amp fp16 and no grad_scaler"
+            )
+        update.load_scaler_state(state, growth_interval)
 
 
 def restore_feed(path: str, checkpoint: dict[str, Any], feed: Feed, step: int) -> None:

@@ -35,6 +35,8 @@ from gradcli.records import EpochRecord, Reference, Stats, StepRecord, Summary
 from gradcli.train.accumulation import MicroBatches, accumulate, gap_in_ulps
 from gradcli.train.clipping import Clipped
 from gradcli.train.clipping import explain as explain_clip
+from gradcli.train.loss_scaling import Unscaled
+from gradcli.train.loss_scaling import explain as explain_scaling
 from gradcli.train.precision import under
 from gradcli.train.updates import ManualUpdate, OptimUpdate
 from gradcli.usercode import user_code
@@ -126,6 +128,13 @@ class Training:
     micro: tuple[Tensor, Tensor | None, int | None] | None = None  # losses, norms, ULPs
     ulps: list[int | None] = field(default_factory=list)  # each shown step's gap
     autocast: Callable[[], AbstractContextManager[None]] | None = None  # --amp: the forward's
+    # --amp fp16: the last evaluation's loss scaling, and on how many steps the update was
+    # skipped for an inf or a NaN in the gradients (on the device)
+    unscaled: Unscaled | None = None
+    skipped: Tensor | None = None
+    # around each micro-batch's forward and backward, by its index (``gradcli ddp --path ddp``:
+    # DDP's no_sync() for all but the last, so that the gradients are all-reduced once)
+    micro_context: Callable[[int], AbstractContextManager[None]] | None = None
 
     def __iter__(self) -> Iterator[StepRecord | EpochRecord]:
         names = [name for name, _ in self.problem.named_parameters()]
@@ -147,7 +156,7 @@ class Training:
                 feed.next()
             self.measure_micro = self.shows(step)
             loss = self.forward_backward()
-            clipped, lr = self.clipped, self.update.lr
+            clipped, lr, unscaled = self.clipped, self.update.lr, self.unscaled
             self._count(clipped)
             grads = [p.grad for p in params]
             # 2. decide whether the step is shown: by --every, by Ctrl-C, or because the loss
@@ -157,6 +166,8 @@ class Training:
             shown = self.shows(step) or stop
             if not shown:
                 loss_value, finite = self._check(loss, grads, clipped)  # the step's one sync
+                if self.unscaled is not None:  # an inf in a gradient skips the step, no more
+                    finite = math.isfinite(loss_value)
                 if self.finite_everywhere is not None:
                     finite = self.finite_everywhere(finite)
                 shown = not finite
@@ -183,6 +194,9 @@ class Training:
                 if self.micro is not None and self.measure_micro:
                     record = self._with_micro(record, self.micro)
                 extra: list[str] = []  # --explain: the lr and the clipping, before the rule
+                after: list[str] = []  # and the scaler's update() after it
+                if unscaled is not None:  # --amp fp16
+                    record, extra, after = self._with_scaling(record, unscaled, prior is not None)
                 if clipped is not None:
                     coefficient = clipped.coefficient
                     grad_norm, fired, c = torch.stack(
@@ -199,6 +213,8 @@ class Training:
                             explain_clip(self.update.clipping, grad_norm, bool(fired), c_value)
                         )
                 loss_value, finite = record.loss or 0.0, _finite(record)
+                if unscaled is not None:  # an inf in a gradient skips the step, no more
+                    finite = math.isfinite(loss_value)
                 if self.finite_everywhere is not None:
                     finite = self.finite_everywhere(finite)
                 if prior is not None:
@@ -206,7 +222,13 @@ class Training:
                         extra.insert(0, self.explain_lr(step, lr))
                     params_before = recorder.unpack(before)
                     lines = self._explain(step, lr, names, params, grads, params_before, prior)
-                    record = replace(record, explain=(*extra, *lines))
+                    if record.skipped:  # the rule did not run: say so, not what it would do
+                        lines = tuple(
+                            f"{line.partition(':')[0]}: scaler.step() skipped the update; "
+                            "θ and the optimizer state stay as they were"
+                            for line in lines
+                        )
+                    record = replace(record, explain=(*extra, *lines, *after))
                 yield record if complete is None else complete(record)
             # 6. the schedule: scheduler.step() after optimizer.step() (or after the epoch)
             if not self.schedule_per_epoch:
@@ -256,10 +278,33 @@ class Training:
             one_batch_ulps=ulps,
         )
 
+    def _with_scaling(
+        self, record: StepRecord, unscaled: Unscaled, explain: bool
+    ) -> tuple[StepRecord, list[str], list[str]]:
+        """--amp fp16: ``record`` with the step's scale and whether it was skipped (with
+        --state, the scaler's state after ``update()``), and with ``explain`` the lines of
+        the scale and the unscale (before clipping's) and of ``update()`` (after the rule's)."""
+        scale, found_inf, tracker = torch.stack(
+            [t.double() for t in (unscaled.scale, unscaled.found_inf, unscaled.growth_tracker)]
+        ).tolist()
+        record = replace(record, scale=scale, skipped=bool(found_inf))
+        state = self.update.scaler_state()
+        if self.record_state:
+            record = replace(record, scaler={k: state[k] for k in ("scale", "_growth_tracker")})
+        if not explain:
+            return record, [], []
+        *before_clip, update = explain_scaling(
+            (scale, found_inf, int(tracker)), record.loss or 0.0, state
+        )
+        return record, before_clip, [update]
+
     def _count(self, clipped: Clipped | None) -> None:
         if clipped is not None:
             fired = clipped.fired.to(torch.int64)
             self.fired = fired if self.fired is None else self.fired + fired
+        if self.unscaled is not None:
+            skipped = (self.unscaled.found_inf > 0).to(torch.int64)
+            self.skipped = skipped if self.skipped is None else self.skipped + skipped
 
     def _schedule_step(self, loss: float) -> None:
         if self.update.needs_loss:
@@ -311,18 +356,25 @@ class Training:
         forward = self.forward or self.problem
         if self.autocast is not None:
             forward = under(self.autocast, forward)
+        scale = self.update.scale_loss  # (--amp fp16: loss·S; else the loss as it is)
         if self.micro_batches is None:
             with user_code("forward() or backward()"):
                 loss = forward()
-                loss.backward()
+                scale(loss).backward()
         else:  # --accumulate K: K micro-batches, each loss / K, then one clip and update
             params = list(self.problem.parameters())
             shown = self.measure_micro
-            loss, losses, norms = accumulate(self.micro_batches, forward, params, shown)
-            ulps = gap_in_ulps(self.micro_batches, params, self.autocast) if shown else None
+            loss, losses, norms = accumulate(
+                self.micro_batches, forward, params, shown, scale, self.micro_context
+            )
+            ulps = gap_in_ulps(self.micro_batches, params, self.autocast, scale) if shown else None
             self.micro = (losses, norms, ulps)
         if self.after_backward is not None:
             self.after_backward()
+        self.unscaled = self.update.unscale()  # --amp fp16: before clipping, as torch says
+        if self.unscaled is not None and self.micro is not None and self.micro[1] is not None:
+            losses, norms, ulps = self.micro  # what each micro-batch added, unscaled
+            self.micro = (losses, norms / self.unscaled.scale.double(), ulps)
         self.clipped = self.update.clip()
         return loss
 
@@ -336,7 +388,7 @@ class Training:
         self._count(self.clipped)
         self._update(loss, None)
         if not self.schedule_per_epoch:  # else end_of_epoch() steps it
-            self._schedule_step(float(loss) if self.update.needs_loss else math.nan)
+            self._schedule_step(float(loss.detach()) if self.update.needs_loss else math.nan)
         return loss
 
     def _update(self, loss: Tensor, step: int | None) -> int | None:
@@ -472,9 +524,14 @@ class Training:
         )
 
     def _accumulation(self) -> dict[str, Any]:
-        if self.micro_batches is None:
-            return {}
-        return {"accumulate": self.micro_batches.k, "one_batch_ulps": tuple(self.ulps)}
+        """The summary's accumulation and loss scaling (nothing without either)."""
+        more: dict[str, Any] = {}
+        if self.micro_batches is not None:
+            more = {"accumulate": self.micro_batches.k, "one_batch_ulps": tuple(self.ulps)}
+        if self.update.scaler is not None:
+            more["skipped"] = 0 if self.skipped is None else int(self.skipped.item())
+            more["final_scale"] = float(self.update.scaler_state()["scale"])
+        return more
 
     def _data_summary(self, feed: Feed) -> Summary:
         """With --data: the training data's loss at the start and at the end, and the

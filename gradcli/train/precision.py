@@ -1,5 +1,5 @@
-"""Mixed precision (``--amp bf16``): the forward under ``torch.autocast``, as torch users
-write it; the parameters (the master weights) and their gradients stay float32::
+"""Mixed precision (``--amp bf16|fp16``): the forward under ``torch.autocast``, as torch
+users write it; the parameters (the master weights) and their gradients stay float32::
 
     with torch.autocast(device_type=device.type, dtype=torch.bfloat16):
         loss = loss_fn(model(x), y)     # matmuls and convolutions in bfloat16
@@ -7,7 +7,7 @@ write it; the parameters (the master weights) and their gradients stay float32::
     optimizer.step()
 
 bfloat16 keeps float32's exponent range, so small gradients do not underflow and need no
-loss scaling; fp16 would (a ``GradScaler``), which gradcli does not do yet.
+loss scaling; float16 does not, and gets a gradient scaler (``gradcli.train.loss_scaling``).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from contextlib import AbstractContextManager
 import torch
 from torch import Tensor
 
-AMP_DTYPES = {"bf16": torch.bfloat16}
+AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 def autocast(amp: str, device: torch.device) -> Callable[[], AbstractContextManager[None]]:

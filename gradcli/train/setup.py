@@ -23,6 +23,7 @@ from gradcli.train import checkpoint
 from gradcli.train.accumulation import Batches, Slices
 from gradcli.train.clipping import Clipping
 from gradcli.train.loop import Training
+from gradcli.train.loss_scaling import HandScaler
 from gradcli.train.precision import autocast
 from gradcli.train.resuming import check_state_fits
 from gradcli.train.updates import ManualUpdate, OptimUpdate, impl_kwargs
@@ -185,6 +186,8 @@ def prepare(
         return OptimUpdate(params, optimizer, lr, hyperparameters, impl, clipping)
 
     update = make_update(params)
+    if spec.amp == "fp16":  # (not in make_update: check_state_fits probes without one)
+        update.scaler = make_scaler(spec, path, device)
     start = 0
     fed: list[float] = []
     if spec.resume is not None:
@@ -192,6 +195,7 @@ def prepare(
         state = checkpoint.restore(spec.resume, saved, problem, params, asdict(spec))
         check_state_fits(spec.resume, problem, make_update, state, saved["config"], hyperparameters)
         update.load_state(state)
+        checkpoint.restore_scaler(spec.resume, saved, update, spec.amp, spec.growth_interval)
         start = int(saved["step"])
         fed = checkpoint.schedule_losses(
             spec.resume, saved, spec.schedule, _scheduler_steps(spec, feed, start)
@@ -221,6 +225,7 @@ def prepare(
         None if clipping is None else clipping.describe(),
         None if feed is None else feed.data.describe(),
         None if feed is None else describe_batches(spec, feed),
+        None if update.scaler is None else describe_scaler(spec, device),
     )
     last = start + spec.steps
     training = Training(
@@ -248,6 +253,23 @@ def prepare(
     return training, info
 
 
+def make_scaler(spec: RunSpec, path: str, device: torch.device) -> Any:
+    """``--amp fp16``'s gradient scaler: torch's on the optim path, by hand on the manual."""
+    if path == "manual":
+        return HandScaler(spec.loss_scale, spec.growth_interval)
+    return torch.amp.GradScaler(
+        device.type, init_scale=spec.loss_scale, growth_interval=spec.growth_interval
+    )
+
+
+def describe_scaler(spec: RunSpec, device: torch.device) -> str:
+    """``GradScaler("cpu", init_scale=65536, growth_interval=2000)``."""
+    return (
+        f'GradScaler("{device.type}", init_scale={spec.loss_scale:g}, '
+        f"growth_interval={spec.growth_interval})"
+    )
+
+
 def save_checkpoint(training: Training, spec: RunSpec) -> None:
     """Write ``spec.save``: the state after the last step ``training`` completed."""
     assert spec.save is not None
@@ -262,4 +284,6 @@ def save_checkpoint(training: Training, spec: RunSpec) -> None:
         saved["schedule_losses"] = list(training.fed)
     if training.feed is not None:
         saved["feed"] = training.feed.state_dict(done)
+    if training.update.scaler is not None:  # --amp fp16: after the last update() done
+        saved["grad_scaler"] = training.update.scaler_state()
     checkpoint.save(spec.save, saved)

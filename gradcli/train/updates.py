@@ -9,6 +9,11 @@
 Where torch's optimizer takes only some parameters (Muon: 2-D ones), both paths give the
 others to the catalog optimizer it names (``Optimizer.rest``: AdamW), the same way.
 
+With ``--amp fp16`` both scale the loss and unscale the gradients before clipping
+(``scale_loss``, ``unscale``), and skip an update whose gradients held an inf or a NaN: the
+manual path with ``HandScaler``, the optim path with ``torch.amp.GradScaler``
+(``gradcli.train.loss_scaling``); ``scaler`` is None without it.
+
 Both also clip the gradients (``clip``: ``gradcli.train.clipping``) and follow a learning-rate
 schedule (``start_schedule``, ``schedule_step``): the manual path with the hand-written
 ``gradcli.schedules.schedule.Schedule`` of each part, the optim path with torch's own
@@ -34,6 +39,7 @@ from gradcli.schedules.schedule import Schedule
 from gradcli.schedules.schedule_spec import ScheduleSpec
 from gradcli.schedules.torch_side import build as build_torch_scheduler
 from gradcli.train.clipping import Clipped, Clipping, clip_by_hand, clip_with_torch
+from gradcli.train.loss_scaling import HandScaler, Unscaled, torch_unscaled
 
 State = dict[str, Tensor]
 Part = tuple[list[nn.Parameter], Optimizer, dict[str, Value]]
@@ -66,7 +72,28 @@ def _like(value: Any, param: Tensor) -> Any:
     return value.to(param.device)
 
 
-class ManualUpdate:
+class _Scaling:
+    """What both paths do alike with their scaler (``HandScaler`` or ``GradScaler``, whose
+    methods have the same names)."""
+
+    scaler: Any
+
+    def scale_loss(self, loss: Tensor) -> Tensor:
+        """What backward() runs on: ``scaler.scale(loss)`` (loss·S) with --amp fp16, else
+        the loss."""
+        return loss if self.scaler is None else self.scaler.scale(loss)
+
+    def scaler_state(self) -> dict[str, Any]:
+        """``scaler.state_dict()``: scale, growth_factor, backoff_factor, growth_interval,
+        _growth_tracker."""
+        return dict(self.scaler.state_dict())
+
+    def load_scaler_state(self, state: dict[str, Any], growth_interval: int) -> None:
+        """A checkpoint's scaler state, with this run's growth interval."""
+        self.scaler.load_state_dict({**state, "growth_interval": growth_interval})
+
+
+class ManualUpdate(_Scaling):
     """The hand-written path: the optimizer's rule from the catalog, state kept here; its
     for-loop or its foreach rule, as ``impl`` says (``manual_rule``)."""
 
@@ -89,6 +116,16 @@ class ManualUpdate:
         self.closure = optimizer.closure  # step(closure): the rule evaluates the loss itself
         # Keyed by parameter and created lazily, like torch.optim.Optimizer.state.
         self.state: dict[Tensor, State] = defaultdict(dict)
+        self.scaler: HandScaler | None = None  # --amp fp16
+
+    def unscale(self) -> Unscaled | None:
+        """With --amp fp16: each optimizer's gradients unscaled by hand, as
+        ``scaler.unscale_(optimizer)``, and what was found."""
+        if self.scaler is None:
+            return None
+        for i, (part, _, _) in enumerate(self.parts):
+            self.scaler.unscale_(i, [p.grad for p in part if p.grad is not None])
+        return self.scaler.unscaled()
 
     @property
     def lr(self) -> float:
@@ -139,6 +176,8 @@ class ManualUpdate:
             for i, ((part, _, hyperparameters), rule) in enumerate(
                 zip(self.parts, self.rules, strict=True)
             ):
+                if self.scaler is not None and self.scaler.skips(i):
+                    continue  # scaler.step(optimizer): no update, the state as it was
                 lr = self.base_lr
                 if self.schedules:  # this step's lr (and momentum or betas, where driven)
                     lr, hyperparameters = self.schedules[i].lr, self.schedules[i].hyperparameters()
@@ -156,6 +195,8 @@ class ManualUpdate:
                     **given,
                     **hyperparameters,
                 )
+        if self.scaler is not None:
+            self.scaler.update()
         for p in self.params:
             # What optimizer.zero_grad() does by default since torch 2.0. Zeroing in place
             # would turn a -0.0 gradient into +0.0 at the next backward.
@@ -208,7 +249,7 @@ def impl_kwargs(optimizer: Optimizer, impl: str | None, device: torch.device) ->
     return {"fused": True}
 
 
-class OptimUpdate:
+class OptimUpdate(_Scaling):
     """The library path: a ``torch.optim`` optimizer."""
 
     def __init__(
@@ -233,6 +274,15 @@ class OptimUpdate:
             self.optimizers.append(optimizer_class(part, lr=lr, **hyper, **flags))
         self.optimizer = self.optimizers[0]
         self.closure = optimizer.closure  # step(closure): torch evaluates the loss itself
+        self.scaler: torch.amp.GradScaler | None = None  # --amp fp16
+
+    def unscale(self) -> Unscaled | None:
+        """With --amp fp16: ``scaler.unscale_(optimizer)`` of each optimizer, and what it found."""
+        if self.scaler is None:
+            return None
+        for optimizer in self.optimizers:
+            self.scaler.unscale_(optimizer)
+        return torch_unscaled(self.scaler, self.optimizers)
 
     @property
     def lr(self) -> float:
@@ -264,10 +314,15 @@ class OptimUpdate:
     def schedule_step(self, loss: float | None) -> None:
         for scheduler in self.schedulers:
             try:
-                if self.needs_loss:
-                    scheduler.step(loss)
-                else:
-                    scheduler.step()
+                with warnings.catch_warnings():
+                    # a first update skipped by the scaler makes torch warn that the
+                    # scheduler stepped before the optimizer; with --amp fp16 that is the
+                    # documented loop (docs/accumulation.md), and the manual path is silent
+                    warnings.filterwarnings("ignore", "Detected call of `lr_scheduler.step")
+                    if self.needs_loss:
+                        scheduler.step(loss)
+                    else:
+                        scheduler.step()
             except (ArithmeticError, ValueError) as error:  # torch's, as one line
                 message = " ".join(str(error).split()) or type(error).__name__
                 name = type(scheduler).__name__
@@ -307,7 +362,11 @@ class OptimUpdate:
 
     def step(self, closure: Callable[[], Tensor] | None = None) -> None:
         for optimizer in self.optimizers:
-            if closure is not None:
+            if self.scaler is not None:
+                self.scaler.step(optimizer)  # optimizer.step() unless unscale_ found an inf
+            elif closure is not None:
                 optimizer.step(closure)
             else:
                 optimizer.step()
+        if self.scaler is not None:
+            self.scaler.update()

@@ -17,19 +17,17 @@ from gradcli.cli import options as opt
 from gradcli.cli.config_file import blame_config, with_config
 from gradcli.cli.epochs import with_epochs
 from gradcli.config import to_toml
+from gradcli.errors import GradcliError
 from gradcli.spec import RunSpec, left_out_of_all, specs_for_compare, split_optimizers
 
 if TYPE_CHECKING:
     from gradcli.pictures.request import Request
 
-HELP = (
-    "Run several optimizers by hand and with torch.optim from the same start; show "
-    "their losses, how far the two paths drift apart (0 = bit for bit) and the loss curves."
-)
 EXAMPLES = opt.examples(
     "gradcli compare",
     "gradcli compare --model rosenbrock -o sgd,adam,rmsprop --steps 300 --tol 0.01",
     "gradcli compare -o adam --impl fused --dtype float64",
+    "gradcli compare -m mlp -o sgd,adam --accumulate 4 --amp bf16",
     "gradcli compare -o sgd -o adam --format jsonl | jq -c 'select(.max_ulps > 0)'",
     "gradcli compare -d digits -m mlp --batch-size 64 --epochs 5 -o sgd,adam",
 )
@@ -82,6 +80,8 @@ def compare(
     clip_norm: opt.ClipNorm = None,
     norm_type: opt.NormType = None,
     clip_value: opt.ClipValue = None,
+    accumulate: opt.Accumulate = 1,
+    amp: opt.Amp = None,
     data: opt.Data = None,
     target: opt.Target = None,
     data_dir: opt.DataDir = None,
@@ -100,6 +100,7 @@ def compare(
     color: opt.Color = None,
     config: opt.Config = None,
     print_config: opt.PrintConfig = False,
+    print_script: opt.PrintScript = False,
     plot: opt.ComparePlot = None,
     plot_file: opt.PlotFile = None,
     report: opt.Report = None,
@@ -111,6 +112,11 @@ def compare(
         **hyperparameters,
     }
     merged = with_config(ctx, given, config, compare=True)
+    if merged.get("amp") == "fp16":  # (the runs' records have no place for a scaler's scale)
+        raise GradcliError(
+            "--amp fp16: gradcli compare does not run a gradient scaler (GradScaler) yet; "
+            "use --amp bf16"
+        )
     chosen = merged.pop("optimizer")
     tol = merged.pop("tol")
     target_accuracy = merged.pop("target_accuracy")
@@ -129,6 +135,11 @@ def compare(
     given_optimizers = chosen if isinstance(chosen, list) or chosen is None else [chosen]
     for left_out in left_out_of_all(given_optimizers, merged["model"]):
         specs[0].output.say(f"gradcli: -o all: leaving out {left_out}")
+    if print_script:
+        from gradcli.script.compare import compare_script
+
+        typer.echo(compare_script(specs), nl=False)
+        return
     run_compare(specs, tol, pictures, target_accuracy)
 
 

@@ -17,14 +17,11 @@ from gradcli.cli.epochs import with_epochs
 from gradcli.ddp.options import PATHS, check_run, ddp_options, torchrun_world
 from gradcli.spec import RunSpec, choose_optimizer, validate
 
-HELP = (
-    "Data-parallel training on torch.distributed: N workers, one shard of the data each, "
-    "gradients averaged by hand (all_reduce) or by DistributedDataParallel; rank 0 shows each "
-    "rank's gradient, the average, and that the parameters agree on every rank."
-)
 EXAMPLES = opt.examples(
     "gradcli ddp --nproc 2 --steps 5",
     "gradcli ddp --nproc 2 --path ddp --model mlp -o adam --every 10",
+    "gradcli ddp --nproc 2 --path ddp --accumulate 4 --steps 5",
+    "gradcli ddp --nproc 2 --path ddp --print-script > s.py && torchrun --nproc-per-node 2 s.py",
     "torchrun --nproc-per-node 2 -m gradcli ddp --path ddp",
     "gradcli ddp --nproc 4 --format jsonl | jq -c '[.step, .max_param_diff_across_ranks]'",
     "gradcli ddp --data digits --model mlp --batch-size 32 --epochs 2 -o adam --every 10",
@@ -33,7 +30,15 @@ DDP_FORMATS = ("auto", "table", "jsonl")
 DdpFormat = opt.format_option(
     *DDP_FORMATS, help="auto (a table on a terminal, JSON lines otherwise), table, jsonl."
 )
-NOT_RUN_OPTIONS = ("ctx", "nproc", "path", "timeout", "plot_file", "hyperparameters")
+NOT_RUN_OPTIONS = (
+    "ctx",
+    "nproc",
+    "path",
+    "timeout",
+    "plot_file",
+    "print_script",
+    "hyperparameters",
+)
 DdpBatchSize = Annotated[
     int | None,
     typer.Option(
@@ -78,6 +83,7 @@ def ddp(
     clip_norm: opt.ClipNorm = None,
     norm_type: opt.NormType = None,
     clip_value: opt.ClipValue = None,
+    accumulate: opt.Accumulate = 1,
     data: opt.Data = None,
     target: opt.Target = None,
     data_dir: opt.DataDir = None,
@@ -93,6 +99,7 @@ def ddp(
     quiet: opt.Quiet = False,
     color: opt.Color = None,
     plot_file: opt.PlotFile = None,
+    print_script: opt.PrintScript = False,
     **hyperparameters: Any,
 ) -> None:
     given = {k: v for k, v in locals().items() if k not in NOT_RUN_OPTIONS}
@@ -105,6 +112,11 @@ def ddp(
     name, lr, settings = choose_optimizer(given.pop("optimizer"), flags)
     spec = validate(RunSpec(optimizer=name, lr=lr, settings=settings, **given))
     check_run(spec, world)
+    if print_script:
+        from gradcli.script.ddp import ddp_script
+
+        typer.echo(ddp_script(spec, options, world), nl=False)
+        return
     from gradcli.ddp.launch import launch
 
     launch(spec, options)

@@ -21,12 +21,6 @@ from gradcli.output import Output
 if TYPE_CHECKING:
     from gradcli.diff import Tolerance
 
-HELP = (
-    "Compare two runs' JSON lines record by record, like cmp: exit 0 when every record "
-    "agrees bit for bit (or within --ulps, --rtol, --atol), 1 at the first difference (the "
-    "step, parameter, field, both values, the gap in absolute terms and ULPs), then how the "
-    "gap grows."
-)
 EXAMPLES = opt.examples(
     "gradcli diff manual.jsonl optim.jsonl",
     "gradcli diff <(gradcli manual -o adam -f jsonl) <(gradcli optim -o adam --impl fused "

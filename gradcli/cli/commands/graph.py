@@ -5,10 +5,6 @@ from __future__ import annotations
 from gradcli.cli import options as opt
 from gradcli.spec import FORMATS
 
-HELP = (
-    "The autograd graph behind the loss, from its grad_fn down to the AccumulateGrad "
-    "leaves of the parameters."
-)
 EXAMPLES = opt.examples(
     "gradcli graph",
     "gradcli graph --model mlp",

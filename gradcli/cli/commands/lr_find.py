@@ -19,12 +19,7 @@ if TYPE_CHECKING:
     from gradcli.lr_range import Curve, Spread
     from gradcli.output import Output
 
-HELP = (
-    "The learning-rate range test: train with an lr that grows every step from --start-lr "
-    f"to --end-lr, smooth the loss, and suggest {RULE}. Piped, it prints the suggestion alone: "
-    "LR=$(gradcli lr-find -m mlp -o adam). Nothing is saved: the model and optimizer are "
-    "thrown away after."
-)
+DETAILS = f"The suggestion: {RULE}."
 EXAMPLES = opt.examples(
     "gradcli lr-find -m mlp -o adam",
     "gradcli optim -m mlp -o adam --lr $(gradcli lr-find -m mlp -o adam)",
@@ -126,6 +121,7 @@ def lr_find(
     device: opt.Device = "auto",
     dtype: opt.Dtype = "float32",
     impl: opt.Impl = None,
+    accumulate: opt.Accumulate = 1,
     data: opt.Data = None,
     target: opt.Target = None,
     data_dir: opt.DataDir = None,
@@ -159,6 +155,7 @@ def lr_find(
             lr=start_lr,
             settings=settings,
             impl=impl,
+            accumulate=accumulate,
             steps=steps,
             seed=seed,
             device=device,

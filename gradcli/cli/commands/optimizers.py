@@ -11,10 +11,6 @@ from gradcli import optimizers as catalog
 from gradcli.cli import options as opt
 from gradcli.spec import MODELS
 
-HELP = (
-    "The optimizers gradcli writes by hand, with torch's keywords and defaults; with "
-    "NAME, its update rule as math, every keyword's default, range and meaning, and its state."
-)
 EXAMPLES = opt.examples(
     "gradcli optimizers",
     "gradcli optimizers adam",

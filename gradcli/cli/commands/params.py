@@ -4,10 +4,6 @@ from __future__ import annotations
 
 from gradcli.cli import options as opt
 
-HELP = (
-    "What a module holds — Parameter, frozen Parameter, buffers, plain tensor attributes — "
-    "and what each takes part in, found by doing it on a copy of the model."
-)
 EXAMPLES = opt.examples(
     "gradcli params",
     "gradcli params --model mlp",

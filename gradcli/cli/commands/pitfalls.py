@@ -11,10 +11,7 @@ from gradcli.cli import options as opt
 from gradcli.errors import GradcliError
 from gradcli.spec import PITFALL_SUMMARIES
 
-HELP = (
-    "Classic mistakes run beside the correct code on the same tensors. Without NAME, "
-    "the list: " + ", ".join(PITFALL_SUMMARIES) + "."
-)
+DETAILS = "The pitfalls: " + ", ".join(PITFALL_SUMMARIES) + "."
 EXAMPLES = opt.examples(
     "gradcli pitfalls",
     "gradcli pitfalls data-zero",

@@ -11,11 +11,6 @@ import typer
 from gradcli.cli import options as opt
 from gradcli.output import Output
 
-HELP = (
-    "Draw runs from gradcli's JSON lines (one run per FILE; - or none: stdin): the loss, "
-    "each parameter's gradient norm and, for a problem with two trainable elements, the "
-    "path on its loss surface. No torch needed."
-)
 EXAMPLES = opt.examples(
     "gradcli optim -m mlp -f jsonl | gradcli plot -",
     "gradcli optim -m rosenbrock -o adam -f jsonl | tee adam.jsonl | gradcli plot",

@@ -12,11 +12,6 @@ from gradcli.cli import options as opt
 from gradcli.cli.commands.plot import Labels, Pictures, RunFiles, SurfaceName
 from gradcli.output import Output
 
-HELP = (
-    "Write a one-page HTML report of runs from gradcli's JSON lines (one run per FILE; - or "
-    "none: stdin): the command, the figures inline, the summary table. Self-contained: it "
-    "opens offline in any browser. Needs matplotlib (pip install 'gradcli[plot]')."
-)
 EXAMPLES = opt.examples(
     "gradcli optim -m himmelblau -f jsonl | gradcli report -o report.html",
     "gradcli report sgd.jsonl adam.jsonl --label SGD --label Adam -o report.html",

@@ -13,11 +13,6 @@ from gradcli.errors import GradcliError
 
 DEFAULT_LR = 0.1  # the optimizer's lr a schedule starts from, when --lr is not given
 DEFAULT_OPTIMIZER = "SGD(momentum=0.9)"
-HELP = (
-    "A learning-rate scheduler of torch.optim.lr_scheduler, in torch's constructor "
-    "syntax: the lr of each training step (and the momentum or β1 it sets) computed by hand "
-    "and by torch, side by side, with whether they agree bit for bit and the curve."
-)
 EXAMPLES = opt.examples(
     "gradcli schedule 'StepLR(step_size=30, gamma=0.5)' --steps 100",
     "gradcli schedule 'OneCycleLR(max_lr=0.1, total_steps=100)' -o adam",

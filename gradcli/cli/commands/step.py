@@ -18,13 +18,6 @@ from gradcli.cli import options as opt
 from gradcli.errors import GradcliError
 from gradcli.spec import specs_for_compare, split_optimizers
 
-HELP = (
-    "Train one keypress at a time, full screen: s steps, space runs and pauses, r resets, "
-    "+/- double and halve the lr, o picks the next run, m switches optim/manual, e and t "
-    "toggle --explain and --state, arrows move the start of a 2-D problem, q quits. Each "
-    "step's record is gradcli optim's for the same step, bit for bit. Needs a terminal and "
-    "textual (pip install 'gradcli\\[step]')."
-)
 EXAMPLES = opt.examples(
     "gradcli step -m rosenbrock -o adam",
     "gradcli step -m beale -o sgd -o 'SGD(momentum=0.9)' -o adam --explain",

@@ -28,17 +28,11 @@ if TYPE_CHECKING:
     from gradcli.pictures.request import Request
     from gradcli.train.loop import Training
 
-OPTIM_HELP = "Train with torch.optim: zero_grad(), loss = model(), loss.backward(), step()."
 OPTIM_EXAMPLES = opt.examples(
     "gradcli optim --steps 100",
     "gradcli optim --model seed --lr 0.001 --steps 3 --explain",
     "gradcli optim --model mlp -o adam --state --every 20",
     "gradcli optim -o adam --impl foreach --steps 500 --format jsonl | jq -c '[.step, .loss]'",
-)
-MANUAL_HELP = (
-    "Train with a hand-written update: autograd computes the gradients, then each "
-    "parameter is updated in place under torch.no_grad() and the gradients are dropped "
-    "(set to None, as optimizer.zero_grad() does)."
 )
 MANUAL_EXAMPLES = opt.examples(
     "gradcli manual --steps 100",
@@ -73,6 +67,8 @@ def training_command(path: str) -> Callable[..., None]:
         clip_value: opt.ClipValue = None,
         accumulate: opt.Accumulate = 1,
         amp: opt.Amp = None,
+        loss_scale: opt.LossScale = 65536.0,
+        growth_interval: opt.GrowthInterval = 2000,
         data: opt.Data = None,
         target: opt.Target = None,
         data_dir: opt.DataDir = None,
