@@ -377,7 +377,7 @@ def test_explain_s_lines_are_the_same(invoke, tmp_path):
 def test_explain_with_every_optimizer_and_the_rest(invoke, tmp_path):
     """--explain with every optimizer but Muon, on both paths, with --state, sparse
     gradients, a user's model with a parameter without a gradient, --accumulate, --every,
-    the data loop, and clipping by value and by norm."""
+    the data loop, clipping by value and by norm, and --amp bf16."""
     (tmp_path / "mymodel.py").write_text(MODEL_FILE)
     own = str(tmp_path / "mymodel.py") + ":build"
     runs = [
@@ -387,24 +387,15 @@ def test_explain_with_every_optimizer_and_the_rest(invoke, tmp_path):
         for path in ("optim", "manual")
     ]
     data = ["--data", "digits", "-m", "mlp", "--batch-size", "256", "--explain"]
+    explain = ["--explain", "--steps", "3"]
     runs += [
         ["manual", "-m", own, "-o", "adam", "--explain", "--state", "--steps", "3"],
         ["optim", "-m", "linear", "-o", "sgd", "--explain", "--accumulate", "2", "--steps", "2"],
         ["manual", *data, "-o", "SGD(momentum=0.9)", "--every", "2", "--steps", "3"],
         ["optim", *data, "-o", "rmsprop", "--accumulate", "3", "--steps", "2", "--every", "2"],
-        [
-            "optim",
-            "-m",
-            "linear",
-            "-o",
-            "lbfgs",
-            "--explain",
-            "--clip-value",
-            "0.01",
-            "--steps",
-            "3",
-        ],
-        ["manual", "-m", "mlp", "-o", "adam", "--explain", "--clip-norm", "1", "--norm-type", "1"],
+        ["optim", "-m", "linear", "-o", "lbfgs", *explain, "--clip-value", "0.01"],
+        ["optim", "-m", "mlp", "-o", "adam", *explain, "--amp", "bf16", "--accumulate", "2"],
+        ["manual", "-m", "mlp", "-o", "adam", *explain, "--clip-norm", "1", "--norm-type", "1"],
     ]
     scripts = tmp_path / "scripts"
     scripts.mkdir()
