@@ -14,7 +14,6 @@ import json
 import math
 import os
 import stat
-import tomllib
 import types
 import typing
 from collections.abc import Collection
@@ -88,6 +87,8 @@ def _read(path: str) -> str:
 
 def load(path: str, *, allow_list_optimizer: bool = False) -> dict[str, Any]:
     """The options set in the TOML file at ``path``, by RunSpec field name."""
+    import tomllib  # (here: 8 ms that a command's --help does not need)
+
     text = ""
     try:
         text = _read(path)

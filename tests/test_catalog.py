@@ -325,7 +325,10 @@ def test_a_new_optimizer_module_appears_everywhere_without_other_changes(tmp_pat
 
     listed = gradcli("optimizers", "-f", "jsonl")
     assert "plainsgd" in [r["name"] for r in jsonl(listed.stdout)], listed.stderr
-    assert "plainsgd" in gradcli("manual", "--help").stdout  # in --weight-decay's help
+    described = jsonl(gradcli("optimizers", "plainsgd", "-f", "jsonl").stdout)  # its keywords
+    assert [(d["keyword"], d["meaning"]) for d in described] == [
+        ("weight_decay", "Decay λ in [0, 1].")
+    ]
     run = gradcli("manual", "--config", "run.toml", "--steps", "1", "-f", "jsonl")
     assert run.returncode == 0, run.stderr
     # w = [1, 2, 3], g = 1/3: w − 0.001·(1/3 + 0.5·w), in float32

@@ -139,3 +139,19 @@ def test_the_command_modules_and_ddp_options_do_not_import_torch():
     )
     assert done.stderr == ""
     assert json.loads(done.stdout) == []
+
+
+def test_the_hyperparameters_are_listed_in_a_few_lines_and_still_complete():
+    """One option per keyword of torch's optimizers: listed as typed in one panel (their
+    meanings are gradcli optimizers NAME's), parsed and completed as every option is."""
+    from gradcli.optimizers import options
+
+    shown = CliRunner().invoke(app, ["optim", "--help"], env={"COLUMNS": "80"}).stdout
+    panel = shown[shown.index("─ Optimizer hyperparameters ─") :]
+    panel = panel[: panel.index("╰")]
+    assert "gradcli optimizers NAME" in " ".join(panel.replace("│", " ").split())
+    for name in options():
+        assert f"--{name.replace('_', '-')}" in panel, name
+    assert "--betas=B1,B2" in panel and "--nesterov/--no-nesterov" in panel
+    assert len(panel.splitlines()) < 25  # (as rows: 213 lines)
+    assert {"--momentum", "--momentum-decay"} <= set(_completed("gradcli optim --mom"))

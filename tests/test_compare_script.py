@@ -145,6 +145,12 @@ def test_a_users_model_draws_the_same_random_numbers(invoke, tmp_path):
     check(invoke, tmp_path, [["-m", model, "-o", "sgd,adam,lbfgs", "--steps", "3"]])
 
 
+def test_muon_s_two_optimizers_with_a_schedule(invoke, tmp_path):
+    """Muon and AdamW each with its scheduler (torch's, and the rule by hand), beside Adam."""
+    schedule = ["--schedule", "OneCycleLR(max_lr=0.1, total_steps=10)"]
+    check(invoke, tmp_path, [["-m", "mlp", "-o", "muon,adam", *schedule, "--steps", "4"]])
+
+
 @pytest.mark.parametrize(
     ("args", "says"),
     [
@@ -153,7 +159,6 @@ def test_a_users_model_draws_the_same_random_numbers(invoke, tmp_path):
         (["-m", "linear", "--amp", "bf16"], "does not repeat --amp yet"),
         (["-f", "table"], "prints JSON lines, not --format table"),
         (["-o", "adam", "--impl", "foreach"], "add --impl forloop"),
-        (["-m", "mlp", "-o", "muon", "--schedule", "StepLR(step_size=2)"], "with two"),
     ],
 )
 def test_what_a_compare_script_cannot_repeat_is_one_line_and_exit_2(invoke, args, says):

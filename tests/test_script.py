@@ -338,6 +338,104 @@ SCHEDULES = [
 ]
 
 
+def test_save_and_resume_on_data_go_both_ways_byte_for_byte(invoke, tmp_path):
+    """--save and --resume with --data: the checkpoint holds where the DataLoader is (its
+    epoch, the batches taken, its generator as the epoch began, the epoch's sums); saved
+    inside the first epoch, resumed past the end of the second."""
+    run = ["manual", "--data", "digits", "-m", "mlp", "-o", "adam", "--batch-size", "256"]
+    check_save_and_resume(invoke, tmp_path, [run], (4, 6))
+
+
+def test_muon_s_two_optimizers_with_a_schedule_save_and_resume(invoke, tmp_path):
+    """Muon and AdamW, each with its own scheduler (torch's on the optim path, the rule by
+    hand on the manual path), saved and resumed both ways; and a schedule that drives the
+    momentum and β1 of the two by hand."""
+    schedule = ["--schedule", "StepLR(step_size=2, gamma=0.5)"]
+    check_save_and_resume(invoke, tmp_path, [["optim", "-m", "mlp", "-o", "muon", *schedule]])
+    cycle = ["--schedule", "OneCycleLR(max_lr=0.1, total_steps=10)"]
+    check(invoke, tmp_path, [["manual", "-m", "mlp", "-o", "muon", *cycle, "--steps", "5"]])
+
+
+def test_explain_s_lines_are_the_same(invoke, tmp_path):
+    """--explain: each record's lines (the update of each parameter's first element), by the
+    optimizer's formula from its module, the numbers taken as gradcli takes them: LBFGS's
+    state at each parameter's offset; text written as it is (θ, −); the clipping's line
+    first, by gradcli's own function."""
+    runs = [
+        ["optim", "-m", "mlp", "-o", "adam", "--explain", "--steps", "3"],
+        ["manual", "-m", "linear", "-o", "lbfgs", "--explain", "--steps", "2"],
+        ["manual", "-m", "mlp", "-o", "sgd", "--explain", "--clip-norm", "0.1", "--steps", "2"],
+    ]
+    outputs = check(invoke, tmp_path, runs)
+    assert jsonl(outputs[2])[1]["explain"][0].startswith("clip: N = ")
+    assert all("explain" in line for line in jsonl(outputs[0])[1:])
+    script = invoke(*runs[0], "--print-script").stdout
+    assert inspect.getsource(adam.explain) in script  # the formula as its module holds it
+
+
+@pytest.mark.slow
+def test_explain_with_every_optimizer_and_the_rest(invoke, tmp_path):
+    """--explain with every optimizer but Muon, on both paths, with --state, sparse
+    gradients, a user's model with a parameter without a gradient, --accumulate, --every,
+    the data loop, clipping by value and by norm, and --amp bf16."""
+    (tmp_path / "mymodel.py").write_text(MODEL_FILE)
+    own = str(tmp_path / "mymodel.py") + ":build"
+    runs = [
+        [path, "-m", optimizer.problem or "linear", "-o", name, "--explain", "--steps", "2"]
+        for name, optimizer in optimizers.catalog().items()
+        if optimizer.rest is None
+        for path in ("optim", "manual")
+    ]
+    data = ["--data", "digits", "-m", "mlp", "--batch-size", "256", "--explain"]
+    explain = ["--explain", "--steps", "3"]
+    runs += [
+        ["manual", "-m", own, "-o", "adam", "--explain", "--state", "--steps", "3"],
+        ["optim", "-m", "linear", "-o", "sgd", "--explain", "--accumulate", "2", "--steps", "2"],
+        ["manual", *data, "-o", "SGD(momentum=0.9)", "--every", "2", "--steps", "3"],
+        ["optim", *data, "-o", "rmsprop", "--accumulate", "3", "--steps", "2", "--every", "2"],
+        ["optim", "-m", "linear", "-o", "lbfgs", *explain, "--clip-value", "0.01"],
+        ["optim", "-m", "mlp", "-o", "adam", *explain, "--amp", "bf16", "--accumulate", "2"],
+        ["manual", "-m", "mlp", "-o", "adam", *explain, "--clip-norm", "1", "--norm-type", "1"],
+    ]
+    scripts = tmp_path / "scripts"
+    scripts.mkdir()
+    check(invoke, scripts, runs)
+
+
+def test_accumulation_and_autocast_are_the_same_run(invoke, tmp_path):
+    """--accumulate K: a full-batch problem's data cut in K slices, and K of the loader's
+    batches an update (the last window of unequal sizes: no ULP gap), with the records'
+    micro_losses, micro_grad_norms and one_batch_ulps; --amp bf16: the forward under
+    torch.autocast, the closure's and the one batch's too."""
+    data = ["--data", "digits", "-m", "mlp", "--batch-size", "100", "-o", "adam"]
+    runs = [
+        ["optim", "-m", "linear", "--accumulate", "4", "--amp", "bf16", "--steps", "3"],
+        ["manual", *data, "--accumulate", "5", "--epochs", "1", "--every", "2", "--clip-norm", "1"],
+    ]
+    outputs = check(invoke, tmp_path, runs)
+    lines = jsonl(outputs[1])  # the last window: 37 samples, then 100 a batch
+    assert [line.get("one_batch_ulps") for line in lines if "params" in line][-1] is None
+
+
+@pytest.mark.slow
+def test_accumulation_and_autocast_with_the_rest(invoke, tmp_path):
+    """--accumulate and --amp bf16 with both paths, Muon, schedules, clipping, --state, the
+    CNN on the data loop, a run ending inside an epoch, and LBFGS under autocast."""
+    data = ["--data", "digits", "--batch-size", "256", "--accumulate", "3"]
+    runs = [
+        ["manual", "-m", "mlp", "-o", "muon", "--accumulate", "2", "--steps", "3", "--state"],
+        ["optim", "-m", "mlp", "-o", "adam", "--accumulate", "8", "--amp", "bf16", "--steps", "3"],
+        ["manual", "-m", "linear", "-o", "lbfgs", "--amp", "bf16", "--steps", "3"],
+        ["optim", "-m", "linear", "-o", "lbfgs", "--amp", "bf16", "--steps", "3"],
+        ["optim", *data, "-m", "cnn", "-o", "adam", "--epochs", "2", "--amp", "bf16",
+         "--schedule", "StepLR(step_size=1)", "--schedule-per", "epoch"],
+        ["manual", *data, "-m", "mlp", "-o", "SGD(momentum=0.9)", "--lr", "0.1", "--steps", "3",
+         "--clip-value", "0.01", "--schedule", "ReduceLROnPlateau(patience=0)"],
+        ["optim", *data, "-m", "linear", "-o", "muon", "--epochs", "1", "--state"],
+    ]  # fmt: skip
+    check(invoke, tmp_path, runs)
+
+
 def test_the_issue_s_example_clip_and_schedule(invoke, tmp_path):
     """gradcli optim -m rosenbrock -o rmsprop --schedule ... --clip-norm 1: the script prints
     what gradcli prints."""
@@ -472,15 +570,60 @@ def test_save_and_resume_go_both_ways_byte_for_byte(invoke, tmp_path):
         ["manual", "-m", "linear", "-o", "lbfgs", "--lr", "0.1"],
         ["optim", "-m", "linear", "-o", "lbfgs", "--lr", "0.1"],
         ["manual", "-m", "mlp", "-o", "adam", "--dtype", "float64", "--state"],
+        ["optim", "-m", "mlp", "-o", "muon", "--schedule", "ReduceLROnPlateau(patience=0)"],
+        ["manual", "-m", "mlp", "-o", "muon", "--state", "--schedule", "StepLR(step_size=2)"],
     ]
+    check_save_and_resume(invoke, tmp_path, runs)
+
+
+@pytest.mark.slow
+def test_save_and_resume_on_data_in_every_place_of_an_epoch(invoke, tmp_path, monkeypatch):
+    """With --data: saved inside an epoch and at its end, resumed into the next, over
+    several epochs; in order and shuffled, the last batch dropped, --accumulate, a schedule
+    once an epoch fed the held-out or the training loss, Muon, a regression (no accuracy)
+    and a user's network with dropout (torch's random numbers saved and restored)."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "net.py").write_text(NETWORK_FILE)
+    prices = _write_table(
+        tmp_path / "prices.csv",
+        ["a", "b", "price"],
+        [[i % 7, i % 5, 2 * (i % 7) - (i % 5)] for i in range(120)],
+    )
+    data = ["--data", "digits", "-m", "mlp", "--batch-size", "256"]
+    plateau = ["--schedule", "ReduceLROnPlateau(patience=0)", "--schedule-per", "epoch"]
+    cases = [
+        ((6, 3), ["optim", *data, "-o", "adam", "--no-shuffle"]),
+        ((5, 13), ["manual", *data, "-o", "SGD(momentum=0.9)", "--lr", "0.1", "--drop-last"]),
+        ((2, 5), ["optim", *data, "-o", "adam", "--accumulate", "3", "--amp", "bf16"]),
+        ((6, 12), ["manual", *data, "-o", "adam", *plateau]),
+        ((6, 12), ["optim", *data, "-o", "adam", *plateau, "--val-fraction", "0"]),
+        ((4, 3), ["optim", *data, "-o", "muon", "--state"]),
+        ((7, 4), ["manual", "--data", prices, "--target", "price", "-m", "linear", "-o", "sgd",
+                  "--lr", "0.01", "--batch-size", "25"]),
+        ((3, 9), ["optim", "--data", "digits", "-m", "net.py:build", "-o", "adam",
+                  "--batch-size", "256"]),
+    ]  # fmt: skip
+    for i, (steps, args) in enumerate(cases):
+        folder = tmp_path / f"case_{i}"
+        folder.mkdir()
+        check_save_and_resume(invoke, folder, [args], steps)
+
+
+def check_save_and_resume(invoke, tmp_path: Path, runs: list[list[str]], steps=(3, 4)) -> None:
+    """Each run saved after ``steps[0]`` steps and resumed for ``steps[1]`` more, by gradcli
+    and by its script: the script's lines are gradcli's byte for byte both ways, and gradcli
+    goes on from the script's checkpoint as from its own."""
     paths, expected = [], []
+    saved_steps, resumed_steps = map(str, steps)
     for i, args in enumerate(runs):
         theirs, mine = tmp_path / f"gradcli_{i}.ckpt", tmp_path / f"script_{i}.ckpt"
-        first = invoke(*args, "--steps", "3", "-f", "jsonl", "-q", "--save", str(theirs))
-        resumed = invoke(*args, "--steps", "4", "-f", "jsonl", "-q", "--resume", str(theirs))
+        first = invoke(*args, "--steps", saved_steps, "-f", "jsonl", "-q", "--save", str(theirs))
+        resumed = invoke(
+            *args, "--steps", resumed_steps, "-f", "jsonl", "-q", "--resume", str(theirs)
+        )
         assert first.exit_code == resumed.exit_code == 0, (first.stderr, resumed.stderr)
         for option, file, output in (("--save", mine, first), ("--resume", theirs, resumed)):
-            steps = "3" if option == "--save" else "4"
+            steps = saved_steps if option == "--save" else resumed_steps
             printed = invoke(*args, "--steps", steps, option, str(file), "--print-script")
             assert printed.exit_code == 0, printed.stderr
             paths.append(tmp_path / f"run_{len(paths)}.py")
@@ -494,7 +637,7 @@ def test_save_and_resume_go_both_ways_byte_for_byte(invoke, tmp_path):
         again = invoke(
             *args,
             "--steps",
-            "4",
+            resumed_steps,
             "-f",
             "jsonl",
             "-q",
@@ -507,12 +650,10 @@ def test_save_and_resume_go_both_ways_byte_for_byte(invoke, tmp_path):
 @pytest.mark.parametrize(
     ("args", "says"),
     [
-        (["manual", "--explain"], "does not repeat --explain"),
-        (["optim", "--data", "digits", "--save", "x.ckpt"], "--save without --data only"),
-        (["manual", "-m", "mlp", "-o", "muon", "--save", "x.ckpt"], "for one optimizer"),
-        (["manual", "-m", "mlp", "-o", "muon", "--schedule", "StepLR(step_size=2)"], "with two"),
-        (["optim", "-m", "mlp", "-o", "muon", "--schedule", "StepLR(step_size=2)"], "with two"),
+        (["manual", "-m", "mlp", "-o", "muon", "--explain"], "--explain for one optimizer"),
+        (["manual", "--explain", "--schedule", "StepLR(step_size=2)"], "of --schedule yet"),
         (["manual", "-f", "table"], "prints JSON lines, not --format table"),
+        (["optim", "--amp", "fp16"], "not yet --amp fp16's (its gradient scaler)"),
         (["manual", "-o", "adam", "--impl", "foreach"], "add --impl forloop"),
     ],
 )

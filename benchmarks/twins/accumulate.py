@@ -6,6 +6,7 @@ loss, each micro-batch's loss, each parameter's value and gradient norms) and on
 With ``--amp fp16``: the forward under autocast in float16 and torch's GradScaler, as its
 documentation writes the loop (``scaler.scale(loss / K).backward()``, ``unscale_``,
 ``step``, ``update``); each line also has the scale and whether the step was skipped.
+With ``--amp bf16``: the forward under autocast in bfloat16, no scaler.
 
     python benchmarks/twins/accumulate.py --epochs 5 --accumulate 4 --batch-size 40
     python benchmarks/twins/accumulate.py --epochs 5 --accumulate 4 --amp fp16
@@ -27,11 +28,12 @@ parser.add_argument("--accumulate", type=int, default=4)
 parser.add_argument("--epochs", type=int, default=5)
 parser.add_argument("--lr", type=float, default=0.01)
 parser.add_argument("--device", default="cpu")
-parser.add_argument("--amp", choices=["fp16"], default=None)
+parser.add_argument("--amp", choices=["bf16", "fp16"], default=None)
 args = parser.parse_args()
 device = torch.device(args.device)
 K = args.accumulate
 fp16 = args.amp == "fp16"
+amp_dtype = torch.bfloat16 if args.amp == "bf16" else torch.float16
 scaler = torch.amp.GradScaler(device.type) if fp16 else None
 
 data = load(Request("digits"))  # 20% held out, drawn with seed 0, as gradcli does
@@ -54,7 +56,7 @@ for epoch in range(1, args.epochs + 1):
         if i % K == 0:
             optimizer.zero_grad()
             micro_losses = []
-        with torch.autocast(device.type, dtype=torch.float16, enabled=fp16):
+        with torch.autocast(device.type, dtype=amp_dtype, enabled=args.amp is not None):
             loss = F.cross_entropy(model(x), y)
         (scaler.scale(loss / K) if scaler else loss / K).backward()
         micro_losses.append(loss.item())

@@ -29,14 +29,17 @@ def before_parsing(command: Any, ctx: Any) -> None:
 
 
 def _fitting_help(format_help: Callable[[Any, Any], None]) -> Callable[[Any, Any], None]:
-    """``format_help`` with typer's option tables sized so that no option name is cut."""
+    """``format_help`` with typer's option tables sized so that no option name is cut, and
+    the optimizer hyperparameters listed (``render/help_panels.py``)."""
 
     def fitting(ctx: Any, formatter: Any) -> None:
         from typer import rich_utils
 
         from gradcli.render.fit import FittingTable
+        from gradcli.render.help_panels import listing_panels
 
         rich_utils.Table = FittingTable  # type: ignore[misc]
+        rich_utils._print_options_panel = listing_panels(rich_utils._print_options_panel)
         format_help(ctx, formatter)
 
     return fitting

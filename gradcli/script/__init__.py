@@ -18,15 +18,29 @@ from gradcli.spec import RunSpec
 def refusal(spec: RunSpec, path: str) -> str | None:
     """Why ``spec`` cannot be printed as a script (torch-free checks), if it cannot."""
     if spec.explain:
-        return "--print-script: a script does not repeat --explain yet; leave it out"
-    for given, option in ((spec.save, "--save"), (spec.resume, "--resume")):
-        if given and spec.data is not None:
-            return (
-                f"--print-script: a script repeats {option} without --data only, for now "
-                "(the DataLoader's place in its epoch is not written out yet)"
-            )
+        wrong = _explain_refusal(spec)
+        if wrong is not None:
+            return wrong
+    if spec.amp is not None and spec.amp != "bf16":
+        return (
+            f"--print-script: a script writes --amp bf16's loop, not yet --amp {spec.amp}'s "
+            "(its gradient scaler)"
+        )
     if spec.format not in ("auto", "jsonl"):
         return f"--print-script: a script prints JSON lines, not --format {spec.format}"
+    return None
+
+
+def _explain_refusal(spec: RunSpec) -> str | None:
+    """Why a script cannot repeat this run's ``--explain`` lines yet, if it cannot."""
+    if spec.optimizer_info.rest is not None:
+        return (
+            f"--print-script: a script repeats --explain for one optimizer, and "
+            f"{spec.optimizer} trains with two (its formula looks the other's up in gradcli's "
+            "catalog)"
+        )
+    if spec.schedule is not None:
+        return "--print-script: a script does not repeat --explain's line of --schedule yet"
     return None
 
 

@@ -7,6 +7,7 @@ and loads one gradcli wrote, as ``gradcli.train.setup.prepare`` does, to go on f
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Any
 
@@ -29,14 +30,20 @@ def value(given: Any) -> str:
     return literal(given)
 
 
-def state_of(path: str) -> str:
-    """The expression of one parameter ``p``'s optimizer state on ``path``."""
-    return "states[p]" if path != "optim" else "optimizer.state[p]"
+def state_of(path: str, optimizers: int = 1) -> str:
+    """The expression of one parameter ``p``'s optimizer state on ``path`` (with two
+    optimizers, torch.optim's: ``optimizer_state``, ``extras.state_of_two``)."""
+    if path != "optim":
+        return "states[p]"
+    return "optimizer.state[p]" if optimizers == 1 else "optimizer_state(p)"
 
 
-def save_lines(spec: RunSpec, path: str, fed: bool) -> list[str]:
+def save_lines(
+    spec: RunSpec, path: str, fed: bool, optimizers: int = 1, accuracy: bool = True
+) -> list[str]:
     """The end of the script: the checkpoint, written as gradcli writes one (``fed``: with
-    the losses ReduceLROnPlateau was fed)."""
+    the losses ReduceLROnPlateau was fed; ``optimizers``: how many the run has; with
+    ``--data``, where the DataLoader is, ``accuracy``: its sums count the right answers)."""
     assert spec.save is not None
     config = []
     for k, v in asdict(spec).items():
@@ -56,8 +63,8 @@ def save_lines(spec: RunSpec, path: str, fed: bool) -> list[str]:
         "# the optimizer state of each parameter that has one, by the parameter's index",
         "update_state = {}",
         "for i, p in enumerate(params):",
-        f"    if {state_of(path)}:",
-        f"        update_state[i] = dict({state_of(path)})",
+        f"    if {state_of(path, optimizers)}:",
+        f"        update_state[i] = dict({state_of(path, optimizers)})",
         "checkpoint = {",
         f'    "format": "{FORMAT}",',
         f'    "version": {VERSION},',
@@ -69,6 +76,7 @@ def save_lines(spec: RunSpec, path: str, fed: bool) -> list[str]:
         *("    " + line for line in config),
         "    },",
         '    "end": steps,',
+        *(_feed(accuracy) if spec.data is not None else []),
         "}",
         *(
             [
@@ -82,11 +90,58 @@ def save_lines(spec: RunSpec, path: str, fed: bool) -> list[str]:
     ]
 
 
-def resume_lines(spec: RunSpec, path: str, replay: list[str]) -> list[str]:
+def _feed(accuracy: bool) -> list[str]:
+    """Where the script's DataLoader is, as gradcli's feed keeps it (``Feed.state_dict``)."""
+    sums = "loss_sum, right, seen" if accuracy else "loss_sum, 0.0, seen"
+    return [
+        '    "feed": {  # where the DataLoader is: its epoch, the batches of it taken, its',
+        "        # generator as the epoch began, and the epoch's sums (loss·n, right, n) so far",
+        '        "epoch": epoch,',
+        '        "batch": batch,',
+        '        "generator": epoch_state,',
+        f'        "sums": torch.tensor([{sums}], dtype=torch.float64),',
+        "    },",
+    ]
+
+
+def loader_lines(feed_batches: int, accuracy: bool) -> list[str]:
+    """After a checkpoint is loaded (``resume_lines``), with ``--data``: the DataLoader put
+    where the checkpoint's run left it, as ``gradcli.data.feed.Feed.load_state_dict`` puts
+    it (``feed_batches``: the updates of an epoch)."""
+    sums = "loss_sum, right, seen" if accuracy else "loss_sum, _, seen"
+    return [
+        "# the DataLoader where the checkpoint's run left it: in its epoch, the loader's",
+        "# generator as that epoch began (the same batches follow), the batches it took (the",
+        "# loop skips them) and the epoch's sums so far",
+        'where = checkpoint["feed"]',
+        'loader.generator.set_state(where["generator"])',
+        'resumed_epoch = max(where["epoch"], 1)  # (epoch 0: none begun)',
+        'taken = where["batch"] if where["epoch"] else 0',
+        f'{sums} = where["sums"].tolist()',
+        f"epochs = math.ceil(steps / {feed_batches})  # (the last epoch, counting from the first)",
+    ]
+
+
+def resume_lines(
+    spec: RunSpec, path: str, replay: list[str], optimizers: Sequence[str] = ("optimizer",)
+) -> list[str]:
     """After the set-up: the checkpoint loaded as gradcli loads it, and the schedule's steps
     replayed (``replay``: the lines that do it, where there is a schedule)."""
     assert spec.resume is not None
-    if path == "optim":
+    if path == "optim" and len(optimizers) > 1:
+        state = [
+            "# each optimizer's state by index among its own parameters, as torch.optim's",
+            "# state_dict() keeps it (the checkpoint's indices are among all of them)",
+            "index = {p: i for i, p in enumerate(params)}",
+            f"for optimizer in ({', '.join(optimizers)}):",
+            '    mine = [index[p] for p in optimizer.param_groups[0]["params"]]',
+            "    saved = optimizer.state_dict()",
+            '    update_state = checkpoint["update_state"]',
+            '    saved["state"] = {'
+            "i: update_state[j] for i, j in enumerate(mine) if j in update_state}",
+            "    optimizer.load_state_dict(saved)",
+        ]
+    elif path == "optim":
         state = [
             "# the optimizer's state by index, as torch.optim's state_dict() keeps it",
             "saved = optimizer.state_dict()",

@@ -23,8 +23,8 @@ from gradcli._startup.threads import GRAIN
 from gradcli.data.dataset import CLASSIFICATION, DataSet
 from gradcli.data.feed import CROSS_ENTROPY, EVAL_BATCH, Feed
 from gradcli.errors import GradcliError
-from gradcli.script.extras import log_step
-from gradcli.script.loops import Forward
+from gradcli.script.extras import log_step, renamed
+from gradcli.script.passes import Forward, Micro, autocast
 from gradcli.script.problems import ProblemCode
 from gradcli.script.readers import reader
 from gradcli.spec import RunSpec
@@ -256,6 +256,8 @@ def data_code(
         on,
         _loss(feed, "model(x_batch)", targets),
         depth=8,
+        autocast=autocast(spec.amp, device),
+        micro=_micro(spec, feed),
     )
     imports = (
         *read.imports,
@@ -273,6 +275,62 @@ def data_code(
     return DataCode(imports, definitions.rstrip("\n") + "\n", setup, forward)
 
 
+def _counted(feed: Feed, loss: str) -> list[str]:
+    """The lines that count a batch towards its epoch's training loss (and accuracy), its
+    loss ``loss``, after its forward."""
+    return [
+        f"loss_sum += {loss}.item() * len(y_batch)",
+        *(
+            ["right += (outputs.argmax(dim=1) == y_batch).sum().item()"]
+            if feed.classification
+            else []
+        ),
+        "seen += len(y_batch)",
+    ]
+
+
+def _micro(spec: RunSpec, feed: Feed) -> Micro | None:
+    """With ``--accumulate K``: each update's K batches of the loader (``window``), each
+    counted towards the epoch's sums as gradcli counts it, after its forward."""
+    if spec.accumulate == 1:
+        return None
+    return Micro(
+        spec.accumulate,
+        "for x_batch, y_batch in window:",
+        ("x_batch, y_batch = x_batch.to(device), y_batch.to(device)",),
+        counted=(
+            "# the batch counts towards the epoch's training loss"
+            + (" and accuracy" if feed.classification else ""),
+            *_counted(feed, "micro_loss"),
+        ),
+        one_batch=(
+            "x = torch.cat([x for x, _ in window]).to(device)",
+            "y = torch.cat([y for _, y in window]).to(device)",
+            f"return {_loss(feed, 'model(x)', _targets(feed, 'y'))}",
+        ),
+        equal="len({len(y) for _, y in window}) == 1",
+    )
+
+
+def windows(k: int) -> list[str]:
+    """``def windows(loader)``: the loader's batches ``k`` at a time (one update's), before
+    ``gap_function``'s lines."""
+    return [
+        "",
+        "",
+        "def windows(batches: DataLoader) -> Iterator[list[list[Tensor]]]:",
+        f'    """The batches {k} at a time: the micro-batches of one update (--accumulate {k}).',
+        "    The iteration over the loader runs to its end, as a for loop over it does (a",
+        '    shuffling loader draws once more from its generator there)."""',
+        "    window = []",
+        "    for batch in batches:",
+        "        window.append(batch)",
+        f"        if len(window) == {k}:",
+        "            yield window",
+        "            window = []",
+    ]
+
+
 # gradcli.data.models.check_outputs, as a script has it
 _PROBE = [
     "# gradcli tries forward(x) on two training samples, on a copy, before training: that",
@@ -282,32 +340,46 @@ _PROBE = [
 
 
 def data_loop(
-    body: list[str], spec: RunSpec, feed: Feed, path: str, keywords: list[str] | None = None
+    body: list[str],
+    spec: RunSpec,
+    feed: Feed,
+    path: str,
+    keywords: list[str] | None = None,
+    optimizers: tuple[str, ...] = ("optimizer",),
 ) -> list[str]:
     """The loop over epochs and their batches around a step's ``body`` (its last line the
     comment of the logging phase; ``keywords``: what its ``log`` call adds), and the end of
     each epoch: its training loss and accuracy as the batches saw them, the held-out ones
-    under ``model.eval()``."""
+    under ``model.eval()`` (``optimizers``: their names, whose schedulers step there)."""
+    schedulers, groups = renamed(optimizers, "scheduler"), renamed(optimizers, "group")
     partial = spec.steps % feed.batches != 0
     accuracy = feed.classification
     held = feed.data.x_val is not None
-    counted = [
-        "loss_sum += loss.item() * len(y_batch)",
-        *(["right += (outputs.argmax(dim=1) == y_batch).sum().item()"] if accuracy else []),
-        "seen += len(y_batch)",
-    ]
     arguments = ["step", "loss.item()", "grads", "before", "epoch", "batch", *(keywords or [])]
     logged = log_step(spec, arguments, 8)
-    inner = [
-        "step += 1",
-        "x_batch, y_batch = x_batch.to(device), y_batch.to(device)",
-        *body[:-1],
-        "# 5. log: the step; the batch counts towards the epoch's training loss"
-        + (" and accuracy" if accuracy else ""),
-        *counted,
-        *logged,
-        *(_ENDS_INSIDE if partial else []),
-    ]
+    k = spec.accumulate
+    if k == 1:
+        inner = [
+            "step += 1",
+            "x_batch, y_batch = x_batch.to(device), y_batch.to(device)",
+            *body[:-1],
+            "# 5. log: the step; the batch counts towards the epoch's training loss"
+            + (" and accuracy" if accuracy else ""),
+            *_counted(feed, "loss"),
+        ]
+        batches = "for batch, (x_batch, y_batch) in enumerate(loader, start=1):"
+    else:  # (each micro-batch counted after its forward)
+        inner = ["step += 1", *body]
+        batches = "for batch, window in enumerate(windows(loader), start=1):"
+    resumed = spec.resume is not None  # (where it ends: known when the checkpoint is read)
+    partial = partial or resumed
+    inner += [*logged, *(_ENDS_INSIDE if partial else [])]
+    if resumed:
+        inner = [
+            "if epoch == resumed_epoch and batch <= taken:",
+            "    continue  # (the checkpoint's run took it)",
+            *inner,
+        ]
     sums = "loss_sum, right, seen = 0.0, 0, 0" if accuracy else "loss_sum, seen = 0.0, 0"
     val = (
         ["val_loss, val_accuracy = evaluate(x_val, y_val)"]
@@ -317,14 +389,26 @@ def data_loop(
     if spec.schedule_spec is not None and spec.schedule_per == "epoch":
         needs = spec.schedule_spec.scheduler.needs_loss  # ReduceLROnPlateau: a loss
         fed = "val_loss" if held else "loss_sum / seen"
+        if needs and spec.save is not None:  # (the checkpoint holds every loss it was fed)
+            val, fed = [*val, f"fed.append({fed})  # (for --save)"], "fed[-1]"
         val += [
             "# --schedule-per epoch: scheduler.step() once an epoch"
             + (f", fed the {'held-out' if held else 'training'} loss" if needs else ""),
-            f"scheduler.step({fed})" if needs else "scheduler.step()",
+            *(f"{s}.step({fed})" if needs else f"{s}.step()" for s in schedulers),
         ]
-    moved = 'group["lr"]' if path != "optim" else 'optimizer.param_groups[0]["lr"]'
+    moved = f'{groups[0]}["lr"]' if path != "optim" else f'{optimizers[0]}.param_groups[0]["lr"]'
+    ended = [
+        f"if batch < {'len(loader)' if k == 1 else f'len(loader) // {k}'}:  # (it ended inside "
+        "this epoch)",
+        "    break",
+    ]
+    if resumed:
+        ended += [
+            "if step == start:  # (the checkpoint's epoch had ended: its end was printed then)",
+            "    continue",
+        ]
     end = [
-        *(_ENDED_INSIDE if partial else []),
+        *(ended if partial else []),
         "# the end of an epoch: its training loss and accuracy as the batches saw them (each",
         "# before its update), the held-out data's at the parameters now",
         *val,
@@ -341,21 +425,33 @@ def data_loop(
         "}",
         'print(json.dumps(line, separators=(",", ":")))',
     ]
+    sums = f"    {sums}  # the epoch's training loss" + (" and accuracy" if accuracy else "")
     return [
         "",
-        "log(0, None, [None] * len(params), [None] * len(params))",
-        "step = 0",
-        "for epoch in range(1, epochs + 1):",
+        *([] if resumed else ["log(0, None, [None] * len(params), [None] * len(params))"]),
+        "step = start" if resumed else "step = 0",
+        f"for epoch in range({'resumed_epoch' if resumed else '1'}, epochs + 1):",
         "    model.train()",
-        f"    {sums}  # the epoch's training loss" + (" and accuracy" if accuracy else ""),
-        "    for batch, (x_batch, y_batch) in enumerate(loader, start=1):",
+        *(
+            ["    epoch_state = loader.generator.get_state()  # (--save: where its batches begin)"]
+            if spec.save is not None
+            else []
+        ),
+        *(
+            [
+                "    if epoch > resumed_epoch:  # (the checkpoint's epoch goes on with its sums)",
+                "    " + sums,
+            ]
+            if resumed
+            else [sums]
+        ),
+        f"    {batches}",
         *("        " + line if line else "" for line in inner),
         *("    " + line if line else "" for line in end),
     ]
 
 
 _ENDS_INSIDE = ["if step == steps:  # --steps ends the run inside this epoch", "    break"]
-_ENDED_INSIDE = ["if batch < len(loader):  # (it ended inside this epoch)", "    break"]
 
 
 def counts(spec: RunSpec, feed: Feed) -> list[str]:

@@ -7,7 +7,7 @@ rule, whose class ``source.gather`` writes out), as gradcli runs them
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from gradcli.schedules.schedule_spec import ScheduleSpec
@@ -96,6 +96,11 @@ def logged(spec: RunSpec, path: str, optimizers: list[str]) -> list[str]:
     words = []
     if spec.clip_norm is not None or spec.clip_value is not None:
         words += ["grad_norm=grad_norm", "clipped=clipped"]
+    if spec.accumulate > 1:
+        words += [f"{k}={k}" for k in ("micro_losses", "micro_grad_norms", "one_batch_ulps")]
+    if spec.explain:
+        clipping = ", grad_norm, clipped" if "grad_norm=grad_norm" in words else ""
+        words.append(f"explain=explained(step, grads, before, prior{clipping})")
     if spec.state:
         if path != "optim":
             words.append("states=[states[p] for p in params]")
@@ -134,25 +139,33 @@ CLIP_STEP = [
 ]
 
 
-def scheduler_lines(spec: ScheduleSpec) -> list[str]:
+def renamed(optimizers: Sequence[str], what: str) -> list[str]:
+    """The names of what belongs to each optimizer: ``scheduler`` for ``optimizer``,
+    ``scheduler_muon`` for ``optimizer_muon`` (Muon trains with two)."""
+    return [name.replace("optimizer", what, 1) for name in optimizers]
+
+
+def scheduler_lines(spec: ScheduleSpec, optimizer: str = "optimizer") -> list[str]:
     """``scheduler = torch.optim.lr_scheduler.<Class>(optimizer, ...)``, the schedulers that
-    SequentialLR and ChainedScheduler take built first, each in a variable of its own."""
+    SequentialLR and ChainedScheduler take built first, each in a variable of its own (for
+    ``optimizer_muon``: ``scheduler_muon``, as gradcli builds one on each optimizer)."""
+    (scheduler,) = renamed([optimizer], "scheduler")
     lines: list[str] = []
     counter = [0]
 
     def build(node: ScheduleSpec, name: str) -> None:
         keywords = {k: v for k, v in node.settings.items() if k != "schedulers"}
-        arguments = ["optimizer"]
+        arguments = [optimizer]
         if node.scheduler.nests:
             names = []
             for child in node.children():
                 counter[0] += 1
-                child_name = f"scheduler_{counter[0]}"
+                child_name = f"{scheduler}_{counter[0]}"
                 build(child, child_name)
                 names.append(child_name)
             listed = f"[{', '.join(names)}]"
             if node.scheduler.torch_class == "ChainedScheduler":
-                arguments = [listed, "optimizer=optimizer"]
+                arguments = [listed, f"optimizer={optimizer}"]
             else:
                 arguments.append(f"schedulers={listed}")
         arguments += [f"{k}={literal(v)}" for k, v in keywords.items()]
@@ -160,15 +173,18 @@ def scheduler_lines(spec: ScheduleSpec) -> list[str]:
             call(f"{name} = torch.optim.lr_scheduler.{node.scheduler.torch_class}", arguments, 0)
         )
 
-    build(spec, "scheduler")
+    build(spec, scheduler)
     return lines
 
 
-def rule_lines(spec: ScheduleSpec, hyperparameters: Mapping[str, Any]) -> list[str]:
+def rule_lines(
+    spec: ScheduleSpec, hyperparameters: Mapping[str, Any], suffix: str = ""
+) -> list[str]:
     """The hand-written schedule (gradcli's manual path, ``gradcli.schedules.schedule``):
     ``group``, torch's param_group by hand (the lr, and the momentum or betas a schedule may
     drive), and ``scheduler``, the rule built on it with every keyword; SequentialLR's and
-    ChainedScheduler's schedulers first, each as what builds it on the group (``build_1``)."""
+    ChainedScheduler's schedulers first, each as what builds it on the group (``build_1``).
+    ``suffix``: of each name, where each optimizer has its own (``group_muon``)."""
     lines: list[str] = []
     nested = [0]
 
@@ -181,7 +197,7 @@ def rule_lines(spec: ScheduleSpec, hyperparameters: Mapping[str, Any]) -> list[s
             names = []
             for child in node.children():
                 nested[0] += 1
-                names.append(f"build_{nested[0]}")
+                names.append(f"build{suffix}_{nested[0]}")
                 lines.extend(
                     call(
                         f"{names[-1]} = partial",
@@ -192,7 +208,11 @@ def rule_lines(spec: ScheduleSpec, hyperparameters: Mapping[str, Any]) -> list[s
             words.append(f"schedulers=[{', '.join(names)}]")
         return words
 
-    built = call(f"scheduler = {spec.scheduler.rule.__name__}", ["group", *arguments(spec)], 0)
+    built = call(
+        f"scheduler{suffix} = {spec.scheduler.rule.__name__}",
+        [f"group{suffix}", *arguments(spec)],
+        0,
+    )
     driven = [k for k in ("momentum", "betas") if k in hyperparameters]
     entries = ", ".join(['"lr": lr', *(f'"{k}": {literal(hyperparameters[k])}' for k in driven)])
     moved = "its lr and momentum (or β1)" if spec.drives_momentum else "its lr"
@@ -200,7 +220,7 @@ def rule_lines(spec: ScheduleSpec, hyperparameters: Mapping[str, Any]) -> list[s
         f"# the schedule by hand ({spec.scheduler.rule.__name__}, above), as gradcli's manual "
         "path runs it:",
         f"# group plays torch's param_group, {moved} the scheduler moves",
-        f"group = {{{entries}}}",
+        f"group{suffix} = {{{entries}}}",
         *([_BUILT_FIRST] if lines else []),
         *lines,
         *built,
@@ -216,24 +236,35 @@ def rule_classes(spec: ScheduleSpec) -> tuple[type, ...]:
     return (spec.scheduler.rule, *children)  # type: ignore[return-value]
 
 
-LR_OF_THE_STEP = [
-    "# the lr this update uses (the scheduler moves it after the update)",
-    'lr = optimizer.param_groups[0]["lr"]',
-]
-LR_OF_THE_RULE = [
-    "# the lr this update uses (the scheduler moves it after the update)",
-    'lr = group["lr"]',
-]
+def lr_of_the_update(source: str) -> list[str]:
+    """``lr = ...``: the lr this update uses, read from ``source`` (torch's
+    ``optimizer.param_groups[0]``, or the manual path's ``group``)."""
+    return [
+        "# the lr this update uses (the scheduler moves it after the update)",
+        f'lr = {source}["lr"]',
+    ]
+
+
+# the lines of one optimizer's (torch's) and of the manual path's one group
+LR_OF_THE_STEP = lr_of_the_update("optimizer.param_groups[0]")
+LR_OF_THE_RULE = lr_of_the_update("group")
 
 
 def schedule_step(
-    spec: ScheduleSpec, after: str = "optimizer.step()", fed: bool = False
+    spec: ScheduleSpec,
+    after: str = "optimizer.step()",
+    fed: bool = False,
+    schedulers: tuple[str, ...] = ("scheduler",),
 ) -> list[str]:
-    """scheduler.step() after the update; ReduceLROnPlateau is given the loss (and with
-    ``fed``, the loss is kept for the checkpoint, which holds every loss it was fed)."""
+    """scheduler.step() after the update, each of ``schedulers``; ReduceLROnPlateau is given
+    the loss (and with ``fed``, the loss is kept for the checkpoint, which holds every loss
+    it was fed)."""
     comment = f"# the schedule: scheduler.step() after {after}"
     if not spec.scheduler.needs_loss:
-        return [comment, "scheduler.step()"]
+        return [comment, *(f"{s}.step()" for s in schedulers)]
     if fed:
-        return [comment, "fed.append(loss.item())  # (for --save)", "scheduler.step(fed[-1])"]
-    return [comment, "scheduler.step(loss.item())"]
+        steps = [f"{s}.step(fed[-1])" for s in schedulers]
+        return [comment, "fed.append(loss.item())  # (for --save)", *steps]
+    if len(schedulers) > 1:
+        return [comment, "fed_loss = loss.item()", *(f"{s}.step(fed_loss)" for s in schedulers)]
+    return [comment, f"{schedulers[0]}.step(loss.item())"]

@@ -12,44 +12,28 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import torch
 
 from gradcli.errors import GradcliError
-from gradcli.schedules.schedule_spec import ScheduleSpec
+from gradcli.script.explained import prior_lines
 from gradcli.script.extras import (
     CLIP_STEP,
-    LR_OF_THE_RULE,
-    LR_OF_THE_STEP,
     clip_function,
+    lr_of_the_update,
+    renamed,
     rule_lines,
     schedule_step,
     scheduler_lines,
 )
 from gradcli.script.literals import call, literal
+from gradcli.script.passes import CLOSED, Forward, passes, under
 from gradcli.spec import RunSpec
 from gradcli.train.clipping import Clipping
 from gradcli.train.updates import Part, impl_kwargs, manual_rule
 
 Functions = list[Callable[..., Any]]
-
-
-@dataclass(frozen=True)
-class Forward:
-    """How a step computes its loss: the ``lines`` that set ``loss`` (and what they compute
-    it on, for the comment above them), the expression a closure evaluates again (LBFGS),
-    and ``depth``, the indentation of the loop's body (one loop over the steps; with
-    ``--data``, one over the epochs and one over their batches)."""
-
-    lines: tuple[str, ...] = ("loss = model()",)
-    on: str = "at the current parameters"
-    again: str = "model()"
-    depth: int = 4
-
-
-CLOSED = Forward()  # a problem whose forward() is the loss
 
 
 def _changed(part: Part) -> list[str]:
@@ -62,14 +46,16 @@ def _changed(part: Part) -> list[str]:
     ]
 
 
-def _keep(own_model: bool) -> list[str]:
+def _keep(own_model: bool, spec: RunSpec, path: str, optimizers: list[str]) -> list[str]:
     """Lines that keep what the log shows: the gradients and the parameters before the
-    update (a user's model may leave a parameter without a gradient)."""
+    update (a user's model may leave a parameter without a gradient), and with --explain
+    the first elements of the state."""
     grads = "None if p.grad is None else p.grad.clone()" if own_model else "p.grad.clone()"
     return [
         "# keep what the log shows: the gradients and the parameters before the update",
         f"grads = [{grads} for p in params]",
         "before = [p.detach().clone() for p in params]",
+        *(prior_lines(path, optimizers) if spec.explain else []),
     ]
 
 
@@ -116,44 +102,36 @@ def optim_loop(
         ]
         arguments = [_chosen(parts, i), "lr=lr", *_changed(part), *flags]
         setup += call(f"{name} = torch.optim.{optimizer.torch_class}", arguments, 0)
-    schedule = _one_schedule(spec, parts, names)
+    schedule = spec.schedule_spec
+    schedulers = tuple(renamed(names, "scheduler"))
     if schedule is not None:
-        setup += scheduler_lines(schedule)
+        for name in names:  # (one on each optimizer, as gradcli builds them)
+            setup += scheduler_lines(schedule, name)
     clipping = Clipping.of(spec)
     if clipping is not None:
         setup += clip_function(clipping, "optim")
     step = [f"{n}.step()" for n in names]
     if parts[0][1].closure:
         clip = clipping is not None  # (its function ends with a blank line)
-        setup += _closure(forward.again, ["optimizer.zero_grad()"], clip, int(clip))
+        setup += _closure(forward, ["optimizer.zero_grad()"], clip, int(clip))
         step = ["evaluations = 0", "optimizer.step(closure)"]
     body = [
         "# 1. zero the gradients (optimizer.zero_grad() drops them: sets them to None)",
         *(f"{n}.zero_grad()" for n in names),
-        f"# 2. forward: the loss {forward.on}",
-        *forward.lines,
-        "# 3. backward: autograd puts the gradient of the loss into each p.grad",
-        "loss.backward()",
+        *passes(forward, 2, spec.amp),
         *(CLIP_STEP if clipping is not None else []),
-        *_keep(own_model),
-        *(LR_OF_THE_STEP if schedule is not None else []),
+        *_keep(own_model, spec, "optim", names),
+        *(lr_of_the_update(f"{names[0]}.param_groups[0]") if schedule is not None else []),
         "# 4. update: torch.optim's step",
         *step,
-        *(schedule_step(schedule, fed=spec.save is not None) if _per_step(spec) else []),
+        *(
+            schedule_step(schedule, f"{names[-1]}.step()", spec.save is not None, schedulers)
+            if schedule is not None and _per_step(spec)
+            else []
+        ),
         "# 5. log",
     ]
     return body, setup, functions
-
-
-def _one_schedule(spec: RunSpec, parts: list[Part], names: list[str]) -> ScheduleSpec | None:
-    """``--schedule``, where there is one optimizer for it to drive."""
-    schedule = spec.schedule_spec
-    if schedule is not None and len(parts) > 1:
-        raise GradcliError(
-            f"--print-script: a script repeats --schedule for one optimizer, and "
-            f"{parts[0][1].name} trains with two ({', '.join(names)})"
-        )
-    return schedule
 
 
 def _per_step(spec: RunSpec) -> bool:
@@ -163,10 +141,12 @@ def _per_step(spec: RunSpec) -> bool:
     )
 
 
-def _closure(again: str, zero_grad: list[str], clip: bool = False, blank: int = 0) -> list[str]:
+def _closure(
+    forward: Forward, zero_grad: list[str], clip: bool = False, blank: int = 0
+) -> list[str]:
     """The closure of an optimizer that evaluates the loss itself (LBFGS), which drops the
-    gradients with ``zero_grad`` (lines) before it evaluates ``again`` (and clips the new
-    gradients, with ``clip``), after the ``blank`` lines the set-up ends with."""
+    gradients with ``zero_grad`` (lines) before it evaluates the forward ``again`` (and clips
+    the new gradients, with ``clip``), after the ``blank`` lines the set-up ends with."""
     return [
         *([""] * (2 - blank)),
         "def closure() -> torch.Tensor:",
@@ -177,7 +157,7 @@ def _closure(again: str, zero_grad: list[str], clip: bool = False, blank: int = 
         "    if evaluations == 1:",
         "        return loss",
         *(f"    {line}" for line in zero_grad),
-        f"    again = {again}",
+        *("    " + line for line in under(forward.autocast, [f"again = {forward.again}"])),
         "    again.backward()",
         *(["    clip()"] if clip else []),
         "    return again",
@@ -191,10 +171,11 @@ def manual_loop(
     """The hand-written loop: each part's for-loop rule, called as gradcli calls it."""
     setup, functions = _split(parts)
     setup.append("states = {p: {} for p in params}  # each parameter's state, under torch's keys")
-    names = [optimizer.name for _, optimizer, _ in parts]
-    schedule = _one_schedule(spec, parts, names)
-    if schedule is not None:
-        setup += rule_lines(schedule, parts[0][2])
+    suffixes = [""] if len(parts) == 1 else [f"_{optimizer.name}" for _, optimizer, _ in parts]
+    schedule = spec.schedule_spec
+    if schedule is not None:  # (one for each optimizer's parameters, as gradcli has them)
+        for suffix, (_, _, hyperparameters) in zip(suffixes, parts, strict=True):
+            setup += rule_lines(schedule, hyperparameters, suffix)
     driven = schedule is not None and schedule.drives_momentum
     clipping = Clipping.of(spec)
     if clipping is not None:
@@ -202,7 +183,7 @@ def manual_loop(
     closure = parts[0][1].closure
     if closure:
         setup += _closure(
-            forward.again,
+            forward,
             ["for p in params:  # as optimizer.zero_grad()", "    p.grad = None"],
             clipping is not None,
             int(clipping is not None),
@@ -216,11 +197,12 @@ def manual_loop(
                 f"use {optimizer.name}'s foreach rule; add --impl forloop"
             )
         functions.append(rule)
-        chosen = _chosen(parts, i)
+        chosen, group = _chosen(parts, i), f"group{suffixes[i]}"
         keywords = [
-            f'{k}=group["{k}"]' if driven and k in ("momentum", "betas") else f"{k}={literal(v)}"
+            f'{k}={group}["{k}"]' if driven and k in ("momentum", "betas") else f"{k}={literal(v)}"
             for k, v in hyperparameters.items()
         ]
+        lr = f'lr={group}["lr"]' if schedule is not None and len(parts) > 1 else "lr=lr"
         if closure:  # like torch's LBFGS: every parameter, and the closure
             update += [
                 "evaluations = 0",
@@ -230,7 +212,7 @@ def manual_loop(
                         chosen,
                         f"[p.grad for p in {chosen}]",
                         f"[states[p] for p in {chosen}]",
-                        "lr=lr",
+                        lr,
                         "closure=closure",
                         *keywords,
                     ],
@@ -249,24 +231,30 @@ def manual_loop(
                     "stepped",
                     "[p.grad for p in stepped]",
                     "[states[p] for p in stepped]",
-                    "lr=lr",
+                    lr,
                     *keywords,
                 ],
                 forward.depth + 4,
             ),
         ]
     body = [
-        f"# 1. forward: the loss {forward.on}",
-        *forward.lines,
-        "# 2. backward: autograd puts the gradient of the loss into each p.grad",
-        "loss.backward()",
+        *passes(forward, 1, spec.amp),
         *(CLIP_STEP if clipping is not None else []),
-        *_keep(own_model),
-        *(LR_OF_THE_RULE if schedule is not None else []),
+        *_keep(own_model, spec, "manual", []),
+        *(lr_of_the_update(f"group{suffixes[0]}") if schedule is not None else []),
         "# 3. update by hand, in place, where autograd does not look",
         "with torch.no_grad():",
         *("    " + line for line in update),
-        *(schedule_step(schedule, "the update", spec.save is not None) if _per_step(spec) else []),
+        *(
+            schedule_step(
+                schedule,
+                "the update",
+                spec.save is not None,
+                tuple(f"scheduler{s}" for s in suffixes),
+            )
+            if schedule is not None and _per_step(spec)
+            else []
+        ),
         "# 4. zero the gradients: drop them, as optimizer.zero_grad() does (since torch 2.0)",
         "for p in params:",
         "    p.grad = None",

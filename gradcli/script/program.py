@@ -4,24 +4,27 @@ loop (``loops.py``)."""
 
 from __future__ import annotations
 
+import re
 import shlex
 import sys
 import textwrap
+from dataclasses import replace
 from string import Template
 
 import torch
 
 from gradcli import problems
-from gradcli.errors import GradcliError
 from gradcli.measure import SEGMENT_MAX, state_tensor
 from gradcli.records import SMALL
-from gradcli.script.checkpoints import resume_lines, save_lines
-from gradcli.script.data import counts, data_code, data_loop
-from gradcli.script.extras import log_step, logged, rule_classes, state_of_two
+from gradcli.script.checkpoints import loader_lines, resume_lines, save_lines
+from gradcli.script.data import counts, data_code, data_loop, windows
+from gradcli.script.explained import clip_explanation, explain_definitions, explain_functions
+from gradcli.script.extras import log_step, logged, renamed, rule_classes, state_of_two
 from gradcli.script.literals import literal
-from gradcli.script.loops import CLOSED, manual_loop, optim_loop
+from gradcli.script.loops import manual_loop, optim_loop
+from gradcli.script.passes import ACCUMULATION, CLOSED, Micro, autocast, gap_function
 from gradcli.script.problems import problem_code
-from gradcli.script.source import Gathered, gather
+from gradcli.script.source import Definition, Gathered, gather
 from gradcli.spec import RunSpec
 from gradcli.train.clipping import Clipping
 from gradcli.train.setup import prepare
@@ -67,7 +70,7 @@ def log(
     step: int,
     loss: float | None,
     grads: list[torch.Tensor | None],
-    before: list[torch.Tensor | None],${where_arguments}${clip_arguments}${state_arguments}
+    before: list[torch.Tensor | None],${arguments}
 ) -> None:
     """One JSON line, as gradcli's: the loss and each gradient before the step's update,
     each parameter after it, and the change it made (value after − value before)."""
@@ -80,8 +83,8 @@ def log(
             "update": None if old is None else numbers(change(p.detach(), old)),
         }
 ${state}    line = {"step": step, "loss": loss, "lr": None if step == 0 else lr}
-${where}${clip}${evaluations}    line["params"] = record
-    print(json.dumps(line, separators=(",", ":")))
+${where}${clip}${evaluations}${micro}    line["params"] = record
+${explain}    print(json.dumps(line, separators=(",", ":")${ascii}))
 ''')
 
 
@@ -137,6 +140,10 @@ def _command(spec: RunSpec, path: str, lr: float) -> str:
     ):
         if number is not None:
             words.append(f"{option} {literal(number)}")
+    if spec.accumulate > 1:
+        words.append(f"--accumulate {spec.accumulate}")
+    if spec.amp is not None:
+        words.append(f"--amp {spec.amp}")
     words += ["--state"] if spec.state else []
     for option, file in (("--save", spec.save), ("--resume", spec.resume)):
         if file is not None:
@@ -177,9 +184,23 @@ def _definitions(gathered: Gathered | None) -> list[str]:
     if gathered is None:
         return []
     lines = []
-    for definition in gathered.definitions:
+    for definition in _classes_before_signatures(list(gathered.definitions)):
         lines += [f"# {definition.name}, from {definition.where}", definition.code, ""]
     return lines
+
+
+def _classes_before_signatures(definitions: list[Definition]) -> list[Definition]:
+    """``definitions`` with each class moved before the first function whose signature
+    names it (``explain_line(formula: Callable[[Element, ...]], ...)``): a script
+    evaluates annotations when it defines the function."""
+    for definition in [d for d in definitions if d.code.startswith(("class ", "@"))]:
+        word = re.compile(rf"\b{definition.name}\b")
+        at = definitions.index(definition)
+        for i, other in enumerate(definitions[:at]):
+            if other.code.startswith("def ") and word.search(other.code.split(":\n", 1)[0]):
+                definitions.insert(i, definitions.pop(at))
+                break
+    return definitions
 
 
 def program(spec: RunSpec, path: str) -> str:
@@ -190,7 +211,8 @@ def program(spec: RunSpec, path: str) -> str:
     sparse = bool(problems.sparse_gradients(problem))
     if feed is None:
         code = problem_code(spec.model)
-        imported, defined, forward = code.imports, code.code, CLOSED
+        imported, defined = code.imports, code.code
+        forward = replace(CLOSED, autocast=autocast(spec.amp, device), micro=_slices(spec, problem))
     else:
         data = data_code(spec, feed, problem, device, problem_code(spec.model) if own else None)
         imported, defined, forward = data.imports, data.definitions, data.forward
@@ -202,16 +224,32 @@ def program(spec: RunSpec, path: str) -> str:
         body, settings, functions = manual_loop(parts, spec, own, forward)
     optimizers = ["optimizer"] if len(parts) == 1 else [f"optimizer_{o.name}" for _, o, _ in parts]
     keywords = logged(spec, path, optimizers)
-    if spec.state and path == "optim" and len(optimizers) > 1:
+    kept_state = spec.state or spec.save is not None or spec.resume is not None
+    if kept_state and path == "optim" and len(optimizers) > 1:  # (--save, --resume: by index)
         settings = [*settings, *state_of_two(optimizers)]
     if spec.state:  # (how gradcli makes one tensor of a state value)
         functions = [*functions, state_tensor]
+    if spec.explain:  # the optimizer's formula, and the lines of a step
+        functions = [*functions, *explain_functions(spec)]
+        settings = [*settings, *explain_definitions(spec, path, optimizers)]
+    if forward.micro is not None:  # --accumulate: what the log adds, as gradcli computes it
+        functions = [*functions, *ACCUMULATION]
+        while settings and not settings[-1]:  # (two blank lines before a function, not 3)
+            settings = settings[:-1]
+        settings = [*settings, *(windows(spec.accumulate) if feed is not None else [])]
+        settings = [*settings, *gap_function(forward, device, own)]
     if spec.resume is not None and path != "optim":  # (a saved state value on its parameter)
         functions = [*functions, _like]
     schedule = spec.schedule_spec if path != "optim" else None
     classes = () if schedule is None else rule_classes(schedule)  # the hand-written schedule
     gathered = gather(*functions, classes=classes) if functions or classes else None
-    replay, replay_imports = _replay(spec, path) if spec.resume is not None else ([], [])
+    clip_explained = clip_explanation(spec)  # (its explain, apart from the formula's)
+    per_epoch = feed is not None and spec.schedule_per == "epoch"
+    replay, replay_imports = (
+        _replay(spec, path, renamed(optimizers, "scheduler"), feed.batches if per_epoch else None)
+        if spec.resume is not None
+        else ([], [])
+    )
     imports = import_lines(
         [
             "import json",
@@ -219,9 +257,11 @@ def program(spec: RunSpec, path: str) -> str:
             "import torch",
             *imported,
             *(gathered.imports if gathered else ()),
+            *(clip_explained.imports if clip_explained else ()),
             *(["import copy"] if own and feed is None else []),
             *(["from functools import partial"] if schedule and schedule.children() else []),
             *replay_imports,
+            *(["from collections.abc import Iterator"] if forward.micro and feed else []),
         ]
     )
     measures = "loss and accuracy" if feed is not None and feed.classification else "loss"
@@ -262,37 +302,55 @@ def program(spec: RunSpec, path: str) -> str:
             small=SMALL,
             segment=SEGMENT_MAX,
             dense=".to_dense()" if sparse else "",
-            where_arguments="" if feed is None else _WHERE_ARGUMENTS,
+            arguments="".join(
+                (
+                    "" if feed is None else _WHERE_ARGUMENTS,
+                    "" if clipping is None else _CLIP_ARGUMENTS,
+                    _STATE_ARGUMENTS if spec.state else "",
+                    _MICRO_ARGUMENTS if forward.micro else "",
+                    _EXPLAIN_ARGUMENTS if spec.explain else "",
+                )
+            ),
             where="" if feed is None else _WHERE,
-            clip_arguments="" if clipping is None else _CLIP_ARGUMENTS,
             clip="" if clipping is None else _CLIP,
-            state_arguments=_STATE_ARGUMENTS if spec.state else "",
             state=_STATE if spec.state else "",
+            micro=_MICRO if forward.micro else "",
+            explain=_EXPLAIN if spec.explain else "",
+            ascii=", ensure_ascii=False" if spec.explain else "",
             evaluations=_EVALUATIONS if spec.optimizer_info.closure else "",
         ).rstrip("\n"),
         "",
         "",
+        *_definitions(clip_explained),
+        *(
+            ["explain_clip = explain  # (the optimizer's formula below is named explain too)", ""]
+            if clip_explained
+            else []
+        ),
         *_definitions(gathered),
     ]
+    needs_loss = spec.schedule_spec is not None and spec.schedule_spec.scheduler.needs_loss
+    resuming = spec.resume is not None
+    resumed = resume_lines(spec, path, replay, optimizers) if resuming else []
+    if needs_loss and spec.save is not None and spec.resume is None:
+        resumed = ["fed = []  # the losses ReduceLROnPlateau is fed (a checkpoint holds them)"]
+    if resumed and settings and not settings[-1]:  # (two blank lines after a function)
+        resumed = ["", *resumed]
     if feed is not None:
+        if resuming:
+            resumed += loader_lines(feed.batches, feed.classification)
         setup = [
             *data.setup,
             "params = list(model.parameters())",
             *counts(spec, feed),
             f"lr = {literal(info.lr)}",
             *settings,
+            *resumed,
         ]
-        return "\n".join([*head, *setup, *data_loop(body, spec, feed, path, keywords)]) + "\n"
-    if (spec.save is not None or spec.resume is not None) and len(optimizers) > 1:
-        raise GradcliError(
-            "--print-script: a script repeats --save and --resume for one optimizer, and "
-            f"{spec.optimizer} trains with two ({', '.join(optimizers)})"
-        )
-    needs_loss = spec.schedule_spec is not None and spec.schedule_spec.scheduler.needs_loss
-    kept = ["fed = []  # the losses ReduceLROnPlateau is fed (a checkpoint holds them)"]
-    resumed = [] if spec.resume is None else resume_lines(spec, path, replay)
-    if resumed and settings and not settings[-1]:  # (two blank lines after a function)
-        resumed = ["", *resumed]
+        loop = data_loop(body, spec, feed, path, keywords, tuple(optimizers))
+        if spec.save is not None:
+            loop += save_lines(spec, path, needs_loss, len(optimizers), feed.classification)
+        return "\n".join([*head, *setup, *loop]) + "\n"
     setup = [
         *(
             [
@@ -306,28 +364,51 @@ def program(spec: RunSpec, path: str) -> str:
         f'model = {code.make}.to(device="{device}", dtype=torch.{spec.dtype})',
         *(_PROBE if own else []),
         "params = list(model.parameters())",
+        *(forward.micro.setup if forward.micro else []),
         f"steps = {spec.steps}",
         f"lr = {literal(info.lr)}",
         *settings,
-        *(kept if needs_loss and spec.save is not None and spec.resume is None else []),
         *resumed,
     ]
     loop = [
         "",
-        *(["log(0, None, [None] * len(params), [None] * len(params))"] if not resumed else []),
-        f"for step in range({'start + 1' if resumed else '1'}, steps + 1):",
+        *(["log(0, None, [None] * len(params), [None] * len(params))"] if not resuming else []),
+        f"for step in range({'start + 1' if resuming else '1'}, steps + 1):",
         *("    " + line if line else "" for line in body),
     ]
     arguments = ["step", "loss.item()", "grads", "before", *keywords]
     loop += ["    " + line for line in log_step(spec, arguments, 4)]
     if spec.save is not None:
-        loop += save_lines(spec, path, needs_loss)
+        loop += save_lines(spec, path, needs_loss, len(optimizers))
     return "\n".join([*head, *setup, *loop]) + "\n"
 
 
-def _replay(spec: RunSpec, path: str) -> tuple[list[str], list[str]]:
-    """The steps the checkpoint's run stepped its schedule, replayed (ReduceLROnPlateau
-    with the losses it was fed), as gradcli replays them; and the imports they need."""
+def _slices(spec: RunSpec, problem: torch.nn.Module) -> Micro | None:
+    """With ``--accumulate K`` on a full-batch problem: its data cut into K equal slices,
+    put in turn where ``forward()`` reads it (gradcli's ``Slices``)."""
+    if spec.accumulate == 1:
+        return None
+    names = ", ".join(f"model.{name}" for name in getattr(problem, "data_buffers", ()))
+    return Micro(
+        spec.accumulate,
+        "for micro_batch in micro_batches:",
+        (f"{names} = micro_batch  # where forward() reads its data",),
+        (f"{names} = data  # the whole data again",),
+        setup=(
+            f"# --accumulate {spec.accumulate}: the data cut into {spec.accumulate} equal "
+            "micro-batches, as gradcli cuts it",
+            f"data = ({names})",
+            f"micro_batches = list(zip(*(d.chunk({spec.accumulate}) for d in data), strict=True))",
+        ),
+    )
+
+
+def _replay(
+    spec: RunSpec, path: str, schedulers: list[str], epoch: int | None = None
+) -> tuple[list[str], list[str]]:
+    """The steps the checkpoint's run stepped its schedule (each of ``schedulers``),
+    replayed (ReduceLROnPlateau with the losses it was fed), as gradcli replays them; and
+    the imports they need (``epoch``: the steps of an epoch, where it steps once an epoch)."""
     schedule = spec.schedule_spec
     if schedule is None:
         return [], []
@@ -336,11 +417,12 @@ def _replay(spec: RunSpec, path: str) -> tuple[list[str], list[str]]:
             "# the schedule's steps so far, replayed with the losses it was fed",
             'fed = list(checkpoint.get("schedule_losses", []))',
             "for fed_loss in fed:",
-            "    scheduler.step(fed_loss)",
+            *(f"    {s}.step(fed_loss)" for s in schedulers),
         ]
     else:
-        lines = ["# the schedule's steps so far, replayed", "for _ in range(start):"]
-        lines.append("    scheduler.step()")
+        times = "start" if epoch is None else f"start // {epoch}"  # (once an epoch)
+        lines = ["# the schedule's steps so far, replayed", f"for _ in range({times}):"]
+        lines += [f"    {s}.step()" for s in schedulers]
     if path != "optim":
         return lines, []
     return [
@@ -382,6 +464,26 @@ _STATE = """\
     if states is not None:  # --state: each parameter's optimizer state after the update
         for (name, _), state in zip(model.named_parameters(), states, strict=True):
             record[name]["state"] = {key: numbers(state_tensor(v)) for key, v in state.items()}
+"""
+
+_EXPLAIN_ARGUMENTS = """
+    explain: list[str] | None = None,"""
+_EXPLAIN = """\
+    if explain is not None:  # --explain: each parameter's first element, in numbers (its
+        # text written as it is, θ and all, as gradcli writes it)
+        line["explain"] = explain
+"""
+
+_MICRO_ARGUMENTS = """
+    micro_losses: list[float] | None = None,
+    micro_grad_norms: list[float] | None = None,
+    one_batch_ulps: int | None = None,"""
+_MICRO = """\
+    if micro_losses is not None:  # --accumulate: each micro-batch's loss, the norm of what
+        # its backward added, the accumulated gradient vs one batch's (None: unequal sizes)
+        line["micro_losses"] = micro_losses
+        line["micro_grad_norms"] = micro_grad_norms
+        line["one_batch_ulps"] = one_batch_ulps
 """
 
 _EVALUATIONS = """\

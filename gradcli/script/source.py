@@ -172,6 +172,20 @@ def _methods(cls: type) -> dict[str, ast.FunctionDef]:
     return {f.name: f for f in _class_tree(cls).body if isinstance(f, ast.FunctionDef)}
 
 
+def _instance_methods(cls: type) -> set[str]:
+    """The methods of a class that a gathered function reads (a dataclass of its arguments,
+    ``Element``): its instance methods and ``ENTRY_METHODS``, not the class's own
+    constructors (a ``classmethod``, ``Clipping.of``, reads what a script does not have)."""
+    plain = {
+        name
+        for name, method in _methods(cls).items()
+        if not any(
+            getattr(d, "id", "") in ("classmethod", "staticmethod") for d in method.decorator_list
+        )
+    }
+    return plain | set(ENTRY_METHODS)
+
+
 def _runs(classes: tuple[type, ...]) -> dict[type, set[str]]:
     """The methods of each of ``classes`` and their gradcli bases that run when the script
     builds and steps them (``ENTRY_METHODS``): those named, and every method an attribute
@@ -283,7 +297,7 @@ def gather(*functions: Callable[..., Any], classes: tuple[type, ...] = ()) -> Ga
         done[cls.__name__] = cls
         for base in _bases(cls)[:-1]:  # (a base is defined before the classes built on it)
             visit_class(base)
-        code = _class_source(cls, runs.get(cls, set(ENTRY_METHODS)))
+        code = _class_source(cls, runs[cls] if cls in runs else _instance_methods(cls))
         order.append(Definition(cls.__name__, where(cls), code))
         follow(cls, code, [])
 

@@ -22,7 +22,6 @@ from gradcli.cli.config_file import blame_config, with_config
 from gradcli.cli.epochs import with_epochs
 from gradcli.cli.resumed import with_checkpoint_run
 from gradcli.config import to_toml
-from gradcli.errors import GradcliError
 from gradcli.spec import RunSpec, choose_optimizer, validate
 
 if TYPE_CHECKING:
@@ -118,11 +117,6 @@ def training_command(path: str) -> Callable[..., None]:
             typer.echo(to_toml(spec), nl=False)
             return
         if print_script:
-            if spec.accumulate != 1 or spec.amp is not None:
-                raise GradcliError(
-                    "--print-script does not write --accumulate's or --amp's loop yet; leave "
-                    "them out"
-                )
             from gradcli.script import print_script as script
 
             typer.echo(script(spec, path), nl=False)

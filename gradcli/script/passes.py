@@ -1,0 +1,188 @@
+"""A step's forward and backward passes as a script writes them: the loss computed and
+backpropagated, its forward under ``torch.autocast`` with ``--amp``, and with ``--accumulate
+K`` over the update's K micro-batches, each one's loss divided by K (the loop of
+``gradcli/train/accumulation.py``), with what gradcli's records add for them: each
+micro-batch's loss, the norm of what its backward added, and how far the accumulated
+gradient is from one batch's (``gap_in_ulps``, whose helpers ``source.gather`` writes out
+from gradcli's own code).
+"""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from gradcli.script.literals import LINE_LENGTH
+from gradcli.train.accumulation import _copy, _norm_of_added, ulps_apart
+from gradcli.train.precision import AMP_DTYPES
+
+
+@dataclass(frozen=True)
+class Micro:
+    """Where an update's K micro-batches come from: the ``loop`` header over them, the
+    ``select`` lines that put one where the forward reads it, the lines ``after`` the loop,
+    the lines ``counted`` after each one's forward (``--data``: the epoch's sums), and the
+    lines that compute ``one_batch``, the K together as one batch's loss (``equal``: the
+    test that they are equal in size, where they may not be), and the ``setup`` lines
+    that make them."""
+
+    k: int
+    loop: str
+    select: tuple[str, ...] = ()
+    after: tuple[str, ...] = ()
+    counted: tuple[str, ...] = ()
+    one_batch: tuple[str, ...] = ("return model()",)
+    equal: str | None = None
+    setup: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Forward:
+    """How a step computes its loss: the ``lines`` that set ``loss`` (and what they compute
+    it on, for the comment above them), the expression a closure evaluates again (LBFGS),
+    and ``depth``, the indentation of the loop's body (one loop over the steps; with
+    ``--data``, one over the epochs and one over their batches); ``autocast``, the context
+    the forward runs under (``--amp``); ``micro``, the micro-batches (``--accumulate``)."""
+
+    lines: tuple[str, ...] = ("loss = model()",)
+    on: str = "at the current parameters"
+    again: str = "model()"
+    depth: int = 4
+    autocast: str | None = None
+    micro: Micro | None = None
+
+
+CLOSED = Forward()  # a problem whose forward() is the loss
+
+
+def autocast(amp: str | None, device: torch.device) -> str | None:
+    """The ``torch.autocast(...)`` the forward runs under with ``--amp`` (gradcli's
+    ``gradcli.train.precision.autocast``). (fp16 would add a ``GradScaler`` around the
+    backward and the update; a script refuses it until gradcli has one.)"""
+    if amp is None:
+        return None
+    dtype = str(AMP_DTYPES[amp]).removeprefix("torch.")
+    return f'torch.autocast(device_type="{device.type}", dtype=torch.{dtype})'
+
+
+def under(context: str | None, lines: list[str] | tuple[str, ...]) -> list[str]:
+    """``lines`` in a ``with context:`` block (as they are without one)."""
+    if context is None:
+        return list(lines)
+    return [f"with {context}:", *("    " + line for line in lines)]
+
+
+def _renamed(lines: tuple[str, ...], name: str) -> list[str]:
+    """The forward's lines setting ``name`` instead of ``loss``."""
+    *rest, last = lines
+    assert last.startswith("loss = "), last
+    return [*rest, f"{name} = " + last.removeprefix("loss = ")]
+
+
+def passes(forward: Forward, first: int, amp: str | None) -> list[str]:
+    """The lines of the phases forward (numbered ``first``) and backward: plain, under
+    autocast, or over the micro-batches."""
+    amp_note = (
+        ""
+        if forward.autocast is None
+        else f", its forward under torch.autocast (--amp {amp}: matrix products in lower "
+        "precision; the parameters and their gradients stay in their own dtype)"
+    )
+    micro = forward.micro
+    if micro is None:
+        return [
+            *_comment(f"{first}. forward: the loss {forward.on}{amp_note}", forward.depth),
+            *under(forward.autocast, forward.lines),
+            f"# {first + 1}. backward: autograd puts the gradient of the loss into each p.grad",
+            "loss.backward()",
+        ]
+    k = micro.k
+    heading = (
+        f"{first}-{first + 1}. forward and backward on each of the {k} micro-batches "
+        f"(--accumulate {k}), the loss {forward.on}: divided by {k}, so that p.grad, which "
+        f"adds up, holds the gradient of their mean{amp_note}"
+    )
+    return [
+        *_comment(heading, forward.depth),
+        "micro_losses, micro_grad_norms = [], []  # (for the log)",
+        "loss = None",
+        micro.loop,
+        *("    " + line for line in micro.select),
+        "    added = [_copy(p.grad) for p in params]  # (for the log: what this backward adds)",
+        *("    " + line for line in under(forward.autocast, _renamed(forward.lines, "micro_loss"))),
+        f"    (micro_loss / {k}).backward()",
+        f"    share = micro_loss.detach() / {k}",
+        "    loss = share if loss is None else loss + share  # their mean, added in order",
+        "    micro_losses.append(micro_loss.item())",
+        "    micro_grad_norms.append(_norm_of_added(params, added).item())",
+        *("    " + line for line in micro.counted),
+        *micro.after,
+        f"# (for the log) how far the accumulated gradient is from one batch's of the {k} together",
+        f"one_batch_ulps = {_gap_call(micro)}",
+    ]
+
+
+def _comment(text: str, depth: int) -> list[str]:
+    """``text`` as comment lines that fit at ``depth`` spaces."""
+    return textwrap.wrap(
+        text,
+        width=LINE_LENGTH - depth,
+        initial_indent="# ",
+        subsequent_indent="#    ",
+        break_on_hyphens=False,
+    )
+
+
+def _gap_call(micro: Micro) -> str:
+    """The call of ``gap_in_ulps`` (None where the micro-batches differ in size: their mean
+    of means is not one batch's mean)."""
+    return "gap_in_ulps()" if micro.equal is None else f"gap_in_ulps() if {micro.equal} else None"
+
+
+def gap_function(forward: Forward, device: torch.device, buffers: bool) -> list[str]:
+    """``def gap_in_ulps()``: gradcli's ``gap_in_ulps`` at the parameters the
+    update starts from, in the script's words (``buffers``: restore the model's buffers, as
+    batch norm's running statistics, after the one batch)."""
+    micro = forward.micro
+    assert micro is not None
+    devices = f"[{device.index or 0}]" if device.type == "cuda" else "[]"
+    loss = under(forward.autocast, ["loss = one_batch_loss()"])
+    restore = [
+        "    with torch.no_grad():  # (batch norm's running statistics, as they were)",
+        "        for name, b in model.named_buffers():",
+        "            if name in kept and b.shape == kept[name].shape:",
+        "                b.copy_(kept[name])",
+    ]
+    return [
+        "",
+        "",
+        "def one_batch_loss() -> torch.Tensor:",
+        f'    """The loss of the {micro.k} micro-batches taken as one batch."""',
+        *("    " + line for line in micro.one_batch),
+        "",
+        "",
+        "def gap_in_ulps() -> int:",
+        '    """The largest gap, in ULPs (ulps_apart, above), between the accumulated gradient',
+        "    (p.grad now) and the gradient of the micro-batches as one batch, at the same",
+        "    parameters. The one batch leaves no trace: torch's random numbers (dropout) are",
+        '    restored after it."""',
+        *(["    kept = {name: b.clone() for name, b in model.named_buffers()}"] if buffers else []),
+        f"    with torch.random.fork_rng(devices={devices}):",
+        *("        " + line for line in loss),
+        "        one = torch.autograd.grad(loss, params, allow_unused=True)",
+        *(restore if buffers else []),
+        "    worst = 0",
+        "    for p, g in zip(params, one, strict=True):",
+        "        if p.grad is not None and g is not None:",
+        "            worst = max(worst, ulps_apart(dense(p.grad), dense(g)))",
+        "    return worst",
+        "",
+    ]
+
+
+# the gradcli functions a script with --accumulate calls, written out from their source
+ACCUMULATION: tuple[Callable[..., Any], ...] = (_copy, _norm_of_added, ulps_apart)
