@@ -21,11 +21,6 @@ def refusal(spec: RunSpec, path: str) -> str | None:
         wrong = _explain_refusal(spec)
         if wrong is not None:
             return wrong
-    if spec.amp is not None and spec.amp != "bf16":
-        return (
-            f"--print-script: a script writes --amp bf16's loop, not yet --amp {spec.amp}'s "
-            "(its gradient scaler)"
-        )
     if spec.format not in ("auto", "jsonl"):
         return f"--print-script: a script prints JSON lines, not --format {spec.format}"
     return None
@@ -41,6 +36,11 @@ def _explain_refusal(spec: RunSpec) -> str | None:
         )
     if spec.schedule is not None:
         return "--print-script: a script does not repeat --explain's line of --schedule yet"
+    if spec.amp == "fp16":
+        return (
+            "--print-script: a script does not repeat --explain's lines of --amp fp16's loss "
+            "scaling yet"
+        )
     return None
 
 
