@@ -347,6 +347,7 @@ def program(spec: RunSpec, path: str) -> str:
     ]
     needs_loss = spec.schedule_spec is not None and spec.schedule_spec.scheduler.needs_loss
     resuming = spec.resume is not None
+    saved_scaler = scaling.save_lines() if scaled else []
     resumed = resume_lines(spec, path, replay, optimizers) if resuming else []
     if resuming and scaled:
         resumed += scaling.resume_lines(spec)
@@ -367,8 +368,9 @@ def program(spec: RunSpec, path: str) -> str:
         ]
         loop = data_loop(body, spec, feed, path, keywords, tuple(optimizers))
         if spec.save is not None:
-            loop += save_lines(spec, path, needs_loss, len(optimizers), feed.classification)
-            loop += scaling.save_lines() if scaled else []
+            loop += save_lines(
+                spec, path, needs_loss, len(optimizers), feed.classification, saved_scaler
+            )
         return "\n".join([*head, *setup, *loop]) + "\n"
     setup = [
         *(
@@ -398,8 +400,7 @@ def program(spec: RunSpec, path: str) -> str:
     arguments = ["step", "loss.item()", "grads", "before", *keywords]
     loop += ["    " + line for line in log_step(spec, arguments, 4)]
     if spec.save is not None:
-        loop += save_lines(spec, path, needs_loss, len(optimizers))
-        loop += scaling.save_lines() if scaled else []
+        loop += save_lines(spec, path, needs_loss, len(optimizers), more=saved_scaler)
     return "\n".join([*head, *setup, *loop]) + "\n"
 
 

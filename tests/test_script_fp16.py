@@ -1,0 +1,77 @@
+"""``--print-script --amp fp16``: the script of a run with a gradient scaler prints gradcli's
+JSON lines byte for byte: on the optim path with ``torch.amp.GradScaler`` in the loop torch
+documents, on the manual path with gradcli's ``HandScaler``, its source written into the
+script; the records' ``scale`` and ``skipped`` (a forced skip: an inf in the scaled
+gradients), with --accumulate, clipping, schedules, --state, the data loop, Muon's two
+optimizers, and --save/--resume with the scaler's state."""
+
+from __future__ import annotations
+
+import inspect
+
+import pytest
+
+from gradcli.train.loss_scaling import HandScaler
+from tests.helpers import jsonl
+from tests.test_script import check, check_save_and_resume
+
+# a loss scale so large that the scaled gradients overflow float32: every step is skipped
+HUGE = ["--loss-scale", "1e38"]
+
+
+def test_a_forced_skip_and_a_step_that_runs_are_the_same_run_on_both_paths(invoke, tmp_path):
+    """A huge --loss-scale: inf gradients, every update skipped and S halved each step, the
+    gradients written as gradcli writes an inf ("Infinity"); --loss-scale 1 with
+    --growth-interval 2: no skip, S doubles every second step. The manual path's scaler is
+    HandScaler's own source, and the optim path's is torch's."""
+    runs = [
+        [path, "-m", "linear", "-o", "adam", "--steps", "3", "--amp", "fp16", *scaling]
+        for path in ("optim", "manual")
+        for scaling in (HUGE, ["--loss-scale", "1", "--growth-interval", "2", "--state"])
+    ]
+    outputs = check(invoke, tmp_path, runs)
+    huge, grows = jsonl(outputs[0])[1:], jsonl(outputs[1])[1:]
+    assert [line["skipped"] for line in huge] == [True] * 3
+    assert huge[1]["scale"] == huge[0]["scale"] / 2
+    assert [line["skipped"] for line in grows] == [False] * 3
+    assert [line["scale"] for line in grows] == [1.0, 1.0, 2.0]
+    assert [line["scaler"]["scale"] for line in grows] == [1.0, 2.0, 2.0]
+    for i in (0, 1):  # byte for byte, the spelled-out infinities too
+        assert outputs[i] == outputs[i + 2]
+    manual = invoke(*runs[2], "--print-script").stdout
+    assert inspect.getsource(HandScaler).split("\n    def load_state_dict")[0] in manual
+    optim = invoke(*runs[0], "--print-script").stdout
+    assert "scaler.scale(loss).backward()" in optim and "scaler.unscale_(optimizer)" in optim
+    assert "class HandScaler" not in optim
+
+
+@pytest.mark.slow
+def test_fp16_composes_with_the_rest(invoke, tmp_path):
+    """--amp fp16 with --accumulate (the micro-batches' norms unscaled, the one batch's
+    gradient scaled), clipping after unscale_, schedules, --state, Muon's two optimizers
+    (each skipped on its own), and the data loop."""
+    schedule = ["--schedule", "StepLR(step_size=1)"]
+    data = ["--data", "digits", "--batch-size", "256", "--steps", "3", "--amp", "fp16"]
+    runs = [
+        [path, "-m", "mlp", "-o", "adam", "--steps", "3", "--amp", "fp16", "--accumulate", "2",
+         "--clip-norm", "1", *schedule, "--state"]
+        for path in ("optim", "manual")
+    ] + [
+        [path, "-m", "mlp", "-o", "muon", "--steps", "3", "--amp", "fp16", "--state"]
+        for path in ("optim", "manual")
+    ] + [
+        ["optim", *data, "-m", "mlp", "-o", "adam", "--accumulate", "2"],
+        ["manual", *data, "-m", "mlp", "-o", "sgd", "--clip-value", "0.01", *HUGE],
+    ]  # fmt: skip
+    check(invoke, tmp_path, runs)
+
+
+def test_save_and_resume_with_the_scaler_go_both_ways_byte_for_byte(invoke, tmp_path):
+    """--save writes the scaler's state (S and its growth tracker) as gradcli does, and
+    --resume loads it: across a skipped step, on both paths."""
+    runs = [
+        [path, "-m", "linear", "-o", "adam", "--amp", "fp16", *scaling]
+        for path in ("optim", "manual")
+        for scaling in (HUGE, ["--loss-scale", "1", "--growth-interval", "3"])
+    ]
+    check_save_and_resume(invoke, tmp_path, runs, (2, 5))
