@@ -75,3 +75,16 @@ def test_save_and_resume_with_the_scaler_go_both_ways_byte_for_byte(invoke, tmp_
         for scaling in (HUGE, ["--loss-scale", "1", "--growth-interval", "3"])
     ]
     check_save_and_resume(invoke, tmp_path, runs, (2, 5))
+
+
+@pytest.mark.slow
+def test_save_and_resume_on_data_with_accumulation_across_skipped_steps(invoke, tmp_path):
+    """The data loop with --accumulate 2 and a scale that overflows now and then (S grows
+    every second step): skipped steps on both sides of the checkpoint, where the one
+    batch's gradient is not finite either (no ULP gap: null, as gradcli's)."""
+    runs = [
+        [path, "--data", "digits", "-m", "mlp", "-o", "adam", "--batch-size", "256", "--amp",
+         "fp16", "--accumulate", "2", "--loss-scale", "1e6", "--growth-interval", "2"]
+        for path in ("optim", "manual")
+    ]  # fmt: skip
+    check_save_and_resume(invoke, tmp_path, runs, (3, 6))
