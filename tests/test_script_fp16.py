@@ -8,6 +8,8 @@ optimizers, and --save/--resume with the scaler's state."""
 from __future__ import annotations
 
 import inspect
+import subprocess
+import sys
 
 import pytest
 
@@ -88,3 +90,18 @@ def test_save_and_resume_on_data_with_accumulation_across_skipped_steps(invoke, 
         for path in ("optim", "manual")
     ]  # fmt: skip
     check_save_and_resume(invoke, tmp_path, runs, (3, 6))
+
+
+def test_a_skipped_first_step_with_a_schedule_is_as_quiet_as_gradcli(invoke, tmp_path):
+    """torch warns when the scheduler steps after an update the scaler skipped; gradcli is
+    silent about the loop torch documents, and so is the script (stderr empty)."""
+    args = ["optim", "-m", "linear", "--steps", "2", "--amp", "fp16", *HUGE]
+    args += ["--schedule", "StepLR(step_size=1)"]
+    script = tmp_path / "s.py"
+    script.write_text(invoke(*args, "--print-script").stdout)
+    ran = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert ran.stderr == ""
+    assert ran.stdout == invoke(*args, "-f", "jsonl", "-q").stdout
+    assert all(line["skipped"] for line in jsonl(ran.stdout)[1:])

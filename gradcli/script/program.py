@@ -236,6 +236,10 @@ def program(spec: RunSpec, path: str) -> str:
         settings = [*settings, *state_of_two(optimizers)]
     if scaled:  # (how gradcli writes an inf or a NaN in JSON: a skipped step's gradients)
         functions = [*functions, spell]
+    quiet = scaled and path == "optim" and spec.schedule is not None
+    if quiet:
+        after_function = [""] if settings and not settings[-1] else []  # (two blank lines)
+        settings = [*settings, *after_function, *scaling.QUIET_SCHEDULER]
     if spec.state:  # (how gradcli makes one tensor of a state value)
         functions = [*functions, state_tensor]
     if spec.explain:  # the optimizer's formula, and the lines of a step
@@ -274,6 +278,7 @@ def program(spec: RunSpec, path: str) -> str:
             *(["import copy"] if own and feed is None else []),
             *(["from functools import partial"] if schedule and schedule.children() else []),
             *replay_imports,
+            *(["import warnings"] if quiet else []),
             *(["from collections.abc import Iterator"] if forward.micro and feed else []),
         ]
     )

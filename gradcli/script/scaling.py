@@ -108,3 +108,10 @@ LOG = """\
 SPELLED = """\
     line = spell(line)  # (an inf or a NaN as gradcli writes it: "Infinity", "NaN")
 """
+
+# optim with a schedule: what keeps the script as quiet as gradcli (``Update.schedule_step``)
+QUIET_SCHEDULER = [
+    "# a first update skipped by the scaler makes torch warn that the scheduler stepped",
+    "# before the optimizer: with a gradient scaler that is the loop torch documents",
+    'warnings.filterwarnings("ignore", "Detected call of `lr_scheduler.step")',
+]
