@@ -105,3 +105,20 @@ def test_a_skipped_first_step_with_a_schedule_is_as_quiet_as_gradcli(invoke, tmp
     assert ran.stderr == ""
     assert ran.stdout == invoke(*args, "-f", "jsonl", "-q").stdout
     assert all(line["skipped"] for line in jsonl(ran.stdout)[1:])
+
+
+def test_explain_s_lines_of_the_loss_scaling_are_the_same(invoke, tmp_path):
+    """--explain with --amp fp16: the scale and the unscale before the clipping's line, the
+    formula's lines said skipped on a skipped step (S grows each step until it overflows:
+    steps 3 and 6 here), update()'s line last, on both paths."""
+    args = ["-m", "linear", "-o", "adam", "--steps", "6", "--amp", "fp16", "--explain"]
+    args += ["--loss-scale", "3000", "--growth-interval", "1"]
+    outputs = check(invoke, tmp_path, [["manual", *args], ["optim", *args, "--clip-norm", "1"]])
+    lines = jsonl(outputs[1])
+    assert [line["skipped"] for line in lines[1:]] == [False, False, True, False, False, True]
+    explained = lines[3]["explain"]
+    assert explained[0].startswith("scaler.scale(loss)") and explained[2].startswith("clip:")
+    assert "scaler.step() skipped the update" in explained[3]
+    assert explained[-1].startswith("scaler.update(): S ← S·0.5")
+    manual = jsonl(outputs[0])[3]["explain"]  # (no clipping: no clip line)
+    assert manual[2].startswith("linear.weight[0]: scaler.step() skipped the update")

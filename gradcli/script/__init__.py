@@ -36,11 +36,6 @@ def _explain_refusal(spec: RunSpec) -> str | None:
         )
     if spec.schedule is not None:
         return "--print-script: a script does not repeat --explain's line of --schedule yet"
-    if spec.amp == "fp16":
-        return (
-            "--print-script: a script does not repeat --explain's lines of --amp fp16's loss "
-            "scaling yet"
-        )
     return None
 
 

@@ -29,7 +29,7 @@ from gradcli.script.extras import (
 )
 from gradcli.script.literals import call, literal
 from gradcli.script.passes import CLOSED, Forward, passes, under
-from gradcli.script.scaling import scaler_lines, step_lines, unscale_lines
+from gradcli.script.scaling import explained_lines, scaler_lines, step_lines, unscale_lines
 from gradcli.spec import RunSpec
 from gradcli.train.clipping import Clipping
 from gradcli.train.updates import Part, impl_kwargs, manual_rule
@@ -125,7 +125,7 @@ def optim_loop(
         "# 1. zero the gradients (optimizer.zero_grad() drops them: sets them to None)",
         *(f"{n}.zero_grad()" for n in names),
         *passes(forward, 2, spec.amp),
-        *(unscale_lines("optim", names, forward.micro is not None) if scaled else []),
+        *(unscale_lines("optim", names, forward.micro is not None, spec.explain) if scaled else []),
         *(CLIP_STEP if clipping is not None else []),
         *_keep(own_model, spec, "optim", names),
         *(lr_of_the_update(f"{names[0]}.param_groups[0]") if schedule is not None else []),
@@ -135,6 +135,7 @@ def optim_loop(
             if schedule is not None and _per_step(spec)
             else []
         ),
+        *(explained_lines(spec) if scaled else []),
         "# 5. log",
     ]
     return body, setup, functions
@@ -255,7 +256,11 @@ def manual_loop(
     chosen_parts = [_chosen(parts, i) for i in range(len(parts))]
     body = [
         *passes(forward, 1, spec.amp),
-        *(unscale_lines("manual", chosen_parts, forward.micro is not None) if scaled else []),
+        *(
+            unscale_lines("manual", chosen_parts, forward.micro is not None, spec.explain)
+            if scaled
+            else []
+        ),
         *(CLIP_STEP if clipping is not None else []),
         *_keep(own_model, spec, "manual", []),
         *(lr_of_the_update(f"group{suffixes[0]}") if schedule is not None else []),
@@ -281,6 +286,7 @@ def manual_loop(
             if schedule is not None and _per_step(spec)
             else []
         ),
+        *(explained_lines(spec) if scaled else []),
         "# 4. zero the gradients: drop them, as optimizer.zero_grad() does (since torch 2.0)",
         "for p in params:",
         "    p.grad = None",

@@ -20,7 +20,12 @@ from gradcli.render.numbers import spell
 from gradcli.script import scaling
 from gradcli.script.checkpoints import loader_lines, resume_lines, save_lines
 from gradcli.script.data import counts, data_code, data_loop, windows
-from gradcli.script.explained import clip_explanation, explain_definitions, explain_functions
+from gradcli.script.explained import (
+    clip_explanation,
+    explain_definitions,
+    explain_functions,
+    scaling_explanation,
+)
 from gradcli.script.extras import log_step, logged, renamed, rule_classes, state_of_two
 from gradcli.script.literals import literal
 from gradcli.script.loops import manual_loop, optim_loop
@@ -192,6 +197,16 @@ def _definitions(gathered: Gathered | None) -> list[str]:
     return lines
 
 
+def _without(gathered: Gathered | None, written: Gathered | None) -> Gathered | None:
+    """``gathered`` less the definitions ``written`` already wrote (the hand scaler's
+    ``_float32``, which --explain's lines of the loss scaling call too)."""
+    if gathered is None or written is None:
+        return gathered
+    done = {d.code for d in written.definitions}
+    kept = tuple(d for d in gathered.definitions if d.code not in done)
+    return Gathered(kept, gathered.imports)
+
+
 def _classes_before_signatures(definitions: list[Definition]) -> list[Definition]:
     """``definitions`` with each class moved before the first function whose signature
     names it (``explain_line(formula: Callable[[Element, ...]], ...)``): a script
@@ -261,6 +276,7 @@ def program(spec: RunSpec, path: str) -> str:
         called = ((HandScaler, calls),)
     gathered = gather(*functions, classes=classes, called=called) if functions or classes else None
     clip_explained = clip_explanation(spec)  # (its explain, apart from the formula's)
+    scaling_explained = scaling_explanation(spec)  # (the same)
     per_epoch = feed is not None and spec.schedule_per == "epoch"
     replay, replay_imports = (
         _replay(spec, path, renamed(optimizers, "scheduler"), feed.batches if per_epoch else None)
@@ -275,6 +291,7 @@ def program(spec: RunSpec, path: str) -> str:
             *imported,
             *(gathered.imports if gathered else ()),
             *(clip_explained.imports if clip_explained else ()),
+            *(scaling_explained.imports if scaling_explained else ()),
             *(["import copy"] if own and feed is None else []),
             *(["from functools import partial"] if schedule and schedule.children() else []),
             *replay_imports,
@@ -348,7 +365,17 @@ def program(spec: RunSpec, path: str) -> str:
             if clip_explained
             else []
         ),
-        *_definitions(gathered),
+        *([""] if clip_explained and scaling_explained else []),  # (two blank lines)
+        *_definitions(scaling_explained),
+        *(
+            [
+                "explain_scaling = explain  # (the optimizer's formula below is named explain too)",
+                "",
+            ]
+            if scaling_explained
+            else []
+        ),
+        *_definitions(_without(gathered, scaling_explained)),
     ]
     needs_loss = spec.schedule_spec is not None and spec.schedule_spec.scheduler.needs_loss
     resuming = spec.resume is not None

@@ -34,7 +34,7 @@ def scaler_lines(spec: RunSpec, path: str, device: torch.device) -> list[str]:
     ]
 
 
-def unscale_lines(path: str, parts: list[str], micro: bool) -> list[str]:
+def unscale_lines(path: str, parts: list[str], micro: bool, explain: bool = False) -> list[str]:
     """After the backward, before clipping (as torch documents): each optimizer's gradients
     divided by S (``parts``: its optimizers, or on the manual path the lists of parameters
     each trains), S kept for the log, and on the manual path whether an inf or a NaN was
@@ -42,6 +42,9 @@ def unscale_lines(path: str, parts: list[str], micro: bool) -> list[str]:
     (--accumulate) the norms of what each micro-batch added divided by S too, as gradcli's
     records show them."""
     norms = ["micro_grad_norms = [n / scale for n in micro_grad_norms]  # (for the log) unscaled"]
+    norms = norms if micro else []
+    if explain:
+        norms.append('tracker = scaler.state_dict()["_growth_tracker"]  # (for --explain)')
     lines = [
         "# unscale: g ← (S·g)·(1/S) in every gradient, before clipping (which must see g);",
         "# an inf or a NaN found in them skips this step's update",
@@ -49,7 +52,7 @@ def unscale_lines(path: str, parts: list[str], micro: bool) -> list[str]:
     if path == "optim":
         lines += [f"scaler.unscale_({name})" for name in parts]
         lines.append("scale = scaler.get_scale()  # (for the log) S of this step")
-        return [*lines, *(norms if micro else [])]
+        return [*lines, *norms]
     lines += [
         f"scaler.unscale_({i}, [p.grad for p in {name} if p.grad is not None])"
         for i, name in enumerate(parts)
@@ -58,8 +61,15 @@ def unscale_lines(path: str, parts: list[str], micro: bool) -> list[str]:
         *lines,
         'scale = scaler.state_dict()["scale"]  # (for the log) S of this step',
         "skipped = bool(scaler.found_inf())  # (for the log) an inf or a NaN: no update",
-        *(norms if micro else []),
+        *norms,
     ]
+
+
+def explained_lines(spec: RunSpec) -> list[str]:
+    """With --explain, before the log: what its lines of the loss scaling read."""
+    if not spec.explain:
+        return []
+    return ["scaling = (scale, skipped, tracker, loss.item())  # (for --explain)"]
 
 
 def step_lines(optimizers: list[str]) -> list[str]:
