@@ -304,7 +304,7 @@ def test_a_non_finite_loss_still_diverges(invoke):
         (("-o", "lbfgs"), "--amp fp16: lbfgs evaluates the loss itself"),
         (("--dtype", "float64"), "--amp fp16: mixed precision keeps float32 master weights"),
         (("--show-code",), "--show-code does not show --amp's autocast yet"),
-        (("--print-script",), "a script writes --amp bf16's loop, not yet --amp fp16's"),
+        (("--print-script", "-f", "table"), "a script prints JSON lines, not --format table"),
     ],
 )
 def test_bad_scaler_options_are_one_line(invoke, args, message):

@@ -653,7 +653,6 @@ def check_save_and_resume(invoke, tmp_path: Path, runs: list[list[str]], steps=(
         (["manual", "-m", "mlp", "-o", "muon", "--explain"], "--explain for one optimizer"),
         (["manual", "--explain", "--schedule", "StepLR(step_size=2)"], "of --schedule yet"),
         (["manual", "-f", "table"], "prints JSON lines, not --format table"),
-        (["optim", "--amp", "fp16"], "not yet --amp fp16's (its gradient scaler)"),
         (["manual", "-o", "adam", "--impl", "foreach"], "add --impl forloop"),
     ],
 )

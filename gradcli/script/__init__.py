@@ -21,11 +21,6 @@ def refusal(spec: RunSpec, path: str) -> str | None:
         wrong = _explain_refusal(spec)
         if wrong is not None:
             return wrong
-    if spec.amp is not None and spec.amp != "bf16":
-        return (
-            f"--print-script: a script writes --amp bf16's loop, not yet --amp {spec.amp}'s "
-            "(its gradient scaler)"
-        )
     if spec.format not in ("auto", "jsonl"):
         return f"--print-script: a script prints JSON lines, not --format {spec.format}"
     return None

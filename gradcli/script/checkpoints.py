@@ -39,11 +39,17 @@ def state_of(path: str, optimizers: int = 1) -> str:
 
 
 def save_lines(
-    spec: RunSpec, path: str, fed: bool, optimizers: int = 1, accuracy: bool = True
+    spec: RunSpec,
+    path: str,
+    fed: bool,
+    optimizers: int = 1,
+    accuracy: bool = True,
+    more: Sequence[str] = (),
 ) -> list[str]:
     """The end of the script: the checkpoint, written as gradcli writes one (``fed``: with
     the losses ReduceLROnPlateau was fed; ``optimizers``: how many the run has; with
-    ``--data``, where the DataLoader is, ``accuracy``: its sums count the right answers)."""
+    ``--data``, where the DataLoader is, ``accuracy``: its sums count the right answers;
+    ``more``: lines that add to it before it is saved, --amp fp16's scaler state)."""
     assert spec.save is not None
     config = []
     for k, v in asdict(spec).items():
@@ -86,6 +92,7 @@ def save_lines(
             if fed
             else []
         ),
+        *more,
         *call("torch.save", ["checkpoint", json.dumps(spec.save)], 0),
     ]
 

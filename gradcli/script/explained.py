@@ -18,6 +18,7 @@ from gradcli.spec import RunSpec
 from gradcli.train.clipping import EPS, Clipping
 from gradcli.train.clipping import explain as explain_clip
 from gradcli.train.loop import _element
+from gradcli.train.loss_scaling import explain as explain_scaling
 
 
 def _clipping(spec: RunSpec) -> str:
@@ -45,6 +46,15 @@ def clip_explanation(spec: RunSpec) -> Gathered | None:
     if not spec.explain or Clipping.of(spec) is None:
         return None
     return gather(explain_clip)
+
+
+def scaling_explanation(spec: RunSpec) -> Gathered | None:
+    """With ``--explain`` and ``--amp fp16``: the lines of the step's loss scaling
+    (gradcli's ``gradcli.train.loss_scaling.explain``), gathered apart from the optimizer's
+    formula, which is named ``explain`` too."""
+    if not spec.explain or spec.amp != "fp16":
+        return None
+    return gather(explain_scaling)
 
 
 def _clip_lines(spec: RunSpec) -> list[str]:
@@ -92,9 +102,12 @@ def explain_definitions(spec: RunSpec, path: str, optimizers: list[str]) -> list
         else ["HYPERPARAMETERS = {", *(f"    {e}," for e in entries), "}"]
     )
     clipping = Clipping.of(spec) is not None
+    scaled = spec.amp == "fp16"
     arguments = "step: int, grads: list, before: list, prior: list[dict]" + (
         ", grad_norm: torch.Tensor, clipped: torch.Tensor" if clipping else ""
     )
+    if scaled:
+        arguments += ", scaling: tuple"  # (S, skipped, the growth tracker, the loss)
     if spec.optimizer_info.closure:  # LBFGS: every value on the first parameter, flat
         first = [
             "def first_elements(states: list[dict]) -> list[dict[str, float]]:",
@@ -142,7 +155,7 @@ def explain_definitions(spec: RunSpec, path: str, optimizers: list[str]) -> list
         ),
         *(
             [f"def explained({arguments}) -> list[str]:"]
-            if not clipping
+            if len(f"def explained({arguments}) -> list[str]:") <= LINE_LENGTH
             else [
                 "def explained(",
                 *(f"    {a}," for a in arguments.split(", ")),
@@ -154,7 +167,9 @@ def explain_definitions(spec: RunSpec, path: str, optimizers: list[str]) -> list
         '    a gradient is left out."""',
         f"    after = first_elements({state_list(path, optimizers)})",
         "    lines = []",
+        *(_SCALING_FIRST if scaled else []),
         *_clip_lines(spec),
+        *(["    formula = len(lines)  # (where the formula's lines begin)"] if scaled else []),
         "    named = model.named_parameters()",
         "    for (name, p), grad, old, was, now in zip("
         "named, grads, before, prior, after, strict=True):",
@@ -162,6 +177,28 @@ def explain_definitions(spec: RunSpec, path: str, optimizers: list[str]) -> list
         "            first = [t.reshape(-1)[0].item() for t in (old, dense(grad), p.detach())]",
         "            element = Element(name, step, lr, *first, was, now)",
         "            lines.append(explain_line(explain, HYPERPARAMETERS, element))",
+        *(_SCALING_LAST if scaled else []),
         "    return lines",
         "",
     ]
+
+
+# --explain with --amp fp16: the scale and the unscale before the clipping's line, the
+# formula's lines said skipped where scaler.step() skipped the update, update()'s line last
+_SCALING_FIRST = [
+    "    # --amp fp16: the scale and the unscale first (S, skipped and the growth tracker",
+    "    # before update(), the loss), update()'s line last (the scaler's state after it)",
+    "    scale, skipped, tracker, loss = scaling",
+    "    state = scaler.state_dict()",
+    "    *scaled, updated = explain_scaling((scale, float(skipped), tracker), loss, state)",
+    "    lines += scaled",
+]
+_SCALING_LAST = [
+    "    if skipped:  # the rule did not run: say so, not what it would do",
+    "        lines[formula:] = [",
+    "            f\"{line.partition(':')[0]}: scaler.step() skipped the update; \"",
+    '            "θ and the optimizer state stay as they were"',
+    "            for line in lines[formula:]",
+    "        ]",
+    "    lines.append(updated)",
+]

@@ -100,7 +100,8 @@ def logged(spec: RunSpec, path: str, optimizers: list[str]) -> list[str]:
         words += [f"{k}={k}" for k in ("micro_losses", "micro_grad_norms", "one_batch_ulps")]
     if spec.explain:
         clipping = ", grad_norm, clipped" if "grad_norm=grad_norm" in words else ""
-        words.append(f"explain=explained(step, grads, before, prior{clipping})")
+        scaling = ", scaling" if spec.amp == "fp16" else ""
+        words.append(f"explain=explained(step, grads, before, prior{clipping}{scaling})")
     if spec.state:
         if path != "optim":
             words.append("states=[states[p] for p in params]")

@@ -14,6 +14,8 @@ def literal(value: object) -> str:
         return "(" + ", ".join(literal(v) for v in value) + ("," if len(value) == 1 else "") + ")"
     if isinstance(value, str):
         return json.dumps(value)  # double quotes, as ruff format writes strings
+    if isinstance(value, float):  # 1e38, as ruff format writes repr's 1e+38
+        return repr(value).replace("e+", "e")
     return repr(value)
 
 

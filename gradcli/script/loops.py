@@ -29,6 +29,7 @@ from gradcli.script.extras import (
 )
 from gradcli.script.literals import call, literal
 from gradcli.script.passes import CLOSED, Forward, passes, under
+from gradcli.script.scaling import explained_lines, scaler_lines, step_lines, unscale_lines
 from gradcli.spec import RunSpec
 from gradcli.train.clipping import Clipping
 from gradcli.train.updates import Part, impl_kwargs, manual_rule
@@ -107,28 +108,34 @@ def optim_loop(
     if schedule is not None:
         for name in names:  # (one on each optimizer, as gradcli builds them)
             setup += scheduler_lines(schedule, name)
+    scaled = spec.amp == "fp16"
+    if scaled:
+        setup += scaler_lines(spec, "optim", device)
     clipping = Clipping.of(spec)
     if clipping is not None:
         setup += clip_function(clipping, "optim")
-    step = [f"{n}.step()" for n in names]
+    step = ["# 4. update: torch.optim's step", *(f"{n}.step()" for n in names)]
+    if scaled:
+        step = step_lines(names)
     if parts[0][1].closure:
         clip = clipping is not None  # (its function ends with a blank line)
         setup += _closure(forward, ["optimizer.zero_grad()"], clip, int(clip))
-        step = ["evaluations = 0", "optimizer.step(closure)"]
+        step = [step[0], "evaluations = 0", "optimizer.step(closure)"]
     body = [
         "# 1. zero the gradients (optimizer.zero_grad() drops them: sets them to None)",
         *(f"{n}.zero_grad()" for n in names),
         *passes(forward, 2, spec.amp),
+        *(unscale_lines("optim", names, forward.micro is not None, spec.explain) if scaled else []),
         *(CLIP_STEP if clipping is not None else []),
         *_keep(own_model, spec, "optim", names),
         *(lr_of_the_update(f"{names[0]}.param_groups[0]") if schedule is not None else []),
-        "# 4. update: torch.optim's step",
         *step,
         *(
             schedule_step(schedule, f"{names[-1]}.step()", spec.save is not None, schedulers)
             if schedule is not None and _per_step(spec)
             else []
         ),
+        *(explained_lines(spec) if scaled else []),
         "# 5. log",
     ]
     return body, setup, functions
@@ -177,6 +184,9 @@ def manual_loop(
         for suffix, (_, _, hyperparameters) in zip(suffixes, parts, strict=True):
             setup += rule_lines(schedule, hyperparameters, suffix)
     driven = schedule is not None and schedule.drives_momentum
+    scaled = spec.amp == "fp16"
+    if scaled:
+        setup += scaler_lines(spec, "manual", torch.device("cpu"))
     clipping = Clipping.of(spec)
     if clipping is not None:
         setup += clip_function(clipping, "manual")
@@ -220,10 +230,8 @@ def manual_loop(
                 ),
             ]
             continue
-        update += [
-            f"# {optimizer.name} (above), as gradcli's manual path calls it: the parameters",
-            "# with a gradient (torch.optim skips the others), their gradients, states and",
-            "# hyperparameters",
+        depth = forward.depth + 4 + 4 * scaled
+        rule_call = [
             f"stepped = [p for p in {chosen} if p.grad is not None]",
             *call(
                 rule.__name__,
@@ -234,17 +242,40 @@ def manual_loop(
                     lr,
                     *keywords,
                 ],
-                forward.depth + 4,
+                depth,
             ),
         ]
+        if scaled:  # as scaler.step(optimizer): no update where unscale_ found an inf or NaN
+            rule_call = [f"if not scaler.skips({i}):", *("    " + line for line in rule_call)]
+        update += [
+            f"# {optimizer.name} (above), as gradcli's manual path calls it: the parameters",
+            "# with a gradient (torch.optim skips the others), their gradients, states and",
+            "# hyperparameters",
+            *rule_call,
+        ]
+    chosen_parts = [_chosen(parts, i) for i in range(len(parts))]
     body = [
         *passes(forward, 1, spec.amp),
+        *(
+            unscale_lines("manual", chosen_parts, forward.micro is not None, spec.explain)
+            if scaled
+            else []
+        ),
         *(CLIP_STEP if clipping is not None else []),
         *_keep(own_model, spec, "manual", []),
         *(lr_of_the_update(f"group{suffixes[0]}") if schedule is not None else []),
         "# 3. update by hand, in place, where autograd does not look",
         "with torch.no_grad():",
         *("    " + line for line in update),
+        *(
+            [
+                "# then S halves after a skipped step, or doubles after growth_interval steps in",
+                "# a row without one (update(), as torch's)",
+                "scaler.update()",
+            ]
+            if scaled
+            else []
+        ),
         *(
             schedule_step(
                 schedule,
@@ -255,6 +286,7 @@ def manual_loop(
             if schedule is not None and _per_step(spec)
             else []
         ),
+        *(explained_lines(spec) if scaled else []),
         "# 4. zero the gradients: drop them, as optimizer.zero_grad() does (since torch 2.0)",
         "for p in params:",
         "    p.grad = None",

@@ -61,8 +61,8 @@ CLOSED = Forward()  # a problem whose forward() is the loss
 
 def autocast(amp: str | None, device: torch.device) -> str | None:
     """The ``torch.autocast(...)`` the forward runs under with ``--amp`` (gradcli's
-    ``gradcli.train.precision.autocast``). (fp16 would add a ``GradScaler`` around the
-    backward and the update; a script refuses it until gradcli has one.)"""
+    ``gradcli.train.precision.autocast``). (fp16 adds a gradient scaler around the backward
+    and the update: ``backward`` below, and ``loops.py``.)"""
     if amp is None:
         return None
     dtype = str(AMP_DTYPES[amp]).removeprefix("torch.")
@@ -83,9 +83,15 @@ def _renamed(lines: tuple[str, ...], name: str) -> list[str]:
     return [*rest, f"{name} = " + last.removeprefix("loss = ")]
 
 
+def backward(loss: str, amp: str | None) -> str:
+    """The backward of ``loss`` (an expression): with --amp fp16, of ``loss·S``
+    (``scaler.scale``), the gradient scaler's."""
+    return f"scaler.scale({loss}).backward()" if amp == "fp16" else f"({loss}).backward()"
+
+
 def passes(forward: Forward, first: int, amp: str | None) -> list[str]:
     """The lines of the phases forward (numbered ``first``) and backward: plain, under
-    autocast, or over the micro-batches."""
+    autocast, or over the micro-batches (with --amp fp16 the backward of the scaled loss)."""
     amp_note = (
         ""
         if forward.autocast is None
@@ -97,8 +103,8 @@ def passes(forward: Forward, first: int, amp: str | None) -> list[str]:
         return [
             *_comment(f"{first}. forward: the loss {forward.on}{amp_note}", forward.depth),
             *under(forward.autocast, forward.lines),
-            f"# {first + 1}. backward: autograd puts the gradient of the loss into each p.grad",
-            "loss.backward()",
+            *_comment(f"{first + 1}. backward: {_BACKWARD[amp == 'fp16']}", forward.depth),
+            "scaler.scale(loss).backward()" if amp == "fp16" else "loss.backward()",
         ]
     k = micro.k
     heading = (
@@ -114,7 +120,7 @@ def passes(forward: Forward, first: int, amp: str | None) -> list[str]:
         *("    " + line for line in micro.select),
         "    added = [_copy(p.grad) for p in params]  # (for the log: what this backward adds)",
         *("    " + line for line in under(forward.autocast, _renamed(forward.lines, "micro_loss"))),
-        f"    (micro_loss / {k}).backward()",
+        f"    {backward(f'micro_loss / {k}', amp)}",
         f"    share = micro_loss.detach() / {k}",
         "    loss = share if loss is None else loss + share  # their mean, added in order",
         "    micro_losses.append(micro_loss.item())",
@@ -124,6 +130,13 @@ def passes(forward: Forward, first: int, amp: str | None) -> list[str]:
         f"# (for the log) how far the accumulated gradient is from one batch's of the {k} together",
         f"one_batch_ulps = {_gap_call(micro)}",
     ]
+
+
+_BACKWARD = (
+    "autograd puts the gradient of the loss into each p.grad",
+    "autograd puts the gradient of scaler.scale(loss) = loss·S into each p.grad: S·g, "
+    "which float16's backward does not round to 0 where g is small (--amp fp16)",
+)
 
 
 def _comment(text: str, depth: int) -> list[str]:
@@ -143,10 +156,13 @@ def _gap_call(micro: Micro) -> str:
     return "gap_in_ulps()" if micro.equal is None else f"gap_in_ulps() if {micro.equal} else None"
 
 
-def gap_function(forward: Forward, device: torch.device, buffers: bool) -> list[str]:
+def gap_function(
+    forward: Forward, device: torch.device, buffers: bool, scaled: bool = False
+) -> list[str]:
     """``def gap_in_ulps()``: gradcli's ``gap_in_ulps`` at the parameters the
     update starts from, in the script's words (``buffers``: restore the model's buffers, as
-    batch norm's running statistics, after the one batch)."""
+    batch norm's running statistics, after the one batch; ``scaled``: --amp fp16, where
+    p.grad holds S·g, and so does the one batch's gradient)."""
     micro = forward.micro
     assert micro is not None
     devices = f"[{device.index or 0}]" if device.type == "cuda" else "[]"
@@ -165,20 +181,26 @@ def gap_function(forward: Forward, device: torch.device, buffers: bool) -> list[
         *("    " + line for line in micro.one_batch),
         "",
         "",
-        "def gap_in_ulps() -> int:",
+        "def gap_in_ulps() -> int | None:",
         '    """The largest gap, in ULPs (ulps_apart, above), between the accumulated gradient',
         "    (p.grad now) and the gradient of the micro-batches as one batch, at the same",
-        "    parameters. The one batch leaves no trace: torch's random numbers (dropout) are",
-        '    restored after it."""',
+        "    parameters; None where a gradient is not finite (--amp fp16: an overflow, which",
+        "    skips the step). The one batch leaves no trace: torch's random numbers (dropout)",
+        '    are restored after it."""',
         *(["    kept = {name: b.clone() for name, b in model.named_buffers()}"] if buffers else []),
         f"    with torch.random.fork_rng(devices={devices}):",
         *("        " + line for line in loss),
-        "        one = torch.autograd.grad(loss, params, allow_unused=True)",
+        "        one = torch.autograd.grad("
+        + ("scaler.scale(loss)" if scaled else "loss")
+        + ", params, allow_unused=True)",
         *(restore if buffers else []),
         "    worst = 0",
         "    for p, g in zip(params, one, strict=True):",
         "        if p.grad is not None and g is not None:",
-        "            worst = max(worst, ulps_apart(dense(p.grad), dense(g)))",
+        "            accumulated, whole = dense(p.grad), dense(g)",
+        "            if not bool(accumulated.isfinite().all() and whole.isfinite().all()):",
+        "                return None",
+        "            worst = max(worst, ulps_apart(accumulated, whole))",
         "    return worst",
         "",
     ]

@@ -16,9 +16,16 @@ import torch
 from gradcli import problems
 from gradcli.measure import SEGMENT_MAX, state_tensor
 from gradcli.records import SMALL
+from gradcli.render.numbers import spell
+from gradcli.script import scaling
 from gradcli.script.checkpoints import loader_lines, resume_lines, save_lines
 from gradcli.script.data import counts, data_code, data_loop, windows
-from gradcli.script.explained import clip_explanation, explain_definitions, explain_functions
+from gradcli.script.explained import (
+    clip_explanation,
+    explain_definitions,
+    explain_functions,
+    scaling_explanation,
+)
 from gradcli.script.extras import log_step, logged, renamed, rule_classes, state_of_two
 from gradcli.script.literals import literal
 from gradcli.script.loops import manual_loop, optim_loop
@@ -27,6 +34,7 @@ from gradcli.script.problems import problem_code
 from gradcli.script.source import Definition, Gathered, gather
 from gradcli.spec import RunSpec
 from gradcli.train.clipping import Clipping
+from gradcli.train.loss_scaling import HandScaler
 from gradcli.train.setup import prepare
 from gradcli.train.updates import _like, assign
 
@@ -83,8 +91,8 @@ def log(
             "update": None if old is None else numbers(change(p.detach(), old)),
         }
 ${state}    line = {"step": step, "loss": loss, "lr": None if step == 0 else lr}
-${where}${clip}${evaluations}${micro}    line["params"] = record
-${explain}    print(json.dumps(line, separators=(",", ":")${ascii}))
+${where}${clip}${scaling}${evaluations}${micro}    line["params"] = record
+${explain}${spelled}    print(json.dumps(line, separators=(",", ":")${ascii}))
 ''')
 
 
@@ -189,6 +197,16 @@ def _definitions(gathered: Gathered | None) -> list[str]:
     return lines
 
 
+def _without(gathered: Gathered | None, written: Gathered | None) -> Gathered | None:
+    """``gathered`` less the definitions ``written`` already wrote (the hand scaler's
+    ``_float32``, which --explain's lines of the loss scaling call too)."""
+    if gathered is None or written is None:
+        return gathered
+    done = {d.code for d in written.definitions}
+    kept = tuple(d for d in gathered.definitions if d.code not in done)
+    return Gathered(kept, gathered.imports)
+
+
 def _classes_before_signatures(definitions: list[Definition]) -> list[Definition]:
     """``definitions`` with each class moved before the first function whose signature
     names it (``explain_line(formula: Callable[[Element, ...]], ...)``): a script
@@ -224,9 +242,19 @@ def program(spec: RunSpec, path: str) -> str:
         body, settings, functions = manual_loop(parts, spec, own, forward)
     optimizers = ["optimizer"] if len(parts) == 1 else [f"optimizer_{o.name}" for _, o, _ in parts]
     keywords = logged(spec, path, optimizers)
+    scaled = spec.amp == "fp16"
+    if scaled:  # (after clipping's, before --accumulate's: as the record has them)
+        at = 2 if spec.clip_norm is not None or spec.clip_value is not None else 0
+        keywords[at:at] = scaling.keywords(spec)
     kept_state = spec.state or spec.save is not None or spec.resume is not None
     if kept_state and path == "optim" and len(optimizers) > 1:  # (--save, --resume: by index)
         settings = [*settings, *state_of_two(optimizers)]
+    if scaled:  # (how gradcli writes an inf or a NaN in JSON: a skipped step's gradients)
+        functions = [*functions, spell]
+    quiet = scaled and path == "optim" and spec.schedule is not None
+    if quiet:
+        after_function = [""] if settings and not settings[-1] else []  # (two blank lines)
+        settings = [*settings, *after_function, *scaling.QUIET_SCHEDULER]
     if spec.state:  # (how gradcli makes one tensor of a state value)
         functions = [*functions, state_tensor]
     if spec.explain:  # the optimizer's formula, and the lines of a step
@@ -237,13 +265,18 @@ def program(spec: RunSpec, path: str) -> str:
         while settings and not settings[-1]:  # (two blank lines before a function, not 3)
             settings = settings[:-1]
         settings = [*settings, *(windows(spec.accumulate) if feed is not None else [])]
-        settings = [*settings, *gap_function(forward, device, own)]
+        settings = [*settings, *gap_function(forward, device, own, scaled)]
     if spec.resume is not None and path != "optim":  # (a saved state value on its parameter)
         functions = [*functions, _like]
     schedule = spec.schedule_spec if path != "optim" else None
     classes = () if schedule is None else rule_classes(schedule)  # the hand-written schedule
-    gathered = gather(*functions, classes=classes) if functions or classes else None
+    called: tuple[tuple[type, tuple[str, ...]], ...] = ()
+    if scaled and path != "optim":  # the gradient scaler by hand, and the methods called
+        calls = scaling.HAND_SCALER_CALLS + (scaling.RESUME_CALLS if spec.resume else ())
+        called = ((HandScaler, calls),)
+    gathered = gather(*functions, classes=classes, called=called) if functions or classes else None
     clip_explained = clip_explanation(spec)  # (its explain, apart from the formula's)
+    scaling_explained = scaling_explanation(spec)  # (the same)
     per_epoch = feed is not None and spec.schedule_per == "epoch"
     replay, replay_imports = (
         _replay(spec, path, renamed(optimizers, "scheduler"), feed.batches if per_epoch else None)
@@ -258,9 +291,11 @@ def program(spec: RunSpec, path: str) -> str:
             *imported,
             *(gathered.imports if gathered else ()),
             *(clip_explained.imports if clip_explained else ()),
+            *(scaling_explained.imports if scaling_explained else ()),
             *(["import copy"] if own and feed is None else []),
             *(["from functools import partial"] if schedule and schedule.children() else []),
             *replay_imports,
+            *(["import warnings"] if quiet else []),
             *(["from collections.abc import Iterator"] if forward.micro and feed else []),
         ]
     )
@@ -306,6 +341,7 @@ def program(spec: RunSpec, path: str) -> str:
                 (
                     "" if feed is None else _WHERE_ARGUMENTS,
                     "" if clipping is None else _CLIP_ARGUMENTS,
+                    scaling.LOG_ARGUMENTS if scaled else "",
                     _STATE_ARGUMENTS if spec.state else "",
                     _MICRO_ARGUMENTS if forward.micro else "",
                     _EXPLAIN_ARGUMENTS if spec.explain else "",
@@ -313,6 +349,8 @@ def program(spec: RunSpec, path: str) -> str:
             ),
             where="" if feed is None else _WHERE,
             clip="" if clipping is None else _CLIP,
+            scaling=scaling.LOG if scaled else "",
+            spelled=scaling.SPELLED if scaled else "",
             state=_STATE if spec.state else "",
             micro=_MICRO if forward.micro else "",
             explain=_EXPLAIN if spec.explain else "",
@@ -327,11 +365,24 @@ def program(spec: RunSpec, path: str) -> str:
             if clip_explained
             else []
         ),
-        *_definitions(gathered),
+        *([""] if clip_explained and scaling_explained else []),  # (two blank lines)
+        *_definitions(scaling_explained),
+        *(
+            [
+                "explain_scaling = explain  # (the optimizer's formula below is named explain too)",
+                "",
+            ]
+            if scaling_explained
+            else []
+        ),
+        *_definitions(_without(gathered, scaling_explained)),
     ]
     needs_loss = spec.schedule_spec is not None and spec.schedule_spec.scheduler.needs_loss
     resuming = spec.resume is not None
+    saved_scaler = scaling.save_lines() if scaled else []
     resumed = resume_lines(spec, path, replay, optimizers) if resuming else []
+    if resuming and scaled:
+        resumed += scaling.resume_lines(spec)
     if needs_loss and spec.save is not None and spec.resume is None:
         resumed = ["fed = []  # the losses ReduceLROnPlateau is fed (a checkpoint holds them)"]
     if resumed and settings and not settings[-1]:  # (two blank lines after a function)
@@ -349,7 +400,9 @@ def program(spec: RunSpec, path: str) -> str:
         ]
         loop = data_loop(body, spec, feed, path, keywords, tuple(optimizers))
         if spec.save is not None:
-            loop += save_lines(spec, path, needs_loss, len(optimizers), feed.classification)
+            loop += save_lines(
+                spec, path, needs_loss, len(optimizers), feed.classification, saved_scaler
+            )
         return "\n".join([*head, *setup, *loop]) + "\n"
     setup = [
         *(
@@ -379,7 +432,7 @@ def program(spec: RunSpec, path: str) -> str:
     arguments = ["step", "loss.item()", "grads", "before", *keywords]
     loop += ["    " + line for line in log_step(spec, arguments, 4)]
     if spec.save is not None:
-        loop += save_lines(spec, path, needs_loss, len(optimizers))
+        loop += save_lines(spec, path, needs_loss, len(optimizers), more=saved_scaler)
     return "\n".join([*head, *setup, *loop]) + "\n"
 
 

@@ -186,14 +186,15 @@ def _instance_methods(cls: type) -> set[str]:
     return plain | set(ENTRY_METHODS)
 
 
-def _runs(classes: tuple[type, ...]) -> dict[type, set[str]]:
+def _runs(classes: tuple[type, ...], calls: tuple[str, ...] = ()) -> dict[type, set[str]]:
     """The methods of each of ``classes`` and their gradcli bases that run when the script
-    builds and steps them (``ENTRY_METHODS``): those named, and every method an attribute
-    of the same name reaches from them, defined where each of ``classes`` finds it (a base's
-    method that all of them override, and ``super()`` does not call, never runs)."""
+    builds and steps them (``ENTRY_METHODS``) or calls them (``calls``): those named, and
+    every method an attribute of the same name reaches from them, defined where each of
+    ``classes`` finds it (a base's method that all of them override, and ``super()`` does
+    not call, never runs)."""
     chain = list(dict.fromkeys(c for cls in classes for c in _bases(cls)))
     methods = {c: _methods(c) for c in chain}
-    reached, supers = set(ENTRY_METHODS), set()
+    reached, supers = {*ENTRY_METHODS, *calls}, set()
     while True:
         before = len(reached) + len(supers)
         for c in chain:
@@ -267,13 +268,21 @@ def _own_source(function: FunctionType) -> tuple[str, list[FunctionType]]:
     return "\n".join(out).rstrip() + "\n", inlined
 
 
-def gather(*functions: Callable[..., Any], classes: tuple[type, ...] = ()) -> Gathered:
+def gather(
+    *functions: Callable[..., Any],
+    classes: tuple[type, ...] = (),
+    called: tuple[tuple[type, tuple[str, ...]], ...] = (),
+) -> Gathered:
     """``functions``' sources and those of the gradcli helpers they call, transitively, with
-    the import lines all of them need; and ``classes`` (a scheduler's rules), each after its
-    gradcli bases, trimmed to the methods that run (``_runs``). Two different helpers of one
+    the import lines all of them need; and ``classes`` (a scheduler's rules, the hand-written
+    gradient scaler), each after its gradcli bases, trimmed to the methods that run
+    (``_runs``: built and stepped; a class of ``called``, with the methods of its own that
+    the script calls, built and those called). Two different helpers of one
     name cannot share a listing: that is a ``ValueError``."""
     done: dict[str, FunctionType | type] = {}
     runs = _runs(classes)
+    for cls, calls in called:
+        runs.update(_runs((cls,), calls))
     constants: dict[tuple[str, str], Definition] = {}
     order: list[Definition] = []
     imports: dict[str, None] = {}
@@ -351,7 +360,7 @@ def gather(*functions: Callable[..., Any], classes: tuple[type, ...] = ()) -> Ga
     for function in functions:
         assert isinstance(function, FunctionType), function
         visit(function)
-    for cls in classes:
+    for cls in (*classes, *(cls for cls, _ in called)):
         visit_class(cls)
     unique = {c.code: c for c in constants.values()}  # (``a, b = ...`` binds two names)
     definitions = (*unique.values(), *order)
