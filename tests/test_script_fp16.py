@@ -122,3 +122,17 @@ def test_explain_s_lines_of_the_loss_scaling_are_the_same(invoke, tmp_path):
     assert explained[-1].startswith("scaler.update(): S ← S·0.5")
     manual = jsonl(outputs[0])[3]["explain"]  # (no clipping: no clip line)
     assert manual[2].startswith("linear.weight[0]: scaler.step() skipped the update")
+
+
+def test_a_first_step_skipped_with_explain_says_so_on_both_paths(invoke, tmp_path):
+    """A skipped first step left Adam no state: its formula is not asked (it raised
+    KeyError 'exp_avg'); each parameter's line says the update was skipped."""
+    args = ["-m", "linear", "-o", "adam", "--steps", "2", "--amp", "fp16", "--explain"]
+    args += ["--loss-scale", "1e38"]
+    outputs = check(invoke, tmp_path, [["manual", *args], ["optim", *args]])
+    assert outputs[0] == outputs[1]
+    for line in jsonl(outputs[0])[1:]:
+        assert line["skipped"] is True
+        said = [e for e in line["explain"] if e.startswith("linear.")]
+        assert [e.partition(":")[0] for e in said] == ["linear.weight[0]", "linear.bias[0]"]
+        assert all("scaler.step() skipped the update" in e for e in said)

@@ -169,22 +169,22 @@ def explain_definitions(spec: RunSpec, path: str, optimizers: list[str]) -> list
         "    lines = []",
         *(_SCALING_FIRST if scaled else []),
         *_clip_lines(spec),
-        *(["    formula = len(lines)  # (where the formula's lines begin)"] if scaled else []),
         "    named = model.named_parameters()",
         "    for (name, p), grad, old, was, now in zip("
         "named, grads, before, prior, after, strict=True):",
+        *(_SKIPPED if scaled else []),
         "        if grad is not None:",
         "            first = [t.reshape(-1)[0].item() for t in (old, dense(grad), p.detach())]",
         "            element = Element(name, step, lr, *first, was, now)",
         "            lines.append(explain_line(explain, HYPERPARAMETERS, element))",
-        *(_SCALING_LAST if scaled else []),
+        *(["    lines.append(updated)"] if scaled else []),
         "    return lines",
         "",
     ]
 
 
 # --explain with --amp fp16: the scale and the unscale before the clipping's line, the
-# formula's lines said skipped where scaler.step() skipped the update, update()'s line last
+# parameters' lines say skipped where scaler.step() skipped the update, update()'s line last
 _SCALING_FIRST = [
     "    # --amp fp16: the scale and the unscale first (S, skipped and the growth tracker",
     "    # before update(), the loss), update()'s line last (the scaler's state after it)",
@@ -193,12 +193,12 @@ _SCALING_FIRST = [
     "    *scaled, updated = explain_scaling((scale, float(skipped), tracker), loss, state)",
     "    lines += scaled",
 ]
-_SCALING_LAST = [
-    "    if skipped:  # the rule did not run: say so, not what it would do",
-    "        lines[formula:] = [",
-    "            f\"{line.partition(':')[0]}: scaler.step() skipped the update; \"",
-    '            "θ and the optimizer state stay as they were"',
-    "            for line in lines[formula:]",
-    "        ]",
-    "    lines.append(updated)",
+_SKIPPED = [
+    "        if grad is not None and skipped:  # the rule did not run: say so (nor ask its",
+    "            # formula: a first step skipped left no state to show)",
+    "            lines.append(",
+    '                f"{name}[0]: scaler.step() skipped the update; "',
+    '                "θ and the optimizer state stay as they were"',
+    "            )",
+    "            continue",
 ]

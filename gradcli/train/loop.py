@@ -220,14 +220,17 @@ class Training:
                 if prior is not None:
                     if self.explain_lr is not None:
                         extra.insert(0, self.explain_lr(step, lr))
-                    params_before = recorder.unpack(before)
-                    lines = self._explain(step, lr, names, params, grads, params_before, prior)
                     if record.skipped:  # the rule did not run: say so, not what it would do
+                        # (nor ask its formula: a first step skipped left no state to show)
                         lines = tuple(
-                            f"{line.partition(':')[0]}: scaler.step() skipped the update; "
+                            f"{name}[0]: scaler.step() skipped the update; "
                             "θ and the optimizer state stay as they were"
-                            for line in lines
+                            for name, grad in zip(names, grads, strict=True)
+                            if grad is not None
                         )
+                    else:
+                        params_before = recorder.unpack(before)
+                        lines = self._explain(step, lr, names, params, grads, params_before, prior)
                     record = replace(record, explain=(*extra, *lines, *after))
                 yield record if complete is None else complete(record)
             # 6. the schedule: scheduler.step() after optimizer.step() (or after the epoch)
