@@ -47,6 +47,28 @@ class Case:
     columns: int = 100  # the terminal's width both sides see (COLUMNS)
 
 
+def accumulation_case(name: str, how: str, amp: str | None, dev: list[str]) -> Case:
+    """``optim --data digits --model mlp --batch-size 40 --accumulate 4 --epochs 5`` (with
+    ``--amp``) against the accumulation loop by hand (``twins/accumulate.py``, the same)."""
+    precision = ["--amp", amp] if amp else []
+    run = ["--batch-size", "40", "--accumulate", "4", *precision, "--epochs", "5"]
+    title = (
+        f"optim ... --accumulate 4 --epochs 5 --amp {amp}{how} vs the accumulation loop "
+        + ("with torch.amp" if amp == "fp16" else "under torch.autocast")
+        if amp
+        else "optim --data digits --model mlp --batch-size 40 --accumulate 4 --epochs 5 vs the "
+        "accumulation loop"
+    )
+    options = ["-o", "Adam(lr=0.01)", "-f", "jsonl", "-q", *dev]
+    return Case(
+        name,
+        title,
+        [*GRADCLI, "optim", "--data", "digits", "--model", "mlp", *run, *options],
+        [*ACCUMULATE_TWIN, *run, *dev],
+        1.1,
+    )
+
+
 def cases(device: str) -> list[Case]:
     dev = ["--device", device]
     help_twin = [PY, str(ROOT / "benchmarks" / "twins" / "help.py"), "--help"]
@@ -184,113 +206,9 @@ def cases(device: str) -> list[Case]:
             [*DATA_TWIN, "--epochs", "5", *dev],
             1.1,
         ),
-        Case(
-            "k4",
-            "optim --data digits --model mlp --batch-size 40 --accumulate 4 --epochs 5 vs the "
-            "accumulation loop",
-            [
-                *GRADCLI,
-                "optim",
-                "--data",
-                "digits",
-                "--model",
-                "mlp",
-                "--batch-size",
-                "40",
-                "--accumulate",
-                "4",
-                "--epochs",
-                "5",
-                "-o",
-                "Adam(lr=0.01)",
-                "-f",
-                "jsonl",
-                "-q",
-                *dev,
-            ],
-            [*ACCUMULATE_TWIN, "--epochs", "5", "--accumulate", "4", "--batch-size", "40", *dev],
-            1.1,
-        ),
-        Case(
-            "k4h",
-            "optim ... --accumulate 4 --epochs 5 --amp fp16 (as k4, float16 and a GradScaler) vs "
-            "the accumulation loop with torch.amp",
-            [
-                *GRADCLI,
-                "optim",
-                "--data",
-                "digits",
-                "--model",
-                "mlp",
-                "--batch-size",
-                "40",
-                "--accumulate",
-                "4",
-                "--amp",
-                "fp16",
-                "--epochs",
-                "5",
-                "-o",
-                "Adam(lr=0.01)",
-                "-f",
-                "jsonl",
-                "-q",
-                *dev,
-            ],
-            [
-                *ACCUMULATE_TWIN,
-                "--epochs",
-                "5",
-                "--accumulate",
-                "4",
-                "--batch-size",
-                "40",
-                "--amp",
-                "fp16",
-                *dev,
-            ],
-            1.1,
-        ),
-        Case(
-            "k4b",
-            "optim ... --accumulate 4 --epochs 5 --amp bf16 (as k4, the forward in bfloat16) "
-            "vs the accumulation loop under torch.autocast",
-            [
-                *GRADCLI,
-                "optim",
-                "--data",
-                "digits",
-                "--model",
-                "mlp",
-                "--batch-size",
-                "40",
-                "--accumulate",
-                "4",
-                "--amp",
-                "bf16",
-                "--epochs",
-                "5",
-                "-o",
-                "Adam(lr=0.01)",
-                "-f",
-                "jsonl",
-                "-q",
-                *dev,
-            ],
-            [
-                *ACCUMULATE_TWIN,
-                "--epochs",
-                "5",
-                "--accumulate",
-                "4",
-                "--batch-size",
-                "40",
-                "--amp",
-                "bf16",
-                *dev,
-            ],
-            1.1,
-        ),
+        accumulation_case("k4", "", None, dev),
+        accumulation_case("k4h", " (as k4, float16 and a GradScaler)", "fp16", dev),
+        accumulation_case("k4b", " (as k4, the forward in bfloat16)", "bf16", dev),
         Case(
             "s",
             "steady state: optim mlp adam 2000 steps vs plain loop, 1 thread, in-process",

@@ -39,3 +39,28 @@ def built_commands() -> dict:
 
     group = typer.main.get_command(app)
     return {name: group.get_command(None, name) for name in group.list_commands(None)}
+
+
+FLAKY_ON_DATA = """
+import pathlib, torch
+MARK = pathlib.Path(__file__).with_name("fail")
+class Net(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.linear = torch.nn.Linear(64, 10)
+        self.calls = 0
+    def forward(self, x):
+        if torch.is_grad_enabled():
+            self.calls += 1
+            if self.calls == {calls} and MARK.exists():
+                raise ValueError("flaky")
+        return self.linear(x.flatten(1))
+def build():
+    return Net()
+"""
+
+
+def flaky_on_data(calls: int) -> str:
+    """A model file for ``--data digits`` whose forward raises at its ``calls``-th call with
+    gradients while a file ``fail`` lies beside it (remove the file, and it runs)."""
+    return FLAKY_ON_DATA.format(calls=calls)

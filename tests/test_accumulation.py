@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gradcli.train.accumulation import ulps_apart
-from tests.helpers import jsonl
+from tests.helpers import flaky_on_data, jsonl
 
 LINEAR = ("-m", "linear", "-f", "jsonl")
 DIGITS = ("--data", "digits", "-m", "mlp", "--batch-size", "32", "-f", "jsonl")
@@ -206,30 +206,11 @@ def test_bad_amp_is_one_line(invoke, args, message):
     assert len(lines) == 1 and message in lines[0]
 
 
-FLAKY = """
-import pathlib, torch
-MARK = pathlib.Path(__file__).with_name("fail")
-class Net(torch.nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.linear = torch.nn.Linear(64, 10)
-        self.calls = 0
-    def forward(self, x):
-        if torch.is_grad_enabled():
-            self.calls += 1
-            if self.calls == 6 and MARK.exists():
-                raise ValueError("flaky")
-        return self.linear(x.flatten(1))
-def build():
-    return Net()
-"""
-
-
 def test_a_failure_inside_an_accumulation_window_resumes_byte_identical(invoke, tmp_path):
     """Step 2's second micro-batch fails (forward calls: step 1's three micro-batches and
     its one-batch check, then step 2's first): the checkpoint holds step 1 and gives the
     whole window back, so going on repeats the uninterrupted run, epoch losses included."""
-    (tmp_path / "flaky.py").write_text(FLAKY)
+    (tmp_path / "flaky.py").write_text(flaky_on_data(6))
     model = f"{tmp_path}/flaky.py:build"
     args = ("optim", "--data", "digits", "--val-fraction", "0.5", "-m", model, "-o", "adam")
     args += ("--batch-size", "100", "--accumulate", "3", "-f", "jsonl")

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gradcli.train.loss_scaling import HandScaler
-from tests.helpers import bits, jsonl
+from tests.helpers import bits, flaky_on_data, jsonl
 from tests.lanes import fast_cases
 
 FP16 = ("-m", "linear", "--amp", "fp16", "-f", "jsonl")
@@ -212,31 +212,12 @@ def test_resume_across_a_skipped_step_is_byte_identical(invoke, tmp_path, paths)
     assert [r["skipped"] for r in jsonl(rest.stdout)][:1] == [True]
 
 
-FLAKY = """
-import pathlib, torch
-MARK = pathlib.Path(__file__).with_name("fail")
-class Net(torch.nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.linear = torch.nn.Linear(64, 10)
-        self.calls = 0
-    def forward(self, x):
-        if torch.is_grad_enabled():
-            self.calls += 1
-            if self.calls == 10 and MARK.exists():
-                raise ValueError("flaky")
-        return self.linear(x.flatten(1))
-def build():
-    return Net()
-"""
-
-
 @pytest.mark.slow
 def test_resume_inside_an_accumulation_window_is_byte_identical(invoke, tmp_path):
     """Step 3's second micro-batch fails (forward calls: 4 a shown step, 3 micro-batches and
     the one-batch check): the checkpoint holds step 2, skipped steps and the scale
     included, and going on repeats the uninterrupted run."""
-    (tmp_path / "flaky.py").write_text(FLAKY)
+    (tmp_path / "flaky.py").write_text(flaky_on_data(10))
     model = f"{tmp_path}/flaky.py:build"
     args = ("manual", "--data", "digits", "-m", model, "-o", "adam", "--batch-size", "100")
     args += ("--accumulate", "3", "-f", "jsonl", "--amp", "fp16", "--loss-scale", str(2.0**120))

@@ -109,26 +109,30 @@ def test_a_closed_terminal_ends_the_run_with_its_checkpoint(tmp_path):
     assert torch.load(target, weights_only=True)["step"] >= 1
 
 
+# a model of one's own that sends itself a signal at its {calls}th forward with gradients
+LATE_SIGNAL = (
+    "import os, torch\n"
+    "class P(torch.nn.Module):\n"
+    "    def __init__(self):\n"
+    "        super().__init__()\n"
+    "        self.w = torch.nn.Parameter(torch.ones(2))\n"
+    "        self.calls = 0\n"
+    "    def forward(self):\n"
+    "        if torch.is_grad_enabled():\n"
+    "            self.calls += 1\n"
+    "            if self.calls == {calls}:\n"
+    "                os.kill(os.getpid(), {signum})\n"
+    "        return (self.w ** 2).sum()\n"
+    "def build():\n"
+    "    return P()\n"
+)
+
+
 @pytest.mark.parametrize(("signum", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_a_signal_during_the_last_step_is_not_success(invoke, tmp_path, signum, status):
     """The run stops as for a signal at any other step: the checkpoint written, the
     signal's exit status, no summary as if it had finished."""
-    (tmp_path / "late.py").write_text(
-        "import os, signal, torch\n"
-        "class P(torch.nn.Module):\n"
-        "    def __init__(self):\n"
-        "        super().__init__()\n"
-        "        self.w = torch.nn.Parameter(torch.ones(2))\n"
-        "        self.calls = 0\n"
-        "    def forward(self):\n"
-        "        if torch.is_grad_enabled():\n"
-        "            self.calls += 1\n"
-        f"            if self.calls == 3:\n"
-        f"                os.kill(os.getpid(), {int(signum)})\n"
-        "        return (self.w ** 2).sum()\n"
-        "def build():\n"
-        "    return P()\n"
-    )
+    (tmp_path / "late.py").write_text(LATE_SIGNAL.format(calls=3, signum=int(signum)))
     ck = tmp_path / "ck.pt"
     result = invoke(
         "optim", "-m", f"{tmp_path}/late.py:build", "--steps", "3", "--save", str(ck), "-f", "jsonl"
@@ -141,29 +145,11 @@ def test_a_signal_during_the_last_step_is_not_success(invoke, tmp_path, signum, 
     assert [json.loads(line)["step"] for line in result.stdout.splitlines()] == [0, 1, 2, 3]
 
 
-LATE_SIGNAL = (
-    "import os, torch\n"
-    "class P(torch.nn.Module):\n"
-    "    def __init__(self):\n"
-    "        super().__init__()\n"
-    "        self.w = torch.nn.Parameter(torch.ones(2))\n"
-    "        self.calls = 0\n"
-    "    def forward(self):\n"
-    "        if torch.is_grad_enabled():\n"
-    "            self.calls += 1\n"
-    "            if self.calls == 5:\n"
-    "                os.kill(os.getpid(), {signum})\n"
-    "        return (self.w ** 2).sum()\n"
-    "def build():\n"
-    "    return P()\n"
-)
-
-
 @pytest.mark.parametrize(("signum", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_a_signal_during_the_range_test_ends_it_with_its_status(invoke, tmp_path, signum, status):
     """lr-find stops at the step the signal came: the records so far whole, the step it
     stopped at said, then one last line and 128 + the signal; --lr auto trains nothing."""
-    (tmp_path / "late.py").write_text(LATE_SIGNAL.format(signum=int(signum)))
+    (tmp_path / "late.py").write_text(LATE_SIGNAL.format(calls=5, signum=int(signum)))
     model = f"{tmp_path}/late.py:build"
     result = invoke("lr-find", "-m", model, "--steps", "50", "-f", "jsonl")
     assert result.exit_code == status
