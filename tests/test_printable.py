@@ -8,7 +8,7 @@ import unicodedata
 
 import pytest
 import typer
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from gradcli.printable import printable
@@ -68,6 +68,8 @@ def test_printable_leaves_only_printable_characters_and_keeps_the_rest(text):
 
 
 @given(st.text())
+@example("\x7f")  # (ASCII, and not printable: JSON keeps it raw)
+@example("a\u202eb")
 def test_json_lines_read_back_the_same_and_show_nothing_hidden(text):
     from gradcli.render.numbers import dumps
 

@@ -187,8 +187,9 @@ class Training:
                 states = (
                     [self.update.state.get(p, {}) for p in params] if self.record_state else None
                 )
-                record = recorder.measure(step, loss, grads, before, states)
-                record = replace(record, lr=lr, evaluations=evaluations)
+                record = recorder.measure(
+                    step, loss, grads, before, states, lr=lr, evaluations=evaluations
+                )
                 if feed is not None:
                     record = replace(record, epoch=feed.epoch, batch=feed.batch)
                 if self.micro is not None and self.measure_micro:
