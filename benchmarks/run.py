@@ -227,7 +227,16 @@ def cases(device: str) -> list[Case]:
             None,
             in_process=True,
         ),
-    ][: None if device == "cpu" else -2]  # the steady state is a CPU's, one thread
+        Case(
+            "s3",
+            "steady state as s, against the script --print-script writes (the same JSON lines)",
+            [*STEADY, "--twin", "script"],
+            [],
+            1.05,
+            None,
+            in_process=True,
+        ),
+    ][: None if device == "cpu" else -3]  # the steady state is a CPU's, one thread
 
 
 def run_once(command: list[str], columns: int = 100) -> tuple[float, int]:
