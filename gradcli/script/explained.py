@@ -66,6 +66,23 @@ def _hyperparameters(name: str, values: dict[str, Any]) -> list[str]:
     return [f"{name} = {{", *(f"    {e}," for e in entries), "}"]
 
 
+def _string(name: str, text: str) -> list[str]:
+    """``NAME = "text"``; where that is too long a line, the string in parentheses, cut
+    after its commas into pieces that fit where it does not fit whole (as ruff format
+    leaves them)."""
+    one_line = f"{name} = {literal(text)}"
+    if len(one_line) <= LINE_LENGTH:
+        return [one_line]
+    pieces = [""]
+    for word in [text] if len(literal(text)) <= LINE_LENGTH - 4 else text.split(", "):
+        fits = len(literal(pieces[-1] + word + ", ")) <= LINE_LENGTH - 4
+        if pieces[-1] and not fits:
+            pieces.append("")
+        pieces[-1] += word + ", "
+    pieces[-1] = pieces[-1].removesuffix(", ")
+    return [f"{name} = (", *(f"    {literal(piece)}" for piece in pieces), ")"]
+
+
 def _other_formula(spec: RunSpec) -> list[str]:
     """With Muon: ``formula``, its formula (``explain_with``) given the other optimizer's
     (``explain``) at the hyperparameters that one trains with, as gradcli's catalog gives
@@ -220,7 +237,7 @@ def explain_definitions(spec: RunSpec, path: str, optimizers: list[str], lr: flo
             [
                 "",
                 "# the run's schedule, which --explain's line of the lr names",
-                f"SCHEDULE = {literal(spec.schedule_spec.text)}",
+                *_string("SCHEDULE", spec.schedule_spec.text),
             ]
             if spec.schedule_spec is not None
             else []
