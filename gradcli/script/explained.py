@@ -3,7 +3,8 @@ each parameter's first element in numbers, written by the optimizer's own formul
 (``explain`` of its module) through ``gradcli.optimizers.formula.explain_line``, both
 gathered from their source; the numbers are taken as gradcli's loop takes them
 (``gradcli/train/loop.py``: ``_element``, and the state's first elements before and after
-the update)."""
+the update). With ``--schedule`` the lr's line comes first (``lr_line``, and the closed form
+by the rule's ``closed_words``); Muon's formula is its ``explain_with``, given AdamW's."""
 
 from __future__ import annotations
 
@@ -73,8 +74,10 @@ def _string(name: str, text: str) -> list[str]:
     one_line = f"{name} = {literal(text)}"
     if len(one_line) <= LINE_LENGTH:
         return [one_line]
+    if len(literal(text)) <= LINE_LENGTH - 4:  # (ruff format joins pieces that fit whole)
+        return [f"{name} = (", f"    {literal(text)}", ")"]
     pieces = [""]
-    for word in [text] if len(literal(text)) <= LINE_LENGTH - 4 else text.split(", "):
+    for word in text.split(", "):
         fits = len(literal(pieces[-1] + word + ", ")) <= LINE_LENGTH - 4
         if pieces[-1] and not fits:
             pieces.append("")
