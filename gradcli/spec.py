@@ -277,8 +277,6 @@ def check_amp(spec: RunSpec) -> None:
             f"--amp {spec.amp}: mixed precision keeps float32 master weights; use it with "
             f"--dtype float32, not {spec.dtype}"
         )
-    if spec.show_code:
-        raise GradcliError("--show-code does not show --amp's autocast yet; leave one out")
     if spec.amp == "fp16":
         scale = spec.loss_scale
         if not (math.isfinite(scale) and 0 < scale <= FLOAT32_LARGEST):

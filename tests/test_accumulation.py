@@ -195,7 +195,6 @@ def test_amp_bf16_agrees_on_both_paths_and_keeps_float32_weights(invoke):
     [
         (("--amp", "fp8"), "--amp: unknown amp 'fp8'; choose one of: bf16, fp16"),
         (("--amp", "bf16", "--dtype", "float64"), "keeps float32 master weights"),
-        (("--amp", "bf16", "--show-code"), "--show-code does not show --amp's autocast yet"),
     ],
 )
 def test_bad_amp_is_one_line(invoke, args, message):

@@ -284,7 +284,6 @@ def test_a_non_finite_loss_still_diverges(invoke):
         (("--loss-scale", "abc"), "'abc' is not a number"),
         (("-o", "lbfgs"), "--amp fp16: lbfgs evaluates the loss itself"),
         (("--dtype", "float64"), "--amp fp16: mixed precision keeps float32 master weights"),
-        (("--show-code",), "--show-code does not show --amp's autocast yet"),
         (("--print-script", "-f", "table"), "a script prints JSON lines, not --format table"),
     ],
 )

@@ -382,6 +382,35 @@ def test_show_code_prints_the_loop_each_path_runs(invoke):
     assert invoke("manual", "--steps", "1", "-f", "jsonl", "--show-code", "-q").stderr == ""
 
 
+@pytest.mark.parametrize("amp", ["bf16", "fp16"])
+@pytest.mark.parametrize("path", ["optim", "manual"])
+def test_show_code_shows_autocast_and_the_gradient_scaler(invoke, path, amp):
+    """--show-code --amp: the forward under torch.autocast, the backward outside it; with
+    fp16 the scaler's calls in the order they run (torch's GradScaler on the optim path;
+    on the manual path gradcli's HandScaler, its methods that run printed from their
+    module and the rest left out). The data on stdout is the run's, unchanged."""
+    from gradcli.train.loss_scaling import HandScaler
+
+    args = [path, "-m", "mlp", "-o", "muon", "--amp", amp, "--steps", "2", "-f", "jsonl"]
+    shown = invoke(*args, "--show-code")
+    assert shown.exit_code == 0, shown.stderr
+    assert shown.stdout == invoke(*args).stdout
+    code = shown.stderr
+    dtype = {"bf16": "bfloat16", "fp16": "float16"}[amp]
+    forward = f'with torch.autocast(device_type="cpu", dtype=torch.{dtype}):  # --amp {amp}\n'
+    assert forward + "        loss = model()  # forward\n" in code
+    calls = ["scaler.scale(loss).backward()", "scaler.unscale_(", "scaler.update()"]
+    calls.insert(2, "scaler.step(" if path == "optim" else "if not scaler.skips(")
+    if amp == "bf16":
+        assert "scaler" not in code and "    loss.backward()" in code
+        return
+    assert [code.index(c) for c in calls] == sorted(code.index(c) for c in calls)
+    assert "scaler.unscale_(1, grads)" in code or path == "optim"  # (AdamW's part too)
+    hand = [inspect.getsource(getattr(HandScaler, m)) for m in ("scale", "unscale_", "update")]
+    assert all(source in code for source in hand) == (path == "manual")
+    assert "def state_dict" not in code  # (trimmed to what a step runs)
+
+
 @pytest.mark.parametrize("optimizer", fast_cases(["muon", "lbfgs"]))
 @pytest.mark.parametrize("path", fast_cases(["optim", "manual"]))
 def test_show_code_of_split_and_closure_optimizers(invoke, path, optimizer):

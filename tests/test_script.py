@@ -375,9 +375,9 @@ def test_explain_s_lines_are_the_same(invoke, tmp_path):
 
 @pytest.mark.slow
 def test_explain_with_every_optimizer_and_the_rest(invoke, tmp_path):
-    """--explain with every optimizer but Muon, on both paths, with --state, sparse
-    gradients, a user's model with a parameter without a gradient, --accumulate, --every,
-    the data loop, clipping by value and by norm, and --amp bf16."""
+    """--explain with every optimizer but Muon (test_script_explain.py), on both paths,
+    with --state, sparse gradients, a user's model with a parameter without a gradient,
+    --accumulate, --every, the data loop, clipping by value and by norm, and --amp bf16."""
     (tmp_path / "mymodel.py").write_text(MODEL_FILE)
     own = str(tmp_path / "mymodel.py") + ":build"
     runs = [
@@ -650,8 +650,6 @@ def check_save_and_resume(invoke, tmp_path: Path, runs: list[list[str]], steps=(
 @pytest.mark.parametrize(
     ("args", "says"),
     [
-        (["manual", "-m", "mlp", "-o", "muon", "--explain"], "--explain for one optimizer"),
-        (["manual", "--explain", "--schedule", "StepLR(step_size=2)"], "of --schedule yet"),
         (["manual", "-f", "table"], "prints JSON lines, not --format table"),
         (["manual", "-o", "adam", "--impl", "foreach"], "add --impl forloop"),
     ],

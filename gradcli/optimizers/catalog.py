@@ -214,7 +214,10 @@ class Optimizer:
     combination of values torch refuses (``nesterov`` without momentum), if anything.
     ``takes`` says which parameters (by shape) the optimizer can train, where torch limits
     them (Muon: 2-D only); ``rest`` names the catalog optimizer that trains the others,
-    at torch's defaults and the same lr, on both paths.
+    at torch's defaults and the same lr, on both paths; its ``explain`` looks that one's
+    formula up here, and ``explain_with`` is the same formula with the other's given
+    (``explain_with(rest, rest_formula, rest_hyperparameters, e, h)``), as a script
+    without gradcli's catalog calls it.
 
     ``foreach_rule``, where torch has a foreach implementation, is the same update on whole
     lists: it takes what ``rule`` takes and repeats torch's ``_multi_tensor_<name>``
@@ -250,6 +253,7 @@ class Optimizer:
     check: Callable[[dict[str, Any]], str | None] | None = None
     takes: Callable[[tuple[int, ...]], bool] | None = None
     rest: str | None = None
+    explain_with: Callable[..., list[str]] | None = None  # (with rest: see above)
     compared_by_default: bool = False  # one of the classics `gradcli compare` runs with no -o
     foreach_rule: Callable[..., None] | None = None
     foreach_by_default: bool = True

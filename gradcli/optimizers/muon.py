@@ -16,6 +16,7 @@ steps gradcli's ``adamw_foreach`` there), and so does torch's default foreach on
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from gradcli.optimizers.catalog import (
@@ -127,11 +128,25 @@ def muon(
 
 
 def explain(e: Element, h: dict[str, Any]) -> list[str]:
-    if "momentum_buffer" not in e.state_after:  # not 2-D: AdamW's step
-        from gradcli.optimizers import find
+    """Muon's formula (``explain_with``); a parameter it does not take by the formula of
+    the optimizer that trains it (AdamW), looked up in gradcli's catalog."""
+    from gradcli.optimizers import find
 
-        rest = find(MUON.rest or "")
-        return [f"{rest.name} (not 2-D)", *rest.explain(e, rest.defaults)]
+    other = find(MUON.rest or "")
+    return explain_with(other.name, other.explain, other.defaults, e, h)
+
+
+def explain_with(
+    rest: str,
+    rest_formula: Callable[[Element, dict[str, Any]], list[str]],
+    rest_hyperparameters: dict[str, Any],
+    e: Element,
+    h: dict[str, Any],
+) -> list[str]:
+    """Muon's formula for a 2-D parameter; any other was stepped by the optimizer ``rest``,
+    whose formula (``rest_formula``, at its ``rest_hyperparameters``) says how."""
+    if "momentum_buffer" not in e.state_after:  # not 2-D: the other optimizer's step
+        return [f"{rest} (not 2-D)", *rest_formula(e, rest_hyperparameters)]
     parts: list[str] = []
     g, momentum = e.grad, float(h["momentum"])
     m = e.state_after["momentum_buffer"]
@@ -226,5 +241,6 @@ MUON = Optimizer(
     check=_fewer_than_100_steps,
     takes=_two_dimensional,
     rest="adamw",
+    explain_with=explain_with,
 )
 OPTIMIZERS = (MUON,)

@@ -181,6 +181,22 @@ class Rule:
         """The closed form at ``last_epoch`` with its numbers filled in, where it has one."""
         return None
 
+    def closed_words(self, step: int, used: float) -> str:
+        """What ``--explain``'s line of the lr adds, for a rule built afresh: torch's closed
+        form where training step ``step`` reads the lr (after ``step − 1`` scheduler steps),
+        and whether the recursion's lr ``used`` has its bits (it can differ in the last
+        digits); nothing where there is no closed form, or torch's divides by 0 there."""
+        if not self.closed:
+            return ""
+        self.last_epoch = step - 1
+        try:
+            closed = self.closed_form()
+        except (ArithmeticError, ValueError):
+            return ""
+        same = "the same bits" if closed == used else f"{closed - used:+.3g} from it"
+        text = self.closed_text()
+        return f"; closed form {text + ' = ' if text else ''}{closed!r} ({same})"
+
     def children(self) -> list[Rule]:
         return []
 

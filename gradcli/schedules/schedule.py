@@ -102,20 +102,17 @@ def explain_lr(
     step: int,
     used: float,
 ) -> str:
-    """The ``--explain`` line of training step ``step``'s learning rate ``used``: which
-    schedule gave it after how many of its steps, and torch's closed form at that point where
-    the scheduler has one (the recursion torch runs can differ from it in the last digits)."""
+    """The ``--explain`` line of training step ``step``'s learning rate ``used``
+    (``lr_line``), with torch's closed form at that point by a fresh rule where the scheduler
+    has one (``Rule.closed_words``; not inside SequentialLR or ChainedScheduler)."""
+    line = lr_line(spec.text, step, used)
+    if spec.scheduler.nests or spec.scheduler.rule is None:
+        return line
+    return line + Schedule(spec, lr, hyperparameters).rule.closed_words(step, used)
+
+
+def lr_line(text: str, step: int, used: float) -> str:
+    """``lr: StepLR(step_size=2) after 3 steps: lr = 0.05``: which schedule (``text``) gave
+    training step ``step`` its learning rate ``used``, after how many of its steps."""
     epoch = step - 1  # the scheduler has stepped once after each earlier update
-    line = f"lr: {spec.text} after {epoch} step{'s' * (epoch != 1)}: lr = {used!r}"
-    if not spec.scheduler.nests and spec.scheduler.rule is not None:
-        rule = Schedule(spec, lr, hyperparameters).rule
-        if rule.closed:
-            rule.last_epoch = epoch
-            try:
-                closed = rule.closed_form()
-            except (ArithmeticError, ValueError):
-                return line
-            same = "the same bits" if closed == used else f"{closed - used:+.3g} from it"
-            text = rule.closed_text()
-            line += f"; closed form {text + ' = ' if text else ''}{closed!r} ({same})"
-    return line
+    return f"lr: {text} after {epoch} step{'s' * (epoch != 1)}: lr = {used!r}"

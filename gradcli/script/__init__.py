@@ -17,25 +17,8 @@ from gradcli.spec import RunSpec
 
 def refusal(spec: RunSpec, path: str) -> str | None:
     """Why ``spec`` cannot be printed as a script (torch-free checks), if it cannot."""
-    if spec.explain:
-        wrong = _explain_refusal(spec)
-        if wrong is not None:
-            return wrong
     if spec.format not in ("auto", "jsonl"):
         return f"--print-script: a script prints JSON lines, not --format {spec.format}"
-    return None
-
-
-def _explain_refusal(spec: RunSpec) -> str | None:
-    """Why a script cannot repeat this run's ``--explain`` lines yet, if it cannot."""
-    if spec.optimizer_info.rest is not None:
-        return (
-            f"--print-script: a script repeats --explain for one optimizer, and "
-            f"{spec.optimizer} trains with two (its formula looks the other's up in gradcli's "
-            "catalog)"
-        )
-    if spec.schedule is not None:
-        return "--print-script: a script does not repeat --explain's line of --schedule yet"
     return None
 
 

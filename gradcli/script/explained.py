@@ -3,16 +3,20 @@ each parameter's first element in numbers, written by the optimizer's own formul
 (``explain`` of its module) through ``gradcli.optimizers.formula.explain_line``, both
 gathered from their source; the numbers are taken as gradcli's loop takes them
 (``gradcli/train/loop.py``: ``_element``, and the state's first elements before and after
-the update)."""
+the update). With ``--schedule`` the lr's line comes first (``lr_line``, and the closed form
+by the rule's ``closed_words``); Muon's formula is its ``explain_with``, given AdamW's."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
 
+from gradcli.optimizers import find
 from gradcli.optimizers.formula import explain_line
+from gradcli.schedules.schedule import lr_line
+from gradcli.schedules.schedule_spec import ScheduleSpec
 from gradcli.script.extras import number
-from gradcli.script.literals import LINE_LENGTH, literal
+from gradcli.script.literals import LINE_LENGTH, call, literal
 from gradcli.script.source import Gathered, gather
 from gradcli.spec import RunSpec
 from gradcli.train.clipping import EPS, Clipping
@@ -36,7 +40,105 @@ def _clipping(spec: RunSpec) -> str:
 def explain_functions(spec: RunSpec) -> list[Callable[..., Any]]:
     """What a script with ``--explain`` gathers from gradcli: the optimizer's formula, the
     function that writes it as a line, and how the loop takes a state value's element."""
-    return [explain_line, spec.optimizer_info.explain, _element]
+    schedule = [lr_line] if spec.schedule is not None else []  # (the lr's line)
+    optimizer = spec.optimizer_info
+    if optimizer.explain_with is not None:  # (Muon: its formula, given AdamW's)
+        formulas = [optimizer.explain_with, find(optimizer.rest or "").explain]
+        return [explain_line, *formulas, _element, *schedule]
+    return [explain_line, optimizer.explain, _element, *schedule]
+
+
+def explain_imports(spec: RunSpec) -> list[str]:
+    """What ``explain_definitions`` needs imported: ``partial``, for Muon's formula."""
+    return ["from functools import partial"] if _formula_with(spec) else []
+
+
+def _formula_with(spec: RunSpec) -> bool:
+    """Whether the formula is given the other optimizer's (``Optimizer.explain_with``)."""
+    return spec.explain and spec.optimizer_info.explain_with is not None
+
+
+def _hyperparameters(name: str, values: dict[str, Any]) -> list[str]:
+    """``NAME = {...}``, on one line or one entry a line, as ruff format lays it out."""
+    entries = [f'"{k}": {literal(v)}' for k, v in values.items()]
+    one_line = f"{name} = {{{', '.join(entries)}}}"
+    if len(one_line) <= LINE_LENGTH:
+        return [one_line]
+    return [f"{name} = {{", *(f"    {e}," for e in entries), "}"]
+
+
+def _string(name: str, text: str) -> list[str]:
+    """``NAME = "text"``; where that is too long a line, the string in parentheses, cut
+    after its commas into pieces that fit where it does not fit whole (as ruff format
+    leaves them)."""
+    one_line = f"{name} = {literal(text)}"
+    if len(one_line) <= LINE_LENGTH:
+        return [one_line]
+    if len(literal(text)) <= LINE_LENGTH - 4:  # (ruff format joins pieces that fit whole)
+        return [f"{name} = (", f"    {literal(text)}", ")"]
+    pieces = [""]
+    for word in text.split(", "):
+        fits = len(literal(pieces[-1] + word + ", ")) <= LINE_LENGTH - 4
+        if pieces[-1] and not fits:
+            pieces.append("")
+        pieces[-1] += word + ", "
+    pieces[-1] = pieces[-1].removesuffix(", ")
+    return [f"{name} = (", *(f"    {literal(piece)}" for piece in pieces), ")"]
+
+
+def _other_formula(spec: RunSpec) -> list[str]:
+    """With Muon: ``formula``, its formula (``explain_with``) given the other optimizer's
+    (``explain``) at the hyperparameters that one trains with, as gradcli's catalog gives
+    them (``gradcli.optimizers.muon.explain``)."""
+    if not _formula_with(spec):
+        return []
+    name = spec.optimizer_info.rest or ""
+    other = find(name)
+    constant = f"{name.upper()}_HYPERPARAMETERS"
+    own = spec.optimizer_info.torch_class
+    return [
+        "",
+        f"# {other.torch_class}'s hyperparameters, for the parameters {own} does not take",
+        *_hyperparameters(constant, other.defaults),
+        f"# {own}'s formula (explain_with), given {other.torch_class}'s (explain) for those",
+        *call("formula = partial", ["explain_with", literal(name), "explain", constant], 0),
+    ]
+
+
+def _closed(spec: RunSpec) -> ScheduleSpec | None:
+    """With ``--explain``: the run's schedule, where the lr's line gives its closed form
+    (``Rule.closed_words``: a scheduler torch has one for, not nested)."""
+    schedule = spec.schedule_spec
+    if not spec.explain or schedule is None or schedule.scheduler.nests:
+        return None
+    return schedule if schedule.scheduler.rule.closed else None
+
+
+def explain_rules(spec: RunSpec) -> tuple[tuple[type, tuple[str, ...]], ...]:
+    """With ``--explain`` and a schedule with a closed form: its hand-written rule, with the
+    method the lr's line calls on a rule built afresh (``closed_words``), for
+    ``source.gather`` (``called``); on the optim path too, as gradcli computes it there."""
+    schedule = _closed(spec)
+    return () if schedule is None else ((schedule.scheduler.rule, ("closed_words",)),)
+
+
+def _lr_lines(spec: RunSpec, lr: float) -> list[str]:
+    """In ``explained``: the lr's line first, which schedule gave the lr (``lr_line``), and
+    torch's closed form at this step by a rule built afresh on the run's lr, as gradcli
+    builds one (``gradcli.schedules.schedule.explain_lr``)."""
+    schedule = _closed(spec)
+    if spec.schedule_spec is None:
+        return ["    lines = []"]
+    if schedule is None:
+        return ["    lines = [lr_line(SCHEDULE, step, lr)]  # the lr's line first: its schedule"]
+    keywords = [f"{k}={literal(v)}" for k, v in schedule.keywords.items()]
+    built = [f'{{"lr": {literal(lr)}}}', *keywords]
+    return [
+        "    # the lr's line first: its schedule, and torch's closed form at this step by a",
+        "    # rule built afresh (as gradcli builds one)",
+        *("    " + line for line in call(f"rule = {schedule.scheduler.rule.__name__}", built, 4)),
+        "    lines = [lr_line(SCHEDULE, step, lr) + rule.closed_words(step, lr)]",
+    ]
 
 
 def clip_explanation(spec: RunSpec) -> Gathered | None:
@@ -91,16 +193,12 @@ def prior_lines(path: str, optimizers: list[str]) -> list[str]:
     ]
 
 
-def explain_definitions(spec: RunSpec, path: str, optimizers: list[str]) -> list[str]:
+def explain_definitions(spec: RunSpec, path: str, optimizers: list[str], lr: float) -> list[str]:
     """``HYPERPARAMETERS``, ``first_elements`` and ``explained``: the lines of a step, as
-    gradcli writes them, from the formula and ``explain_line`` (gathered above)."""
-    entries = [f'"{k}": {literal(v)}' for k, v in spec.hyperparameters().items()]
-    one_line = f"HYPERPARAMETERS = {{{', '.join(entries)}}}"
-    hyperparameters = (
-        [one_line]
-        if len(one_line) <= LINE_LENGTH
-        else ["HYPERPARAMETERS = {", *(f"    {e}," for e in entries), "}"]
-    )
+    gradcli writes them, from the formula and ``explain_line`` (gathered above); with a
+    schedule, ``SCHEDULE`` and the lr's line first (``lr``: the run's, a fresh rule's)."""
+    hyperparameters = _hyperparameters("HYPERPARAMETERS", spec.hyperparameters())
+    formula = "formula" if _formula_with(spec) else "explain"  # (Muon's: given AdamW's)
     clipping = Clipping.of(spec) is not None
     scaled = spec.amp == "fp16"
     arguments = "step: int, grads: list, before: list, prior: list[dict]" + (
@@ -138,6 +236,16 @@ def explain_definitions(spec: RunSpec, path: str, optimizers: list[str]) -> list
         "",
         "# the run's hyperparameters, which --explain's formula reads",
         *hyperparameters,
+        *(
+            [
+                "",
+                "# the run's schedule, which --explain's line of the lr names",
+                *_string("SCHEDULE", spec.schedule_spec.text),
+            ]
+            if spec.schedule_spec is not None
+            else []
+        ),
+        *_other_formula(spec),
         "",
         "",
         *first,
@@ -163,10 +271,10 @@ def explain_definitions(spec: RunSpec, path: str, optimizers: list[str]) -> list
             ]
         ),
         '    """--explain: the update of each parameter\'s first element, in numbers, by the',
-        "    optimizer's formula (explain, above), as gradcli writes it; a parameter without",
+        f"    optimizer's formula ({formula}, above), as gradcli writes it; a parameter without",
         '    a gradient is left out."""',
         f"    after = first_elements({state_list(path, optimizers)})",
-        "    lines = []",
+        *_lr_lines(spec, lr),
         *(_SCALING_FIRST if scaled else []),
         *_clip_lines(spec),
         "    named = model.named_parameters()",
@@ -176,7 +284,7 @@ def explain_definitions(spec: RunSpec, path: str, optimizers: list[str]) -> list
         "        if grad is not None:",
         "            first = [t.reshape(-1)[0].item() for t in (old, dense(grad), p.detach())]",
         "            element = Element(name, step, lr, *first, was, now)",
-        "            lines.append(explain_line(explain, HYPERPARAMETERS, element))",
+        f"            lines.append(explain_line({formula}, HYPERPARAMETERS, element))",
         *(["    lines.append(updated)"] if scaled else []),
         "    return lines",
         "",

@@ -24,6 +24,8 @@ from gradcli.script.explained import (
     clip_explanation,
     explain_definitions,
     explain_functions,
+    explain_imports,
+    explain_rules,
     scaling_explanation,
 )
 from gradcli.script.extras import log_step, logged, renamed, rule_classes, state_of_two
@@ -247,7 +249,7 @@ def program(spec: RunSpec, path: str) -> str:
         at = 2 if spec.clip_norm is not None or spec.clip_value is not None else 0
         keywords[at:at] = scaling.keywords(spec)
     kept_state = spec.state or spec.save is not None or spec.resume is not None
-    if kept_state and path == "optim" and len(optimizers) > 1:  # (--save, --resume: by index)
+    if (kept_state or spec.explain) and path == "optim" and len(optimizers) > 1:  # (by index)
         settings = [*settings, *state_of_two(optimizers)]
     if scaled:  # (how gradcli writes an inf or a NaN in JSON: a skipped step's gradients)
         functions = [*functions, spell]
@@ -259,7 +261,7 @@ def program(spec: RunSpec, path: str) -> str:
         functions = [*functions, state_tensor]
     if spec.explain:  # the optimizer's formula, and the lines of a step
         functions = [*functions, *explain_functions(spec)]
-        settings = [*settings, *explain_definitions(spec, path, optimizers)]
+        settings = [*settings, *explain_definitions(spec, path, optimizers, info.lr)]
     if forward.micro is not None:  # --accumulate: what the log adds, as gradcli computes it
         functions = [*functions, *ACCUMULATION]
         while settings and not settings[-1]:  # (two blank lines before a function, not 3)
@@ -274,6 +276,7 @@ def program(spec: RunSpec, path: str) -> str:
     if scaled and path != "optim":  # the gradient scaler by hand, and the methods called
         calls = scaling.HAND_SCALER_CALLS + (scaling.RESUME_CALLS if spec.resume else ())
         called = ((HandScaler, calls),)
+    called = (*called, *explain_rules(spec))  # --explain: the closed form of the lr's line
     gathered = gather(*functions, classes=classes, called=called) if functions or classes else None
     clip_explained = clip_explanation(spec)  # (its explain, apart from the formula's)
     scaling_explained = scaling_explanation(spec)  # (the same)
@@ -294,6 +297,7 @@ def program(spec: RunSpec, path: str) -> str:
             *(scaling_explained.imports if scaling_explained else ()),
             *(["import copy"] if own and feed is None else []),
             *(["from functools import partial"] if schedule and schedule.children() else []),
+            *explain_imports(spec),
             *replay_imports,
             *(["import warnings"] if quiet else []),
             *(["from collections.abc import Iterator"] if forward.micro and feed else []),

@@ -13,11 +13,20 @@ import textwrap
 from collections.abc import Callable
 from typing import Any
 
+import torch
+
 from gradcli import optimizers
 from gradcli.data.feed import CROSS_ENTROPY, Feed
 from gradcli.optimizers.catalog import plain
+from gradcli.records import RunInfo
 from gradcli.script.source import gather
+from gradcli.train.loss_scaling import HandScaler
+from gradcli.train.precision import AMP_DTYPES
 from gradcli.train.updates import ManualUpdate, OptimUpdate
+
+# the methods of HandScaler the manual path calls in a step (as gradcli's loop calls them)
+_HAND_SCALER_CALLS = ("scale", "unscale_", "skips", "update")
+_UPDATE = "scaler.update()  # S halved after a skipped step, doubled after growth_interval"
 
 
 def _keywords(lr: float, hyperparameters: dict[str, object]) -> str:
@@ -48,6 +57,35 @@ def _forward(feed: Feed | None, x: str = "x", y: str = "y") -> str:
     if feed.classification:
         return f"F.mse_loss(model({x}), F.one_hot({y}, {feed.data.outputs}).float())"
     return f"F.mse_loss(model({x}), {y})"
+
+
+def _forward_lines(feed: Feed | None, amp: str | None, device: str) -> list[str]:
+    """``loss = ...  # forward``; with ``--amp``, under ``torch.autocast`` (the backward
+    outside it), as ``gradcli.train.precision.autocast`` runs it on the run's device."""
+    forward = f"loss = {_forward(feed)}  # forward"
+    if amp is None:
+        return [forward]
+    autocast = f'torch.autocast(device_type="{device}", dtype={AMP_DTYPES[amp]})'
+    return [f"with {autocast}:  # --amp {amp}", f"    {forward}"]
+
+
+def _backward(scaled: bool) -> str:
+    """``loss.backward()``; with ``--amp fp16``, of the loss times the scaler's S."""
+    if scaled:
+        return "scaler.scale(loss).backward()  # loss·S: autograd fills p.grad with S·g"
+    return "loss.backward()  # autograd fills p.grad"
+
+
+def _scaler_line(update: ManualUpdate | OptimUpdate, device: str) -> list[str]:
+    """With ``--amp fp16``: the gradient scaler, as gradcli makes it (torch's on the optim
+    path, ``HandScaler`` on the manual), at the run's S₀ and growth interval."""
+    if update.scaler is None:
+        return []
+    state = update.scaler_state()
+    keywords = f"init_scale={state['scale']:g}, growth_interval={state['growth_interval']}"
+    if isinstance(update, ManualUpdate):
+        return [f"scaler = HandScaler({keywords})  # --amp fp16: GradScaler by hand"]
+    return [f'scaler = torch.amp.GradScaler("{device}", {keywords})  # --amp fp16']
 
 
 def _loop(body: list[str], steps: int, feed: Feed | None) -> list[str]:
@@ -90,7 +128,14 @@ def _loop(body: list[str], steps: int, feed: Feed | None) -> list[str]:
     ]
 
 
-def optim_listing(update: OptimUpdate, model: str, steps: int, feed: Feed | None = None) -> str:
+def optim_listing(
+    update: OptimUpdate,
+    model: str,
+    steps: int,
+    feed: Feed | None = None,
+    amp: str | None = None,
+    device: str = "cpu",
+) -> str:
     lines = [_model(model, feed)]
     names: list[str] = []
     for optimizer in update.optimizers:
@@ -113,21 +158,32 @@ def optim_listing(update: OptimUpdate, model: str, steps: int, feed: Feed | None
         )
     if names:  # one optimizer per part, each stepped in turn
         lines.append(f"optimizers = [{', '.join(names)}]")
+    lines += _scaler_line(update, device)
     if update.closure:
         body = [
             "def closure():  # the optimizer evaluates the loss itself, several times",
             "    optimizer.zero_grad()",
-            f"    loss = {_forward(feed)}",
+            *(f"    {line}" for line in _forward_lines(feed, amp, device)),
             "    loss.backward()",
             "    return loss",
             "",
             "loss = optimizer.step(closure)",
         ]
+    elif update.scaler is not None:
+        each = "for optimizer in optimizers: " if names else ""
+        body = [
+            "optimizer.zero_grad()  # the gradients set to None",
+            *_forward_lines(feed, amp, device),
+            _backward(True),
+            f"{each}scaler.unscale_(optimizer)  # g ← (S·g)·(1/S): an inf or a NaN?",
+            f"{each}scaler.step(optimizer)  # the update, skipped if there was one",
+            _UPDATE,
+        ]
     else:
         body = [
             "optimizer.zero_grad()  # the gradients set to None",
-            f"loss = {_forward(feed)}  # forward",
-            "loss.backward()  # autograd fills p.grad",
+            *_forward_lines(feed, amp, device),
+            _backward(False),
             "optimizer.step()  # the update, in place",
         ]
     if names:
@@ -138,15 +194,21 @@ def optim_listing(update: OptimUpdate, model: str, steps: int, feed: Feed | None
     return "\n".join(lines + _loop(body, steps, feed)) + "\n"
 
 
-def manual_listing(update: ManualUpdate, model: str, steps: int, feed: Feed | None = None) -> str:
+def manual_listing(
+    update: ManualUpdate,
+    model: str,
+    steps: int,
+    feed: Feed | None = None,
+    amp: str | None = None,
+    device: str = "cpu",
+) -> str:
     lines = [
         _model(model, feed),
         "state = {p: {} for p in model.parameters()}  # torch.optim's keys, made on first use",
+        *_scaler_line(update, device),
     ]
-    body = [
-        f"loss = {_forward(feed)}  # forward",
-        "loss.backward()  # autograd fills p.grad",
-    ]
+    scaled = update.scaler is not None
+    body = [*_forward_lines(feed, amp, device), _backward(scaled)]
     if update.closure:
         body += [
             "",
@@ -154,14 +216,16 @@ def manual_listing(update: ManualUpdate, model: str, steps: int, feed: Feed | No
             "    with torch.enable_grad():",
             "        for p in model.parameters():",
             "            p.grad = None",
-            f"        loss = {_forward(feed)}",
+            *(f"        {line}" for line in _forward_lines(feed, amp, device)),
             "        loss.backward()",
             "    return loss",
             "",
         ]
     body.append("with torch.no_grad():  # the update is not part of the graph")
     rules: list[Callable[..., Any]] = []
-    for (part, described, hyperparameters), rule in zip(update.parts, update.rules, strict=True):
+    for i, ((part, described, hyperparameters), rule) in enumerate(
+        zip(update.parts, update.rules, strict=True)
+    ):
         kept = "model.parameters()"
         if len(update.parts) > 1:  # (Muon: the matrices; the others go to AdamW)
             kept = f"{described.name}_params"
@@ -172,28 +236,48 @@ def manual_listing(update: ManualUpdate, model: str, steps: int, feed: Feed | No
             call = f"{rule.__name__}(params, grads, states, closure=closure, "
         else:
             call = f"{rule.__name__}(params, grads, states, "
+        indent = "        " if scaled else "    "  # (with --amp fp16: unless skipped)
         body += [
             f"    params = [p for p in {kept} if p.grad is not None]",
             "    grads, states = [p.grad for p in params], [state[p] for p in params]",
-            *_wrapped(f"    {call}{_keywords(update.lr, hyperparameters)})", 8),
+            *(
+                [
+                    f"    scaler.unscale_({i}, grads)  # g ← (S·g)·(1/S): an inf or a NaN?",
+                    f"    if not scaler.skips({i}):  # scaler.step(): the update, unless there"
+                    " was one",
+                ]
+                if scaled
+                else []
+            ),
+            *_wrapped(f"{indent}{call}{_keywords(update.lr, hyperparameters)})", len(indent) + 4),
         ]
         rules.append(rule)
+    if scaled:
+        body.append(_UPDATE)
     body += [
         "for p in model.parameters():",
         "    p.grad = None  # what optimizer.zero_grad() does",
     ]
     lines += _loop(body, steps, feed)
-    for definition in gather(*dict.fromkeys(rules)).definitions:
+    called = ((HandScaler, _HAND_SCALER_CALLS),) if scaled else ()
+    for definition in gather(*dict.fromkeys(rules), called=called).definitions:
         lines += ["", "", f"# {definition.name}, from {definition.where}:"]
         lines.append(definition.code.rstrip("\n"))
     return "\n".join(lines).rstrip("\n") + "\n"
 
 
 def listing(
-    update: ManualUpdate | OptimUpdate, model: str, steps: int, feed: Feed | None = None
+    update: ManualUpdate | OptimUpdate,
+    model: str,
+    steps: int,
+    feed: Feed | None = None,
+    amp: str | None = None,
+    info: RunInfo | None = None,
 ) -> str:
     """The loop ``update``'s path runs, for ``steps`` steps of ``model`` (with ``--data``,
-    on the batches of ``feed``)."""
+    on the batches of ``feed``; with ``--amp``, the forward under autocast on the run's
+    device, ``info.device``, and with fp16 the gradient scaler's calls)."""
+    device = "cpu" if info is None else torch.device(info.device).type
     if isinstance(update, ManualUpdate):
-        return manual_listing(update, model, steps, feed)
-    return optim_listing(update, model, steps, feed)
+        return manual_listing(update, model, steps, feed, amp, device)
+    return optim_listing(update, model, steps, feed, amp, device)

@@ -165,7 +165,8 @@ def run_training(spec: RunSpec, path: str, pictures: Request | None = None) -> N
     if spec.show_code:
         from gradcli.script.show_code import listing  # (only then: it reads sources)
 
-        show_listing(output, listing(training.update, spec.model, spec.steps, training.feed))
+        shown = listing(training.update, spec.model, spec.steps, training.feed, spec.amp, info)
+        show_listing(output, shown)
     collector.resume()  # start-up is over
     with (
         interruptible() as interrupt,
