@@ -25,18 +25,21 @@ import inspect
 import json
 import textwrap
 
+import torch
+
 from gradcli.ddp.options import DdpOptions
 from gradcli.errors import GradcliError
 from gradcli.script import print_script
 from gradcli.script.extras import log_step
+from gradcli.script.literals import LINE_LENGTH
+from gradcli.script.passes import _comment, autocast, under
 from gradcli.script.program import _command, import_lines
+from gradcli.script.scaling import SPELLED
 from gradcli.spec import RunSpec
 
 # the lines of a path's script the rank's lines go beside
 _SEED = "torch.manual_seed("
 _PARAMS = "params = list(model.parameters())"
-_FORWARD = "    loss = model()"
-_BACKWARD = "    loss.backward()"
 _PRINT = '    print(json.dumps(line, separators=(",", ":")))'
 _FED = "    scheduler.step(loss.item())"
 
@@ -46,14 +49,12 @@ def refusal(spec: RunSpec, options: DdpOptions) -> str | None:
     why = {
         "--data": "a script shards a problem's own data; --data's DistributedSampler loop "
         "is not written out yet",
-        "--accumulate": "a script does not write --accumulate's micro-batches yet",
         "--device": "a script runs on the CPU with gloo; leave out --device or give cpu",
         "--format": "a script prints JSON lines",
         "--plot-file": "a script draws no figure; leave --plot-file out",
     }
     given = {
         "--data": spec.data is not None,
-        "--accumulate": spec.accumulate > 1,
         "--device": spec.device != "cpu",
         "--format": spec.format not in ("auto", "jsonl"),
         "--plot-file": options.plot_file is not None,
@@ -96,12 +97,19 @@ def ddp_script(spec: RunSpec, options: DdpOptions, world: int) -> str:
     imported.append("import torch.distributed as dist")
     if by_ddp:
         imported.append("from torch.nn.parallel import DistributedDataParallel")
+    if by_ddp and spec.accumulate > 1:
+        imported.append("from contextlib import nullcontext")
     lines[first:last] = [*import_lines(imported), ""]
 
     # the log: every rank's part gathered, and rank 0 prints
     at = _at(lines, _PRINT)
-    lines[at : at + 1] = _RANKS
-    lines[at + len(_RANKS) : at + len(_RANKS)] = ["", "", *_GATHER.splitlines()]
+    ranks = _RANKS
+    if lines[at - 1] == SPELLED.rstrip("\n"):  # (--amp fp16: the ranks' gradients spelled too)
+        del lines[at - 1]
+        at -= 1
+        ranks = [*_RANKS[:-1], "    " + SPELLED.rstrip("\n"), _RANKS[-1]]
+    lines[at : at + 1] = ranks
+    lines[at + len(ranks) : at + len(ranks)] = ["", "", *_GATHER.splitlines()]
 
     # the set-up: the process group first, then the model, wrapped, and its shard
     at = _at(lines, _SEED, start=True)
@@ -111,24 +119,33 @@ def ddp_script(spec: RunSpec, options: DdpOptions, world: int) -> str:
     at = _at(lines, _PARAMS)
     lines.insert(at + 1, "own = []  # this rank's own gradient of the step (the log shows it)")
 
-    # the loop: the forward (through DDP), and the rank's lines after backward()
-    at = _at(lines, _FORWARD)
-    phase, said, _ = lines[at - 1].partition("forward: ")  # "    # 2. ", the phase's number
-    assert said and phase.startswith("    # "), lines[at - 1]
-    if by_ddp:
-        lines[at - 1 : at + 1] = [
-            f"{phase}forward: the loss of this rank's shard, through DDP (which averages",
-            "    # the gradients across the ranks in backward())",
-            "    loss = ddp_model()",
-        ]
+    # the loop: the forward (through DDP), and the rank's lines after the backward passes
+    amp = spec.amp
+    micro = _find(lines, "for micro_batch in micro_batches:")
+    if micro is None:
+        at = _reword(lines, _statement(lines, "loss = model()"), _SHARD_DDP if by_ddp else _SHARD)
+        if by_ddp:
+            lines[at] = lines[at].replace("model()", "ddp_model()")
     else:
-        lines[at - 1] = f"{phase}forward: the loss of this rank's shard at the current parameters"
-    at = _at(lines, _BACKWARD)
-    own = _OWN_BY_DDP if by_ddp else _BY_HAND
+        at = _statement(lines, "micro_losses, micro_grad_norms = [], []  # (for the log)")
+        at = _reword(lines, at, _SHARD_DDP_MICRO if by_ddp else _SHARD)
+        if by_ddp:
+            own_function = _own_function(lines, at)
+            _no_sync(lines, _find(lines, "for micro_batch in micro_batches:"))
+            at = _at(lines, _GATHER.splitlines()[-1])
+            lines[at + 1 : at + 1] = ["", "", *own_function]
+    at = _after_passes(lines)
+    depth = _depth(lines[at])
+    if by_ddp:
+        own = [*(_OWN_BY_DDP_MICRO if micro else _OWN_BY_DDP), *_own_by_ddp(amp, bool(micro))]
+    else:
+        own = list(_BY_HAND)
+    if amp == "fp16":
+        own += _unscale_own(options.path)
     if by_ddp and spec.every > 1:  # (only the steps logged)
         test = log_step(spec, [], 0)[0]
         own = [own[0], own[1], test, *("    " + line for line in own[2:])]
-    lines[at + 1 : at + 1] = ["    " + line for line in own]
+    lines[at + 1 : at + 1] = [" " * depth + line for line in own]
     if _FED in lines:  # ReduceLROnPlateau: one lr for all, from the mean loss over the ranks
         at = lines.index(_FED)
         assert lines[at - 1].startswith("    # the schedule"), lines[at - 1]
@@ -149,6 +166,134 @@ def _at(lines: list[str], line: str, start: bool = False) -> int:
         if text == line or (start and text.startswith(line)):
             return index
     raise AssertionError(f"the path's script has no line {line!r}")
+
+
+def _find(lines: list[str], statement: str) -> int | None:
+    """The index of the last line that is ``statement`` at any indentation (the loop's:
+    it comes last), or None."""
+    for index in range(len(lines) - 1, -1, -1):
+        if lines[index].strip() == statement:
+            return index
+    return None
+
+
+def _statement(lines: list[str], statement: str) -> int:
+    """``_find``, for a line a path's script must have (a bug here if it has not)."""
+    at = _find(lines, statement)
+    if at is None:
+        raise AssertionError(f"the path's script has no line {statement!r}")
+    return at
+
+
+def _depth(line: str) -> int:
+    return len(line) - len(line.lstrip())
+
+
+def _reword(lines: list[str], at: int, said: str) -> int:
+    """The phase's comment above the statement at ``at`` (above its ``with torch.autocast``,
+    where there is one) saying ``said`` of the loss instead of the path's words; returns the
+    statement's index after it."""
+    last = at - 1 if not lines[at - 1].lstrip().startswith("with ") else at - 2
+    first = last
+    while lines[first - 1].lstrip().startswith("#"):
+        first -= 1
+    words = " ".join(line.strip().lstrip("#").strip() for line in lines[first : last + 1])
+    for path_said in _PATH_SAID:
+        if path_said in words:
+            break
+    else:
+        raise AssertionError(f"the path's comment says none of {_PATH_SAID}: {words!r}")
+    comment = _comment(words.replace(path_said, said, 1), _depth(lines[first]))
+    lines[first : last + 1] = [" " * _depth(lines[first]) + line for line in comment]
+    return at + len(comment) - (last + 1 - first)
+
+
+def _after_passes(lines: list[str]) -> int:
+    """The index of the loop's last line of its forward and backward passes, after which a
+    rank's gradient is its own and complete: the backward, or with --accumulate the line
+    that ends the micro-batches' (the last such line: the loop comes last)."""
+    ends = ("loss.backward()", "scaler.scale(loss).backward()")
+    for index in range(len(lines) - 1, -1, -1):
+        text = lines[index].strip()
+        if text in ends or text.startswith("one_batch_ulps = gap_in_ulps()"):
+            return index
+    raise AssertionError("the path's script has no backward pass")
+
+
+def _own_function(lines: list[str], at: int) -> list[str]:
+    """``--path ddp --accumulate K``: ``own_gradient()``, the step's micro-batches (the loop's
+    lines from ``at``, as the path's script writes them) again on the model itself, for
+    this rank's own gradient and what the log shows of them (as gradcli's worker does)."""
+    end = _after_passes(lines) + 1
+    depth = _depth(lines[at])
+    block = ["    " + line[depth:] if line else "" for line in lines[at:end]]
+    return [
+        "def own_gradient() -> tuple[list[torch.Tensor], list[float], list[float], int | None]:",
+        '    """This rank\'s own gradient of the step (DDP averaged p.grad away), and what the log',
+        "    shows of its micro-batches, measured on it as gradcli measures them: the",
+        "    micro-batches again, on the model itself (not DDP's wrapper). The averaged gradients",
+        '    are put back after. Only the steps logged call it."""',
+        "    averaged = [p.grad for p in params]",
+        "    for p in params:",
+        "        p.grad = None",
+        *block,
+        "    own_grads = [torch.zeros_like(p) if p.grad is None else p.grad.detach()"
+        + " for p in params]",
+        "    for p, grad in zip(params, averaged, strict=True):",
+        "        p.grad = grad",
+        "    return own_grads, micro_losses, micro_grad_norms, one_batch_ulps",
+    ]
+
+
+def _no_sync(lines: list[str], header: int) -> None:
+    """``--path ddp --accumulate K``: the micro-batches' forward and backward under DDP's
+    ``no_sync()`` for all but the last, so that the gradients are all-reduced once an update,
+    in the last one's backward (gradcli's ``micro_context``)."""
+    depth = _depth(lines[header])
+    lines[header] = " " * depth + "for i, micro_batch in enumerate(micro_batches):"
+    end = header + 1
+    while end < len(lines) and (not lines[end].strip() or _depth(lines[end]) > depth):
+        end += 1
+    body = range(header + 1, end)
+    added = next(i for i in body if lines[i].strip().startswith("added = "))
+    backward = next(
+        i for i in body if lines[i].strip().startswith(("(micro_loss /", "scaler.scale(micro_loss"))
+    )
+    inner = " " * (depth + 4)
+    for i in range(added + 1, backward + 1):
+        lines[i] = "    " + lines[i].replace("micro_loss = model()", "micro_loss = ddp_model()")
+    lines[added + 1 : added + 1] = [
+        *textwrap.wrap(
+            _NO_SYNC, LINE_LENGTH, initial_indent=inner + "# ", subsequent_indent=inner + "# "
+        ),
+        inner + "with ddp_model.no_sync() if i < len(micro_batches) - 1 else nullcontext():",
+    ]
+
+
+def _own_by_ddp(amp: str | None, micro: bool) -> list[str]:
+    """``--path ddp``: this rank's own gradient (and with --accumulate what the log shows
+    of its micro-batches), which DDP averaged away, computed again on the model itself."""
+    if micro:
+        return ["own, micro_losses, micro_grad_norms, one_batch_ulps = own_gradient()"]
+    if amp is None:
+        return ["own = [g.detach() for g in torch.autograd.grad(model(), params)]"]
+    scaled = "scaler.scale(own_loss)" if amp == "fp16" else "own_loss"
+    return [
+        *under(autocast(amp, torch.device("cpu")), ["own_loss = model()"]),
+        f"own = [g.detach() for g in torch.autograd.grad({scaled}, params)]",
+    ]
+
+
+def _unscale_own(path: str) -> list[str]:
+    """``--amp fp16``: this rank's own gradient, S·g, unscaled as ``unscale_()`` unscales
+    ``p.grad`` (gradcli's worker does the same for the log)."""
+    scale = "scaler.get_scale()" if path == "ddp" else 'scaler.state_dict()["scale"]'
+    return [
+        "# (--amp fp16) own holds S·g: unscaled as unscale_() will unscale p.grad, times",
+        "# float32(1/S), the reciprocal taken in float64",
+        f"inv_scale = torch.tensor(1 / {scale}, dtype=torch.float32)",
+        "own = [g * inv_scale for g in own]",
+    ]
 
 
 def _docstring(spec: RunSpec, options: DdpOptions, world: int, lines: list[str]) -> list[str]:
@@ -230,7 +375,6 @@ def _shard(spec: RunSpec, own_model: bool) -> list[str]:
     ]
 
 
-_OWN_SHARD = "model.shard(rank, world)"
 _BY_HAND = [
     "# average the gradients by hand: keep this rank's own (the log shows it), then sum",
     "# them over the ranks and divide by their number",
@@ -242,8 +386,26 @@ _BY_HAND = [
 _OWN_BY_DDP = [
     "# DDP has averaged the gradients; this rank's own, which the log shows, from a second",
     "# backward of the model itself (not DDP's wrapper) on this rank's shard",
-    "own = [g.detach() for g in torch.autograd.grad(model(), params)]",
 ]
+_OWN_BY_DDP_MICRO = [
+    "# DDP has averaged the gradients; this rank's own, which the log shows, and what the",
+    "# log shows of its micro-batches, from them again on the model itself (own_gradient)",
+]
+# what a path's script says the loss is computed on, and what a rank's script says
+_PATH_SAID = ("the loss at the current parameters",)
+_SHARD = "the loss of this rank's shard at the current parameters"
+_SHARD_DDP = (
+    "the loss of this rank's shard, through DDP (which averages the gradients across the "
+    "ranks in backward())"
+)
+_SHARD_DDP_MICRO = (
+    "the loss of this rank's shard, through DDP (which averages the gradients across the "
+    "ranks in the last micro-batch's backward())"
+)
+_NO_SYNC = (
+    "DDP all-reduces the gradients in the last micro-batch's backward() only: before it, "
+    "under no_sync(), each backward() adds into this rank's own p.grad"
+)
 
 _RANKS = """\
     # every rank's loss, own gradient and parameters, on rank 0, which alone prints
