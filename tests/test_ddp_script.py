@@ -163,11 +163,6 @@ def test_the_script_is_the_paths_loop_with_a_ranks_lines(invoke, path):
             "--print-script: a script shards a problem's own data; --data's "
             "DistributedSampler loop is not written out yet (--data digits)",
         ),
-        (
-            ["--accumulate", "2"],
-            "--print-script: a script does not write --accumulate's micro-batches yet "
-            "(--accumulate 2)",
-        ),
         (["--format", "table"], "--print-script: a script prints JSON lines (--format table)"),
         (["--plot-file", "run.png"], "a script draws no figure; leave --plot-file out"),
         (["-m", "seed"], "--model seed has no data to shard across workers"),

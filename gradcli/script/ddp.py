@@ -94,7 +94,7 @@ def ddp_script(spec: RunSpec, options: DdpOptions, world: int) -> str:
     while last < len(lines) and (lines[last].startswith(("import ", "from ")) or not lines[last]):
         last += 1
     imported = [line for line in lines[first:last] if line]
-    imported.append("import torch.distributed as dist")
+    imported += ["import torch.distributed as dist", "import sys"]
     if by_ddp:
         imported.append("from torch.nn.parallel import DistributedDataParallel")
     if by_ddp and spec.accumulate > 1:
@@ -115,7 +115,7 @@ def ddp_script(spec: RunSpec, options: DdpOptions, world: int) -> str:
     at = _at(lines, _SEED, start=True)
     lines[at:at] = _JOIN
     at = _at(lines, _PARAMS)
-    lines[at:at] = [*(_wrap() if by_ddp else []), *_shard(spec, own_model)]
+    lines[at:at] = [*_even(spec, own_model), *(_wrap() if by_ddp else []), *_shard(spec, own_model)]
     at = _at(lines, _PARAMS)
     lines.insert(at + 1, "own = []  # this rank's own gradient of the step (the log shows it)")
 
@@ -354,6 +354,45 @@ def _wrap() -> list[str]:
         "# wrapping (DDP broadcasts the buffers once, when it is built)",
         f"ddp_model = DistributedDataParallel(model, {keyword}=False)",
     ]
+
+
+def _even(spec: RunSpec, own_model: bool) -> list[str]:
+    """gradcli ddp's check of the data against the number of processes (``check_run``), as
+    the script makes it with torchrun's: every rank an equal share of the samples (and
+    with --accumulate K, K equal micro-batches of a share), else one line on stderr and
+    exit status 2 on every rank."""
+    from gradcli.problems import BUILTINS
+
+    if own_model:
+        samples = "model.samples()"
+    else:
+        samples = f"len(model.{BUILTINS[spec.model].data_buffers[0]})"  # type: ignore[attr-defined]
+    k = spec.accumulate
+    lines = [
+        "# every rank an equal share of the samples, as gradcli ddp checks: else one line, exit 2",
+        f"samples = {samples}",
+        "why = None",
+        "if samples % world:",
+        '    why = f"the {samples} samples do not split evenly"',
+    ]
+    if k > 1:
+        lines += [
+            f"elif samples // world % {k}:",
+            f"    why = f\"{k} micro-batches cannot share a rank's {{samples // world}} samples "
+            f'(--accumulate {k})"',
+        ]
+    lines += [
+        "if why is not None:",
+        "    if rank == 0:",
+        "        print(",
+        '            f"{sys.argv[0]}: error: {world} processes (--nproc-per-node): {why}; start "',
+        '            "it on a number of processes that divides them evenly",',
+        "            file=sys.stderr,",
+        "        )",
+        "    dist.destroy_process_group()",
+        "    sys.exit(2)",
+    ]
+    return lines
 
 
 def _shard(spec: RunSpec, own_model: bool) -> list[str]:
