@@ -147,7 +147,7 @@ def test_the_script_is_the_paths_loop_with_a_ranks_lines(invoke, path):
         assert "DistributedDataParallel" not in text
     order += [
         "optimizer.step()" if path == "ddp" else "\n        sgd(\n",
-        "dist.destroy_process_group()",
+        "\ndist.destroy_process_group()",
     ]
     places = [text.index(line) for line in order]
     assert places == sorted(places)
