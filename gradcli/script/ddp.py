@@ -27,34 +27,34 @@ import textwrap
 
 import torch
 
+from gradcli.data.feed import Shard
 from gradcli.ddp.options import DdpOptions
 from gradcli.errors import GradcliError
-from gradcli.script import print_script
+from gradcli.script.ddp_data import sampled
 from gradcli.script.extras import log_step
 from gradcli.script.literals import LINE_LENGTH
 from gradcli.script.passes import _comment, autocast, under
-from gradcli.script.program import _command, import_lines
+from gradcli.script.places import depth, find, place
+from gradcli.script.program import _command, import_lines, program
 from gradcli.script.scaling import SPELLED
 from gradcli.spec import RunSpec
 
 # the lines of a path's script the rank's lines go beside
 _SEED = "torch.manual_seed("
 _PARAMS = "params = list(model.parameters())"
-_PRINT = '    print(json.dumps(line, separators=(",", ":")))'
-_FED = "    scheduler.step(loss.item())"
+_PRINT = 'print(json.dumps(line, separators=(",", ":")))'
+_FED = "scheduler.step(loss.item())"
+_GATHERED = "return everyone"  # (gather()'s last line)
 
 
 def refusal(spec: RunSpec, options: DdpOptions) -> str | None:
     """Why ``gradcli ddp``'s run cannot be printed as a script, if it cannot."""
     why = {
-        "--data": "a script shards a problem's own data; --data's DistributedSampler loop "
-        "is not written out yet",
         "--device": "a script runs on the CPU with gloo; leave out --device or give cpu",
         "--format": "a script prints JSON lines",
         "--plot-file": "a script draws no figure; leave --plot-file out",
     }
     given = {
-        "--data": spec.data is not None,
         "--device": spec.device != "cpu",
         "--format": spec.format not in ("auto", "jsonl"),
         "--plot-file": options.plot_file is not None,
@@ -73,14 +73,15 @@ def _value(spec: RunSpec, options: DdpOptions, option: str) -> str:
 
 def ddp_script(spec: RunSpec, options: DdpOptions, world: int) -> str:
     """The script of ``spec`` under ``gradcli ddp --path options.path``, for ``world``
-    processes (what the docstring says to start; it runs on any number that divides the
-    data evenly)."""
+    processes (what the docstring says to start; on a problem that owns its data it runs on
+    any number that divides the data evenly, and checks it)."""
     wrong = refusal(spec, options)
     if wrong is not None:
         raise GradcliError(wrong)
     path = "optim" if options.path == "ddp" else "manual"
     spec = spec.with_every()
-    text = print_script(spec, path)
+    on_data = spec.data is not None
+    text = program(spec, path, Shard(0, world) if on_data else None)
     lines = text.splitlines()
     own_model = ":" in spec.model
     by_ddp = options.path == "ddp"
@@ -94,15 +95,17 @@ def ddp_script(spec: RunSpec, options: DdpOptions, world: int) -> str:
     while last < len(lines) and (lines[last].startswith(("import ", "from ")) or not lines[last]):
         last += 1
     imported = [line for line in lines[first:last] if line]
-    imported += ["import torch.distributed as dist", "import sys"]
+    blank = last - first - len(imported) - 1  # (the blank lines after them, kept)
+    imported += ["import torch.distributed as dist"]
+    imported += ["from torch.utils.data import DistributedSampler"] if on_data else ["import sys"]
     if by_ddp:
         imported.append("from torch.nn.parallel import DistributedDataParallel")
     if by_ddp and spec.accumulate > 1:
         imported.append("from contextlib import nullcontext")
-    lines[first:last] = [*import_lines(imported), ""]
+    lines[first:last] = [*import_lines(imported), *[""] * blank]
 
     # the log: every rank's part gathered, and rank 0 prints
-    at = _at(lines, _PRINT)
+    at = place(lines, _PRINT, last=False)
     ranks = _RANKS
     if lines[at - 1] == SPELLED.rstrip("\n"):  # (--amp fp16: the ranks' gradients spelled too)
         del lines[at - 1]
@@ -111,33 +114,45 @@ def ddp_script(spec: RunSpec, options: DdpOptions, world: int) -> str:
     lines[at : at + 1] = ranks
     lines[at + len(ranks) : at + len(ranks)] = ["", "", *_GATHER.splitlines()]
 
-    # the set-up: the process group first, then the model, wrapped, and its shard
-    at = _at(lines, _SEED, start=True)
+    # the set-up: the process group first, then the model, wrapped, and its shard (or with
+    # --data, the batches a DistributedSampler deals this rank)
+    at = place(lines, _SEED, start=True, last=False)
     lines[at:at] = _JOIN
-    at = _at(lines, _PARAMS)
-    lines[at:at] = [*_even(spec, own_model), *(_wrap() if by_ddp else []), *_shard(spec, own_model)]
-    at = _at(lines, _PARAMS)
+    at = place(lines, _PARAMS)
+    if on_data:
+        lines[at:at] = _wrap(on_data) if by_ddp else []
+        sampled(lines, _counts_right(lines))
+    else:
+        rank_lines = [*_even(spec, own_model), *(_wrap(on_data) if by_ddp else [])]
+        lines[at:at] = [*rank_lines, *_shard(spec, own_model)]
+    at = place(lines, _PARAMS)
     lines.insert(at + 1, "own = []  # this rank's own gradient of the step (the log shows it)")
 
     # the loop: the forward (through DDP), and the rank's lines after the backward passes
     amp = spec.amp
-    micro = _find(lines, "for micro_batch in micro_batches:")
+    micro = find(lines, "for micro_batch in micro_batches:")
+    again = "model()"
     if micro is None:
-        at = _reword(lines, _statement(lines, "loss = model()"), _SHARD_DDP if by_ddp else _SHARD)
+        forward = "outputs = model(x_batch)" if on_data else "loss = model()"
+        said = (_SHARD_DDP if by_ddp else _SHARD) if not on_data else _BATCH[by_ddp]
+        at = _reword(lines, place(lines, forward), said)
+        if on_data:  # the loss again on the model itself: the next line's, of its outputs
+            loss = lines[at + 1].strip().removeprefix("loss = ")
+            again = loss.replace("outputs", "model(x_batch)", 1)
         if by_ddp:
-            lines[at] = lines[at].replace("model()", "ddp_model()")
+            lines[at] = lines[at].replace("model(", "ddp_model(", 1)
     else:
-        at = _statement(lines, "micro_losses, micro_grad_norms = [], []  # (for the log)")
+        at = place(lines, "micro_losses, micro_grad_norms = [], []  # (for the log)")
         at = _reword(lines, at, _SHARD_DDP_MICRO if by_ddp else _SHARD)
         if by_ddp:
             own_function = _own_function(lines, at)
-            _no_sync(lines, _find(lines, "for micro_batch in micro_batches:"))
-            at = _at(lines, _GATHER.splitlines()[-1])
+            _no_sync(lines, place(lines, "for micro_batch in micro_batches:"))
+            at = place(lines, _GATHERED)
             lines[at + 1 : at + 1] = ["", "", *own_function]
     at = _after_passes(lines)
-    depth = _depth(lines[at])
+    indent = depth(lines[at])
     if by_ddp:
-        own = [*(_OWN_BY_DDP_MICRO if micro else _OWN_BY_DDP), *_own_by_ddp(amp, bool(micro))]
+        own = [*(_OWN_BY_DDP_MICRO if micro else _OWN_BY_DDP), *_own_by_ddp(amp, micro, again)]
     else:
         own = list(_BY_HAND)
     if amp == "fp16":
@@ -145,48 +160,21 @@ def ddp_script(spec: RunSpec, options: DdpOptions, world: int) -> str:
     if by_ddp and spec.every > 1:  # (only the steps logged)
         test = log_step(spec, [], 0)[0]
         own = [own[0], own[1], test, *("    " + line for line in own[2:])]
-    lines[at + 1 : at + 1] = [" " * depth + line for line in own]
-    if _FED in lines:  # ReduceLROnPlateau: one lr for all, from the mean loss over the ranks
-        at = lines.index(_FED)
-        assert lines[at - 1].startswith("    # the schedule"), lines[at - 1]
-        lines[at - 1 : at + 1] = [
-            lines[at - 1] + " (fed the mean loss over the ranks)",
-            "    scheduler.step(mean_over_ranks(loss.item()))",
-        ]
-        at = lines.index(_GATHER.splitlines()[-1])
+    lines[at + 1 : at + 1] = [" " * indent + line for line in own]
+    fed = find(lines, _FED)
+    if fed is not None:  # ReduceLROnPlateau: one lr for all, from the mean loss over the ranks
+        assert lines[fed - 1].strip().startswith("# the schedule"), lines[fed - 1]
+        lines[fed - 1] += " (fed the mean loss over the ranks)"
+        lines[fed] = lines[fed].replace("(loss.item())", "(mean_over_ranks(loss.item()))")
+        at = place(lines, _GATHERED)
         lines[at + 1 : at + 1] = ["", "", *_MEAN.splitlines()]
     lines += ["", "dist.destroy_process_group()  # (torchrun's processes leave the group)"]
     return "\n".join(lines) + "\n"
 
 
-def _at(lines: list[str], line: str, start: bool = False) -> int:
-    """The index of ``line`` in ``lines`` (with ``start``: of the first line that starts
-    with it). A path's script without it is a bug here, not a user's mistake."""
-    for index, text in enumerate(lines):
-        if text == line or (start and text.startswith(line)):
-            return index
-    raise AssertionError(f"the path's script has no line {line!r}")
-
-
-def _find(lines: list[str], statement: str) -> int | None:
-    """The index of the last line that is ``statement`` at any indentation (the loop's:
-    it comes last), or None."""
-    for index in range(len(lines) - 1, -1, -1):
-        if lines[index].strip() == statement:
-            return index
-    return None
-
-
-def _statement(lines: list[str], statement: str) -> int:
-    """``_find``, for a line a path's script must have (a bug here if it has not)."""
-    at = _find(lines, statement)
-    if at is None:
-        raise AssertionError(f"the path's script has no line {statement!r}")
-    return at
-
-
-def _depth(line: str) -> int:
-    return len(line) - len(line.lstrip())
+def _counts_right(lines: list[str]) -> bool:
+    """Whether the script's epochs count the samples classified right (data of classes)."""
+    return find(lines, "right += (outputs.argmax(dim=1) == y_batch).sum().item()") is not None
 
 
 def _reword(lines: list[str], at: int, said: str) -> int:
@@ -203,8 +191,8 @@ def _reword(lines: list[str], at: int, said: str) -> int:
             break
     else:
         raise AssertionError(f"the path's comment says none of {_PATH_SAID}: {words!r}")
-    comment = _comment(words.replace(path_said, said, 1), _depth(lines[first]))
-    lines[first : last + 1] = [" " * _depth(lines[first]) + line for line in comment]
+    comment = _comment(words.replace(path_said, said, 1), depth(lines[first]))
+    lines[first : last + 1] = [" " * depth(lines[first]) + line for line in comment]
     return at + len(comment) - (last + 1 - first)
 
 
@@ -225,8 +213,8 @@ def _own_function(lines: list[str], at: int) -> list[str]:
     lines from ``at``, as the path's script writes them) again on the model itself, for
     this rank's own gradient and what the log shows of them (as gradcli's worker does)."""
     end = _after_passes(lines) + 1
-    depth = _depth(lines[at])
-    block = ["    " + line[depth:] if line else "" for line in lines[at:end]]
+    indent = depth(lines[at])
+    block = ["    " + line[indent:] if line else "" for line in lines[at:end]]
     return [
         "def own_gradient() -> tuple[list[torch.Tensor], list[float], list[float], int | None]:",
         '    """This rank\'s own gradient of the step (DDP averaged p.grad away), and what the log',
@@ -249,17 +237,17 @@ def _no_sync(lines: list[str], header: int) -> None:
     """``--path ddp --accumulate K``: the micro-batches' forward and backward under DDP's
     ``no_sync()`` for all but the last, so that the gradients are all-reduced once an update,
     in the last one's backward (gradcli's ``micro_context``)."""
-    depth = _depth(lines[header])
-    lines[header] = " " * depth + "for i, micro_batch in enumerate(micro_batches):"
+    indent = depth(lines[header])
+    lines[header] = " " * indent + "for i, micro_batch in enumerate(micro_batches):"
     end = header + 1
-    while end < len(lines) and (not lines[end].strip() or _depth(lines[end]) > depth):
+    while end < len(lines) and (not lines[end].strip() or depth(lines[end]) > indent):
         end += 1
     body = range(header + 1, end)
     added = next(i for i in body if lines[i].strip().startswith("added = "))
     backward = next(
         i for i in body if lines[i].strip().startswith(("(micro_loss /", "scaler.scale(micro_loss"))
     )
-    inner = " " * (depth + 4)
+    inner = " " * (indent + 4)
     for i in range(added + 1, backward + 1):
         lines[i] = "    " + lines[i].replace("micro_loss = model()", "micro_loss = ddp_model()")
     lines[added + 1 : added + 1] = [
@@ -270,16 +258,15 @@ def _no_sync(lines: list[str], header: int) -> None:
     ]
 
 
-def _own_by_ddp(amp: str | None, micro: bool) -> list[str]:
+def _own_by_ddp(amp: str | None, micro: int | None, again: str) -> list[str]:
     """``--path ddp``: this rank's own gradient (and with --accumulate what the log shows
-    of its micro-batches), which DDP averaged away, computed again on the model itself."""
-    if micro:
+    of its micro-batches), which DDP averaged away, computed again on the model itself
+    (``again``: the loss's expression on it)."""
+    if micro is not None:
         return ["own, micro_losses, micro_grad_norms, one_batch_ulps = own_gradient()"]
-    if amp is None:
-        return ["own = [g.detach() for g in torch.autograd.grad(model(), params)]"]
     scaled = "scaler.scale(own_loss)" if amp == "fp16" else "own_loss"
     return [
-        *under(autocast(amp, torch.device("cpu")), ["own_loss = model()"]),
+        *under(autocast(amp, torch.device("cpu")), [f"own_loss = {again}"]),
         f"own = [g.detach() for g in torch.autograd.grad({scaled}, params)]",
     ]
 
@@ -309,6 +296,17 @@ def _docstring(spec: RunSpec, options: DdpOptions, world: int, lines: list[str])
         else "the gradients are averaged across the processes by hand (dist.all_reduce, then "
         "divided by their number), and the hand-written rule steps"
     )
+    share = (
+        "Each process draws its own batches through a DistributedSampler"
+        if spec.data is not None
+        else "Each process trains on its contiguous share of the data"
+    )
+    epochs = (
+        " And one at the end of each epoch: the training loss (and accuracy) over every "
+        "rank's batches, and the held-out data's, each rank evaluating its share."
+        if spec.data is not None
+        else ""
+    )
     wrapped = textwrap.wrap(
         command, 92, initial_indent="    ", subsequent_indent="        ", break_on_hyphens=False
     )
@@ -322,11 +320,10 @@ def _docstring(spec: RunSpec, options: DdpOptions, world: int, lines: list[str])
         f"    torchrun --nproc-per-node {world} script.py",
         "",
         *textwrap.wrap(
-            "Each process trains on its contiguous share of the data; "
-            f"{averaged}. Rank 0 prints one JSON line per step, the same as gradcli ddp's "
+            f"{share}; {averaged}. Rank 0 prints one JSON line per step, the same as gradcli ddp's "
             "with --format jsonl: the loss and the gradients before each update, every "
             "parameter after it and the change it made, and every rank's own loss and "
-            "gradient and how far the ranks' parameters differ.",
+            f"gradient and how far the ranks' parameters differ.{epochs}",
             92,
             break_on_hyphens=False,
         ),
@@ -341,9 +338,16 @@ _JOIN = [
 ]
 
 
-def _wrap() -> list[str]:
-    """DDP's wrapper of the model, told not to broadcast rank 0's buffers (the data) over
-    the others' (``forward_sync_buffers``; ``broadcast_buffers`` before torch 2.11)."""
+def _wrap(on_data: bool) -> list[str]:
+    """DDP's wrapper of the model: on a problem's own data, told not to broadcast rank 0's
+    buffers (the data) over the others' (``forward_sync_buffers``; ``broadcast_buffers``
+    before torch 2.11); a network on its batches, as it comes."""
+    if on_data:
+        return [
+            "# DistributedDataParallel: built, it broadcasts rank 0's parameters (the same on",
+            "# every rank here: the same --seed); in backward(), it averages the gradients",
+            "ddp_model = DistributedDataParallel(model)",
+        ]
     from torch.nn.parallel import DistributedDataParallel
 
     takes = inspect.signature(DistributedDataParallel.__init__).parameters
@@ -431,11 +435,19 @@ _OWN_BY_DDP_MICRO = [
     "# log shows of its micro-batches, from them again on the model itself (own_gradient)",
 ]
 # what a path's script says the loss is computed on, and what a rank's script says
-_PATH_SAID = ("the loss at the current parameters",)
+_PATH_SAID = (
+    "the loss at the current parameters",
+    "the loss on this batch, at the current parameters",
+)
 _SHARD = "the loss of this rank's shard at the current parameters"
 _SHARD_DDP = (
     "the loss of this rank's shard, through DDP (which averages the gradients across the "
     "ranks in backward())"
+)
+_BATCH = (
+    "the loss on this rank's batch, at the current parameters",
+    "the loss on this rank's batch, through DDP (which averages the gradients across the "
+    "ranks in backward())",
 )
 _SHARD_DDP_MICRO = (
     "the loss of this rank's shard, through DDP (which averages the gradients across the "
