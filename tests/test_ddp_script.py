@@ -12,6 +12,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, Phase, example, given, settings
+from hypothesis import strategies as st
 
 from tests.test_ddp import run
 from tests.test_script import lint
@@ -81,22 +83,128 @@ RUNS = [
 ]
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("args", RUNS, ids=lambda args: " ".join(args))
-def test_the_script_under_torchrun_prints_what_gradcli_ddp_prints(invoke, tmp_path, args):
+def same_run(invoke, folder: Path, args: list[str], world: int = 2) -> str:
+    """The script of ``gradcli ddp ARGS`` passes ruff and imports nothing of gradcli; under
+    torchrun on ``world`` processes it prints what ``gradcli ddp --nproc world ARGS -f jsonl``
+    prints, byte for byte (returned)."""
+    args = ["--nproc", str(world), *args]
     printed = invoke("ddp", *args, "--print-script")
     assert printed.exit_code == 0, printed.stderr
     assert printed.stderr == ""
-    script = tmp_path / "script.py"
+    script = folder / "script.py"
     script.write_text(printed.stdout)
     lint([script])
     imports = [line for line in printed.stdout.splitlines() if line.startswith(("import", "from"))]
     assert not any("gradcli" in line for line in imports)
-    ran = torchrun(script)
+    ran = torchrun(script, world)
     assert ran.returncode == 0, ran.stderr
     gradcli = run(*args, "-f", "jsonl")
     assert gradcli.returncode == 0, gradcli.stderr
     assert ran.stdout == gradcli.stdout
+    return ran.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("args", RUNS, ids=lambda args: " ".join(args))
+def test_the_script_under_torchrun_prints_what_gradcli_ddp_prints(invoke, tmp_path, args):
+    same_run(invoke, tmp_path, args)
+
+
+@st.composite
+def micro_batches_and_mixed_precision(draw) -> list[str]:
+    """A run with --accumulate K and --amp bf16 or fp16 (or neither), on either path."""
+    args = ["--path", draw(st.sampled_from(["manual", "ddp"]))]
+    args += ["-m", draw(st.sampled_from(["linear", "mlp"]))]
+    args += ["-o", draw(st.sampled_from(["sgd", "adam", "SGD(momentum=0.9)", "rmsprop"]))]
+    args += ["--steps", str(draw(st.integers(1, 4))), "--every", str(draw(st.integers(1, 2)))]
+    args += ["--accumulate", str(draw(st.sampled_from([1, 2, 4])))]
+    amp = draw(st.sampled_from([None, "bf16", "fp16"]))
+    if amp is not None:
+        args += ["--amp", amp]
+    if amp == "fp16":  # (1e38: every step skipped; 32768: the first two, as in docs/ddp.md)
+        args += ["--loss-scale", draw(st.sampled_from(["65536", "32768", "1e38"]))]
+    return args
+
+
+# No shrinking: each example starts two sets of processes (its arguments are printed).
+@pytest.mark.slow
+@settings(
+    max_examples=3,
+    deadline=None,
+    phases=(Phase.explicit, Phase.reuse, Phase.generate),
+    suppress_health_check=list(HealthCheck),
+)
+@given(args=micro_batches_and_mixed_precision())
+@example(
+    [
+        *("--path", "ddp", "-m", "mlp", "-o", "adam", "--steps", "3", "--every", "2"),
+        *("--accumulate", "4", "--amp", "fp16", "--loss-scale", "32768"),
+    ]
+)
+@example(["--path", "manual", "--steps", "3", "--accumulate", "2", "--amp", "bf16"])
+def test_micro_batches_and_mixed_precision_are_the_same_run(invoke, tmp_path_factory, args):
+    """--accumulate K (no_sync() for K − 1 micro-batches on the ddp path; the all-reduce
+    once, after the last, on the manual path), --amp bf16 (autocast) and fp16 (and the
+    gradient scaler: skipped steps and all), each rank's own gradient and micro-batches
+    in the log as gradcli measures them."""
+    print(args)
+    lines = same_run(invoke, tmp_path_factory.mktemp("ddp"), args).splitlines()
+    assert all('"all_reduces":1' in line for line in lines[1:])  # once an update
+
+
+CSV = "a,b,target\n" + "".join(f"{i % 7 / 7},{i % 5 / 5},{(i * 37) % 11 / 11}\n" for i in range(61))
+
+DATA_RUNS = [
+    # classes, held-out data, ReduceLROnPlateau fed each step's mean loss over the ranks;
+    # 2 micro-batches an update (no_sync() for the first) and the gradient scaler
+    (
+        2,
+        [
+            *("--path", "ddp", "--data", "digits", "-m", "mlp", "-o", "adam"),
+            *("--batch-size", "128", "--epochs", "2", "--every", "5"),
+            *("--schedule", "ReduceLROnPlateau(patience=0)", "--accumulate", "2"),
+            *("--amp", "fp16"),
+        ],
+    ),
+    # a regression on 3 ranks: no shuffling, the sampler's tail and each rank's last,
+    # smaller batch dropped, the lr scheduled once an epoch
+    (
+        3,
+        [
+            *("--path", "manual", "--data", "rows.csv", "--target", "target", "-m", "mlp"),
+            *("-o", "SGD(lr=0.01, momentum=0.9)", "--batch-size", "5", "--epochs", "2"),
+            "--drop-last",
+            *("--no-shuffle", "--schedule", "StepLR(step_size=1, gamma=0.5)"),
+            *("--schedule-per", "epoch"),
+        ],
+    ),
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("world", "args"), DATA_RUNS, ids=["digits-ddp", "csv-manual-3"])
+def test_a_run_on_data_is_the_same_run(invoke, tmp_path, monkeypatch, world, args):
+    """--data: each rank's batches from a DistributedSampler (set_epoch each epoch), the
+    epoch's sums and the held-out evaluation added over the ranks, rank 0 printing the end
+    of each epoch as gradcli ddp does."""
+    (tmp_path / "rows.csv").write_text(CSV)
+    monkeypatch.chdir(tmp_path)
+    lines = same_run(invoke, tmp_path, args, world).splitlines()
+    assert sum('"epoch_end"' in line for line in lines) == 2
+
+
+@pytest.mark.slow
+def test_a_world_that_does_not_divide_the_data_is_one_line_and_exit_2(invoke, tmp_path):
+    """As gradcli ddp --nproc 3 refuses linear's 64 samples: the script under torchrun's 3."""
+    printed = invoke("ddp", "--steps", "1", "--print-script")
+    script = tmp_path / "script.py"
+    script.write_text(printed.stdout)
+    ran = torchrun(script, 3)
+    assert ran.returncode != 0 and ran.stdout == ""
+    said = f"{script}: error: 3 processes (--nproc-per-node): the 64 samples do not split evenly"
+    assert [line for line in ran.stderr.splitlines() if "error: " in line] == [
+        f"{said}; start it on a number of processes that divides them evenly"
+    ]
 
 
 @pytest.mark.slow

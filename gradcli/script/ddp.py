@@ -130,8 +130,9 @@ def ddp_script(spec: RunSpec, options: DdpOptions, world: int) -> str:
 
     # the loop: the forward (through DDP), and the rank's lines after the backward passes
     amp = spec.amp
-    micro = find(lines, "for micro_batch in micro_batches:")
+    micro = next((at for loop in _MICRO_LOOPS if (at := find(lines, loop)) is not None), None)
     again = "model()"
+    length = len(lines)  # (the lines before the micro-batches' loop may change in number)
     if micro is None:
         forward = "outputs = model(x_batch)" if on_data else "loss = model()"
         said = (_SHARD_DDP if by_ddp else _SHARD) if not on_data else _BATCH[by_ddp]
@@ -143,10 +144,11 @@ def ddp_script(spec: RunSpec, options: DdpOptions, world: int) -> str:
             lines[at] = lines[at].replace("model(", "ddp_model(", 1)
     else:
         at = place(lines, "micro_losses, micro_grad_norms = [], []  # (for the log)")
-        at = _reword(lines, at, _SHARD_DDP_MICRO if by_ddp else _SHARD)
+        said = (_SHARD_DDP_MICRO if by_ddp else _SHARD) if not on_data else _BATCH[2 * by_ddp]
+        at = _reword(lines, at, said)
         if by_ddp:
             own_function = _own_function(lines, at)
-            _no_sync(lines, place(lines, "for micro_batch in micro_batches:"))
+            _no_sync(lines, micro + len(lines) - length)
             at = place(lines, _GATHERED)
             lines[at + 1 : at + 1] = ["", "", *own_function]
     at = _after_passes(lines)
@@ -214,7 +216,11 @@ def _own_function(lines: list[str], at: int) -> list[str]:
     this rank's own gradient and what the log shows of them (as gradcli's worker does)."""
     end = _after_passes(lines) + 1
     indent = depth(lines[at])
-    block = ["    " + line[indent:] if line else "" for line in lines[at:end]]
+    block = [
+        "    " + line[indent:] if line else ""
+        for line in lines[at:end]
+        if not line.strip().startswith(_COUNTING)  # (--data: the batch counted once, above)
+    ]
     return [
         "def own_gradient() -> tuple[list[torch.Tensor], list[float], list[float], int | None]:",
         '    """This rank\'s own gradient of the step (DDP averaged p.grad away), and what the log',
@@ -238,7 +244,10 @@ def _no_sync(lines: list[str], header: int) -> None:
     ``no_sync()`` for all but the last, so that the gradients are all-reduced once an update,
     in the last one's backward (gradcli's ``micro_context``)."""
     indent = depth(lines[header])
-    lines[header] = " " * indent + "for i, micro_batch in enumerate(micro_batches):"
+    loop = lines[header].strip()
+    each, _, batches = loop.removeprefix("for ").removesuffix(":").partition(" in ")
+    each = f"({each})" if "," in each else each
+    lines[header] = " " * indent + f"for i, {each} in enumerate({batches}):"
     end = header + 1
     while end < len(lines) and (not lines[end].strip() or depth(lines[end]) > indent):
         end += 1
@@ -249,12 +258,12 @@ def _no_sync(lines: list[str], header: int) -> None:
     )
     inner = " " * (indent + 4)
     for i in range(added + 1, backward + 1):
-        lines[i] = "    " + lines[i].replace("micro_loss = model()", "micro_loss = ddp_model()")
+        lines[i] = "    " + lines[i].replace("= model(", "= ddp_model(", 1)
     lines[added + 1 : added + 1] = [
         *textwrap.wrap(
             _NO_SYNC, LINE_LENGTH, initial_indent=inner + "# ", subsequent_indent=inner + "# "
         ),
-        inner + "with ddp_model.no_sync() if i < len(micro_batches) - 1 else nullcontext():",
+        inner + f"with ddp_model.no_sync() if i < len({batches}) - 1 else nullcontext():",
     ]
 
 
@@ -430,6 +439,7 @@ _OWN_BY_DDP = [
     "# DDP has averaged the gradients; this rank's own, which the log shows, from a second",
     "# backward of the model itself (not DDP's wrapper) on this rank's shard",
 ]
+_COUNTING = ("# the batch counts towards", "loss_sum += ", "right += ", "seen += ")
 _OWN_BY_DDP_MICRO = [
     "# DDP has averaged the gradients; this rank's own, which the log shows, and what the",
     "# log shows of its micro-batches, from them again on the model itself (own_gradient)",
@@ -444,11 +454,15 @@ _SHARD_DDP = (
     "the loss of this rank's shard, through DDP (which averages the gradients across the "
     "ranks in backward())"
 )
-_BATCH = (
+_BATCH = (  # (--data: manual, ddp; ddp with --accumulate)
     "the loss on this rank's batch, at the current parameters",
     "the loss on this rank's batch, through DDP (which averages the gradients across the "
     "ranks in backward())",
+    "the loss on this rank's batch, through DDP (which averages the gradients across the "
+    "ranks in the last micro-batch's backward())",
 )
+# the micro-batches' loop of a path's script: a problem's own data cut, or --data's window
+_MICRO_LOOPS = ("for micro_batch in micro_batches:", "for x_batch, y_batch in window:")
 _SHARD_DDP_MICRO = (
     "the loss of this rank's shard, through DDP (which averages the gradients across the "
     "ranks in the last micro-batch's backward())"
