@@ -89,7 +89,17 @@ def tolerance(dtype: str, amp: str | None = None) -> float:
 
 def gradient_tolerance(amp: str) -> float:
     """How far, relative to its largest element, the averaged gradient of a step under
-    --amp may be from one process's gradient of every rank's batches joined (PLACEHOLDER)."""
+    --amp may be from one process's gradient of every rank's batches joined (``--data``).
+
+    Under autocast each product of the forward and the backward is rounded to bfloat16 (8
+    significant bits) or float16 (11), off by at most u = 2^-8 or 2^-11 of what it rounds
+    (the unit roundoff). The ranks round other sums than the one process does (a weight's
+    gradient sums over a rank's share of the samples, then the shares are averaged in
+    float32), and an element passes a few such roundings a layer on either side: the two
+    differ by a few u of the gradient's size. Measured on digits (linear, mlp, cnn; 2 to 4
+    ranks; SGD and Adam; --accumulate 1 and 2; up to 3 epochs): at most 1.4u (bf16) and
+    1.7u (fp16). Allowed: 8u, 0.031 (bf16) and 0.0039 (fp16); a gradient averaged wrongly
+    (a rank's part lost: 1/world of it) is off by far more, for a few ranks."""
     return GRADIENT_ULPS * 2.0 ** -AMP_BITS[amp]
 
 
