@@ -31,6 +31,9 @@ With ``--data`` a rank does not shard a problem: its ``Feed`` draws its own batc
 ``DistributedSampler`` (``Shard(rank, world)``, ``set_epoch`` each epoch), and the feed's sums
 are all-reduced, so an epoch's record holds the training loss and accuracy over every rank's
 batches and the held-out loss and accuracy evaluated on all ranks, each its contiguous share.
+With ``--accumulate K`` an update takes K of the rank's batches, and with ``--amp`` they run
+under autocast; rank 0 checks each step's averaged gradient against one process's gradient
+of every rank's batches joined (``gradcli.ddp.together``), relatively under autocast.
 """
 
 from __future__ import annotations

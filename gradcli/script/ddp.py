@@ -5,18 +5,24 @@ byte (on the CPU, with gloo).
 A rank of ``gradcli ddp`` runs the loop of ``optim`` (``--path ddp``) or ``manual``
 (``--path manual``) on its shard with a few lines added (``gradcli/ddp/worker.py``), and so
 does its script: it is that path's script (``program.py``, which writes the problem, the
-JSON lines, the rule and the loop), with the lines a rank adds put in at their places —
+JSON lines, the rule and the loop, the micro-batches of ``--accumulate``, the autocast and
+scaler of ``--amp``), with the lines a rank adds put in at their places —
 
-- the process group joined, and this rank's contiguous share of the data kept;
+- the process group joined; this rank's contiguous share of the data kept, once the number
+  of ranks is checked to divide it (or with ``--data``, the batches a
+  ``DistributedSampler`` deals it: ``ddp_data.py``);
 - ``--path ddp``: the loss through ``DistributedDataParallel``, which averages the gradients
-  in ``backward()``, and this rank's own gradient from a second backward of the model itself;
-- ``--path manual``: after ``backward()``, this rank's own gradient kept, then
+  in ``backward()`` (with ``--accumulate K``, in the last micro-batch's only: ``no_sync()``
+  before), and this rank's own gradient from the model itself again (with ``--accumulate``,
+  its micro-batches again, in ``own_gradient()``);
+- ``--path manual``: after the backward passes, this rank's own gradient kept, then
   ``dist.all_reduce(grad, SUM)`` and ``grad /= world``, by hand;
+- ``--amp fp16``: the rank's own gradient unscaled as ``unscale_()`` unscales ``.grad``;
 - in the log, every rank's loss, gradient and parameters gathered on rank 0, which alone
   prints, and the run's end, the group left.
 
-Each place is found by a line of the path's script that must be there (``_at``): a change
-to ``program.py`` that moves one fails here, loudly, never in a script.
+Each place is found by a line of the path's script that must be there (``places.py``): a
+change to ``program.py`` that moves one fails here, loudly, never in a script.
 """
 
 from __future__ import annotations
