@@ -286,3 +286,37 @@ def test_reduce_lr_on_plateau_is_fed_the_mean_loss_over_the_ranks(invoke, path):
     assert "    scheduler.step(mean_over_ranks(loss.item()))\n" in printed.stdout
     assert "scheduler.step(loss.item())" not in printed.stdout
     assert "    dist.all_reduce(value, op=dist.ReduceOp.SUM)\n" in printed.stdout
+
+
+@pytest.mark.parametrize("k", [1, 2])
+def test_a_script_on_data_deals_the_batches_by_a_distributed_sampler(invoke, k):
+    """Where a reader finds a rank's lines in the data loop: the sampler under the loader,
+    DDP's wrapper, set_epoch before each epoch's batches, DDP's forward (under no_sync() for
+    all but the last micro-batch), the epoch's sums added over the ranks before the held-out
+    data is evaluated (each rank its share, the sums added), rank 0 alone printing the
+    epoch."""
+    args = ["--data", "digits", "-m", "mlp", "--batch-size", "180", "--epochs", "1"]
+    printed = invoke("ddp", "--path", "ddp", *args, "--accumulate", str(k), "--print-script")
+    assert printed.exit_code == 0, printed.stderr
+    text = printed.stdout
+    forward = "outputs = ddp_model(x_batch)"
+    order = [
+        "    x, y = x.tensor_split(world)[rank], y.tensor_split(world)[rank]\n",
+        'dist.init_process_group("gloo")',
+        "sampler = DistributedSampler(\n",
+        "    sampler=sampler,\n",
+        "ddp_model = DistributedDataParallel(model)\n",
+        "    sampler.set_epoch(epoch - 1)",
+        *(["with ddp_model.no_sync() if i < len(window) - 1 else nullcontext():"] if k > 1 else []),
+        forward,
+        "    dist.all_reduce(sums, op=dist.ReduceOp.SUM)\n"
+        "    loss_sum, right, seen = sums.tolist()",
+        "    val_loss, val_accuracy = evaluate(x_val, y_val)",
+        "    if rank == 0:  # (rank 0 alone prints)\n"
+        '        print(json.dumps(line, separators=(",", ":")))',
+        "\ndist.destroy_process_group()",
+    ]
+    places = [text.index(line) for line in order]
+    assert places == sorted(places)
+    assert "samples % world" not in text  # (a sampler deals any number of samples)
+    assert text.count(forward) == 1  # (a rank's own gradient: the model itself, not DDP's)
