@@ -87,15 +87,29 @@ def ddp_script(spec: RunSpec, options: DdpOptions, world: int) -> str:
     path = "optim" if options.path == "ddp" else "manual"
     spec = spec.with_every()
     on_data = spec.data is not None
-    text = program(spec, path, Shard(0, world) if on_data else None)
-    lines = text.splitlines()
-    own_model = ":" in spec.model
+    lines = program(spec, path, Shard(0, world) if on_data else None).splitlines()
     by_ddp = options.path == "ddp"
-
     # the docstring: the gradcli ddp command, and how to start the script
     end = lines.index('"""', 1)
     lines[: end + 1] = _docstring(spec, options, world, lines)
-    # the imports: torch.distributed, and DDP's class
+    _imports(lines, by_ddp, on_data, spec.accumulate > 1)
+    _log(lines)
+    _setup(lines, spec, by_ddp)
+    _loop(lines, spec, by_ddp)
+    fed = find(lines, _FED)
+    if fed is not None:  # ReduceLROnPlateau: one lr for all, from the mean loss over the ranks
+        assert lines[fed - 1].strip().startswith("# the schedule"), lines[fed - 1]
+        lines[fed - 1] += " (fed the mean loss over the ranks)"
+        lines[fed] = lines[fed].replace("(loss.item())", "(mean_over_ranks(loss.item()))")
+        at = place(lines, _GATHERED)
+        lines[at + 1 : at + 1] = ["", "", *_MEAN.splitlines()]
+    lines += ["", "dist.destroy_process_group()  # (torchrun's processes leave the group)"]
+    return "\n".join(lines) + "\n"
+
+
+def _imports(lines: list[str], by_ddp: bool, on_data: bool, micro: bool) -> None:
+    """The imports: torch.distributed, and what a rank's lines use (DDP's class and its
+    ``nullcontext()`` for the last micro-batch; the sampler; ``sys`` for the exit status)."""
     first = next(i for i, line in enumerate(lines) if line.startswith(("import ", "from ")))
     last = first
     while last < len(lines) and (lines[last].startswith(("import ", "from ")) or not lines[last]):
@@ -106,11 +120,14 @@ def ddp_script(spec: RunSpec, options: DdpOptions, world: int) -> str:
     imported += ["from torch.utils.data import DistributedSampler"] if on_data else ["import sys"]
     if by_ddp:
         imported.append("from torch.nn.parallel import DistributedDataParallel")
-    if by_ddp and spec.accumulate > 1:
+    if by_ddp and micro:
         imported.append("from contextlib import nullcontext")
     lines[first:last] = [*import_lines(imported), *[""] * blank]
 
-    # the log: every rank's part gathered, and rank 0 prints
+
+def _log(lines: list[str]) -> None:
+    """The log: every rank's part gathered (``gather()``, after ``log()``), and rank 0
+    prints."""
     at = place(lines, _PRINT, last=False)
     ranks = _RANKS
     if lines[at - 1] == SPELLED.rstrip("\n"):  # (--amp fp16: the ranks' gradients spelled too)
@@ -120,64 +137,78 @@ def ddp_script(spec: RunSpec, options: DdpOptions, world: int) -> str:
     lines[at : at + 1] = ranks
     lines[at + len(ranks) : at + len(ranks)] = ["", "", *_GATHER.splitlines()]
 
-    # the set-up: the process group first, then the model, wrapped, and its shard (or with
-    # --data, the batches a DistributedSampler deals this rank)
+
+def _setup(lines: list[str], spec: RunSpec, by_ddp: bool) -> None:
+    """The set-up: the process group joined first, then the model, wrapped, and its shard
+    (or with --data, the batches a DistributedSampler deals this rank)."""
     at = place(lines, _SEED, start=True, last=False)
     lines[at:at] = _JOIN
     at = place(lines, _PARAMS)
-    if on_data:
-        lines[at:at] = _wrap(on_data) if by_ddp else []
+    own_model = ":" in spec.model
+    if spec.data is not None:
+        lines[at:at] = _wrap(on_data=True) if by_ddp else []
         sampled(lines, _counts_right(lines))
     else:
-        rank_lines = [*_even(spec, own_model), *(_wrap(on_data) if by_ddp else [])]
+        rank_lines = [*_even(spec, own_model), *(_wrap(on_data=False) if by_ddp else [])]
         lines[at:at] = [*rank_lines, *_shard(spec, own_model)]
     at = place(lines, _PARAMS)
     lines.insert(at + 1, "own = []  # this rank's own gradient of the step (the log shows it)")
 
-    # the loop: the forward (through DDP), and the rank's lines after the backward passes
-    amp = spec.amp
-    micro = next((at for loop in _MICRO_LOOPS if (at := find(lines, loop)) is not None), None)
-    again = "model()"
-    length = len(lines)  # (the lines before the micro-batches' loop may change in number)
-    if micro is None:
+
+def _loop(lines: list[str], spec: RunSpec, by_ddp: bool) -> None:
+    """The loop: the forward through DDP (with --accumulate, under ``no_sync()`` for all
+    but the last micro-batch), and the rank's lines after the backward passes: its own
+    gradient kept, and on the manual path the averaging by hand."""
+    on_data, amp = spec.data is not None, spec.amp
+    micro = _micro_loop(lines) is not None
+    said = _said(on_data, by_ddp, micro)
+    again = "model()"  # (the loss on the model itself, for a rank's own gradient)
+    if not micro:
         forward = "outputs = model(x_batch)" if on_data else "loss = model()"
-        said = (_SHARD_DDP if by_ddp else _SHARD) if not on_data else _BATCH[by_ddp]
         at = _reword(lines, place(lines, forward), said)
-        if on_data:  # the loss again on the model itself: the next line's, of its outputs
+        if on_data:  # the next line's loss, of the model's outputs
             loss = lines[at + 1].strip().removeprefix("loss = ")
             again = loss.replace("outputs", "model(x_batch)", 1)
         if by_ddp:
             lines[at] = lines[at].replace("model(", "ddp_model(", 1)
     else:
-        at = place(lines, "micro_losses, micro_grad_norms = [], []  # (for the log)")
-        said = (_SHARD_DDP_MICRO if by_ddp else _SHARD) if not on_data else _BATCH[2 * by_ddp]
-        at = _reword(lines, at, said)
+        at = _reword(lines, place(lines, _MICRO_START), said)
         if by_ddp:
             own_function = _own_function(lines, at)
-            _no_sync(lines, micro + len(lines) - length)
+            header = _micro_loop(lines)
+            assert header is not None
+            _no_sync(lines, header)
             at = place(lines, _GATHERED)
             lines[at + 1 : at + 1] = ["", "", *own_function]
     at = _after_passes(lines)
-    indent = depth(lines[at])
     if by_ddp:
         own = [*(_OWN_BY_DDP_MICRO if micro else _OWN_BY_DDP), *_own_by_ddp(amp, micro, again)]
     else:
         own = list(_BY_HAND)
     if amp == "fp16":
-        own += _unscale_own(options.path)
+        own += _unscale_own("ddp" if by_ddp else "manual")
     if by_ddp and spec.every > 1:  # (only the steps logged)
         test = log_step(spec, [], 0)[0]
         own = [own[0], own[1], test, *("    " + line for line in own[2:])]
-    lines[at + 1 : at + 1] = [" " * indent + line for line in own]
-    fed = find(lines, _FED)
-    if fed is not None:  # ReduceLROnPlateau: one lr for all, from the mean loss over the ranks
-        assert lines[fed - 1].strip().startswith("# the schedule"), lines[fed - 1]
-        lines[fed - 1] += " (fed the mean loss over the ranks)"
-        lines[fed] = lines[fed].replace("(loss.item())", "(mean_over_ranks(loss.item()))")
-        at = place(lines, _GATHERED)
-        lines[at + 1 : at + 1] = ["", "", *_MEAN.splitlines()]
-    lines += ["", "dist.destroy_process_group()  # (torchrun's processes leave the group)"]
-    return "\n".join(lines) + "\n"
+    lines[at + 1 : at + 1] = [" " * depth(lines[at]) + line for line in own]
+
+
+def _micro_loop(lines: list[str]) -> int | None:
+    """The index of the micro-batches' loop (``--accumulate``), if the script has one."""
+    for loop in _MICRO_LOOPS:
+        at = find(lines, loop)
+        if at is not None:
+            return at
+    return None
+
+
+def _said(on_data: bool, by_ddp: bool, micro: bool) -> str:
+    """What a rank's script says the loss is computed on (in the phase's comment)."""
+    if not by_ddp:
+        return _BATCH if on_data else _SHARD
+    where = "the last micro-batch's backward()" if micro else "backward()"
+    of = "on this rank's batch" if on_data else "of this rank's shard"
+    return f"the loss {of}, through DDP (which averages the gradients across the ranks in {where})"
 
 
 def _counts_right(lines: list[str]) -> bool:
@@ -273,11 +304,11 @@ def _no_sync(lines: list[str], header: int) -> None:
     ]
 
 
-def _own_by_ddp(amp: str | None, micro: int | None, again: str) -> list[str]:
+def _own_by_ddp(amp: str | None, micro: bool, again: str) -> list[str]:
     """``--path ddp``: this rank's own gradient (and with --accumulate what the log shows
     of its micro-batches), which DDP averaged away, computed again on the model itself
     (``again``: the loss's expression on it)."""
-    if micro is not None:
+    if micro:
         return ["own, micro_losses, micro_grad_norms, one_batch_ulps = own_gradient()"]
     scaled = "scaler.scale(own_loss)" if amp == "fp16" else "own_loss"
     return [
@@ -456,23 +487,10 @@ _PATH_SAID = (
     "the loss on this batch, at the current parameters",
 )
 _SHARD = "the loss of this rank's shard at the current parameters"
-_SHARD_DDP = (
-    "the loss of this rank's shard, through DDP (which averages the gradients across the "
-    "ranks in backward())"
-)
-_BATCH = (  # (--data: manual, ddp; ddp with --accumulate)
-    "the loss on this rank's batch, at the current parameters",
-    "the loss on this rank's batch, through DDP (which averages the gradients across the "
-    "ranks in backward())",
-    "the loss on this rank's batch, through DDP (which averages the gradients across the "
-    "ranks in the last micro-batch's backward())",
-)
+_BATCH = "the loss on this rank's batch, at the current parameters"
 # the micro-batches' loop of a path's script: a problem's own data cut, or --data's window
+_MICRO_START = "micro_losses, micro_grad_norms = [], []  # (for the log)"
 _MICRO_LOOPS = ("for micro_batch in micro_batches:", "for x_batch, y_batch in window:")
-_SHARD_DDP_MICRO = (
-    "the loss of this rank's shard, through DDP (which averages the gradients across the "
-    "ranks in the last micro-batch's backward())"
-)
 _NO_SYNC = (
     "DDP all-reduces the gradients in the last micro-batch's backward() only: before it, "
     "under no_sync(), each backward() adds into this rank's own p.grad"
