@@ -207,3 +207,28 @@ def test_one_rank_on_data_with_micro_batches_is_the_same_on_both_paths(
     for path, words in said.items():
         assert f"gradcli: ddp ({path}, 1 workers) vs one process on every rank's batches " in words
         assert f"joined: {what} " in words and ", within the tolerance " in words
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("amp", ["bf16", "fp16"])
+def test_two_workers_on_data_accumulate_under_autocast_alike_on_both_paths(amp):
+    """--data, --accumulate 2 and --amp on two ranks: both paths print the same bytes, the
+    gradients all-reduced once an update, and each step's averaged gradient within the
+    relative tolerance of one process's gradient of the ranks' micro-batches joined."""
+    args = ["--data", "digits", "-m", "mlp", "--batch-size", "128", "--steps", "4"]
+    args += ["-o", "adam", "--accumulate", "2", "--amp", amp, "-f", "jsonl"]
+    results = {path: run(*args, "--path", path) for path in ("manual", "ddp")}
+    limit = {"bf16": "0.03125", "fp16": "0.00390625"}[amp]
+    for path, result in results.items():
+        assert result.returncode == 0, result.stderr
+        (said,) = result.stderr.splitlines()
+        assert said.startswith(
+            f"gradcli: ddp ({path}, 2 workers) vs one process on every rank's batches joined: "
+            "max relative gradient difference "
+        )
+        assert f" over 4 steps, within the tolerance {limit} for float32, autocast {amp}" in said
+    assert results["manual"].stdout == results["ddp"].stdout
+    records = [json.loads(line) for line in results["ddp"].stdout.splitlines()]
+    steps = [r for r in records if "params" in r][1:]  # (an epoch's end after step 3)
+    assert [len(r["micro_losses"]) for r in steps] == [2, 2, 2, 2]
+    assert [r["all_reduces"] for r in steps] == [1, 1, 1, 1]
