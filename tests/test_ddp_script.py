@@ -194,17 +194,34 @@ def test_a_run_on_data_is_the_same_run(invoke, tmp_path, monkeypatch, world, arg
 
 
 @pytest.mark.slow
-def test_a_world_that_does_not_divide_the_data_is_one_line_and_exit_2(invoke, tmp_path):
-    """As gradcli ddp --nproc 3 refuses linear's 64 samples: the script under torchrun's 3."""
-    printed = invoke("ddp", "--steps", "1", "--print-script")
+@pytest.mark.parametrize(
+    ("args", "world", "says"),
+    [  # as gradcli ddp --nproc 3 refuses linear's 64 samples
+        (
+            ["--steps", "1"],
+            3,
+            "the 64 samples do not split evenly; start it on a number of processes that "
+            "divides them evenly",
+        ),
+        (  # (--data: a sampler deals any number, but the script's epochs count 3 ranks')
+            ["--nproc", "3", "--data", "digits", "-m", "linear", "--epochs", "1"],
+            2,
+            "this script deals the batches among 3 processes (its epochs count theirs); "
+            "start it on 3",
+        ),
+    ],
+    ids=["samples", "data"],
+)
+def test_a_world_the_script_cannot_run_on_is_one_line_and_exit_2(
+    invoke, tmp_path, args, world, says
+):
+    printed = invoke("ddp", *args, "--print-script")
     script = tmp_path / "script.py"
     script.write_text(printed.stdout)
-    ran = torchrun(script, 3)
+    ran = torchrun(script, world)
     assert ran.returncode != 0 and ran.stdout == ""
-    said = f"{script}: error: 3 processes (--nproc-per-node): the 64 samples do not split evenly"
-    assert [line for line in ran.stderr.splitlines() if "error: " in line] == [
-        f"{said}; start it on a number of processes that divides them evenly"
-    ]
+    said = f"{script}: error: {world} processes (--nproc-per-node): {says}"
+    assert [line for line in ran.stderr.splitlines() if "error: " in line] == [said]
 
 
 @pytest.mark.slow

@@ -36,7 +36,7 @@ import torch
 from gradcli.data.feed import Shard
 from gradcli.ddp.options import DdpOptions
 from gradcli.errors import GradcliError
-from gradcli.script.ddp_data import sampled
+from gradcli.script.ddp_data import refused, sampled
 from gradcli.script.extras import log_step
 from gradcli.script.literals import LINE_LENGTH
 from gradcli.script.passes import _comment, autocast, under
@@ -94,7 +94,7 @@ def ddp_script(spec: RunSpec, options: DdpOptions, world: int) -> str:
     lines[: end + 1] = _docstring(spec, options, world, lines)
     _imports(lines, by_ddp, on_data, spec.accumulate > 1)
     _log(lines)
-    _setup(lines, spec, by_ddp)
+    _setup(lines, spec, by_ddp, world)
     _loop(lines, spec, by_ddp)
     fed = find(lines, _FED)
     if fed is not None:  # ReduceLROnPlateau: one lr for all, from the mean loss over the ranks
@@ -116,8 +116,8 @@ def _imports(lines: list[str], by_ddp: bool, on_data: bool, micro: bool) -> None
         last += 1
     imported = [line for line in lines[first:last] if line]
     blank = last - first - len(imported) - 1  # (the blank lines after them, kept)
-    imported += ["import torch.distributed as dist"]
-    imported += ["from torch.utils.data import DistributedSampler"] if on_data else ["import sys"]
+    imported += ["import torch.distributed as dist", "import sys"]
+    imported += ["from torch.utils.data import DistributedSampler"] if on_data else []
     if by_ddp:
         imported.append("from torch.nn.parallel import DistributedDataParallel")
     if by_ddp and micro:
@@ -138,16 +138,16 @@ def _log(lines: list[str]) -> None:
     lines[at + len(ranks) : at + len(ranks)] = ["", "", *_GATHER.splitlines()]
 
 
-def _setup(lines: list[str], spec: RunSpec, by_ddp: bool) -> None:
+def _setup(lines: list[str], spec: RunSpec, by_ddp: bool, world: int) -> None:
     """The set-up: the process group joined first, then the model, wrapped, and its shard
-    (or with --data, the batches a DistributedSampler deals this rank)."""
+    (or with --data, the batches a DistributedSampler deals this rank, of ``world``)."""
     at = place(lines, _SEED, start=True, last=False)
     lines[at:at] = _JOIN
     at = place(lines, _PARAMS)
     own_model = ":" in spec.model
     if spec.data is not None:
         lines[at:at] = _wrap(on_data=True) if by_ddp else []
-        sampled(lines, _counts_right(lines))
+        sampled(lines, _counts_right(lines), world)
     else:
         rank_lines = [*_even(spec, own_model), *(_wrap(on_data=False) if by_ddp else [])]
         lines[at:at] = [*rank_lines, *_shard(spec, own_model)]
@@ -431,18 +431,11 @@ def _even(spec: RunSpec, own_model: bool) -> list[str]:
             f"    why = f\"{k} micro-batches cannot share a rank's {{samples // world}} samples "
             f'(--accumulate {k})"',
         ]
-    lines += [
-        "if why is not None:",
-        "    if rank == 0:",
-        "        print(",
-        '            f"{sys.argv[0]}: error: {world} processes (--nproc-per-node): {why}; start "',
-        '            "it on a number of processes that divides them evenly",',
-        "            file=sys.stderr,",
-        "        )",
-        "    dist.destroy_process_group()",
-        "    sys.exit(2)",
+    said = [
+        'f"{sys.argv[0]}: error: {world} processes (--nproc-per-node): {why}; start "',
+        '"it on a number of processes that divides them evenly"',
     ]
-    return lines
+    return [*lines, *refused("why is not None", said)]
 
 
 def _shard(spec: RunSpec, own_model: bool) -> list[str]:

@@ -24,9 +24,20 @@ from gradcli.script.places import depth, find, place
 _LOADER = "# the batches: a DataLoader with its own generator, so --data-seed alone orders them"
 
 
-def sampled(lines: list[str], classification: bool) -> None:
-    """The data loop of a path's script, in ``lines``, as a rank runs it (in place)."""
+def sampled(lines: list[str], classification: bool, world: int) -> None:
+    """The data loop of a path's script, in ``lines``, as a rank of ``world`` runs it (in
+    place)."""
     _sampler(lines)
+    at = place(lines, "loader = DataLoader(", last=False)
+    end = lines.index(")", at)
+    said = [
+        'f"{sys.argv[0]}: error: {world} processes (--nproc-per-node): this script deals "',
+        f'"the batches among {world} processes (its epochs count theirs); start it on {world}"',
+    ]
+    lines[end + 1 : end + 1] = [
+        f"# the processes this script is for (gradcli ddp --nproc {world}): else one line, exit 2",
+        *refused(f"world != {world}", said),
+    ]
     at = place(lines, "model.train()")
     lines.insert(
         at + 1,
@@ -50,6 +61,22 @@ def sampled(lines: list[str], classification: bool) -> None:
     at = place(lines, 'print(json.dumps(line, separators=(",", ":")))')
     indent = " " * depth(lines[at])
     lines[at : at + 1] = [f"{indent}if rank == 0:  # (rank 0 alone prints)", "    " + lines[at]]
+
+
+def refused(test: str, said: list[str]) -> list[str]:
+    """Where ``test`` holds: ``said`` (a message's parts, as source) on stderr from rank 0,
+    and exit status 2 on every rank, the group left; as gradcli ddp refuses a run."""
+    return [
+        f"if {test}:",
+        "    if rank == 0:",
+        "        print(",
+        *(f"            {part}" for part in said[:-1]),
+        f"            {said[-1]},",
+        "            file=sys.stderr,",
+        "        )",
+        "    dist.destroy_process_group()",
+        "    sys.exit(2)",
+    ]
 
 
 def _sampler(lines: list[str]) -> None:
