@@ -129,7 +129,7 @@ def micro_batches_and_mixed_precision(draw) -> list[str]:
 # No shrinking: each example starts two sets of processes (its arguments are printed).
 @pytest.mark.slow
 @settings(
-    max_examples=3,
+    max_examples=2,
     deadline=None,
     phases=(Phase.explicit, Phase.reuse, Phase.generate),
     suppress_health_check=list(HealthCheck),
