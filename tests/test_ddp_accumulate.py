@@ -55,9 +55,10 @@ def test_each_micro_batch_runs_inside_the_context_its_index_asks_for():
             "--accumulate 3: model linear has 64 samples, 32 a rank with 2 workers, which 3 "
             "micro-batches cannot share equally; choose a K that divides 32",
         ),
-        (
-            ["--data", "digits", "-m", "mlp", "--accumulate", "2"],
-            "--accumulate 2: gradcli ddp accumulates the slices of a problem's own data",
+        (  # (a rank's share, 719 digits, is 12 batches of 64)
+            ["--data", "digits", "-m", "mlp", "--batch-size", "64", "--accumulate", "5"],
+            "--accumulate 5: an epoch of digits has 12 batches of 64, which do not make whole "
+            "updates of 5",
         ),
         (["-m", "seed", "--accumulate", "2"], "--model seed has no data to shard"),
     ],

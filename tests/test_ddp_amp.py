@@ -9,6 +9,7 @@ import json
 import math
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -24,13 +25,14 @@ from tests.test_ddp import left_behind, run
 SHARED = ("step", "loss", "lr", "scale", "skipped", "params", "micro_losses", "micro_grad_norms")
 
 
-def one_rank(path: str, spec: RunSpec, monkeypatch, tmp_path: Path, capsys) -> str:
-    """``gradcli ddp --nproc 1 --path PATH`` in this process (one gloo rank): its stdout."""
+def one_rank(path: str, spec: RunSpec, monkeypatch, tmp_path: Path, capsys) -> Any:
+    """``gradcli ddp --nproc 1 --path PATH`` in this process (one gloo rank): its stdout and
+    stderr (``.out``, ``.err``)."""
     for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK"):  # (the worker sets them; put back after)
         monkeypatch.setenv(name, "0")
     capsys.readouterr()
     worker(0, 1, spec, DdpOptions(1, path, 60.0), f"file://{tmp_path}/{path}-{uuid.uuid4().hex}")
-    return capsys.readouterr().out
+    return capsys.readouterr()
 
 
 @pytest.mark.parametrize(
@@ -56,7 +58,7 @@ def test_one_rank_skips_the_steps_manual_skips(
         format="jsonl",
     )
     printed = {
-        path: one_rank(path, spec, monkeypatch, tmp_path, capsys) for path in ("manual", "ddp")
+        path: one_rank(path, spec, monkeypatch, tmp_path, capsys).out for path in ("manual", "ddp")
     }
     assert printed["manual"] == printed["ddp"]
     records = jsonl(printed["ddp"])
@@ -87,14 +89,6 @@ def test_a_ranks_own_gradient_is_unscaled_as_unscale_leaves_grad():
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (
-            ["--data", "digits", "-m", "mlp", "--amp", "bf16"],
-            "--amp bf16: gradcli ddp runs mixed precision on a problem's own data, not --data",
-        ),
-        (
-            ["--amp", "fp16", "--print-script"],
-            "--print-script: a script does not write --amp's autocast and scaler yet (--amp fp16)",
-        ),
         (["--amp", "fp32"], "--amp: unknown"),
         (["--loss-scale", "8"], "--loss-scale applies with --amp fp16 only"),
         (["--amp", "fp16", "--dtype", "float64"], "mixed precision keeps float32 master weights"),
@@ -169,3 +163,72 @@ def test_two_workers_accumulate_under_autocast_alike_on_both_paths(amp):
     records = [json.loads(line) for line in results["ddp"].stdout.splitlines()]
     assert [r["all_reduces"] for r in records] == [None, 1, 1, 1]
     assert all(("scale" in r) == (amp == "fp16") for r in records[1:])
+
+
+@pytest.mark.parametrize("amp", [None, "bf16", "fp16"])
+def test_one_rank_on_data_with_micro_batches_is_the_same_on_both_paths(
+    monkeypatch, tmp_path, capsys, amp
+):
+    """--data with --accumulate 2 and --amp (and without): one rank's batches from its
+    DistributedSampler, two micro-batches an update, on both paths the same bytes (one rank:
+    the average is the gradient itself), the epoch's sums those of its batches; the check
+    against one process's gradient of the joined batches (a relative one under autocast)
+    within its tolerance."""
+    spec = RunSpec(
+        model="mlp",
+        optimizer="adam",
+        data="digits",
+        batch_size=256,
+        steps=4,
+        accumulate=2,
+        amp=amp,
+        format="jsonl",
+    )
+    printed, said = {}, {}
+    for path in ("manual", "ddp"):
+        ran = one_rank(path, spec, monkeypatch, tmp_path, capsys)
+        printed[path], said[path] = ran.out, ran.err
+    assert printed["manual"] == printed["ddp"]
+    records = jsonl(printed["ddp"])
+    steps = [r for r in records if "params" in r and r["step"] > 0]
+    assert [len(r["micro_losses"]) for r in steps] == [2, 2, 2, 2]
+    for r in steps:  # a rank's own gradient: the averaged one
+        assert r["ranks"][0]["grads"] == {name: p["grad"] for name, p in r["params"].items()}
+        assert r["ranks"][0]["loss"] == r["loss"]
+    # the epoch (1,438 digits: 3 updates of 2 batches, 5 of 256 and one of 158): each batch
+    # counted once, its loss times its size, added in order
+    (epoch,) = [r for r in records if "epoch_end" in r]
+    total = 0.0
+    losses = [x for r in steps[:3] for x in r["micro_losses"]]
+    for loss, size in zip(losses, [256] * 5 + [158], strict=True):
+        total += loss * size
+    assert epoch["train_loss"] == total / 1438
+    what = "max relative gradient difference" if amp else "max |gradient difference|"
+    for path, words in said.items():
+        assert f"gradcli: ddp ({path}, 1 workers) vs one process on every rank's batches " in words
+        assert f"joined: {what} " in words and ", within the tolerance " in words
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("amp", ["bf16", "fp16"])
+def test_two_workers_on_data_accumulate_under_autocast_alike_on_both_paths(amp):
+    """--data, --accumulate 2 and --amp on two ranks: both paths print the same bytes, the
+    gradients all-reduced once an update, and each step's averaged gradient within the
+    relative tolerance of one process's gradient of the ranks' micro-batches joined."""
+    args = ["--data", "digits", "-m", "mlp", "--batch-size", "128", "--steps", "4"]
+    args += ["-o", "adam", "--accumulate", "2", "--amp", amp, "-f", "jsonl"]
+    results = {path: run(*args, "--path", path) for path in ("manual", "ddp")}
+    limit = {"bf16": "0.03125", "fp16": "0.00390625"}[amp]
+    for path, result in results.items():
+        assert result.returncode == 0, result.stderr
+        (said,) = result.stderr.splitlines()
+        assert said.startswith(
+            f"gradcli: ddp ({path}, 2 workers) vs one process on every rank's batches joined: "
+            "max relative gradient difference "
+        )
+        assert f" over 4 steps, within the tolerance {limit} for float32, autocast {amp}" in said
+    assert results["manual"].stdout == results["ddp"].stdout
+    records = [json.loads(line) for line in results["ddp"].stdout.splitlines()]
+    steps = [r for r in records if "params" in r][1:]  # (an epoch's end after step 3)
+    assert [len(r["micro_losses"]) for r in steps] == [2, 2, 2, 2]
+    assert [r["all_reduces"] for r in steps] == [1, 1, 1, 1]

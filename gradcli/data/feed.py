@@ -220,13 +220,14 @@ class Feed:
             y = F.one_hot(y, self.data.outputs).to(outputs.dtype)
         return F.mse_loss(outputs, y, reduction=reduction)
 
-    def loss(self, model: nn.Module) -> Tensor:
+    def loss(self, model: nn.Module, count: bool = True) -> Tensor:
         """The current batch's loss (the mean over its samples); the first evaluation of a
-        batch also counts towards the epoch's training loss and accuracy."""
+        batch also counts towards the epoch's training loss and accuracy (unless ``count``
+        is False: a batch evaluated again, as gradcli ddp does for a rank's own gradient)."""
         assert self.x_batch is not None and self.y_batch is not None
         outputs = model(self.x_batch)
         loss = self._loss(outputs, self.y_batch)
-        if not self._counted:
+        if count and not self._counted:
             self._counted = True
             if self._micro == 0:
                 self._sums_before = self._sums.clone()

@@ -82,17 +82,6 @@ def check_run(spec: RunSpec, world: int) -> None:
     from gradcli.train.setup import build_problem, check_gradients, resolve_device
 
     resolve_device(spec.device)  # no CUDA here: one line
-    if spec.data is not None and spec.amp is not None:  # (its check of the averaged gradient
-        # against one process's of every rank's batches joined is float32's)
-        raise GradcliError(
-            f"--amp {spec.amp}: gradcli ddp runs mixed precision on a problem's own data, "
-            "not --data's batches yet; leave one of them out"
-        )
-    if spec.data is not None and spec.accumulate > 1:
-        raise GradcliError(
-            f"--accumulate {spec.accumulate}: gradcli ddp accumulates the slices of a "
-            "problem's own data, not --data's batches yet; leave one of them out"
-        )
     if spec.data is not None:  # a DistributedSampler deals any number of samples
         from gradcli.data.feed import Shard
 

@@ -15,6 +15,8 @@ equally right single-process runs; a gradient at given parameters has no such dr
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 import torch
@@ -23,14 +25,18 @@ from torch import Tensor, nn
 from gradcli.data.dataset import DataSet
 from gradcli.data.feed import Feed, Shard
 from gradcli.measure import dense
+from gradcli.train.accumulation import _as_it_is
 
 
 class AllRanks(Feed):
-    """The ``world`` ranks' feeds as one: batch k is every rank's batch k, joined."""
+    """The ``world`` ranks' feeds as one: batch k is every rank's batch k, joined (with
+    ``--accumulate K``, each of the update's K micro-batches: every rank's, joined)."""
 
     def __init__(self, data: DataSet, world: int, **options: Any) -> None:
-        super().__init__(data, **options)  # (its own loader is not drawn from)
+        # (its own loader is not drawn from, and not cut into updates: the ranks' are)
+        super().__init__(data, **{**options, "accumulate": 1})
         self.ranks = [Feed(data, **options, shard=Shard(rank, world)) for rank in range(world)]
+        self.accumulate = self.ranks[0].accumulate
         self.batches = self.ranks[0].batches
         self.batch = self.batches  # the first next() starts epoch 1
 
@@ -41,35 +47,65 @@ class AllRanks(Feed):
         for feed in self.ranks:
             feed.next()
         self.batch += 1
-        self.x_batch = torch.cat([feed.x_batch for feed in self.ranks])  # type: ignore[misc]
-        self.y_batch = torch.cat([feed.y_batch for feed in self.ranks])  # type: ignore[misc]
-        self._counted = False
+        self.window = [
+            (
+                torch.cat([feed.window[k][0] for feed in self.ranks]),
+                torch.cat([feed.window[k][1] for feed in self.ranks]),
+            )
+            for k in range(self.accumulate)
+        ]
+        self.select(0)
 
 
 class JoinedGradient:
-    """Call it after each step's gradients are averaged (before clipping): the largest
-    difference so far between them and the gradient of ``joined``'s batch, which it takes
-    in step with the ranks."""
+    """Call it after each step's gradients are averaged (before unscaling and clipping): the
+    largest difference so far between them and the gradient of ``joined``'s batch, which it
+    takes in step with the ranks — with --accumulate K, of the mean of the K joined
+    micro-batches' losses, as the ranks' accumulated gradients are.
 
-    def __init__(self, model: nn.Module, joined: AllRanks) -> None:
+    With --amp (``autocast``, and ``scale``: loss·S for fp16, as the ranks' backward) the
+    difference is relative, to the joined gradient's largest element: autocast rounds a
+    rank's products and gradients to 8 or 11 significant bits, each relative to what it
+    rounds, so a gap is a fraction of the gradient's size (and S·g against S·g is the same
+    fraction of either); a step whose gradients are not finite (fp16: an overflow, which
+    every rank skips) is not compared, and counted in ``skipped``."""
+
+    def __init__(
+        self,
+        model: nn.Module,
+        joined: AllRanks,
+        autocast: Callable[[], AbstractContextManager[None]] | None = None,
+        scale: Callable[[Tensor], Tensor] = _as_it_is,
+    ) -> None:
         self.model, self.joined = model, joined
+        self.autocast, self.scale = autocast, scale
         self.params = list(model.parameters())
         self.gap: Tensor | None = None  # (on the device: no sync a step)
         self.steps = 0
+        self.skipped = 0
 
     def __call__(self) -> None:
         self.joined.next()
-        loss = self.joined.loss(self.model)
-        grads = torch.autograd.grad(loss, self.params, allow_unused=True)
-        gap = torch.stack(
-            [
-                (_dense(p.grad, p) - _dense(g, p)).abs().max().double()
-                for p, g in zip(self.params, grads, strict=True)
-                if p.numel()
-            ]
-        ).max()
-        self.gap = gap if self.gap is None else torch.maximum(self.gap, gap)
+        k = len(self.joined.window)
+        loss: Tensor | None = None
+        with self.autocast() if self.autocast is not None else nullcontext():
+            for index in range(k):
+                self.joined.select(index)
+                share = self.joined.loss(self.model, count=False) / k
+                loss = share if loss is None else loss + share
+        assert loss is not None
+        grads = torch.autograd.grad(self.scale(loss), self.params, allow_unused=True)
+        pairs = [(_dense(p.grad, p), _dense(g, p)) for p, g in zip(self.params, grads, strict=True)]
+        pairs = [(a, b) for a, b in pairs if a.numel()]
+        gap = torch.stack([(a - b).abs().max().double() for a, b in pairs]).max()
         self.steps += 1
+        if self.autocast is not None:
+            if not all(bool(a.isfinite().all() and b.isfinite().all()) for a, b in pairs):
+                self.skipped += 1
+                return
+            largest = torch.stack([b.abs().max().double() for _, b in pairs]).max()
+            gap = gap / largest if bool(largest > 0) else gap
+        self.gap = gap if self.gap is None else torch.maximum(self.gap, gap)
 
     def largest(self) -> float:
         """The largest difference so far (0 before any step)."""

@@ -14,6 +14,7 @@ from string import Template
 import torch
 
 from gradcli import problems
+from gradcli.data.feed import Shard
 from gradcli.measure import SEGMENT_MAX, state_tensor
 from gradcli.records import SMALL
 from gradcli.render.numbers import spell
@@ -223,8 +224,10 @@ def _classes_before_signatures(definitions: list[Definition]) -> list[Definition
     return definitions
 
 
-def program(spec: RunSpec, path: str) -> str:
-    training, info = prepare(spec, path)
+def program(spec: RunSpec, path: str, shard: Shard | None = None) -> str:
+    """The script of ``spec`` on ``path`` (``shard``: with --data, the batches of rank 0 of
+    ``gradcli ddp``'s, whose script ``ddp.py`` makes of this one)."""
+    training, info = prepare(spec, path, shard=shard)
     problem, feed = training.problem, training.feed
     device = torch.device(info.device)
     own = ":" in spec.model

@@ -15,7 +15,6 @@ import typer
 from gradcli.cli import options as opt
 from gradcli.cli.epochs import with_epochs
 from gradcli.ddp.options import PATHS, check_run, ddp_options, torchrun_world
-from gradcli.errors import GradcliError
 from gradcli.spec import RunSpec, choose_optimizer, validate
 
 EXAMPLES = opt.examples(
@@ -118,11 +117,6 @@ def ddp(
     spec = validate(RunSpec(optimizer=name, lr=lr, settings=settings, **given))
     check_run(spec, world)
     if print_script:
-        if spec.amp is not None:
-            raise GradcliError(
-                f"--print-script: a script does not write --amp's autocast and scaler yet "
-                f"(--amp {spec.amp}); leave it out"
-            )
         from gradcli.script.ddp import ddp_script
 
         typer.echo(ddp_script(spec, options, world), nl=False)
