@@ -68,7 +68,8 @@ class JoinedGradient:
     rank's products and gradients to 8 or 11 significant bits, each relative to what it
     rounds, so a gap is a fraction of the gradient's size (and S·g against S·g is the same
     fraction of either); a step whose gradients are not finite (fp16: an overflow, which
-    every rank skips) is not compared, and counted in ``skipped``."""
+    every rank skips) is not compared, and counted in ``skipped``. Without --amp the
+    difference is absolute up to a largest element of 1, relative past it."""
 
     def __init__(
         self,
@@ -105,6 +106,10 @@ class JoinedGradient:
                 return
             largest = torch.stack([b.abs().max().double() for _, b in pairs]).max()
             gap = gap / largest if bool(largest > 0) else gap
+        else:  # float32's sums round relative to their size too: past 1, the gap relative
+            largest = torch.stack([b.abs().max().double() for _, b in pairs]).max()
+            gap = gap / largest.clamp(min=1.0)  # (a diverging run's gradient of 1e4 is
+            # off by 0.25 while every sum is right to float32's last digits)
         self.gap = gap if self.gap is None else torch.maximum(self.gap, gap)
 
     def largest(self) -> float:

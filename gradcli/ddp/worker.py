@@ -552,7 +552,11 @@ def _report_gradient_check(
     limit = tolerance(spec.dtype) if spec.amp is None else gradient_tolerance(spec.amp)
     within = gap <= limit  # (False for NaN too)
     steps = f"{check.steps} step" + ("" if check.steps == 1 else "s")
-    what = "max |gradient difference|" if spec.amp is None else "max relative gradient difference"
+    what = (  # (without --amp: absolute up to a largest element of 1, relative past it)
+        "max gradient difference (relative past 1)"
+        if spec.amp is None
+        else "max relative gradient difference"
+    )
     dtype = spec.dtype if spec.amp is None else f"{spec.dtype}, autocast {spec.amp}"
     skipped = (
         f"; {check.skipped} of {steps} not compared (inf/NaN gradients: skipped)"
