@@ -154,9 +154,6 @@ def test_muon_s_two_optimizers_with_a_schedule(invoke, tmp_path):
 @pytest.mark.parametrize(
     ("args", "says"),
     [
-        (["-d", "digits", "-m", "mlp", "--epochs", "1"], "without --data only, for now"),
-        (["-m", "linear", "--accumulate", "4"], "does not repeat --accumulate yet"),
-        (["-m", "linear", "--amp", "bf16"], "does not repeat --amp yet"),
         (["-f", "table"], "prints JSON lines, not --format table"),
         (["-o", "adam", "--impl", "foreach"], "add --impl forloop"),
     ],

@@ -125,7 +125,7 @@ def optim_loop(
         "# 1. zero the gradients (optimizer.zero_grad() drops them: sets them to None)",
         *(f"{n}.zero_grad()" for n in names),
         *passes(forward, 2, spec.amp),
-        *(unscale_lines("optim", names, forward.micro is not None, spec.explain) if scaled else []),
+        *(unscale_lines("optim", names, _micro_logged(forward), spec.explain) if scaled else []),
         *(CLIP_STEP if clipping is not None else []),
         *_keep(own_model, spec, "optim", names),
         *(lr_of_the_update(f"{names[0]}.param_groups[0]") if schedule is not None else []),
@@ -139,6 +139,11 @@ def optim_loop(
         "# 5. log",
     ]
     return body, setup, functions
+
+
+def _micro_logged(forward: Forward) -> bool:
+    """Whether the log shows the micro-batches' norms (which --amp fp16 unscales)."""
+    return forward.micro is not None and forward.micro.logged
 
 
 def _per_step(spec: RunSpec) -> bool:
@@ -257,7 +262,7 @@ def manual_loop(
     body = [
         *passes(forward, 1, spec.amp),
         *(
-            unscale_lines("manual", chosen_parts, forward.micro is not None, spec.explain)
+            unscale_lines("manual", chosen_parts, _micro_logged(forward), spec.explain)
             if scaled
             else []
         ),

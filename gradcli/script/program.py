@@ -105,6 +105,13 @@ def _command(spec: RunSpec, path: str, lr: float) -> str:
     if spec.settings:
         keywords = ", ".join(f"{k}={literal(v)}" for k, v in spec.settings.items())
         optimizer = f"'{spec.optimizer_info.torch_class}({keywords})'"
+    chosen = [f"-o {optimizer}", *([f"--lr {literal(lr)}"] if spec.lr is not None else [])]
+    return command_line(spec, path, chosen)
+
+
+def command_line(spec: RunSpec, path: str, chosen: list[str]) -> str:
+    """``gradcli PATH`` with the optimizers ``chosen`` (their words: ``-o ...``) and the
+    run's other options, where they are not the defaults."""
     words = [f"gradcli {path}"]
     if spec.data is not None:
         words.append(f"--data {spec.data}")
@@ -115,9 +122,7 @@ def _command(spec: RunSpec, path: str, lr: float) -> str:
         ):
             if value is not None:
                 words.append(f"{option} {value}")
-    words += [f"-m {spec.model}", f"-o {optimizer}"]
-    if spec.lr is not None:
-        words.append(f"--lr {literal(lr)}")
+    words += [f"-m {spec.model}", *chosen]
     if spec.data is not None and spec.batch_size is not None:
         words.append(f"--batch-size {spec.batch_size}")
     if spec.data is not None and spec.epochs is not None:
@@ -154,6 +159,10 @@ def _command(spec: RunSpec, path: str, lr: float) -> str:
         words.append(f"--accumulate {spec.accumulate}")
     if spec.amp is not None:
         words.append(f"--amp {spec.amp}")
+    defaults = RunSpec.__dataclass_fields__
+    for option, name in (("--loss-scale", "loss_scale"), ("--growth-interval", "growth_interval")):
+        if getattr(spec, name) != defaults[name].default:
+            words.append(f"{option} {literal(getattr(spec, name))}")
     words += ["--state"] if spec.state else []
     for option, file in (("--save", spec.save), ("--resume", spec.resume)):
         if file is not None:
