@@ -3,11 +3,15 @@ prints compare's JSON lines bit for bit.
 
 Each method's two paths become two generator functions, ``sgd_by_hand`` and
 ``sgd_with_torch``: the set-up of ``--print-script``'s own loops (``loops.py``: the rule or
-the optimizer, the schedule, the clipping), then the same loop body, which yields the step's
-loss and lr to the comparison at the end of each step instead of logging them. The
-comparison steps every method's two paths in turn, as ``gradcli.train.compare`` does, and
-measures the gap between them with gradcli's own ``gaps`` (its source, as the rules'). What
-a compare script cannot repeat yet is refused here, in one line, before anything is printed.
+the optimizer, the schedule, the clipping, the gradient scaler), then the same loop body
+(``passes.py``: the forward under autocast, the micro-batches), which yields what compare
+records of the step (its loss, the lr, S and whether the scaler skipped it) at its end
+instead of logging it. On ``--data`` the loop is ``data_loop``'s, over epochs and their
+batches from each path's own ``DataLoader``, which also yields the end of each epoch. The
+comparison steps every method's two paths in turn, as ``gradcli.train.compare`` does,
+measures the gap between them with gradcli's own ``gaps`` (its source, as the rules'), and
+prints the ends of an epoch once every method has taken its last step. What a script
+cannot repeat is refused (``refusal``), in one line, before anything is printed.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import textwrap
 from dataclasses import dataclass, replace
 
 import torch
+from torch import nn
 
 from gradcli import problems
 from gradcli.data.feed import Feed
@@ -28,8 +33,8 @@ from gradcli.script import refusal
 from gradcli.script.data import counts, data_code, data_loop, windows
 from gradcli.script.extras import CLIP_STEP, rule_classes
 from gradcli.script.literals import LINE_LENGTH, call, literal
-from gradcli.script.loops import CLOSED, manual_loop, optim_loop
-from gradcli.script.passes import autocast
+from gradcli.script.loops import CLOSED, manual_loop, optim_loop, optimizer_names
+from gradcli.script.passes import Forward, autocast
 from gradcli.script.problems import problem_code
 from gradcli.script.program import _PROBE, _definitions, _slices, command_line, import_lines
 from gradcli.script.scaling import HAND_SCALER_CALLS, QUIET_SCHEDULER
@@ -61,23 +66,8 @@ def compare_script(specs: list[RunSpec]) -> str:
     own = ":" in spec.model
     problem, feed = comparison.pairs[0][1].problem, comparison.pairs[0][1].feed
     scaled = spec.amp == "fp16"
-    if feed is None:
-        code = problem_code(spec.model)
-        imported, defined = code.imports, code.code
-        forward = replace(IN_A_FUNCTION, autocast=autocast(spec.amp, device))
-        forward = replace(forward, micro=_slices(spec, problem))
-        made = [f'model = {code.make}.to(device="{device}", dtype=torch.{spec.dtype})']
-        made = [f"torch.manual_seed({spec.seed})", *made, *(_PROBE if own else [])]
-        data_setup: list[str] = []
-        loader: list[str] = []
-    else:
-        own_code = problem_code(spec.model) if own else None
-        data = data_code(spec, feed, problem, device, own_code)
-        imported, defined, made = data.imports, data.definitions, data.network
-        forward = replace(data.forward, depth=IN_A_FUNCTION.depth + 4)  # (and in the epochs)
-        data_setup, loader = [*data.reading, "", *data.factory], data.loader
-    if forward.micro is not None:  # (compare's records show nothing of the micro-batches)
-        forward = replace(forward, micro=replace(forward.micro, logged=False))
+    made = _made(spec, problem, feed, device)
+    forward = made.forward
     step = _Step(feed is not None, scaled)
     # --accumulate K on a problem that holds its data: the data cut into K, on each model
     sliced = list(forward.micro.setup) if forward.micro else []
@@ -90,17 +80,15 @@ def compare_script(specs: list[RunSpec]) -> str:
     for run, (_, optim), summary, name in runs:
         params = list(optim.problem.parameters())
         parts = assign(params, run.optimizer_info, run.hyperparameters())
-        optimizers = (
-            ["optimizer"] if len(parts) == 1 else [f"optimizer_{o.name}" for _, o, _ in parts]
-        )
+        optimizers = optimizer_names(parts)
         # the hand-written rule for torch's implementation, as compare pairs them
         by_hand = replace(run, impl=None if run.impl == "fused" else run.impl)
         body, setup, needed = manual_loop(parts, by_hand, own, forward)
-        loop = [*loader, *_loop(body, by_hand, "manual", step, optimizers, feed)]
+        loop = [*made.loader, *_loop(body, by_hand, "manual", step, optimizers, feed)]
         setup = [*sliced, *setup]
         paths += _path(f"{name}_by_hand", _BY_HAND.format(name=name), setup, loop, summary.lr, step)
         body, setup, more = optim_loop(parts, run, device, own, forward)
-        loop = [*loader, *_loop(body, run, "optim", step, optimizers, feed)]
+        loop = [*made.loader, *_loop(body, run, "optim", step, optimizers, feed)]
         paths += _path(f"{name}_with_torch", _WITH_TORCH, [*sliced, *setup], loop, summary.lr, step)
         groups.append(gather(*needed, *more))
     schedule = spec.schedule_spec
@@ -115,14 +103,14 @@ def compare_script(specs: list[RunSpec]) -> str:
             "import torch",
             "from collections.abc import Iterator",
             "from torch import nn",
-            *imported,
+            *made.imports,
             *gathered.imports,
             *(["import copy"] if own else []),
             *(["from functools import partial"] if schedule and schedule.children() else []),
             *(["import warnings"] if quiet else []),
         ]
     )
-    sparse = bool(problems.sparse_gradients(comparison.pairs[0][1].problem))
+    sparse = bool(problems.sparse_gradients(problem))
     methods = []  # (ruff format's layout of a tuple in a list: one line, else one a line)
     for summary, name in zip(comparison.summaries, names, strict=True):
         items = [literal(summary.optimizer), literal(summary.label)]
@@ -151,7 +139,13 @@ def compare_script(specs: list[RunSpec]) -> str:
             "optimizer, the same as gradcli compare's with --format jsonl: each path's loss "
             "before the step's update, the lr the update used, and how far apart the two "
             "paths' parameters are after it (the largest absolute difference, the same in "
-            "ULPs, and whether every bit is the same).",
+            "ULPs, and whether every bit is the same)."
+            + (
+                " And one line per optimizer at the end of each epoch: torch.optim's training "
+                "loss as the batches saw it and the held-out data's, as gradcli compare's."
+                if feed
+                else ""
+            ),
             width=92,
             break_on_hyphens=False,
         ),
@@ -159,14 +153,14 @@ def compare_script(specs: list[RunSpec]) -> str:
         "",
         *imports,
         "",
-        *([""] if defined.startswith(("class ", "def ")) else []),  # (as isort has it)
-        defined.rstrip("\n"),
+        *([""] if made.defined.startswith(("class ", "def ")) else []),  # (as isort has it)
+        made.defined.rstrip("\n"),
         "",
         "",
         *_definitions(gathered),
         *([*windows(spec.accumulate)[2:], "", ""] if feed and forward.micro else []),
-        *([*data_setup, ""] if data_setup else []),
-        *_make_model(made, sparse, "network" if feed else "problem"),
+        *([*made.data, ""] if made.data else []),
+        *_make_model(made.network, sparse, "network" if feed else "problem"),
         *step.alias(),
         *paths,
         "",
@@ -183,6 +177,45 @@ def compare_script(specs: list[RunSpec]) -> str:
         ),
     ]
     return "\n".join(head) + "\n"
+
+
+@dataclass(frozen=True)
+class _Made:
+    """What a compare script trains, and on what: the ``imports`` and the code (``defined``)
+    of the problem, or of the reader of its ``--data``; the module's set-up of the ``data``
+    (read once, for every path); the lines that make the ``network`` (each path's model);
+    each path's ``loader`` of the data's batches; and how a step's loss is computed."""
+
+    imports: tuple[str, ...]
+    defined: str
+    data: list[str]
+    network: list[str]
+    loader: list[str]
+    forward: Forward
+
+
+def _made(spec: RunSpec, problem: nn.Module, feed: Feed | None, device: torch.device) -> _Made:
+    """The problem (or the data and the network) of ``spec``, which gradcli built."""
+    own = ":" in spec.model
+    if feed is None:
+        code = problem_code(spec.model)
+        forward = replace(IN_A_FUNCTION, autocast=autocast(spec.amp, device))
+        forward = replace(forward, micro=_slices(spec, problem))
+        network = [
+            f"torch.manual_seed({spec.seed})",
+            f'model = {code.make}.to(device="{device}", dtype=torch.{spec.dtype})',
+            *(_PROBE if own else []),
+        ]
+        made = _Made(code.imports, code.code, [], network, [], forward)
+    else:
+        data = data_code(spec, feed, problem, device, problem_code(spec.model) if own else None)
+        forward = replace(data.forward, depth=IN_A_FUNCTION.depth + 4)  # (and in the epochs)
+        data_setup = [*data.reading, "", *data.factory]
+        made = _Made(data.imports, data.definitions, data_setup, data.network, data.loader, forward)
+    if made.forward.micro is None:
+        return made
+    # --accumulate K: compare's records show nothing of the micro-batches
+    return replace(made, forward=replace(forward, micro=replace(forward.micro, logged=False)))
 
 
 def _merged(groups: list[Gathered]) -> Gathered:

@@ -82,6 +82,12 @@ def _split(parts: list[Part]) -> tuple[list[str], Functions]:
     ], [takes]
 
 
+def optimizer_names(parts: list[Part]) -> list[str]:
+    """The optimizers' names in a script: ``optimizer``, or one for each of two
+    (``optimizer_muon``, ``optimizer_adamw``)."""
+    return ["optimizer"] if len(parts) == 1 else [f"optimizer_{o.name}" for _, o, _ in parts]
+
+
 def optim_loop(
     parts: list[Part],
     spec: RunSpec,
@@ -91,11 +97,9 @@ def optim_loop(
 ) -> tuple[list[str], list[str], Functions]:
     """The torch.optim loop: one optimizer (Muon: and AdamW for what it does not take)."""
     setup, functions = _split(parts)
-    names = []
-    for i, part in enumerate(parts):
+    names = optimizer_names(parts)
+    for i, (part, name) in enumerate(zip(parts, names, strict=True)):
         optimizer = part[1]
-        name = "optimizer" if len(parts) == 1 else f"optimizer_{optimizer.name}"
-        names.append(name)
         torch_class = getattr(torch.optim, optimizer.torch_class)
         takes = inspect.signature(torch_class).parameters
         flags = [

@@ -30,7 +30,7 @@ from gradcli.script.explained import (
 )
 from gradcli.script.extras import log_step, logged, renamed, rule_classes, state_of_two
 from gradcli.script.literals import literal
-from gradcli.script.loops import manual_loop, optim_loop
+from gradcli.script.loops import manual_loop, optim_loop, optimizer_names
 from gradcli.script.passes import ACCUMULATION, CLOSED, Micro, autocast, gap_function
 from gradcli.script.problems import problem_code
 from gradcli.script.source import Definition, Gathered, gather
@@ -251,7 +251,7 @@ def program(spec: RunSpec, path: str) -> str:
         body, settings, functions = optim_loop(parts, spec, device, own, forward)
     else:
         body, settings, functions = manual_loop(parts, spec, own, forward)
-    optimizers = ["optimizer"] if len(parts) == 1 else [f"optimizer_{o.name}" for _, o, _ in parts]
+    optimizers = optimizer_names(parts)
     keywords = logged(spec, path, optimizers)
     scaled = spec.amp == "fp16"
     if scaled:  # (after clipping's, before --accumulate's: as the record has them)
