@@ -234,7 +234,7 @@ def test_on_data_with_micro_batches_mixed_precision_and_the_rest(invoke, tmp_pat
          "--growth-interval", "2", "--clip-norm", "1", "--epochs", "2"],
         [*DIGITS, "-o", "SGD(momentum=0.9),rmsprop", *plateau, "--epochs", "3"],
         [*DIGITS, "-o", "lbfgs,muon", "--amp", "bf16", "--steps", "8"],
-        [*DIGITS, "-o", "adam", "--loss", "mse", "--val-fraction", "0", "--accumulate", "3",
+        [*DIGITS, "-o", "adam", "--loss", "mse", "--val-fraction", "0", "--accumulate", "4",
          "--steps", "3", "--no-shuffle"],
         [*DIGITS, "-o", "sgd", "--lr", "1e6", "--epochs", "2"],  # diverges: exit 3
     ]  # fmt: skip
@@ -247,7 +247,7 @@ def test_a_users_network_on_data_draws_the_same_random_numbers(invoke, tmp_path,
     path's model (dropout draws there too), in the order gradcli builds them."""
     (tmp_path / "net.py").write_text(NETWORK_FILE)
     monkeypatch.chdir(tmp_path)
-    args = ["-d", "digits", "-m", "net.py:build", "-o", "adam,sgd", "--batch-size", "300"]
+    args = ["-d", "digits", "-m", "net.py:build", "-o", "adam,sgd", "--batch-size", "360"]
     scripts = tmp_path / "scripts"
     scripts.mkdir()
     check(invoke, scripts, [[*args, "--epochs", "2", "--accumulate", "2", "--amp", "bf16"]])

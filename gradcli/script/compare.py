@@ -555,4 +555,4 @@ def _command(specs: list[RunSpec]) -> str:
         if run.lr is not None or run.settings:
             given = shlex.quote(constructor(run.optimizer, run.lr, run.settings))
         chosen.append(f"-o {given}")
-    return command_line(specs[0], "compare", chosen)
+    return command_line(specs[0].with_every(), "compare", chosen)
