@@ -48,16 +48,10 @@ from gradcli.train.updates import assign
 IN_A_FUNCTION = replace(CLOSED, depth=8)
 
 
-def compare_refusal(specs: list[RunSpec]) -> str | None:
-    """Why ``gradcli compare`` with these runs cannot be printed as a script, if it cannot
-    (torch-free checks: what every run shares is the first one's)."""
-    return refusal(specs[0], "compare")
-
-
 def compare_script(specs: list[RunSpec]) -> str:
     """The script of ``gradcli compare`` with ``specs``: the runs set up as compare sets
     them up (so that their errors are the same), then written out."""
-    wrong = compare_refusal(specs)
+    wrong = refusal(specs[0], "compare")  # (what every run shares is the first one's)
     if wrong is not None:
         raise GradcliError(wrong)
     comparison = Comparison(specs)
@@ -139,7 +133,12 @@ def compare_script(specs: list[RunSpec]) -> str:
             "optimizer, the same as gradcli compare's with --format jsonl: each path's loss "
             "before the step's update, the lr the update used, and how far apart the two "
             "paths' parameters are after it (the largest absolute difference, the same in "
-            "ULPs, and whether every bit is the same)."
+            "ULPs, and whether every bit is the same)"
+            + (
+                ", and torch.optim's loss scale S and whether it skipped the update."
+                if scaled
+                else "."
+            )
             + (
                 " And one line per optimizer at the end of each epoch: torch.optim's training "
                 "loss as the batches saw it and the held-out data's, as gradcli compare's."
@@ -339,7 +338,7 @@ def _loop(
     return [
         "while True:  # one step each time the comparison asks for one",
         *("    " + line if line else "" for line in kept),
-        f"    {handed}: the loss, and the lr it used",
+        f"    {handed}: what it records of the step (Step, above)",
         f"    yield {', '.join(step.names)}",
     ]
 

@@ -72,8 +72,8 @@ def _targets(feed: Feed, y: str) -> str:
 
 
 def _evaluate(feed: Feed) -> str:
-    """``evaluate(model, x, y)``: gradcli's held-out evaluation (``Feed.evaluate``), its sums in the
-    same order: in float64, ``EVAL_BATCH`` samples at a time."""
+    """``evaluate(model, x, y)``: gradcli's held-out evaluation (``Feed.evaluate``), its sums
+    in the same order: in float64, ``EVAL_BATCH`` samples at a time."""
     accuracy = feed.classification
     per_output = feed.loss_name != CROSS_ENTROPY and feed.data.outputs > 1
     mean = f"loss_sum / {feed.data.outputs} / len(x)" if per_output else "loss_sum / len(x)"
