@@ -1,7 +1,8 @@
 """``gradcli compare --print-script``: the script, run on its own, prints compare's JSON lines
 byte for byte (problems, optimizers on both paths, schedules, clipping, a user's model, a
-run that diverges), passes ruff, imports nothing of gradcli, and ``gradcli diff`` of the two
-exits 0; what it cannot repeat is refused in one line."""
+run that diverges, --accumulate, --amp bf16 and fp16 with its gradient scaler, runs on
+--data with their ends of epochs), passes ruff, imports nothing of gradcli, and ``gradcli
+diff`` of the two exits 0; what it cannot repeat is refused in one line."""
 
 from __future__ import annotations
 
@@ -19,8 +20,9 @@ from gradcli.problems import BUILTINS
 from gradcli.script.compare import _fitted
 from gradcli.script.literals import LINE_LENGTH
 from gradcli.spec import SPARSE_MODELS, constructor, runs_on
+from tests.helpers import jsonl
 from tests.strategies import run_specs
-from tests.test_script import MODEL_FILE, lint
+from tests.test_script import MODEL_FILE, NETWORK_FILE, lint
 
 # Run each script with runpy in one process (one `import torch` for all): its stdout, and
 # its exit status (3 where a loss stops being finite).
@@ -151,12 +153,109 @@ def test_muon_s_two_optimizers_with_a_schedule(invoke, tmp_path):
     check(invoke, tmp_path, [["-m", "mlp", "-o", "muon,adam", *schedule, "--steps", "4"]])
 
 
+# a loss scale so large that the scaled gradients overflow float16: every step is skipped
+HUGE = ["--loss-scale", "1e38"]
+
+
+def test_micro_batches_and_mixed_precision_are_the_same_comparison(invoke, tmp_path):
+    """--accumulate with --amp fp16: each path's K micro-batches, the forward under
+    autocast, the gradient scaler (torch's GradScaler and gradcli's HandScaler by hand);
+    every step skipped at a huge scale, and "scale" and "skipped" torch.optim's as
+    compare's. And --amp bf16."""
+    fp16 = ["-m", "linear", "-o", "sgd,adam", "--steps", "2", "--accumulate", "2", "--amp", "fp16"]
+    bf16 = ["-m", "mlp", "-o", "SGD(momentum=0.9),adamw", "--steps", "2", "--amp", "bf16"]
+    check(invoke, tmp_path, [[*fp16, *HUGE], bf16])
+    lines = jsonl((tmp_path / "compare_0.jsonl").read_text())[2:]
+    assert [(line["skipped"], line["bit_identical"]) for line in lines] == [(True, True)] * 4
+    assert lines[2]["scale"] == lines[0]["scale"] / 2
+    script = (tmp_path / "compare_0.py").read_text()
+    assert "class HandScaler" in script and "torch.amp.GradScaler(" in script
+    assert "micro_losses" not in script  # (compare's records show no micro-batch)
+
+
+@st.composite
+def scaled_comparisons(draw) -> list[str]:
+    """compare's options for one to three optimizers, each with drawn settings and lr, with
+    --accumulate K (1, 2 or 4 micro-batches) and --amp (none, bf16, or fp16 with a drawn
+    loss scale and growth interval: a huge scale skips steps), on a problem that holds its
+    data, from a drawn seed."""
+    model = draw(st.sampled_from(["linear", "mlp"]))
+    accumulate = draw(st.sampled_from([1, 2, 4]))
+    amp = draw(st.sampled_from([None, "bf16", "fp16"]))
+    # (an optimizer that evaluates the loss itself takes neither micro-batches nor a scaler)
+    closure = accumulate == 1 and amp != "fp16"
+    names = [o.name for o in catalog().values() if runs_on(o, model) and (closure or not o.closure)]
+    args = ["-m", model]
+    for name in draw(st.lists(st.sampled_from(names), min_size=1, max_size=3, unique=True)):
+        run = draw(run_specs([name], models=[model], steps=3))
+        args += ["-o", constructor(run.optimizer, run.lr, run.settings)]
+    args += ["--accumulate", str(accumulate), *(["--amp", amp] if amp else [])]
+    if amp == "fp16":
+        args += ["--loss-scale", draw(st.sampled_from(["1", "65536", "1e38"]))]
+        args += ["--growth-interval", str(draw(st.integers(1, 3)))]
+    return [*args, "--seed", str(draw(st.integers(0, 2**31))), "--steps", "3"]
+
+
+@pytest.mark.slow
+@settings(max_examples=4, deadline=None, phases=NO_SHRINKING, suppress_health_check=[*HealthCheck])
+@given(args=scaled_comparisons())
+def test_methods_micro_batches_and_mixed_precision_are_the_same_run(invoke, tmp_path_factory, args):
+    print(args)
+    check(invoke, tmp_path_factory.mktemp("compare"), [args])
+
+
+# digits in batches of 256 (6 of them an epoch), 450 samples held out
+DIGITS = ["-d", "digits", "-m", "mlp", "--batch-size", "256", "--val-fraction", "0.25"]
+
+
+def test_on_data_the_ends_of_epochs_come_after_every_method_s_last_step(invoke, tmp_path):
+    """--data: each path's own DataLoader, the loop over epochs and their batches, and at
+    the end of each epoch one line per method, torch.optim's, once every method has done
+    the epoch's last step."""
+    args = ["-d", "digits", "-m", "linear", "-o", "sgd,adam", "--batch-size", "600"]
+    check(invoke, tmp_path, [[*args, "--epochs", "2"]])
+    lines = jsonl((tmp_path / "compare_0.jsonl").read_text())
+    ends = [(line["epoch_end"], line["label"]) for line in lines if "epoch_end" in line]
+    assert ends == [(1, "sgd"), (1, "adam"), (2, "sgd"), (2, "adam")]
+    assert [line.get("epoch_end") for line in lines[6:10]] == [None, None, 1, 1]
+    script = (tmp_path / "compare_0.py").read_text()
+    assert script.count("loader = DataLoader(") == 4  # (each path of each method its own)
+
+
+@pytest.mark.slow
+def test_on_data_with_micro_batches_mixed_precision_and_the_rest(invoke, tmp_path):
+    """--data with --accumulate (K of the loader's batches an update), --amp fp16 (skipped
+    steps, then not) and bf16, clipping, a schedule stepped once an epoch (ReduceLROnPlateau
+    fed the held-out loss), --loss mse, no held-out data, a run that ends inside an epoch,
+    LBFGS's closure on the batch, Muon beside AdamW, and one that diverges (exit 3)."""
+    plateau = ["--schedule", "ReduceLROnPlateau(patience=0)", "--schedule-per", "epoch"]
+    runs = [
+        [*DIGITS, "-o", "sgd,adam", "--accumulate", "2", "--amp", "fp16", "--loss-scale", "1e6",
+         "--growth-interval", "2", "--clip-norm", "1", "--epochs", "2"],
+        [*DIGITS, "-o", "SGD(momentum=0.9),rmsprop", *plateau, "--epochs", "3"],
+        [*DIGITS, "-o", "lbfgs,muon", "--amp", "bf16", "--steps", "8"],
+        [*DIGITS, "-o", "adam", "--loss", "mse", "--val-fraction", "0", "--accumulate", "4",
+         "--steps", "3", "--no-shuffle"],
+        [*DIGITS, "-o", "sgd", "--lr", "1e6", "--epochs", "2"],  # diverges: exit 3
+    ]  # fmt: skip
+    check(invoke, tmp_path, runs)
+
+
+@pytest.mark.slow
+def test_a_users_network_on_data_draws_the_same_random_numbers(invoke, tmp_path, monkeypatch):
+    """--model file.py:factory on --data: tried on two samples before training, on each
+    path's model (dropout draws there too), in the order gradcli builds them."""
+    (tmp_path / "net.py").write_text(NETWORK_FILE)
+    monkeypatch.chdir(tmp_path)
+    args = ["-d", "digits", "-m", "net.py:build", "-o", "adam,sgd", "--batch-size", "360"]
+    scripts = tmp_path / "scripts"
+    scripts.mkdir()
+    check(invoke, scripts, [[*args, "--epochs", "2", "--accumulate", "2", "--amp", "bf16"]])
+
+
 @pytest.mark.parametrize(
     ("args", "says"),
     [
-        (["-d", "digits", "-m", "mlp", "--epochs", "1"], "without --data only, for now"),
-        (["-m", "linear", "--accumulate", "4"], "does not repeat --accumulate yet"),
-        (["-m", "linear", "--amp", "bf16"], "does not repeat --amp yet"),
         (["-f", "table"], "prints JSON lines, not --format table"),
         (["-o", "adam", "--impl", "foreach"], "add --impl forloop"),
     ],

@@ -3,11 +3,15 @@ prints compare's JSON lines bit for bit.
 
 Each method's two paths become two generator functions, ``sgd_by_hand`` and
 ``sgd_with_torch``: the set-up of ``--print-script``'s own loops (``loops.py``: the rule or
-the optimizer, the schedule, the clipping), then the same loop body, which yields the step's
-loss and lr to the comparison at the end of each step instead of logging them. The
-comparison steps every method's two paths in turn, as ``gradcli.train.compare`` does, and
-measures the gap between them with gradcli's own ``gaps`` (its source, as the rules'). What
-a compare script cannot repeat yet is refused here, in one line, before anything is printed.
+the optimizer, the schedule, the clipping, the gradient scaler), then the same loop body
+(``passes.py``: the forward under autocast, the micro-batches), which yields what compare
+records of the step (its loss, the lr, S and whether the scaler skipped it) at its end
+instead of logging it. On ``--data`` the loop is ``data_loop``'s, over epochs and their
+batches from each path's own ``DataLoader``, which also yields the end of each epoch. The
+comparison steps every method's two paths in turn, as ``gradcli.train.compare`` does,
+measures the gap between them with gradcli's own ``gaps`` (its source, as the rules'), and
+prints the ends of an epoch once every method has taken its last step. What a script
+cannot repeat is refused (``refusal``), in one line, before anything is printed.
 """
 
 from __future__ import annotations
@@ -16,75 +20,75 @@ import itertools
 import re
 import shlex
 import textwrap
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import torch
+from torch import nn
 
 from gradcli import problems
+from gradcli.data.feed import Feed
 from gradcli.errors import GradcliError
 from gradcli.render.numbers import spell
 from gradcli.script import refusal
+from gradcli.script.data import counts, data_code, data_loop, windows
 from gradcli.script.extras import CLIP_STEP, rule_classes
 from gradcli.script.literals import LINE_LENGTH, call, literal
-from gradcli.script.loops import CLOSED, manual_loop, optim_loop
+from gradcli.script.loops import CLOSED, manual_loop, optim_loop, optimizer_names
+from gradcli.script.passes import Forward, autocast
 from gradcli.script.problems import problem_code
-from gradcli.script.program import _PROBE, _definitions, import_lines
+from gradcli.script.program import _PROBE, _definitions, _slices, command_line, import_lines
+from gradcli.script.scaling import HAND_SCALER_CALLS, QUIET_SCHEDULER
 from gradcli.script.source import Definition, Gathered, gather
 from gradcli.spec import RunSpec, constructor
 from gradcli.train.compare import Comparison, gaps
+from gradcli.train.loss_scaling import HandScaler
 from gradcli.train.updates import assign
 
 # the loop body sits in ``while True:`` in a function: two indents deeper than a script's
 IN_A_FUNCTION = replace(CLOSED, depth=8)
 
 
-def compare_refusal(specs: list[RunSpec]) -> str | None:
-    """Why ``gradcli compare`` with these runs cannot be printed as a script, if it cannot
-    (torch-free checks: what every run shares is the first one's)."""
-    spec = specs[0]
-    wrong = refusal(spec, "compare")
-    if wrong is not None:
-        return wrong
-    if spec.data is not None:
-        return (
-            "--print-script: gradcli compare writes a script without --data only, for now "
-            "(its ends of epochs, one run after another, are not written out yet); "
-            "gradcli optim and manual write one with --data"
-        )
-    for option, given in (("--accumulate", spec.accumulate != 1), ("--amp", spec.amp)):
-        if given:
-            return f"--print-script: a script does not repeat {option} yet; leave it out"
-    return None
-
-
 def compare_script(specs: list[RunSpec]) -> str:
     """The script of ``gradcli compare`` with ``specs``: the runs set up as compare sets
     them up (so that their errors are the same), then written out."""
-    wrong = compare_refusal(specs)
+    wrong = refusal(specs[0], "compare")  # (what every run shares is the first one's)
     if wrong is not None:
         raise GradcliError(wrong)
     comparison = Comparison(specs)
     spec = specs[0]
     device = torch.device(comparison.info.device)
     own = ":" in spec.model
-    code = problem_code(spec.model)
+    problem, feed = comparison.pairs[0][1].problem, comparison.pairs[0][1].feed
+    scaled = spec.amp == "fp16"
+    made = _made(spec, problem, feed, device)
+    forward = made.forward
+    step = _Step(feed is not None, scaled)
+    # --accumulate K on a problem that holds its data: the data cut into K, on each model
+    sliced = list(forward.micro.setup) if forward.micro else []
     names = _names(specs)
     paths: list[str] = []
     groups = [gather(gaps, spell)]  # and each run's rules, with the helpers they call
+    if scaled:  # the manual paths' gradient scaler, by hand (HandScaler's source)
+        groups.append(gather(called=((HandScaler, HAND_SCALER_CALLS),)))
     runs = zip(specs, comparison.pairs, comparison.summaries, names, strict=True)
     for run, (_, optim), summary, name in runs:
         params = list(optim.problem.parameters())
         parts = assign(params, run.optimizer_info, run.hyperparameters())
+        optimizers = optimizer_names(parts)
         # the hand-written rule for torch's implementation, as compare pairs them
         by_hand = replace(run, impl=None if run.impl == "fused" else run.impl)
-        body, setup, needed = manual_loop(parts, by_hand, own, IN_A_FUNCTION)
-        paths += _path(f"{name}_by_hand", _BY_HAND.format(name=name), setup, body, summary.lr)
-        body, setup, more = optim_loop(parts, run, device, own, IN_A_FUNCTION)
-        paths += _path(f"{name}_with_torch", _WITH_TORCH, setup, body, summary.lr)
+        body, setup, needed = manual_loop(parts, by_hand, own, forward)
+        loop = [*made.loader, *_loop(body, by_hand, "manual", step, optimizers, feed)]
+        setup = [*sliced, *setup]
+        paths += _path(f"{name}_by_hand", _BY_HAND.format(name=name), setup, loop, summary.lr, step)
+        body, setup, more = optim_loop(parts, run, device, own, forward)
+        loop = [*made.loader, *_loop(body, run, "optim", step, optimizers, feed)]
+        paths += _path(f"{name}_with_torch", _WITH_TORCH, [*sliced, *setup], loop, summary.lr, step)
         groups.append(gather(*needed, *more))
     schedule = spec.schedule_spec
     classes = () if schedule is None else rule_classes(schedule)
     gathered = _merged([*groups, *([gather(classes=classes)] if classes else [])])
+    quiet = scaled and schedule is not None  # (torch.optim's scheduler, after a skipped step)
     imports = import_lines(
         [
             "import json",
@@ -93,13 +97,14 @@ def compare_script(specs: list[RunSpec]) -> str:
             "import torch",
             "from collections.abc import Iterator",
             "from torch import nn",
-            *code.imports,
+            *made.imports,
             *gathered.imports,
             *(["import copy"] if own else []),
             *(["from functools import partial"] if schedule and schedule.children() else []),
+            *(["import warnings"] if quiet else []),
         ]
     )
-    sparse = bool(problems.sparse_gradients(comparison.pairs[0][1].problem))
+    sparse = bool(problems.sparse_gradients(problem))
     methods = []  # (ruff format's layout of a tuple in a list: one line, else one a line)
     for summary, name in zip(comparison.summaries, names, strict=True):
         items = [literal(summary.optimizer), literal(summary.label)]
@@ -128,7 +133,18 @@ def compare_script(specs: list[RunSpec]) -> str:
             "optimizer, the same as gradcli compare's with --format jsonl: each path's loss "
             "before the step's update, the lr the update used, and how far apart the two "
             "paths' parameters are after it (the largest absolute difference, the same in "
-            "ULPs, and whether every bit is the same).",
+            "ULPs, and whether every bit is the same)"
+            + (
+                ", and torch.optim's loss scale S and whether it skipped the update."
+                if scaled
+                else "."
+            )
+            + (
+                " And one line per optimizer at the end of each epoch: torch.optim's training "
+                "loss as the batches saw it and the held-out data's, as gradcli compare's."
+                if feed
+                else ""
+            ),
             width=92,
             break_on_hyphens=False,
         ),
@@ -136,19 +152,15 @@ def compare_script(specs: list[RunSpec]) -> str:
         "",
         *imports,
         "",
-        *([""] if code.code.startswith(("class ", "def ")) else []),  # (as isort has it)
-        code.code.rstrip("\n"),
+        *([""] if made.defined.startswith(("class ", "def ")) else []),  # (as isort has it)
+        made.defined.rstrip("\n"),
         "",
         "",
         *_definitions(gathered),
-        *_MAKE_MODEL.format(
-            sparse=_SPARSE if sparse else "",
-            seed=spec.seed,
-            make=code.make,
-            device=device,
-            dtype=spec.dtype,
-            probe="".join(f"    {line}\n" for line in _PROBE) if own else "",
-        ).splitlines(),
+        *([*windows(spec.accumulate)[2:], "", ""] if feed and forward.micro else []),
+        *([*made.data, ""] if made.data else []),
+        *_make_model(made.network, sparse, "network" if feed else "problem"),
+        *step.alias(),
         *paths,
         "",
         "",
@@ -156,9 +168,53 @@ def compare_script(specs: list[RunSpec]) -> str:
         "METHODS = [",
         *methods,
         "]",
-        *_MAIN.format(steps=spec.steps).splitlines(),
+        *_main(
+            counts(spec, feed) if feed else [f"steps = {spec.steps}"],
+            step,
+            QUIET_SCHEDULER if quiet else [],
+            None if feed is None else feed.batches,
+        ),
     ]
     return "\n".join(head) + "\n"
+
+
+@dataclass(frozen=True)
+class _Made:
+    """What a compare script trains, and on what: the ``imports`` and the code (``defined``)
+    of the problem, or of the reader of its ``--data``; the module's set-up of the ``data``
+    (read once, for every path); the lines that make the ``network`` (each path's model);
+    each path's ``loader`` of the data's batches; and how a step's loss is computed."""
+
+    imports: tuple[str, ...]
+    defined: str
+    data: list[str]
+    network: list[str]
+    loader: list[str]
+    forward: Forward
+
+
+def _made(spec: RunSpec, problem: nn.Module, feed: Feed | None, device: torch.device) -> _Made:
+    """The problem (or the data and the network) of ``spec``, which gradcli built."""
+    own = ":" in spec.model
+    if feed is None:
+        code = problem_code(spec.model)
+        forward = replace(IN_A_FUNCTION, autocast=autocast(spec.amp, device))
+        forward = replace(forward, micro=_slices(spec, problem))
+        network = [
+            f"torch.manual_seed({spec.seed})",
+            f'model = {code.make}.to(device="{device}", dtype=torch.{spec.dtype})',
+            *(_PROBE if own else []),
+        ]
+        made = _Made(code.imports, code.code, [], network, [], forward)
+    else:
+        data = data_code(spec, feed, problem, device, problem_code(spec.model) if own else None)
+        forward = replace(data.forward, depth=IN_A_FUNCTION.depth + 4)  # (and in the epochs)
+        data_setup = [*data.reading, "", *data.factory]
+        made = _Made(data.imports, data.definitions, data_setup, data.network, data.loader, forward)
+    if made.forward.micro is None:
+        return made
+    # --accumulate K: compare's records show nothing of the micro-batches
+    return replace(made, forward=replace(forward, micro=replace(forward.micro, logged=False)))
 
 
 def _merged(groups: list[Gathered]) -> Gathered:
@@ -208,14 +264,89 @@ def _names(specs: list[RunSpec]) -> list[str]:
     return names
 
 
-def _path(name: str, doc: str, setup: list[str], body: list[str], lr: float) -> list[str]:
-    """One path of one method as a generator: the set-up, then one step each time the
-    comparison asks for one, which yields the loss before the update and the lr it used.
-    The script's log lines go: the comparison keeps no gradients or parameters."""
+@dataclass(frozen=True)
+class _Step:
+    """What each path hands the comparison after a step: its loss (before the update) and
+    the lr the update used; on ``data`` the epoch and the batch; ``scaled`` (--amp fp16)
+    the loss scale S of its backward and whether the scaler skipped the update. On data,
+    after an epoch's last step, the end of the epoch too (its line)."""
+
+    data: bool
+    scaled: bool
+
+    @property
+    def names(self) -> list[str]:
+        return [
+            "loss",
+            "lr",
+            *(["epoch", "batch"] if self.data else []),
+            *(["scale", "skipped"] if self.scaled else []),
+        ]
+
+    def alias(self) -> list[str]:
+        """``Step``, the type of what a path yields after a step."""
+        types = dict(loss="torch.Tensor", epoch="int", batch="int", skipped="bool")
+        described = {
+            "loss": "its loss (before the update)",
+            "lr": "the lr the update used",
+            "epoch": "its epoch and batch",
+            "scale": "the loss scale S and whether the scaler skipped the update",
+        }
+        what = [described[name] for name in self.names if name in described]
+        said = ", ".join(what)
+        ends = (
+            "; and after an epoch's last step, the end of the epoch (its line)" if self.data else ""
+        )
+        return [
+            "",
+            "",
+            *textwrap.wrap(
+                f"what a path yields after each step: {said}{ends}",
+                LINE_LENGTH,
+                initial_indent="# ",
+                subsequent_indent="# ",
+            ),
+            f"Step = tuple[{', '.join(types.get(name, 'float') for name in self.names)}]",
+        ]
+
+    @property
+    def yielded(self) -> str:
+        """The annotation of a path."""
+        return "Iterator[Step | dict[str, float | None]]" if self.data else "Iterator[Step]"
+
+
+def _loop(
+    body: list[str],
+    run: RunSpec,
+    path: str,
+    step: _Step,
+    optimizers: list[str],
+    feed: Feed | None,
+) -> list[str]:
+    """A path's loop: one step each time the comparison asks for one (on data, the loop
+    over epochs and their batches, ``data_loop``'s), which ends by yielding what the
+    comparison records. The script's log lines go: the comparison keeps no gradients or
+    parameters."""
     kept = [_UNLOGGED.get(line, line) for line in body if not line.startswith(_KEEP)]
     *kept, last = kept
     assert last.endswith(". log"), last
-    kept.append(last.removesuffix("log") + "to the comparison: the loss, and the lr it used")
+    handed = last.removesuffix("log") + "to the comparison"
+    if feed is not None:
+        compared = [f"yield {', '.join(step.names)}"]
+        loop = data_loop([*kept, handed], run, feed, path, [], tuple(optimizers), compared)
+        return loop[1:]  # (its first line is blank)
+    return [
+        "while True:  # one step each time the comparison asks for one",
+        *("    " + line if line else "" for line in kept),
+        f"    {handed}: what it records of the step (Step, above)",
+        f"    yield {', '.join(step.names)}",
+    ]
+
+
+def _path(
+    name: str, doc: str, setup: list[str], loop: list[str], lr: float, step: _Step
+) -> list[str]:
+    """One path of one method as a generator: the set-up, then the ``loop``."""
     inner: list[str] = []
     for line in _joined(setup):  # (one blank line between a function's statements, as ruff)
         if line or (inner and inner[-1]):
@@ -223,14 +354,24 @@ def _path(name: str, doc: str, setup: list[str], body: list[str], lr: float) -> 
     return [
         "",
         "",
-        f"def {name}(model: nn.Module) -> Iterator[tuple[torch.Tensor, float]]:",
+        f"def {name}(model: nn.Module) -> {step.yielded}:",
         *textwrap.wrap(doc, 92, initial_indent="    ", subsequent_indent="    "),
         "    params = list(model.parameters())",
         f"    lr = {literal(lr)}",
         *(fitted for line in inner for fitted in (_fitted("    " + line) if line else [""])),
-        "    while True:  # one step each time the comparison asks for one",
-        *("        " + line if line else "" for line in kept),
-        "        yield loss, lr",
+        *("    " + line if line else "" for line in loop),
+    ]
+
+
+def _make_model(lines: list[str], sparse: bool, what: str) -> list[str]:
+    """``def make_model()``, which makes the model with ``lines``."""
+    return [
+        "def make_model() -> nn.Module:",
+        f'    """The {what} as gradcli builds it for each path of each method: the same initial',
+        '    parameters, drawn from --seed, every time."""',
+        *(_SPARSE if sparse else []),
+        *("    " + line if line else "" for line in lines),
+        "    return model",
     ]
 
 
@@ -293,31 +434,25 @@ _UNLOGGED = dict(
 _BY_HAND = (
     '"""{name} by hand on model, as gradcli\'s manual path runs it: gradcli\'s rule (above) '
     "in place under torch.no_grad(), the gradients dropped after each update. Yields after "
-    'each step its loss (before the update) and the lr the update used."""'
+    'each step what the comparison records of it (Step, above)."""'
 )
 _WITH_TORCH = (
     '"""The same with torch.optim, on a model of its own: zero_grad(), forward, backward, '
-    'step(). Yields after each step its loss (before the update) and the lr."""'
+    'step(). Yields after each step what the comparison records of it."""'
 )
-_SPARSE = (
-    "    # torch's default, made explicit: else each sparse tensor built here warns\n"
-    "    torch.sparse.check_sparse_tensor_invariants.disable()\n"
-)
-_MAKE_MODEL = '''def make_model() -> nn.Module:
-    """The problem as gradcli builds it for each path of each method: the same initial
-    parameters, drawn from --seed, every time."""
-{sparse}    torch.manual_seed({seed})
-    model = {make}.to(device="{device}", dtype=torch.{dtype})
-{probe}    return model
-'''
-_MAIN = '''
+_SPARSE = [
+    "    # torch's default, made explicit: else each sparse tensor built here warns",
+    "    torch.sparse.check_sparse_tensor_invariants.disable()",
+]
+_LOG = '''
 
 def log(**record: object) -> None:
     """One JSON line, as gradcli compare's (JSON has no NaN or infinity: spelled as text)."""
     print(json.dumps(spell(record), separators=(",", ":"), ensure_ascii=False))
 
 
-steps = {steps}
+'''
+_START = """\
 runs = []
 for optimizer, label, by_hand, with_torch in METHODS:
     # each path on a model of its own, from the same start (by hand first, as gradcli)
@@ -339,8 +474,8 @@ for optimizer, label, *_ in runs:  # step 0: no update yet, both paths where the
 for step in range(1, steps + 1):
     finite = True
     for optimizer, label, manual_model, manual, optim_model, optim in runs:
-        manual_loss, lr = next(manual)  # one step by hand
-        optim_loss, _ = next(optim)  # the same step with torch.optim
+"""
+_STEP = """\
         # how far apart the two paths' parameters are after it
         apart = gaps(list(manual_model.parameters()), list(optim_model.parameters()))
         max_abs_diff, max_ulps, differs = apart.tolist()
@@ -349,8 +484,10 @@ for step in range(1, steps + 1):
             optimizer=optimizer,
             label=label,
             lr=lr,
+{where}\
             manual_loss=manual_loss.item(),
             optim_loss=optim_loss.item(),
+{scaling}\
             max_abs_diff=max_abs_diff,
             max_ulps=int(max_ulps),
             bit_identical=not differs,
@@ -359,29 +496,62 @@ for step in range(1, steps + 1):
     if not finite:  # gradcli stops after the step where a loss is no longer finite (exit 3)
         print(f"step {{step}}: a loss is not finite; try a smaller lr", file=sys.stderr)
         sys.exit(3)
-'''
+"""
+_EPOCH_END = """\
+    if step % batches == 0:  # an epoch ended: every method's end of it, after its last step
+        for optimizer, label, _, manual, _, optim in runs:
+            next(manual)  # (by hand too: a schedule stepped once an epoch steps there)
+            line = next(optim)  # compare's line is torch.optim's: the same as gradcli optim's
+            log(
+                epoch_end=line.pop("epoch_end"),
+                step=line.pop("step"),
+                optimizer=optimizer,
+                label=label,
+                **line,
+            )
+"""
+
+
+def _main(counted: list[str], step: _Step, quiet: list[str], batches: int | None) -> list[str]:
+    """The comparison: each method's two paths on models of their own from the same start,
+    stepped in turn, one JSON line per step and method (``counted``: the steps, and on data
+    the epochs; ``quiet``: what keeps torch.optim's scheduler quiet after a skipped step)."""
+    where = "".join(f"            {name}={name},\n" for name in ("epoch", "batch") if step.data)
+    scaled = ("scale", "skipped") if step.scaled else ()
+    scaling = "".join(f"            {name}={name},\n" for name in scaled)
+    by_hand = [
+        "manual_loss",
+        "lr",
+        *(["epoch", "batch"] if step.data else []),
+        *("*_",) * step.scaled,
+    ]
+    with_torch = ["optim_loss", "*_", *scaled]
+    return [
+        *_LOG.splitlines(),
+        *counted,
+        *([f"batches = {batches}  # the steps of an epoch"] if batches else []),
+        *quiet,
+        *_START.splitlines(),
+        f"        {', '.join(by_hand)} = next(manual)  # one step by hand",
+        *(
+            ["        # the same step with torch.optim, whose S and skipped compare records"]
+            if scaled
+            else []
+        ),
+        f"        {', '.join(with_torch)} = next(optim)"
+        + ("" if scaled else "  # the same step with torch.optim"),
+        *_STEP.format(where=where, scaling=scaling).splitlines(),
+        *(_EPOCH_END.splitlines() if batches else []),
+    ]
 
 
 def _command(specs: list[RunSpec]) -> str:
     """The gradcli command this script repeats: each run as ``-o`` (torch's constructor
     where a keyword is set), then the options every run shares."""
-    spec = specs[0]
-    words = ["gradcli compare", f"-m {spec.model}"]
+    chosen = []
     for run in specs:
         given = run.optimizer
         if run.lr is not None or run.settings:
             given = shlex.quote(constructor(run.optimizer, run.lr, run.settings))
-        words.append(f"-o {given}")
-    shared = [
-        ("--steps", spec.steps, None),
-        ("--seed", spec.seed, 0),
-        ("--dtype", spec.dtype, "float32"),
-        ("--device", spec.device, "auto"),
-        ("--impl", spec.impl, None),
-        ("--schedule", spec.schedule and shlex.quote(spec.schedule), None),
-        ("--clip-norm", spec.clip_norm, None),
-        ("--norm-type", spec.norm_type, None),
-        ("--clip-value", spec.clip_value, None),
-    ]
-    words += [f"{option} {value}" for option, value, default in shared if value != default]
-    return " ".join(words)
+        chosen.append(f"-o {given}")
+    return command_line(specs[0].with_every(), "compare", chosen)

@@ -24,7 +24,7 @@ from gradcli.data.dataset import CLASSIFICATION, DataSet
 from gradcli.data.feed import CROSS_ENTROPY, EVAL_BATCH, Feed
 from gradcli.errors import GradcliError
 from gradcli.script.extras import log_step, renamed
-from gradcli.script.passes import Forward, Micro, autocast
+from gradcli.script.passes import Forward, Micro, _comment, autocast
 from gradcli.script.problems import ProblemCode
 from gradcli.script.readers import reader
 from gradcli.spec import RunSpec
@@ -33,13 +33,22 @@ from gradcli.spec import RunSpec
 @dataclass(frozen=True)
 class DataCode:
     """What a script on ``--data`` adds: imports, definitions (the reader, ``evaluate``),
-    the set-up (the data, its split, the network, the loader) and how a step's loss is
-    computed on its batch."""
+    the set-up (``reading``: the data and its split; ``factory``: what imports a user's
+    network; ``network``: the network built; ``loader``: the loader) and how a step's loss
+    is computed on its batch."""
 
     imports: tuple[str, ...]
     definitions: str
-    setup: list[str]
+    reading: list[str]
+    factory: list[str]
+    network: list[str]
+    loader: list[str]
     forward: Forward
+
+    @property
+    def setup(self) -> list[str]:
+        """The set-up of a run: the data, the network, the loader."""
+        return [*self.reading, "", *self.factory, *self.network, "", *self.loader]
 
 
 def _loss(feed: Feed, outputs: str, y: str, reduction: str | None = None) -> str:
@@ -63,18 +72,18 @@ def _targets(feed: Feed, y: str) -> str:
 
 
 def _evaluate(feed: Feed) -> str:
-    """``evaluate(x, y)``: gradcli's held-out evaluation (``Feed.evaluate``), its sums in the
-    same order: in float64, ``EVAL_BATCH`` samples at a time."""
+    """``evaluate(model, x, y)``: gradcli's held-out evaluation (``Feed.evaluate``), its sums
+    in the same order: in float64, ``EVAL_BATCH`` samples at a time."""
     accuracy = feed.classification
     per_output = feed.loss_name != CROSS_ENTROPY and feed.data.outputs > 1
     mean = f"loss_sum / {feed.data.outputs} / len(x)" if per_output else "loss_sum / len(x)"
     compared = "targets" if _one_hot(feed) else "labels"
     returns = "tuple[float, float]" if accuracy else "tuple[float, None]"
     lines = [
-        f"def evaluate(x: Tensor, y: Tensor) -> {returns}:",
-        '    """The mean loss ' + ("and the fraction right " if accuracy else "") + "on "
-        "(x, y), under model.eval() and",
-        f"    torch.no_grad(), {EVAL_BATCH} samples at a time (the sums in gradcli's order)."
+        f"def evaluate(model: nn.Module, x: Tensor, y: Tensor) -> {returns}:",
+        '    """The mean loss ' + ("and the fraction right " if accuracy else "") + "of model "
+        "on (x, y), under model.eval()",
+        f"    and torch.no_grad(), {EVAL_BATCH} samples at a time (the sums in gradcli's order)."
         + '"""',
         "    model.eval()",
         "    loss_sum, right = 0.0, 0" if accuracy else "    loss_sum = 0.0",
@@ -207,7 +216,7 @@ def data_code(
     data = feed.data
     read = reader(spec, data)
     dtype = f"torch.{spec.dtype}"
-    setup = [
+    reading = [
         f'device = "{device}"  # --device',
         *_threads(model, device),
         "",
@@ -220,6 +229,7 @@ def data_code(
     size = spec.batch_size or len(data.x_train)
     shape = "×".join(map(str, data.shape))
     what = f"{data.outputs} classes" if feed.classification else f"{data.outputs} targets"
+    factory: list[str] = []
     if own is None:
         network = [
             f"torch.manual_seed({spec.seed})  # the initial parameters (--seed)",
@@ -228,18 +238,14 @@ def data_code(
             f"model.to(device=device, dtype={dtype})",
         ]
     else:
+        factory = [*own.code.rstrip("\n").splitlines(), ""]
         network = [
-            *own.code.rstrip("\n").splitlines(),
-            "",
             f"torch.manual_seed({spec.seed})  # the initial parameters (--seed)",
             f"model = {own.make}",
             f"model.to(device=device, dtype={dtype})",
             *_PROBE,
         ]
-    setup += [
-        "",
-        *network,
-        "",
+    loader = [
         "# the batches: a DataLoader with its own generator, so --data-seed alone orders them",
         "loader = DataLoader(",
         "    TensorDataset(x_train, y_train),",
@@ -264,15 +270,17 @@ def data_code(
         "import torch.nn.functional as F",
         "from torch import Tensor",
         "from torch.utils.data import DataLoader, TensorDataset",
+        "from torch import nn",
         *(
-            ("from collections import OrderedDict", "from torch import nn")
+            ("from collections import OrderedDict",)
             if own is None
             else (*own.imports, "import copy")
         ),
     )
     held = data.x_val is not None
     definitions = read.definitions + ("\n\n" + _evaluate(feed) if held else "")
-    return DataCode(imports, definitions.rstrip("\n") + "\n", setup, forward)
+    definitions = definitions.rstrip("\n") + "\n"
+    return DataCode(imports, definitions, reading, factory, network, loader, forward)
 
 
 def _counted(feed: Feed, loss: str) -> list[str]:
@@ -346,25 +354,32 @@ def data_loop(
     path: str,
     keywords: list[str] | None = None,
     optimizers: tuple[str, ...] = ("optimizer",),
+    compared: list[str] | None = None,
 ) -> list[str]:
     """The loop over epochs and their batches around a step's ``body`` (its last line the
     comment of the logging phase; ``keywords``: what its ``log`` call adds), and the end of
     each epoch: its training loss and accuracy as the batches saw them, the held-out ones
-    under ``model.eval()`` (``optimizers``: their names, whose schedulers step there)."""
+    under ``model.eval()`` (``optimizers``: their names, whose schedulers step there).
+    ``compared``: in a compare script, the lines that hand each step to the comparison in
+    place of the log; the end of an epoch is handed over too (``yield``), and the comparison
+    asks for no step past the last."""
     schedulers, groups = renamed(optimizers, "scheduler"), renamed(optimizers, "group")
-    partial = spec.steps % feed.batches != 0
+    partial = spec.steps % feed.batches != 0 and compared is None
     accuracy = feed.classification
     held = feed.data.x_val is not None
     arguments = ["step", "loss.item()", "grads", "before", "epoch", "batch", *(keywords or [])]
-    logged = log_step(spec, arguments, 8)
+    logged = log_step(spec, arguments, 8) if compared is None else compared
     k = spec.accumulate
     if k == 1:
         inner = [
             "step += 1",
             "x_batch, y_batch = x_batch.to(device), y_batch.to(device)",
             *body[:-1],
-            "# 5. log: the step; the batch counts towards the epoch's training loss"
-            + (" and accuracy" if accuracy else ""),
+            *_comment(
+                f"{body[-1].removeprefix('# ')}: the step; the batch counts towards the epoch's "
+                "training loss" + (" and accuracy" if accuracy else ""),
+                8 if compared is None else 12,  # (a compare script's: in a generator)
+            ),
             *_counted(feed, "loss"),
         ]
         batches = "for batch, (x_batch, y_batch) in enumerate(loader, start=1):"
@@ -382,7 +397,7 @@ def data_loop(
         ]
     sums = "loss_sum, right, seen = 0.0, 0, 0" if accuracy else "loss_sum, seen = 0.0, 0"
     val = (
-        ["val_loss, val_accuracy = evaluate(x_val, y_val)"]
+        ["val_loss, val_accuracy = evaluate(model, x_val, y_val)"]
         if held
         else ["val_loss, val_accuracy = None, None  # (no held-out samples)"]
     )
@@ -423,12 +438,16 @@ def data_loop(
         '    "val_loss": val_loss,',
         '    "val_accuracy": val_accuracy,',
         "}",
-        'print(json.dumps(line, separators=(",", ":")))',
+        'print(json.dumps(line, separators=(",", ":")))' if compared is None else "yield line",
     ]
     sums = f"    {sums}  # the epoch's training loss" + (" and accuracy" if accuracy else "")
     return [
         "",
-        *([] if resumed else ["log(0, None, [None] * len(params), [None] * len(params))"]),
+        *(
+            []
+            if resumed or compared is not None
+            else ["log(0, None, [None] * len(params), [None] * len(params))"]
+        ),
         "step = start" if resumed else "step = 0",
         f"for epoch in range({'resumed_epoch' if resumed else '1'}, epochs + 1):",
         "    model.train()",

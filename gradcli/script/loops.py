@@ -82,6 +82,12 @@ def _split(parts: list[Part]) -> tuple[list[str], Functions]:
     ], [takes]
 
 
+def optimizer_names(parts: list[Part]) -> list[str]:
+    """The optimizers' names in a script: ``optimizer``, or one for each of two
+    (``optimizer_muon``, ``optimizer_adamw``)."""
+    return ["optimizer"] if len(parts) == 1 else [f"optimizer_{o.name}" for _, o, _ in parts]
+
+
 def optim_loop(
     parts: list[Part],
     spec: RunSpec,
@@ -91,11 +97,9 @@ def optim_loop(
 ) -> tuple[list[str], list[str], Functions]:
     """The torch.optim loop: one optimizer (Muon: and AdamW for what it does not take)."""
     setup, functions = _split(parts)
-    names = []
-    for i, part in enumerate(parts):
+    names = optimizer_names(parts)
+    for i, (part, name) in enumerate(zip(parts, names, strict=True)):
         optimizer = part[1]
-        name = "optimizer" if len(parts) == 1 else f"optimizer_{optimizer.name}"
-        names.append(name)
         torch_class = getattr(torch.optim, optimizer.torch_class)
         takes = inspect.signature(torch_class).parameters
         flags = [
@@ -125,7 +129,7 @@ def optim_loop(
         "# 1. zero the gradients (optimizer.zero_grad() drops them: sets them to None)",
         *(f"{n}.zero_grad()" for n in names),
         *passes(forward, 2, spec.amp),
-        *(unscale_lines("optim", names, forward.micro is not None, spec.explain) if scaled else []),
+        *(unscale_lines("optim", names, _micro_logged(forward), spec.explain) if scaled else []),
         *(CLIP_STEP if clipping is not None else []),
         *_keep(own_model, spec, "optim", names),
         *(lr_of_the_update(f"{names[0]}.param_groups[0]") if schedule is not None else []),
@@ -139,6 +143,11 @@ def optim_loop(
         "# 5. log",
     ]
     return body, setup, functions
+
+
+def _micro_logged(forward: Forward) -> bool:
+    """Whether the log shows the micro-batches' norms (which --amp fp16 unscales)."""
+    return forward.micro is not None and forward.micro.logged
 
 
 def _per_step(spec: RunSpec) -> bool:
@@ -257,7 +266,7 @@ def manual_loop(
     body = [
         *passes(forward, 1, spec.amp),
         *(
-            unscale_lines("manual", chosen_parts, forward.micro is not None, spec.explain)
+            unscale_lines("manual", chosen_parts, _micro_logged(forward), spec.explain)
             if scaled
             else []
         ),

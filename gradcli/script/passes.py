@@ -28,7 +28,8 @@ class Micro:
     the lines ``counted`` after each one's forward (``--data``: the epoch's sums), and the
     lines that compute ``one_batch``, the K together as one batch's loss (``equal``: the
     test that they are equal in size, where they may not be), and the ``setup`` lines
-    that make them."""
+    that make them; ``logged``: whether the step's log shows what they did (each one's loss
+    and the norm of what its backward added, the one batch's gap: compare's shows none)."""
 
     k: int
     loop: str
@@ -38,6 +39,7 @@ class Micro:
     one_batch: tuple[str, ...] = ("return model()",)
     equal: str | None = None
     setup: tuple[str, ...] = ()
+    logged: bool = True
 
 
 @dataclass(frozen=True)
@@ -112,23 +114,34 @@ def passes(forward: Forward, first: int, amp: str | None) -> list[str]:
         f"(--accumulate {k}), the loss {forward.on}: divided by {k}, so that p.grad, which "
         f"adds up, holds the gradient of their mean{amp_note}"
     )
+
+    def logged(*lines: str) -> list[str]:  # (what the log shows of them, where it does)
+        return list(lines) if micro.logged else []
+
     return [
         *_comment(heading, forward.depth),
-        "micro_losses, micro_grad_norms = [], []  # (for the log)",
+        *logged("micro_losses, micro_grad_norms = [], []  # (for the log)"),
         "loss = None",
         micro.loop,
         *("    " + line for line in micro.select),
-        "    added = [_copy(p.grad) for p in params]  # (for the log: what this backward adds)",
+        *logged(
+            "    added = [_copy(p.grad) for p in params]  # (for the log: what this backward adds)"
+        ),
         *("    " + line for line in under(forward.autocast, _renamed(forward.lines, "micro_loss"))),
         f"    {backward(f'micro_loss / {k}', amp)}",
         f"    share = micro_loss.detach() / {k}",
         "    loss = share if loss is None else loss + share  # their mean, added in order",
-        "    micro_losses.append(micro_loss.item())",
-        "    micro_grad_norms.append(_norm_of_added(params, added).item())",
+        *logged(
+            "    micro_losses.append(micro_loss.item())",
+            "    micro_grad_norms.append(_norm_of_added(params, added).item())",
+        ),
         *("    " + line for line in micro.counted),
         *micro.after,
-        f"# (for the log) how far the accumulated gradient is from one batch's of the {k} together",
-        f"one_batch_ulps = {_gap_call(micro)}",
+        *logged(
+            "# (for the log) how far the accumulated gradient is from one batch's of the "
+            f"{k} together",
+            f"one_batch_ulps = {_gap_call(micro)}",
+        ),
     ]
 
 

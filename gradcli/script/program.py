@@ -31,7 +31,7 @@ from gradcli.script.explained import (
 )
 from gradcli.script.extras import log_step, logged, renamed, rule_classes, state_of_two
 from gradcli.script.literals import literal
-from gradcli.script.loops import manual_loop, optim_loop
+from gradcli.script.loops import manual_loop, optim_loop, optimizer_names
 from gradcli.script.passes import ACCUMULATION, CLOSED, Micro, autocast, gap_function
 from gradcli.script.problems import problem_code
 from gradcli.script.source import Definition, Gathered, gather
@@ -106,6 +106,13 @@ def _command(spec: RunSpec, path: str, lr: float) -> str:
     if spec.settings:
         keywords = ", ".join(f"{k}={literal(v)}" for k, v in spec.settings.items())
         optimizer = f"'{spec.optimizer_info.torch_class}({keywords})'"
+    chosen = [f"-o {optimizer}", *([f"--lr {literal(lr)}"] if spec.lr is not None else [])]
+    return command_line(spec, path, chosen)
+
+
+def command_line(spec: RunSpec, path: str, chosen: list[str]) -> str:
+    """``gradcli PATH`` with the optimizers ``chosen`` (their words: ``-o ...``) and the
+    run's other options, where they are not the defaults."""
     words = [f"gradcli {path}"]
     if spec.data is not None:
         words.append(f"--data {spec.data}")
@@ -116,9 +123,7 @@ def _command(spec: RunSpec, path: str, lr: float) -> str:
         ):
             if value is not None:
                 words.append(f"{option} {value}")
-    words += [f"-m {spec.model}", f"-o {optimizer}"]
-    if spec.lr is not None:
-        words.append(f"--lr {literal(lr)}")
+    words += [f"-m {spec.model}", *chosen]
     if spec.data is not None and spec.batch_size is not None:
         words.append(f"--batch-size {spec.batch_size}")
     if spec.data is not None and spec.epochs is not None:
@@ -155,6 +160,10 @@ def _command(spec: RunSpec, path: str, lr: float) -> str:
         words.append(f"--accumulate {spec.accumulate}")
     if spec.amp is not None:
         words.append(f"--amp {spec.amp}")
+    defaults = RunSpec.__dataclass_fields__
+    for option, name in (("--loss-scale", "loss_scale"), ("--growth-interval", "growth_interval")):
+        if getattr(spec, name) != defaults[name].default:
+            words.append(f"{option} {literal(getattr(spec, name))}")
     words += ["--state"] if spec.state else []
     for option, file in (("--save", spec.save), ("--resume", spec.resume)):
         if file is not None:
@@ -245,7 +254,7 @@ def program(spec: RunSpec, path: str, shard: Shard | None = None) -> str:
         body, settings, functions = optim_loop(parts, spec, device, own, forward)
     else:
         body, settings, functions = manual_loop(parts, spec, own, forward)
-    optimizers = ["optimizer"] if len(parts) == 1 else [f"optimizer_{o.name}" for _, o, _ in parts]
+    optimizers = optimizer_names(parts)
     keywords = logged(spec, path, optimizers)
     scaled = spec.amp == "fp16"
     if scaled:  # (after clipping's, before --accumulate's: as the record has them)
