@@ -203,7 +203,7 @@ def test_one_rank_on_data_with_micro_batches_is_the_same_on_both_paths(
     for loss, size in zip(losses, [256] * 5 + [158], strict=True):
         total += loss * size
     assert epoch["train_loss"] == total / 1438
-    what = "max relative gradient difference" if amp else "max gradient difference (relative past 1)"
+    what = "max relative gradient difference" if amp else "max gradient difference (relative"
     for path, words in said.items():
         assert f"gradcli: ddp ({path}, 1 workers) vs one process on every rank's batches " in words
         assert f"joined: {what} " in words and ", within the tolerance " in words
