@@ -80,7 +80,7 @@ def test_explain_with_every_schedule_optimizer_and_path(invoke, tmp_path_factory
 
 def test_the_lr_s_line_is_gradcli_s_own_code(invoke, tmp_path):
     """The lr's line, with its closed form, on both paths and with the data loop and
-    --schedule-per epoch (the line counts training steps, as gradcli's does): written by
+    --schedule-per epoch (the line counts the scheduler's steps, epochs there): written by
     ``lr_line`` and the rule's ``closed_words``, printed from their modules; a schedule
     without a closed form (OneCycleLR) has the line alone, and no rule in an optim script."""
     step = ["--schedule", "StepLR(step_size=2, gamma=0.5)"]
@@ -95,6 +95,14 @@ def test_the_lr_s_line_is_gradcli_s_own_code(invoke, tmp_path):
     closed = jsonl(outputs[0])[3]["explain"][0]
     assert closed.startswith("lr: StepLR(step_size=2, gamma=0.5) after 2 steps: lr = ")
     assert "; closed form base_lr·γ^⌊e/step_size⌋ = " in closed
+    steps = [r for r in jsonl(outputs[2]) if "explain" in r]
+    epochs = [r for r in jsonl(outputs[2]) if "epoch_end" in r]
+    first_of_second = steps[epochs[0]["step"]]  # (the epoch's first step)
+    assert first_of_second["epoch"] == 2
+    assert first_of_second["explain"][0].startswith(
+        "lr: StepLR(step_size=2, gamma=0.5) after 1 epoch: lr = "
+    )
+    assert steps[-1]["explain"][0].startswith("lr: StepLR(step_size=2, gamma=0.5) after 1 epoch:")
     assert jsonl(outputs[3])[1]["explain"][1].startswith("clip: ")  # (the lr's line first)
     script = invoke(*runs[0], "--print-script").stdout
     assert inspect.getsource(schedule.lr_line) in script
@@ -103,7 +111,8 @@ def test_the_lr_s_line_is_gradcli_s_own_code(invoke, tmp_path):
         "optim", "-m", "linear", "-o", "adam", "--explain", *cycle, "--print-script", "--steps", "3"
     )
     plain = plain.stdout
-    assert "class Rule" not in plain and "lines = [lr_line(SCHEDULE, step, lr)]" in plain
+    assert "class Rule" not in plain
+    assert 'lines = [lr_line(SCHEDULE, step - 1, lr, "step", scheduled)]' in plain
 
 
 # No shrinking: as above. Muon on every problem it takes (AdamW alone where none is 2-D).
