@@ -156,3 +156,43 @@ def test_muon_s_formula_is_given_adamw_s(invoke, tmp_path):
     assert inspect.getsource(muon.explain_with) in script
     assert inspect.getsource(optimizers.find("adamw").explain) in script
     assert "formula = partial(explain_with, " in script
+
+
+@pytest.mark.slow
+def test_a_schedule_s_momentum_in_the_formula(invoke, tmp_path):
+    """OneCycleLR and CyclicLR set each update's momentum or β1: the script reads it from
+    the param group before the update (``scheduled``), as gradcli does, for every optimizer
+    with momentum or betas on both paths (Muon's and AdamW's side by side), and with the
+    data loop and --schedule-per epoch (the lr's line counts epochs): gradcli's bytes."""
+    from tests.test_explain_schedules import CYCLING, WITH_MOMENTUM
+
+    runs = []
+    for i, optimizer in enumerate(WITH_MOMENTUM):
+        model = "embedding" if optimizer == "sparseadam" else "linear"
+        schedule = CYCLING[i % 2]
+        path = PATHS[(i // 2) % 2]
+        runs.append(
+            [
+                path,
+                "-m",
+                model,
+                "-o",
+                optimizer,
+                "--explain",
+                "--schedule",
+                schedule,
+                "--steps",
+                "4",
+            ]
+        )
+    data = ["--data", "digits", "-m", "mlp", "--batch-size", "700", "--steps", "5"]
+    per_epoch = ["--schedule-per", "epoch", "--explain"]
+    runs += [
+        ["manual", *data, "-o", "adam", "--schedule", "StepLR(step_size=1)", *per_epoch],
+        ["optim", *data, "-o", "muon", "--schedule", CYCLING[0], *per_epoch],
+    ]
+    outputs = same_bytes(invoke, tmp_path, runs)
+    assert "after 1 epoch: lr = " in outputs[-2]
+    assert ", momentum = " in outputs[-1] and ", β1 = " in outputs[-1]
+    script = invoke(*runs[-1], "--print-script").stdout
+    assert 'lines = [lr_line(SCHEDULE, epoch - 1, lr, "epoch", scheduled)]' in script
