@@ -21,6 +21,7 @@ from gradcli.schedules.catalog import Rule
 from tests.helpers import jsonl
 from tests.schedule_strategies import spec_of
 from tests.strategies import run_specs
+from tests.test_explain_schedules import CYCLING, WITH_MOMENTUM
 from tests.test_script import check, command_line
 
 PATHS = ("optim", "manual")
@@ -164,8 +165,6 @@ def test_a_schedule_s_momentum_in_the_formula(invoke, tmp_path):
     the param group before the update (``scheduled``), as gradcli does, for every optimizer
     with momentum or betas on both paths (Muon's and AdamW's side by side), and with the
     data loop and --schedule-per epoch (the lr's line counts epochs): gradcli's bytes."""
-    from tests.test_explain_schedules import CYCLING, WITH_MOMENTUM
-
     runs = []
     for i, optimizer in enumerate(WITH_MOMENTUM):
         model = "embedding" if optimizer == "sparseadam" else "linear"
