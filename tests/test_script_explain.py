@@ -21,6 +21,7 @@ from gradcli.schedules.catalog import Rule
 from tests.helpers import jsonl
 from tests.schedule_strategies import spec_of
 from tests.strategies import run_specs
+from tests.test_explain_schedules import CYCLING, WITH_MOMENTUM
 from tests.test_script import check, command_line
 
 PATHS = ("optim", "manual")
@@ -80,7 +81,7 @@ def test_explain_with_every_schedule_optimizer_and_path(invoke, tmp_path_factory
 
 def test_the_lr_s_line_is_gradcli_s_own_code(invoke, tmp_path):
     """The lr's line, with its closed form, on both paths and with the data loop and
-    --schedule-per epoch (the line counts training steps, as gradcli's does): written by
+    --schedule-per epoch (the line counts the scheduler's steps, epochs there): written by
     ``lr_line`` and the rule's ``closed_words``, printed from their modules; a schedule
     without a closed form (OneCycleLR) has the line alone, and no rule in an optim script."""
     step = ["--schedule", "StepLR(step_size=2, gamma=0.5)"]
@@ -95,6 +96,14 @@ def test_the_lr_s_line_is_gradcli_s_own_code(invoke, tmp_path):
     closed = jsonl(outputs[0])[3]["explain"][0]
     assert closed.startswith("lr: StepLR(step_size=2, gamma=0.5) after 2 steps: lr = ")
     assert "; closed form base_lr·γ^⌊e/step_size⌋ = " in closed
+    steps = [r for r in jsonl(outputs[2]) if "explain" in r]
+    epochs = [r for r in jsonl(outputs[2]) if "epoch_end" in r]
+    first_of_second = steps[epochs[0]["step"]]  # (the epoch's first step)
+    assert first_of_second["epoch"] == 2
+    assert first_of_second["explain"][0].startswith(
+        "lr: StepLR(step_size=2, gamma=0.5) after 1 epoch: lr = "
+    )
+    assert steps[-1]["explain"][0].startswith("lr: StepLR(step_size=2, gamma=0.5) after 1 epoch:")
     assert jsonl(outputs[3])[1]["explain"][1].startswith("clip: ")  # (the lr's line first)
     script = invoke(*runs[0], "--print-script").stdout
     assert inspect.getsource(schedule.lr_line) in script
@@ -103,7 +112,8 @@ def test_the_lr_s_line_is_gradcli_s_own_code(invoke, tmp_path):
         "optim", "-m", "linear", "-o", "adam", "--explain", *cycle, "--print-script", "--steps", "3"
     )
     plain = plain.stdout
-    assert "class Rule" not in plain and "lines = [lr_line(SCHEDULE, step, lr)]" in plain
+    assert "class Rule" not in plain
+    assert 'lines = [lr_line(SCHEDULE, step - 1, lr, "step", scheduled)]' in plain
 
 
 # No shrinking: as above. Muon on every problem it takes (AdamW alone where none is 2-D).
@@ -147,3 +157,41 @@ def test_muon_s_formula_is_given_adamw_s(invoke, tmp_path):
     assert inspect.getsource(muon.explain_with) in script
     assert inspect.getsource(optimizers.find("adamw").explain) in script
     assert "formula = partial(explain_with, " in script
+
+
+@pytest.mark.slow
+def test_a_schedule_s_momentum_in_the_formula(invoke, tmp_path):
+    """OneCycleLR and CyclicLR set each update's momentum or β1: the script reads it from
+    the param group before the update (``scheduled``), as gradcli does, for every optimizer
+    with momentum or betas on both paths (Muon's and AdamW's side by side), and with the
+    data loop and --schedule-per epoch (the lr's line counts epochs): gradcli's bytes."""
+    runs = []
+    for i, optimizer in enumerate(WITH_MOMENTUM):
+        model = "embedding" if optimizer == "sparseadam" else "linear"
+        schedule = CYCLING[i % 2]
+        path = PATHS[(i // 2) % 2]
+        runs.append(
+            [
+                path,
+                "-m",
+                model,
+                "-o",
+                optimizer,
+                "--explain",
+                "--schedule",
+                schedule,
+                "--steps",
+                "4",
+            ]
+        )
+    data = ["--data", "digits", "-m", "mlp", "--batch-size", "700", "--steps", "5"]
+    per_epoch = ["--schedule-per", "epoch", "--explain"]
+    runs += [
+        ["manual", *data, "-o", "adam", "--schedule", "StepLR(step_size=1)", *per_epoch],
+        ["optim", *data, "-o", "muon", "--schedule", CYCLING[0], *per_epoch],
+    ]
+    outputs = same_bytes(invoke, tmp_path, runs)
+    assert "after 1 epoch: lr = " in outputs[-2]
+    assert ", momentum = " in outputs[-1] and ", β1 = " in outputs[-1]
+    script = invoke(*runs[-1], "--print-script").stdout
+    assert 'lines = [lr_line(SCHEDULE, epoch - 1, lr, "epoch", scheduled)]' in script

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 # The digits num() shows: six, or as many more as explain_line needs for the element it is
@@ -51,10 +51,19 @@ class Element:
     theta_new: float
     state_before: dict[str, float]  # optimizer state before the update (empty at first)
     state_after: dict[str, float]
+    # what a schedule set for this update (OneCycleLR's, CyclicLR's momentum, or betas with
+    # β1): the param_group's values as step() read them, over the run's hyperparameters
+    scheduled: dict[str, Any] = field(default_factory=dict)
 
     def was(self, key: str, initial: float = 0.0) -> float:
         """A state value before the update (``initial`` when it did not exist yet)."""
         return self.state_before.get(key, initial)
+
+
+def as_used(h: dict[str, Any], e: Element) -> dict[str, Any]:
+    """The hyperparameters ``h`` as the update of ``e`` used them: a value a schedule set
+    (``Element.scheduled``) in place of the run's, for the keys ``h`` has."""
+    return {k: e.scheduled.get(k, v) for k, v in h.items()}
 
 
 def effective_grad(
@@ -110,10 +119,11 @@ def explain_line(
     element: Element,
 ) -> str:
     """One line: ``name[0]: part; part; ... = new value``, every number with the digits that
-    tell this element's value before the update from its value after."""
+    tell this element's value before the update from its value after; the hyperparameters
+    as the update used them (``as_used``: a schedule's momentum or β1)."""
     token = _DIGITS.set(_digits_apart(element.theta, element.theta_new))
     try:
-        parts = formula(element, hyperparameters)
+        parts = formula(element, as_used(hyperparameters, element))
     finally:
         _DIGITS.reset(token)
     return f"{element.name}[0]: " + "; ".join(_RESULT.sub(r"= \1", part) for part in parts)

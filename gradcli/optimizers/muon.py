@@ -29,7 +29,7 @@ from gradcli.optimizers.catalog import (
     Several,
     weight_decay,
 )
-from gradcli.optimizers.formula import Element, decayed_theta, hyper, num
+from gradcli.optimizers.formula import Element, as_used, decayed_theta, hyper, num
 
 if TYPE_CHECKING:
     from torch import Tensor
@@ -146,7 +146,7 @@ def explain_with(
     """Muon's formula for a 2-D parameter; any other was stepped by the optimizer ``rest``,
     whose formula (``rest_formula``, at its ``rest_hyperparameters``) says how."""
     if "momentum_buffer" not in e.state_after:  # not 2-D: the other optimizer's step
-        return [f"{rest} (not 2-D)", *rest_formula(e, rest_hyperparameters)]
+        return [f"{rest} (not 2-D)", *rest_formula(e, as_used(rest_hyperparameters, e))]
     parts: list[str] = []
     g, momentum = e.grad, float(h["momentum"])
     m = e.state_after["momentum_buffer"]

@@ -181,14 +181,14 @@ class Rule:
         """The closed form at ``last_epoch`` with its numbers filled in, where it has one."""
         return None
 
-    def closed_words(self, step: int, used: float) -> str:
+    def closed_words(self, stepped: int, used: float) -> str:
         """What ``--explain``'s line of the lr adds, for a rule built afresh: torch's closed
-        form where training step ``step`` reads the lr (after ``step − 1`` scheduler steps),
-        and whether the recursion's lr ``used`` has its bits (it can differ in the last
-        digits); nothing where there is no closed form, or torch's divides by 0 there."""
+        form after ``stepped`` scheduler steps, where an update reads the lr, and whether the
+        recursion's lr ``used`` has its bits (it can differ in the last digits); nothing
+        where there is no closed form, or torch's divides by 0 there."""
         if not self.closed:
             return ""
-        self.last_epoch = step - 1
+        self.last_epoch = stepped
         try:
             closed = self.closed_form()
         except (ArithmeticError, ValueError):

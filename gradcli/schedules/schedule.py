@@ -50,6 +50,11 @@ class Schedule:
             return float(self.group["betas"][0])
         return float(self.group["momentum"])
 
+    def scheduled(self) -> dict[str, Any]:
+        """The momentum or betas this schedule set for the next step (``driven``), where it
+        drives them; else nothing."""
+        return driven(self.group) if self.spec.drives_momentum else {}
+
     @property
     def momentum_key(self) -> str | None:
         """``momentum`` or ``beta1``: what ``momentum`` is, where driven."""
@@ -95,24 +100,44 @@ class Schedule:
         self.rule.load_state_dict(state["rule"])
 
 
+def driven(group: Mapping[str, Any]) -> dict[str, Any]:
+    """What a schedule that drives momentum sets in ``group`` (torch's param_group, or the
+    hand-written one): its ``betas`` (β1 = betas[0]) where it has them, else ``momentum``."""
+    key = "betas" if "betas" in group else "momentum"
+    return {key: group[key]}
+
+
 def explain_lr(
     spec: ScheduleSpec,
     lr: float,
     hyperparameters: Mapping[str, Any] | None,
-    step: int,
+    per: str,
+    stepped: int,
     used: float,
+    scheduled: Mapping[str, Any],
 ) -> str:
-    """The ``--explain`` line of training step ``step``'s learning rate ``used``
-    (``lr_line``), with torch's closed form at that point by a fresh rule where the scheduler
-    has one (``Rule.closed_words``; not inside SequentialLR or ChainedScheduler)."""
-    line = lr_line(spec.text, step, used)
+    """The ``--explain`` line of the learning rate ``used`` (and the ``scheduled`` momentum
+    or betas) of an update after ``stepped`` scheduler steps, one each ``per`` (``lr_line``),
+    with torch's closed form at that point by a fresh rule where the scheduler has one
+    (``Rule.closed_words``; not inside SequentialLR or ChainedScheduler)."""
+    line = lr_line(spec.text, stepped, used, per, scheduled)
     if spec.scheduler.nests or spec.scheduler.rule is None:
         return line
-    return line + Schedule(spec, lr, hyperparameters).rule.closed_words(step, used)
+    return line + Schedule(spec, lr, hyperparameters).rule.closed_words(stepped, used)
 
 
-def lr_line(text: str, step: int, used: float) -> str:
+def lr_line(
+    text: str,
+    stepped: int,
+    used: float,
+    per: str = "step",
+    scheduled: Mapping[str, Any] | None = None,
+) -> str:
     """``lr: StepLR(step_size=2) after 3 steps: lr = 0.05``: which schedule (``text``) gave
-    training step ``step`` its learning rate ``used``, after how many of its steps."""
-    epoch = step - 1  # the scheduler has stepped once after each earlier update
-    return f"lr: {text} after {epoch} step{'s' * (epoch != 1)}: lr = {used!r}"
+    an update its learning rate ``used``, after how many of its steps (``stepped``, one a
+    training step or one an epoch: ``per``); and where it drives momentum, the momentum or
+    β1 it set for that update (``scheduled``: ``, β1 = 0.85``)."""
+    line = f"lr: {text} after {stepped} {per}{'s' * (stepped != 1)}: lr = {used!r}"
+    for key, value in (scheduled or {}).items():
+        line += f", β1 = {value[0]!r}" if key == "betas" else f", {key} = {value!r}"
+    return line

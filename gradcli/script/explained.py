@@ -23,6 +23,7 @@ from gradcli.train.clipping import EPS, Clipping
 from gradcli.train.clipping import explain as explain_clip
 from gradcli.train.loop import _element
 from gradcli.train.loss_scaling import explain as explain_scaling
+from gradcli.train.updates import Part
 
 
 def _clipping(spec: RunSpec) -> str:
@@ -60,11 +61,42 @@ def _formula_with(spec: RunSpec) -> bool:
 
 def _hyperparameters(name: str, values: dict[str, Any]) -> list[str]:
     """``NAME = {...}``, on one line or one entry a line, as ruff format lays it out."""
-    entries = [f'"{k}": {literal(v)}' for k, v in values.items()]
+    return _dictionary(name, {k: literal(v) for k, v in values.items()})
+
+
+def _dictionary(name: str, values: dict[str, str], depth: int = 0) -> list[str]:
+    """``name = {...}`` of the expressions ``values`` at ``depth`` spaces (the lines are
+    returned without them): on one line, or one entry a line, as ruff format lays it out."""
+    entries = [f'"{k}": {v}' for k, v in values.items()]
     one_line = f"{name} = {{{', '.join(entries)}}}"
-    if len(one_line) <= LINE_LENGTH:
+    if depth + len(one_line) <= LINE_LENGTH:
         return [one_line]
     return [f"{name} = {{", *(f"    {e}," for e in entries), "}"]
+
+
+def _drives_momentum(spec: RunSpec) -> bool:
+    """With ``--explain``: whether the schedule sets the momentum or β1 of each update
+    (OneCycleLR, CyclicLR with cycle_momentum), which the formula then reads."""
+    return spec.explain and spec.schedule_spec is not None and spec.schedule_spec.drives_momentum
+
+
+def scheduled_lines(spec: RunSpec, groups: list[str], parts: list[Part], depth: int) -> list[str]:
+    """Before the update, with ``--explain`` and a schedule that drives momentum:
+    ``scheduled``, the momentum or betas each param group (``groups``: the source of each
+    of ``parts``' groups) holds for this update, as gradcli reads them before ``step()``
+    (``gradcli.schedules.schedule.driven``); the scheduler moves them after."""
+    if not _drives_momentum(spec):
+        return []
+    keys = [
+        "betas" if "betas" in hyperparameters else "momentum" for _, _, hyperparameters in parts
+    ]
+    values = {k: f'{group}["{k}"]' for k, group in zip(keys, groups, strict=True)}
+    what = " and ".join("β1 (betas)" if k == "betas" else "momentum" for k in values)
+    return [
+        f"# (--explain) the {what} this update uses (the scheduler moves "
+        f"{'them' if len(values) > 1 else 'it'} after)",
+        *_dictionary("scheduled", values, depth),
+    ]
 
 
 def _string(name: str, text: str) -> list[str]:
@@ -123,21 +155,34 @@ def explain_rules(spec: RunSpec) -> tuple[tuple[type, tuple[str, ...]], ...]:
 
 
 def _lr_lines(spec: RunSpec, lr: float) -> list[str]:
-    """In ``explained``: the lr's line first, which schedule gave the lr (``lr_line``), and
-    torch's closed form at this step by a rule built afresh on the run's lr, as gradcli
-    builds one (``gradcli.schedules.schedule.explain_lr``)."""
+    """In ``explained``: the lr's line first, which schedule gave the lr after how many of
+    its steps, one an update or one an epoch (``lr_line``; where it drives momentum, the
+    momentum or β1 it set), and torch's closed form there by a rule built afresh on the
+    run's lr, as gradcli builds one (``gradcli.schedules.schedule.explain_lr``)."""
     schedule = _closed(spec)
     if spec.schedule_spec is None:
         return ["    lines = []"]
+    per_epoch = spec.data is not None and spec.schedule_per == "epoch"
+    stepped, per = ("epoch - 1", '"epoch"') if per_epoch else ("step - 1", '"step"')
+    arguments = ["SCHEDULE", stepped, "lr"]
+    if _drives_momentum(spec):
+        arguments += [per, "scheduled"]
+    elif per_epoch:
+        arguments.append(per)
+    said = f"lr_line({', '.join(arguments)})"
+    each = "epoch" if per_epoch else "update"
     if schedule is None:
-        return ["    lines = [lr_line(SCHEDULE, step, lr)]  # the lr's line first: its schedule"]
+        return [
+            f"    # the lr's line first: its schedule, stepped once after each earlier {each}",
+            f"    lines = [{said}]",
+        ]
     keywords = [f"{k}={literal(v)}" for k, v in schedule.keywords.items()]
     built = [f'{{"lr": {literal(lr)}}}', *keywords]
     return [
-        "    # the lr's line first: its schedule, and torch's closed form at this step by a",
-        "    # rule built afresh (as gradcli builds one)",
+        f"    # the lr's line first: its schedule, stepped once after each earlier {each}, and",
+        "    # torch's closed form there by a rule built afresh (as gradcli builds one)",
         *("    " + line for line in call(f"rule = {schedule.scheduler.rule.__name__}", built, 4)),
-        "    lines = [lr_line(SCHEDULE, step, lr) + rule.closed_words(step, lr)]",
+        f"    lines = [{said} + rule.closed_words({stepped}, lr)]",
     ]
 
 
@@ -283,7 +328,8 @@ def explain_definitions(spec: RunSpec, path: str, optimizers: list[str], lr: flo
         *(_SKIPPED if scaled else []),
         "        if grad is not None:",
         "            first = [t.reshape(-1)[0].item() for t in (old, dense(grad), p.detach())]",
-        "            element = Element(name, step, lr, *first, was, now)",
+        "            element = Element(name, step, lr, *first, was, now"
+        + (", scheduled)" if _drives_momentum(spec) else ")"),
         f"            lines.append(explain_line({formula}, HYPERPARAMETERS, element))",
         *(["    lines.append(updated)"] if scaled else []),
         "    return lines",

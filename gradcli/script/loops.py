@@ -17,7 +17,7 @@ from typing import Any
 import torch
 
 from gradcli.errors import GradcliError
-from gradcli.script.explained import prior_lines
+from gradcli.script.explained import prior_lines, scheduled_lines
 from gradcli.script.extras import (
     CLIP_STEP,
     clip_function,
@@ -133,6 +133,7 @@ def optim_loop(
         *(CLIP_STEP if clipping is not None else []),
         *_keep(own_model, spec, "optim", names),
         *(lr_of_the_update(f"{names[0]}.param_groups[0]") if schedule is not None else []),
+        *scheduled_lines(spec, [f"{n}.param_groups[0]" for n in names], parts, forward.depth),
         *step,
         *(
             schedule_step(schedule, f"{names[-1]}.step()", spec.save is not None, schedulers)
@@ -273,6 +274,7 @@ def manual_loop(
         *(CLIP_STEP if clipping is not None else []),
         *_keep(own_model, spec, "manual", []),
         *(lr_of_the_update(f"group{suffixes[0]}") if schedule is not None else []),
+        *scheduled_lines(spec, [f"group{s}" for s in suffixes], parts, forward.depth),
         "# 3. update by hand, in place, where autograd does not look",
         "with torch.no_grad():",
         *("    " + line for line in update),

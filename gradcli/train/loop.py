@@ -93,7 +93,8 @@ class Training:
     start: int = 0  # steps done before this run (a resumed checkpoint)
     record_state: bool = False
     explainer: Callable[[Element], str] | None = None
-    explain_lr: Callable[[int, float], str] | None = None  # the lr's line, with a schedule
+    # the lr's line, with a schedule: (scheduler steps so far, lr, momentum or betas it set)
+    explain_lr: Callable[[int, float, dict[str, Any]], str] | None = None
     # Hooks, where a caller plugs in (``run_training`` sets the first two, ``gradcli ddp`` the
     # rest). Each is called only when set: one left unset costs one attribute check a step.
     should_stop: Callable[[], bool] | None = None  # asked each step: stop after it (Ctrl-C)
@@ -180,6 +181,7 @@ class Training:
             if shown:
                 grads = [kept.copy(i, g) for i, g in enumerate(grads)]
             prior = self._first_elements_of_state(params) if shown and self.explainer else None
+            scheduled = self.update.scheduled() if prior is not None else {}  # (as step() reads)
             # 4. update
             evaluations = self._update(loss, step)
             # 5. record (the step's one sync)
@@ -220,7 +222,7 @@ class Training:
                     finite = self.finite_everywhere(finite)
                 if prior is not None:
                     if self.explain_lr is not None:
-                        extra.insert(0, self.explain_lr(step, lr))
+                        extra.insert(0, self.explain_lr(self._stepped(step), lr, scheduled))
                     if record.skipped:  # the rule did not run: say so, not what it would do
                         # (nor ask its formula: a first step skipped left no state to show)
                         lines = tuple(
@@ -231,7 +233,9 @@ class Training:
                         )
                     else:
                         params_before = recorder.unpack(before)
-                        lines = self._explain(step, lr, names, params, grads, params_before, prior)
+                        lines = self._explain(
+                            step, lr, names, params, grads, params_before, prior, scheduled
+                        )
                     record = replace(record, explain=(*extra, *lines, *after))
                 yield record if complete is None else complete(record)
             # 6. the schedule: scheduler.step() after optimizer.step() (or after the epoch)
@@ -309,6 +313,14 @@ class Training:
         if self.unscaled is not None:
             skipped = (self.unscaled.found_inf > 0).to(torch.int64)
             self.skipped = skipped if self.skipped is None else self.skipped + skipped
+
+    def _stepped(self, step: int) -> int:
+        """How many times the scheduler has stepped before training step ``step``'s update:
+        once after each earlier update, or with --schedule-per epoch once after each earlier
+        epoch."""
+        if self.schedule_per_epoch and self.feed is not None:
+            return self.feed.epoch - 1
+        return step - 1
 
     def _schedule_step(self, loss: float) -> None:
         if self.update.needs_loss:
@@ -474,8 +486,10 @@ class Training:
         grads: list[Tensor | None],
         before: list[Tensor],
         prior: list[dict[str, Tensor]],
+        scheduled: dict[str, Any],
     ) -> tuple[str, ...]:
-        """Lines for --explain, from one host copy of the first elements involved."""
+        """Lines for --explain, from one host copy of the first elements involved; the
+        formula reads the momentum or betas a schedule set for this update (``scheduled``)."""
         assert self.explainer is not None
         after = self._first_elements_of_state(params)
         copy = HostCopy()
@@ -494,7 +508,9 @@ class Training:
             now = dict(zip(after[i], reader.take(len(after[i])), strict=True))
             if grads[i] is not None:
                 lines.append(
-                    self.explainer(Element(name, step, lr, theta, grad, theta_new, was, now))
+                    self.explainer(
+                        Element(name, step, lr, theta, grad, theta_new, was, now, scheduled)
+                    )
                 )
         return tuple(lines)
 

@@ -249,7 +249,8 @@ def prepare(
             Slices(problem, spec.accumulate, spec.model) if feed is None else Batches(feed, problem)
         )
     if spec.explain and schedule is not None:
-        training.explain_lr = partial(explain_lr, schedule, lr, hyperparameters)
+        per = "epoch" if training.schedule_per_epoch else "step"  # (the scheduler's steps)
+        training.explain_lr = partial(explain_lr, schedule, lr, hyperparameters, per)
     return training, info
 
 

@@ -35,7 +35,7 @@ from gradcli import optimizers
 from gradcli.errors import GradcliError
 from gradcli.optimizers.catalog import Optimizer, Value
 from gradcli.private_api import default_foreach, fused_devices
-from gradcli.schedules.schedule import Schedule
+from gradcli.schedules.schedule import Schedule, driven
 from gradcli.schedules.schedule_spec import ScheduleSpec
 from gradcli.schedules.torch_side import build as build_torch_scheduler
 from gradcli.train.clipping import Clipped, Clipping, clip_by_hand, clip_with_torch
@@ -148,6 +148,11 @@ class ManualUpdate(_Scaling):
         """``scheduler.step()`` after the update (ReduceLROnPlateau: ``step(loss)``)."""
         for schedule in self.schedules:
             schedule.step(loss)
+
+    def scheduled(self) -> dict[str, Any]:
+        """The momentum or betas each part's schedule set for the next update, where it
+        drives them (Muon's momentum and AdamW's betas side by side); else nothing."""
+        return {k: v for schedule in self.schedules for k, v in schedule.scheduled().items()}
 
     def clip(self) -> Clipped | None:
         """Clip the gradients in place, by hand (``--clip-norm`` / ``--clip-value``)."""
@@ -265,6 +270,7 @@ class OptimUpdate(_Scaling):
         self.clipping = clipping
         self.schedulers: list[Any] = []
         self.needs_loss = False
+        self.drives_momentum = False  # the scheduler sets momentum or β1 (OneCycleLR, ...)
         self.optimizers = []
         for part, described, hyper in assign(params, optimizer, hyperparameters):
             optimizer_class = getattr(torch.optim, described.torch_class)
@@ -308,8 +314,16 @@ class OptimUpdate(_Scaling):
                 message = " ".join(str(error).split()) or type(error).__name__
                 raise GradcliError(f"--schedule {spec.text}: torch refuses it: {message}") from None
             self.needs_loss = spec.scheduler.needs_loss
+            self.drives_momentum = spec.drives_momentum
             for loss in done:
                 self.schedule_step(loss)
+
+    def scheduled(self) -> dict[str, Any]:
+        """The momentum or betas each optimizer's scheduler set in its param_group for the
+        next ``step()``, where it drives them (as ``ManualUpdate.scheduled``); else nothing."""
+        if not self.drives_momentum:
+            return {}
+        return {k: v for o in self.optimizers for k, v in driven(o.param_groups[0]).items()}
 
     def schedule_step(self, loss: float | None) -> None:
         for scheduler in self.schedulers:
