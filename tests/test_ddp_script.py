@@ -328,7 +328,7 @@ def test_a_script_on_data_deals_the_batches_by_a_distributed_sampler(invoke, k):
         forward,
         "    dist.all_reduce(sums, op=dist.ReduceOp.SUM)\n"
         "    loss_sum, right, seen = sums.tolist()",
-        "    val_loss, val_accuracy = evaluate(x_val, y_val)",
+        "    val_loss, val_accuracy = evaluate(model, x_val, y_val)",
         "    if rank == 0:  # (rank 0 alone prints)\n"
         '        print(json.dumps(line, separators=(",", ":")))',
         "\ndist.destroy_process_group()",

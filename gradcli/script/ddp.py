@@ -103,20 +103,30 @@ def ddp_script(spec: RunSpec, options: DdpOptions, world: int) -> str:
         lines[fed] = lines[fed].replace("(loss.item())", "(mean_over_ranks(loss.item()))")
         at = place(lines, _GATHERED)
         lines[at + 1 : at + 1] = ["", "", *_MEAN.splitlines()]
-    lines += ["", "dist.destroy_process_group()  # (torchrun's processes leave the group)"]
+    lines += ["", "dist.destroy_process_group()  # (torchrun's processes leave the group)", *_END]
     return "\n".join(lines) + "\n"
+
+
+# the end, as gradcli's own workers end (``gradcli/ddp/launch.py``): the exit at once
+_END = [
+    "# end here, as gradcli's workers end: a normal exit runs C++'s static destructors, and",
+    "# under load one of gloo's threads can still be joinable then (\"terminate called",
+    '# without an active exception", SIGABRT)',
+    "sys.stdout.flush()",
+    "os._exit(0)",
+]
 
 
 def _imports(lines: list[str], by_ddp: bool, on_data: bool, micro: bool) -> None:
     """The imports: torch.distributed, and what a rank's lines use (DDP's class and its
-    ``nullcontext()`` for the last micro-batch; the sampler; ``sys`` for the exit status)."""
+    ``nullcontext()`` for the last micro-batch; the sampler; ``sys`` and ``os`` for the exit)."""
     first = next(i for i, line in enumerate(lines) if line.startswith(("import ", "from ")))
     last = first
     while last < len(lines) and (lines[last].startswith(("import ", "from ")) or not lines[last]):
         last += 1
     imported = [line for line in lines[first:last] if line]
     blank = last - first - len(imported) - 1  # (the blank lines after them, kept)
-    imported += ["import torch.distributed as dist", "import sys"]
+    imported += ["import torch.distributed as dist", "import os", "import sys"]
     imported += ["from torch.utils.data import DistributedSampler"] if on_data else []
     if by_ddp:
         imported.append("from torch.nn.parallel import DistributedDataParallel")

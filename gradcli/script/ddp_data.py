@@ -75,7 +75,8 @@ def refused(test: str, said: list[str]) -> list[str]:
         "            file=sys.stderr,",
         "        )",
         "    dist.destroy_process_group()",
-        "    sys.exit(2)",
+        "    sys.stderr.flush()",
+        "    os._exit(2)  # (at once, as at the script's end)",
     ]
 
 
