@@ -916,3 +916,53 @@ def test_tables_and_idx_files_are_the_same_run(invoke, tmp_path, monkeypatch):
     ends = [[line for line in jsonl(output) if "epoch_end" in line] for output in outputs]
     assert all(ends)
     assert ends[1][0]["train_accuracy"] is None and ends[1][0]["val_loss"] is not None
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["optim", "-m", "linear", "-o", "sgd", "--lr", "1e6", "--steps", "8"],
+        [
+            "manual",
+            "-m",
+            "himmelblau",
+            "-o",
+            "radam",
+            "--lr",
+            "0.5",
+            "--steps",
+            "9",
+            "--every",
+            "4",
+        ],
+        ["manual", "-m", "linear", "-o", "sgd", "--lr", "1e6", "--steps", "8", "--explain"],
+        [
+            "optim",
+            "-m",
+            "linear",
+            "-o",
+            "adam",
+            "--lr",
+            "1e6",
+            "--steps",
+            "8",
+            "--amp",
+            "fp16",
+            "--clip-norm",
+            "1",
+        ],
+    ],
+)
+def test_a_run_that_diverges_stops_as_gradcli_does(invoke, tmp_path, args):
+    """gradcli shows the step where the loss or a gradient stops being finite (--every or
+    not), writes its infinities and NaNs as JSON strings, stops there and exits 3: so does
+    the script, its stdout the same bytes."""
+    gradcli = invoke(*args, "-f", "jsonl", "-q")
+    assert gradcli.exit_code == 3 and ('"Infinity"' in gradcli.stdout or '"NaN"' in gradcli.stdout)
+    script = tmp_path / "s.py"
+    script.write_text(invoke(*args, "--print-script").stdout)
+    lint([script])
+    ran = subprocess.run([sys.executable, str(script)], capture_output=True, text=True)
+    assert ran.returncode == 3, ran.stderr
+    assert ran.stdout == gradcli.stdout
+    assert ran.stderr.count("\n") == 1 and "not finite" in ran.stderr, ran.stderr

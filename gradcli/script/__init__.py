@@ -30,4 +30,4 @@ def print_script(spec: RunSpec, path: str) -> str:
         raise GradcliError(wrong)
     from gradcli.script.program import program
 
-    return program(spec.with_every(), path)
+    return program(spec.with_every(), path, stops=True)

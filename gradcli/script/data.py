@@ -355,6 +355,7 @@ def data_loop(
     keywords: list[str] | None = None,
     optimizers: tuple[str, ...] = ("optimizer",),
     compared: list[str] | None = None,
+    stops: bool = False,
 ) -> list[str]:
     """The loop over epochs and their batches around a step's ``body`` (its last line the
     comment of the logging phase; ``keywords``: what its ``log`` call adds), and the end of
@@ -368,7 +369,7 @@ def data_loop(
     accuracy = feed.classification
     held = feed.data.x_val is not None
     arguments = ["step", "loss.item()", "grads", "before", "epoch", "batch", *(keywords or [])]
-    logged = log_step(spec, arguments, 8) if compared is None else compared
+    logged = log_step(spec, arguments, 8, stops) if compared is None else compared
     k = spec.accumulate
     if k == 1:
         inner = [

@@ -125,13 +125,40 @@ def state_of_two(optimizers: list[str]) -> list[str]:
     ]
 
 
-def log_step(spec: RunSpec, arguments: list[str], indent: int) -> list[str]:
+def log_step(spec: RunSpec, arguments: list[str], indent: int, stops: bool = False) -> list[str]:
     """The step's ``log(...)`` call (under ``--every``'s test), laid out as ruff format lays
-    it out at ``indent`` spaces (the lines are returned without them)."""
-    if spec.every == 1:
-        return call("log", arguments, indent)
-    test = f"if step % {spec.every} == 0 or step == steps:  # --every {spec.every}"
-    return [test, *("    " + line for line in call("log", arguments, indent + 4))]
+    it out at ``indent`` spaces (the lines are returned without them). ``stops``: after it,
+    the script stops where gradcli stops, at a step that diverged (exit 3); without it, the
+    first line is ``--every``'s test."""
+    logged = call("log", arguments, indent)
+    if spec.every != 1:
+        every = spec.every
+        shown = " or not finite" if stops else ""
+        test = f"if step % {every} == 0 or step == steps{shown}:  # --every {every}"
+        logged = [test, *("    " + line for line in call("log", arguments, indent + 4))]
+    if not stops:
+        return logged
+    return [*(_FINITE_FP16 if spec.amp == "fp16" else _FINITE), *logged, *_STOP]
+
+
+# gradcli shows the step where the loss or a gradient stops being finite (--every or not),
+# then stops (exit 3, ``Loop`` and ``_finite``); with --amp fp16 an inf in a gradient only
+# skips the step
+_FINITE = [
+    "# gradcli stops after a step whose loss or a gradient is not finite (exit 3)",
+    "present = [g.to_dense() if g.is_sparse else g for g in grads if g is not None]",
+    "finite = math.isfinite(loss.item()) and all(bool(g.isfinite().all()) for g in present)",
+]
+_FINITE_FP16 = [
+    "# gradcli stops after a step whose loss is not finite (exit 3; an inf in a gradient",
+    "# only skips the update, under --amp fp16)",
+    "finite = math.isfinite(loss.item())",
+]
+_STOP = [
+    "if not finite:",
+    '    print(f"step {step}: the loss or a gradient is not finite", file=sys.stderr)',
+    "    sys.exit(3)",
+]
 
 
 CLIP_STEP = [

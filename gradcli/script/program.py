@@ -233,9 +233,10 @@ def _classes_before_signatures(definitions: list[Definition]) -> list[Definition
     return definitions
 
 
-def program(spec: RunSpec, path: str, shard: Shard | None = None) -> str:
+def program(spec: RunSpec, path: str, shard: Shard | None = None, stops: bool = False) -> str:
     """The script of ``spec`` on ``path`` (``shard``: with --data, the batches of rank 0 of
-    ``gradcli ddp``'s, whose script ``ddp.py`` makes of this one)."""
+    ``gradcli ddp``'s, whose script ``ddp.py`` makes of this one; ``stops``: the script
+    stops where gradcli stops, after a step that diverged, exit 3)."""
     training, info = prepare(spec, path, shard=shard)
     problem, feed = training.problem, training.feed
     device = torch.device(info.device)
@@ -263,8 +264,8 @@ def program(spec: RunSpec, path: str, shard: Shard | None = None) -> str:
     kept_state = spec.state or spec.save is not None or spec.resume is not None
     if (kept_state or spec.explain) and path == "optim" and len(optimizers) > 1:  # (by index)
         settings = [*settings, *state_of_two(optimizers)]
-    if scaled:  # (how gradcli writes an inf or a NaN in JSON: a skipped step's gradients)
-        functions = [*functions, spell]
+    if scaled or stops:  # (how gradcli writes an inf or a NaN in JSON: a skipped step's
+        functions = [*functions, spell]  # gradients, a diverged step's numbers)
     quiet = scaled and path == "optim" and spec.schedule is not None
     if quiet:
         after_function = [""] if settings and not settings[-1] else []  # (two blank lines)
@@ -302,6 +303,7 @@ def program(spec: RunSpec, path: str, shard: Shard | None = None) -> str:
         [
             "import json",
             "import math",
+            *(["import sys"] if stops else []),
             "import torch",
             *imported,
             *(gathered.imports if gathered else ()),
@@ -366,7 +368,7 @@ def program(spec: RunSpec, path: str, shard: Shard | None = None) -> str:
             where="" if feed is None else _WHERE,
             clip="" if clipping is None else _CLIP,
             scaling=scaling.LOG if scaled else "",
-            spelled=scaling.SPELLED if scaled else "",
+            spelled=scaling.SPELLED if scaled or stops else "",
             state=_STATE if spec.state else "",
             micro=_MICRO if forward.micro else "",
             explain=_EXPLAIN if spec.explain else "",
@@ -414,7 +416,7 @@ def program(spec: RunSpec, path: str, shard: Shard | None = None) -> str:
             *settings,
             *resumed,
         ]
-        loop = data_loop(body, spec, feed, path, keywords, tuple(optimizers))
+        loop = data_loop(body, spec, feed, path, keywords, tuple(optimizers), stops=stops)
         if spec.save is not None:
             loop += save_lines(
                 spec, path, needs_loss, len(optimizers), feed.classification, saved_scaler
@@ -446,7 +448,7 @@ def program(spec: RunSpec, path: str, shard: Shard | None = None) -> str:
         *("    " + line if line else "" for line in body),
     ]
     arguments = ["step", "loss.item()", "grads", "before", *keywords]
-    loop += ["    " + line for line in log_step(spec, arguments, 4)]
+    loop += ["    " + line for line in log_step(spec, arguments, 4, stops)]
     if spec.save is not None:
         loop += save_lines(spec, path, needs_loss, len(optimizers), more=saved_scaler)
     return "\n".join([*head, *setup, *loop]) + "\n"
