@@ -966,3 +966,61 @@ def test_a_run_that_diverges_stops_as_gradcli_does(invoke, tmp_path, args):
     assert ran.returncode == 3, ran.stderr
     assert ran.stdout == gradcli.stdout
     assert ran.stderr.count("\n") == 1 and "not finite" in ran.stderr, ran.stderr
+
+
+CHATTY_MODEL = """
+import torch
+from torch import nn
+
+
+class Chatty(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.w = nn.Parameter(torch.tensor([1.0, -2.0, 3.0]))
+
+    def forward(self) -> torch.Tensor:
+        print("forward called")
+        return (self.w**2).sum()
+
+
+class ChattyNet(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = nn.Linear(64, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        print("batch of", x.shape[0])
+        return self.lin(x.flatten(1))
+
+
+def build() -> nn.Module:
+    return Chatty()
+
+
+def build_net() -> nn.Module:
+    return ChattyNet()
+"""
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["optim", "-m", "{file}:build", "-o", "adam", "--steps", "3"],
+        ["manual", "-m", "{file}:build", "-o", "lbfgs", "--steps", "2"],
+        ["optim", "-d", "digits", "-m", "{file}:build_net", "--batch-size", "600", "--epochs", "1"],
+    ],
+)
+def test_what_a_users_model_prints_goes_to_stderr_as_in_gradcli(invoke, tmp_path, args):
+    """gradcli keeps stdout for its JSON lines and sends the user's print() to stderr: the
+    script too, so that its stdout is still gradcli's, byte for byte."""
+    (tmp_path / "chatty.py").write_text(CHATTY_MODEL)
+    args = [a.format(file=tmp_path / "chatty.py") for a in args]
+    gradcli = invoke(*args, "-f", "jsonl", "-q")
+    assert gradcli.exit_code == 0, gradcli.stderr
+    script = tmp_path / "s.py"
+    script.write_text(invoke(*args, "--print-script").stdout)
+    lint([script])
+    ran = subprocess.run([sys.executable, str(script)], capture_output=True, text=True)
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stdout == gradcli.stdout
+    assert ("forward called" in ran.stderr) or ("batch of" in ran.stderr)

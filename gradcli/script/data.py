@@ -356,6 +356,7 @@ def data_loop(
     optimizers: tuple[str, ...] = ("optimizer",),
     compared: list[str] | None = None,
     stops: bool = False,
+    chatty: bool = False,
 ) -> list[str]:
     """The loop over epochs and their batches around a step's ``body`` (its last line the
     comment of the logging phase; ``keywords``: what its ``log`` call adds), and the end of
@@ -363,7 +364,8 @@ def data_loop(
     under ``model.eval()`` (``optimizers``: their names, whose schedulers step there).
     ``compared``: in a compare script, the lines that hand each step to the comparison in
     place of the log; the end of an epoch is handed over too (``yield``), and the comparison
-    asks for no step past the last."""
+    asks for no step past the last. ``stops``: the script stops after a step that diverged;
+    ``chatty``: the lines go to ``data_out``, stdout (a user's model's prints to stderr)."""
     schedulers, groups = renamed(optimizers, "scheduler"), renamed(optimizers, "group")
     partial = spec.steps % feed.batches != 0 and compared is None
     accuracy = feed.classification
@@ -439,7 +441,11 @@ def data_loop(
         '    "val_loss": val_loss,',
         '    "val_accuracy": val_accuracy,',
         "}",
-        'print(json.dumps(line, separators=(",", ":")))' if compared is None else "yield line",
+        (
+            f'print(json.dumps(line, separators=(",", ":")){", file=data_out" if chatty else ""})'
+            if compared is None
+            else "yield line"
+        ),
     ]
     sums = f"    {sums}  # the epoch's training loss" + (" and accuracy" if accuracy else "")
     return [

@@ -95,7 +95,7 @@ def log(
         }
 ${state}    line = {"step": step, "loss": loss, "lr": None if step == 0 else lr}
 ${where}${clip}${scaling}${evaluations}${micro}    line["params"] = record
-${explain}${spelled}    print(json.dumps(line, separators=(",", ":")${ascii}))
+${explain}${spelled}    print(json.dumps(line, separators=(",", ":")${ascii})${out})
 ''')
 
 
@@ -231,6 +231,14 @@ def _classes_before_signatures(definitions: list[Definition]) -> list[Definition
                 definitions.insert(i, definitions.pop(at))
                 break
     return definitions
+
+
+# gradcli's stdout carries its records alone: what a user's model prints goes to stderr
+# (``gradcli.usercode``), and so it does in the script; its JSON lines go to ``data_out``
+TO_STDERR = [
+    "# stdout carries the JSON lines alone, as gradcli's: what the model prints goes to stderr",
+    "data_out, sys.stdout = sys.stdout, sys.stderr",
+]
 
 
 def program(spec: RunSpec, path: str, shard: Shard | None = None, stops: bool = False) -> str:
@@ -373,6 +381,7 @@ def program(spec: RunSpec, path: str, shard: Shard | None = None, stops: bool = 
             micro=_MICRO if forward.micro else "",
             explain=_EXPLAIN if spec.explain else "",
             ascii=", ensure_ascii=False" if spec.explain else "",
+            out=", file=data_out" if own and stops else "",
             evaluations=_EVALUATIONS if spec.optimizer_info.closure else "",
         ).rstrip("\n"),
         "",
@@ -409,6 +418,7 @@ def program(spec: RunSpec, path: str, shard: Shard | None = None, stops: bool = 
         if resuming:
             resumed += loader_lines(feed.batches, feed.classification)
         setup = [
+            *(TO_STDERR if own and stops else []),
             *data.setup,
             "params = list(model.parameters())",
             *counts(spec, feed),
@@ -416,13 +426,16 @@ def program(spec: RunSpec, path: str, shard: Shard | None = None, stops: bool = 
             *settings,
             *resumed,
         ]
-        loop = data_loop(body, spec, feed, path, keywords, tuple(optimizers), stops=stops)
+        loop = data_loop(
+            body, spec, feed, path, keywords, tuple(optimizers), stops=stops, chatty=own and stops
+        )
         if spec.save is not None:
             loop += save_lines(
                 spec, path, needs_loss, len(optimizers), feed.classification, saved_scaler
             )
         return "\n".join([*head, *setup, *loop]) + "\n"
     setup = [
+        *(TO_STDERR if own and stops else []),
         *(
             [
                 "# torch's default, made explicit: else each sparse tensor built here warns",
