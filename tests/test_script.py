@@ -918,6 +918,20 @@ def test_tables_and_idx_files_are_the_same_run(invoke, tmp_path, monkeypatch):
     assert ends[1][0]["train_accuracy"] is None and ends[1][0]["val_loss"] is not None
 
 
+def run_both(invoke, folder: Path, args: list[str], status: int):
+    """gradcli's run (-f jsonl) and its script's, run on its own in a process: both end with
+    ``status``, the script passes ruff, and its stdout is gradcli's, byte for byte."""
+    gradcli = invoke(*args, "-f", "jsonl", "-q")
+    assert gradcli.exit_code == status, gradcli.stderr
+    script = folder / "s.py"
+    script.write_text(invoke(*args, "--print-script").stdout)
+    lint([script])
+    ran = subprocess.run([sys.executable, str(script)], capture_output=True, text=True)
+    assert ran.returncode == status, ran.stderr
+    assert ran.stdout == gradcli.stdout
+    return gradcli, ran
+
+
 @pytest.mark.parametrize(
     "args",
     [
@@ -957,14 +971,8 @@ def test_a_run_that_diverges_stops_as_gradcli_does(invoke, tmp_path, args):
     """gradcli shows the step where the loss or a gradient stops being finite (--every or
     not), writes its infinities and NaNs as JSON strings, stops there and exits 3: so does
     the script, its stdout the same bytes."""
-    gradcli = invoke(*args, "-f", "jsonl", "-q")
-    assert gradcli.exit_code == 3 and ('"Infinity"' in gradcli.stdout or '"NaN"' in gradcli.stdout)
-    script = tmp_path / "s.py"
-    script.write_text(invoke(*args, "--print-script").stdout)
-    lint([script])
-    ran = subprocess.run([sys.executable, str(script)], capture_output=True, text=True)
-    assert ran.returncode == 3, ran.stderr
-    assert ran.stdout == gradcli.stdout
+    gradcli, ran = run_both(invoke, tmp_path, args, 3)
+    assert '"Infinity"' in gradcli.stdout or '"NaN"' in gradcli.stdout
     assert ran.stderr.count("\n") == 1 and "not finite" in ran.stderr, ran.stderr
 
 
@@ -1015,12 +1023,5 @@ def test_what_a_users_model_prints_goes_to_stderr_as_in_gradcli(invoke, tmp_path
     script too, so that its stdout is still gradcli's, byte for byte."""
     (tmp_path / "chatty.py").write_text(CHATTY_MODEL)
     args = [a.format(file=tmp_path / "chatty.py") for a in args]
-    gradcli = invoke(*args, "-f", "jsonl", "-q")
-    assert gradcli.exit_code == 0, gradcli.stderr
-    script = tmp_path / "s.py"
-    script.write_text(invoke(*args, "--print-script").stdout)
-    lint([script])
-    ran = subprocess.run([sys.executable, str(script)], capture_output=True, text=True)
-    assert ran.returncode == 0, ran.stderr
-    assert ran.stdout == gradcli.stdout
+    _, ran = run_both(invoke, tmp_path, args, 0)
     assert ("forward called" in ran.stderr) or ("batch of" in ran.stderr)
