@@ -22,7 +22,7 @@ from gradcli.script.literals import LINE_LENGTH
 from gradcli.spec import SPARSE_MODELS, constructor, runs_on
 from tests.helpers import jsonl
 from tests.strategies import run_specs
-from tests.test_script import MODEL_FILE, NETWORK_FILE, lint
+from tests.test_script import CHATTY_MODEL, MODEL_FILE, NETWORK_FILE, lint, run_both
 
 # Run each script with runpy in one process (one `import torch` for all): its stdout, and
 # its exit status (3 where a loss stops being finite).
@@ -294,3 +294,14 @@ def test_what_a_compare_script_cannot_repeat_is_one_line_and_exit_2(invoke, args
 def test_a_line_too_long_is_laid_out_as_ruff_format_lays_it_out(line, laid):
     assert _fitted(line) == laid
     assert all(len(text) <= LINE_LENGTH for text in laid)
+
+
+def test_what_a_users_model_prints_goes_to_stderr_in_a_comparison(invoke, tmp_path):
+    """gradcli compare sends the user's print() to stderr: the script too, its stdout still
+    compare's JSON lines, byte for byte."""
+    (tmp_path / "chatty.py").write_text(CHATTY_MODEL)
+    model = f"{tmp_path / 'chatty.py'}:build"
+    _, ran = run_both(
+        invoke, tmp_path, ["compare", "-m", model, "-o", "sgd,adam", "--steps", "2"], 0
+    )
+    assert "forward called" in ran.stderr

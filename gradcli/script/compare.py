@@ -36,7 +36,14 @@ from gradcli.script.literals import LINE_LENGTH, call, literal
 from gradcli.script.loops import CLOSED, manual_loop, optim_loop, optimizer_names
 from gradcli.script.passes import Forward, autocast
 from gradcli.script.problems import problem_code
-from gradcli.script.program import _PROBE, _definitions, _slices, command_line, import_lines
+from gradcli.script.program import (
+    _PROBE,
+    TO_STDERR,
+    _definitions,
+    _slices,
+    command_line,
+    import_lines,
+)
 from gradcli.script.scaling import HAND_SCALER_CALLS, QUIET_SCHEDULER
 from gradcli.script.source import Definition, Gathered, gather
 from gradcli.spec import RunSpec, constructor
@@ -173,6 +180,7 @@ def compare_script(specs: list[RunSpec]) -> str:
             step,
             QUIET_SCHEDULER if quiet else [],
             None if feed is None else feed.batches,
+            own,
         ),
     ]
     return "\n".join(head) + "\n"
@@ -512,10 +520,13 @@ _EPOCH_END = """\
 """
 
 
-def _main(counted: list[str], step: _Step, quiet: list[str], batches: int | None) -> list[str]:
+def _main(
+    counted: list[str], step: _Step, quiet: list[str], batches: int | None, own: bool
+) -> list[str]:
     """The comparison: each method's two paths on models of their own from the same start,
     stepped in turn, one JSON line per step and method (``counted``: the steps, and on data
-    the epochs; ``quiet``: what keeps torch.optim's scheduler quiet after a skipped step)."""
+    the epochs; ``quiet``: what keeps torch.optim's scheduler quiet after a skipped step;
+    ``own``: a user's model, whose prints go to stderr, the lines to ``data_out``)."""
     where = "".join(f"            {name}={name},\n" for name in ("epoch", "batch") if step.data)
     scaled = ("scale", "skipped") if step.scaled else ()
     scaling = "".join(f"            {name}={name},\n" for name in scaled)
@@ -527,7 +538,8 @@ def _main(counted: list[str], step: _Step, quiet: list[str], batches: int | None
     ]
     with_torch = ["optim_loss", "*_", *scaled]
     return [
-        *_LOG.splitlines(),
+        *(_LOG.replace("=False)", "=False), file=data_out") if own else _LOG).splitlines(),
+        *(TO_STDERR if own else []),
         *counted,
         *([f"batches = {batches}  # the steps of an epoch"] if batches else []),
         *quiet,
