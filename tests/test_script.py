@@ -9,6 +9,7 @@ from __future__ import annotations
 import gzip
 import inspect
 import json
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -916,3 +917,25 @@ def test_tables_and_idx_files_are_the_same_run(invoke, tmp_path, monkeypatch):
     ends = [[line for line in jsonl(output) if "epoch_end" in line] for output in outputs]
     assert all(ends)
     assert ends[1][0]["train_accuracy"] is None and ends[1][0]["val_loss"] is not None
+
+
+def test_the_command_a_script_quotes_is_the_same_run(invoke, tmp_path, monkeypatch):
+    """The docstring's command line, run as the shell would split it, prints the same lines
+    as the run it was written for: --explain named, a file name with a space quoted."""
+    monkeypatch.chdir(tmp_path)
+    table = _write_table(
+        tmp_path / "my data.csv", ["a", "b", "y"],
+        [[i % 7 / 7, i % 5 / 5, (i * 37) % 11 / 11] for i in range(40)],
+    )  # fmt: skip
+    runs = [
+        ["manual", "-m", "mlp", "-o", "adam", "--steps", "2", "--explain", "--clip-norm", "1"],
+        ["optim", "--data", table, "--target", "y", "-m", "linear", "-o", "sgd",
+         "--batch-size", "16", "--epochs", "1", "--explain", "--state"],
+    ]  # fmt: skip
+    for args in runs:
+        script = invoke(*args, "--print-script").stdout
+        lines = script.splitlines()
+        quoted = " ".join(lines[2 : lines.index("", 2)])  # (long ones wrap, indented)
+        assert quoted.startswith("    gradcli ") and "--explain" in quoted
+        words = shlex.split(quoted)[1:]
+        assert invoke(*words, "-f", "jsonl").stdout == invoke(*args, "-f", "jsonl").stdout
