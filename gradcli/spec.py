@@ -245,10 +245,6 @@ def validate(spec: RunSpec) -> RunSpec:
             "step (a closure), which micro-batches cannot share; use it without --accumulate"
         )
     check_amp(spec)
-    if spec.accumulate > 1 and spec.show_code:
-        raise GradcliError(
-            f"--show-code does not write --accumulate {spec.accumulate}'s loop yet; leave one out"
-        )
     check_fits_dtype(spec)
     if spec.impl is not None:
         _choice("impl", spec.impl, IMPLS)

@@ -115,7 +115,6 @@ def test_resume_at_an_update_boundary_is_byte_identical(invoke, tmp_path, base):
         (("--accumulate", "3"), "has 64 samples, which 3 micro-batches cannot share equally"),
         (("--accumulate", "0"), "--accumulate must be an integer in [1, 2**20]"),
         (("-o", "lbfgs", "--accumulate", "2"), "lbfgs evaluates the loss itself"),
-        (("--accumulate", "2", "--show-code"), "--show-code does not write --accumulate 2's"),
         ((*DIGITS, "--accumulate", "4"), "45 batches of 32, which do not make whole updates"),
     ],
 )

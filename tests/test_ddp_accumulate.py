@@ -8,6 +8,7 @@ import contextlib
 import os
 import subprocess
 import sys
+import textwrap
 
 import pytest
 import torch
@@ -175,3 +176,23 @@ def test_counting_the_all_reduces_leaves_ddps_arithmetic_as_it_is(tmp_path):
     )
     assert ran.returncode == 0, ran.stderr
     assert ran.stdout.split() == ["True", "1"]
+
+
+def test_a_model_without_data_buffers_is_refused_before_any_worker_starts(
+    invoke, tmp_path, monkeypatch
+):
+    """A model of one's own that shards itself but holds no ``data_buffers`` cannot be cut
+    into micro-batches: the same line as ``--print-script``'s, from the checks before the
+    workers start (not a worker's failure, ``a worker failed: rank 0: ...``)."""
+    from tests.test_ddp_script import OWN_MODEL
+
+    (tmp_path / "line.py").write_text(textwrap.dedent(OWN_MODEL))
+    monkeypatch.chdir(tmp_path)
+    said = (
+        "gradcli: error: --accumulate 2: --model line.py:build has no data to cut into "
+        "micro-batches (its loss is one expression); use it with a problem that holds data "
+        "(linear, mlp) or with --data\n"
+    )
+    for extra in ([], ["--print-script"]):
+        result = invoke("ddp", "-m", "line.py:build", "--nproc", "3", "--accumulate", "2", *extra)
+        assert (result.exit_code, result.stdout, result.stderr) == (2, "", said)

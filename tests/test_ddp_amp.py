@@ -205,7 +205,7 @@ def test_one_rank_on_data_with_micro_batches_is_the_same_on_both_paths(
     assert epoch["train_loss"] == total / 1438
     what = "max relative gradient difference" if amp else "max gradient difference (relative"
     for path, words in said.items():
-        assert f"gradcli: ddp ({path}, 1 workers) vs one process on every rank's batches " in words
+        assert f"gradcli: ddp ({path}, 1 worker) vs one process on every rank's batches " in words
         assert f"joined: {what} " in words and ", within the tolerance " in words
 
 

@@ -337,3 +337,24 @@ def test_a_script_on_data_deals_the_batches_by_a_distributed_sampler(invoke, k):
     assert places == sorted(places)
     assert "samples % world" not in text  # (a sampler deals any number of samples)
     assert text.count(forward) == 1  # (a rank's own gradient: the model itself, not DDP's)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("unset", ["RANK", "MASTER_ADDR"])
+def test_a_script_started_without_torchrun_is_one_line_and_exit_2(invoke, tmp_path, unset):
+    """``python script.py``, not under torchrun (or with one of what torchrun sets missing):
+    one line naming how to start it, no traceback from init_process_group()."""
+    printed = invoke("ddp", "--steps", "1", "--print-script")
+    script = tmp_path / "script.py"
+    script.write_text(printed.stdout)
+    env = {**os.environ, "RANK": "0", "WORLD_SIZE": "2", "MASTER_ADDR": "127.0.0.1"}
+    env.update(MASTER_PORT="29599")
+    del env[unset]
+    ran = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=60, env=env
+    )
+    assert (ran.returncode, ran.stdout) == (2, "")
+    assert ran.stderr == (
+        f"{script}: error: {unset} is not set: start this script with torchrun, "
+        f"as torchrun --nproc-per-node 2 {script}\n"
+    )

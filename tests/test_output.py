@@ -411,6 +411,56 @@ def test_show_code_shows_autocast_and_the_gradient_scaler(invoke, path, amp):
     assert "def state_dict" not in code  # (trimmed to what a step runs)
 
 
+@pytest.mark.parametrize("model", ["linear", "mlp"])
+@pytest.mark.parametrize("path", ["optim", "manual"])
+def test_show_code_shows_the_micro_batches(invoke, path, model):
+    """--show-code --accumulate K: K forward and backward passes a step, each of loss/K, on
+    K equal slices of the problem's own samples (its data buffers, put back whole after),
+    the update once; with fp16, loss/K times the scaler's S. The data on stdout is the
+    run's, unchanged."""
+    from gradcli.problems import BUILTINS
+
+    args = [path, "-m", model, "--accumulate", "4", "--amp", "fp16", "--steps", "2", "-f", "jsonl"]
+    shown = invoke(*args, "--show-code")
+    assert shown.exit_code == 0, shown.stderr
+    assert shown.stdout == invoke(*args).stdout
+    code = shown.stderr
+    names = BUILTINS[model].data_buffers
+    held = ", ".join(f"model.{name}" for name in names)
+    sliced = ", ".join(f'data["{name}"].chunk(4)[i]' for name in names)
+    lines = [
+        "    for i in range(4):  # --accumulate 4: slice i of the problem's samples",
+        f"        {held} = {sliced}",
+        "            loss = model()  # forward",
+        "        scaler.scale(loss / 4).backward()",
+        f"    {held} = " + ", ".join(f'data["{name}"]' for name in names),
+        "scaler.update()",
+    ]
+    assert [code.index(line) for line in lines] == sorted(code.index(line) for line in lines)
+    assert code.count("backward()") == 1  # (in the loop over the micro-batches)
+
+
+@pytest.mark.parametrize("path", ["optim", "manual"])
+def test_show_code_takes_k_batches_of_the_loader_a_step(invoke, path):
+    """--show-code --accumulate K on --data: each step takes the loader's next K batches,
+    as many steps an epoch as the run takes (its records say)."""
+    args = [path, "--data", "digits", "-m", "linear", "--batch-size", "100", "--epochs", "1"]
+    args += ["--accumulate", "3", "-f", "jsonl"]
+    shown = invoke(*args, "--show-code")
+    assert shown.exit_code == 0, shown.stderr
+    steps = [r["step"] for r in jsonl(shown.stdout) if "epoch_end" not in r][1:]
+    code = shown.stderr
+    lines = [
+        "    batches = iter(loader)",
+        f"    for update in range({len(steps)}):  # 3 of its batches each",
+        "        for i in range(3):  # --accumulate 3",
+        "            x, y = next(batches)  # the loader's next batch: micro-batch i",
+        "            (loss / 3).backward()",
+    ]
+    assert [code.index(line) for line in lines] == sorted(code.index(line) for line in lines)
+    assert steps == list(range(1, len(steps) + 1)) and len(steps) == 5  # 15 batches of 100
+
+
 @pytest.mark.parametrize("optimizer", fast_cases(["muon", "lbfgs"]))
 @pytest.mark.parametrize("path", fast_cases(["optim", "manual"]))
 def test_show_code_of_split_and_closure_optimizers(invoke, path, optimizer):

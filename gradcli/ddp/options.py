@@ -118,6 +118,10 @@ def check_run(spec: RunSpec, world: int) -> None:
             f"{share} a rank with {world} workers, which {spec.accumulate} micro-batches "
             f"cannot share equally; choose a K that divides {share}"
         )
+    if spec.accumulate > 1:  # (no data buffers to cut: the one line here, not a worker's)
+        from gradcli.train.accumulation import Slices
+
+        Slices(model, spec.accumulate, spec.model)
 
 
 def _samples(spec: RunSpec, model: object) -> int:

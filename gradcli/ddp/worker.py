@@ -514,7 +514,7 @@ def _compare_with_single_process(
     for _ in single:
         pass
     steps = f"{spec.steps} step" + ("" if spec.steps == 1 else "s")
-    versus = f"gradcli: ddp ({options.path}, {world} workers) vs one process on the full batch"
+    versus = f"gradcli: ddp ({options.path}, {_workers(world)}) vs one process on the full batch"
     single_skipped = None if single.skipped is None else int(single.skipped.item())
     if skipped is not None and single_skipped != skipped:
         spec.output.say(
@@ -564,7 +564,7 @@ def _report_gradient_check(
         else ""
     )
     spec.output.say(
-        f"gradcli: ddp ({options.path}, {world} workers) vs one process on every rank's "
+        f"gradcli: ddp ({options.path}, {_workers(world)}) vs one process on every rank's "
         f"batches joined: {what} {gap:.3g} over {steps}, "
         f"{'within' if within else 'OUTSIDE'} the tolerance {limit:g} for {dtype}{skipped}"
     )
@@ -573,3 +573,8 @@ def _report_gradient_check(
             f"the averaged gradient drifted {gap:.3g} from one process's gradient of every "
             f"rank's batches joined, more than {limit:g}"
         )
+
+
+def _workers(world: int) -> str:
+    """``1 worker``, ``2 workers``."""
+    return f"{world} worker" + ("" if world == 1 else "s")

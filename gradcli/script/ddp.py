@@ -152,7 +152,7 @@ def _setup(lines: list[str], spec: RunSpec, by_ddp: bool, world: int) -> None:
     """The set-up: the process group joined first, then the model, wrapped, and its shard
     (or with --data, the batches a DistributedSampler deals this rank, of ``world``)."""
     at = place(lines, _SEED, start=True, last=False)
-    lines[at:at] = _JOIN
+    lines[at:at] = _join(world)
     at = place(lines, _PARAMS)
     own_model = ":" in spec.model
     if spec.data is not None:
@@ -387,11 +387,25 @@ def _docstring(spec: RunSpec, options: DdpOptions, world: int, lines: list[str])
     ]
 
 
-_JOIN = [
-    "# torchrun started this process as one rank of several: join them (gloo, on the CPU)",
-    'dist.init_process_group("gloo")',
-    "rank, world = dist.get_rank(), dist.get_world_size()",
-]
+def _join(world: int) -> list[str]:
+    """The process group joined: first, what torchrun sets checked to be there (a script
+    started as ``python script.py`` is one line and exit 2, not init_process_group()'s
+    traceback)."""
+    return [
+        "# torchrun started this process as one rank of several, and said where they meet:",
+        "# else one line, exit 2",
+        'for name in ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"):',
+        "    if name not in os.environ:",
+        "        print(",
+        '            f"{sys.argv[0]}: error: {name} is not set: start this script with torchrun, "',
+        f'            f"as torchrun --nproc-per-node {world} {{sys.argv[0]}}",',
+        "            file=sys.stderr,",
+        "        )",
+        "        sys.exit(2)",
+        "# join them (gloo, on the CPU)",
+        'dist.init_process_group("gloo")',
+        "rank, world = dist.get_rank(), dist.get_world_size()",
+    ]
 
 
 def _wrap(on_data: bool) -> list[str]:

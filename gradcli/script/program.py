@@ -115,15 +115,15 @@ def command_line(spec: RunSpec, path: str, chosen: list[str]) -> str:
     run's other options, where they are not the defaults."""
     words = [f"gradcli {path}"]
     if spec.data is not None:
-        words.append(f"--data {spec.data}")
+        words.append(f"--data {shlex.quote(spec.data)}")
         for option, value in (
             ("--target", spec.target),
             ("--task", spec.task),
             ("--data-dir", spec.data_dir),
         ):
             if value is not None:
-                words.append(f"{option} {value}")
-    words += [f"-m {spec.model}", *chosen]
+                words.append(f"{option} {shlex.quote(str(value))}")
+    words += [f"-m {shlex.quote(spec.model)}", *chosen]
     if spec.data is not None and spec.batch_size is not None:
         words.append(f"--batch-size {spec.batch_size}")
     if spec.data is not None and spec.epochs is not None:
@@ -165,6 +165,7 @@ def command_line(spec: RunSpec, path: str, chosen: list[str]) -> str:
         if getattr(spec, name) != defaults[name].default:
             words.append(f"{option} {literal(getattr(spec, name))}")
     words += ["--state"] if spec.state else []
+    words += ["--explain"] if spec.explain else []
     for option, file in (("--save", spec.save), ("--resume", spec.resume)):
         if file is not None:
             words.append(f"{option} {shlex.quote(file)}")

@@ -26,6 +26,8 @@ from gradcli.train.updates import ManualUpdate, OptimUpdate
 
 # the methods of HandScaler the manual path calls in a step (as gradcli's loop calls them)
 _HAND_SCALER_CALLS = ("scale", "unscale_", "skips", "update")
+# --accumulate K, and the names of the problem's data buffers (with --data: none)
+Micro = tuple[int, tuple[str, ...]]
 _UPDATE = "scaler.update()  # S halved after a skipped step, doubled after growth_interval"
 
 
@@ -69,11 +71,49 @@ def _forward_lines(feed: Feed | None, amp: str | None, device: str) -> list[str]
     return [f"with {autocast}:  # --amp {amp}", f"    {forward}"]
 
 
-def _backward(scaled: bool) -> str:
-    """``loss.backward()``; with ``--amp fp16``, of the loss times the scaler's S."""
-    if scaled:
+def _backward(scaled: bool, k: int = 1) -> str:
+    """``loss.backward()``; with ``--amp fp16``, of the loss times the scaler's S; with
+    ``--accumulate K``, of the micro-batch's share, loss/K (``.grad`` adds them up)."""
+    if scaled and k == 1:
         return "scaler.scale(loss).backward()  # loss·S: autograd fills p.grad with S·g"
+    if scaled:
+        return f"scaler.scale(loss / {k}).backward()  # (loss/{k})·S: autograd adds to p.grad"
+    if k > 1:
+        return f"(loss / {k}).backward()  # its share of the mean: autograd adds it to p.grad"
     return "loss.backward()  # autograd fills p.grad"
+
+
+def _passes(
+    feed: Feed | None, amp: str | None, device: str, scaled: bool, micro: Micro
+) -> list[str]:
+    """The forward and the backward of a step; with ``--accumulate K``, of K micro-batches
+    (``gradcli.train.accumulation.accumulate``): the loader's next K batches with
+    ``--data``, else K equal slices of the problem's data, put where ``forward()`` reads it."""
+    k, names = micro
+    passes = [*_forward_lines(feed, amp, device), _backward(scaled, k)]
+    if k == 1:
+        return passes
+    if feed is not None:
+        take = ["    x, y = next(batches)  # the loader's next batch: micro-batch i"]
+        return [f"for i in range({k}):  # --accumulate {k}", *take, *(f"    {p}" for p in passes)]
+    held = ", ".join(f"model.{name}" for name in names)
+    sliced = ", ".join(f'data["{name}"].chunk({k})[i]' for name in names)
+    whole = ", ".join(f'data["{name}"]' for name in names)
+    return [
+        f"for i in range({k}):  # --accumulate {k}: slice i of the problem's samples",
+        *_wrapped(f"    {held} = {sliced}", 8),
+        *(f"    {p}" for p in passes),
+        f"{held} = {whole}  # the samples whole again",
+    ]
+
+
+def _micro_setup(micro: Micro, feed: Feed | None) -> list[str]:
+    """Before the loop, with ``--accumulate K`` on a problem's own data: its samples."""
+    k, names = micro
+    if k == 1 or feed is not None:
+        return []
+    held = ", ".join(f'"{name}"' for name in names)
+    return [f"data = {{name: getattr(model, name) for name in [{held}]}}  # the samples"]
 
 
 def _scaler_line(update: ManualUpdate | OptimUpdate, device: str) -> list[str]:
@@ -88,12 +128,21 @@ def _scaler_line(update: ManualUpdate | OptimUpdate, device: str) -> list[str]:
     return [f'scaler = torch.amp.GradScaler("{device}", {keywords})  # --amp fp16']
 
 
-def _loop(body: list[str], steps: int, feed: Feed | None) -> list[str]:
+def _loop(body: list[str], steps: int, feed: Feed | None, k: int = 1) -> list[str]:
     """``body`` run ``steps`` times: in a plain loop, or over the batches of ``feed``'s
-    DataLoader, epoch by epoch, with the held-out data evaluated after each epoch."""
+    DataLoader, epoch by epoch (with ``--accumulate K``, K batches a step), with the
+    held-out data evaluated after each epoch."""
     if feed is None:
         return [f"for step in range(1, {steps + 1}):", *(f"    {b}" if b else "" for b in body)]
     loader = feed.loader
+    batches = (
+        ["    for x, y in loader:"]
+        if k == 1
+        else [
+            "    batches = iter(loader)",
+            f"    for update in range({feed.batches}):  # {k} of its batches each",
+        ]
+    )
     epochs = -(-steps // feed.batches) if feed.batches else 0
     stop = (
         []
@@ -112,7 +161,7 @@ def _loop(body: list[str], steps: int, feed: Feed | None) -> list[str]:
         "step = 0",
         f"for epoch in range(1, {epochs + 1}):",
         "    model.train()",
-        "    for x, y in loader:",
+        *batches,
         "        step += 1",
         *(f"        {b}" if b else "" for b in body),
         *stop,
@@ -135,6 +184,7 @@ def optim_listing(
     feed: Feed | None = None,
     amp: str | None = None,
     device: str = "cpu",
+    micro: Micro = (1, ()),
 ) -> str:
     lines = [_model(model, feed)]
     names: list[str] = []
@@ -158,7 +208,7 @@ def optim_listing(
         )
     if names:  # one optimizer per part, each stepped in turn
         lines.append(f"optimizers = [{', '.join(names)}]")
-    lines += _scaler_line(update, device)
+    lines += [*_scaler_line(update, device), *_micro_setup(micro, feed)]
     if update.closure:
         body = [
             "def closure():  # the optimizer evaluates the loss itself, several times",
@@ -173,8 +223,7 @@ def optim_listing(
         each = "for optimizer in optimizers: " if names else ""
         body = [
             "optimizer.zero_grad()  # the gradients set to None",
-            *_forward_lines(feed, amp, device),
-            _backward(True),
+            *_passes(feed, amp, device, True, micro),
             f"{each}scaler.unscale_(optimizer)  # g ← (S·g)·(1/S): an inf or a NaN?",
             f"{each}scaler.step(optimizer)  # the update, skipped if there was one",
             _UPDATE,
@@ -182,8 +231,7 @@ def optim_listing(
     else:
         body = [
             "optimizer.zero_grad()  # the gradients set to None",
-            *_forward_lines(feed, amp, device),
-            _backward(False),
+            *_passes(feed, amp, device, False, micro),
             "optimizer.step()  # the update, in place",
         ]
     if names:
@@ -191,7 +239,7 @@ def optim_listing(
             line.replace("optimizer.", "for optimizer in optimizers: optimizer.", 1)
             for line in body
         ]
-    return "\n".join(lines + _loop(body, steps, feed)) + "\n"
+    return "\n".join(lines + _loop(body, steps, feed, micro[0])) + "\n"
 
 
 def manual_listing(
@@ -201,14 +249,16 @@ def manual_listing(
     feed: Feed | None = None,
     amp: str | None = None,
     device: str = "cpu",
+    micro: Micro = (1, ()),
 ) -> str:
     lines = [
         _model(model, feed),
         "state = {p: {} for p in model.parameters()}  # torch.optim's keys, made on first use",
         *_scaler_line(update, device),
+        *_micro_setup(micro, feed),
     ]
     scaled = update.scaler is not None
-    body = [*_forward_lines(feed, amp, device), _backward(scaled)]
+    body = _passes(feed, amp, device, scaled, micro)
     if update.closure:
         body += [
             "",
@@ -258,7 +308,7 @@ def manual_listing(
         "for p in model.parameters():",
         "    p.grad = None  # what optimizer.zero_grad() does",
     ]
-    lines += _loop(body, steps, feed)
+    lines += _loop(body, steps, feed, micro[0])
     called = ((HandScaler, _HAND_SCALER_CALLS),) if scaled else ()
     for definition in gather(*dict.fromkeys(rules), called=called).definitions:
         lines += ["", "", f"# {definition.name}, from {definition.where}:"]
@@ -273,11 +323,13 @@ def listing(
     feed: Feed | None = None,
     amp: str | None = None,
     info: RunInfo | None = None,
+    micro: Micro = (1, ()),
 ) -> str:
     """The loop ``update``'s path runs, for ``steps`` steps of ``model`` (with ``--data``,
     on the batches of ``feed``; with ``--amp``, the forward under autocast on the run's
-    device, ``info.device``, and with fp16 the gradient scaler's calls)."""
+    device, ``info.device``, and with fp16 the gradient scaler's calls; with ``micro``,
+    ``(K, the problem's data buffers)``, K micro-batches a step)."""
     device = "cpu" if info is None else torch.device(info.device).type
     if isinstance(update, ManualUpdate):
-        return manual_listing(update, model, steps, feed, amp, device)
-    return optim_listing(update, model, steps, feed, amp, device)
+        return manual_listing(update, model, steps, feed, amp, device, micro)
+    return optim_listing(update, model, steps, feed, amp, device, micro)

@@ -165,7 +165,11 @@ def run_training(spec: RunSpec, path: str, pictures: Request | None = None) -> N
     if spec.show_code:
         from gradcli.script.show_code import listing  # (only then: it reads sources)
 
-        shown = listing(training.update, spec.model, spec.steps, training.feed, spec.amp, info)
+        buffers = tuple(getattr(training.problem, "data_buffers", ()))
+        micro = (spec.accumulate, () if training.feed is not None else buffers)
+        shown = listing(
+            training.update, spec.model, spec.steps, training.feed, spec.amp, info, micro
+        )
         show_listing(output, shown)
     collector.resume()  # start-up is over
     with (
