@@ -8,6 +8,18 @@ import subprocess
 import sys
 
 import torch
+from hypothesis import HealthCheck, Phase, settings
+
+
+def unshrunk(examples: int) -> settings:
+    """Hypothesis settings for a test whose every example runs scripts or processes (seconds
+    each): ``examples`` of them, no shrinking, no deadline, no health checks."""
+    return settings(
+        max_examples=examples,
+        deadline=None,
+        phases=(Phase.explicit, Phase.reuse, Phase.generate),
+        suppress_health_check=list(HealthCheck),
+    )
 
 
 def jsonl(text: str) -> list[dict]:

@@ -12,9 +12,10 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, Phase, example, given, settings
+from hypothesis import example, given
 from hypothesis import strategies as st
 
+from tests.helpers import unshrunk
 from tests.test_ddp import run
 from tests.test_script import lint
 
@@ -128,12 +129,7 @@ def micro_batches_and_mixed_precision(draw) -> list[str]:
 
 # No shrinking: each example starts two sets of processes (its arguments are printed).
 @pytest.mark.slow
-@settings(
-    max_examples=2,
-    deadline=None,
-    phases=(Phase.explicit, Phase.reuse, Phase.generate),
-    suppress_health_check=list(HealthCheck),
-)
+@unshrunk(2)
 @given(args=micro_batches_and_mixed_precision())
 @example(
     [

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from gradcli import optimizers
@@ -27,7 +27,7 @@ from gradcli.schedules.onecyclelr import OneCycleLRRule
 from gradcli.schedules.steplr import StepLRRule
 from gradcli.script.source import gather
 from gradcli.spec import RunSpec
-from tests.helpers import bits, jsonl
+from tests.helpers import bits, jsonl, unshrunk
 from tests.strategies import run_specs
 
 # Run each script with runpy in one process (one `import torch` for all), its stdout kept.
@@ -227,12 +227,7 @@ def every(names: list[str]):
 # No shrinking: every example runs dozens of scripts (the failing run's arguments are printed).
 # The first example is each optimizer at torch's defaults, the second drawn settings.
 @pytest.mark.slow
-@settings(
-    max_examples=2,
-    deadline=None,
-    phases=(Phase.explicit, Phase.reuse, Phase.generate),
-    suppress_health_check=list(HealthCheck),
-)
+@unshrunk(2)
 @given(manual=every(WRITTEN), optim=every(STEPPED))
 def test_printed_scripts_repeat_gradcli_bit_for_bit(invoke, tmp_path_factory, manual, optim):
     """Every optimizer a script writes by hand, and every one torch.optim steps, on the

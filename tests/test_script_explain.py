@@ -10,7 +10,7 @@ import inspect
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from gradcli import optimizers, schedules
@@ -18,7 +18,7 @@ from gradcli.optimizers import muon
 from gradcli.problems import BUILTINS
 from gradcli.schedules import schedule
 from gradcli.schedules.catalog import Rule
-from tests.helpers import jsonl
+from tests.helpers import jsonl, unshrunk
 from tests.schedule_strategies import spec_of
 from tests.strategies import run_specs
 from tests.test_explain_schedules import CYCLING, WITH_MOMENTUM
@@ -47,12 +47,7 @@ def runnable(invoke, runs: list[list[str]]) -> list[list[str]]:
 # No shrinking: every example prints, lints and runs a dozen scripts. Each example draws every
 # scheduler once (nested ones with their schedulers drawn), each with an optimizer and a path.
 @pytest.mark.slow
-@settings(
-    max_examples=2,
-    deadline=None,
-    phases=(Phase.explicit, Phase.reuse, Phase.generate),
-    suppress_health_check=list(HealthCheck),
-)
+@unshrunk(2)
 @given(
     draws=st.tuples(
         *(
@@ -118,12 +113,7 @@ def test_the_lr_s_line_is_gradcli_s_own_code(invoke, tmp_path):
 
 # No shrinking: as above. Muon on every problem it takes (AdamW alone where none is 2-D).
 @pytest.mark.slow
-@settings(
-    max_examples=3,
-    deadline=None,
-    phases=(Phase.explicit, Phase.reuse, Phase.generate),
-    suppress_health_check=list(HealthCheck),
-)
+@unshrunk(3)
 @given(
     draws=st.lists(
         st.tuples(run_specs(["muon"], models=list(BUILTINS), steps=3), st.sampled_from(PATHS)),

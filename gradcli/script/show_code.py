@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import textwrap
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 
@@ -29,6 +29,18 @@ _HAND_SCALER_CALLS = ("scale", "unscale_", "skips", "update")
 # --accumulate K, and the names of the problem's data buffers (with --data: none)
 Micro = tuple[int, tuple[str, ...]]
 _UPDATE = "scaler.update()  # S halved after a skipped step, doubled after growth_interval"
+
+
+class Listed(NamedTuple):
+    """What a listing shows besides the update: the model, the steps, the data (``--data``),
+    ``--amp``, the device's type and the micro-batches (``--accumulate``)."""
+
+    model: str
+    steps: int
+    feed: Feed | None
+    amp: str | None
+    device: str
+    micro: Micro
 
 
 def _keywords(lr: float, hyperparameters: dict[str, object]) -> str:
@@ -177,15 +189,8 @@ def _loop(body: list[str], steps: int, feed: Feed | None, k: int = 1) -> list[st
     ]
 
 
-def optim_listing(
-    update: OptimUpdate,
-    model: str,
-    steps: int,
-    feed: Feed | None = None,
-    amp: str | None = None,
-    device: str = "cpu",
-    micro: Micro = (1, ()),
-) -> str:
+def optim_listing(update: OptimUpdate, run: Listed) -> str:
+    model, steps, feed, amp, device, micro = run
     lines = [_model(model, feed)]
     names: list[str] = []
     for optimizer in update.optimizers:
@@ -242,15 +247,8 @@ def optim_listing(
     return "\n".join(lines + _loop(body, steps, feed, micro[0])) + "\n"
 
 
-def manual_listing(
-    update: ManualUpdate,
-    model: str,
-    steps: int,
-    feed: Feed | None = None,
-    amp: str | None = None,
-    device: str = "cpu",
-    micro: Micro = (1, ()),
-) -> str:
+def manual_listing(update: ManualUpdate, run: Listed) -> str:
+    model, steps, feed, amp, device, micro = run
     lines = [
         _model(model, feed),
         "state = {p: {} for p in model.parameters()}  # torch.optim's keys, made on first use",
@@ -330,6 +328,7 @@ def listing(
     device, ``info.device``, and with fp16 the gradient scaler's calls; with ``micro``,
     ``(K, the problem's data buffers)``, K micro-batches a step)."""
     device = "cpu" if info is None else torch.device(info.device).type
+    run = Listed(model, steps, feed, amp, device, micro)
     if isinstance(update, ManualUpdate):
-        return manual_listing(update, model, steps, feed, amp, device, micro)
-    return optim_listing(update, model, steps, feed, amp, device, micro)
+        return manual_listing(update, run)
+    return optim_listing(update, run)
