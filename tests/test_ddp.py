@@ -183,7 +183,8 @@ def test_torchrun_launches_it_the_usual_way(world):
     assert result.returncode == 0, result.stderr
     check_records(result.stdout, world, 3)  # rank 0 alone wrote stdout
     # torchrun's world size, not --nproc's default (2)
-    assert f"gradcli: ddp (manual, {world} workers) vs one process" in result.stderr
+    workers = "1 worker" if world == 1 else f"{world} workers"
+    assert f"gradcli: ddp (manual, {workers}) vs one process" in result.stderr
 
 
 @pytest.mark.parametrize(
