@@ -100,16 +100,17 @@ class JoinedGradient:
         pairs = [(a, b) for a, b in pairs if a.numel()]
         gap = torch.stack([(a - b).abs().max().double() for a, b in pairs]).max()
         self.steps += 1
-        if self.autocast is not None:
-            if not all(bool(a.isfinite().all() and b.isfinite().all()) for a, b in pairs):
-                self.skipped += 1
-                return
-            largest = torch.stack([b.abs().max().double() for _, b in pairs]).max()
-            gap = gap / largest if bool(largest > 0) else gap
-        else:  # float32's sums round relative to their size too: past 1, the gap relative
-            largest = torch.stack([b.abs().max().double() for _, b in pairs]).max()
-            gap = gap / largest.clamp(min=1.0)  # (a diverging run's gradient of 1e4 is
-            # off by 0.25 while every sum is right to float32's last digits)
+        if self.autocast is not None and not all(
+            bool(a.isfinite().all() and b.isfinite().all()) for a, b in pairs
+        ):
+            self.skipped += 1
+            return
+        # relative to the largest element: with --amp past 0; in float32 past 1, absolute
+        # below (its sums round relative to their size too: a diverging run's gradient of
+        # 1e4 is off by 0.25 while every sum is right to float32's last digits)
+        largest = torch.stack([b.abs().max().double() for _, b in pairs]).max()
+        floor = 0.0 if self.autocast is not None else 1.0
+        gap = gap / torch.where(largest > floor, largest, torch.ones_like(largest))
         self.gap = gap if self.gap is None else torch.maximum(self.gap, gap)
 
     def largest(self) -> float:
